@@ -1,0 +1,66 @@
+package chain
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// Head is the state of a chain after its newest record: the record's seq
+// and MAC. The zero Head is an empty chain.
+type Head struct {
+	Seq uint64
+	MAC [32]byte
+}
+
+// Sealer appends records to one chain. It is not safe for concurrent use:
+// one goroutine owns a chain.
+type Sealer struct {
+	id   string
+	key  Key
+	head Head
+	mac  hash.Hash
+	buf  []byte
+}
+
+// NewSealer continues chain id from head (the zero Head for a new chain).
+func NewSealer(id string, key Key, head Head) *Sealer {
+	return &Sealer{id: id, key: key, head: head, mac: hmac.New(sha256.New, key.secret)}
+}
+
+// Head returns the chain head after the last sealed record.
+func (s *Sealer) Head() Head { return s.head }
+
+// Seal fills r's chain fields (v, chain, seq, kid, prev), encodes it and
+// MACs it, and advances the head. The returned payload is a fresh slice
+// owned by the caller.
+func (s *Sealer) Seal(r *record.Record) record.Sealed {
+	r.V = record.Version
+	r.Chain = s.id
+	r.Seq = s.head.Seq + 1
+	r.Kid = s.key.ID
+	r.Prev = hex.EncodeToString(s.head.MAC[:])
+	s.buf = record.AppendCanonical(s.buf[:0], r)
+	payload := make([]byte, len(s.buf))
+	copy(payload, s.buf)
+	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload}
+	s.mac.Reset()
+	s.mac.Write(s.head.MAC[:])
+	s.mac.Write(payload)
+	s.mac.Sum(out.MAC[:0])
+	s.head = Head{Seq: r.Seq, MAC: out.MAC}
+	return out
+}
+
+// MAC computes HMAC-SHA256(key, prev || payload).
+func MAC(key Key, prev [32]byte, payload []byte) [32]byte {
+	m := hmac.New(sha256.New, key.secret)
+	m.Write(prev[:])
+	m.Write(payload)
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}

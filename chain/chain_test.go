@@ -1,0 +1,224 @@
+package chain
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/vectors.json")
+
+func testKey(t testing.TB) Key {
+	t.Helper()
+	k, err := NewKey("", []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func sampleRecords() []*record.Record {
+	ts := time.Date(2026, 11, 26, 10, 0, 0, 123000000, time.UTC)
+	return []*record.Record{
+		{TS: ts, IngestedAt: ts, Action: record.ActionChainStart},
+		{TS: ts, IngestedAt: ts.Add(time.Millisecond), Action: record.ActionToolCall, User: "u-17", Tenant: "acme",
+			Session: "s-9", Model: "granite-3.3-8b", Tool: "payments.refund",
+			Arguments:  json.RawMessage(`{"email":"[REDACTED:EMAIL]","card":"[REDACTED:CARD]","amount":249}`),
+			Redactions: map[string]int{"EMAIL": 1, "CARD": 1},
+			Source:     &record.Source{File: "/var/log/agent/events.jsonl", Dev: 2049, Ino: 131, Offset: 0}},
+		{TS: ts.Add(time.Second), IngestedAt: ts.Add(time.Second), Action: record.ActionToolResult, Tool: "payments.refund",
+			Outcome: "success", Detail: json.RawMessage(`{"note":"quote \" backslash \\ tab \t ünïcode <&>"}`)},
+	}
+}
+
+func sealAll(t testing.TB, key Key) []record.Sealed {
+	s := NewSealer("demo-agent", key, Head{})
+	var out []record.Sealed
+	for _, r := range sampleRecords() {
+		out = append(out, s.Seal(r))
+	}
+	return out
+}
+
+type vector struct {
+	Comment string `json:"comment"`
+	KeyHex  string `json:"key_hex"`
+	Records []struct {
+		Payload string `json:"payload"`
+		MAC     string `json:"mac"`
+	} `json:"records"`
+}
+
+// TestVectors checks the published test vectors with code independent of
+// the Sealer: plain crypto/hmac over prev || payload.
+func TestVectors(t *testing.T) {
+	path := filepath.Join("testdata", "vectors.json")
+	if *update {
+		key := []byte("0123456789abcdef0123456789abcdef")
+		v := vector{Comment: "mac_i = HMAC-SHA256(key, mac_{i-1} || payload_i), mac_0 = 32 zero bytes; see docs/chain-format.md", KeyHex: hex.EncodeToString(key)}
+		for _, s := range sealAll(t, testKey(t)) {
+			v.Records = append(v.Records, struct {
+				Payload string `json:"payload"`
+				MAC     string `json:"mac"`
+			}{string(s.Payload), hex.EncodeToString(s.MAC[:])})
+		}
+		b, _ := json.MarshalIndent(v, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v vector
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := hex.DecodeString(v.KeyHex)
+	prev := make([]byte, 32)
+	for i, r := range v.Records {
+		m := hmac.New(sha256.New, key)
+		m.Write(prev)
+		m.Write([]byte(r.Payload))
+		got := m.Sum(nil)
+		if hex.EncodeToString(got) != r.MAC {
+			t.Fatalf("record %d: mac %x, vector says %s", i+1, got, r.MAC)
+		}
+		prev = got
+	}
+	// The Sealer must still produce the vectors byte for byte.
+	for i, s := range sealAll(t, testKey(t)) {
+		if string(s.Payload) != v.Records[i].Payload {
+			t.Errorf("record %d: sealer payload\n%s\nvector\n%s", i+1, s.Payload, v.Records[i].Payload)
+		}
+	}
+}
+
+func TestKey_NeverPrintsSecret(t *testing.T) {
+	k := testKey(t)
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s", k, k, k, k)} {
+		if strings.Contains(s, "0123456789abcdef") {
+			t.Fatalf("key secret printed: %s", s)
+		}
+	}
+	if _, err := NewKey("", make([]byte, 31)); err == nil {
+		t.Fatal("31-byte key accepted")
+	}
+}
+
+func TestLoadKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "k")
+	os.WriteFile(good, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	short := filepath.Join(dir, "s")
+	os.WriteFile(short, []byte("secret-but-short\n"), 0o600)
+	k, err := LoadKeyFile(good, "")
+	if err != nil || k.ID != testKey(t).ID {
+		t.Fatalf("LoadKeyFile: %v %v", k, err)
+	}
+	_, err = LoadKeyFile(short, "")
+	if err == nil || strings.Contains(err.Error(), "secret-but-short") {
+		t.Fatalf("short key: %v", err)
+	}
+	if _, err := LoadKeyFile(filepath.Join(dir, "missing"), ""); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+type entry struct {
+	seq          uint64
+	payload, mac []byte
+}
+
+func entries(ss []record.Sealed) []entry {
+	var out []entry
+	for _, s := range ss {
+		out = append(out, entry{s.Seq, append([]byte(nil), s.Payload...), append([]byte(nil), s.MAC[:]...)})
+	}
+	return out
+}
+
+func TestVerifier(t *testing.T) {
+	key := testKey(t)
+	seal := func() []entry {
+		s := NewSealer("demo-agent", key, Head{})
+		var out []record.Sealed
+		for i := 0; i < 6; i++ {
+			r := &record.Record{Action: record.ActionDecision, TS: time.Unix(int64(i), 0)}
+			if i == 0 {
+				r.Action = record.ActionChainStart
+			}
+			out = append(out, s.Seal(r))
+		}
+		return entries(out)
+	}
+	cases := []struct {
+		name    string
+		tamper  func([]entry) []entry
+		want    []string // substrings of reasons, in order
+		unverif bool
+	}{
+		{"intact", func(e []entry) []entry { return e }, nil, false},
+		{"payload byte changed", func(e []entry) []entry {
+			e[2].payload = []byte(strings.Replace(string(e[2].payload), "decision", "decisioN", 1))
+			return e
+		}, []string{"mac mismatch"}, false},
+		{"row deleted", func(e []entry) []entry { return append(e[:3], e[4:]...) }, []string{"records missing"}, false},
+		{"payloads swapped", func(e []entry) []entry {
+			e[2].payload, e[3].payload = e[3].payload, e[2].payload
+			return e
+		}, []string{"payload names seq 4", "mac mismatch", "payload names seq 3"}, false},
+		{"first record missing", func(e []entry) []entry { return e[1:] }, []string{"records missing"}, false},
+		{"unknown key", func(e []entry) []entry { return e }, []string{"no key for kid"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := Keyring{}
+			if !tc.unverif {
+				keys.Add(key)
+			}
+			var got []string
+			v := NewVerifier("demo-agent", keys, func(e *VerifyError) { got = append(got, e.Reason) })
+			for _, e := range tc.tamper(seal()) {
+				v.Add(e.seq, e.payload, e.mac)
+			}
+			sum := v.Finish()
+			if len(tc.want) == 0 && len(got) > 0 {
+				t.Fatalf("intact chain reported %v", got)
+			}
+			for _, w := range tc.want {
+				found := false
+				for _, g := range got {
+					found = found || strings.Contains(g, w)
+				}
+				if !found {
+					t.Errorf("want a problem %q, got %v", w, got)
+				}
+			}
+			if tc.unverif && (sum.Unverifiable == 0 || sum.Invalid != 0) {
+				t.Errorf("summary %+v, want unverifiable only", sum)
+			}
+		})
+	}
+}
+
+func BenchmarkSeal(b *testing.B) {
+	key := testKey(b)
+	s := NewSealer("bench", key, Head{})
+	r := sampleRecords()[1]
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Seal(r)
+	}
+}

@@ -1,0 +1,70 @@
+package chain
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+)
+
+// MinKeyBytes is the shortest HMAC key accepted: HMAC-SHA256 keys shorter
+// than the hash output weaken it.
+const MinKeyBytes = 32
+
+// Key is an HMAC key with its key id. Its secret is unexported and Key's
+// String and GoString print the id only, so a Key cannot leak through %v.
+type Key struct {
+	ID     string
+	secret []byte
+}
+
+// NewKey makes a Key. An empty id is derived from the secret (see KeyID).
+func NewKey(id string, secret []byte) (Key, error) {
+	if len(secret) < MinKeyBytes {
+		return Key{}, fmt.Errorf("key is %d bytes, need at least %d", len(secret), MinKeyBytes)
+	}
+	if id == "" {
+		id = KeyID(secret)
+	}
+	return Key{ID: id, secret: bytes.Clone(secret)}, nil
+}
+
+// LoadKeyFile reads a key file. The file's bytes are the key; one trailing
+// newline ("\n" or "\r\n") is ignored so that `echo`-made files work.
+// Errors name the file, never its content.
+func LoadKeyFile(path, id string) (Key, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Key{}, fmt.Errorf("read key file %q: %w", path, err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	k, err := NewKey(id, b)
+	if err != nil {
+		return Key{}, fmt.Errorf("key file %q: %w", path, err)
+	}
+	return k, nil
+}
+
+// KeyID derives a public key id from a secret: "hk-" and the first 16 hex
+// digits of HMAC-SHA256(secret, "audit-sidecar key id"). It identifies the
+// key without revealing anything usable about it.
+func KeyID(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("audit-sidecar key id"))
+	return "hk-" + hex.EncodeToString(m.Sum(nil))[:16]
+}
+
+// String returns the key id only.
+func (k Key) String() string { return "Key(" + k.ID + ")" }
+
+// GoString returns the key id only.
+func (k Key) GoString() string { return k.String() }
+
+// Keyring maps key ids to keys for verification.
+type Keyring map[string]Key
+
+// Add puts k in the ring.
+func (r Keyring) Add(k Key) { r[k.ID] = k }

@@ -1,0 +1,155 @@
+package chain
+
+import (
+	"crypto/hmac"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// VerifyError is one problem found in a chain: where, and why.
+// Through (when non-zero) extends the problem to a range of seqs, as for
+// a run of missing records.
+type VerifyError struct {
+	Chain   string `json:"chain"`
+	Seq     uint64 `json:"seq"`
+	Through uint64 `json:"through,omitempty"`
+	Reason  string `json:"reason"`
+	// Unverifiable marks a problem that makes the record impossible to
+	// check (an unknown key id) rather than proven tampered.
+	Unverifiable bool `json:"unverifiable,omitempty"`
+}
+
+func (e *VerifyError) Error() string {
+	if e.Through > e.Seq {
+		return fmt.Sprintf("chain %q seq %d-%d: %s", e.Chain, e.Seq, e.Through, e.Reason)
+	}
+	return fmt.Sprintf("chain %q seq %d: %s", e.Chain, e.Seq, e.Reason)
+}
+
+// Verifier checks the records of one chain, fed in ascending seq order, in
+// constant memory. It reports every problem, not only the first: after a
+// gap or a broken record it carries on from the next record's own prev.
+type Verifier struct {
+	chain    string
+	keys     Keyring
+	report   func(*VerifyError)
+	next     uint64
+	prev     [32]byte
+	prevOK   bool // prev holds the stored MAC of record next-1
+	records  uint64
+	invalid  int
+	unverif  int
+	lastSeen uint64
+}
+
+// NewVerifier starts verifying chain with the given keys; report is called
+// for each problem as it is found.
+func NewVerifier(chain string, keys Keyring, report func(*VerifyError)) *Verifier {
+	return &Verifier{chain: chain, keys: keys, report: report, next: 1, prevOK: true}
+}
+
+func (v *Verifier) fail(seq, through uint64, unverifiable bool, format string, args ...any) {
+	e := &VerifyError{Chain: v.chain, Seq: seq, Through: through, Reason: fmt.Sprintf(format, args...), Unverifiable: unverifiable}
+	if unverifiable {
+		v.unverif++
+	} else {
+		v.invalid++
+	}
+	if v.report != nil {
+		v.report(e)
+	}
+}
+
+// Add checks one stored record: its seq as stored, its payload and its
+// MAC. It returns the decoded record (nil when the payload does not
+// decode) so that the caller can compare stored columns with it.
+func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
+	v.records++
+	if seq < v.next {
+		v.fail(seq, 0, false, "seq out of order or duplicated (expected %d)", v.next)
+		return nil
+	}
+	if seq > v.next {
+		v.fail(v.next, seq-1, false, "records missing")
+		v.prevOK = false
+	}
+	v.next = seq + 1
+	v.lastSeen = seq
+	linked := v.prevOK
+	prevStored := v.prev
+	v.prevOK = false
+	if len(mac) == 32 {
+		copy(v.prev[:], mac)
+		v.prevOK = true
+	}
+
+	r, err := record.Parse(payload)
+	switch {
+	case r == nil:
+		v.fail(seq, 0, false, "payload does not decode")
+		return nil
+	case errors.Is(err, record.ErrNotCanonical):
+		v.fail(seq, 0, false, "payload is not in canonical form")
+	case err != nil:
+		v.fail(seq, 0, false, "payload does not decode")
+		return nil
+	}
+	if r.Chain != v.chain {
+		v.fail(seq, 0, false, "payload names chain %q", r.Chain)
+	}
+	if r.Seq != seq {
+		v.fail(seq, 0, false, "payload names seq %d", r.Seq)
+	}
+	var prev [32]byte
+	pb, err := hex.DecodeString(r.Prev)
+	if err != nil || len(pb) != 32 {
+		v.fail(seq, 0, false, "payload prev is not a 32-byte hex value")
+		return r
+	}
+	copy(prev[:], pb)
+	if seq == 1 {
+		if r.Action != record.ActionChainStart {
+			v.fail(seq, 0, false, "first record is %q, not chain_start", r.Action)
+		}
+		if prev != ([32]byte{}) {
+			v.fail(seq, 0, false, "first record's prev is not zero")
+		}
+	} else if linked && prev != prevStored {
+		v.fail(seq, 0, false, "prev does not match the mac of seq %d", seq-1)
+	}
+	if len(mac) != 32 {
+		v.fail(seq, 0, false, "stored mac is not 32 bytes")
+		return r
+	}
+	key, ok := v.keys[r.Kid]
+	if !ok {
+		v.fail(seq, 0, true, "no key for kid %q", r.Kid)
+		return r
+	}
+	want := MAC(key, prev, payload)
+	if !hmac.Equal(want[:], mac) {
+		v.fail(seq, 0, false, "mac mismatch")
+	}
+	return r
+}
+
+// Summary is the outcome of verifying one chain.
+type Summary struct {
+	Chain        string `json:"chain"`
+	Records      uint64 `json:"records"`
+	Head         uint64 `json:"head_seq"`
+	Invalid      int    `json:"problems"`
+	Unverifiable int    `json:"unverifiable"`
+}
+
+// Finish returns the summary. A chain with no records at all is reported
+// as a problem: a chain that exists has at least its chain_start.
+func (v *Verifier) Finish() Summary {
+	if v.records == 0 {
+		v.fail(1, 0, false, "chain has no records")
+	}
+	return Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen, Invalid: v.invalid, Unverifiable: v.unverif}
+}

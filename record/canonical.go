@@ -1,0 +1,220 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// TimeLayout is the payload's time format: RFC 3339, UTC, nine fractional
+// digits, so that times compare correctly as strings.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// Fields lists the payload's top-level keys in their canonical order.
+var Fields = []string{
+	"v", "chain", "seq", "ts", "ingested_at", "action", "user", "tenant",
+	"agent", "session", "trace", "model", "tool", "arguments", "outcome",
+	"approver", "detail", "redactions", "source", "kid", "prev",
+}
+
+// ErrNotCanonical reports a payload that parses but is not the canonical
+// encoding of what it contains.
+var ErrNotCanonical = errors.New("payload is not canonical")
+
+// FormatTime formats t in TimeLayout.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// AppendCanonical appends the canonical payload of r to dst.
+func AppendCanonical(dst []byte, r *Record) []byte {
+	dst = append(dst, `{"v":`...)
+	dst = strconv.AppendInt(dst, int64(r.V), 10)
+	dst = appendStringField(dst, "chain", r.Chain, true)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, r.Seq, 10)
+	dst = append(dst, `,"ts":"`...)
+	dst = r.TS.UTC().AppendFormat(dst, TimeLayout)
+	dst = append(dst, `","ingested_at":"`...)
+	dst = r.IngestedAt.UTC().AppendFormat(dst, TimeLayout)
+	dst = append(dst, '"')
+	dst = appendStringField(dst, "action", r.Action, true)
+	dst = appendStringField(dst, "user", r.User, false)
+	dst = appendStringField(dst, "tenant", r.Tenant, false)
+	dst = appendStringField(dst, "agent", r.Agent, false)
+	dst = appendStringField(dst, "session", r.Session, false)
+	dst = appendStringField(dst, "trace", r.Trace, false)
+	dst = appendStringField(dst, "model", r.Model, false)
+	dst = appendStringField(dst, "tool", r.Tool, false)
+	if len(r.Arguments) > 0 {
+		dst = append(dst, `,"arguments":`...)
+		dst = append(dst, r.Arguments...)
+	}
+	dst = appendStringField(dst, "outcome", r.Outcome, false)
+	dst = appendStringField(dst, "approver", r.Approver, false)
+	if len(r.Detail) > 0 {
+		dst = append(dst, `,"detail":`...)
+		dst = append(dst, r.Detail...)
+	}
+	if len(r.Redactions) > 0 {
+		dst = append(dst, `,"redactions":{`...)
+		keys := make([]string, 0, len(r.Redactions))
+		for k := range r.Redactions {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, k)
+			dst = append(dst, ':')
+			dst = strconv.AppendInt(dst, int64(r.Redactions[k]), 10)
+		}
+		dst = append(dst, '}')
+	}
+	if s := r.Source; s != nil {
+		dst = append(dst, `,"source":{"file":`...)
+		dst = AppendString(dst, s.File)
+		dst = append(dst, `,"dev":`...)
+		dst = strconv.AppendUint(dst, s.Dev, 10)
+		dst = append(dst, `,"ino":`...)
+		dst = strconv.AppendUint(dst, s.Ino, 10)
+		dst = append(dst, `,"offset":`...)
+		dst = strconv.AppendInt(dst, s.Offset, 10)
+		dst = append(dst, '}')
+	}
+	dst = appendStringField(dst, "kid", r.Kid, true)
+	dst = appendStringField(dst, "prev", r.Prev, true)
+	return append(dst, '}')
+}
+
+func appendStringField(dst []byte, name, v string, always bool) []byte {
+	if v == "" && !always {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':')
+	return AppendString(dst, v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string: '"' and '\' are escaped with a
+// backslash; \n, \r and \t by their short forms; every other byte below 0x20
+// as \u00XX (lower-case hex); invalid UTF-8 becomes U+FFFD; everything else,
+// including '<', '>', '&', U+2028 and U+2029, is written as is.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// wire mirrors the payload for decoding.
+type wire struct {
+	V          int             `json:"v"`
+	Chain      string          `json:"chain"`
+	Seq        uint64          `json:"seq"`
+	TS         string          `json:"ts"`
+	IngestedAt string          `json:"ingested_at"`
+	Action     string          `json:"action"`
+	User       string          `json:"user"`
+	Tenant     string          `json:"tenant"`
+	Agent      string          `json:"agent"`
+	Session    string          `json:"session"`
+	Trace      string          `json:"trace"`
+	Model      string          `json:"model"`
+	Tool       string          `json:"tool"`
+	Arguments  json.RawMessage `json:"arguments"`
+	Outcome    string          `json:"outcome"`
+	Approver   string          `json:"approver"`
+	Detail     json.RawMessage `json:"detail"`
+	Redactions map[string]int  `json:"redactions"`
+	Source     *Source         `json:"source"`
+	Kid        string          `json:"kid"`
+	Prev       string          `json:"prev"`
+}
+
+// Parse decodes a payload and checks that it is canonical: re-encoding the
+// decoded record must give back exactly the same bytes. A payload that is
+// not canonical returns the decoded record and an error wrapping
+// ErrNotCanonical.
+func Parse(payload []byte) (*Record, error) {
+	var w wire
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return nil, fmt.Errorf("decode payload: %w", err)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, w.TS)
+	if err != nil {
+		return nil, fmt.Errorf("decode payload: ts: %w", err)
+	}
+	ing, err := time.Parse(time.RFC3339Nano, w.IngestedAt)
+	if err != nil {
+		return nil, fmt.Errorf("decode payload: ingested_at: %w", err)
+	}
+	r := &Record{
+		V: w.V, Chain: w.Chain, Seq: w.Seq, TS: ts.UTC(), IngestedAt: ing.UTC(),
+		Action: w.Action, User: w.User, Tenant: w.Tenant, Agent: w.Agent,
+		Session: w.Session, Trace: w.Trace, Model: w.Model, Tool: w.Tool,
+		Arguments: w.Arguments, Outcome: w.Outcome, Approver: w.Approver,
+		Detail: w.Detail, Redactions: w.Redactions, Source: w.Source,
+		Kid: w.Kid, Prev: w.Prev,
+	}
+	if !bytes.Equal(AppendCanonical(make([]byte, 0, len(payload)), r), payload) {
+		return r, ErrNotCanonical
+	}
+	return r, nil
+}
+
+// AppendJSON appends the record as served to readers and exported: the
+// payload with a final "mac" key (hex) added.
+func AppendJSON(dst []byte, payload []byte, mac [32]byte) []byte {
+	if len(payload) < 2 {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, payload[:len(payload)-1]...)
+	dst = append(dst, `,"mac":"`...)
+	for _, b := range mac {
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
+	}
+	return append(dst, '"', '}')
+}

@@ -1,0 +1,67 @@
+package sink
+
+import (
+	"context"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// Sink stores sealed records.
+//
+// Write must be idempotent on (chain, seq): the deliverer may call it again
+// with the same batch, or with a batch that overlaps records already
+// stored (after a crash between the sink's commit and the spool's cursor
+// update), and the store must end with each record exactly once. Write
+// stores the whole batch or returns an error; a returned error means the
+// deliverer retries the same batch later with backoff. Write does not keep
+// or modify the batch after it returns. Write and Close are not called
+// concurrently with each other.
+type Sink interface {
+	Write(ctx context.Context, batch []record.Sealed) error
+	Close() error
+}
+
+// Filter selects records for a query. Empty fields do not filter. All set
+// fields combine with AND. From is inclusive, To exclusive.
+type Filter struct {
+	From, To                                                  time.Time
+	Tenant, User, Action, Tool, Outcome, Model, Session, Chain string
+	// After, when non-nil, is the keyset position of the last record of the
+	// previous page: only records strictly after it in the order
+	// (ts, chain, seq) are returned.
+	After *Key
+	Limit int // 1..1000
+}
+
+// Key is a record's position in the query order: by event time, then
+// chain id, then seq.
+type Key struct {
+	TS    time.Time
+	Chain string
+	Seq   uint64
+}
+
+// Row is one stored record as read back from a sink: the payload and MAC
+// (the authority) and the columns that were extracted for indexing, which
+// verification compares with the payload.
+type Row struct {
+	Chain      string
+	Seq        uint64
+	TS         string // as stored (record.TimeLayout)
+	IngestedAt string
+	Action     string
+	User       string
+	Tenant     string
+	Agent      string
+	Session    string
+	Trace      string
+	Model      string
+	Tool       string
+	Outcome    string
+	Approver   string
+	Kid        string
+	Prev       []byte // 32 bytes
+	MAC        []byte // 32 bytes
+	Payload    []byte
+}

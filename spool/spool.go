@@ -1,0 +1,374 @@
+package spool
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+var (
+	bucketRecords = []byte("records") // seq (8 bytes BE) -> mac (32) || payload
+	bucketMeta    = []byte("meta")
+	bucketCursors = []byte("cursors") // sink name -> seq (8 bytes BE)
+
+	keyChain   = []byte("chain")   // chain id
+	keyHead    = []byte("head")    // seq (8) || mac (32)
+	keySource  = []byte("source")  // opaque source position
+	keyPending = []byte("pending") // pending bytes (8)
+)
+
+// State is what the spool remembers across restarts.
+type State struct {
+	Chain   string   // "" for a new spool
+	HeadSeq uint64   // seq of the newest record ever appended
+	HeadMAC [32]byte // its MAC
+	Source  []byte   // opaque source position committed with the newest batch; nil if none
+}
+
+// Options tunes a spool.
+type Options struct {
+	MaxBytes    int64         // Full reports true at this many pending bytes; 0 means no limit
+	LockTimeout time.Duration // how long Open waits for another process's lock; default 5s
+	Logger      *zap.Logger
+}
+
+// Spool is a durable queue of sealed records. Its methods are safe for
+// concurrent use.
+type Spool struct {
+	db     *bolt.DB
+	opts   Options
+	log    *zap.Logger
+	mu     sync.Mutex
+	notify chan struct{} // closed and replaced on every Append and Ack
+	state  State
+	first  uint64 // lowest seq still held (0 when empty)
+	pend   int64
+	sinks  map[string]uint64
+}
+
+// Open opens or creates the spool file at path, creating its folder.
+func Open(path string, opts Options) (*Spool, error) {
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open spool %q: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.LockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open spool %q: %w", path, err)
+	}
+	s := &Spool{db: db, opts: opts, log: opts.Logger, notify: make(chan struct{}), sinks: map[string]uint64{}}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRecords, bucketMeta, bucketCursors} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		s.state.Chain = string(meta.Get(keyChain))
+		if h := meta.Get(keyHead); len(h) == 40 {
+			s.state.HeadSeq = binary.BigEndian.Uint64(h)
+			copy(s.state.HeadMAC[:], h[8:])
+		}
+		if src := meta.Get(keySource); src != nil {
+			s.state.Source = append([]byte(nil), src...)
+		}
+		if p := meta.Get(keyPending); len(p) == 8 {
+			s.pend = int64(binary.BigEndian.Uint64(p))
+		}
+		if k, _ := tx.Bucket(bucketRecords).Cursor().First(); k != nil {
+			s.first = binary.BigEndian.Uint64(k)
+		}
+		return tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
+			s.sinks[string(k)] = binary.BigEndian.Uint64(v)
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open spool %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// State returns what the spool holds now.
+func (s *Spool) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state
+	st.Source = append([]byte(nil), st.Source...)
+	return st
+}
+
+// Register sets the sinks the spool delivers to. A sink seen for the first
+// time starts after the records the spool no longer holds (it receives
+// everything still held). Cursors of sinks no longer named are removed, so
+// that they do not hold records forever; records that only they lacked are
+// then trimmed.
+func (s *Spool) Register(names []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketCursors)
+		for name := range s.sinks {
+			if !want[name] {
+				s.log.Warn("spool sink cursor removed", zap.String("sink", name), zap.Uint64("cursor", s.sinks[name]))
+				if err := cur.Delete([]byte(name)); err != nil {
+					return err
+				}
+				delete(s.sinks, name)
+			}
+		}
+		for _, name := range names {
+			if _, ok := s.sinks[name]; ok {
+				continue
+			}
+			start := s.state.HeadSeq
+			if s.first != 0 {
+				start = s.first - 1
+			}
+			if start > 0 {
+				s.log.Warn("new sink starts after records no longer spooled", zap.String("sink", name), zap.Uint64("from_seq", start+1))
+			}
+			if err := cur.Put([]byte(name), be64(start)); err != nil {
+				return err
+			}
+			s.sinks[name] = start
+		}
+		return s.trim(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("register sinks: %w", err)
+	}
+	return nil
+}
+
+// Append stores batch (consecutive seqs continuing the head, one chain)
+// and the source position after it, in one transaction. On error nothing
+// of the batch is stored and the caller may retry it.
+func (s *Spool) Append(batch []record.Sealed, source []byte) error {
+	if len(batch) == 0 && source == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state
+	var added int64
+	for i, r := range batch {
+		if st.Chain != "" && r.Chain != st.Chain {
+			return fmt.Errorf("append seq %d: %w (%q, batch %q)", r.Seq, ErrChainMismatch, st.Chain, r.Chain)
+		}
+		if r.Seq != st.HeadSeq+uint64(i)+1 {
+			return fmt.Errorf("append seq %d after head %d: %w", r.Seq, st.HeadSeq+uint64(i), ErrNotContiguous)
+		}
+		added += int64(32 + len(r.Payload))
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		recs := tx.Bucket(bucketRecords)
+		recs.FillPercent = 1.0 // keys only ever grow
+		for _, r := range batch {
+			// bbolt keeps the value slice until commit: one allocation each.
+			v := make([]byte, 32+len(r.Payload))
+			copy(v, r.MAC[:])
+			copy(v[32:], r.Payload)
+			if err := recs.Put(be64(r.Seq), v); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if n := len(batch); n > 0 {
+			last := batch[n-1]
+			if st.Chain == "" {
+				if err := meta.Put(keyChain, []byte(last.Chain)); err != nil {
+					return err
+				}
+			}
+			if err := meta.Put(keyHead, append(be64(last.Seq), last.MAC[:]...)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyPending, be64(uint64(s.pend+added))); err != nil {
+				return err
+			}
+		}
+		if source != nil {
+			return meta.Put(keySource, source)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append to spool: %w", err)
+	}
+	if n := len(batch); n > 0 {
+		last := batch[n-1]
+		s.state.Chain = last.Chain
+		s.state.HeadSeq = last.Seq
+		s.state.HeadMAC = last.MAC
+		if s.first == 0 {
+			s.first = batch[0].Seq
+		}
+		s.pend += added
+	}
+	if source != nil {
+		s.state.Source = append(s.state.Source[:0], source...)
+	}
+	s.wake()
+	return nil
+}
+
+// Read returns up to max records after the sink's cursor, in seq order.
+// The returned records are copies owned by the caller.
+func (s *Spool) Read(sink string, max int) ([]record.Sealed, error) {
+	s.mu.Lock()
+	after, ok := s.sinks[sink]
+	chain := s.state.Chain
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("read %q: %w", sink, ErrUnknownSink)
+	}
+	var out []record.Sealed
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.Seek(be64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			if len(v) < 32 {
+				return fmt.Errorf("spooled record %d is %d bytes", binary.BigEndian.Uint64(k), len(v))
+			}
+			r := record.Sealed{Chain: chain, Seq: binary.BigEndian.Uint64(k), Payload: append([]byte(nil), v[32:]...)}
+			copy(r.MAC[:], v[:32])
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read spool for %q: %w", sink, err)
+	}
+	return out, nil
+}
+
+// Ack records that sink has stored every record up to seq, and removes the
+// records that every sink has.
+func (s *Spool) Ack(sink string, seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.sinks[sink]
+	if !ok {
+		return fmt.Errorf("ack %q: %w", sink, ErrUnknownSink)
+	}
+	if seq <= cur {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketCursors).Put([]byte(sink), be64(seq)); err != nil {
+			return err
+		}
+		s.sinks[sink] = seq
+		return s.trim(tx)
+	})
+	if err != nil {
+		s.sinks[sink] = cur
+		return fmt.Errorf("ack %q at %d: %w", sink, seq, err)
+	}
+	s.wake()
+	return nil
+}
+
+// trim deletes the records every sink has. Called with mu held inside an
+// update transaction.
+func (s *Spool) trim(tx *bolt.Tx) error {
+	if len(s.sinks) == 0 || s.first == 0 {
+		return nil
+	}
+	low := s.state.HeadSeq
+	for _, c := range s.sinks {
+		low = min(low, c)
+	}
+	if low < s.first {
+		return nil
+	}
+	recs := tx.Bucket(bucketRecords)
+	c := recs.Cursor()
+	var freed int64
+	for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= low; k, v = c.First() {
+		freed += int64(len(v))
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	pend := s.pend - freed
+	if err := tx.Bucket(bucketMeta).Put(keyPending, be64(uint64(pend))); err != nil {
+		return err
+	}
+	// Only touch in-memory state once the transaction can no longer fail
+	// because of us; bbolt may still fail the commit, in which case Open
+	// recomputes nothing wrong: the pending counter is in the same tx.
+	tx.OnCommit(func() {
+		s.pend = pend
+		s.first = 0
+		if low < s.state.HeadSeq {
+			s.first = low + 1
+		}
+	})
+	return nil
+}
+
+// Cursor returns the sink's cursor.
+func (s *Spool) Cursor(sink string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.sinks[sink]
+	return c, ok
+}
+
+// PendingBytes returns the bytes of records still held.
+func (s *Spool) PendingBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pend
+}
+
+// Full reports whether pending bytes reached Options.MaxBytes.
+func (s *Spool) Full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.MaxBytes > 0 && s.pend >= s.opts.MaxBytes
+}
+
+// Changed returns a channel that is closed at the next Append or Ack.
+func (s *Spool) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+func (s *Spool) wake() {
+	close(s.notify)
+	s.notify = make(chan struct{})
+}
+
+// Close closes the file.
+func (s *Spool) Close() error { return s.db.Close() }
+
+func be64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
