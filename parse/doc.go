@@ -1,0 +1,22 @@
+// Package parse turns one line of the agent's event log into an audit
+// record (package record), before redaction and chaining.
+//
+// The native dialect is one JSON object per line with the record's field
+// names: ts, action (aliases type, event), user, tenant, agent, session
+// (alias session_id), trace (alias trace_id), model, tool, arguments,
+// outcome, approver. Every other key lands in detail. Values are kept as
+// the agent wrote them; Arguments and Detail are raw, unredacted JSON and
+// must go through redaction before anything is written.
+//
+// A line that is not a JSON object, has no action, has a ts that is not
+// RFC 3339, or has an identity field that is an object or array becomes a
+// parse_error record: never a silent skip. Its detail holds the reason, the
+// raw text capped at MaxRawBytes (as a string, invalid UTF-8 replaced; the
+// cut is moved back to a separator so that no PII literal is split into an
+// unrecognisable prefix), the line's full length and the SHA-256 of the
+// whole line, so an auditor can match it against the source.
+//
+// An action outside the record's vocabulary becomes "other" with the
+// original in detail.action; an outcome outside it becomes "unknown" with
+// the original in detail.outcome.
+package parse

@@ -1,0 +1,207 @@
+package parse
+
+import (
+	"errors"
+	"strconv"
+)
+
+// scanObject walks a JSON text that must be exactly one object (surrounding
+// white space allowed) and calls fn with each member's raw key (quotes
+// included) and raw value. It validates the whole text per RFC 8259 as it
+// goes, without building any value, so a line is decoded once.
+func scanObject(s []byte, fn func(key, val []byte) error) error {
+	i := skipWS(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return errNotObject
+	}
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return trailing(s, i+1)
+	}
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return syntaxErr(i)
+		}
+		kEnd, err := skipString(s, i)
+		if err != nil {
+			return err
+		}
+		key := s[i:kEnd]
+		i = skipWS(s, kEnd)
+		if i >= len(s) || s[i] != ':' {
+			return syntaxErr(i)
+		}
+		i = skipWS(s, i+1)
+		vEnd, err := skipValue(s, i, 0)
+		if err != nil {
+			return err
+		}
+		if err := fn(key, s[i:vEnd]); err != nil {
+			return err
+		}
+		i = skipWS(s, vEnd)
+		if i >= len(s) {
+			return syntaxErr(i)
+		}
+		switch s[i] {
+		case ',':
+			i = skipWS(s, i+1)
+		case '}':
+			return trailing(s, i+1)
+		default:
+			return syntaxErr(i)
+		}
+	}
+}
+
+// maxDepth bounds nesting so that a hostile line cannot exhaust the stack.
+const maxDepth = 1000
+
+func trailing(s []byte, i int) error {
+	if i = skipWS(s, i); i != len(s) {
+		return syntaxErr(i)
+	}
+	return nil
+}
+
+func syntaxErr(i int) error {
+	return errors.New("invalid JSON: syntax error at byte " + strconv.Itoa(i))
+}
+
+func skipWS(s []byte, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at s[i]=='"'.
+func skipString(s []byte, i int) (int, error) {
+	for i++; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			i++
+			if i >= len(s) {
+				return 0, syntaxErr(i)
+			}
+			switch s[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) || !isHex(s[i+3]) || !isHex(s[i+4]) {
+					return 0, syntaxErr(i)
+				}
+				i += 4
+			default:
+				return 0, syntaxErr(i)
+			}
+		case c < 0x20:
+			return 0, syntaxErr(i)
+		}
+	}
+	return 0, syntaxErr(i)
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// skipValue returns the index just past the value starting at s[i].
+func skipValue(s []byte, i, depth int) (int, error) {
+	if i >= len(s) {
+		return 0, syntaxErr(i)
+	}
+	switch c := s[i]; {
+	case c == '"':
+		return skipString(s, i)
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return 0, errors.New("invalid JSON: nested too deeply")
+		}
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		i = skipWS(s, i+1)
+		if i < len(s) && s[i] == end {
+			return i + 1, nil
+		}
+		for {
+			if c == '{' {
+				if i >= len(s) || s[i] != '"' {
+					return 0, syntaxErr(i)
+				}
+				k, err := skipString(s, i)
+				if err != nil {
+					return 0, err
+				}
+				i = skipWS(s, k)
+				if i >= len(s) || s[i] != ':' {
+					return 0, syntaxErr(i)
+				}
+				i = skipWS(s, i+1)
+			}
+			v, err := skipValue(s, i, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			i = skipWS(s, v)
+			if i >= len(s) {
+				return 0, syntaxErr(i)
+			}
+			if s[i] == end {
+				return i + 1, nil
+			}
+			if s[i] != ',' {
+				return 0, syntaxErr(i)
+			}
+			i = skipWS(s, i+1)
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return skipNumber(s, i)
+	default:
+		for _, lit := range []string{"true", "false", "null"} {
+			if len(s)-i >= len(lit) && string(s[i:i+len(lit)]) == lit {
+				return i + len(lit), nil
+			}
+		}
+		return 0, syntaxErr(i)
+	}
+}
+
+func skipNumber(s []byte, i int) (int, error) {
+	start := i
+	if s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(s) && s[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return 0, syntaxErr(start)
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return 0, syntaxErr(i)
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return 0, syntaxErr(i)
+		}
+	}
+	return i, nil
+}
