@@ -1,0 +1,282 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults.
+const (
+	DefaultPoll          = 250 * time.Millisecond
+	DefaultRotateDrain   = 5 * time.Second
+	DefaultMaxLineBytes  = 16 << 20
+	DefaultSpoolMaxBytes = 1 << 30
+	DefaultBatchRecords  = 1000
+	DefaultBatchWait     = 50 * time.Millisecond
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultReadyGrace    = 30 * time.Second
+	DefaultDrainTimeout  = 10 * time.Second
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Source    Source    `yaml:"source"`
+	Chain     Chain     `yaml:"chain"`
+	Redact    Redact    `yaml:"redact"`
+	Spool     Spool     `yaml:"spool"`
+	Sinks     []Sink    `yaml:"sinks"`
+	Retention Retention `yaml:"retention"`
+	Server    Server    `yaml:"server"`
+	Log       Log       `yaml:"log"`
+	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// Source is the agent's event log.
+type Source struct {
+	Path         string        `yaml:"path"`
+	Format       string        `yaml:"format"`   // auto | native
+	Envelope     string        `yaml:"envelope"` // none
+	StartAt      string        `yaml:"start_at"` // beginning | end
+	Poll         time.Duration `yaml:"poll"`
+	RotateDrain  time.Duration `yaml:"rotate_drain"`
+	MaxLineBytes int           `yaml:"max_line_bytes"`
+}
+
+// Chain names the chain and its HMAC key.
+type Chain struct {
+	ID      string `yaml:"id"`
+	KeyFile string `yaml:"key_file"`
+	KeyID   string `yaml:"kid"` // optional; derived from the key when empty
+}
+
+// Redact selects redaction packs and rules.
+type Redact struct {
+	Packs       []string `yaml:"packs"`
+	Rules       []Rule   `yaml:"rules"`
+	HashKeyFile string   `yaml:"hash_key_file"`
+}
+
+// Rule is a custom redaction rule.
+type Rule struct {
+	Name    string `yaml:"name"`
+	Pattern string `yaml:"pattern"`
+	Action  string `yaml:"action"` // mask | hash
+}
+
+// Spool is the durable local queue.
+type Spool struct {
+	Path         string        `yaml:"path"`
+	MaxBytes     int64         `yaml:"max_bytes"`
+	BatchRecords int           `yaml:"batch_records"`
+	BatchWait    time.Duration `yaml:"batch_wait"`
+}
+
+// Sink is one delivery target.
+type Sink struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // sqlite | null
+	Path string `yaml:"path"`
+	DSN  string `yaml:"dsn"`
+}
+
+// Retention is the purge policy (not implemented yet: setting it is an error).
+type Retention struct {
+	MaxAge   time.Duration `yaml:"max_age"`
+	Interval time.Duration `yaml:"interval"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Listen     *string       `yaml:"listen"` // "" disables the listener
+	QuerySink  string        `yaml:"query_sink"`
+	TokensFile string        `yaml:"tokens_file"`
+	ReadyGrace time.Duration `yaml:"ready_grace"`
+}
+
+// Log sets the log level.
+type Log struct {
+	Level string `yaml:"level"` // debug | info | warn | error
+}
+
+// Shutdown bounds shutdown.
+type Shutdown struct {
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// ListenAddr returns the listen address ("" when disabled).
+func (s Server) ListenAddr() string {
+	if s.Listen == nil {
+		return DefaultListen
+	}
+	return *s.Listen
+}
+
+// Load reads, expands, decodes, defaults, resolves and validates a config file.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	expanded, err := expand(raw, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, withKeys(expanded, oneLine(err)))
+	}
+	c.defaults()
+	c.resolve(filepath.Dir(path))
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+var varRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expand replaces ${VAR} and ${VAR:-default} outside comment lines.
+func expand(raw []byte, lookup func(string) (string, bool)) ([]byte, error) {
+	var errs []error
+	lines := bytes.Split(raw, []byte("\n"))
+	for i, l := range lines {
+		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] == '#' {
+			continue
+		}
+		lines[i] = varRE.ReplaceAllFunc(l, func(m []byte) []byte {
+			sub := varRE.FindSubmatch(m)
+			if v, ok := lookup(string(sub[1])); ok && v != "" {
+				return []byte(v)
+			}
+			if sub[2] != nil {
+				return sub[3]
+			}
+			errs = append(errs, fmt.Errorf("config line %d: ${%s} is not set", i+1, sub[1]))
+			return m
+		})
+	}
+	return bytes.Join(lines, []byte("\n")), errors.Join(errs...)
+}
+
+var lineRE = regexp.MustCompile(`line (\d+): `)
+
+// withKeys adds the key path to each "line N: " of a YAML error, so that a
+// type error names its key like every validation error does.
+func withKeys(doc []byte, msg string) string {
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil {
+		return msg
+	}
+	return lineRE.ReplaceAllStringFunc(msg, func(m string) string {
+		var n int
+		fmt.Sscanf(m, "line %d", &n)
+		if k := keyAt(&root, n, ""); k != "" {
+			return m + k + ": "
+		}
+		return m
+	})
+}
+
+// keyAt returns the dotted path of the innermost key on line n.
+func keyAt(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if k := keyAt(c, line, prefix); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			if k := keyAt(n.Content[i+1], line, key); k != "" {
+				return k
+			}
+			if n.Content[i].Line == line {
+				return key
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if k := keyAt(c, line, fmt.Sprintf("%s[%d]", prefix, i)); k != "" {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+func oneLine(err error) string {
+	s := strings.TrimPrefix(err.Error(), "yaml: ")
+	s = strings.TrimPrefix(s, "unmarshal errors:\n")
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func (c *Config) defaults() {
+	set := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	set(&c.Source.Format, "auto")
+	set(&c.Source.Envelope, "none")
+	set(&c.Source.StartAt, "beginning")
+	setDur(&c.Source.Poll, DefaultPoll)
+	setDur(&c.Source.RotateDrain, DefaultRotateDrain)
+	if c.Source.MaxLineBytes == 0 {
+		c.Source.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.Redact.Packs == nil {
+		c.Redact.Packs = []string{"core", "secrets"}
+	}
+	for i := range c.Redact.Rules {
+		set(&c.Redact.Rules[i].Action, "mask")
+	}
+	if c.Spool.MaxBytes == 0 {
+		c.Spool.MaxBytes = DefaultSpoolMaxBytes
+	}
+	if c.Spool.BatchRecords == 0 {
+		c.Spool.BatchRecords = DefaultBatchRecords
+	}
+	setDur(&c.Spool.BatchWait, DefaultBatchWait)
+	if len(c.Sinks) == 1 {
+		set(&c.Server.QuerySink, c.Sinks[0].Name)
+	}
+	setDur(&c.Server.ReadyGrace, DefaultReadyGrace)
+	set(&c.Log.Level, "info")
+	setDur(&c.Shutdown.DrainTimeout, DefaultDrainTimeout)
+}
+
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Source.Path)
+	abs(&c.Chain.KeyFile)
+	abs(&c.Redact.HashKeyFile)
+	abs(&c.Spool.Path)
+	abs(&c.Server.TokensFile)
+	for i := range c.Sinks {
+		abs(&c.Sinks[i].Path)
+	}
+}

@@ -1,0 +1,85 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const minimal = `
+source: {path: ./agent.jsonl}
+chain: {id: demo-agent, key_file: ./hmac.key}
+spool: {path: ./data/spool.db}
+sinks: [{name: local, type: sqlite, path: ./data/audit.db}]
+server: {listen: 127.0.0.1:0, tokens_file: ./tokens.yaml}
+`
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad_DefaultsAndPaths(t *testing.T) {
+	p := write(t, minimal)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p)
+	if c.Source.Path != filepath.Join(dir, "agent.jsonl") || c.Sinks[0].Path != filepath.Join(dir, "data/audit.db") || c.Chain.KeyFile != filepath.Join(dir, "hmac.key") {
+		t.Errorf("paths not resolved against the config folder: %+v", c)
+	}
+	if c.Source.StartAt != "beginning" || c.Spool.BatchRecords != DefaultBatchRecords || c.Server.QuerySink != "local" || len(c.Redact.Packs) != 2 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestLoad_Expand(t *testing.T) {
+	t.Setenv("AUDIT_TEST_CHAIN", "from-env")
+	body := strings.Replace(minimal, "demo-agent", "${AUDIT_TEST_CHAIN}", 1) +
+		"# a comment with ${NOT_SET_ANYWHERE} is left alone\nlog: {level: ${AUDIT_TEST_LEVEL:-warn}}\n"
+	c, err := Load(write(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Chain.ID != "from-env" || c.Log.Level != "warn" {
+		t.Errorf("expansion: %q %q", c.Chain.ID, c.Log.Level)
+	}
+	_, err = Load(write(t, minimal+"log: {level: ${AUDIT_TEST_UNSET_VAR}}\n"))
+	if err == nil || !strings.Contains(err.Error(), "${AUDIT_TEST_UNSET_VAR} is not set") {
+		t.Errorf("unset variable: %v", err)
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	cases := []struct {
+		name, body, want string
+	}{
+		{"unknown key", minimal + "bogus: 1\n", "bogus"},
+		{"unknown nested key", strings.Replace(minimal, "{path: ./data/spool.db}", "{path: a, maxbytes: 3}", 1), "maxbytes"},
+		{"missing sink path", strings.Replace(minimal, ", path: ./data/audit.db", "", 1), "sinks[0].path: required"},
+		{"no sinks", strings.Replace(minimal, "sinks: [{name: local, type: sqlite, path: ./data/audit.db}]", "", 1), "sinks: at least one"},
+		{"bad start_at", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, start_at: middle}", 1), "source.start_at"},
+		{"bad type", strings.Replace(minimal, "type: sqlite", "type: mongo", 1), "sinks[0].type"},
+		{"no chain id", strings.Replace(minimal, "id: demo-agent, ", "", 1), "chain.id: required"},
+		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", "redact.packs[1]"},
+		{"hash needs key", minimal + "redact: {rules: [{name: emp, pattern: 'EMP-\\d+', action: hash}]}\n", "redact.hash_key_file: required"},
+		{"bad action", minimal + "redact: {rules: [{name: emp, pattern: 'x', action: burn}]}\n", "redact.rules[0].action"},
+		{"retention not yet", minimal + "retention: {max_age: 8760h, interval: 1h}\n", "retention"},
+		{"bad duration", minimal + "shutdown: {drain_timeout: soon}\n", "shutdown.drain_timeout"},
+		{"bad query sink", strings.Replace(minimal, "listen: 127.0.0.1:0,", "listen: 127.0.0.1:0, query_sink: other,", 1), "server.query_sink"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(write(t, tc.body))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to name %q", err, tc.want)
+			}
+		})
+	}
+}
