@@ -1,0 +1,71 @@
+// Package query serves the audit records to compliance officers over HTTP.
+//
+// NewHandler returns an http.Handler for the routes below; it reads from a
+// [Store] (a sink that can search) and authenticates with tokens loaded by
+// [LoadTokens]. Every response body is JSON (Content-Type
+// application/json, Cache-Control no-store) except /metrics. Only GET is
+// allowed: any other method is 405 with Allow: GET. Unknown paths are 404.
+//
+// # GET /v1/audit
+//
+// Authentication: "Authorization: Bearer <token>". The SHA-256 of the
+// token is compared in constant time with every configured hash. A missing
+// header, another scheme (Basic) or an unknown token is 401 with
+// WWW-Authenticate: Bearer. A token whose role is not admin is 403. A token
+// with a tenant sees only that tenant: without a tenant parameter the
+// query is restricted to it, and any other tenant is 403. Tokens are never
+// logged; log lines name the token by its configured name. Checks run in
+// this order: token (401), role (403), parameters (400), tenant scope
+// (403), cursor binding (400).
+//
+// Parameters (all optional, filters combine with AND):
+//
+//	from, to   RFC 3339 times; from is inclusive, to exclusive; from < to
+//	tenant, user, tool, model, session, chain
+//	           exact match on the record field
+//	action     one of record.Actions
+//	outcome    one of record.Outcomes
+//	limit      page size, 1..1000, default 100
+//	cursor     next_cursor of the previous page
+//
+// An unknown parameter, a repeated parameter, an empty value or an invalid
+// value is 400, so that a typo never silently widens a query. Parameters
+// are checked in name order and the body names the first bad one:
+// {"error":"limit: must be an integer from 1 to 1000"}. Errors never echo
+// parameter values.
+//
+// 200 returns one page:
+//
+//	{"records":[{...,"mac":"<hex>"}, ...],"next_cursor":"<opaque>"|null}
+//
+// Each record is its stored canonical payload with its MAC added as a
+// final "mac" key (see package record), byte for byte what was chained, so
+// that a reader can verify it. next_cursor is null on the last page.
+//
+// Order: records are sorted by event time (ts), then chain id, then seq.
+// This order is total ((chain, seq) is unique) and stable across pages:
+// the stores are append-only, and paging is by keyset (each page starts
+// strictly after the last record of the previous one), so following
+// next_cursor until null returns every record that matched when the first
+// page was read exactly once, even while new records arrive. A record that
+// arrives later with an event time before the cursor's position is not
+// returned by that walk; start a new query to see it.
+//
+// Cursor: base64url (no padding) of a small JSON object holding the
+// position of the last record served (ts, chain, seq) and a hash of the
+// query's filters (from, to, tenant after token scoping, user, action,
+// tool, outcome, model, session, chain). Treat it as opaque. A cursor that
+// does not decode is 400 "cursor: malformed"; one used with other filters
+// is 400 "cursor: issued for different filters". limit may change between
+// pages. The cursor grants nothing: the token is checked on every page.
+//
+// Other statuses: 500 {"error":"internal error"} when the store fails (the
+// cause is logged, never returned); 503 when the client went away.
+//
+// # GET /healthz, GET /readyz, GET /metrics
+//
+// /healthz is 200 {"status":"ok"} while the process serves. /readyz is 200
+// {"status":"ready"} when Config.Ready returns nil, else 503
+// {"status":"not ready","reason":"<error>"}. /metrics serves
+// Config.Metrics when set. These routes need no token.
+package query
