@@ -57,6 +57,10 @@ func KeyID(secret []byte) string {
 	return "hk-" + hex.EncodeToString(m.Sum(nil))[:16]
 }
 
+// Secret returns a copy of the key bytes, for a consumer that keys its own
+// HMAC (redaction's hash action). Never log it.
+func (k Key) Secret() []byte { return bytes.Clone(k.secret) }
+
 // String returns the key id only.
 func (k Key) String() string { return "Key(" + k.ID + ")" }
 

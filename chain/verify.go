@@ -63,6 +63,12 @@ func (v *Verifier) fail(seq, through uint64, unverifiable bool, format string, a
 	}
 }
 
+// Fail reports a problem with record seq found outside the verifier (such
+// as a stored column that contradicts the payload); it counts as invalid.
+func (v *Verifier) Fail(seq uint64, format string, args ...any) {
+	v.fail(seq, 0, false, format, args...)
+}
+
 // Add checks one stored record: its seq as stored, its payload and its
 // MAC. It returns the decoded record (nil when the payload does not
 // decode) so that the caller can compare stored columns with it.

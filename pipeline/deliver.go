@@ -1,0 +1,132 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/sink"
+	"github.com/fips-agents/audit-sidecar/spool"
+)
+
+// DeliverBatch is the most records one sink write carries.
+const DeliverBatch = 1000
+
+// Deliverer moves spooled records into one sink. See the package doc.
+type Deliverer struct {
+	name    string
+	sink    sink.Sink
+	spool   *spool.Spool
+	metrics *Metrics
+	log     *zap.Logger
+
+	mu           sync.Mutex
+	failingSince time.Time // zero while healthy
+}
+
+// NewDeliverer makes a deliverer for the sink registered in sp as name.
+func NewDeliverer(name string, s sink.Sink, sp *spool.Spool, m *Metrics, log *zap.Logger) *Deliverer {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Deliverer{name: name, sink: s, spool: sp, metrics: m, log: log.With(zap.String("sink", name))}
+}
+
+// FailingFor returns how long the sink's writes have been failing (0 when
+// its last write succeeded).
+func (d *Deliverer) FailingFor(now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failingSince.IsZero() {
+		return 0
+	}
+	return now.Sub(d.failingSince)
+}
+
+// Run delivers until ctx is done. Once drain is closed it returns as soon
+// as the sink has every record the spool holds.
+func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
+	b := newBackoff(100*time.Millisecond, 30*time.Second)
+	for {
+		changed := d.spool.Changed()
+		recs, err := d.spool.Read(d.name, DeliverBatch)
+		if err != nil {
+			d.log.Error("spool read failed", zap.Error(err))
+			if b.wait(ctx) != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		d.updateLag()
+		if len(recs) == 0 {
+			select {
+			case <-drain:
+				return nil
+			default:
+			}
+			select {
+			case <-changed:
+			case <-drain:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		if err := d.sink.Write(ctx, recs); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d.failed(err, len(recs))
+			if errors.Is(b.wait(ctx), context.Canceled) || ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		last := recs[len(recs)-1].Seq
+		if err := d.spool.Ack(d.name, last); err != nil {
+			// The sink has the records; a retry rewrites them idempotently.
+			d.log.Error("spool ack failed", zap.Uint64("seq", last), zap.Error(err))
+			if b.wait(ctx) != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		b.reset()
+		d.succeeded(len(recs))
+	}
+}
+
+func (d *Deliverer) failed(err error, n int) {
+	d.metrics.SinkErrors.WithLabelValues(d.name).Inc()
+	d.metrics.SinkUp.WithLabelValues(d.name).Set(0)
+	d.mu.Lock()
+	if d.failingSince.IsZero() {
+		d.failingSince = time.Now()
+	}
+	d.mu.Unlock()
+	d.log.Warn("sink write failed; records stay spooled and will be retried", zap.Int("records", n), zap.Error(err))
+}
+
+func (d *Deliverer) succeeded(n int) {
+	d.metrics.Delivered.WithLabelValues(d.name).Add(float64(n))
+	d.metrics.SinkUp.WithLabelValues(d.name).Set(1)
+	d.metrics.SpoolBytes.Set(float64(d.spool.PendingBytes()))
+	d.mu.Lock()
+	if !d.failingSince.IsZero() {
+		d.log.Info("sink recovered", zap.Duration("after", time.Since(d.failingSince)))
+		d.failingSince = time.Time{}
+	}
+	d.mu.Unlock()
+}
+
+func (d *Deliverer) updateLag() {
+	if c, ok := d.spool.Cursor(d.name); ok {
+		d.metrics.SinkLag.WithLabelValues(d.name).Set(float64(d.spool.State().HeadSeq - c))
+	}
+}

@@ -1,0 +1,280 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/chain"
+	"github.com/fips-agents/audit-sidecar/parse"
+	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/spool"
+	"github.com/fips-agents/audit-sidecar/tailer"
+)
+
+// Redactor rewrites a JSON value with PII replaced, counting hits per type
+// in counts. It must not modify src.
+type Redactor interface {
+	JSON(dst, src []byte, counts map[string]int) ([]byte, error)
+}
+
+// IngestConfig configures an Ingester.
+type IngestConfig struct {
+	ChainID      string
+	Key          chain.Key
+	Spool        *spool.Spool
+	Redactor     Redactor
+	BatchRecords int
+	BatchWait    time.Duration
+	// StartDetail is added to the sidecar_start record's detail (version,
+	// FIPS mode, ...). It must hold no secrets.
+	StartDetail map[string]any
+	Metrics     *Metrics
+	Logger      *zap.Logger
+	Now         func() time.Time // nil: time.Now
+}
+
+// Ingester moves lines from the source into the spool. See the package doc.
+type Ingester struct {
+	cfg    IngestConfig
+	log    *zap.Logger
+	sealer *chain.Sealer
+	batch  []record.Sealed
+	pos    []byte // source position after the batch's last line
+	full   atomic.Bool
+	lines  int64
+}
+
+// NewIngester checks that the spool belongs to cfg.ChainID and continues
+// the chain from the spool's head.
+func NewIngester(cfg IngestConfig) (*Ingester, error) {
+	st := cfg.Spool.State()
+	if st.Chain != "" && st.Chain != cfg.ChainID {
+		return nil, fmt.Errorf("spool holds chain %q, config says chain.id %q: %w", st.Chain, cfg.ChainID, spool.ErrChainMismatch)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BatchRecords <= 0 {
+		cfg.BatchRecords = 1000
+	}
+	head := chain.Head{Seq: st.HeadSeq, MAC: st.HeadMAC}
+	return &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head)}, nil
+}
+
+// Resume returns the source position committed with the newest batch, or
+// nil when the source was never read.
+func (in *Ingester) Resume() (*tailer.Position, error) {
+	b := in.cfg.Spool.State().Source
+	if b == nil {
+		return nil, nil
+	}
+	var p tailer.Position
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("spool source position: %w", err)
+	}
+	return &p, nil
+}
+
+// SpoolFull reports whether ingestion is paused because the spool is full.
+func (in *Ingester) SpoolFull() bool { return in.full.Load() }
+
+// Run writes the start records, then ingests lines until ctx is done, then
+// commits what it has with a sidecar_stop record. It returns nil after a
+// clean stop; an error means the final commit failed (nothing is lost: the
+// source position was not advanced past uncommitted lines).
+func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
+	now := in.cfg.Now()
+	if in.sealer.Head().Seq == 0 {
+		in.add(&record.Record{TS: now, IngestedAt: now, Action: record.ActionChainStart})
+	}
+	start := map[string]any{}
+	for k, v := range in.cfg.StartDetail {
+		start[k] = v
+	}
+	if p, _ := in.Resume(); p != nil {
+		start["resume"] = p
+	}
+	in.add(in.ownRecord(record.ActionSidecarStart, start))
+	if err := in.commit(ctx); err != nil {
+		return err
+	}
+
+	var timer *time.Timer
+	var timerC <-chan time.Time
+	for {
+		if in.cfg.Spool.Full() {
+			if err := in.waitForRoom(ctx); err != nil {
+				return in.stop()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return in.stop()
+		case l := <-lines:
+			in.handle(l)
+			if len(in.batch) >= in.cfg.BatchRecords {
+				if err := in.commit(ctx); err != nil {
+					return in.stop()
+				}
+			} else if timerC == nil {
+				if timer == nil {
+					timer = time.NewTimer(in.cfg.BatchWait)
+				} else {
+					timer.Reset(in.cfg.BatchWait)
+				}
+				timerC = timer.C
+			}
+		case <-timerC:
+			timerC = nil
+			if err := in.commit(ctx); err != nil {
+				return in.stop()
+			}
+		}
+		if len(in.batch) == 0 && timerC != nil {
+			timer.Stop()
+			timerC = nil
+		}
+	}
+}
+
+// handle turns one line into a sealed record in the open batch.
+func (in *Ingester) handle(l tailer.Line) {
+	in.lines++
+	in.cfg.Metrics.Lines.Inc()
+	pl := parse.Line{Text: l.Text, Source: record.Source{File: l.Path, Dev: l.Dev, Ino: l.Ino, Offset: l.Offset}}
+	if l.Truncated {
+		pl.FullLen, pl.FullSHA256 = l.FullLen, l.FullSHA256
+	}
+	r := parse.Native(pl, in.cfg.Now())
+	if r.Action == record.ActionParseError {
+		in.cfg.Metrics.ParseErrors.Inc()
+	}
+	in.add(r)
+	pos, err := json.Marshal(l.Next)
+	if err == nil {
+		in.pos = pos
+	}
+}
+
+// add redacts, seals and appends r to the open batch.
+func (in *Ingester) add(r *record.Record) {
+	counts := map[string]int{}
+	r.Arguments = in.redact(r.Arguments, counts, false)
+	r.Detail = in.redact(r.Detail, counts, true)
+	if len(counts) > 0 {
+		r.Redactions = counts
+		for k, n := range counts {
+			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
+		}
+	}
+	s := in.sealer.Seal(r)
+	in.cfg.Metrics.Records.WithLabelValues(r.Action).Inc()
+	in.batch = append(in.batch, s)
+}
+
+// redact fails closed: a value the redactor cannot process is replaced
+// whole, and the replacement is counted.
+func (in *Ingester) redact(v json.RawMessage, counts map[string]int, object bool) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	out, err := in.cfg.Redactor.JSON(make([]byte, 0, len(v)+16), v, counts)
+	if err == nil {
+		return out
+	}
+	in.log.Warn("value replaced: redaction failed", zap.Error(err))
+	counts["UNPROCESSABLE"]++
+	if object {
+		return json.RawMessage(`{"redaction_failed":"[REDACTED:UNPROCESSABLE]"}`)
+	}
+	return json.RawMessage(`"[REDACTED:UNPROCESSABLE]"`)
+}
+
+func (in *Ingester) ownRecord(action string, detail map[string]any) *record.Record {
+	now := in.cfg.Now()
+	r := &record.Record{TS: now, IngestedAt: now, Action: action}
+	if len(detail) > 0 {
+		b, err := json.Marshal(detail)
+		if err == nil {
+			r.Detail = b
+		}
+	}
+	return r
+}
+
+// commit stores the open batch and position, retrying until it succeeds or
+// ctx is done.
+func (in *Ingester) commit(ctx context.Context) error {
+	if len(in.batch) == 0 && in.pos == nil {
+		return nil
+	}
+	b := newBackoff(50*time.Millisecond, 5*time.Second)
+	for {
+		err := in.cfg.Spool.Append(in.batch, in.pos)
+		if err == nil {
+			in.cfg.Metrics.Commits.Inc()
+			in.cfg.Metrics.HeadSeq.Set(float64(in.sealer.Head().Seq))
+			in.cfg.Metrics.SpoolBytes.Set(float64(in.cfg.Spool.PendingBytes()))
+			in.batch = in.batch[:0]
+			in.pos = nil
+			return nil
+		}
+		in.cfg.Metrics.CommitErrors.Inc()
+		in.log.Error("spool commit failed; retrying", zap.Int("records", len(in.batch)), zap.Error(err))
+		if errors.Is(err, spool.ErrChainMismatch) || errors.Is(err, spool.ErrNotContiguous) {
+			return err
+		}
+		if b.wait(ctx) != nil {
+			return err
+		}
+	}
+}
+
+// waitForRoom blocks while the spool is full.
+func (in *Ingester) waitForRoom(ctx context.Context) error {
+	in.full.Store(true)
+	in.cfg.Metrics.SpoolFull.Set(1)
+	in.log.Warn("spool full: source reading paused; lines are at risk if the source rotates away",
+		zap.Int64("pending_bytes", in.cfg.Spool.PendingBytes()))
+	defer func() {
+		in.full.Store(false)
+		in.cfg.Metrics.SpoolFull.Set(0)
+		in.log.Info("spool has room: source reading resumed")
+	}()
+	for in.cfg.Spool.Full() {
+		select {
+		case <-in.cfg.Spool.Changed():
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// stop commits the open batch with a sidecar_stop record. It must succeed
+// within a bounded time even though ctx is done.
+func (in *Ingester) stop() error {
+	in.add(in.ownRecord(record.ActionSidecarStop, map[string]any{
+		"reason": "shutdown", "lines_this_run": strconv.FormatInt(in.lines, 10),
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.commit(ctx); err != nil {
+		return fmt.Errorf("final spool commit: %w", err)
+	}
+	return nil
+}
