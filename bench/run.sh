@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# run.sh [N] — the sidecar as the candidate of the shared side-by-side
+# benchmark (../shared/bench/run-peer.sh; its README lists the knobs, e.g.
+# REPS, VARIANTS, FLOORS). Builds the binary (FIPS module) and runs it on the
+# same workload and SQLite target as the syslog-ng peer.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+shared=${SHARED_BENCH:-$here/../../shared/bench}
+bin=$(mktemp -d)/audit-sidecar
+(cd "$here/.." && GOFIPS140=v1.0.0 go build -o "$bin" ./cmd/audit-sidecar)
+export CANDIDATE="env GODEBUG=fips140=on $bin run --config \$BENCH_RUN/config.yaml"
+export CANDIDATE_SETUP="head -c 32 /dev/urandom > \$BENCH_RUN/hmac.key && cp $here/config.yaml \$BENCH_RUN/config.yaml"
+export CAND_DONE_SQL='SELECT coalesce(max(rowid),0) FROM audit_records'
+export CAND_EXTRA_ROWS=2   # chain_start + sidecar_start
+export CANDIDATE_LABEL=${CANDIDATE_LABEL:-audit-sidecar}
+export VARIANTS=${VARIANTS-sqlite}
+exec "$shared/run-peer.sh" "${1:-200000}"

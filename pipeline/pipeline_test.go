@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/fips-agents/audit-sidecar/chain"
+	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/spool"
+	"github.com/fips-agents/audit-sidecar/tailer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// upper is a stand-in redactor: it replaces the literal "secret" and
+// fails on the literal "boom", so fail-closed handling can be observed.
+type upper struct{}
+
+func (upper) JSON(dst, src []byte, counts map[string]int) ([]byte, error) {
+	s := string(src)
+	if s == `"boom"` || s == `{"x":"boom"}` {
+		return dst, errors.New("cannot")
+	}
+	for i := 0; i+6 <= len(s); i++ {
+		if s[i:i+6] == "secret" {
+			s = s[:i] + "XXXXXX" + s[i+6:]
+			counts["TEST"]++
+		}
+	}
+	return append(dst, s...), nil
+}
+
+func testKey(t *testing.T) chain.Key {
+	k, err := chain.NewKey("", []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func line(n int, text string) tailer.Line {
+	return tailer.Line{Text: []byte(text), Path: "/log", Dev: 1, Ino: 2, Offset: int64(n * 100),
+		Next: tailer.Position{Path: "/log", Dev: 1, Ino: 2, Offset: int64(n*100 + 100)}}
+}
+
+// collect is a sink that records what it gets and can be made to fail.
+type collect struct {
+	mu    sync.Mutex
+	fails int
+	got   map[uint64][]byte
+	calls int
+}
+
+func (c *collect) Write(ctx context.Context, batch []record.Sealed) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.fails > 0 {
+		c.fails--
+		return errors.New("sink down")
+	}
+	for _, r := range batch {
+		c.got[r.Seq] = r.Payload
+	}
+	return nil
+}
+func (c *collect) Close() error { return nil }
+func (c *collect) count() int   { c.mu.Lock(); defer c.mu.Unlock(); return len(c.got) }
+
+func TestIngestAndDeliver(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	sp.Register([]string{"s"})
+	key := testKey(t)
+	in, err := NewIngester(IngestConfig{ChainID: "c", Key: key, Spool: sp, Redactor: upper{}, BatchRecords: 7, BatchWait: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := &collect{got: map[uint64][]byte{}, fails: 3}
+	d := NewDeliverer("s", sk, sp, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := make(chan tailer.Line)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, lines) }()
+	drain := make(chan struct{})
+	ddone := make(chan error, 1)
+	dctx, dcancel := context.WithCancel(context.Background())
+	defer dcancel()
+	go func() { ddone <- d.Run(dctx, drain) }()
+
+	const n = 50
+	for i := 0; i < n; i++ {
+		text := fmt.Sprintf(`{"action":"tool_call","arguments":{"q":"my secret %d"}}`, i)
+		switch i {
+		case 10:
+			text = "not json"
+		case 20:
+			text = `{"action":"tool_call","arguments":"boom"}`
+		}
+		lines <- line(i, text)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(drain)
+	if err := <-ddone; err != nil {
+		t.Fatal(err)
+	}
+	// chain_start, sidecar_start, n lines, sidecar_stop; all delivered
+	// despite three failed writes, each exactly once, in a valid chain.
+	if got := sk.count(); got != n+3 {
+		t.Fatalf("sink has %d records, want %d", got, n+3)
+	}
+	if sk.calls < 4 {
+		t.Fatalf("sink failures were not retried: %d calls", sk.calls)
+	}
+	var problems []string
+	v := chain.NewVerifier("c", chain.Keyring{key.ID: key}, func(e *chain.VerifyError) { problems = append(problems, e.Error()) })
+	var actions []string
+	for seq := uint64(1); seq <= n+3; seq++ {
+		p := sk.got[seq]
+		r, err := record.Parse(p)
+		if err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		actions = append(actions, r.Action)
+		mac := chain.MAC(key, prevOf(t, r), p)
+		v.Add(seq, p, mac[:])
+		if seq == 14 && (r.Redactions["TEST"] != 1 || string(r.Arguments) != `{"q":"my XXXXXX 11"}`) {
+			t.Errorf("line 11 not redacted: %s %v", r.Arguments, r.Redactions)
+		}
+		if seq == 23 && (string(r.Arguments) != `"[REDACTED:UNPROCESSABLE]"` || r.Redactions["UNPROCESSABLE"] != 1) {
+			t.Errorf("failed redaction not closed: %s", r.Arguments)
+		}
+	}
+	if s := v.Finish(); s.Invalid != 0 {
+		t.Fatalf("chain invalid: %v", problems)
+	}
+	if actions[0] != "chain_start" || actions[1] != "sidecar_start" || actions[12] != "parse_error" || actions[n+2] != "sidecar_stop" {
+		t.Fatalf("actions %v", actions)
+	}
+	// The committed source position is the one after the last line.
+	var pos tailer.Position
+	json.Unmarshal(sp.State().Source, &pos)
+	if pos.Offset != n*100 {
+		t.Fatalf("committed offset %d", pos.Offset)
+	}
+	if sp.PendingBytes() != 0 {
+		t.Fatalf("spool still holds %d bytes", sp.PendingBytes())
+	}
+
+	// A second run continues the chain with sidecar_start, no chain_start.
+	in2, _ := NewIngester(IngestConfig{ChainID: "c", Key: key, Spool: sp, Redactor: upper{}})
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	in2.Run(ctx2, nil)
+	recs, _ := sp.Read("s", 10)
+	if len(recs) != 2 || recs[0].Seq != n+4 {
+		t.Fatalf("second run: %d records", len(recs))
+	}
+	if r, _ := record.Parse(recs[0].Payload); r.Action != "sidecar_start" {
+		t.Fatalf("second run starts with %s", r.Action)
+	}
+	if _, err := NewIngester(IngestConfig{ChainID: "other", Key: key, Spool: sp, Redactor: upper{}}); !errors.Is(err, spool.ErrChainMismatch) {
+		t.Fatalf("other chain id accepted: %v", err)
+	}
+}
+
+func prevOf(t *testing.T, r *record.Record) [32]byte {
+	var p [32]byte
+	b, err := hexDecode(r.Prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(p[:], b)
+	return p
+}
+
+func TestIngest_BackpressureWhenFull(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{MaxBytes: 4000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	sp.Register([]string{"s"})
+	in, _ := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, BatchRecords: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := make(chan tailer.Line)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, lines) }()
+	sent := 0
+	for !in.SpoolFull() {
+		select {
+		case lines <- line(sent, `{"action":"decision","pad":"`+string(make([]byte, 0))+`xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`):
+			sent++
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// While full, no line is taken.
+	select {
+	case lines <- line(sent, `{"action":"decision"}`):
+		t.Fatal("a line was taken while the spool was full")
+	case <-time.After(200 * time.Millisecond):
+	}
+	// Delivering frees room and ingestion resumes.
+	recs, _ := sp.Read("s", 1000)
+	sp.Ack("s", recs[len(recs)-1].Seq)
+	lines <- line(sent, `{"action":"decision"}`)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func hexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
