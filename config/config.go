@@ -136,7 +136,11 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %s", path, withKeys(expanded, oneLine(err)))
 	}
 	c.defaults()
-	c.resolve(filepath.Dir(path))
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.resolve(dir)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
