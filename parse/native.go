@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
@@ -46,8 +46,6 @@ func Native(l Line, now time.Time) *record.Record {
 	return r
 }
 
-var errNotObject = errors.New("not a JSON object")
-
 // member is one top-level key (decoded) and its raw value.
 type member struct {
 	key string
@@ -63,7 +61,7 @@ func native(text []byte, now time.Time) (*record.Record, error) {
 		action, ts  []byte
 		actionField string
 	)
-	err := scanObject(text, func(rawKey, val []byte) error {
+	err := jsonscan.Object(text, func(rawKey, val []byte) error {
 		k, err := scalar(rawKey)
 		if err != nil {
 			return err
@@ -178,14 +176,7 @@ func scalar(v json.RawMessage) (string, error) {
 	}
 	switch v[0] {
 	case '"':
-		if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
-			return string(v[1 : len(v)-1]), nil
-		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", err
-		}
-		return s, nil
+		return jsonscan.Unquote(v)
 	case '{', '[':
 		return "", errors.New("must be a string")
 	case 'n':

@@ -1,18 +1,26 @@
-package parse
+// Package jsonscan walks JSON text without building values: it validates
+// per RFC 8259 and hands out raw members, so a line is decoded once.
+package jsonscan
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
-// scanObject walks a JSON text that must be exactly one object (surrounding
+// ErrNotObject is returned by Object for valid JSON that is not an object.
+var ErrNotObject = errors.New("not a JSON object")
+
+// Object walks a JSON text that must be exactly one object (surrounding
 // white space allowed) and calls fn with each member's raw key (quotes
 // included) and raw value. It validates the whole text per RFC 8259 as it
 // goes, without building any value, so a line is decoded once.
-func scanObject(s []byte, fn func(key, val []byte) error) error {
+func Object(s []byte, fn func(key, val []byte) error) error {
 	i := skipWS(s, 0)
 	if i >= len(s) || s[i] != '{' {
-		return errNotObject
+		return ErrNotObject
 	}
 	i = skipWS(s, i+1)
 	if i < len(s) && s[i] == '}' {
@@ -204,4 +212,18 @@ func skipNumber(s []byte, i int) (int, error) {
 		}
 	}
 	return i, nil
+}
+
+// Unquote returns the value of a raw JSON string (quotes included).
+// Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func Unquote(raw []byte) (string, error) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", errors.New("not a JSON string")
+	}
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }

@@ -1,0 +1,113 @@
+package record
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func sample() *Record {
+	ts := time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC)
+	return &Record{
+		V: Version, Chain: "demo", Seq: 7, TS: ts, IngestedAt: ts.Add(time.Second), Action: ActionToolCall,
+		User: "u-17", Tenant: "acme", Agent: "bot", Session: "s", Trace: "t", Model: "m", Tool: "pay.refund",
+		Arguments: json.RawMessage(`{"a":[1,"x"]}`), Outcome: "success", Approver: "ops",
+		Detail: json.RawMessage(`{"k":"v"}`), Redactions: map[string]int{"EMAIL": 2, "CARD": 1},
+		Source: &Source{File: "/x", Dev: 1, Ino: 2, Offset: 3}, Kid: "k1", Prev: strings.Repeat("ab", 32),
+	}
+}
+
+func TestCanonical_RoundTrip(t *testing.T) {
+	r := sample()
+	p := AppendCanonical(nil, r)
+	want := `{"v":1,"chain":"demo","seq":7,"ts":"2026-11-26T10:00:00.123456789Z","ingested_at":"2026-11-26T10:00:01.123456789Z","action":"tool_call","user":"u-17","tenant":"acme","agent":"bot","session":"s","trace":"t","model":"m","tool":"pay.refund","arguments":{"a":[1,"x"]},"outcome":"success","approver":"ops","detail":{"k":"v"},"redactions":{"CARD":1,"EMAIL":2},"source":{"file":"/x","dev":1,"ino":2,"offset":3},"kid":"k1","prev":"` + strings.Repeat("ab", 32) + `"}`
+	if string(p) != want {
+		t.Fatalf("payload\n%s\nwant\n%s", p, want)
+	}
+	got, err := Parse(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(AppendCanonical(nil, got)) != want {
+		t.Fatal("parse + encode is not the identity")
+	}
+	idx, err := Index(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx.Chain != r.Chain || idx.Seq != r.Seq || !idx.TS.Equal(r.TS) || idx.Tenant != r.Tenant || idx.Prev != r.Prev || idx.Approver != r.Approver {
+		t.Fatalf("index %+v", idx)
+	}
+	full := AppendJSON(nil, p, [32]byte{1})
+	if !json.Valid(full) || !strings.HasSuffix(string(full), `"mac":"0100000000000000000000000000000000000000000000000000000000000000"}`) {
+		t.Fatalf("AppendJSON %s", full)
+	}
+}
+
+func TestParse_RejectsNonCanonical(t *testing.T) {
+	p := string(AppendCanonical(nil, sample()))
+	for name, mutated := range map[string]string{
+		"white space":    strings.Replace(p, `"seq":7`, `"seq": 7`, 1),
+		"reordered":      strings.Replace(strings.Replace(p, `"user":"u-17",`, ``, 1), `"tenant":"acme",`, `"tenant":"acme","user":"u-17",`, 1),
+		"extra key":      strings.Replace(p, `"kid"`, `"evil":1,"kid"`, 1),
+		"escaped letter": strings.Replace(p, `"u-17"`, `"\u0075-17"`, 1),
+		"time format":    strings.Replace(p, `10:00:00.123456789Z`, `10:00:00.123456789+00:00`, 1),
+	} {
+		if _, err := Parse([]byte(mutated)); !errors.Is(err, ErrNotCanonical) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := Parse([]byte(`{"v":1`)); err == nil {
+		t.Error("truncated payload parsed")
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	cases := map[string]string{
+		"plain":          `"plain"`,
+		"q\"b\\":         `"q\"b\\"`,
+		"\n\r\t\x00\x1f": `"\n\r\t\u0000\u001f"`,
+		"<&>\u2028":      "\"<&>\u2028\"",
+		"bad\xffutf8":    "\"bad\uFFFDutf8\"",
+		"ünïcödé":        `"ünïcödé"`,
+		"\x7f":           "\"\x7f\"",
+	}
+	for in, want := range cases {
+		if got := string(AppendString(nil, in)); got != want {
+			t.Errorf("%q: %s, want %s", in, got, want)
+		}
+	}
+}
+
+// FuzzCanonical: any record with valid embedded JSON encodes to valid JSON
+// that Parse accepts as canonical and decodes back to the same bytes.
+func FuzzCanonical(f *testing.F) {
+	f.Add("u-17", "acme", `{"a":1}`, "tool_call", int64(0), uint64(1))
+	f.Add("q\"\\\n\x00\xff", "<&>", `[]`, "x", int64(-1), uint64(1<<63))
+	f.Fuzz(func(t *testing.T, user, tenant, args, action string, nsec int64, seq uint64) {
+		if !json.Valid([]byte(args)) || !utf8.ValidString(args) || strings.ContainsAny(args, " \n\t\r") {
+			return
+		}
+		r := sample()
+		r.User, r.Tenant, r.Action, r.Seq = user, tenant, action, seq
+		r.Arguments = json.RawMessage(args)
+		r.TS = time.Unix(0, nsec).UTC()
+		if r.TS.Year() < 0 || r.TS.Year() > 9999 {
+			return
+		}
+		p := AppendCanonical(nil, r)
+		if !json.Valid(p) || !utf8.Valid(p) {
+			t.Fatalf("invalid payload %q", p)
+		}
+		got, err := Parse(p)
+		if err != nil {
+			t.Fatalf("%v: %q", err, p)
+		}
+		if string(AppendCanonical(nil, got)) != string(p) {
+			t.Fatalf("round trip changed the payload")
+		}
+	})
+}
