@@ -1,0 +1,208 @@
+package tailer
+
+import (
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// check looks at the generation being read and at the path, and reports
+// whether anything changed that calls for reading again at once: the
+// generation was truncated or rewritten, or a new one appeared at the path.
+func (r *run) check(now time.Time) bool {
+	r.lastCheck = now
+	r.ensureWatch()
+	changed := false
+	if len(r.gens) > 0 {
+		changed = r.verify(r.gens[0])
+	}
+	// Siblings are listed before the path is looked at: if the path has not
+	// rotated by then, nothing listed can be a generation newer than ours.
+	sibs, serr := listSiblings(r.cfg.Path)
+	if serr != nil {
+		r.retry("list rotated", serr)
+	} else {
+		r.recovered("list rotated")
+	}
+	fi, err := os.Stat(r.cfg.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		r.recovered("stat")
+		r.learn(sibs, serr == nil)
+		return changed
+	}
+	if err != nil {
+		r.retry("stat", err)
+		return changed
+	}
+	r.recovered("stat")
+	dev, ino, err := devIno(fi)
+	if err != nil {
+		r.retry("stat", err)
+		return changed
+	}
+	if n := len(r.gens); n > 0 && r.gens[n-1].id.inode() == (inode{dev, ino}) {
+		r.learn(sibs, serr == nil)
+		return changed
+	}
+	return r.switchTo(now) || changed
+}
+
+// verify checks that g still holds what was read from it. A file shorter
+// than the read offset, or whose first bytes changed, was truncated (and
+// maybe rewritten, as copytruncate rotation does): it is read again from 0.
+// Otherwise a head shorter than HeadSize is extended as the file grows.
+func (r *run) verify(g *gen) bool {
+	fi, err := g.f.Stat()
+	if err != nil {
+		r.retry("stat open", err)
+		return false
+	}
+	head, err := readHead(g.f)
+	if err != nil {
+		r.retry("stat open", err)
+		return false
+	}
+	r.recovered("stat open")
+	if fi.Size() >= g.readOff && headMatches(head, g.id) {
+		g.growHead(head)
+		return false
+	}
+	r.rewritten(g, head, fi.Size())
+	return true
+}
+
+// rewritten restarts g at 0 after it was found truncated (size, or -1 when
+// not known) or rewritten in place; head is its current first bytes.
+func (r *run) rewritten(g *gen, head []byte, size int64) {
+	r.log.Warn("file truncated or rewritten, reading it again from the start",
+		zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("size", size))
+	g.restart(0)
+	g.id.Head, g.id.HeadLen = hashHead(head), len(head)
+}
+
+// growHead takes head, which starts with the bytes g.id fingerprinted, as
+// g's new fingerprint if it is longer.
+func (g *gen) growHead(head []byte) {
+	if len(head) > g.id.HeadLen {
+		g.id.Head, g.id.HeadLen = hashHead(head), len(head)
+	}
+}
+
+// switchTo opens the new generation at the path and queues it after the
+// open ones, which get their drain deadline, and after any generation that
+// was born and rotated away unseen between two checks.
+func (r *run) switchTo(now time.Time) bool {
+	f, id, _, err := openID(r.cfg.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false // renamed away between stat and open; the next check sees its successor
+	}
+	if err != nil {
+		r.retry("open", err)
+		return false
+	}
+	r.recovered("open")
+	if r.holds(id.inode()) {
+		_ = f.Close()
+		return false
+	}
+	appeared := len(r.gens) == 0
+	deadline := now.Add(r.cfg.RotateDrain)
+	for _, g := range r.gens {
+		if !g.successor {
+			g.successor, g.drainUntil = true, deadline
+		}
+	}
+	sibs, serr := listSiblings(r.cfg.Path)
+	if serr != nil {
+		r.retry("list rotated", serr)
+	}
+	for _, s := range sibs {
+		if s.ino == id.inode() || r.holds(s.ino) || r.isKnown(s) {
+			continue
+		}
+		g, _, err := openSibling(s, 0)
+		if err != nil {
+			r.log.Warn("cannot open rotated file, its lines are lost", zap.String("path", s.path), zap.Error(err))
+			continue
+		}
+		if g == nil {
+			continue
+		}
+		r.log.Info("reading file rotated away between checks", zap.String("path", s.path))
+		g.successor, g.drainUntil = true, deadline
+		r.gens = append(r.gens, g)
+	}
+	r.gens = append(r.gens, newGen(f, r.cfg.Path, id, 0))
+	r.learn(sibs, serr == nil)
+	msg := "file rotated"
+	if appeared {
+		msg = "file appeared"
+	}
+	r.log.Info(msg, zap.String("path", r.cfg.Path), zap.Uint64("dev", id.Dev), zap.Uint64("ino", id.Ino))
+	return true
+}
+
+// holds reports whether one of the open generations is ino. Their inodes
+// cannot be reused while they are open, so the inode alone identifies them.
+func (r *run) holds(ino inode) bool {
+	for _, g := range r.gens {
+		if g.id.inode() == ino {
+			return true
+		}
+	}
+	return false
+}
+
+// learn records sibs as known. A complete listing also forgets siblings that
+// are gone; a partial one (some failed to stat) only adds.
+func (r *run) learn(sibs []sibling, complete bool) {
+	next := make(map[inode]FileID, len(sibs))
+	if !complete {
+		maps.Copy(next, r.known)
+	}
+	for _, s := range sibs {
+		if id, ok := r.known[s.ino]; ok {
+			next[s.ino] = id
+			continue
+		}
+		f, id, _, err := openID(s.path)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				next[s.ino] = FileID{Dev: s.ino.dev, Ino: s.ino.ino} // unreadable: known, without a head
+			}
+			continue
+		}
+		_ = f.Close()
+		if id.inode() == s.ino {
+			next[s.ino] = id
+		}
+	}
+	r.known = next
+}
+
+// isKnown reports whether s was seen before: same inode and, where a head
+// was taken, the same first bytes (an inode freed and reused in between is
+// a new generation).
+func (r *run) isKnown(s sibling) bool {
+	id, ok := r.known[s.ino]
+	if !ok {
+		return false
+	}
+	if id.HeadLen == 0 {
+		return true
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	head, err := readHead(f)
+	if err != nil {
+		return true
+	}
+	return headMatches(head, id)
+}

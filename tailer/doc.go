@@ -1,0 +1,102 @@
+// Package tailer reads the complete lines of an append-only log file, across
+// rotations and restarts, and says for every line exactly where it came
+// from, so that the caller can persist a position and resume with neither
+// loss nor duplication.
+//
+// # Generations and positions
+//
+// A path names a sequence of file generations. A generation is one file
+// (a FileID: device and inode, plus Head, a SHA-256 of its first up to
+// HeadSize bytes, which tells a reused inode or a file rewritten in place
+// from the one read before). Every Line carries its generation, the byte
+// offset of its first byte, and Next: the Position just past its "\n".
+// The caller persists Next once the line is durably handled (in the same
+// transaction as what it made of the line) and passes the last persisted
+// Position to New on the next start.
+//
+// The tailer reads files itself, with positioned reads on an open
+// descriptor, and uses fsnotify on the path's directory only to wake up
+// early; a poll ticker (Config.Poll) is the safety net when notifications
+// overflow or are unavailable. Nothing depends on a notification arriving.
+//
+// # What is guaranteed
+//
+//   - Only complete lines are handed out; a partial last line waits for its
+//     "\n", however many writes it takes. Lines come in file order, with
+//     exact byte offsets ("\r" of CRLF is kept in Text and counted).
+//   - Sends block until the receiver takes the line: nothing is dropped.
+//   - A line longer than Config.MaxLineBytes is handed out once, cut, with
+//     Truncated, FullLen and FullSHA256 of the whole line; the rest is
+//     skipped while streaming, so memory stays bounded.
+//   - Rename-and-create rotation (and delete-and-create) while running: the
+//     old generation stays open and is read to its end; it keeps being read
+//     for Config.RotateDrain after the rotation is noticed, for writers that
+//     still append to their old descriptor; then the next generation is
+//     read from offset 0. Generations are read strictly one after the other,
+//     never interleaved, so a single Position always describes everything
+//     handed out so far. The price is latency: after a rotation, lines of
+//     the new file wait up to RotateDrain (default 5s).
+//   - Generations born and rotated away between two checks (bursts of
+//     rotations) are found among the siblings and read in between. Siblings
+//     present at start, or seen at a check while the path had not rotated
+//     (older rotations, copytruncate copies), are never taken for new ones.
+//   - Resume: if the generation at the path is the saved one, reading goes
+//     on at the saved offset. If it rotated while the tailer was stopped, it
+//     is looked for among the siblings (files in the same directory whose
+//     names are the base name followed by '.', '-' or '_': "agent.log.1",
+//     "agent.log-20261126"); if found, its rest is read, then the siblings
+//     newer than it, oldest first, then the file at the path from 0. These
+//     rotated generations are drained for RotateDrain, as after a rotation
+//     seen while running.
+//   - A generation shorter than the offset reached, or whose first bytes
+//     changed, was truncated: it is read again from 0, with a warning. The
+//     first bytes are checked after every read and before its lines are
+//     handed out, so a file rewritten in place is never read on from the
+//     old offset.
+//
+// # What is not guaranteed
+//
+//   - Lines appended to a rotated generation more than RotateDrain after
+//     the rotation was noticed are lost; so is an incomplete last line of a
+//     rotated generation (it is logged).
+//   - copytruncate rotation races with the writer: what the writer appends
+//     between the copy and the truncation is in the copy only, which the
+//     tailer does not read (it cannot know which part of the copy it has
+//     read). A file truncated and regrown past the old offset with the same
+//     first bytes between two reads cannot be told from a grown one. A file
+//     truncated to a non-empty prefix (not what copytruncate does) is read
+//     again from 0, so the lines that survived come twice.
+//   - Compressed siblings (.gz, .bz2, .xz, .zst, ...) are not read: if the
+//     saved generation exists only compressed, its rest is lost and the
+//     current file is read from 0, with a warning naming the saved offset.
+//     The same holds when the saved generation is gone altogether.
+//   - Ordering siblings while stopped relies on modification times (ties
+//     broken by name: "name.2" is older than "name.1"). A writer that kept
+//     appending to an old generation after a newer one was last written can
+//     make the newer one look older, and it is then not read.
+//   - Siblings are looked for (after a restart, or for rotations between
+//     two checks) beside the file the path resolves to, under that file's
+//     name. A generation renamed to another directory, or to a name not
+//     starting with the base name, is read only if the tailer already holds
+//     it open, i.e. when it was rotated away while the tailer was running.
+//   - Notifications come from the path's own directory; with a symlinked
+//     path, changes beside the target are seen by polling only.
+//
+// # Use
+//
+//	t, err := tailer.New(tailer.Config{Path: "/var/log/agent/events.jsonl"}, saved)
+//	if err != nil {
+//		return err
+//	}
+//	lines := make(chan tailer.Line)
+//	errc := make(chan error, 1)
+//	go func() { errc <- t.Run(ctx, lines) }()
+//	for {
+//		select {
+//		case l := <-lines:
+//			handle(l) // and persist l.Next together with what was made of l
+//		case err := <-errc:
+//			return err
+//		}
+//	}
+package tailer

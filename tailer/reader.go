@@ -1,0 +1,184 @@
+package tailer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"time"
+)
+
+// readBufSize is how much one read asks of the file.
+const readBufSize = 64 << 10
+
+// keepPendingCap is the largest line buffer kept for reuse after a line.
+const keepPendingCap = 1 << 20
+
+// gen is one open file generation and the read state within it.
+type gen struct {
+	f    *os.File
+	path string // the name it was opened under
+	id   FileID
+
+	// next is the offset just past the last emitted line: where the line
+	// being assembled starts. readOff is the next byte to read; between
+	// reads, readOff == next + lineLen.
+	next, readOff int64
+	pending       []byte    // first bytes of the line being assembled, at most MaxLineBytes
+	lineLen       int64     // length of the line being assembled so far
+	sum           hash.Hash // SHA-256 of the line so far, once it is longer than MaxLineBytes
+
+	// successor is set once a newer generation is known: this one is then
+	// read to its end, kept being read until drainUntil, and closed.
+	successor  bool
+	drainUntil time.Time
+}
+
+func newGen(f *os.File, path string, id FileID, off int64) *gen {
+	return &gen{f: f, path: path, id: id, next: off, readOff: off}
+}
+
+// restart drops the line being assembled and reads again from off.
+func (g *gen) restart(off int64) {
+	g.next, g.readOff = off, off
+	g.resetLine()
+}
+
+func (g *gen) resetLine() {
+	g.pending = g.pending[:0]
+	if cap(g.pending) > keepPendingCap {
+		g.pending = nil
+	}
+	g.lineLen = 0
+	g.sum = nil
+}
+
+func (g *gen) position() Position {
+	return Position{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Head: g.id.Head, HeadLen: g.id.HeadLen, Offset: g.next}
+}
+
+// add appends seg, a piece of the line being assembled, keeping at most
+// maxLen bytes and hashing the whole line once it exceeds maxLen.
+func (g *gen) add(seg []byte, maxLen int) {
+	if g.sum == nil && len(g.pending)+len(seg) <= maxLen {
+		g.pending = append(g.pending, seg...)
+		g.lineLen += int64(len(seg))
+		return
+	}
+	if g.sum == nil {
+		g.sum = sha256.New()
+		g.sum.Write(g.pending)
+	}
+	g.sum.Write(seg)
+	if room := maxLen - len(g.pending); room > 0 {
+		g.pending = append(g.pending, seg[:min(room, len(seg))]...)
+	}
+	g.lineLen += int64(len(seg))
+}
+
+// finish turns the assembled line (whose "\n" was just read) into a Line
+// and moves next past it. text, when not nil, is the whole line, copied.
+func (g *gen) finish(text []byte) Line {
+	l := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next}
+	if text != nil {
+		l.Text, l.FullLen = text, int64(len(text))
+	} else {
+		l.Text, l.FullLen = bytes.Clone(g.pending), g.lineLen
+		if g.sum != nil {
+			l.Truncated = true
+			g.sum.Sum(l.FullSHA256[:0])
+		}
+	}
+	g.next += l.FullLen + 1
+	l.Next = g.position()
+	g.resetLine()
+	return l
+}
+
+// consume hands out the complete lines in chunk, which was read at
+// g.readOff, and keeps the trailing partial line for the next read.
+func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen int) error {
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			g.add(chunk, maxLen)
+			g.readOff += int64(len(chunk))
+			return nil
+		}
+		var l Line
+		if g.lineLen == 0 && i <= maxLen {
+			l = g.finish(bytes.Clone(chunk[:i]))
+		} else {
+			g.add(chunk[:i], maxLen)
+			l = g.finish(nil)
+		}
+		g.readOff += int64(i + 1)
+		chunk = chunk[i+1:]
+		select {
+		case out <- l:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// readAvailable hands out every complete line of g from its read offset on.
+// It returns eof once a read reaches the end of the file, or early (eof
+// false) after budget has passed, so that the caller can look for rotation
+// and truncation while a writer keeps the file ahead of the reader.
+func (r *run) readAvailable(ctx context.Context, out chan<- Line, g *gen, budget time.Duration) (eof bool, err error) {
+	began := time.Now()
+	for {
+		n, rerr := g.f.ReadAt(r.buf, g.readOff)
+		if n > 0 {
+			// The head is read after the data: if it still matches, the data
+			// is this generation's, not that of a rewrite in place (truncate
+			// and write past our offset) that came before the read.
+			head, err := readHead(g.f)
+			if err != nil {
+				return false, err
+			}
+			if !headMatches(head, g.id) {
+				r.rewritten(g, head, -1)
+				continue
+			}
+			g.growHead(head)
+			if err := g.consume(ctx, out, r.buf[:n], r.cfg.MaxLineBytes); err != nil {
+				return false, err
+			}
+		}
+		switch {
+		case errors.Is(rerr, io.EOF):
+			return true, nil
+		case rerr != nil:
+			return false, fmt.Errorf("read %q at %d: %w", g.path, g.readOff, rerr)
+		case time.Since(began) >= budget:
+			return false, nil
+		}
+	}
+}
+
+// lastLineEnd returns the offset just past the last "\n" in the first size
+// bytes of f, or 0 if there is none: where "start at end" begins, so that a
+// line being written at start is read whole rather than as a fragment.
+func lastLineEnd(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, readBufSize)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("read %q at %d: %w", f.Name(), start, err)
+		}
+		b := buf[:n]
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
+}

@@ -1,0 +1,219 @@
+package tailer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestTailer_RotateWhileRunning_WriterKeepsOldFD rotates by rename and
+// create while the writer goes on appending to its old descriptor for a
+// second: every line of the old generation must come, before any of the new.
+func TestTailer_RotateWhileRunning_WriterKeepsOldFD(t *testing.T) {
+	path := logPath(t)
+	old, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	write := func(lines ...string) {
+		t.Helper()
+		if _, err := old.WriteString(joinLines(lines)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	early := numbered("old", 0, 100)
+	write(early...)
+	cfg := testConfig(path)
+	cfg.RotateDrain = DefaultRotateDrain
+	h := startTailer(t, cfg, nil)
+	h.waitN(len(early))
+
+	rename(t, path, path+".1")
+	newer := numbered("new", 0, 100)
+	writeFile(t, path, joinLines(newer))
+	var late []string
+	for i, began := 0, time.Now(); time.Since(began) < time.Second; i++ {
+		l := fmt.Sprintf("old-late-%05d", i)
+		write(l)
+		late = append(late, l)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, "END\n")
+
+	got := h.waitText("END")
+	wantTexts(t, got, cat(early, late, newer, []string{"END"}))
+	checkOffsets(t, got)
+	oldGen, newGen := got[0], got[len(early)+len(late)]
+	for i, l := range got {
+		want := oldGen
+		if i >= len(early)+len(late) {
+			want = newGen
+		}
+		if l.Dev != want.Dev || l.Ino != want.Ino {
+			t.Fatalf("line %d (%q) from %d/%d, want %d/%d", i, l.Text, l.Dev, l.Ino, want.Dev, want.Ino)
+		}
+	}
+	if oldGen.Ino == newGen.Ino || newGen.Offset != 0 {
+		t.Fatalf("new generation: ino %d (old %d), first offset %d", newGen.Ino, oldGen.Ino, newGen.Offset)
+	}
+}
+
+func TestTailer_RotateWhileRunning(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(t *testing.T, path string)
+	}{
+		{"rename and create", func(t *testing.T, path string) { rename(t, path, path+".1") }},
+		{"dated rename", func(t *testing.T, path string) { rename(t, path, path+"-20261126") }},
+		{"delete and create", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"rename out of the directory", func(t *testing.T, path string) {
+			rename(t, path, filepath.Join(t.TempDir(), "elsewhere"))
+		}},
+		{"path missing for a while", func(t *testing.T, path string) {
+			rename(t, path, path+".1")
+			time.Sleep(100 * time.Millisecond) // several polls see no file at the path
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := logPath(t)
+			seen := numbered("a", 0, 50)
+			writeFile(t, path, joinLines(seen))
+			h := startTailer(t, testConfig(path), nil)
+			h.waitN(len(seen))
+			unread := numbered("a", 50, 50)
+			appendTo(t, path, joinLines(unread))
+			tt.rotate(t, path)
+			newer := numbered("b", 0, 50)
+			writeFile(t, path, joinLines(newer))
+			appendTo(t, path, "END\n")
+			got := h.waitText("END")
+			wantTexts(t, got, cat(seen, unread, newer, []string{"END"}))
+			checkOffsets(t, got)
+		})
+	}
+}
+
+// TestTailer_RotationsBetweenChecks rotates twice while the tailer is
+// blocked handing out a line: the generation born and rotated away in
+// between exists only as a sibling and must be read, in order; an older
+// sibling that was there from the start must not.
+func TestTailer_RotationsBetweenChecks(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path+".1", "ancient\n")
+	setMtime(t, path+".1", time.Hour)
+	a, b, c := numbered("a", 0, 20), numbered("b", 0, 20), numbered("c", 0, 20)
+	writeFile(t, path, joinLines(a))
+
+	recv := startManual(t, testConfig(path))
+	got := []Line{recv()} // the tailer now blocks handing out a's second line
+
+	rename(t, path+".1", path+".2")
+	rename(t, path, path+".1")
+	writeFile(t, path, joinLines(b))
+	rename(t, path+".2", path+".3")
+	rename(t, path+".1", path+".2")
+	rename(t, path, path+".1")
+	writeFile(t, path, joinLines(c)+"END\n")
+
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, got, cat(a, b, c, []string{"END"}))
+	checkOffsets(t, got)
+}
+
+func TestTailer_TruncateWhileRunning(t *testing.T) {
+	tests := []struct {
+		name string
+		// waitSeen waits for the truncation to be noticed before rewriting.
+		waitSeen bool
+		newer    []string
+	}{
+		{"truncated, then rewritten shorter", true, numbered("b", 0, 3)},
+		{"truncated and regrown past the old offset at once", false, numbered("bb", 0, 100)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := logPath(t)
+			a := numbered("a", 0, 50)
+			writeFile(t, path, joinLines(a))
+			h := startTailer(t, testConfig(path), nil)
+			h.waitN(len(a))
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.waitSeen {
+				h.waitLog("file truncated or rewritten, reading it again from the start")
+			}
+			if _, err := f.WriteString(joinLines(tt.newer) + "END\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := h.waitText("END")
+			wantTexts(t, got, cat(a, tt.newer, []string{"END"}))
+			if first := got[len(a)]; first.Offset != 0 {
+				t.Errorf("first line after truncation at %d, want 0", first.Offset)
+			}
+			checkOffsets(t, got)
+		})
+	}
+}
+
+// TestTailer_RewrittenInPlaceWhileBlocked truncates and rewrites the file
+// longer than before while the tailer is blocked on a send, so that its
+// next look finds the file larger than its offset: only the changed first
+// bytes tell the rewrite from growth.
+func TestTailer_RewrittenInPlaceWhileBlocked(t *testing.T) {
+	path := logPath(t)
+	a, b := numbered("a", 0, 20), numbered("bb", 0, 100)
+	writeFile(t, path, joinLines(a))
+	recv := startManual(t, testConfig(path))
+	got := []Line{recv()} // the tailer has read all of a and blocks on its second line
+	writeFile(t, path, joinLines(b)+"END\n")
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, got, cat(a, b, []string{"END"}))
+	if first := got[len(a)]; first.Offset != 0 {
+		t.Errorf("first line after the rewrite at %d, want 0", first.Offset)
+	}
+	checkOffsets(t, got)
+}
+
+// TestTailer_CopyTruncateThenRename: the copy made by copytruncate repeats
+// lines already read; a later rename rotation must not read it as a
+// generation born between checks.
+func TestTailer_CopyTruncateThenRename(t *testing.T) {
+	path := logPath(t)
+	a := numbered("a", 0, 30)
+	writeFile(t, path, joinLines(a))
+	h := startTailer(t, testConfig(path), nil)
+	h.waitN(len(a))
+
+	writeFile(t, path+".1", joinLines(a)) // the copy
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.waitLog("file truncated or rewritten, reading it again from the start")
+	b := numbered("b", 0, 30)
+	appendTo(t, path, joinLines(b))
+	h.waitN(len(a) + len(b))
+
+	rename(t, path+".1", path+".2")
+	rename(t, path, path+".1")
+	c := numbered("c", 0, 30)
+	writeFile(t, path, joinLines(c)+"END\n")
+	got := h.waitText("END")
+	wantTexts(t, got, cat(a, b, c, []string{"END"}))
+	checkOffsets(t, got)
+}

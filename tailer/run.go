@@ -1,0 +1,244 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"go.uber.org/zap"
+)
+
+// run is the state of one Run call. Only the Run goroutine touches it.
+type run struct {
+	cfg Config
+	log *zap.Logger
+	buf []byte
+
+	// gens are the open generations still to read, oldest first: gens[0] is
+	// being read; every one but the last has a successor. The last is the
+	// one at cfg.Path when last looked (or, after a resume while the path is
+	// missing, the newest generation found).
+	gens []*gen
+	// known holds the siblings seen beside the path while it had not
+	// rotated: a sibling missing from it when a rotation is noticed is a
+	// generation that was born and rotated away between two checks.
+	known map[inode]FileID
+
+	w         *fsnotify.Watcher
+	watching  bool
+	lastCheck time.Time
+	failing   map[string]string // operation -> last error logged for it
+}
+
+func newRun(cfg Config) *run {
+	return &run{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		buf:     make([]byte, readBufSize),
+		known:   map[inode]FileID{},
+		failing: map[string]string{},
+	}
+}
+
+func (r *run) close() {
+	for _, g := range r.gens {
+		_ = g.f.Close()
+	}
+	r.gens = nil
+	if r.w != nil {
+		_ = r.w.Close()
+		r.w = nil
+	}
+}
+
+func (r *run) loop(ctx context.Context, out chan<- Line, resume *Position) error {
+	ticker := time.NewTicker(r.cfg.Poll)
+	defer ticker.Stop()
+	r.ensureWatch()
+	for {
+		err := r.start(resume)
+		if err == nil {
+			r.recovered("start")
+			break
+		}
+		if errors.Is(err, ErrUnsupported) {
+			return err
+		}
+		r.retry("start", err)
+		if err := r.wait(ctx, ticker.C); err != nil {
+			return err
+		}
+	}
+	r.lastCheck = time.Now()
+	if len(r.gens) > 0 {
+		g := r.gens[0]
+		r.log.Info("tailing", zap.String("path", g.path), zap.Uint64("dev", g.id.Dev), zap.Uint64("ino", g.id.Ino), zap.Int64("offset", g.next))
+	}
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(r.gens) == 0 {
+			if !r.check(time.Now()) {
+				if err := r.wait(ctx, ticker.C); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		g := r.gens[0]
+		began := time.Now()
+		eof, err := r.readAvailable(ctx, out, g, r.cfg.Poll)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.retry("read", err)
+		} else {
+			r.recovered("read")
+		}
+		// A read that began after the drain deadline and reached the end has
+		// everything written before the deadline: the generation is done.
+		if eof && g.successor && !began.Before(g.drainUntil) {
+			r.retire(g)
+			continue
+		}
+		if err != nil || eof || time.Since(r.lastCheck) >= r.cfg.Poll {
+			if r.check(time.Now()) {
+				continue
+			}
+		}
+		if err != nil || eof {
+			if err := r.wait(ctx, ticker.C); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// retire closes gens[0], which has been read to its end after its drain
+// deadline, and moves on to its successor.
+func (r *run) retire(g *gen) {
+	r.log.Info("finished rotated file",
+		zap.String("path", g.path), zap.Uint64("dev", g.id.Dev), zap.Uint64("ino", g.id.Ino), zap.Int64("offset", g.next))
+	if g.lineLen > 0 {
+		r.log.Warn("rotated file ends with an incomplete line, not handed out",
+			zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("bytes", g.lineLen))
+	}
+	_ = g.f.Close()
+	r.gens[0] = nil
+	r.gens = r.gens[1:]
+}
+
+// wait blocks until something may have changed: a notification about a
+// file named like the path or its rotations, a poll tick, the drain
+// deadline of the generation being read, or ctx is done.
+func (r *run) wait(ctx context.Context, tick <-chan time.Time) error {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if r.w != nil {
+		events, errs = r.w.Events, r.w.Errors
+	}
+	var drain <-chan time.Time
+	if len(r.gens) > 0 && r.gens[0].successor {
+		d := time.Until(r.gens[0].drainUntil)
+		if d <= 0 {
+			return nil
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		drain = tm.C
+	}
+	base := filepath.Base(r.cfg.Path)
+	for woken := false; !woken; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick:
+			woken = true
+		case <-drain:
+			woken = true
+		case ev, ok := <-events:
+			if !ok {
+				r.dropWatch()
+				return nil
+			}
+			// Other files in a shared log directory do not concern us.
+			woken = strings.HasPrefix(filepath.Base(ev.Name), base)
+		case err, ok := <-errs:
+			if !ok {
+				r.dropWatch()
+				return nil
+			}
+			r.log.Info("file notification error, relying on polling", zap.Error(err))
+			woken = true
+		}
+	}
+	// Coalesce the burst of notifications a busy writer causes into one wake-up.
+	for {
+		select {
+		case _, ok := <-events:
+			if !ok {
+				return nil
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// ensureWatch sets up notifications on the path's directory, retrying on
+// every check while that fails. Notifications only wake the tailer early;
+// polling alone is correct.
+func (r *run) ensureWatch() {
+	if r.watching && len(r.w.WatchList()) == 0 {
+		r.watching = false // the directory was removed; watch it again once it is back
+	}
+	if r.watching {
+		return
+	}
+	if r.w == nil {
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			r.retry("watch", err)
+			return
+		}
+		r.w = w
+	}
+	if err := r.w.Add(filepath.Dir(r.cfg.Path)); err != nil {
+		r.retry("watch", err)
+		return
+	}
+	r.recovered("watch")
+	r.watching = true
+}
+
+func (r *run) dropWatch() {
+	if r.w != nil {
+		_ = r.w.Close()
+	}
+	r.w, r.watching = nil, false
+}
+
+// retry logs err of operation op once, until op fails differently or
+// recovers: a failing file is retried on every wake-up without flooding
+// the log.
+func (r *run) retry(op string, err error) {
+	msg := err.Error()
+	if r.failing[op] == msg {
+		return
+	}
+	r.failing[op] = msg
+	r.log.Warn("file operation failed, retrying", zap.String("op", op), zap.String("path", r.cfg.Path), zap.Error(err))
+}
+
+func (r *run) recovered(op string) {
+	if _, ok := r.failing[op]; ok {
+		delete(r.failing, op)
+		r.log.Info("file operation recovered", zap.String("op", op), zap.String("path", r.cfg.Path))
+	}
+}

@@ -1,0 +1,131 @@
+package tailer
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// compressedExts are name endings of rotated generations that cannot be read
+// as lines. Their content is out of reach of the tailer.
+var compressedExts = []string{
+	".gz", ".tgz", ".bz2", ".xz", ".lzma", ".zst", ".lz4", ".lz", ".z", ".zip", ".7z", ".br", ".sz",
+}
+
+// sibling is a file beside the tailed path that may be one of its rotated
+// generations.
+type sibling struct {
+	path, name string
+	ino        inode
+	mtime      time.Time
+}
+
+// isSiblingName reports whether name looks like a rotated generation of
+// base: base followed by '.', '-' or '_' and more ("agent.log.1",
+// "agent.log-20261126"), and not compressed.
+func isSiblingName(base, name string) bool {
+	if len(name) <= len(base) || !strings.HasPrefix(name, base) || !strings.ContainsRune(".-_", rune(name[len(base)])) {
+		return false
+	}
+	lower := strings.ToLower(name)
+	for _, ext := range compressedExts {
+		if strings.HasSuffix(lower, ext) {
+			return false
+		}
+	}
+	return true
+}
+
+// siblingDir returns the directory and base name under which rotated
+// generations of path are looked for: those of the file path resolves to,
+// so a symlink to a log file finds the rotations beside its target.
+func siblingDir(path string) (dir, base string) {
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		path = resolved
+	}
+	return filepath.Dir(path), filepath.Base(path)
+}
+
+// listSiblings returns the regular files that may be rotated generations of
+// path, oldest first (see byAge). Files that vanish while listed are skipped.
+func listSiblings(path string) ([]sibling, error) {
+	dir, base := siblingDir(path)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", dir, err)
+	}
+	var sibs []sibling
+	var errs []error
+	for _, e := range ents {
+		if !isSiblingName(base, e.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stat %q: %w", p, err))
+			continue
+		}
+		if !fi.Mode().IsRegular() {
+			continue
+		}
+		dev, ino, err := devIno(fi)
+		if err != nil {
+			return nil, err
+		}
+		sibs = append(sibs, sibling{path: p, name: e.Name(), ino: inode{dev, ino}, mtime: fi.ModTime()})
+	}
+	slices.SortStableFunc(sibs, func(a, b sibling) int { return byAge(base, a, b) })
+	return sibs, errors.Join(errs...)
+}
+
+// byAge orders rotated generations oldest first: by modification time, and
+// for equal times (coarse clocks) by name: a larger numeric suffix is older
+// ("agent.log.2" before "agent.log.1"), otherwise names sort ascending
+// (dated suffixes such as "agent.log-20261126").
+func byAge(base string, a, b sibling) int {
+	if c := a.mtime.Compare(b.mtime); c != 0 {
+		return c
+	}
+	na, okA := numSuffix(base, a.name)
+	nb, okB := numSuffix(base, b.name)
+	if okA && okB && na != nb {
+		return cmp.Compare(nb, na)
+	}
+	return strings.Compare(a.name, b.name)
+}
+
+func numSuffix(base, name string) (uint64, bool) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(name, base+"."), 10, 64)
+	return n, err == nil && strings.HasPrefix(name, base+".")
+}
+
+// openSibling opens s and returns it as a generation if it is still the
+// inode that was listed; a rename racing with the listing yields nil.
+func openSibling(s sibling, off int64) (*gen, os.FileInfo, error) {
+	f, id, fi, err := openID(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if id.inode() != s.ino {
+		_ = f.Close()
+		return nil, nil, nil
+	}
+	return newGen(f, s.path, id, off), fi, nil
+}

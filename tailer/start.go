@@ -1,0 +1,165 @@
+package tailer
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// start opens what is to be read first: the resumed generation and the
+// ones rotated after it, or the file at the path. A missing path is not an
+// error (it is waited for); other I/O errors are, and start is retried.
+func (r *run) start(resume *Position) error {
+	cur, curID, curFI, err := openID(r.cfg.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		cur = nil
+	} else if err != nil {
+		return err
+	}
+	// Listed after the open: a rotation in between leaves the generation we
+	// hold among the siblings, where a resume can still find it.
+	sibs, err := listSiblings(r.cfg.Path)
+	if err != nil {
+		if cur != nil {
+			_ = cur.Close()
+		}
+		return err
+	}
+	var gens []*gen
+	if resume == nil {
+		gens, err = r.placeFresh(cur, curID, curFI)
+	} else {
+		gens, err = r.placeResume(*resume, sibs, cur, curID, curFI)
+	}
+	if err != nil {
+		if cur != nil {
+			_ = cur.Close()
+		}
+		return err
+	}
+	r.gens = gens
+	r.learn(sibs, true)
+	return nil
+}
+
+func (r *run) placeFresh(cur *os.File, id FileID, fi os.FileInfo) ([]*gen, error) {
+	if cur == nil {
+		r.log.Info("waiting for file to appear", zap.String("path", r.cfg.Path))
+		return nil, nil
+	}
+	var off int64
+	if r.cfg.StartAt == StartEnd {
+		var err error
+		if off, err = lastLineEnd(cur, fi.Size()); err != nil {
+			return nil, err
+		}
+	}
+	return []*gen{newGen(cur, r.cfg.Path, id, off)}, nil
+}
+
+// placeResume finds the saved generation: at the path, or among the
+// siblings if it rotated while the tailer was stopped. In the latter case
+// the rest of it comes first, then the siblings newer than it (oldest
+// first), then the file at the path from 0.
+func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID, curFI os.FileInfo) ([]*gen, error) {
+	want := p.FileID()
+	if p.Path != "" && p.Path != r.cfg.Path {
+		r.log.Info("resume position was saved for another path", zap.String("path", r.cfg.Path), zap.String("saved_path", p.Path))
+	}
+	if cur != nil && curID.sameInode(want) {
+		ok, err := startsWith(cur, want)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			g := newGen(cur, r.cfg.Path, curID, p.Offset)
+			r.checkResumeSize(g, curFI.Size())
+			return []*gen{g}, nil
+		}
+	}
+
+	var gens []*gen
+	closeAll := func() {
+		for _, g := range gens {
+			_ = g.f.Close()
+		}
+	}
+	saved := -1
+	for i, s := range sibs {
+		if s.ino != want.inode() {
+			continue
+		}
+		g, fi, err := openSibling(s, p.Offset)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil {
+			continue
+		}
+		if ok, err := startsWith(g.f, want); err != nil || !ok {
+			_ = g.f.Close()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		r.checkResumeSize(g, fi.Size())
+		gens, saved = append(gens, g), i
+		break
+	}
+	if saved < 0 {
+		r.log.Warn("saved file generation not found, reading the current file from the start",
+			zap.String("path", r.cfg.Path), zap.Int64("saved_offset", p.Offset),
+			zap.Uint64("saved_dev", p.Dev), zap.Uint64("saved_ino", p.Ino))
+		if cur == nil {
+			return nil, nil
+		}
+		return []*gen{newGen(cur, r.cfg.Path, curID, 0)}, nil
+	}
+	// sibs is sorted oldest first: what follows the saved generation is newer.
+	for _, s := range sibs[saved+1:] {
+		if cur != nil && s.ino == curID.inode() {
+			continue
+		}
+		g, _, err := openSibling(s, 0)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		if g != nil {
+			gens = append(gens, g)
+		}
+	}
+	if cur != nil {
+		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
+	}
+	deadline := time.Now().Add(r.cfg.RotateDrain)
+	for _, g := range gens[:len(gens)-1] {
+		g.successor, g.drainUntil = true, deadline
+	}
+	r.log.Info("resuming a generation rotated while stopped",
+		zap.String("path", gens[0].path), zap.Int64("offset", p.Offset), zap.Int("newer", len(gens)-1))
+	return gens, nil
+}
+
+// checkResumeSize restarts g at 0 if it is now shorter than the saved offset.
+func (r *run) checkResumeSize(g *gen, size int64) {
+	if size >= g.next {
+		return
+	}
+	r.log.Warn("file truncated while stopped, reading it again from the start",
+		zap.String("path", g.path), zap.Int64("saved_offset", g.next), zap.Int64("size", size))
+	g.restart(0)
+}
+
+// startsWith reports whether f still begins with the bytes want fingerprinted.
+func startsWith(f *os.File, want FileID) (bool, error) {
+	head, err := readHead(f)
+	if err != nil {
+		return false, err
+	}
+	return headMatches(head, want), nil
+}

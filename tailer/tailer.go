@@ -1,0 +1,195 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults for the zero values of Config, and the StartAt values.
+const (
+	DefaultPoll         = 250 * time.Millisecond
+	DefaultMaxLineBytes = 16 << 20
+	DefaultRotateDrain  = 5 * time.Second
+
+	StartBeginning = "beginning"
+	StartEnd       = "end"
+)
+
+// Config says which file to tail and how. The zero value of every field but
+// Path means its default.
+type Config struct {
+	// Path is the file the agent writes; rotated generations are looked for
+	// beside it (see the package doc).
+	Path string
+	// StartAt is StartBeginning (the default) or StartEnd. It is used only
+	// when there is no resume Position and the file exists at start; a file
+	// that appears later is always read from its first byte. StartEnd
+	// starts after the last complete line, so that a line being written at
+	// start is read whole rather than as a fragment.
+	StartAt string
+	// Poll is how often the file is checked when no notification arrives
+	// (inotify can overflow or be unavailable). Default DefaultPoll.
+	Poll time.Duration
+	// MaxLineBytes caps Line.Text; longer lines are cut (see Line.Truncated).
+	// Default DefaultMaxLineBytes.
+	MaxLineBytes int
+	// RotateDrain is how long a rotated-away generation keeps being read
+	// after the rotation is noticed, for writers that still append to their
+	// old descriptor. Lines of newer generations wait for it. Default
+	// DefaultRotateDrain.
+	RotateDrain time.Duration
+	// Logger gets warnings about lost ranges and retried errors; nil means
+	// zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Position is where reading resumes: the generation and the byte offset just
+// past the last line handed out and committed. It is what the caller persists.
+type Position struct {
+	Path    string `json:"path"`
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Head    string `json:"head,omitempty"`
+	HeadLen int    `json:"head_len,omitempty"`
+	Offset  int64  `json:"offset"`
+}
+
+// FileID returns the generation p points into.
+func (p Position) FileID() FileID {
+	return FileID{Dev: p.Dev, Ino: p.Ino, Head: p.Head, HeadLen: p.HeadLen}
+}
+
+// Line is one complete ("\n"-terminated) line of one file generation.
+type Line struct {
+	// Text is the line without its trailing "\n" (a trailing "\r" is kept),
+	// cut to MaxLineBytes. The receiver owns it.
+	Text []byte
+	// Path is the name the generation had when the tailer opened it; after a
+	// rotation the same generation may live under another name.
+	Path     string
+	Dev, Ino uint64
+	// Offset is the byte offset of the line's first byte in its file.
+	Offset int64
+	// Next is the position to persist once this line is durably handled:
+	// its offset is just past the line's "\n".
+	Next Position
+	// Truncated says Text holds only the first MaxLineBytes bytes; the rest
+	// of the line was skipped without being buffered.
+	Truncated bool
+	// FullLen is the length of the whole line without its "\n", whether or
+	// not it was truncated.
+	FullLen int64
+	// FullSHA256 is the SHA-256 of the whole line without its "\n",
+	// computed while streaming. It is set only when Truncated is true.
+	FullSHA256 [32]byte
+}
+
+// Tailer reads the lines of one file and its rotated generations.
+type Tailer struct {
+	cfg    Config
+	log    *zap.Logger
+	resume *Position
+	ran    atomic.Bool
+}
+
+// New checks cfg and resume and returns a Tailer. resume is the last
+// committed Position, or nil on a first start. Nothing is opened until Run.
+func New(cfg Config, resume *Position) (*Tailer, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if resume != nil {
+		if err := resume.validate(); err != nil {
+			return nil, err
+		}
+		p := *resume
+		resume = &p
+	}
+	return &Tailer{cfg: cfg, log: cfg.Logger, resume: resume}, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.StartAt == "" {
+		c.StartAt = StartBeginning
+	}
+	if c.Poll == 0 {
+		c.Poll = DefaultPoll
+	}
+	if c.MaxLineBytes == 0 {
+		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.RotateDrain == 0 {
+		c.RotateDrain = DefaultRotateDrain
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// Validate reports every problem of c, each naming its field, joined and
+// wrapped in ErrInvalidConfig. Zero values are valid (they mean defaults).
+func (c Config) Validate() error {
+	var errs []error
+	if c.Path == "" {
+		errs = append(errs, errors.New("path: required"))
+	}
+	if c.StartAt != "" && c.StartAt != StartBeginning && c.StartAt != StartEnd {
+		errs = append(errs, fmt.Errorf("start_at: %q is not %q or %q", c.StartAt, StartBeginning, StartEnd))
+	}
+	if c.Poll < 0 {
+		errs = append(errs, fmt.Errorf("poll: %v is negative", c.Poll))
+	}
+	if c.MaxLineBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_line_bytes: %d is negative", c.MaxLineBytes))
+	}
+	if c.RotateDrain < 0 {
+		errs = append(errs, fmt.Errorf("rotate_drain: %v is negative", c.RotateDrain))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func (p Position) validate() error {
+	var errs []error
+	if p.Offset < 0 {
+		errs = append(errs, fmt.Errorf("offset: %d is negative", p.Offset))
+	}
+	if p.HeadLen < 0 || p.HeadLen > HeadSize {
+		errs = append(errs, fmt.Errorf("head_len: %d is outside 0..%d", p.HeadLen, HeadSize))
+	}
+	switch {
+	case p.HeadLen > 0 && !hexSHA256.MatchString(p.Head):
+		errs = append(errs, errors.New("head: not a lowercase hex SHA-256"))
+	case p.HeadLen == 0 && p.Head != "":
+		errs = append(errs, errors.New("head: set without head_len"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidPosition, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Run reads lines and sends them to out, in order, until ctx is done. A send
+// blocks until out takes the line (backpressure: nothing is dropped). Run
+// returns ctx.Err() on cancellation; I/O errors on the file are logged and
+// retried, not returned. Run may be called once per Tailer.
+func (t *Tailer) Run(ctx context.Context, out chan<- Line) error {
+	if !t.ran.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	r := newRun(t.cfg)
+	defer r.close()
+	return r.loop(ctx, out, t.resume)
+}
