@@ -25,7 +25,7 @@ type Sink interface {
 // Filter selects records for a query. Empty fields do not filter. All set
 // fields combine with AND. From is inclusive, To exclusive.
 type Filter struct {
-	From, To                                                  time.Time
+	From, To                                                   time.Time
 	Tenant, User, Action, Tool, Outcome, Model, Session, Chain string
 	// After, when non-nil, is the keyset position of the last record of the
 	// previous page: only records strictly after it in the order

@@ -1,0 +1,64 @@
+// Package sink stores sealed audit records in databases and reads them
+// back for queries and verification. It is the last step of the pipeline
+// and knows nothing of the steps before it beyond package record.
+//
+// # The Sink contract
+//
+// A [Sink] has two methods, Write and Close. Write stores a batch of
+// [record.Sealed] in one transaction: all of it or, with an error, none.
+// It is idempotent on (chain, seq): the deliverer calls it again with the
+// same batch after an error, or with a batch overlapping what is stored
+// after a crash, and each record ends up stored exactly once. A record
+// already stored identically is skipped; one stored with a different
+// payload or MAC fails the batch with [ErrConflict], because two records
+// claiming one chain position is a fork or tampering, never a replay.
+// Write does not keep or modify the batch. The deliverer retries every
+// error; [ErrConflict] and [ErrBadRecord] will fail again until an
+// operator acts, so they deserve an alert. Both come as a [*RecordError]
+// naming chain and seq. No error quotes payload content.
+//
+// The payload (the canonical record bytes the chain MAC covers) is the
+// authority. Sinks store it verbatim and take every query column from it
+// with [record.Parse], never from elsewhere; verification compares the
+// columns with the payload.
+//
+// # SQLite
+//
+// [OpenSQLite] opens one database file (created with mode 0600, its folder
+// too) in WAL mode with synchronous=FULL: a batch that Write returned for
+// is on disk and survives a power cut. Readers (Search, Scan) run
+// alongside the writer. The schema is versioned with PRAGMA user_version
+// and created in one transaction; a database from a newer program fails
+// with [ErrSchemaVersion].
+//
+// Table audit_records is a STRICT rowid table, one row per record:
+//
+//	chain, seq             TEXT, INTEGER   UNIQUE (chain, seq)
+//	ts, ingested_at        TEXT            record.TimeLayout, sorts as time
+//	action, user, tenant, agent, session, trace, model, tool,
+//	outcome, approver, kid TEXT            '' when absent from the payload
+//	prev, mac              BLOB            32 bytes each
+//	payload                BLOB            the exact bytes that were MACed
+//
+// Indexes (ts, chain, seq) and (tenant, ts, chain, seq) serve Search:
+// every plan walks an index in the query order and stops at the limit.
+// Filters on other columns are checked while walking (bound them with
+// from/to on large tables); indexes for them were measured to cut insert
+// throughput several-fold (see BenchmarkSQLite_Write).
+//
+// The table is append-only. Triggers abort any UPDATE or DELETE with
+// "audit_records is append-only", skip an insert at a stored (chain, seq)
+// (so INSERT OR REPLACE and upserts cannot overwrite), and abort an
+// insert at a stored rowid. The retention purge will be the one guarded
+// exception. Anyone who can write the file can still drop the triggers:
+// they stop mistakes; tampering is caught by the chain.
+//
+// Search pages by keyset in the order (ts, chain, seq), never by offset.
+// Chains lists chain ids; Scan streams one chain in seq order in chunks,
+// in constant memory, for verification and export.
+//
+// # Null
+//
+// [Null] accepts every batch and stores nothing: for dry runs, and for
+// running with the spool as the only store.
+package sink

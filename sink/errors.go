@@ -1,0 +1,46 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConflict is returned by Write when a record's (chain, seq) is
+	// already stored with a different payload or MAC. Retrying cannot fix
+	// it: two different records claim one chain position, which is a forked
+	// chain or tampering and needs an operator.
+	ErrConflict = errors.New("a different record is already stored at this chain position")
+
+	// ErrBadRecord is returned by Write for a record that cannot be stored:
+	// its payload does not decode as a canonical record, or it names another
+	// chain position than the sealed record carrying it.
+	ErrBadRecord = errors.New("record cannot be stored")
+
+	// ErrInvalidFilter is returned by Search for a Filter it cannot run,
+	// such as a Limit outside 1..1000.
+	ErrInvalidFilter = errors.New("invalid filter")
+
+	// ErrSchemaVersion is returned by OpenSQLite for a database whose schema
+	// is newer than this program knows.
+	ErrSchemaVersion = errors.New("unsupported schema version")
+)
+
+// RecordError says which record of a batch Write failed on and why. It
+// never holds payload content: Reason is fixed text written by this
+// package.
+type RecordError struct {
+	Chain  string
+	Seq    uint64
+	Reason string // may be empty
+	Err    error  // ErrConflict or ErrBadRecord
+}
+
+func (e *RecordError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("chain %q seq %d: %v", e.Chain, e.Seq, e.Err)
+	}
+	return fmt.Sprintf("chain %q seq %d: %v: %s", e.Chain, e.Seq, e.Err, e.Reason)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }

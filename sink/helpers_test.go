@@ -1,0 +1,200 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// baseTS is the event time of the first test record.
+var baseTS = time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC)
+
+// newRecord returns a filled record at chain position (chain, seq). Its
+// prev is a fake: the sink stores chain fields but does not check them.
+func newRecord(chain string, seq uint64, ts time.Time) *record.Record {
+	prev := sha256.Sum256(fmt.Appendf(nil, "%s/%d", chain, seq-1))
+	return &record.Record{
+		V:          record.Version,
+		Chain:      chain,
+		Seq:        seq,
+		TS:         ts,
+		IngestedAt: ts.Add(1500 * time.Millisecond),
+		Action:     record.ActionToolCall,
+		User:       "u-17",
+		Tenant:     "acme",
+		Agent:      "refund-bot",
+		Session:    "s-9",
+		Trace:      "4bf92f3577b34da6a3ce929d0e0e4736",
+		Model:      "granite-3.3-8b",
+		Tool:       "payments.refund",
+		Arguments:  json.RawMessage(`{"amount":249,"card":"[REDACTED:card]","email":"[REDACTED:email]"}`),
+		Outcome:    "success",
+		Detail:     json.RawMessage(`{"latency_ms":42}`),
+		Redactions: map[string]int{"card": 1, "email": 1},
+		Source:     &record.Source{File: "/var/log/agent/events.jsonl", Dev: 64769, Ino: 1234567, Offset: int64(seq) * 300},
+		Kid:        "k-2026-11",
+		Prev:       hex.EncodeToString(prev[:]),
+	}
+}
+
+// seal encodes r as a sink receives it. The MAC is a fake too (SHA-256 of
+// the payload), so a different payload gets a different MAC.
+func seal(r *record.Record) record.Sealed {
+	payload := record.AppendCanonical(nil, r)
+	return record.Sealed{Chain: r.Chain, Seq: r.Seq, Payload: payload, MAC: sha256.Sum256(payload)}
+}
+
+// sealAll seals recs in order.
+func sealAll(recs []*record.Record) []record.Sealed {
+	out := make([]record.Sealed, len(recs))
+	for i, r := range recs {
+		out[i] = seal(r)
+	}
+	return out
+}
+
+// chainRecords returns records seq from..to of chain, one millisecond
+// apart from baseTS (seq 1 at baseTS).
+func chainRecords(chain string, from, to uint64) []*record.Record {
+	var out []*record.Record
+	for seq := from; seq <= to; seq++ {
+		out = append(out, newRecord(chain, seq, baseTS.Add(time.Duration(seq-1)*time.Millisecond)))
+	}
+	return out
+}
+
+// openTestSQLite opens a new database in a fresh folder below a temp dir
+// (so OpenSQLite must create it) and, when the test ends, closes it and
+// checks the file: SQLite's integrity check, and every row's columns equal
+// what its payload says.
+func openTestSQLite(t testing.TB) (*SQLite, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data", "audit.db")
+	s, err := OpenSQLite(path, nil)
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		checkSQLiteFile(t, path)
+	})
+	return s, path
+}
+
+// rawDB opens path with database/sql alone, the way another tool would.
+func rawDB(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", rawDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// rawDSN names path as a file: URI with no settings. A plain path would
+// do but for '?', where the driver cuts it.
+func rawDSN(path string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
+	return u.String()
+}
+
+func checkSQLiteFile(t testing.TB, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", rawDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ok string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Errorf("integrity_check = %q, %v", ok, err)
+	}
+	rows, err := db.Query(`SELECT ` + rowColumns + ` FROM audit_records`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		got, err := scanRow(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mac [32]byte
+		copy(mac[:], got.MAC)
+		want, err := rowOf(&record.Sealed{Chain: got.Chain, Seq: got.Seq, Payload: got.Payload, MAC: mac})
+		if err != nil {
+			t.Errorf("stored chain %q seq %d: %v", got.Chain, got.Seq, err)
+			continue
+		}
+		if d := diffRow(got, want); d != "" {
+			t.Errorf("stored chain %q seq %d: columns differ from payload: %s", got.Chain, got.Seq, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// diffRow names the first field where a and b differ, or returns "".
+func diffRow(a, b Row) string {
+	fields := []struct {
+		name string
+		x, y any
+	}{
+		{"chain", a.Chain, b.Chain}, {"seq", a.Seq, b.Seq}, {"ts", a.TS, b.TS},
+		{"ingested_at", a.IngestedAt, b.IngestedAt}, {"action", a.Action, b.Action},
+		{"user", a.User, b.User}, {"tenant", a.Tenant, b.Tenant}, {"agent", a.Agent, b.Agent},
+		{"session", a.Session, b.Session}, {"trace", a.Trace, b.Trace}, {"model", a.Model, b.Model},
+		{"tool", a.Tool, b.Tool}, {"outcome", a.Outcome, b.Outcome}, {"approver", a.Approver, b.Approver},
+		{"kid", a.Kid, b.Kid},
+	}
+	for _, f := range fields {
+		if f.x != f.y {
+			return fmt.Sprintf("%s: %v != %v", f.name, f.x, f.y)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		x, y []byte
+	}{{"prev", a.Prev, b.Prev}, {"mac", a.MAC, b.MAC}, {"payload", a.Payload, b.Payload}} {
+		if !bytes.Equal(f.x, f.y) {
+			return f.name + " differs"
+		}
+	}
+	return ""
+}
+
+// countRows returns how many records the file holds.
+func countRows(t testing.TB, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM audit_records`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// writeOK writes batch and fails the test on error.
+func writeOK(t testing.TB, s Sink, batch []record.Sealed) {
+	t.Helper()
+	if err := s.Write(context.Background(), batch); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+}

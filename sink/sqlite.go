@@ -1,0 +1,225 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+const (
+	// sqliteBusyTimeout is how long a statement waits for another
+	// connection's lock (a checkpoint, another process) before failing.
+	sqliteBusyTimeout = 10 * time.Second
+	// sqliteMaxConns bounds the pool: one writer at a time (SQLite allows
+	// no more) plus concurrent readers for queries.
+	sqliteMaxConns = 4
+)
+
+// SQLite is a Sink that stores records in one SQLite database file. It
+// also answers queries (Search) and streams chains for verification (Chains,
+// Scan). All methods are safe for concurrent use; writes are serialised by
+// SQLite.
+type SQLite struct {
+	db     *sql.DB
+	path   string
+	logger *zap.Logger
+}
+
+var _ Sink = (*SQLite)(nil)
+
+// OpenSQLite opens the database at path, creating the file (mode 0600) and
+// its folder if missing, and creates or checks the schema. A nil logger
+// logs nothing.
+func OpenSQLite(path string, logger *zap.Logger) (*SQLite, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if path == "" {
+		return nil, errors.New("open sqlite: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	// SQLite would create the file world-readable under the usual umask;
+	// its -wal and -shm files take this file's mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(abs))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	db.SetMaxOpenConns(sqliteMaxConns)
+	db.SetMaxIdleConns(sqliteMaxConns)
+	ctx := context.Background()
+	if err := checkPragmas(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	found, err := migrate(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	logger.Info("sqlite sink open", zap.String("path", path),
+		zap.Int("schema_version", schemaVersion), zap.Int("found_version", found))
+	return &SQLite{db: db, path: path, logger: logger}, nil
+}
+
+// sqliteDSN builds the driver's URI for an absolute path. The pragmas run
+// on every new connection because busy_timeout and synchronous are
+// per-connection settings. synchronous=FULL fsyncs the WAL on every commit,
+// so a committed batch survives a power cut (NORMAL would only survive a
+// process crash). _txlock=immediate takes the write lock at BEGIN, so two
+// writers queue on busy_timeout instead of one failing on lock upgrade.
+func sqliteDSN(abs string) string {
+	q := []string{
+		fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()),
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(FULL)",
+		"_pragma=temp_store(MEMORY)", // statement journals (triggers, ON CONFLICT) stay off disk
+		"_txlock=immediate",
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: strings.Join(q, "&")}
+	return u.String()
+}
+
+// checkPragmas fails if the settings the durability claims rest on did not
+// take: WAL cannot be enabled on some file systems (no shared memory), and
+// SQLite then silently keeps the rollback journal.
+func checkPragmas(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var mode string
+	var sync int
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("read journal_mode: %w", err)
+	}
+	if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	if sync != 2 { // FULL
+		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
+	}
+	return nil
+}
+
+const insertSQL = `INSERT INTO audit_records (
+	chain, seq, ts, ingested_at, action, user, tenant, agent, session,
+	trace, model, tool, outcome, approver, kid, prev, mac, payload
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (chain, seq) DO NOTHING`
+
+// Write stores batch in one transaction: all of it or, on error, none.
+// Records already stored identically are skipped, so replays and
+// overlapping batches are harmless. A record whose (chain, seq) is stored
+// with a different payload or MAC fails the batch with a *RecordError
+// wrapping ErrConflict; one whose payload does not decode, with one
+// wrapping ErrBadRecord. Both name chain and seq and no payload content.
+func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
+	if len(batch) == 0 {
+		return ctx.Err()
+	}
+	// Decode everything before taking the write lock.
+	rows := make([]Row, len(batch))
+	for i := range batch {
+		r, err := rowOf(&batch[i])
+		if err != nil {
+			return err
+		}
+		rows[i] = r
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite write: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	ins, err := tx.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite write: prepare: %w", err)
+	}
+	defer ins.Close()
+	for i := range rows {
+		r := &rows[i]
+		res, err := ins.ExecContext(ctx,
+			r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
+			r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
+			r.Kid, r.Prev, r.MAC, r.Payload)
+		if err != nil {
+			return fmt.Errorf("sqlite write: chain %q seq %d: %w", r.Chain, r.Seq, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite write: chain %q seq %d: %w", r.Chain, r.Seq, err)
+		}
+		if n == 1 {
+			continue
+		}
+		// Skipped: the position is taken. Only replays get here, so the
+		// extra read costs nothing on the normal path.
+		if err := sameAsStored(ctx, tx, r); err != nil {
+			if errors.Is(err, ErrConflict) {
+				s.logger.Error("sqlite conflicting record", zap.String("chain", r.Chain), zap.Uint64("seq", r.Seq))
+			}
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite write: commit: %w", err)
+	}
+	return nil
+}
+
+// sameAsStored checks that the stored record at r's position has r's MAC
+// and payload.
+func sameAsStored(ctx context.Context, tx *sql.Tx, r *Row) error {
+	var mac, payload []byte
+	err := tx.QueryRowContext(ctx,
+		`SELECT mac, payload FROM audit_records WHERE chain = ? AND seq = ?`,
+		r.Chain, int64(r.Seq)).Scan(&mac, &payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite write: chain %q seq %d: insert skipped but no row stored", r.Chain, r.Seq)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite write: chain %q seq %d: read stored: %w", r.Chain, r.Seq, err)
+	}
+	if !bytes.Equal(mac, r.MAC) || !bytes.Equal(payload, r.Payload) {
+		return &RecordError{Chain: r.Chain, Seq: r.Seq, Err: ErrConflict}
+	}
+	return nil
+}
+
+// Close closes the database. The last connection to close checkpoints the
+// WAL into the main file.
+func (s *SQLite) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close sqlite %q: %w", s.path, err)
+	}
+	return nil
+}
