@@ -8,7 +8,10 @@ import (
 	"slices"
 )
 
-var chainIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+var (
+	chainIDRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
 
 // Validate checks every value and returns all problems joined, each naming
 // its key. Redaction patterns are compiled by the redact package.
@@ -71,6 +74,8 @@ func (c *Config) Validate() error {
 		key := fmt.Sprintf("redact.rules[%d]", i)
 		if r.Name == "" {
 			bad(key+".name", "required")
+		} else if !ruleNameRE.MatchString(r.Name) {
+			bad(key+".name", "must be 1-64 of [A-Za-z0-9_-]")
 		} else if names[r.Name] {
 			bad(key+".name", "duplicate rule name %q", r.Name)
 		}

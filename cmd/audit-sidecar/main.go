@@ -1,0 +1,66 @@
+// Command audit-sidecar turns an AI agent's event log into a redacted,
+// HMAC-chained audit trail. See the README for the commands.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK           = 0
+	exitFailure      = 1 // runtime failure; for verify: invalid
+	exitUsage        = 2 // usage, config or I/O error
+	exitUnverifiable = 3 // verify only
+)
+
+const usage = `usage:
+  audit-sidecar run --config FILE
+  audit-sidecar verify --config FILE [--sink NAME] [--json]
+  audit-sidecar redact --config FILE      (stdin lines -> redacted stdout)
+  audit-sidecar version`
+
+func main() { os.Exit(dispatch(os.Args[1:])) }
+
+func dispatch(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:])
+	case "verify":
+		return verifyCmd(args[1:])
+	case "redact":
+		return redactCmd(args[1:])
+	case "version", "--version", "-v":
+		return versionCmd()
+	case "help", "-h", "--help":
+		fmt.Println(usage)
+		return exitOK
+	}
+	fmt.Fprintf(os.Stderr, "audit-sidecar: unknown command %q\n%s\n", args[0], usage)
+	return exitUsage
+}
+
+// fail prints a one-line reason and returns code.
+func fail(code int, format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(os.Stderr, "audit-sidecar: "+oneLine(msg))
+	return code
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' {
+			b[i] = ';'
+		}
+	}
+	return string(b)
+}

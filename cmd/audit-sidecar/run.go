@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"crypto/fips140"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/chain"
+	"github.com/fips-agents/audit-sidecar/config"
+	"github.com/fips-agents/audit-sidecar/pipeline"
+	"github.com/fips-agents/audit-sidecar/query"
+	"github.com/fips-agents/audit-sidecar/sink"
+	"github.com/fips-agents/audit-sidecar/spool"
+	"github.com/fips-agents/audit-sidecar/tailer"
+)
+
+type namedSink struct {
+	name string
+	sink sink.Sink
+}
+
+// openSinks opens every configured sink; on error it closes those opened.
+func openSinks(cfg *config.Config, log *zap.Logger) ([]namedSink, *sink.SQLite, error) {
+	var out []namedSink
+	var queryable *sink.SQLite
+	for i, sc := range cfg.Sinks {
+		var s sink.Sink
+		switch sc.Type {
+		case "sqlite":
+			db, err := sink.OpenSQLite(sc.Path, log.With(zap.String("sink", sc.Name)))
+			if err != nil {
+				closeSinks(out)
+				return nil, nil, fmt.Errorf("sinks[%d] (%s): %w", i, sc.Name, err)
+			}
+			if sc.Name == cfg.Server.QuerySink {
+				queryable = db
+			}
+			s = db
+		case "null":
+			s = sink.Null{}
+		}
+		out = append(out, namedSink{sc.Name, s})
+	}
+	return out, queryable, nil
+}
+
+func closeSinks(ss []namedSink) {
+	for _, s := range ss {
+		s.sink.Close()
+	}
+}
+
+func runCmd(args []string) int {
+	cfg, code := loadConfig("run", args, nil)
+	if cfg == nil {
+		return code
+	}
+	log := newLogger(cfg.Log.Level)
+	defer log.Sync()
+
+	key, err := chain.LoadKeyFile(cfg.Chain.KeyFile, cfg.Chain.KeyID)
+	if err != nil {
+		return fail(exitUsage, "chain.key_file: %v", err)
+	}
+	red, err := newRedactor(cfg)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	var tokens []query.Token
+	if cfg.Server.ListenAddr() != "" {
+		if tokens, err = query.LoadTokens(cfg.Server.TokensFile); err != nil {
+			return fail(exitUsage, "server.tokens_file: %v", err)
+		}
+	}
+	sp, err := spool.Open(cfg.Spool.Path, spool.Options{MaxBytes: cfg.Spool.MaxBytes, Logger: log})
+	if err != nil {
+		return fail(exitUsage, "spool.path: %v", err)
+	}
+	defer sp.Close()
+	sinks, queryable, err := openSinks(cfg, log)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer closeSinks(sinks)
+	names := make([]string, len(sinks))
+	for i, s := range sinks {
+		names[i] = s.name
+	}
+	if err := sp.Register(names); err != nil {
+		return fail(exitUsage, "spool.path: %v", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := pipeline.NewMetrics(reg)
+	ing, err := pipeline.NewIngester(pipeline.IngestConfig{
+		ChainID: cfg.Chain.ID, Key: key, Spool: sp, Redactor: red,
+		BatchRecords: cfg.Spool.BatchRecords, BatchWait: cfg.Spool.BatchWait,
+		StartDetail: map[string]any{"version": version, "fips140": fips140.Enabled(), "kid": key.ID},
+		Metrics:     metrics, Logger: log,
+	})
+	if err != nil {
+		return fail(exitUsage, "chain.id: %v", err)
+	}
+	resume, err := ing.Resume()
+	if err != nil {
+		return fail(exitUsage, "spool.path: %v", err)
+	}
+	tl, err := tailer.New(tailer.Config{
+		Path: cfg.Source.Path, StartAt: cfg.Source.StartAt, Poll: cfg.Source.Poll,
+		MaxLineBytes: cfg.Source.MaxLineBytes, RotateDrain: cfg.Source.RotateDrain, Logger: log,
+	}, resume)
+	if err != nil {
+		return fail(exitUsage, "source: %v", err)
+	}
+
+	deliverers := make([]*pipeline.Deliverer, len(sinks))
+	for i, s := range sinks {
+		deliverers[i] = pipeline.NewDeliverer(s.name, s.sink, sp, metrics, log)
+	}
+	ready := func() error {
+		if ing.SpoolFull() {
+			return errors.New("spool full: source reading paused")
+		}
+		now := time.Now()
+		for i, d := range deliverers {
+			if f := d.FailingFor(now); f > cfg.Server.ReadyGrace {
+				return fmt.Errorf("sink %s failing for %s", sinks[i].name, f.Round(time.Second))
+			}
+		}
+		return nil
+	}
+
+	var srv *http.Server
+	if addr := cfg.Server.ListenAddr(); addr != "" {
+		h, err := query.NewHandler(query.Config{
+			Store: queryable, Tokens: tokens, Ready: ready, Logger: log,
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		})
+		if err != nil {
+			return fail(exitUsage, "server: %v", err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(exitUsage, "server.listen: %v", err)
+		}
+		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("http listening", zap.String("addr", ln.Addr().String()))
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server failed", zap.Error(err))
+			}
+		}()
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info("sidecar started", zap.String("chain", cfg.Chain.ID), zap.String("kid", key.ID),
+		zap.String("source", cfg.Source.Path), zap.Bool("fips140", fips140.Enabled()), zap.String("version", version))
+
+	// Delivery runs until drained after ingestion stops, within the deadline.
+	deliverCtx, cancelDeliver := context.WithCancel(context.Background())
+	defer cancelDeliver()
+	drain := make(chan struct{})
+	var dwg sync.WaitGroup
+	for _, d := range deliverers {
+		dwg.Add(1)
+		go func() { defer dwg.Done(); d.Run(deliverCtx, drain) }()
+	}
+
+	// Ingestion: the tailer feeds lines; a tailer failure stops everything.
+	lines := make(chan tailer.Line, 4096)
+	ingestCtx, cancelIngest := context.WithCancel(ctx)
+	defer cancelIngest()
+	tailErr := make(chan error, 1)
+	go func() {
+		err := tl.Run(ingestCtx, lines)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("tailer failed", zap.Error(err))
+			cancelIngest()
+		}
+		tailErr <- err
+	}()
+	exit := exitOK
+	if err := ing.Run(ingestCtx, lines); err != nil {
+		log.Error("ingestion stopped with an error", zap.Error(err))
+		exit = exitFailure
+	}
+	cancelIngest()
+	if err := <-tailErr; err != nil && !errors.Is(err, context.Canceled) {
+		exit = exitFailure
+	}
+
+	// Shutdown: drain sinks for a bounded time, then stop serving.
+	close(drain)
+	done := make(chan struct{})
+	go func() { dwg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(cfg.Shutdown.DrainTimeout):
+		log.Warn("drain timeout: undelivered records stay in the spool", zap.Int64("pending_bytes", sp.PendingBytes()))
+		cancelDeliver()
+		<-done
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	log.Info("sidecar stopped", zap.Uint64("head_seq", sp.State().HeadSeq), zap.Int64("pending_bytes", sp.PendingBytes()))
+	return exit
+}

@@ -1,0 +1,116 @@
+// Package redact removes PII and secrets from agent events before anything
+// is written. It is the pipeline step between parse and chain: it rewrites
+// strings and JSON values and counts what it replaced; it knows nothing of
+// records, chains or sinks.
+//
+// # Basics
+//
+// Build a Redactor once with [New] and share it (it is immutable and safe
+// for concurrent use). [Redactor.JSON] rewrites any JSON value, object keys
+// included, into compact JSON; [Redactor.String] rewrites one string. Both
+// add one to counts[TYPE] per replacement. A found item is replaced by
+// "[REDACTED:TYPE]"; an HTTP credential keeps its scheme word
+// ("Authorization: Bearer [REDACTED:AUTH]").
+//
+// # Packs
+//
+// core:
+//   - CARD: 13-19 digits, contiguous or grouped by single spaces or dashes
+//     (4-4-4-4, Amex 4-6-5), with a known brand prefix and length (Visa,
+//     Mastercard, Amex, Discover, JCB, Diners) and a valid Luhn check digit.
+//     An order number that fails Luhn is left alone.
+//   - SSN: ddd-dd-dddd, never-issued areas (000, 666, 900-999), group 00 and
+//     serial 0000 excluded.
+//   - PHONE: US numbers (415) 555-0132, 415-555-0132, 415.555.0132,
+//     415 555 0132, with optional +1 / 1- prefix; E.164: '+' and 8-15
+//     digits, optionally grouped by single spaces or dashes.
+//   - IPV4: dotted quads with octets 0-255, not part of a longer dotted
+//     number (versions, OIDs).
+//   - IPV6: eight groups, or "::"-compressed with at least one decimal
+//     digit, optionally ending in a dotted quad. Times (10:30:00) never
+//     match.
+//   - EMAIL: local@domain.tld, expanded from each '@'; non-ASCII bytes count
+//     as address bytes.
+//
+// secrets:
+//   - PRIVATE_KEY: a PEM "-----BEGIN ... PRIVATE KEY-----" block through its
+//     END line, or to the end of the string if the END line is missing.
+//   - AWS_ACCESS_KEY: AKIA or ASIA and 16 of [A-Z0-9].
+//   - AWS_SECRET_KEY: 40 bytes of base64 within 48 bytes after aws_secret,
+//     aws secret, secret_access_key or SecretAccessKey (any case), or in the
+//     value of a JSON key naming such a field.
+//   - GITHUB_TOKEN: ghp_, gho_, ghu_, ghs_, ghr_ and 36+ alphanumerics;
+//     github_pat_ and 82+ of [A-Za-z0-9_].
+//   - JWT: eyJ... base64url header.payload.signature (JWE segments too).
+//   - AUTH: the credential after "Authorization:" (any scheme, any shape),
+//     in the value of an "Authorization" JSON key, and after a bare
+//     "Bearer" / "Basic" when it looks like a credential.
+//
+// Custom rules are Go regular expressions; each masks as
+// "[REDACTED:NAME]" (the rule name upper-cased, '-' turned into '_') or,
+// with action "hash", is replaced by a keyed hash.
+//
+// # Order
+//
+// Every detector scans the original text; no detector sees another's
+// output. When spans overlap they are merged into one replacement that
+// covers all of them (text claimed by any detector never survives) and
+// takes the type first in this order: PRIVATE_KEY, AWS_ACCESS_KEY,
+// AWS_SECRET_KEY, GITHUB_TOKEN, JWT, AUTH, CARD, SSN, PHONE, IPV4, IPV6,
+// EMAIL, then custom rules in configuration order. Replacements are then
+// applied left to right.
+//
+// # Speed
+//
+// No built-in detector uses regexp. One table-driven pass over a string
+// (fused, in JSON, with the search for the closing quote) records which
+// trigger bytes occur: a digit for numbers, '@' for e-mail, ':' for IPv6,
+// '-', 'I', 'J', '_' for the PEM, AWS, JWT and GitHub literals, b/k/w/z for
+// the case-insensitive keywords. Only the scanners whose triggers occur
+// run; each finds candidates with byte tests (a digit run of the right
+// length followed by the right separator, a literal found by
+// strings.Index) and confirms them with a hand-written validator (Luhn,
+// octet ranges, group counts). Every scanner is linear in the string. A
+// string in which nothing is found is returned without allocating, and
+// JSON does not allocate for input without findings. A custom rule with a literal prefix
+// (regexp's LiteralPrefix, e.g. "EMP-" in `EMP-\d{6}`) runs only on strings
+// containing the prefix; a rule without one (`(?i)...`, alternations,
+// classes first) runs Go's regexp on every string and can cost more than
+// all built-in detectors together.
+//
+// # Fail closed
+//
+// A string longer than [MaxValueBytes], or one whose scanning fails
+// (a panic is recovered), is replaced whole by "[REDACTED:UNPROCESSABLE]"
+// and counted as UNPROCESSABLE. [Redactor.JSON] returns an error, and
+// writes nothing, for input that is not valid JSON; the caller must then
+// not write the input either.
+//
+// # Hash format
+//
+// Action "hash" replaces a match with "hmac-sha256:<hex>", or
+// "hmac-sha256:<kid>:<hex>" when Config.HashKeyID is set, where hex is the
+// lower-case HMAC-SHA256 of the matched text under Config.HashKey
+// (crypto/hmac and crypto/sha256 only, so the FIPS module is used when Go
+// runs in FIPS mode). The same text and key always give the same output,
+// so hashed values can be correlated without being revealed; a different
+// key gives unrelated output. This format is frozen.
+//
+// # Caveats
+//
+//   - Detection is heuristic. A number match never starts or ends inside a
+//     longer digit run. Letters next to a number block only contiguous card
+//     numbers, so hex ids and hashes stay intact but "card4111111111111111"
+//     is not found ("card 4111111111111111", "acct_4111111111111111" and
+//     "card4111 1111 1111 1111" are); SSNs, phone numbers and dotted quads
+//     glued to words are found ("ssn123-45-6789"), and so is a four-part
+//     version with a prefix ("v1.2.3.4"; "1.2.3.4.5" is left alone).
+//   - Not covered: phone numbers written as bare 10-digit runs, SSNs
+//     without dashes, numbers split by other separators (non-breaking
+//     spaces, dots in card numbers), names and street addresses.
+//   - A JSON string whose text is itself JSON with \u-escaped characters
+//     (for example "\\u0040" for '@') is redacted as the text it decodes to
+//     once, not twice.
+//   - The context given by a JSON key applies only to a string value
+//     directly under it.
+package redact

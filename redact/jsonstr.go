@@ -1,0 +1,265 @@
+package redact
+
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// str reads the string at w.pos, writes it redacted and, for a key,
+// returns the context its text gives to the value that follows.
+func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
+	start := w.pos + 1
+	i := start
+	escaped, nonASCII := false, false
+	var mask uint16
+	src := w.src
+	for {
+		if i >= len(src) {
+			w.pos = i
+			return 0, w.fail("unterminated string")
+		}
+		c := src[i]
+		if t := trig[c]; t&tSpecial == 0 {
+			mask |= t
+			i++
+			continue
+		}
+		if c == '"' {
+			break
+		}
+		if c == '\\' {
+			escaped = true
+			i += 2
+			continue
+		}
+		if c < 0x20 {
+			w.pos = i
+			return 0, w.fail("control character in string")
+		}
+		nonASCII = true
+		i++
+	}
+	raw := w.src[start:i]
+	var text string
+	verbatim := true // raw bytes are already the minimal encoding of text
+	switch {
+	case escaped:
+		var ok bool
+		if w.scratch, ok = decodeString(w.scratch[:0], raw); !ok {
+			w.pos = start
+			return 0, w.fail("invalid escape in string")
+		}
+		text, verbatim, mask = view(w.scratch), false, maskUnknown
+	case nonASCII && !validUTF8(raw):
+		w.scratch, _ = decodeString(w.scratch[:0], raw)
+		text, verbatim = view(w.scratch), false
+	default:
+		text = view(raw)
+	}
+	w.scratchUsed = max(w.scratchUsed, len(w.scratch))
+	w.pos = i + 1
+	var next keyCtx
+	if isKey && w.r.secrets && mask&tKeyword != 0 {
+		next = keyContext(text) // every context keyword has a b, k, w or z
+	}
+	w.emit(text, raw, verbatim, ctx, mask)
+	return next, true
+}
+
+// emit appends text redacted as a JSON string. It fails closed: on a value
+// too long to scan or a panic while scanning, the value is replaced whole.
+func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16) {
+	mark := len(w.out)
+	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask) {
+		w.out = append(w.out[:mark], `"`+Unprocessable+`"`...)
+		w.counts[len(w.counts)-1]++
+	}
+}
+
+func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	ms := w.r.find(text, ctx, mask, w.ms[:0])
+	w.ms = ms[:0]
+	w.out = append(w.out, '"')
+	if len(ms) == 0 {
+		if verbatim {
+			w.out = append(w.out, raw...)
+		} else {
+			w.out = appendEscaped(w.out, text)
+		}
+		w.out = append(w.out, '"')
+		return true
+	}
+	prev := 0
+	for _, m := range ms {
+		w.out = appendEscaped(w.out, text[prev:m.start])
+		w.out = w.r.appendReplacement(w.out, m.kind, text[m.start:m.end])
+		prev = m.end
+	}
+	w.out = appendEscaped(w.out, text[prev:])
+	w.out = append(w.out, '"')
+	for _, m := range ms {
+		w.counts[m.kind]++
+	}
+	return true
+}
+
+// view returns b as a string without copying. The result is only read
+// during the JSON call that owns b (src, which JSON never writes, or the
+// walker's scratch buffer, which is not written again until the string
+// has been emitted) and is never retained.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// plainByte marks the bytes a JSON string holds literally and that need no
+// escaping on output: printable ASCII except '"' and '\\'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+func validUTF8(b []byte) bool { return utf8.Valid(b) }
+
+// decodeString appends the text of the JSON string body raw (without the
+// quotes) to dst: escapes resolved, invalid UTF-8 and unpaired surrogates
+// replaced by U+FFFD, as encoding/json does. It reports false for an
+// invalid escape.
+func decodeString(dst, raw []byte) ([]byte, bool) {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c == '\\' {
+			if i+1 >= len(raw) {
+				return dst, false
+			}
+			switch e := raw[i+1]; e {
+			case '"', '\\', '/':
+				dst = append(dst, e)
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				r, ok := hex4(raw, i+2)
+				if !ok {
+					return dst, false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					r2, ok := rune(0), false
+					if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+						r2, ok = hex4(raw, i+2)
+					}
+					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+						r = dec
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				dst = utf8.AppendRune(dst, r)
+				continue
+			default:
+				return dst, false
+			}
+			i += 2
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(raw[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, "\uFFFD"...)
+		} else {
+			dst = append(dst, raw[i:i+size]...)
+		}
+		i += size
+	}
+	return dst, true
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendEscaped appends s as the body of a JSON string with minimal
+// escaping: '"' and '\\' with a backslash; \n, \r and \t by their short
+// forms; other bytes below 0x20 as \u00XX; invalid UTF-8 as U+FFFD;
+// everything else (including '<', '>', '&', U+2028, U+2029) as is. This is
+// the same encoding as the record package's canonical strings.
+func appendEscaped(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}

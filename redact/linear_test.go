@@ -1,0 +1,42 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestString_LinearTime guards against scanners that rescan the rest of
+// the string from each anchor: 16 times the input must cost far less than
+// the 256 times a quadratic scanner would need.
+func TestString_LinearTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	r := mustNew(t, Config{})
+	units := []string{
+		"1-", "1 ", "1.", "0", "+", "(", "+1 ", "(415) ", "415-555-", "1111 1111 1111 1111 ",
+		"a@", "@a.", "a.", "b@a.", "x@y.com.", "é", ":", "1:", "a:", "2001:db8::",
+		"eyJ", "eyJaaaaaaaaaa.", "eyJaaaaaaaaaaa.eyJaaaaaaaaaaa.", "-----BEGIN ", "-----BEGIN PRIVATE KEY-----",
+		"-----END ", "gh", "ghp_", "github_pat_", "AKIA", "bearer ", "Bearer\t", "Basic ", "authorization:",
+		"Authorization: Basic ", "aws secret ", "awssecret", "aws_secret=", "secret_access_key ", "SecretAccessKey",
+		"Key", "k", "-", "--",
+	}
+	cost := func(s string) time.Duration {
+		best := time.Duration(1 << 62)
+		for range 3 {
+			t0 := time.Now()
+			r.String(s, nil)
+			best = min(best, time.Since(t0))
+		}
+		return best
+	}
+	for _, u := range units {
+		small := strings.Repeat(u, (64<<10)/len(u))
+		large := strings.Repeat(u, (MaxValueBytes-16)/len(u))
+		ts, tl := cost(small), cost(large)
+		if tl > 64*ts+10*time.Millisecond {
+			t.Errorf("%q: 64 KiB %v, 1 MiB %v: not linear", u, ts, tl)
+		}
+	}
+}

@@ -1,0 +1,389 @@
+package redact
+
+import (
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// MaxValueBytes is the largest string value that is scanned. A longer
+// value is replaced whole by Unprocessable: bounding the work per value
+// matters more than keeping a value nobody can audit by eye anyway.
+const MaxValueBytes = 1 << 20
+
+// MinHashKeyBytes is the shortest HashKey New accepts when a rule hashes.
+const MinHashKeyBytes = 32
+
+// MaxRules bounds the number of custom rules (each one can cost a regexp
+// pass over every string).
+const MaxRules = 1000
+
+// Unprocessable replaces a whole value that could not be redacted safely.
+const Unprocessable = "[REDACTED:UNPROCESSABLE]"
+
+// Type names: the X in "[REDACTED:X]" and the keys of the counts map.
+const (
+	TypePrivateKey    = "PRIVATE_KEY"
+	TypeAWSAccessKey  = "AWS_ACCESS_KEY"
+	TypeAWSSecretKey  = "AWS_SECRET_KEY"
+	TypeGitHubToken   = "GITHUB_TOKEN"
+	TypeJWT           = "JWT"
+	TypeAuth          = "AUTH"
+	TypeCard          = "CARD"
+	TypeSSN           = "SSN"
+	TypePhone         = "PHONE"
+	TypeIPv4          = "IPV4"
+	TypeIPv6          = "IPV6"
+	TypeEmail         = "EMAIL"
+	TypeUnprocessable = "UNPROCESSABLE"
+)
+
+// Built-in kinds in priority order: when detections overlap, the merged
+// span is labelled with the kind listed first. Custom rules follow, in
+// configuration order.
+const (
+	kPrivateKey = iota
+	kAWSAccessKey
+	kAWSSecretKey
+	kGitHubToken
+	kJWT
+	kAuth
+	kCard
+	kSSN
+	kPhone
+	kIPv4
+	kIPv6
+	kEmail
+	numBuiltin
+)
+
+var builtinTypes = [numBuiltin]string{
+	TypePrivateKey, TypeAWSAccessKey, TypeAWSSecretKey, TypeGitHubToken, TypeJWT, TypeAuth,
+	TypeCard, TypeSSN, TypePhone, TypeIPv4, TypeIPv6, TypeEmail,
+}
+
+// DefaultPacks is used when Config.Packs is nil.
+var DefaultPacks = []string{"core", "secrets"}
+
+// Config selects the rules. Packs: "core", "secrets" (nil means both; an
+// empty non-nil slice means none). Rules: custom regular expressions.
+type Config struct {
+	Packs []string
+	Rules []Rule
+	// HashKey keys action "hash" (HMAC-SHA256). Required, at least
+	// MinHashKeyBytes long, only if a rule hashes. New copies it.
+	HashKey []byte
+	// HashKeyID, if set, is written into hash output:
+	// "hmac-sha256:<kid>:<hex>" instead of "hmac-sha256:<hex>".
+	HashKeyID string
+}
+
+// Rule is a custom rule: a Go regexp whose matches are masked as
+// "[REDACTED:<NAME>]" (NAME is Name upper-cased, '-' replaced by '_') or,
+// with Action "hash", replaced by a keyed hash.
+type Rule struct {
+	Name    string
+	Pattern string
+	Action  string // "mask" (default) or "hash"
+}
+
+type kind struct {
+	name string // counts key
+	mask string // "[REDACTED:<name>]"
+	hash bool
+}
+
+type customRule struct {
+	re     *regexp.Regexp
+	prefix string // literal every match starts with; "" = run on every string
+	kind   uint16
+}
+
+// match is a span of the scanned text and what it is.
+type match struct {
+	start, end int
+	kind       uint16
+}
+
+// Redactor finds and replaces PII and secrets. It is immutable after New
+// and safe for concurrent use.
+type Redactor struct {
+	core, secrets bool
+	rules         []customRule
+	kinds         []kind // builtins, then custom rules
+	hashPrefix    string // "hmac-sha256:" or "hmac-sha256:<kid>:"
+	macs          sync.Pool
+	hook          func(string) // tests only: called before scanning a value
+}
+
+// New validates cfg and builds a Redactor. Every problem is reported, each
+// as a *ConfigError naming the item ("rules[1].pattern: ..."); several are
+// joined with errors.Join. Errors never contain HashKey bytes.
+func New(cfg Config) (*Redactor, error) {
+	var errs []error
+	bad := func(item string, err error) { errs = append(errs, &ConfigError{Item: item, Err: err}) }
+
+	r := &Redactor{}
+	packs := cfg.Packs
+	if packs == nil {
+		packs = DefaultPacks
+	}
+	for i, p := range packs {
+		switch p {
+		case "core":
+			r.core = true
+		case "secrets":
+			r.secrets = true
+		default:
+			bad(fmt.Sprintf("packs[%d]", i), fmt.Errorf("unknown pack %q", p))
+		}
+	}
+	for _, t := range builtinTypes {
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]"})
+	}
+	if len(cfg.Rules) > MaxRules {
+		bad("rules", fmt.Errorf("at most %d rules", MaxRules))
+		cfg.Rules = cfg.Rules[:MaxRules]
+	}
+	needKey := false
+	for i, rule := range cfg.Rules {
+		item := fmt.Sprintf("rules[%d]", i)
+		if err := checkRuleName(rule.Name); err != nil {
+			bad(item+".name", err)
+		}
+		var re *regexp.Regexp
+		if rule.Pattern == "" {
+			bad(item+".pattern", errors.New("required"))
+		} else if x, err := regexp.Compile(rule.Pattern); err != nil {
+			bad(item+".pattern", err)
+		} else {
+			re = x
+		}
+		hashed := false
+		switch rule.Action {
+		case "", "mask":
+		case "hash":
+			hashed, needKey = true, true
+		default:
+			bad(item+".action", errors.New("must be mask or hash"))
+		}
+		if re == nil {
+			continue
+		}
+		prefix, _ := re.LiteralPrefix()
+		t := ruleType(rule.Name)
+		r.rules = append(r.rules, customRule{re: re, prefix: prefix, kind: uint16(len(r.kinds))})
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", hash: hashed})
+	}
+	if needKey && len(cfg.HashKey) < MinHashKeyBytes {
+		bad("hash_key", fmt.Errorf("must be at least %d bytes when a rule uses action hash", MinHashKeyBytes))
+	}
+	if cfg.HashKeyID != "" && !validKeyID(cfg.HashKeyID) {
+		bad("hash_key_id", errors.New("must be 1-64 of [A-Za-z0-9._-]"))
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	r.hashPrefix = "hmac-sha256:"
+	if cfg.HashKeyID != "" {
+		r.hashPrefix += cfg.HashKeyID + ":"
+	}
+	if needKey {
+		key := append([]byte(nil), cfg.HashKey...)
+		r.macs.New = func() any { return hmac.New(sha256.New, key) }
+	}
+	return r, nil
+}
+
+func checkRuleName(name string) error {
+	if name == "" {
+		return errors.New("required")
+	}
+	if len(name) > 64 {
+		return errors.New("longer than 64 bytes")
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !isAlnum(c) && c != '-' && c != '_' {
+			return errors.New("must be of [A-Za-z0-9_-]")
+		}
+	}
+	return nil
+}
+
+func ruleType(name string) string {
+	return strings.ReplaceAll(strings.ToUpper(name), "-", "_")
+}
+
+func validKeyID(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// Types lists every type name this Redactor can count, UNPROCESSABLE
+// included (for pre-registering metrics).
+func (r *Redactor) Types() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range r.kinds {
+		if !seen[k.name] {
+			seen[k.name] = true
+			out = append(out, k.name)
+		}
+	}
+	return append(out, TypeUnprocessable)
+}
+
+// String redacts one string value and adds one to counts[type] per
+// replacement (counts may be nil). A string in which nothing is found is
+// returned as is, without allocating. A value longer than MaxValueBytes,
+// or one whose scanning fails, is replaced whole by Unprocessable.
+func (r *Redactor) String(s string, counts map[string]int) string {
+	return r.redactString(s, 0, counts)
+}
+
+func (r *Redactor) redactString(s string, ctx keyCtx, counts map[string]int) (out string) {
+	if len(s) > MaxValueBytes {
+		addCount(counts, TypeUnprocessable)
+		return Unprocessable
+	}
+	defer func() {
+		if recover() != nil {
+			out = Unprocessable
+			addCount(counts, TypeUnprocessable)
+		}
+	}()
+	var buf [8]match
+	ms := r.find(s, ctx, maskUnknown, buf[:0])
+	if len(ms) == 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 24*len(ms))
+	prev := 0
+	for _, m := range ms {
+		b.WriteString(s[prev:m.start])
+		k := &r.kinds[m.kind]
+		if k.hash {
+			var tmp [160]byte
+			b.Write(r.appendHash(tmp[:0], s[m.start:m.end]))
+		} else {
+			b.WriteString(k.mask)
+		}
+		prev = m.end
+	}
+	b.WriteString(s[prev:])
+	out = b.String()
+	for _, m := range ms {
+		addCount(counts, r.kinds[m.kind].name)
+	}
+	return out
+}
+
+func addCount(counts map[string]int, t string) {
+	if counts != nil {
+		counts[t]++
+	}
+}
+
+// find returns the spans of s to replace: sorted, non-overlapping. mask
+// is triggers(s), or maskUnknown to have find compute it.
+func (r *Redactor) find(s string, ctx keyCtx, mask uint16, ms []match) []match {
+	if r.hook != nil {
+		r.hook(s)
+	}
+	if mask == maskUnknown {
+		mask = triggers(s)
+	}
+	if r.secrets {
+		ms = scanSecrets(s, ctx, mask, ms)
+	}
+	if r.core {
+		ms = scanCore(s, mask, ms)
+	}
+	for i := range r.rules {
+		ms = r.rules[i].scan(s, ms)
+	}
+	return normalize(ms)
+}
+
+// maskUnknown asks find to compute the trigger mask itself.
+const maskUnknown = 0xffff
+
+// scan adds the rule's matches. A rule with a literal prefix runs only on
+// strings containing it; one without runs the regexp on every string,
+// which costs far more than all built-in scanners together.
+func (c *customRule) scan(s string, ms []match) []match {
+	if c.prefix != "" && !strings.Contains(s, c.prefix) {
+		return ms
+	}
+	for _, loc := range c.re.FindAllStringIndex(s, -1) {
+		if loc[1] > loc[0] {
+			ms = append(ms, match{loc[0], loc[1], c.kind})
+		}
+	}
+	return ms
+}
+
+// normalize sorts spans by start and merges overlapping ones. A merged span
+// covers the union (text any detector claimed never survives) and keeps the
+// highest-priority kind.
+func normalize(ms []match) []match {
+	if len(ms) < 2 {
+		return ms
+	}
+	for i := 1; i < len(ms); i++ {
+		if ms[i].start < ms[i-1].start {
+			slices.SortFunc(ms, func(a, b match) int { return cmp.Compare(a.start, b.start) })
+			break
+		}
+	}
+	out := ms[:1]
+	for _, m := range ms[1:] {
+		last := &out[len(out)-1]
+		if m.start < last.end {
+			last.end = max(last.end, m.end)
+			last.kind = min(last.kind, m.kind)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// appendReplacement appends what replaces text, a span of kind k.
+func (r *Redactor) appendReplacement(dst []byte, k uint16, text string) []byte {
+	if r.kinds[k].hash {
+		return r.appendHash(dst, text)
+	}
+	return append(dst, r.kinds[k].mask...)
+}
+
+// appendHash appends "hmac-sha256:[<kid>:]<hex>" of text.
+func (r *Redactor) appendHash(dst []byte, text string) []byte {
+	h := r.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(text))
+	var sum [sha256.Size]byte
+	out := h.Sum(sum[:0])
+	r.macs.Put(h)
+	dst = append(dst, r.hashPrefix...)
+	return hex.AppendEncode(dst, out)
+}
