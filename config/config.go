@@ -172,7 +172,10 @@ func expand(raw []byte, lookup func(string) (string, bool)) ([]byte, error) {
 	return bytes.Join(lines, []byte("\n")), errors.Join(errs...)
 }
 
-var lineRE = regexp.MustCompile(`line (\d+): `)
+var (
+	lineRE    = regexp.MustCompile(`line (\d+): `)
+	unknownRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+)
 
 // withKeys adds the key path to each "line N: " of a YAML error, so that a
 // type error names its key like every validation error does.
@@ -181,22 +184,35 @@ func withKeys(doc []byte, msg string) string {
 	if yaml.Unmarshal(doc, &root) != nil {
 		return msg
 	}
+	// An unknown key is named by the decoder; find its full path.
+	if unknownRE.MatchString(msg) {
+		return unknownRE.ReplaceAllStringFunc(msg, func(m string) string {
+			sub := unknownRE.FindStringSubmatch(m)
+			var n int
+			fmt.Sscanf(sub[1], "%d", &n)
+			if k := keyAt(&root, n, "", sub[2]); k != "" {
+				return "line " + sub[1] + ": " + k + ": unknown key"
+			}
+			return m
+		})
+	}
 	return lineRE.ReplaceAllStringFunc(msg, func(m string) string {
 		var n int
 		fmt.Sscanf(m, "line %d", &n)
-		if k := keyAt(&root, n, ""); k != "" {
+		if k := keyAt(&root, n, "", ""); k != "" {
 			return m + k + ": "
 		}
 		return m
 	})
 }
 
-// keyAt returns the dotted path of the innermost key on line n.
-func keyAt(n *yaml.Node, line int, prefix string) string {
+// keyAt returns the dotted path of the innermost key on line n (named
+// want, when want is not empty).
+func keyAt(n *yaml.Node, line int, prefix, want string) string {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if k := keyAt(c, line, prefix); k != "" {
+			if k := keyAt(c, line, prefix, want); k != "" {
 				return k
 			}
 		}
@@ -206,16 +222,16 @@ func keyAt(n *yaml.Node, line int, prefix string) string {
 			if prefix != "" {
 				key = prefix + "." + key
 			}
-			if k := keyAt(n.Content[i+1], line, key); k != "" {
+			if k := keyAt(n.Content[i+1], line, key, want); k != "" {
 				return k
 			}
-			if n.Content[i].Line == line {
+			if n.Content[i].Line == line && (want == "" || n.Content[i].Value == want) {
 				return key
 			}
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if k := keyAt(c, line, fmt.Sprintf("%s[%d]", prefix, i)); k != "" {
+			if k := keyAt(c, line, fmt.Sprintf("%s[%d]", prefix, i), want); k != "" {
 				return k
 			}
 		}

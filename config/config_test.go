@@ -60,7 +60,8 @@ func TestLoad_Errors(t *testing.T) {
 	cases := []struct {
 		name, body, want string
 	}{
-		{"unknown key", minimal + "bogus: 1\n", "bogus"},
+		{"unknown key", minimal + "bogus: 1\n", "bogus: unknown key"},
+		{"unknown key in flow style", strings.Replace(minimal, "path: ./data/audit.db}", "path: ./data/audit.db, bogus: 1}", 1), "sinks[0].bogus: unknown key"},
 		{"unknown nested key", strings.Replace(minimal, "{path: ./data/spool.db}", "{path: a, maxbytes: 3}", 1), "maxbytes"},
 		{"missing sink path", strings.Replace(minimal, ", path: ./data/audit.db", "", 1), "sinks[0].path: required"},
 		{"no sinks", strings.Replace(minimal, "sinks: [{name: local, type: sqlite, path: ./data/audit.db}]", "", 1), "sinks: at least one"},

@@ -30,8 +30,11 @@ func (r *run) check(now time.Time) bool {
 	}
 	fi, err := os.Stat(r.cfg.Path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// The path is missing in the middle of a rotation (renamed, not yet
+		// recreated): siblings listed now may include a generation born and
+		// rotated away since the last check, so none of them is learnt as
+		// already known until the path is back.
 		r.recovered("stat")
-		r.learn(sibs, serr == nil)
 		return changed
 	}
 	if err != nil {
