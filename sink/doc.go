@@ -46,12 +46,12 @@
 // from/to on large tables); indexes for them were measured to cut insert
 // throughput several-fold (see BenchmarkSQLite_Write).
 //
-// The table is append-only. Triggers abort any UPDATE or DELETE with
-// "audit_records is append-only", skip an insert at a stored (chain, seq)
-// (so INSERT OR REPLACE and upserts cannot overwrite), and abort an
-// insert at a stored rowid. The retention purge will be the one guarded
-// exception. Anyone who can write the file can still drop the triggers:
-// they stop mistakes; tampering is caught by the chain.
+// The table is append-only. Triggers abort any UPDATE (upserts included)
+// or DELETE with "audit_records is append-only". The retention purge will
+// be the one guarded exception. INSERT OR REPLACE gets past SQLite
+// triggers, and anyone who can write the file can drop them: they stop
+// mistakes; tampering, replacement included, is caught by the chain
+// (verify).
 //
 // Search pages by keyset in the order (ts, chain, seq), never by offset.
 // Chains lists chain ids; Scan streams one chain in seq order in chunks,

@@ -52,8 +52,13 @@ func BenchmarkSQLite_Write(b *testing.B) {
 			`CREATE INDEX audit_records_action ON audit_records (action, ts, chain, seq)`,
 			`CREATE INDEX audit_records_tool ON audit_records (tool, ts, chain, seq)`,
 		}},
-		{"no_insert_triggers", []string{
-			`DROP TRIGGER audit_records_no_replace_key`, `DROP TRIGGER audit_records_no_replace_rowid`,
+		{"with_insert_guard_triggers", []string{
+			`CREATE TRIGGER audit_records_no_replace_key BEFORE INSERT ON audit_records
+			WHEN EXISTS (SELECT 1 FROM audit_records WHERE chain = NEW.chain AND seq = NEW.seq)
+			BEGIN SELECT RAISE(IGNORE); END`,
+			`CREATE TRIGGER audit_records_no_replace_rowid BEFORE INSERT ON audit_records
+			WHEN EXISTS (SELECT 1 FROM audit_records WHERE rowid = NEW.rowid)
+			BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END`,
 		}},
 	}
 	for _, v := range variants {

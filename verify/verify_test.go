@@ -75,6 +75,12 @@ func TestRun(t *testing.T) {
 		{"swapped payloads", []string{
 			`UPDATE audit_records SET payload = (SELECT payload FROM audit_records WHERE chain='a' AND seq=4) WHERE chain='a' AND seq=3`,
 		}, Invalid, []string{`chain "a" seq 3: payload names seq 4`}},
+		{"replaced through INSERT OR REPLACE", []string{
+			`INSERT OR REPLACE INTO audit_records (chain, seq, ts, ingested_at, action, tenant, kid, prev, mac, payload)
+			 SELECT chain, seq, ts, ingested_at, action, tenant, kid, prev, mac,
+			        CAST(replace(CAST(payload AS TEXT), '"acme"', '"evil"') AS BLOB)
+			 FROM audit_records WHERE chain='a' AND seq=6`,
+		}, Invalid, []string{`chain "a" seq 6: mac mismatch`}},
 		{"indexed column only", []string{`UPDATE audit_records SET tenant='globex' WHERE chain='a' AND seq=9`}, Invalid, []string{`chain "a" seq 9: column tenant does not match the payload`}},
 		{"two problems in two chains", []string{
 			`UPDATE audit_records SET action='decision' WHERE chain='a' AND seq=2`,
