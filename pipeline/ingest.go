@@ -46,7 +46,7 @@ type Ingester struct {
 	log    *zap.Logger
 	sealer *chain.Sealer
 	batch  []record.Sealed
-	pos    []byte // source position after the batch's last line
+	pos    *tailer.Position // source position after the batch's last line
 	full   atomic.Bool
 	lines  int64
 }
@@ -163,10 +163,8 @@ func (in *Ingester) handle(l tailer.Line) {
 		in.cfg.Metrics.ParseErrors.Inc()
 	}
 	in.add(r)
-	pos, err := json.Marshal(l.Next)
-	if err == nil {
-		in.pos = pos
-	}
+	next := l.Next
+	in.pos = &next
 }
 
 // add redacts, seals and appends r to the open batch.
@@ -221,9 +219,16 @@ func (in *Ingester) commit(ctx context.Context) error {
 	if len(in.batch) == 0 && in.pos == nil {
 		return nil
 	}
+	var pos []byte
+	if in.pos != nil {
+		var err error
+		if pos, err = json.Marshal(in.pos); err != nil {
+			return fmt.Errorf("encode source position: %w", err)
+		}
+	}
 	b := newBackoff(50*time.Millisecond, 5*time.Second)
 	for {
-		err := in.cfg.Spool.Append(in.batch, in.pos)
+		err := in.cfg.Spool.Append(in.batch, pos)
 		if err == nil {
 			in.cfg.Metrics.Commits.Inc()
 			in.cfg.Metrics.HeadSeq.Set(float64(in.sealer.Head().Seq))

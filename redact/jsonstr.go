@@ -4,6 +4,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/fips-agents/audit-sidecar/record"
 )
 
 // str reads the string at w.pos, writes it redacted and, for a key,
@@ -120,15 +122,6 @@ func view(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// plainByte marks the bytes a JSON string holds literally and that need no
-// escaping on output: printable ASCII except '"' and '\\'.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 func validUTF8(b []byte) bool { return utf8.Valid(b) }
 
 // decodeString appends the text of the JSON string body raw (without the
@@ -218,48 +211,7 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendEscaped appends s as the body of a JSON string with minimal
-// escaping: '"' and '\\' with a backslash; \n, \r and \t by their short
-// forms; other bytes below 0x20 as \u00XX; invalid UTF-8 as U+FFFD;
-// everything else (including '<', '>', '&', U+2028, U+2029) as is. This is
-// the same encoding as the record package's canonical strings.
-func appendEscaped(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if plainByte[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\uFFFD"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
-}
+// appendEscaped appends s as the body of a JSON string, in the record
+// package's canonical string encoding, so that a whole payload follows one
+// convention.
+func appendEscaped(dst []byte, s string) []byte { return record.AppendEscaped(dst, s) }
