@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -83,7 +82,7 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 				return ctx.Err()
 			}
 			d.failed(err, len(recs))
-			if errors.Is(b.wait(ctx), context.Canceled) || ctx.Err() != nil {
+			if b.wait(ctx) != nil {
 				return ctx.Err()
 			}
 			continue

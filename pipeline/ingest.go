@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -274,7 +273,7 @@ func (in *Ingester) waitForRoom(ctx context.Context) error {
 // within a bounded time even though ctx is done.
 func (in *Ingester) stop() error {
 	in.add(in.ownRecord(record.ActionSidecarStop, map[string]any{
-		"reason": "shutdown", "lines_this_run": strconv.FormatInt(in.lines, 10),
+		"reason": "shutdown", "lines_this_run": in.lines,
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
