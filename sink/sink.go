@@ -64,4 +64,8 @@ type Row struct {
 	Prev       []byte // 32 bytes
 	MAC        []byte // 32 bytes
 	Payload    []byte
+	// Quarantined marks a record the database could not store in the
+	// query table (see Postgres.Write): only Chain, Seq, MAC and Payload
+	// are set.
+	Quarantined bool
 }

@@ -131,7 +131,7 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 }
 
 const insertSQL = `INSERT INTO audit_records (
-	chain, seq, ts, ingested_at, action, user, tenant, agent, session,
+	chain, seq, ts, ingested_at, action, "user", tenant, agent, session,
 	trace, model, tool, outcome, approver, kid, prev, mac, payload
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (chain, seq) DO NOTHING`

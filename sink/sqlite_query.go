@@ -4,10 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
-	"strings"
-
-	"github.com/fips-agents/audit-sidecar/record"
 )
 
 const (
@@ -18,7 +14,7 @@ const (
 )
 
 // rowColumns are read in the order of the Row fields; see scanRow.
-const rowColumns = `chain, seq, ts, ingested_at, action, user, tenant, agent,
+const rowColumns = `chain, seq, ts, ingested_at, action, "user", tenant, agent,
 	session, trace, model, tool, outcome, approver, kid, prev, mac, payload`
 
 // Search returns up to f.Limit records matching f in the order
@@ -26,7 +22,7 @@ const rowColumns = `chain, seq, ts, ingested_at, action, user, tenant, agent,
 // page costs the same wherever it starts and records appended meanwhile do
 // not shift later pages.
 func (s *SQLite) Search(ctx context.Context, f Filter) ([]Row, error) {
-	q, args, err := searchQuery(&f)
+	q, args, err := searchQuery(&f, sqliteDialect)
 	if err != nil {
 		return nil, err
 	}
@@ -35,69 +31,6 @@ func (s *SQLite) Search(ctx context.Context, f Filter) ([]Row, error) {
 		return nil, fmt.Errorf("sqlite search: %w", err)
 	}
 	return rows, nil
-}
-
-// searchQuery builds the SQL for f. Values are always parameters; only
-// fixed column names are written into the text.
-func searchQuery(f *Filter) (string, []any, error) {
-	if f.Limit < 1 || f.Limit > maxSearchLimit {
-		return "", nil, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidFilter, f.Limit, maxSearchLimit)
-	}
-	if f.After != nil && f.After.Seq > math.MaxInt64 {
-		return "", nil, fmt.Errorf("%w: after seq out of range", ErrInvalidFilter)
-	}
-	var where []string
-	var args []any
-	add := func(cond string, v ...any) {
-		where = append(where, cond)
-		args = append(args, v...)
-	}
-	// Times compare as strings: TimeLayout is fixed-width UTC.
-	//
-	// From and After are both lower bounds, and SQLite seeks the index
-	// with one of them and filters by the other: with From as the seek,
-	// every page would re-read all rows from From up to After, as OFFSET
-	// does. So only the later of the two is written; it implies the other.
-	from, after := "", ""
-	if !f.From.IsZero() {
-		from = record.FormatTime(f.From)
-	}
-	if f.After != nil {
-		after = record.FormatTime(f.After.TS)
-	}
-	if from != "" && (f.After == nil || from > after) {
-		add(`ts >= ?`, from)
-	}
-	if !f.To.IsZero() {
-		add(`ts < ?`, record.FormatTime(f.To))
-	}
-	for _, c := range []struct{ col, v string }{
-		{"tenant", f.Tenant}, {"user", f.User}, {"action", f.Action},
-		{"tool", f.Tool}, {"outcome", f.Outcome}, {"model", f.Model},
-		{"session", f.Session},
-	} {
-		if c.v != "" {
-			add(c.col+` = ?`, c.v)
-		}
-	}
-	if f.Chain != "" {
-		// The unary + keeps the planner off the UNIQUE (chain, seq) index,
-		// which would return a chain in seq order and make SQLite sort the
-		// whole chain by ts. A chain is a large share of the table, so
-		// walking the ts index and filtering is the fast plan.
-		add(`+chain = ?`, f.Chain)
-	}
-	if f.After != nil && (from == "" || after >= from) {
-		add(`(ts, chain, seq) > (?, ?, ?)`, after, f.After.Chain, int64(f.After.Seq))
-	}
-	var b strings.Builder
-	b.WriteString(`SELECT ` + rowColumns + ` FROM audit_records`)
-	if len(where) > 0 {
-		b.WriteString(` WHERE ` + strings.Join(where, ` AND `))
-	}
-	b.WriteString(` ORDER BY ts, chain, seq LIMIT ?`)
-	args = append(args, f.Limit)
-	return b.String(), args, nil
 }
 
 // Chains returns the distinct chain ids in byte order.

@@ -105,158 +105,168 @@ func searchFilters() []struct {
 	}
 }
 
-func TestSQLite_Search_Filters(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	recs := searchFixture()
-	writeOK(t, s, sealAll(recs))
-	for _, tt := range searchFilters() {
-		for _, limit := range []int{1000, 7} {
-			t.Run(fmt.Sprintf("%s/limit=%d", tt.name, limit), func(t *testing.T) {
-				f := tt.f
-				f.Limit = limit
-				got, err := s.Search(context.Background(), f)
+func TestSearch_Filters(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		recs := searchFixture()
+		writeOK(t, s, sealAll(recs))
+		for _, tt := range searchFilters() {
+			for _, limit := range []int{1000, 7} {
+				t.Run(fmt.Sprintf("%s/limit=%d", tt.name, limit), func(t *testing.T) {
+					f := tt.f
+					f.Limit = limit
+					got, err := s.Search(context.Background(), f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := expectSearch(recs, f)
+					if !slices.Equal(positions(got), want) {
+						t.Errorf("got %d rows %v\nwant %d rows %v", len(got), positions(got), len(want), want)
+					}
+					if limit == 1000 && tt.name != "no match" && tt.name != "empty range" &&
+						tt.name != "quote in value" && len(want) == 0 {
+						t.Error("fixture has no match for this filter; the case tests nothing")
+					}
+				})
+			}
+		}
+	})
+}
+
+func TestSearch_TimeBounds(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		t0 := baseTS
+		recs := []*record.Record{newRecord("a", 1, t0), newRecord("a", 2, t0.Add(time.Nanosecond)), newRecord("a", 3, t0.Add(2*time.Nanosecond))}
+		writeOK(t, s, sealAll(recs))
+		tests := []struct {
+			name string
+			f    Filter
+			want []string
+		}{
+			{"from is inclusive", Filter{From: t0.Add(time.Nanosecond)}, []string{"a/2", "a/3"}},
+			{"to is exclusive", Filter{To: t0.Add(time.Nanosecond)}, []string{"a/1"}},
+			{"non-UTC bounds", Filter{From: t0.In(time.FixedZone("x", 3600)), To: t0.Add(time.Nanosecond).In(time.FixedZone("y", -7200))}, []string{"a/1"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				tt.f.Limit = 10
+				got, err := s.Search(context.Background(), tt.f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := expectSearch(recs, f)
-				if !slices.Equal(positions(got), want) {
-					t.Errorf("got %d rows %v\nwant %d rows %v", len(got), positions(got), len(want), want)
-				}
-				if limit == 1000 && tt.name != "no match" && tt.name != "empty range" &&
-					tt.name != "quote in value" && len(want) == 0 {
-					t.Error("fixture has no match for this filter; the case tests nothing")
+				if !slices.Equal(positions(got), tt.want) {
+					t.Errorf("got %v, want %v", positions(got), tt.want)
 				}
 			})
 		}
-	}
+	})
 }
 
-func TestSQLite_Search_TimeBounds(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	t0 := baseTS
-	recs := []*record.Record{newRecord("a", 1, t0), newRecord("a", 2, t0.Add(time.Nanosecond)), newRecord("a", 3, t0.Add(2*time.Nanosecond))}
-	writeOK(t, s, sealAll(recs))
-	tests := []struct {
-		name string
-		f    Filter
-		want []string
-	}{
-		{"from is inclusive", Filter{From: t0.Add(time.Nanosecond)}, []string{"a/2", "a/3"}},
-		{"to is exclusive", Filter{To: t0.Add(time.Nanosecond)}, []string{"a/1"}},
-		{"non-UTC bounds", Filter{From: t0.In(time.FixedZone("x", 3600)), To: t0.Add(time.Nanosecond).In(time.FixedZone("y", -7200))}, []string{"a/1"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.f.Limit = 10
-			got, err := s.Search(context.Background(), tt.f)
-			if err != nil {
-				t.Fatal(err)
+func TestSearch_SameTimeOrdersByChainThenSeq(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		var recs []*record.Record
+		for _, chain := range []string{"zeta", "alpha"} {
+			for seq := uint64(3); seq >= 1; seq-- {
+				recs = append(recs, newRecord(chain, seq, baseTS))
 			}
-			if !slices.Equal(positions(got), tt.want) {
-				t.Errorf("got %v, want %v", positions(got), tt.want)
-			}
-		})
-	}
-}
-
-func TestSQLite_Search_SameTimeOrdersByChainThenSeq(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	var recs []*record.Record
-	for _, chain := range []string{"zeta", "alpha"} {
-		for seq := uint64(3); seq >= 1; seq-- {
-			recs = append(recs, newRecord(chain, seq, baseTS))
 		}
-	}
-	recs = append(recs, newRecord("alpha", 4, baseTS.Add(-time.Nanosecond)))
-	writeOK(t, s, sealAll(recs))
-	got, err := s.Search(context.Background(), Filter{Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"alpha/4", "alpha/1", "alpha/2", "alpha/3", "zeta/1", "zeta/2", "zeta/3"}
-	if !slices.Equal(positions(got), want) {
-		t.Errorf("got %v, want %v", positions(got), want)
-	}
+		recs = append(recs, newRecord("alpha", 4, baseTS.Add(-time.Nanosecond)))
+		writeOK(t, s, sealAll(recs))
+		got, err := s.Search(context.Background(), Filter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"alpha/4", "alpha/1", "alpha/2", "alpha/3", "zeta/1", "zeta/2", "zeta/3"}
+		if !slices.Equal(positions(got), want) {
+			t.Errorf("got %v, want %v", positions(got), want)
+		}
+	})
 }
 
-func TestSQLite_Search_Paging(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	var recs []*record.Record
-	for ci, chain := range []string{"north", "south"} {
-		for seq := uint64(1); seq <= 1250; seq++ {
-			// Four records per millisecond per chain: many ties on ts.
-			r := newRecord(chain, seq, baseTS.Add(time.Duration(seq/4)*time.Millisecond))
-			r.Tenant = []string{"acme", "globex"}[(int(seq)+ci)%2]
-			recs = append(recs, r)
+func TestSearch_Paging(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		var recs []*record.Record
+		for ci, chain := range []string{"north", "south"} {
+			for seq := uint64(1); seq <= 1250; seq++ {
+				// Four records per millisecond per chain: many ties on ts.
+				r := newRecord(chain, seq, baseTS.Add(time.Duration(seq/4)*time.Millisecond))
+				r.Tenant = []string{"acme", "globex"}[(int(seq)+ci)%2]
+				recs = append(recs, r)
+			}
 		}
-	}
-	batch := sealAll(recs)
-	for i := 0; i < len(batch); i += 500 {
-		writeOK(t, s, batch[i:i+500])
-	}
-	at := func(ms int) time.Time { return baseTS.Add(time.Duration(ms) * time.Millisecond) }
-	tests := []struct {
-		name  string
-		f     Filter
-		pages int
-	}{
-		{"all", Filter{}, 25},
-		{"from and to", Filter{From: at(40), To: at(290)}, 20},
-		{"tenant from", Filter{Tenant: "globex", From: at(100)}, 9},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			want := expectSearch(recs, Filter{From: tt.f.From, To: tt.f.To, Tenant: tt.f.Tenant, Limit: len(recs)})
-			var got []string
-			f := tt.f
-			f.Limit = 100
-			pages := 0
-			for {
-				rows, err := s.Search(context.Background(), f)
-				if err != nil {
-					t.Fatal(err)
+		batch := sealAll(recs)
+		for i := 0; i < len(batch); i += 500 {
+			writeOK(t, s, batch[i:i+500])
+		}
+		at := func(ms int) time.Time { return baseTS.Add(time.Duration(ms) * time.Millisecond) }
+		tests := []struct {
+			name  string
+			f     Filter
+			pages int
+		}{
+			{"all", Filter{}, 25},
+			{"from and to", Filter{From: at(40), To: at(290)}, 20},
+			{"tenant from", Filter{Tenant: "globex", From: at(100)}, 9},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				want := expectSearch(recs, Filter{From: tt.f.From, To: tt.f.To, Tenant: tt.f.Tenant, Limit: len(recs)})
+				var got []string
+				f := tt.f
+				f.Limit = 100
+				pages := 0
+				for {
+					rows, err := s.Search(context.Background(), f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(rows) == 0 {
+						break
+					}
+					if pages++; pages > 30 {
+						t.Fatal("paging does not end")
+					}
+					got = append(got, positions(rows)...)
+					last := rows[len(rows)-1]
+					ts, err := time.Parse(time.RFC3339Nano, last.TS)
+					if err != nil {
+						t.Fatal(err)
+					}
+					f.After = &Key{TS: ts, Chain: last.Chain, Seq: last.Seq}
 				}
-				if len(rows) == 0 {
-					break
+				if pages != tt.pages {
+					t.Errorf("pages = %d, want %d", pages, tt.pages)
 				}
-				if pages++; pages > 30 {
-					t.Fatal("paging does not end")
+				if !slices.Equal(got, want) {
+					t.Errorf("paged %d positions, want %d in order", len(got), len(want))
 				}
-				got = append(got, positions(rows)...)
-				last := rows[len(rows)-1]
-				ts, err := time.Parse(time.RFC3339Nano, last.TS)
-				if err != nil {
-					t.Fatal(err)
+				seen := map[string]bool{}
+				for _, p := range got {
+					if seen[p] {
+						t.Errorf("%s returned twice", p)
+					}
+					seen[p] = true
 				}
-				f.After = &Key{TS: ts, Chain: last.Chain, Seq: last.Seq}
-			}
-			if pages != tt.pages {
-				t.Errorf("pages = %d, want %d", pages, tt.pages)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("paged %d positions, want %d in order", len(got), len(want))
-			}
-			seen := map[string]bool{}
-			for _, p := range got {
-				if seen[p] {
-					t.Errorf("%s returned twice", p)
-				}
-				seen[p] = true
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
-func TestSQLite_Search_InvalidFilter(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	for _, f := range []Filter{
-		{Limit: 0}, {Limit: -1}, {Limit: 1001},
-		{Limit: 10, After: &Key{TS: baseTS, Chain: "a", Seq: 1 << 63}},
-	} {
-		if _, err := s.Search(context.Background(), f); !errors.Is(err, ErrInvalidFilter) {
-			t.Errorf("Search(%+v) err = %v, want ErrInvalidFilter", f, err)
+func TestSearch_InvalidFilter(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		for _, f := range []Filter{
+			{Limit: 0}, {Limit: -1}, {Limit: 1001},
+			{Limit: 10, After: &Key{TS: baseTS, Chain: "a", Seq: 1 << 63}},
+		} {
+			if _, err := s.Search(context.Background(), f); !errors.Is(err, ErrInvalidFilter) {
+				t.Errorf("Search(%+v) err = %v, want ErrInvalidFilter", f, err)
+			}
 		}
-	}
+	})
 }
 
 // Every filter must be served by an index that yields the query order, so
@@ -269,7 +279,7 @@ func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
 		for _, after := range []*Key{nil, {TS: baseTS.Add(25 * time.Millisecond), Chain: "b", Seq: 77}, {TS: baseTS, Chain: "b", Seq: 5}} {
 			f := tt.f
 			f.Limit, f.After = 100, after
-			q, args, err := searchQuery(&f)
+			q, args, err := searchQuery(&f, sqliteDialect)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -300,76 +310,80 @@ func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
 	}
 }
 
-func TestSQLite_Scan(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	// More than two chunks in one chain, written newest batch first.
-	main := sealAll(chainRecords("main", 1, 2*scanChunk+17))
-	writeOK(t, s, main[scanChunk:])
-	writeOK(t, s, main[:scanChunk])
-	writeOK(t, s, sealAll(chainRecords("other", 1, 5)))
+func TestScan(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		// More than two chunks in one chain, written newest batch first.
+		main := sealAll(chainRecords("main", 1, 2*scanChunk+17))
+		writeOK(t, s, main[scanChunk:])
+		writeOK(t, s, main[:scanChunk])
+		writeOK(t, s, sealAll(chainRecords("other", 1, 5)))
 
-	tests := []struct {
-		chain string
-		want  int
-	}{{"main", len(main)}, {"other", 5}, {"missing", 0}}
-	for _, tt := range tests {
-		t.Run(tt.chain, func(t *testing.T) {
+		tests := []struct {
+			chain string
+			want  int
+		}{{"main", len(main)}, {"other", 5}, {"missing", 0}}
+		for _, tt := range tests {
+			t.Run(tt.chain, func(t *testing.T) {
+				var n int
+				err := s.Scan(context.Background(), tt.chain, func(r Row) error {
+					n++
+					if r.Chain != tt.chain || r.Seq != uint64(n) {
+						return fmt.Errorf("row %d is %s/%d", n, r.Chain, r.Seq)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != tt.want {
+					t.Errorf("scanned %d rows, want %d", n, tt.want)
+				}
+			})
+		}
+
+		t.Run("stops at fn error", func(t *testing.T) {
+			stop := errors.New("stop")
 			var n int
-			err := s.Scan(context.Background(), tt.chain, func(r Row) error {
-				n++
-				if r.Chain != tt.chain || r.Seq != uint64(n) {
-					return fmt.Errorf("row %d is %s/%d", n, r.Chain, r.Seq)
+			err := s.Scan(context.Background(), "main", func(Row) error {
+				if n++; n == scanChunk+3 {
+					return stop
 				}
 				return nil
+			})
+			if err != stop || n != scanChunk+3 {
+				t.Errorf("err = %v after %d rows, want stop after %d", err, n, scanChunk+3)
+			}
+		})
+
+		t.Run("fn may call the sink", func(t *testing.T) {
+			err := s.Scan(context.Background(), "other", func(r Row) error {
+				_, err := s.Search(context.Background(), Filter{Chain: r.Chain, Limit: 1})
+				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != tt.want {
-				t.Errorf("scanned %d rows, want %d", n, tt.want)
-			}
 		})
-	}
-
-	t.Run("stops at fn error", func(t *testing.T) {
-		stop := errors.New("stop")
-		var n int
-		err := s.Scan(context.Background(), "main", func(Row) error {
-			if n++; n == scanChunk+3 {
-				return stop
-			}
-			return nil
-		})
-		if err != stop || n != scanChunk+3 {
-			t.Errorf("err = %v after %d rows, want stop after %d", err, n, scanChunk+3)
-		}
-	})
-
-	t.Run("fn may call the sink", func(t *testing.T) {
-		err := s.Scan(context.Background(), "other", func(r Row) error {
-			_, err := s.Search(context.Background(), Filter{Chain: r.Chain, Limit: 1})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	})
 }
 
-func TestSQLite_Chains(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	got, err := s.Chains(context.Background())
-	if err != nil || len(got) != 0 {
-		t.Fatalf("empty database: Chains = %v, %v", got, err)
-	}
-	for _, c := range []string{"zeta", "alpha", "mid", "alpha"} {
-		writeOK(t, s, sealAll(chainRecords(c, 1, 3)))
-	}
-	got, err = s.Chains(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"alpha", "mid", "zeta"}; !slices.Equal(got, want) {
-		t.Errorf("Chains = %v, want %v", got, want)
-	}
+func TestChains(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		got, err := s.Chains(context.Background())
+		if err != nil || len(got) != 0 {
+			t.Fatalf("empty database: Chains = %v, %v", got, err)
+		}
+		for _, c := range []string{"zeta", "alpha", "mid", "alpha"} {
+			writeOK(t, s, sealAll(chainRecords(c, 1, 3)))
+		}
+		got, err = s.Chains(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"alpha", "mid", "zeta"}; !slices.Equal(got, want) {
+			t.Errorf("Chains = %v, want %v", got, want)
+		}
+	})
 }

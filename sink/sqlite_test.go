@@ -101,190 +101,196 @@ func TestOpenSQLite_Refuses(t *testing.T) {
 	}
 }
 
-func TestSQLite_Write_RoundTrip(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	recs := chainRecords("c1", 1, 5)
-	recs[2].User, recs[2].Approver, recs[2].Source = "", "ops-lead", nil
-	batch := sealAll(recs)
-	writeOK(t, s, batch)
-	got, err := s.Search(context.Background(), Filter{Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(batch) {
-		t.Fatalf("got %d rows, want %d", len(got), len(batch))
-	}
-	for i := range batch {
-		want, err := rowOf(&batch[i])
+func TestWrite_RoundTrip(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		recs := chainRecords("c1", 1, 5)
+		recs[2].User, recs[2].Approver, recs[2].Source = "", "ops-lead", nil
+		batch := sealAll(recs)
+		writeOK(t, s, batch)
+		got, err := s.Search(context.Background(), Filter{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := diffRow(got[i], want); d != "" {
-			t.Errorf("row %d: %s", i, d)
+		if len(got) != len(batch) {
+			t.Fatalf("got %d rows, want %d", len(got), len(batch))
 		}
-		if got[i].TS != record.FormatTime(recs[i].TS) || len(got[i].Prev) != 32 {
-			t.Errorf("row %d: ts %q prev %x", i, got[i].TS, got[i].Prev)
+		for i := range batch {
+			want, err := rowOf(&batch[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diffRow(got[i], want); d != "" {
+				t.Errorf("row %d: %s", i, d)
+			}
+			if got[i].TS != record.FormatTime(recs[i].TS) || len(got[i].Prev) != 32 {
+				t.Errorf("row %d: ts %q prev %x", i, got[i].TS, got[i].Prev)
+			}
 		}
-	}
+	})
 }
 
-func TestSQLite_Write_Replay(t *testing.T) {
-	all := sealAll(chainRecords("c1", 1, 300))
-	tests := []struct {
-		name    string
-		batches [][]record.Sealed
-		want    int
-	}{
-		{"same batch twice", [][]record.Sealed{all[:100], all[:100]}, 100},
-		{"overlapping batches", [][]record.Sealed{all[:100], all[50:200], all[150:300]}, 300},
-		{"older subset after newer", [][]record.Sealed{all[:300], all[10:20], all[299:]}, 300},
-		{"duplicate inside one batch", [][]record.Sealed{append(append([]record.Sealed{}, all[:10]...), all[5:15]...)}, 15},
-		{"empty batch", [][]record.Sealed{nil, all[:1]}, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, _ := openTestSQLite(t)
-			for _, b := range tt.batches {
-				writeOK(t, s, b)
-			}
-			if n := countRows(t, s.db); n != tt.want {
-				t.Errorf("rows = %d, want %d", n, tt.want)
-			}
-		})
-	}
+func TestWrite_Replay(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		all := sealAll(chainRecords("c1", 1, 300))
+		tests := []struct {
+			name    string
+			batches [][]record.Sealed
+			want    int
+		}{
+			{"same batch twice", [][]record.Sealed{all[:100], all[:100]}, 100},
+			{"overlapping batches", [][]record.Sealed{all[:100], all[50:200], all[150:300]}, 300},
+			{"older subset after newer", [][]record.Sealed{all[:300], all[10:20], all[299:]}, 300},
+			{"duplicate inside one batch", [][]record.Sealed{append(append([]record.Sealed{}, all[:10]...), all[5:15]...)}, 15},
+			{"empty batch", [][]record.Sealed{nil, all[:1]}, 1},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := open(t)
+				for _, b := range tt.batches {
+					writeOK(t, s, b)
+				}
+				if n := countStored(t, s); n != tt.want {
+					t.Errorf("rows = %d, want %d", n, tt.want)
+				}
+			})
+		}
+	})
 }
 
 // secretMarker stands for payload content that must never reach an error.
 const secretMarker = "dana@example.com"
 
-func TestSQLite_Write_Conflict(t *testing.T) {
-	stored := chainRecords("c1", 1, 10)
-	stored[6].Detail = []byte(`{"note":"` + secretMarker + `"}`)
-	changed := func(seq uint64, edit func(*record.Sealed)) record.Sealed {
-		s := seal(stored[seq-1])
-		edit(&s)
-		return s
-	}
-	tests := []struct {
-		name  string
-		batch []record.Sealed
-	}{
-		{"other payload and mac", []record.Sealed{changed(7, func(s *record.Sealed) {
-			r := *stored[6]
-			r.Outcome = "failure"
-			*s = seal(&r)
-		})}},
-		{"same payload other mac", []record.Sealed{changed(7, func(s *record.Sealed) { s.MAC[0] ^= 1 })}},
-		{"other payload same mac", []record.Sealed{changed(7, func(s *record.Sealed) {
-			r := *stored[6]
-			r.Tool = "payments.void"
-			s.Payload = record.AppendCanonical(nil, &r)
-		})}},
-		{"conflict after new records", append(sealAll(chainRecords("c1", 11, 20)),
-			changed(7, func(s *record.Sealed) { s.MAC[31] ^= 1 }))},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, _ := openTestSQLite(t)
-			writeOK(t, s, sealAll(stored))
-			err := s.Write(context.Background(), tt.batch)
-			if !errors.Is(err, ErrConflict) {
-				t.Fatalf("err = %v, want ErrConflict", err)
-			}
-			var re *RecordError
-			if !errors.As(err, &re) || re.Chain != "c1" || re.Seq != 7 {
-				t.Errorf("err = %#v, want a *RecordError for c1 seq 7", err)
-			}
-			if !strings.Contains(err.Error(), `"c1"`) || !strings.Contains(err.Error(), "7") {
-				t.Errorf("error %q does not name chain and seq", err)
-			}
-			if strings.Contains(err.Error(), secretMarker) {
-				t.Errorf("error %q quotes the payload", err)
-			}
-			// The whole batch was refused and the stored record is intact.
-			if n := countRows(t, s.db); n != len(stored) {
-				t.Errorf("rows = %d, want %d", n, len(stored))
-			}
-			var payload []byte
-			if err := s.db.QueryRow(`SELECT payload FROM audit_records WHERE chain = 'c1' AND seq = 7`).Scan(&payload); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(payload, seal(stored[6]).Payload) {
-				t.Error("stored payload changed")
-			}
-		})
-	}
+func TestWrite_Conflict(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		stored := chainRecords("c1", 1, 10)
+		stored[6].Detail = []byte(`{"note":"` + secretMarker + `"}`)
+		changed := func(seq uint64, edit func(*record.Sealed)) record.Sealed {
+			s := seal(stored[seq-1])
+			edit(&s)
+			return s
+		}
+		tests := []struct {
+			name  string
+			batch []record.Sealed
+		}{
+			{"other payload and mac", []record.Sealed{changed(7, func(s *record.Sealed) {
+				r := *stored[6]
+				r.Outcome = "failure"
+				*s = seal(&r)
+			})}},
+			{"same payload other mac", []record.Sealed{changed(7, func(s *record.Sealed) { s.MAC[0] ^= 1 })}},
+			{"other payload same mac", []record.Sealed{changed(7, func(s *record.Sealed) {
+				r := *stored[6]
+				r.Tool = "payments.void"
+				s.Payload = record.AppendCanonical(nil, &r)
+			})}},
+			{"conflict after new records", append(sealAll(chainRecords("c1", 11, 20)),
+				changed(7, func(s *record.Sealed) { s.MAC[31] ^= 1 }))},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := open(t)
+				writeOK(t, s, sealAll(stored))
+				err := s.Write(context.Background(), tt.batch)
+				if !errors.Is(err, ErrConflict) {
+					t.Fatalf("err = %v, want ErrConflict", err)
+				}
+				var re *RecordError
+				if !errors.As(err, &re) || re.Chain != "c1" || re.Seq != 7 {
+					t.Errorf("err = %#v, want a *RecordError for c1 seq 7", err)
+				}
+				if !strings.Contains(err.Error(), `"c1"`) || !strings.Contains(err.Error(), "7") {
+					t.Errorf("error %q does not name chain and seq", err)
+				}
+				if strings.Contains(err.Error(), secretMarker) {
+					t.Errorf("error %q quotes the payload", err)
+				}
+				// The whole batch was refused and the stored record is intact.
+				if n := countStored(t, s); n != len(stored) {
+					t.Errorf("rows = %d, want %d", n, len(stored))
+				}
+				if !bytes.Equal(storedPayload(t, s, "c1", 7), seal(stored[6]).Payload) {
+					t.Error("stored payload changed")
+				}
+			})
+		}
+	})
 }
 
-func TestSQLite_Write_BadRecord(t *testing.T) {
-	good := newRecord("c1", 3, baseTS)
-	good.Detail = []byte(`{"note":"` + secretMarker + `"}`)
-	edit := func(f func(r *record.Record, s *record.Sealed)) record.Sealed {
-		r := *good
-		s := seal(&r)
-		f(&r, &s)
-		return s
-	}
-	tests := []struct {
-		name  string
-		s     record.Sealed
-		check string // text the reason must contain
-	}{
-		{"not json", edit(func(_ *record.Record, s *record.Sealed) {
-			s.Payload = []byte(`{"chain":"c1",` + secretMarker)
-		}), "syntax error at byte"},
-		{"wrong field type", edit(func(_ *record.Record, s *record.Sealed) {
-			s.Payload = []byte(`{"v":1,"chain":"c1","seq":"` + secretMarker + `"}`)
-		}), `"seq": not an unsigned integer`},
-		{"bad time", edit(func(_ *record.Record, s *record.Sealed) {
-			s.Payload = bytes.Replace(s.Payload, []byte(`"ts":"2026`), []byte(`"ts":"`+secretMarker+`2026`), 1)
-		}), "RFC 3339"},
-		{"other chain", edit(func(r *record.Record, s *record.Sealed) { s.Chain = "c2" }), "another chain position"},
-		{"other seq", edit(func(r *record.Record, s *record.Sealed) { s.Seq = 4 }), "another chain position"},
-		{"seq zero", edit(func(r *record.Record, s *record.Sealed) {
-			r.Seq = 0
-			*s = seal(r)
-		}), "seq out of range"},
-		{"short prev", edit(func(r *record.Record, s *record.Sealed) {
-			r.Prev = "abcd"
-			*s = seal(r)
-		}), "prev"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, _ := openTestSQLite(t)
-			batch := append(sealAll(chainRecords("c9", 1, 5)), tt.s)
-			err := s.Write(context.Background(), batch)
-			if !errors.Is(err, ErrBadRecord) {
-				t.Fatalf("err = %v, want ErrBadRecord", err)
-			}
-			var re *RecordError
-			if !errors.As(err, &re) || re.Chain != tt.s.Chain || re.Seq != tt.s.Seq {
-				t.Errorf("err = %#v, want a *RecordError for %q seq %d", err, tt.s.Chain, tt.s.Seq)
-			}
-			if !strings.Contains(err.Error(), tt.check) {
-				t.Errorf("error %q does not contain %q", err, tt.check)
-			}
-			if strings.Contains(err.Error(), secretMarker) {
-				t.Errorf("error %q quotes the payload", err)
-			}
-			if n := countRows(t, s.db); n != 0 {
-				t.Errorf("rows = %d, want 0: a bad record must fail the whole batch", n)
-			}
-		})
-	}
+func TestWrite_BadRecord(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		good := newRecord("c1", 3, baseTS)
+		good.Detail = []byte(`{"note":"` + secretMarker + `"}`)
+		edit := func(f func(r *record.Record, s *record.Sealed)) record.Sealed {
+			r := *good
+			s := seal(&r)
+			f(&r, &s)
+			return s
+		}
+		tests := []struct {
+			name  string
+			s     record.Sealed
+			check string // text the reason must contain
+		}{
+			{"not json", edit(func(_ *record.Record, s *record.Sealed) {
+				s.Payload = []byte(`{"chain":"c1",` + secretMarker)
+			}), "syntax error at byte"},
+			{"wrong field type", edit(func(_ *record.Record, s *record.Sealed) {
+				s.Payload = []byte(`{"v":1,"chain":"c1","seq":"` + secretMarker + `"}`)
+			}), `"seq": not an unsigned integer`},
+			{"bad time", edit(func(_ *record.Record, s *record.Sealed) {
+				s.Payload = bytes.Replace(s.Payload, []byte(`"ts":"2026`), []byte(`"ts":"`+secretMarker+`2026`), 1)
+			}), "RFC 3339"},
+			{"other chain", edit(func(r *record.Record, s *record.Sealed) { s.Chain = "c2" }), "another chain position"},
+			{"other seq", edit(func(r *record.Record, s *record.Sealed) { s.Seq = 4 }), "another chain position"},
+			{"seq zero", edit(func(r *record.Record, s *record.Sealed) {
+				r.Seq = 0
+				*s = seal(r)
+			}), "seq out of range"},
+			{"short prev", edit(func(r *record.Record, s *record.Sealed) {
+				r.Prev = "abcd"
+				*s = seal(r)
+			}), "prev"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := open(t)
+				batch := append(sealAll(chainRecords("c9", 1, 5)), tt.s)
+				err := s.Write(context.Background(), batch)
+				if !errors.Is(err, ErrBadRecord) {
+					t.Fatalf("err = %v, want ErrBadRecord", err)
+				}
+				var re *RecordError
+				if !errors.As(err, &re) || re.Chain != tt.s.Chain || re.Seq != tt.s.Seq {
+					t.Errorf("err = %#v, want a *RecordError for %q seq %d", err, tt.s.Chain, tt.s.Seq)
+				}
+				if !strings.Contains(err.Error(), tt.check) {
+					t.Errorf("error %q does not contain %q", err, tt.check)
+				}
+				if strings.Contains(err.Error(), secretMarker) {
+					t.Errorf("error %q quotes the payload", err)
+				}
+				if n := countStored(t, s); n != 0 {
+					t.Errorf("rows = %d, want 0: a bad record must fail the whole batch", n)
+				}
+			})
+		}
+	})
 }
 
-func TestSQLite_Write_CanceledContext(t *testing.T) {
-	s, _ := openTestSQLite(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := s.Write(ctx, sealAll(chainRecords("c1", 1, 10))); !errors.Is(err, context.Canceled) {
-		t.Errorf("err = %v, want context.Canceled", err)
-	}
-	if n := countRows(t, s.db); n != 0 {
-		t.Errorf("rows = %d, want 0", n)
-	}
+func TestWrite_CanceledContext(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := s.Write(ctx, sealAll(chainRecords("c1", 1, 10))); !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+		if n := countStored(t, s); n != 0 {
+			t.Errorf("rows = %d, want 0", n)
+		}
+	})
 }
 
 func TestSQLite_AppendOnly(t *testing.T) {

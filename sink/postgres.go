@@ -1,0 +1,590 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+const (
+	// pgPartitionsAhead is how many monthly partitions, the current one
+	// included, the sink keeps created.
+	pgPartitionsAhead = 3
+	// pgChainLockSeed salts the advisory lock key of a chain.
+	pgChainLockSeed = 7461626173650002
+	// pgMaxConns bounds the pool: one writer plus readers for queries.
+	pgMaxConns = 8
+)
+
+// PostgresOptions tunes OpenPostgres. The zero value is usable.
+type PostgresOptions struct {
+	Logger *zap.Logger // nil logs nothing
+	// OnQuarantine, if set, is called once for each record Write moved to
+	// the quarantine table, after the transaction committed. reason names
+	// the SQLSTATE and the server's message (never a value).
+	OnQuarantine func(chain string, seq uint64, reason string)
+	// Now is the clock for partition creation; nil means time.Now.
+	Now func() time.Time
+}
+
+// Postgres is a Sink that stores records in PostgreSQL, shared by many
+// sidecars (one chain each). It also answers queries (Search) and streams
+// chains for verification (Chains, Scan). All methods are safe for
+// concurrent use.
+type Postgres struct {
+	pool   *pgxpool.Pool
+	opts   PostgresOptions
+	logger *zap.Logger
+
+	// Posture says whether the connected role can alter audit rows; see
+	// checkPosture.
+	Posture Posture
+
+	mu sync.Mutex
+	// covered is the first month ("YYYY-MM") without a partition known
+	// to exist.
+	covered string
+}
+
+var _ Sink = (*Postgres)(nil)
+
+// Posture is what the connected role may do to stored records.
+type Posture struct {
+	Role string
+	// CanAlter lists what makes the role able to alter or remove audit
+	// rows: "superuser", "owner" (can drop the triggers), "UPDATE",
+	// "DELETE", "TRUNCATE" privileges. Empty is the documented writer role.
+	CanAlter []string
+	// CanCreatePartitions is false when the role may not execute
+	// audit_ensure_partitions; rows then go to existing partitions or the
+	// default partition.
+	CanCreatePartitions bool
+}
+
+// OpenPostgres connects to dsn, applies the schema migrations (once, under
+// an advisory lock, however many sidecars start together), creates the
+// partitions of the current and next months, and checks what the role may
+// do (Posture; logged as a warning when it can alter rows). Errors never
+// quote the DSN.
+func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postgres, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors may quote the connection string.
+		return nil, errors.New("open postgres: dsn does not parse")
+	}
+	cfg.MaxConns = pgMaxConns
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, pgStagingDDL)
+		return err
+	}
+	mc, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+	}
+	found, err := pgMigrate(ctx, mc)
+	mc.Close(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+	}
+	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger}
+	if err := p.checkPosture(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+	}
+	p.ensurePartitions(ctx, opts.Now())
+	p.logger.Info("postgres sink open", zap.Int("schema_version", pgSchemaVersion), zap.Int("found_version", found),
+		zap.String("role", p.Posture.Role))
+	return p, nil
+}
+
+// pgStagingDDL creates the session's staging table, which COPY fills and
+// every transaction's end empties.
+const pgStagingDDL = `CREATE TEMP TABLE IF NOT EXISTS audit_staging (
+	chain text, seq bigint, ts text, ingested_at text, action text, "user" text,
+	tenant text, agent text, session text, trace text, model text, tool text,
+	outcome text, approver text, kid text, prev bytea, mac bytea, payload bytea
+) ON COMMIT DELETE ROWS`
+
+var pgColumns = []string{"chain", "seq", "ts", "ingested_at", "action", "user", "tenant", "agent",
+	"session", "trace", "model", "tool", "outcome", "approver", "kid", "prev", "mac", "payload"}
+
+// checkPosture reads what the role may do to audit rows and logs it.
+func (p *Postgres) checkPosture(ctx context.Context) error {
+	var super, owner, upd, del, trunc, exec bool
+	err := p.pool.QueryRow(ctx, `SELECT current_user::text, r.rolsuper,
+			pg_has_role(current_user, c.relowner, 'USAGE'),
+			has_table_privilege('audit_records', 'UPDATE'),
+			has_table_privilege('audit_records', 'DELETE'),
+			has_table_privilege('audit_records', 'TRUNCATE'),
+			has_function_privilege('audit_ensure_partitions(date, int)', 'EXECUTE')
+		FROM pg_roles r, pg_class c
+		WHERE r.rolname = current_user AND c.oid = 'audit_records'::regclass`).
+		Scan(&p.Posture.Role, &super, &owner, &upd, &del, &trunc, &exec)
+	if err != nil {
+		return fmt.Errorf("check role privileges: %w", err)
+	}
+	for _, c := range []struct {
+		name string
+		on   bool
+	}{{"superuser", super}, {"owner", owner}, {"UPDATE", upd}, {"DELETE", del}, {"TRUNCATE", trunc}} {
+		if c.on {
+			p.Posture.CanAlter = append(p.Posture.CanAlter, c.name)
+		}
+	}
+	p.Posture.CanCreatePartitions = exec
+	if len(p.Posture.CanAlter) > 0 {
+		p.logger.Warn("postgres role can alter or remove audit rows; only the triggers stop it and it may drop them: connect as the writer role of docs/postgres.md",
+			zap.String("role", p.Posture.Role), zap.Strings("can", p.Posture.CanAlter))
+	} else {
+		p.logger.Info("postgres role cannot alter audit rows: append-only is enforced by privileges and triggers",
+			zap.String("role", p.Posture.Role))
+	}
+	if !exec {
+		p.logger.Warn("postgres role may not execute audit_ensure_partitions; new months go to the default partition until it is granted",
+			zap.String("role", p.Posture.Role))
+	}
+	return nil
+}
+
+// ensurePartitions creates the partitions of now's month and the next
+// ones if missing. Failure is logged, not returned: rows still land in an
+// existing or the default partition.
+func (p *Postgres) ensurePartitions(ctx context.Context, now time.Time) {
+	month := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	if !p.Posture.CanCreatePartitions {
+		return
+	}
+	var created int
+	err := p.pool.QueryRow(ctx, `SELECT audit_ensure_partitions($1::date, $2)`, month, pgPartitionsAhead).Scan(&created)
+	if err != nil {
+		p.logger.Warn("postgres partitions not created; rows go to the default partition", zap.Error(pgSafeErr(err)))
+		return
+	}
+	if created > 0 {
+		p.logger.Info("postgres partitions created", zap.Int("created", created), zap.String("from", month.Format("2006-01")))
+	}
+	p.mu.Lock()
+	p.covered = month.AddDate(0, pgPartitionsAhead, 0).Format("2006-01")
+	p.mu.Unlock()
+}
+
+// maybeEnsurePartitions creates partitions when now is within a month of
+// the last one created.
+func (p *Postgres) maybeEnsurePartitions(ctx context.Context) {
+	now := p.opts.Now()
+	next := now.UTC().AddDate(0, 0, 31).Format("2006-01")
+	p.mu.Lock()
+	due := p.covered != "" && next >= p.covered
+	p.mu.Unlock()
+	if due {
+		p.ensurePartitions(ctx, now)
+	}
+}
+
+// Write stores batch in one transaction: all of it or, on error, none,
+// except that records the database rejects for a reason retrying cannot
+// fix are moved to the quarantine table in the same transaction (and
+// reported through OnQuarantine) so they never block the rest. Records
+// already stored identically are skipped; a record whose (chain, seq) is
+// stored with a different payload or MAC fails the batch with a
+// *RecordError wrapping ErrConflict. Each chain of the batch is locked for
+// the transaction, so two writers of one chain (a misconfiguration) cannot
+// both store different records at one position.
+func (p *Postgres) Write(ctx context.Context, batch []record.Sealed) error {
+	if len(batch) == 0 {
+		return ctx.Err()
+	}
+	rows := make([]Row, len(batch))
+	for i := range batch {
+		r, err := rowOf(&batch[i])
+		if err != nil {
+			return err
+		}
+		rows[i] = r
+	}
+	p.maybeEnsurePartitions(ctx)
+	err := p.writeBatch(ctx, rows)
+	if err == nil || !isPoison(err) {
+		return err
+	}
+	// Some record cannot be stored. Find which, one at a time.
+	quarantined, err := p.writeEach(ctx, rows)
+	if err != nil {
+		return err
+	}
+	for _, q := range quarantined {
+		p.logger.Error("postgres rejected a record that retrying cannot fix; it is kept in audit_quarantine",
+			zap.String("chain", q.chain), zap.Uint64("seq", q.seq), zap.String("reason", q.reason))
+		if p.opts.OnQuarantine != nil {
+			p.opts.OnQuarantine(q.chain, q.seq, q.reason)
+		}
+	}
+	return nil
+}
+
+// writeBatch stores rows with COPY into the session's staging table and
+// one INSERT … SELECT … ON CONFLICT DO NOTHING.
+func (p *Postgres) writeBatch(ctx context.Context, rows []Row) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres write: begin: %w", pgSafeErr(err))
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	if err := lockChains(ctx, tx, rows); err != nil {
+		return err
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_staging"}, pgColumns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		r := &rows[i]
+		return []any{r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
+			r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
+			r.Kid, r.Prev, r.MAC, r.Payload}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("postgres write: copy: %w", pgSafeErr(err))
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO audit_records SELECT * FROM audit_staging ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("postgres write: insert: %w", pgSafeErr(err))
+	}
+	if int(tag.RowsAffected()) < len(rows) {
+		// Some were stored already. Only replays get here.
+		var chain string
+		var seq int64
+		err := tx.QueryRow(ctx, `SELECT s.chain, s.seq FROM audit_staging s
+			WHERE NOT EXISTS (SELECT 1 FROM audit_records a
+				WHERE a.chain = s.chain AND a.seq = s.seq AND a.ingested_at = s.ingested_at
+				AND a.mac = s.mac AND a.payload = s.payload)
+			LIMIT 1`).Scan(&chain, &seq)
+		if err == nil {
+			return p.conflict(chain, uint64(seq))
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("postgres write: compare stored: %w", pgSafeErr(err))
+		}
+	}
+	if err := checkNoFork(ctx, tx, rows); err != nil {
+		return p.maybeConflict(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres write: commit: %w", pgSafeErr(err))
+	}
+	return nil
+}
+
+type quarantined struct {
+	chain  string
+	seq    uint64
+	reason string
+}
+
+// writeEach stores rows one by one, each under a savepoint, and moves the
+// ones the database rejects for good to audit_quarantine.
+func (p *Postgres) writeEach(ctx context.Context, rows []Row) ([]quarantined, error) {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres write: begin: %w", pgSafeErr(err))
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	if err := lockChains(ctx, tx, rows); err != nil {
+		return nil, err
+	}
+	var out []quarantined
+	for i := range rows {
+		r := &rows[i]
+		sp, err := tx.Begin(ctx) // a savepoint
+		if err != nil {
+			return nil, fmt.Errorf("postgres write: savepoint: %w", pgSafeErr(err))
+		}
+		tag, err := sp.Exec(ctx, `INSERT INTO audit_records (chain, seq, ts, ingested_at, action, "user",
+			tenant, agent, session, trace, model, tool, outcome, approver, kid, prev, mac, payload)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			ON CONFLICT DO NOTHING`,
+			r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
+			r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
+			r.Kid, r.Prev, r.MAC, r.Payload)
+		if err != nil {
+			sp.Rollback(ctx) //nolint:errcheck // the transaction reports it next
+			if !isPoison(err) {
+				return nil, fmt.Errorf("postgres write: chain %q seq %d: %w", r.Chain, r.Seq, pgSafeErr(err))
+			}
+			reason := pgReason(err)
+			_, qerr := tx.Exec(ctx, `INSERT INTO audit_quarantine (chain, seq, mac, payload, sqlstate, reason)
+				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+				r.Chain, int64(r.Seq), r.MAC, r.Payload, pgCode(err), reason)
+			if qerr != nil {
+				return nil, fmt.Errorf("postgres write: quarantine chain %q seq %d: %w", r.Chain, r.Seq, pgSafeErr(qerr))
+			}
+			out = append(out, quarantined{r.Chain, r.Seq, reason})
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("postgres write: release savepoint: %w", pgSafeErr(err))
+		}
+		if tag.RowsAffected() == 0 {
+			var same bool
+			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_records WHERE chain = $1 AND seq = $2
+				AND ingested_at = $3 AND mac = $4 AND payload = $5)`,
+				r.Chain, int64(r.Seq), r.IngestedAt, r.MAC, r.Payload).Scan(&same)
+			if err != nil {
+				return nil, fmt.Errorf("postgres write: compare stored: %w", pgSafeErr(err))
+			}
+			if !same {
+				return nil, p.conflict(r.Chain, r.Seq)
+			}
+		}
+	}
+	if err := checkNoFork(ctx, tx, rows); err != nil {
+		return nil, p.maybeConflict(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("postgres write: commit: %w", pgSafeErr(err))
+	}
+	return out, nil
+}
+
+// lockChains takes the transaction-scoped advisory lock of every chain in
+// rows, in a fixed order so two writers cannot deadlock.
+func lockChains(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	var chains []string
+	for i := range rows {
+		if len(chains) == 0 || chains[len(chains)-1] != rows[i].Chain {
+			chains = append(chains, rows[i].Chain)
+		}
+	}
+	slices.Sort(chains)
+	chains = slices.Compact(chains)
+	for _, c := range chains {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, $2))`, c, int64(pgChainLockSeed)); err != nil {
+			return fmt.Errorf("postgres write: lock chain %q: %w", c, pgSafeErr(err))
+		}
+	}
+	return nil
+}
+
+// checkNoFork fails with a *RecordError if any (chain, seq) of rows is now
+// stored more than once: the unique key includes ingested_at (the
+// partition key), so a different record at a stored position with another
+// ingested_at is not stopped by it. It reads one index range per chain.
+func checkNoFork(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	type span struct{ lo, hi uint64 }
+	spans := map[string]span{}
+	for i := range rows {
+		s, ok := spans[rows[i].Chain]
+		if !ok {
+			s = span{rows[i].Seq, rows[i].Seq}
+		}
+		s.lo, s.hi = min(s.lo, rows[i].Seq), max(s.hi, rows[i].Seq)
+		spans[rows[i].Chain] = s
+	}
+	for c, s := range spans {
+		var seq int64
+		err := tx.QueryRow(ctx, `SELECT seq FROM audit_records WHERE chain = $1 AND seq BETWEEN $2 AND $3
+			GROUP BY seq HAVING count(*) > 1 LIMIT 1`, c, int64(s.lo), int64(s.hi)).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("postgres write: check positions: %w", pgSafeErr(err))
+		}
+		return &RecordError{Chain: c, Seq: uint64(seq), Reason: "stored with another ingested_at", Err: ErrConflict}
+	}
+	return nil
+}
+
+func (p *Postgres) conflict(chain string, seq uint64) error {
+	return p.maybeConflict(&RecordError{Chain: chain, Seq: seq, Err: ErrConflict})
+}
+
+func (p *Postgres) maybeConflict(err error) error {
+	var re *RecordError
+	if errors.As(err, &re) && errors.Is(err, ErrConflict) {
+		p.logger.Error("postgres conflicting record", zap.String("chain", re.Chain), zap.Uint64("seq", re.Seq))
+	}
+	return err
+}
+
+// isPoison reports whether err is the server rejecting data: retrying the
+// same record will fail the same way. Class 22 is data exceptions (a NUL
+// character in text, a value out of range), 23 integrity constraints
+// (a CHECK), 54 program limits (an index entry over the page limit).
+// Connection loss, timeouts, privileges and missing objects are not
+// poison: they are retried until an operator or the network fixes them.
+func isPoison(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23", "54":
+		return pe.Code != "23505" // a unique violation is a conflict, not bad data
+	}
+	return false
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// pgReason is the SQLSTATE and the server's message of err. The message
+// names constraints and limits; the DETAIL, which may quote row values,
+// is left out.
+func pgReason(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code + " " + pe.Message
+	}
+	return "not a server error"
+}
+
+// pgSafeErr returns err without any server DETAIL (which may quote row
+// values) and without connection-string text.
+func pgSafeErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return &pgError{code: pe.Code, msg: pe.Message, err: err}
+	}
+	return err
+}
+
+// pgError is a server error reduced to its code and message.
+type pgError struct {
+	code, msg string
+	err       error
+}
+
+func (e *pgError) Error() string { return e.msg + " (SQLSTATE " + e.code + ")" }
+func (e *pgError) Unwrap() error { return e.err }
+
+// Search returns up to f.Limit records matching f in the order
+// (ts, chain, seq), by keyset like SQLite.Search. Quarantined records are
+// not searchable: their columns could not be stored.
+func (p *Postgres) Search(ctx context.Context, f Filter) ([]Row, error) {
+	q, args, err := searchQuery(&f, postgresDialect)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := p.queryRows(ctx, f.Limit, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres search: %w", pgSafeErr(err))
+	}
+	return rows, nil
+}
+
+// Chains returns the distinct chain ids, of stored and of quarantined
+// records, in byte order.
+func (p *Postgres) Chains(ctx context.Context) ([]string, error) {
+	// A skip-scan: one index descent per chain, where DISTINCT would read
+	// every row.
+	const q = `WITH RECURSIVE c(chain) AS (
+		SELECT min(chain) FROM audit_records
+		UNION ALL
+		SELECT (SELECT min(chain) FROM audit_records WHERE chain > c.chain)
+		FROM c WHERE c.chain IS NOT NULL
+	)
+	SELECT chain FROM c WHERE chain IS NOT NULL
+	UNION SELECT DISTINCT chain FROM audit_quarantine
+	ORDER BY 1`
+	rows, err := p.pool.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("postgres chains: %w", pgSafeErr(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres chains: %w", pgSafeErr(err))
+	}
+	return out, nil
+}
+
+// Scan calls fn for every stored record of chain in seq order, quarantined
+// ones included (with Quarantined set and only Chain, Seq, MAC and Payload
+// filled), and stops at the first error, which it returns as is. It reads
+// scanChunk rows per query and holds no connection while fn runs.
+func (p *Postgres) Scan(ctx context.Context, chain string, fn func(Row) error) error {
+	const q = `SELECT * FROM (
+		SELECT ` + rowColumns + `, false AS quarantined FROM audit_records
+			WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
+	) r UNION ALL SELECT * FROM (
+		SELECT chain, seq, '', '', '', '', '', '', '', '', '', '', '', '', '', ''::bytea, mac, payload, true
+			FROM audit_quarantine WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
+	) q ORDER BY seq LIMIT $3`
+	var after int64
+	for {
+		rows, err := p.queryRows(ctx, scanChunk, q, chain, after, scanChunk)
+		if err != nil {
+			return fmt.Errorf("postgres scan chain %q after seq %d: %w", chain, after, pgSafeErr(err))
+		}
+		for _, r := range rows {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(rows) < scanChunk {
+			return nil
+		}
+		after = int64(rows[len(rows)-1].Seq)
+	}
+}
+
+// queryRows runs q, whose columns are rowColumns and optionally a
+// trailing quarantined flag, and reads every row.
+func (p *Postgres) queryRows(ctx context.Context, sizeHint int, q string, args ...any) ([]Row, error) {
+	rows, err := p.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]Row, 0, min(sizeHint, 128))
+	withFlag := len(rows.FieldDescriptions()) == len(pgColumns)+1
+	for rows.Next() {
+		var r Row
+		var seq int64
+		dst := []any{&r.Chain, &seq, &r.TS, &r.IngestedAt, &r.Action, &r.User,
+			&r.Tenant, &r.Agent, &r.Session, &r.Trace, &r.Model, &r.Tool,
+			&r.Outcome, &r.Approver, &r.Kid, &r.Prev, &r.MAC, &r.Payload}
+		if withFlag {
+			dst = append(dst, &r.Quarantined)
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, err
+		}
+		r.Seq = uint64(seq)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Close closes the pool.
+func (p *Postgres) Close() error {
+	p.pool.Close()
+	return nil
+}
+
+// quoteIdent quotes s as a PostgreSQL identifier.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
