@@ -82,9 +82,11 @@ type Spool struct {
 // Sink is one delivery target.
 type Sink struct {
 	Name string `yaml:"name"`
-	Type string `yaml:"type"` // sqlite | null
-	Path string `yaml:"path"`
-	DSN  string `yaml:"dsn"`
+	Type string `yaml:"type"` // sqlite | postgres | null
+	Path string `yaml:"path"` // sqlite: the database file
+	// DSN is the postgres connection string (URL or key=value form),
+	// usually from ${VAR}: it may hold a password and is never logged.
+	DSN string `yaml:"dsn"`
 }
 
 // Retention is the purge policy (not implemented yet: setting it is an error).

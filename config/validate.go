@@ -120,13 +120,21 @@ func (c *Config) Validate() error {
 			if k.Path == "" {
 				bad(key+".path", "required")
 			}
-		case "null":
+			if k.DSN != "" {
+				bad(key+".dsn", "only for type postgres")
+			}
 		case "postgres":
-			bad(key+".type", "postgres is not supported yet (supported: sqlite, null)")
+			if k.DSN == "" {
+				bad(key+".dsn", "required")
+			}
+			if k.Path != "" {
+				bad(key+".path", "only for type sqlite")
+			}
+		case "null":
 		case "":
 			bad(key+".type", "required")
 		default:
-			bad(key+".type", "%q is not one of [sqlite null]", k.Type)
+			bad(key+".type", "%q is not one of [sqlite postgres null]", k.Type)
 		}
 	}
 
@@ -146,7 +154,7 @@ func (c *Config) Validate() error {
 			bad("server.query_sink", "required when there is more than one sink")
 		case !ok:
 			bad("server.query_sink", "no sink named %q", c.Server.QuerySink)
-		case t != "sqlite":
+		case t != "sqlite" && t != "postgres":
 			bad("server.query_sink", "sink %q of type %s cannot be queried", c.Server.QuerySink, t)
 		}
 	}

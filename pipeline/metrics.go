@@ -17,6 +17,7 @@ type Metrics struct {
 	SinkErrors   *prometheus.CounterVec // by sink
 	SinkLag      *prometheus.GaugeVec   // records not yet in the sink, by sink
 	SinkUp       *prometheus.GaugeVec   // 1 when the last write succeeded
+	Quarantined  *prometheus.CounterVec // records a sink could not store and moved aside, by sink
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -36,10 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SinkErrors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_errors_total", Help: "Failed sink writes (retried), by sink."}, []string{"sink"}),
 		SinkLag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_lag_records", Help: "Records sealed but not yet in the sink."}, []string{"sink"}),
 		SinkUp:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_up", Help: "1 when the sink's last write succeeded."}, []string{"sink"}),
+		Quarantined:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_quarantined_total", Help: "Records a sink rejected for good and kept aside (postgres: table audit_quarantine), by sink. Any increase needs an operator."}, []string{"sink"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Lines, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
-			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp)
+			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined)
 	}
 	return m
 }

@@ -25,6 +25,10 @@ const (
 	pgChainLockSeed = 7461626173650002
 	// pgMaxConns bounds the pool: one writer plus readers for queries.
 	pgMaxConns = 8
+	// pgConnectTimeout bounds a connection attempt when the DSN sets no
+	// connect_timeout: an unreachable server must fail a write, to be
+	// retried, rather than hang it.
+	pgConnectTimeout = 10 * time.Second
 )
 
 // PostgresOptions tunes OpenPostgres. The zero value is usable.
@@ -51,6 +55,10 @@ type Postgres struct {
 	// checkPosture.
 	Posture Posture
 
+	connCfg *pgx.ConnConfig
+	setupMu sync.Mutex
+	isSetUp bool
+
 	mu sync.Mutex
 	// covered is the first month ("YYYY-MM") without a partition known
 	// to exist.
@@ -75,8 +83,14 @@ type Posture struct {
 // OpenPostgres connects to dsn, applies the schema migrations (once, under
 // an advisory lock, however many sidecars start together), creates the
 // partitions of the current and next months, and checks what the role may
-// do (Posture; logged as a warning when it can alter rows). Errors never
-// quote the DSN.
+// do (Posture; logged as a warning when it can alter rows).
+//
+// A server that cannot be reached does not fail the open: the sidecar must
+// start and spool while the database is down. The setup is then retried
+// before each Write until it succeeds, and Write fails (to be retried)
+// meanwhile. A DSN that does not parse, or a server that refuses the setup
+// (an unknown schema version, a missing privilege), fails the open. Errors
+// never quote the DSN.
 func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postgres, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -90,32 +104,55 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 		return nil, errors.New("open postgres: dsn does not parse")
 	}
 	cfg.MaxConns = pgMaxConns
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = pgConnectTimeout
+	}
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, pgStagingDDL)
 		return err
 	}
-	mc, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects lazily
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+	}
+	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger, connCfg: cfg.ConnConfig}
+	if err := p.setup(ctx); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) || errors.Is(err, ErrSchemaVersion) || ctx.Err() != nil {
+			pool.Close()
+			return nil, err
+		}
+		p.logger.Warn("postgres unreachable at start; records stay spooled and setup is retried before each write",
+			zap.Error(err))
+	}
+	return p, nil
+}
+
+// setup runs the migrations, the posture check and the partition creation
+// once; after a failure the next call tries again.
+func (p *Postgres) setup(ctx context.Context) error {
+	p.setupMu.Lock()
+	defer p.setupMu.Unlock()
+	if p.isSetUp {
+		return nil
+	}
+	mc, err := pgx.ConnectConfig(ctx, p.connCfg.Copy())
+	if err != nil {
+		return fmt.Errorf("open postgres: %w", pgSafeErr(err))
 	}
 	found, err := pgMigrate(ctx, mc)
 	mc.Close(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+		return fmt.Errorf("open postgres: %w", pgSafeErr(err))
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
-	}
-	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger}
 	if err := p.checkPosture(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+		return fmt.Errorf("open postgres: %w", pgSafeErr(err))
 	}
-	p.ensurePartitions(ctx, opts.Now())
+	p.ensurePartitions(ctx, p.opts.Now())
 	p.logger.Info("postgres sink open", zap.Int("schema_version", pgSchemaVersion), zap.Int("found_version", found),
 		zap.String("role", p.Posture.Role))
-	return p, nil
+	p.isSetUp = true
+	return nil
 }
 
 // pgStagingDDL creates the session's staging table, which COPY fills and
@@ -222,6 +259,9 @@ func (p *Postgres) Write(ctx context.Context, batch []record.Sealed) error {
 			return err
 		}
 		rows[i] = r
+	}
+	if err := p.setup(ctx); err != nil {
+		return err
 	}
 	p.maybeEnsurePartitions(ctx)
 	err := p.writeBatch(ctx, rows)

@@ -8,7 +8,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/record"
@@ -41,25 +44,39 @@ type Report struct {
 // stay exact. Problems beyond it are still passed to the callback.
 const MaxListed = 10000
 
-// Run verifies every chain in st. onProblem, if not nil, is called for
-// each problem as it is found (for streaming output).
+// Workers is how many chains Run verifies at once. Chains are
+// independent, so a store shared by many sidecars (one chain each)
+// verifies in parallel.
+var Workers = max(2, runtime.GOMAXPROCS(0))
+
+// Run verifies every chain in st, up to Workers chains at a time.
+// onProblem, if not nil, is called for each problem as it is found (for
+// streaming output), one call at a time: in seq order within a chain,
+// interleaved across chains. The report lists chains in st's order and
+// problems by chain, then seq.
 func Run(ctx context.Context, st Store, keys chain.Keyring, onProblem func(*chain.VerifyError)) (*Report, error) {
 	ids, err := st.Chains(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
-	rep := &Report{Problems: []*chain.VerifyError{}, Chains: []chain.Summary{}}
-	report := func(e *chain.VerifyError) {
-		if len(rep.Problems) < MaxListed {
-			rep.Problems = append(rep.Problems, e)
+	rep := &Report{Problems: []*chain.VerifyError{}, Chains: make([]chain.Summary, len(ids))}
+	var mu sync.Mutex // guards listed, perChain and onProblem calls
+	perChain := make([][]*chain.VerifyError, len(ids))
+	listed := 0
+	verifyChain := func(ctx context.Context, i int) error {
+		report := func(e *chain.VerifyError) {
+			mu.Lock()
+			defer mu.Unlock()
+			if listed < MaxListed {
+				perChain[i] = append(perChain[i], e)
+				listed++
+			}
+			if onProblem != nil {
+				onProblem(e)
+			}
 		}
-		if onProblem != nil {
-			onProblem(e)
-		}
-	}
-	for _, id := range ids {
-		v := chain.NewVerifier(id, keys, report)
-		err := st.Scan(ctx, id, func(row sink.Row) error {
+		v := chain.NewVerifier(ids[i], keys, report)
+		err := st.Scan(ctx, ids[i], func(row sink.Row) error {
 			r := v.Add(row.Seq, row.Payload, row.MAC)
 			if r != nil && !row.Quarantined {
 				for _, col := range mismatchedColumns(&row, r) {
@@ -69,9 +86,40 @@ func Run(ctx context.Context, st Store, keys chain.Keyring, onProblem func(*chai
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("scan chain %q: %w", id, err)
+			return fmt.Errorf("scan chain %q: %w", ids[i], err)
 		}
-		rep.Chains = append(rep.Chains, v.Finish())
+		rep.Chains[i] = v.Finish()
+		return nil
+	}
+	// A worker pool; the first failure cancels the rest.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, Workers)
+	errs := make([]error, len(ids))
+	for i := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if errs[i] = verifyChain(wctx, i); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// Report the failure that cancelled the others, not their cancellation.
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	for _, ps := range perChain {
+		rep.Problems = append(rep.Problems, ps...)
 	}
 	rep.Verdict = Valid
 	for _, s := range rep.Chains {

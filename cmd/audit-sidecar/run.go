@@ -31,15 +31,17 @@ type namedSink struct {
 	sink sink.Sink
 }
 
-// openSinks opens every configured sink; on error it closes those opened.
-func openSinks(cfg *config.Config, log *zap.Logger) ([]namedSink, *sink.SQLite, error) {
+// openSinks opens every configured sink and returns the one named by
+// server.query_sink (nil if none); on error it closes those opened.
+func openSinks(ctx context.Context, cfg *config.Config, metrics *pipeline.Metrics, log *zap.Logger) ([]namedSink, query.Store, error) {
 	var out []namedSink
-	var queryable *sink.SQLite
+	var queryable query.Store
 	for i, sc := range cfg.Sinks {
 		var s sink.Sink
+		slog := log.With(zap.String("sink", sc.Name))
 		switch sc.Type {
 		case "sqlite":
-			db, err := sink.OpenSQLite(sc.Path, log.With(zap.String("sink", sc.Name)))
+			db, err := sink.OpenSQLite(sc.Path, slog)
 			if err != nil {
 				closeSinks(out)
 				return nil, nil, fmt.Errorf("sinks[%d] (%s): %w", i, sc.Name, err)
@@ -48,6 +50,20 @@ func openSinks(cfg *config.Config, log *zap.Logger) ([]namedSink, *sink.SQLite, 
 				queryable = db
 			}
 			s = db
+		case "postgres":
+			q := metrics.Quarantined.WithLabelValues(sc.Name)
+			pg, err := sink.OpenPostgres(ctx, sc.DSN, sink.PostgresOptions{
+				Logger:       slog,
+				OnQuarantine: func(string, uint64, string) { q.Inc() },
+			})
+			if err != nil {
+				closeSinks(out)
+				return nil, nil, fmt.Errorf("sinks[%d] (%s): %w", i, sc.Name, err)
+			}
+			if sc.Name == cfg.Server.QuerySink {
+				queryable = pg
+			}
+			s = pg
 		case "null":
 			s = sink.Null{}
 		}
@@ -89,7 +105,12 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "spool.path: %v", err)
 	}
 	defer sp.Close()
-	sinks, queryable, err := openSinks(cfg, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := pipeline.NewMetrics(reg)
+	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
+	sinks, queryable, err := openSinks(openCtx, cfg, metrics, log)
+	cancelOpen()
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
@@ -102,9 +123,6 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "spool.path: %v", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := pipeline.NewMetrics(reg)
 	ing, err := pipeline.NewIngester(pipeline.IngestConfig{
 		ChainID: cfg.Chain.ID, Key: key, Spool: sp, Redactor: red,
 		BatchRecords: cfg.Spool.BatchRecords, BatchWait: cfg.Spool.BatchWait,

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fips-agents/audit-sidecar/chain"
+	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/verify"
 )
@@ -30,26 +31,41 @@ func verifyCmd(args []string) int {
 	if sinkName == "" {
 		sinkName = cfg.Server.QuerySink
 	}
-	path := ""
-	for _, s := range cfg.Sinks {
-		if (sinkName == "" || s.Name == sinkName) && s.Type == "sqlite" {
-			path, sinkName = s.Path, s.Name
+	var sc *config.Sink
+	for i := range cfg.Sinks {
+		s := &cfg.Sinks[i]
+		if (sinkName == "" || s.Name == sinkName) && (s.Type == "sqlite" || s.Type == "postgres") {
+			sc = s
 			break
 		}
 	}
-	if path == "" {
-		return fail(exitUsage, "verify: no sqlite sink named %q in the config", sinkName)
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fail(exitUsage, "verify: sinks %s: %v", sinkName, err)
+	if sc == nil {
+		return fail(exitUsage, "verify: no sqlite or postgres sink named %q in the config", sinkName)
 	}
 	key, err := chain.LoadKeyFile(cfg.Chain.KeyFile, cfg.Chain.KeyID)
 	if err != nil {
 		return fail(exitUsage, "chain.key_file: %v", err)
 	}
-	db, err := sink.OpenSQLite(path, zap.NewNop())
-	if err != nil {
-		return fail(exitUsage, "verify: %v", err)
+	var db interface {
+		verify.Store
+		Close() error
+	}
+	switch sc.Type {
+	case "sqlite":
+		// Verification reads; it must not create an empty database where
+		// the file is missing.
+		if _, err := os.Stat(sc.Path); err != nil {
+			return fail(exitUsage, "verify: sinks %s: %v", sc.Name, err)
+		}
+		if db, err = sink.OpenSQLite(sc.Path, zap.NewNop()); err != nil {
+			return fail(exitUsage, "verify: %v", err)
+		}
+	case "postgres":
+		pg, err := sink.OpenPostgres(context.Background(), sc.DSN, sink.PostgresOptions{})
+		if err != nil {
+			return fail(exitUsage, "verify: sinks %s: %v", sc.Name, err)
+		}
+		db = pg
 	}
 	defer db.Close()
 
