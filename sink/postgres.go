@@ -369,13 +369,15 @@ func (p *Postgres) writeEach(ctx context.Context, rows []Row) ([]quarantined, er
 				return nil, fmt.Errorf("postgres write: chain %q seq %d: %w", r.Chain, r.Seq, pgSafeErr(err))
 			}
 			reason := pgReason(err)
-			_, qerr := tx.Exec(ctx, `INSERT INTO audit_quarantine (chain, seq, mac, payload, sqlstate, reason)
+			qtag, qerr := tx.Exec(ctx, `INSERT INTO audit_quarantine (chain, seq, mac, payload, sqlstate, reason)
 				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
 				r.Chain, int64(r.Seq), r.MAC, r.Payload, pgCode(err), reason)
 			if qerr != nil {
 				return nil, fmt.Errorf("postgres write: quarantine chain %q seq %d: %w", r.Chain, r.Seq, pgSafeErr(qerr))
 			}
-			out = append(out, quarantined{r.Chain, r.Seq, reason})
+			if qtag.RowsAffected() == 1 { // not a replay
+				out = append(out, quarantined{r.Chain, r.Seq, reason})
+			}
 			continue
 		}
 		if err := sp.Commit(ctx); err != nil {
