@@ -283,8 +283,14 @@ func (p *Postgres) Write(ctx context.Context, batch []record.Sealed) error {
 	return nil
 }
 
-// writeBatch stores rows with COPY into the session's staging table and
-// one INSERT … SELECT … ON CONFLICT DO NOTHING.
+// writeBatch stores rows in one transaction. It locks each chain of the
+// batch, then reads each chain's highest stored seq (one index descent per
+// partition). When every record is beyond it, which is every delivery but
+// a replay, the batch is new: COPY writes it straight into audit_records.
+// Otherwise the batch overlaps what is stored, and goes through the
+// session's staging table and INSERT … SELECT … ON CONFLICT DO NOTHING,
+// then every skipped record is compared with the stored one and no
+// position may be stored twice.
 func (p *Postgres) writeBatch(ctx context.Context, rows []Row) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
@@ -294,13 +300,61 @@ func (p *Postgres) writeBatch(ctx context.Context, rows []Row) error {
 	if err := lockChains(ctx, tx, rows); err != nil {
 		return err
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_staging"}, pgColumns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+	fresh, err := allBeyondStored(ctx, tx, rows)
+	if err != nil {
+		return err
+	}
+	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := &rows[i]
 		return []any{r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
 			r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
 			r.Kid, r.Prev, r.MAC, r.Payload}, nil
-	}))
-	if err != nil {
+	})
+	if fresh {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_records"}, pgColumns, src); err != nil {
+			return fmt.Errorf("postgres write: copy: %w", pgSafeErr(err))
+		}
+	} else if err := p.insertOverlapping(ctx, tx, rows, src); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres write: commit: %w", pgSafeErr(err))
+	}
+	return nil
+}
+
+// allBeyondStored reports whether, for every chain in rows, the rows' seqs
+// strictly increase and the first is beyond the chain's highest stored
+// seq. The caller holds the chains' locks, so no other writer can store
+// one of these positions before the transaction ends.
+func allBeyondStored(ctx context.Context, tx pgx.Tx, rows []Row) (bool, error) {
+	last := map[string]uint64{}
+	for i := range rows {
+		r := &rows[i]
+		prev, seen := last[r.Chain]
+		if seen && r.Seq <= prev {
+			return false, nil
+		}
+		if !seen {
+			var stored int64
+			err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM audit_records WHERE chain = $1`, r.Chain).Scan(&stored)
+			if err != nil {
+				return false, fmt.Errorf("postgres write: read chain head: %w", pgSafeErr(err))
+			}
+			if r.Seq <= uint64(stored) {
+				return false, nil
+			}
+		}
+		last[r.Chain] = r.Seq
+	}
+	return true, nil
+}
+
+// insertOverlapping stores the rows of a batch that overlaps stored
+// records: a replay after a lost acknowledgement, or after a crash between
+// the sink's commit and the spool's cursor update.
+func (p *Postgres) insertOverlapping(ctx context.Context, tx pgx.Tx, rows []Row, src pgx.CopyFromSource) error {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_staging"}, pgColumns, src); err != nil {
 		return fmt.Errorf("postgres write: copy: %w", pgSafeErr(err))
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO audit_records SELECT * FROM audit_staging ON CONFLICT DO NOTHING`)
@@ -308,7 +362,6 @@ func (p *Postgres) writeBatch(ctx context.Context, rows []Row) error {
 		return fmt.Errorf("postgres write: insert: %w", pgSafeErr(err))
 	}
 	if int(tag.RowsAffected()) < len(rows) {
-		// Some were stored already. Only replays get here.
 		var chain string
 		var seq int64
 		err := tx.QueryRow(ctx, `SELECT s.chain, s.seq FROM audit_staging s
@@ -325,9 +378,6 @@ func (p *Postgres) writeBatch(ctx context.Context, rows []Row) error {
 	}
 	if err := checkNoFork(ctx, tx, rows); err != nil {
 		return p.maybeConflict(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres write: commit: %w", pgSafeErr(err))
 	}
 	return nil
 }
