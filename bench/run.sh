@@ -9,9 +9,15 @@ shared=${SHARED_BENCH:-$here/../../shared/bench}
 bin=$(mktemp -d)/audit-sidecar
 (cd "$here/.." && GOFIPS140=v1.0.0 go build -o "$bin" ./cmd/audit-sidecar)
 export CANDIDATE="env GODEBUG=fips140=on $bin run --config \$BENCH_RUN/config.yaml"
-export CANDIDATE_SETUP="head -c 32 /dev/urandom > \$BENCH_RUN/hmac.key && cp $here/config.yaml \$BENCH_RUN/config.yaml"
-export CAND_DONE_SQL='SELECT coalesce(max(rowid),0) FROM audit_records'
+# TARGET=pgsql delivers into the harness's PostgreSQL cluster instead.
+case ${TARGET:-sqlite} in
+  sqlite) cfg=config.yaml; export CAND_DONE_SQL='SELECT coalesce(max(rowid),0) FROM audit_records' ;;
+  pgsql)  cfg=config-pg.yaml; export CAND_DONE_SQL='SELECT coalesce(max(seq),0) FROM audit_records'
+          export CANDIDATE_TARGET=pgsql ;;
+  *) echo "TARGET must be sqlite or pgsql" >&2; exit 2 ;;
+esac
+export CANDIDATE_SETUP="head -c 32 /dev/urandom > \$BENCH_RUN/hmac.key && cp $here/$cfg \$BENCH_RUN/config.yaml"
 export CAND_EXTRA_ROWS=2   # chain_start + sidecar_start
 export CANDIDATE_LABEL=${CANDIDATE_LABEL:-audit-sidecar}
-export VARIANTS=${VARIANTS-sqlite}
+export VARIANTS=${VARIANTS-${TARGET:-sqlite}}
 exec "$shared/run-peer.sh" "${1:-200000}"

@@ -40,7 +40,13 @@ type PostgresOptions struct {
 	OnQuarantine func(chain string, seq uint64, reason string)
 	// Now is the clock for partition creation; nil means time.Now.
 	Now func() time.Time
+	// RequireServer makes an unreachable server fail the open instead of
+	// deferring the setup (for tools that only talk to the database).
+	RequireServer bool
 }
+
+// PostgresSchemaVersion is the schema version this program applies.
+var PostgresSchemaVersion = pgSchemaVersion
 
 // Postgres is a Sink that stores records in PostgreSQL, shared by many
 // sidecars (one chain each). It also answers queries (Search) and streams
@@ -118,7 +124,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger, connCfg: cfg.ConnConfig}
 	if err := p.setup(ctx); err != nil {
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) || errors.Is(err, ErrSchemaVersion) || ctx.Err() != nil {
+		if opts.RequireServer || errors.As(err, &pe) || errors.Is(err, ErrSchemaVersion) || ctx.Err() != nil {
 			pool.Close()
 			return nil, err
 		}

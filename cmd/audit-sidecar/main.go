@@ -21,6 +21,7 @@ const (
 const usage = `usage:
   audit-sidecar run --config FILE
   audit-sidecar verify --config FILE [--sink NAME] [--json]
+  audit-sidecar migrate --config FILE [--sink NAME] [--dsn-env VAR]   (postgres schema)
   audit-sidecar redact --config FILE      (stdin lines -> redacted stdout)
   audit-sidecar version`
 
@@ -36,6 +37,8 @@ func dispatch(args []string) int {
 		return runCmd(args[1:])
 	case "verify":
 		return verifyCmd(args[1:])
+	case "migrate":
+		return migrateCmd(args[1:])
 	case "redact":
 		return redactCmd(args[1:])
 	case "version", "--version", "-v":

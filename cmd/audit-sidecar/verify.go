@@ -61,7 +61,7 @@ func verifyCmd(args []string) int {
 			return fail(exitUsage, "verify: %v", err)
 		}
 	case "postgres":
-		pg, err := sink.OpenPostgres(context.Background(), sc.DSN, sink.PostgresOptions{})
+		pg, err := sink.OpenPostgres(context.Background(), sc.DSN, sink.PostgresOptions{RequireServer: true})
 		if err != nil {
 			return fail(exitUsage, "verify: sinks %s: %v", sc.Name, err)
 		}
