@@ -222,3 +222,65 @@ func BenchmarkSeal(b *testing.B) {
 		s.Seal(r)
 	}
 }
+
+// A chain whose oldest records were removed by retention verifies only if
+// an authentic retention_purge record accounts for exactly what is gone.
+func TestVerifier_RetentionPurge(t *testing.T) {
+	key := testKey(t)
+	// seq 1 chain_start, 2..6 decisions, 7 retention_purge through
+	// `through` with the MAC of that record, 8..9 decisions.
+	build := func(through uint64, macOf func([]record.Sealed) string) []entry {
+		s := NewSealer("demo-agent", key, Head{})
+		var out []record.Sealed
+		for i := 1; i <= 9; i++ {
+			r := &record.Record{Action: record.ActionDecision, TS: time.Unix(int64(i), 0)}
+			switch i {
+			case 1:
+				r.Action = record.ActionChainStart
+			case 7:
+				r.Action = record.ActionRetentionPurge
+				r.Detail = []byte(fmt.Sprintf(`{"policy":{"max_age":"1h"},"through_seq":%d,"through_mac":"%s"}`, through, macOf(out)))
+			}
+			out = append(out, s.Seal(r))
+		}
+		return entries(out)
+	}
+	macAt := func(seq int) func([]record.Sealed) string {
+		return func(out []record.Sealed) string { return hex.EncodeToString(out[seq-1].MAC[:]) }
+	}
+	cases := []struct {
+		name string
+		e    []entry
+		want string // "" = valid
+	}{
+		{"nothing purged yet", build(4, macAt(4)), ""},
+		{"prefix purged as attested", build(4, macAt(4))[4:], ""},
+		{"partition-level purge leaves part of the range", build(4, macAt(4))[2:], ""},
+		{"more deleted than purged", build(4, macAt(4))[5:], "no retention_purge record covers them"},
+		{"prefix deleted without a purge record", build(4, macAt(4))[4:6], "no retention_purge record covers them"},
+		{"boundary mac does not match", build(4, macAt(3))[4:], "does not link to the purge boundary"},
+		{"purge covering itself", build(8, macAt(4)), "covers itself"},
+		{"a middle record deleted after a purge", append(build(4, macAt(4))[4:6], build(4, macAt(4))[7:]...), "records missing"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := Keyring{}
+			keys.Add(key)
+			var got []string
+			v := NewVerifier("demo-agent", keys, func(e *VerifyError) { got = append(got, e.Reason) })
+			for _, e := range tc.e {
+				v.Add(e.seq, e.payload, e.mac)
+			}
+			sum := v.Finish()
+			if tc.want == "" {
+				if len(got) > 0 || sum.Invalid != 0 {
+					t.Fatalf("problems %v", got)
+				}
+				return
+			}
+			if !strings.Contains(strings.Join(got, "; "), tc.want) {
+				t.Errorf("problems %v, want %q", got, tc.want)
+			}
+		})
+	}
+}

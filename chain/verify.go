@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/hmac"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -43,6 +44,15 @@ type Verifier struct {
 	invalid  int
 	unverif  int
 	lastSeen uint64
+
+	// A chain whose oldest records were purged by retention starts after
+	// seq 1. missingPrefix is the last seq missing before the first stored
+	// record, firstPrev that record's prev; purgedThrough is the highest
+	// through_seq of an authentic retention_purge record seen. The prefix
+	// is accounted for only if purgedThrough >= missingPrefix.
+	missingPrefix uint64
+	firstPrev     [32]byte
+	purgedThrough uint64
 }
 
 // NewVerifier starts verifying chain with the given keys; report is called
@@ -78,7 +88,13 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		v.fail(seq, 0, false, "seq out of order or duplicated (expected %d)", v.next)
 		return nil
 	}
-	if seq > v.next {
+	first := v.records == 1 && seq > 1
+	if first {
+		// Judged at Finish: a retention_purge record later in the chain
+		// may account for the missing prefix.
+		v.missingPrefix = seq - 1
+		v.prevOK = false
+	} else if seq > v.next {
 		v.fail(v.next, seq-1, false, "records missing")
 		v.prevOK = false
 	}
@@ -116,6 +132,9 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		return r
 	}
 	copy(prev[:], pb)
+	if first {
+		v.firstPrev = prev
+	}
 	if seq == 1 {
 		if r.Action != record.ActionChainStart {
 			v.fail(seq, 0, false, "first record is %q, not chain_start", r.Action)
@@ -138,8 +157,35 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 	want := MAC(key, prev, payload)
 	if !hmac.Equal(want[:], mac) {
 		v.fail(seq, 0, false, "mac mismatch")
+		return r
+	}
+	if r.Action == record.ActionRetentionPurge {
+		v.purge(seq, r)
 	}
 	return r
+}
+
+// purge takes note of an authentic retention_purge record: it attests that
+// records 1..through_seq of the chain were removed by the retention policy,
+// and through_mac is the MAC of record through_seq.
+func (v *Verifier) purge(seq uint64, r *record.Record) {
+	var d struct {
+		ThroughSeq uint64 `json:"through_seq"`
+		ThroughMAC string `json:"through_mac"`
+	}
+	if err := json.Unmarshal(r.Detail, &d); err != nil || d.ThroughSeq == 0 {
+		v.fail(seq, 0, false, "retention_purge record has no valid through_seq")
+		return
+	}
+	if d.ThroughSeq >= seq {
+		v.fail(seq, 0, false, "retention_purge record covers itself (through_seq %d)", d.ThroughSeq)
+		return
+	}
+	if d.ThroughSeq == v.missingPrefix && hex.EncodeToString(v.firstPrev[:]) != d.ThroughMAC {
+		v.fail(d.ThroughSeq+1, 0, false, "first kept record does not link to the purge boundary of seq %d", seq)
+		return
+	}
+	v.purgedThrough = max(v.purgedThrough, d.ThroughSeq)
 }
 
 // Summary is the outcome of verifying one chain.
@@ -149,6 +195,9 @@ type Summary struct {
 	Head         uint64 `json:"head_seq"`
 	Invalid      int    `json:"problems"`
 	Unverifiable int    `json:"unverifiable"`
+	// PurgedThrough is the highest seq that an authentic retention_purge
+	// record of the chain says was purged (0: none).
+	PurgedThrough uint64 `json:"purged_through,omitempty"`
 }
 
 // Finish returns the summary. A chain with no records at all is reported
@@ -157,5 +206,9 @@ func (v *Verifier) Finish() Summary {
 	if v.records == 0 {
 		v.fail(1, 0, false, "chain has no records")
 	}
-	return Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen, Invalid: v.invalid, Unverifiable: v.unverif}
+	if v.missingPrefix > 0 && v.purgedThrough < v.missingPrefix {
+		v.fail(1, v.missingPrefix, false, "records missing (no retention_purge record covers them)")
+	}
+	return Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen, Invalid: v.invalid, Unverifiable: v.unverif,
+		PurgedThrough: v.purgedThrough}
 }
