@@ -89,10 +89,12 @@ type Sink struct {
 	DSN string `yaml:"dsn"`
 }
 
-// Retention is the purge policy (not implemented yet: setting it is an error).
+// Retention is the purge policy: records sealed more than MaxAge ago are
+// purged every Interval, each purge recorded as a chained retention_purge
+// record. MaxAge 0 (the default) keeps everything.
 type Retention struct {
 	MaxAge   time.Duration `yaml:"max_age"`
-	Interval time.Duration `yaml:"interval"`
+	Interval time.Duration `yaml:"interval"` // default 1h
 }
 
 // Server is the HTTP listener.
@@ -285,6 +287,9 @@ func (c *Config) defaults() {
 	setDur(&c.Server.ReadyGrace, DefaultReadyGrace)
 	set(&c.Log.Level, "info")
 	setDur(&c.Shutdown.DrainTimeout, DefaultDrainTimeout)
+	if c.Retention.MaxAge > 0 {
+		setDur(&c.Retention.Interval, time.Hour)
+	}
 }
 
 func (c *Config) resolve(dir string) {

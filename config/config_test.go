@@ -74,7 +74,8 @@ func TestLoad_Errors(t *testing.T) {
 		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", "redact.packs[1]"},
 		{"hash needs key", minimal + "redact: {rules: [{name: emp, pattern: 'EMP-\\d+', action: hash}]}\n", "redact.hash_key_file: required"},
 		{"bad action", minimal + "redact: {rules: [{name: emp, pattern: 'x', action: burn}]}\n", "redact.rules[0].action"},
-		{"retention not yet", minimal + "retention: {max_age: 8760h, interval: 1h}\n", "retention"},
+		{"retention interval above max_age", minimal + "retention: {max_age: 1h, interval: 2h}\n", "retention.interval: must not exceed"},
+		{"retention negative", minimal + "retention: {max_age: -1h}\n", "retention.max_age"},
 		{"bad duration", minimal + "shutdown: {drain_timeout: soon}\n", "shutdown.drain_timeout"},
 		{"bad query sink", strings.Replace(minimal, "listen: 127.0.0.1:0,", "listen: 127.0.0.1:0, query_sink: other,", 1), "server.query_sink"},
 	}

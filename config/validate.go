@@ -138,8 +138,15 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	if c.Retention.MaxAge != 0 || c.Retention.Interval != 0 {
-		bad("retention", "retention purges are not implemented yet; remove the retention section")
+	if c.Retention.MaxAge < 0 {
+		bad("retention.max_age", "must not be negative")
+	}
+	if c.Retention.MaxAge > 0 {
+		if c.Retention.Interval <= 0 {
+			bad("retention.interval", "must be positive")
+		} else if c.Retention.Interval > c.Retention.MaxAge {
+			bad("retention.interval", "must not exceed retention.max_age")
+		}
 	}
 
 	if addr := c.Server.ListenAddr(); addr != "" {

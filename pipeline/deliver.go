@@ -1,12 +1,15 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/spool"
 )
@@ -98,6 +101,46 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 		}
 		b.reset()
 		d.succeeded(len(recs))
+		d.purge(ctx, recs)
+	}
+}
+
+// purgeMarker is how a retention_purge record's payload begins its action
+// field; a payload containing it is decoded to be sure.
+var purgeMarker = []byte(`"action":"` + record.ActionRetentionPurge + `"`)
+
+// purge carries out the retention_purge records of a delivered batch in a
+// sink that can purge. A failure is logged and counted; the next purge
+// covers what this one left.
+func (d *Deliverer) purge(ctx context.Context, recs []record.Sealed) {
+	p, ok := d.sink.(sink.Purger)
+	if !ok {
+		return
+	}
+	for i := range recs {
+		if !bytes.Contains(recs[i].Payload, purgeMarker) {
+			continue
+		}
+		r, err := record.Parse(recs[i].Payload)
+		if err != nil || r.Action != record.ActionRetentionPurge {
+			continue
+		}
+		var det struct {
+			Through uint64 `json:"through_seq"`
+			Cutoff  string `json:"cutoff"`
+		}
+		if json.Unmarshal(r.Detail, &det) != nil || det.Through == 0 {
+			d.log.Error("retention_purge record without through_seq", zap.Uint64("seq", r.Seq))
+			continue
+		}
+		cutoff, _ := time.Parse(time.RFC3339Nano, det.Cutoff)
+		req := sink.Purge{Chain: r.Chain, Seq: r.Seq, Through: det.Through, Cutoff: cutoff}
+		if err := p.Purge(ctx, req); err != nil {
+			d.metrics.PurgeErrors.WithLabelValues(d.name).Inc()
+			d.log.Warn("retention purge failed; the next purge covers it", zap.Uint64("through_seq", det.Through), zap.Error(err))
+			continue
+		}
+		d.log.Info("retention purge done", zap.Uint64("through_seq", det.Through))
 	}
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,16 @@ type IngestConfig struct {
 	Metrics     *Metrics
 	Logger      *zap.Logger
 	Now         func() time.Time // nil: time.Now
+	// Retention, when MaxAge > 0, purges records older than MaxAge every
+	// Interval; see retain.
+	Retention Retention
+}
+
+// Retention is the purge policy: records sealed more than MaxAge ago are
+// purged, checked every Interval, at Interval granularity.
+type Retention struct {
+	MaxAge   time.Duration
+	Interval time.Duration
 }
 
 // Ingester moves lines from the source into the spool. See the package doc.
@@ -48,6 +59,12 @@ type Ingester struct {
 	pos    *tailer.Position // source position after the batch's last line
 	full   atomic.Bool
 	lines  int64
+
+	// Retention state: the start of the newest marked period, the marks
+	// not yet committed, and the marks to drop with the next commit.
+	lastMark  time.Time
+	marks     []spool.Mark
+	dropMarks uint64
 }
 
 // NewIngester checks that the spool belongs to cfg.ChainID and continues
@@ -70,7 +87,20 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 		cfg.BatchRecords = 1000
 	}
 	head := chain.Head{Seq: st.HeadSeq, MAC: st.HeadMAC}
-	return &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head)}, nil
+	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head)}
+	if cfg.Retention.MaxAge > 0 {
+		if cfg.Retention.Interval <= 0 {
+			return nil, errors.New("retention interval must be positive")
+		}
+		marks, err := cfg.Spool.Marks()
+		if err != nil {
+			return nil, err
+		}
+		if n := len(marks); n > 0 {
+			in.lastMark = marks[n-1].Time
+		}
+	}
+	return in, nil
 }
 
 // Resume returns the source position committed with the newest batch, or
@@ -113,6 +143,12 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 
 	var timer *time.Timer
 	var timerC <-chan time.Time
+	var retainC <-chan time.Time
+	if in.cfg.Retention.MaxAge > 0 {
+		t := time.NewTicker(in.cfg.Retention.Interval)
+		defer t.Stop()
+		retainC = t.C
+	}
 	for {
 		if in.cfg.Spool.Full() {
 			if err := in.waitForRoom(ctx); err != nil {
@@ -139,6 +175,10 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 		case <-timerC:
 			timerC = nil
 			if err := in.commit(ctx); err != nil {
+				return in.stop()
+			}
+		case <-retainC:
+			if err := in.retain(ctx); err != nil {
 				return in.stop()
 			}
 		}
@@ -175,6 +215,15 @@ func (in *Ingester) add(r *record.Record) {
 		r.Redactions = counts
 		for k, n := range counts {
 			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
+		}
+	}
+	if in.cfg.Retention.MaxAge > 0 {
+		// The first record of each period is marked with the MAC before
+		// it, so that a purge can later name its boundary exactly.
+		if p := r.IngestedAt.Truncate(in.cfg.Retention.Interval); p.After(in.lastMark) {
+			h := in.sealer.Head()
+			in.marks = append(in.marks, spool.Mark{Time: p, Seq: h.Seq + 1, Prev: h.MAC})
+			in.lastMark = p
 		}
 	}
 	s := in.sealer.Seal(r)
@@ -215,7 +264,7 @@ func (in *Ingester) ownRecord(action string, detail map[string]any) *record.Reco
 // commit stores the open batch and position, retrying until it succeeds or
 // ctx is done.
 func (in *Ingester) commit(ctx context.Context) error {
-	if len(in.batch) == 0 && in.pos == nil {
+	if len(in.batch) == 0 && in.pos == nil && len(in.marks) == 0 && in.dropMarks == 0 {
 		return nil
 	}
 	var pos []byte
@@ -227,8 +276,9 @@ func (in *Ingester) commit(ctx context.Context) error {
 	}
 	b := newBackoff(50*time.Millisecond, 5*time.Second)
 	for {
-		err := in.cfg.Spool.Append(in.batch, pos)
+		err := in.cfg.Spool.AppendExtra(in.batch, pos, spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks})
 		if err == nil {
+			in.marks, in.dropMarks = in.marks[:0], 0
 			in.cfg.Metrics.Commits.Inc()
 			in.cfg.Metrics.HeadSeq.Set(float64(in.sealer.Head().Seq))
 			in.cfg.Metrics.SpoolBytes.Set(float64(in.cfg.Spool.PendingBytes()))
@@ -245,6 +295,47 @@ func (in *Ingester) commit(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// retain appends a retention_purge record when a whole period of the chain
+// is older than the policy's MaxAge, and commits it. The record names the
+// last seq purged and its MAC (from the mark of the next period), so a
+// verifier can check that what remains begins exactly there; each sink
+// purges when it stores the record (see Deliverer). Periods are
+// Interval long and begin at multiples of Interval since the zero time.
+func (in *Ingester) retain(ctx context.Context) error {
+	if err := in.commit(ctx); err != nil { // marks of the open batch
+		return err
+	}
+	marks, err := in.cfg.Spool.Marks()
+	if err != nil {
+		in.log.Error("retention: read marks", zap.Error(err))
+		return nil
+	}
+	cutoff := in.cfg.Now().Add(-in.cfg.Retention.MaxAge)
+	var m *spool.Mark
+	for i := range marks {
+		if marks[i].Time.After(cutoff) {
+			break
+		}
+		if marks[i].Seq > 1 {
+			m = &marks[i]
+		}
+	}
+	if m == nil {
+		return nil
+	}
+	in.add(in.ownRecord(record.ActionRetentionPurge, map[string]any{
+		"policy":      map[string]any{"max_age": in.cfg.Retention.MaxAge.String()},
+		"cutoff":      record.FormatTime(m.Time),
+		"through_seq": m.Seq - 1,
+		"through_mac": hex.EncodeToString(m.Prev[:]),
+	}))
+	in.dropMarks = m.Seq
+	in.cfg.Metrics.RetentionThrough.Set(float64(m.Seq - 1))
+	in.log.Info("retention: purging records sealed before the cutoff",
+		zap.Uint64("through_seq", m.Seq-1), zap.Time("cutoff", m.Time))
+	return in.commit(ctx)
 }
 
 // waitForRoom blocks while the spool is full.

@@ -18,30 +18,36 @@ type Metrics struct {
 	SinkLag      *prometheus.GaugeVec   // records not yet in the sink, by sink
 	SinkUp       *prometheus.GaugeVec   // 1 when the last write succeeded
 	Quarantined  *prometheus.CounterVec // records a sink could not store and moved aside, by sink
+	// RetentionThrough is the seq through which the newest
+	// retention_purge record purges the chain.
+	RetentionThrough prometheus.Gauge
+	PurgeErrors      *prometheus.CounterVec // failed sink purges (redone by the next purge), by sink
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
 // registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Lines:        prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_lines_total", Help: "Lines read from the agent log."}),
-		Records:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_records_total", Help: "Records sealed into the chain, by action."}, []string{"action"}),
-		Redactions:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_redactions_total", Help: "Values redacted, by PII type."}, []string{"type"}),
-		ParseErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_parse_errors_total", Help: "Lines that became parse_error records."}),
-		Commits:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_commits_total", Help: "Spool transactions committed by ingestion."}),
-		CommitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_commit_errors_total", Help: "Spool commits that failed and were retried."}),
-		SpoolFull:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_spool_full", Help: "1 while the spool is full and the source is not read."}),
-		SpoolBytes:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_spool_pending_bytes", Help: "Bytes of records held in the spool."}),
-		HeadSeq:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_chain_head_seq", Help: "Seq of the newest sealed record."}),
-		Delivered:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_records_total", Help: "Records delivered, by sink."}, []string{"sink"}),
-		SinkErrors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_errors_total", Help: "Failed sink writes (retried), by sink."}, []string{"sink"}),
-		SinkLag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_lag_records", Help: "Records sealed but not yet in the sink."}, []string{"sink"}),
-		SinkUp:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_up", Help: "1 when the sink's last write succeeded."}, []string{"sink"}),
-		Quarantined:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_quarantined_total", Help: "Records a sink rejected for good and kept aside (postgres: table audit_quarantine), by sink. Any increase needs an operator."}, []string{"sink"}),
+		Lines:            prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_lines_total", Help: "Lines read from the agent log."}),
+		Records:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_records_total", Help: "Records sealed into the chain, by action."}, []string{"action"}),
+		Redactions:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_redactions_total", Help: "Values redacted, by PII type."}, []string{"type"}),
+		ParseErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_parse_errors_total", Help: "Lines that became parse_error records."}),
+		Commits:          prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_commits_total", Help: "Spool transactions committed by ingestion."}),
+		CommitErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_commit_errors_total", Help: "Spool commits that failed and were retried."}),
+		SpoolFull:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_spool_full", Help: "1 while the spool is full and the source is not read."}),
+		SpoolBytes:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_spool_pending_bytes", Help: "Bytes of records held in the spool."}),
+		HeadSeq:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_chain_head_seq", Help: "Seq of the newest sealed record."}),
+		Delivered:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_records_total", Help: "Records delivered, by sink."}, []string{"sink"}),
+		SinkErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_errors_total", Help: "Failed sink writes (retried), by sink."}, []string{"sink"}),
+		SinkLag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_lag_records", Help: "Records sealed but not yet in the sink."}, []string{"sink"}),
+		SinkUp:           prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_up", Help: "1 when the sink's last write succeeded."}, []string{"sink"}),
+		Quarantined:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_quarantined_total", Help: "Records a sink rejected for good and kept aside (postgres: table audit_quarantine), by sink. Any increase needs an operator."}, []string{"sink"}),
+		RetentionThrough: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_retention_purged_through_seq", Help: "Seq through which the newest retention_purge record purges the chain."}),
+		PurgeErrors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_purge_errors_total", Help: "Retention purges a sink failed to carry out (the next purge covers them), by sink."}, []string{"sink"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Lines, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
-			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined)
+			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors)
 	}
 	return m
 }

@@ -578,6 +578,29 @@ type pgError struct {
 func (e *pgError) Error() string { return e.msg + " (SQLSTATE " + e.code + ")" }
 func (e *pgError) Unwrap() error { return e.err }
 
+// Purge drops the monthly partitions, of months before p.Cutoff's, in
+// which every chain's records are covered by that chain's retention_purge
+// records (see audit_drop_purged_partitions). It never deletes single
+// rows: records of p.Chain through p.Through that share a partition with
+// records not yet purged stay until a later purge covers the partition.
+// A role that may not execute the function gets an error naming it.
+func (p *Postgres) Purge(ctx context.Context, pg Purge) error {
+	if err := p.setup(ctx); err != nil {
+		return err
+	}
+	rows, err := p.pool.Query(ctx, `SELECT audit_drop_purged_partitions($1)`, pg.Cutoff.UTC().Format("2006-01"))
+	if err != nil {
+		return fmt.Errorf("postgres purge: %w", pgSafeErr(err))
+	}
+	dropped, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("postgres purge: %w", pgSafeErr(err))
+	}
+	p.logger.Info("postgres retention purge", zap.String("chain", pg.Chain), zap.Uint64("through_seq", pg.Through),
+		zap.Strings("partitions_dropped", dropped))
+	return nil
+}
+
 // Search returns up to f.Limit records matching f in the order
 // (ts, chain, seq), by keyset like SQLite.Search. Quarantined records are
 // not searchable: their columns could not be stored.

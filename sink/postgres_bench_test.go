@@ -2,7 +2,13 @@ package sink
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/fips-agents/audit-sidecar/record"
 	"testing"
 )
 
@@ -12,7 +18,10 @@ import (
 // replay of batches already stored. Run with a fixed count, e.g.
 // -benchtime=200x for 200 000 records.
 func BenchmarkPostgres_Write(b *testing.B) {
-	const batchSize = 1000
+	batchSize := 1000
+	if n, err := strconv.Atoi(os.Getenv("BENCH_BATCH")); err == nil {
+		batchSize = n
+	}
 	variants := []struct {
 		name   string
 		replay bool
@@ -52,4 +61,55 @@ func BenchmarkPostgres_Write(b *testing.B) {
 			b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
+}
+
+// BenchmarkPostgres_WriteParallel measures the aggregate rate of several
+// sidecars (one chain each) delivering into one table at once, batches of
+// 1000. b.N batches in all.
+func BenchmarkPostgres_WriteParallel(b *testing.B) {
+	for _, writers := range []int{2, 4} {
+		b.Run(strconv.Itoa(writers), func(b *testing.B) {
+			p := openTestPostgres(b)
+			const batchSize = 1000
+			batches := make([][][]record.Sealed, writers)
+			for w := range writers {
+				rng := rand.New(rand.NewPCG(uint64(w), 2))
+				for n := w; n < b.N; n += writers {
+					batch := benchBatch(rng, n/writers, batchSize)
+					batches[w] = append(batches[w], rechain(batch, fmt.Sprintf("bench-%d", w)))
+				}
+			}
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, batch := range batches[w] {
+						if err := p.Write(context.Background(), batch); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// rechain re-encodes batch as records of chain id.
+func rechain(batch []record.Sealed, id string) []record.Sealed {
+	out := make([]record.Sealed, len(batch))
+	for i := range batch {
+		r, err := record.Parse(batch[i].Payload)
+		if err != nil {
+			panic(err)
+		}
+		r.Chain = id
+		out[i] = seal(r)
+	}
+	return out
 }

@@ -143,6 +143,56 @@ var pgMigrations = [][]string{
 		END $$`,
 		`REVOKE ALL ON FUNCTION audit_ensure_partitions(date, int) FROM PUBLIC`,
 	},
+	// 1 -> 2: retention by whole partitions.
+	{
+		// The chains' retention_purge records, found without reading the
+		// chains: a partial index holds only them.
+		`CREATE INDEX audit_records_purges ON audit_records (chain, seq) WHERE action = 'retention_purge'`,
+		// Drops each monthly partition of a month before "before"
+		// ('YYYY-MM') in which every chain's highest seq is covered by
+		// that chain's highest retention_purge through_seq. Rows are
+		// never deleted one by one; a partition that still holds a record
+		// some chain has not purged stays whole until a later purge
+		// covers it. Runs as its owner (dropping a partition needs
+		// ownership) and does nothing else, so it may be granted to the
+		// writer or to a purge role. Returns the partitions dropped.
+		`CREATE FUNCTION audit_drop_purged_partitions(before text) RETURNS SETOF text
+		LANGUAGE plpgsql SECURITY DEFINER AS $$
+		DECLARE
+			part text;
+			covered boolean;
+		BEGIN
+			IF before !~ '^[0-9]{4}-[0-9]{2}$' THEN
+				RAISE EXCEPTION 'before must be YYYY-MM';
+			END IF;
+			PERFORM pg_advisory_xact_lock(7461626173650001);
+			FOR part IN
+				SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+				WHERE i.inhparent = 'audit_records'::regclass
+					AND c.relname ~ '^audit_records_[0-9]{4}_[0-9]{2}$'
+					AND replace(substr(c.relname, 15), '_', '-') < before
+				ORDER BY c.relname
+			LOOP
+				EXECUTE format($q$
+					SELECT NOT EXISTS (
+						SELECT 1 FROM (SELECT chain, max(seq) AS hi FROM %I GROUP BY chain) x
+						WHERE x.hi > coalesce((
+							SELECT max((convert_from(r.payload, 'UTF8')::jsonb #>> '{detail,through_seq}')::bigint)
+							FROM audit_records r
+							WHERE r.chain = x.chain AND r.action = 'retention_purge' AND r.seq > x.hi), 0))
+				$q$, part) INTO covered;
+				IF covered THEN
+					EXECUTE format('DROP TABLE %I', part);
+					RETURN NEXT part;
+				END IF;
+			END LOOP;
+		END
+		$$`,
+		`DO $$ BEGIN
+			EXECUTE format('ALTER FUNCTION audit_drop_purged_partitions(text) SET search_path = %I, pg_temp', current_schema());
+		END $$`,
+		`REVOKE ALL ON FUNCTION audit_drop_purged_partitions(text) FROM PUBLIC`,
+	},
 }
 
 // pgSchemaVersion is the version this program writes and reads.

@@ -22,6 +22,24 @@ type Sink interface {
 	Close() error
 }
 
+// Purge asks a sink to carry out a retention purge of one chain: the
+// chain's retention_purge record at seq Seq, already stored by the sink,
+// says that records 1..Through may be removed, all sealed before Cutoff.
+type Purge struct {
+	Chain   string
+	Seq     uint64
+	Through uint64
+	Cutoff  time.Time
+}
+
+// Purger is a Sink that can carry out retention purges. Purge is
+// idempotent and may remove less than asked (PostgreSQL drops whole
+// partitions only), never more; what it leaves is removed by a later
+// purge. It is called after the Write that stored the purge record.
+type Purger interface {
+	Purge(ctx context.Context, p Purge) error
+}
+
 // Filter selects records for a query. Empty fields do not filter. All set
 // fields combine with AND. From is inclusive, To exclusive.
 type Filter struct {

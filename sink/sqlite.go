@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -213,6 +214,57 @@ func sameAsStored(ctx context.Context, tx *sql.Tx, r *Row) error {
 		return &RecordError{Chain: r.Chain, Seq: r.Seq, Err: ErrConflict}
 	}
 	return nil
+}
+
+// purgeChunk is how many rows one purge transaction deletes, so a large
+// purge does not hold the write lock or grow the WAL for long.
+const purgeChunk = 10000
+
+// Purge deletes the records 1..p.Through of p.Chain, in chunks, each chunk
+// in a transaction that holds a guard naming the chain's stored
+// retention_purge record at p.Seq (see the schema's delete trigger).
+func (s *SQLite) Purge(ctx context.Context, p Purge) error {
+	if p.Through == 0 || p.Through >= p.Seq || p.Seq > math.MaxInt64 {
+		return fmt.Errorf("sqlite purge: through %d and record %d out of range", p.Through, p.Seq)
+	}
+	total := int64(0)
+	for {
+		n, err := s.purgeChunk(ctx, p)
+		if err != nil {
+			return fmt.Errorf("sqlite purge chain %q through %d: %w", p.Chain, p.Through, err)
+		}
+		total += n
+		if n < purgeChunk {
+			s.logger.Info("sqlite retention purge", zap.String("chain", p.Chain), zap.Uint64("through_seq", p.Through), zap.Int64("rows", total))
+			return nil
+		}
+	}
+}
+
+func (s *SQLite) purgeChunk(ctx context.Context, p Purge) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_purge_guard (chain, through_seq, purge_seq) VALUES (?, ?, ?)`,
+		p.Chain, int64(p.Through), int64(p.Seq)); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM audit_records WHERE rowid IN (
+		SELECT rowid FROM audit_records WHERE chain = ? AND seq <= ? ORDER BY seq LIMIT ?)`,
+		p.Chain, int64(p.Through), purgeChunk)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM audit_purge_guard`); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }
 
 // Close closes the database. The last connection to close checkpoints the

@@ -79,6 +79,32 @@ var migrations = [][]string{
 		// matches, or its seq is missing), as any edit by someone who can
 		// write the file is.
 	},
+	// 1 -> 2: the guarded retention purge.
+	{
+		// A purge transaction inserts a guard row naming the chain, the
+		// last seq to purge and the seq of the chain's retention_purge
+		// record that says so; the delete trigger lets a row go only if
+		// such a guard covers it and the named record is stored and is a
+		// retention_purge through exactly that seq. The transaction
+		// removes its guard before it commits.
+		`CREATE TABLE audit_purge_guard (
+			chain       TEXT    NOT NULL,
+			through_seq INTEGER NOT NULL,
+			purge_seq   INTEGER NOT NULL
+		) STRICT`,
+		`DROP TRIGGER audit_records_no_delete`,
+		`CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+		WHEN NOT EXISTS (
+			SELECT 1 FROM audit_purge_guard g JOIN audit_records p
+				ON p.chain = g.chain AND p.seq = g.purge_seq
+			WHERE g.chain = OLD.chain AND OLD.seq <= g.through_seq
+				AND p.action = 'retention_purge'
+				AND json_extract(CAST(p.payload AS TEXT), '$.detail.through_seq') = g.through_seq
+		)
+		BEGIN
+			SELECT RAISE(ABORT, 'audit_records is append-only');
+		END`,
+	},
 }
 
 // schemaVersion is the version this program writes and reads.

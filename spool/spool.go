@@ -18,6 +18,7 @@ var (
 	bucketRecords = []byte("records") // seq (8 bytes BE) -> mac (32) || payload
 	bucketMeta    = []byte("meta")
 	bucketCursors = []byte("cursors") // sink name -> seq (8 bytes BE)
+	bucketMarks   = []byte("marks")   // seq (8 BE) -> unix nanos (8 BE) || prev mac (32)
 
 	keyChain   = []byte("chain")   // chain id
 	keyHead    = []byte("head")    // seq (8) || mac (32)
@@ -163,11 +164,32 @@ func (s *Spool) Register(names []string) error {
 	return nil
 }
 
+// Mark says where a period of the chain begins, for retention: Seq is the
+// first record sealed in the period starting at Time, and Prev the MAC of
+// the record before it (seq Seq-1), which a retention_purge record through
+// Seq-1 names.
+type Mark struct {
+	Time time.Time
+	Seq  uint64
+	Prev [32]byte
+}
+
+// Extra is what an append may commit besides records and the position.
+type Extra struct {
+	Marks            []Mark // added
+	DropMarksThrough uint64 // marks with Seq <= this are removed (0: none)
+}
+
 // Append stores batch (consecutive seqs continuing the head, one chain)
 // and the source position after it, in one transaction. On error nothing
 // of the batch is stored and the caller may retry it.
 func (s *Spool) Append(batch []record.Sealed, source []byte) error {
-	if len(batch) == 0 && source == nil {
+	return s.AppendExtra(batch, source, Extra{})
+}
+
+// AppendExtra is Append that also commits x in the same transaction.
+func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error {
+	if len(batch) == 0 && source == nil && len(x.Marks) == 0 && x.DropMarksThrough == 0 {
 		return nil
 	}
 	s.mu.Lock()
@@ -211,9 +233,11 @@ func (s *Spool) Append(batch []record.Sealed, source []byte) error {
 			}
 		}
 		if source != nil {
-			return meta.Put(keySource, source)
+			if err := meta.Put(keySource, source); err != nil {
+				return err
+			}
 		}
-		return nil
+		return putMarks(tx, x)
 	})
 	if err != nil {
 		return fmt.Errorf("append to spool: %w", err)
@@ -233,6 +257,55 @@ func (s *Spool) Append(batch []record.Sealed, source []byte) error {
 	}
 	s.wake()
 	return nil
+}
+
+func putMarks(tx *bolt.Tx, x Extra) error {
+	if len(x.Marks) == 0 && x.DropMarksThrough == 0 {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketMarks)
+	if err != nil {
+		return err
+	}
+	if x.DropMarksThrough > 0 {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= x.DropMarksThrough; k, _ = c.Next() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, m := range x.Marks {
+		v := append(be64(uint64(m.Time.UnixNano())), m.Prev[:]...)
+		if err := b.Put(be64(m.Seq), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Marks returns the marks held, in seq order.
+func (s *Spool) Marks() ([]Mark, error) {
+	var out []Mark
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMarks)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(k) != 8 || len(v) != 40 {
+				return fmt.Errorf("mark entry of %d/%d bytes", len(k), len(v))
+			}
+			m := Mark{Seq: binary.BigEndian.Uint64(k), Time: time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()}
+			copy(m.Prev[:], v[8:])
+			out = append(out, m)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read spool marks: %w", err)
+	}
+	return out, nil
 }
 
 // Read returns up to max records after the sink's cursor, in seq order.

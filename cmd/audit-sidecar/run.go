@@ -128,6 +128,7 @@ func runCmd(args []string) int {
 		BatchRecords: cfg.Spool.BatchRecords, BatchWait: cfg.Spool.BatchWait,
 		StartDetail: map[string]any{"version": version, "fips140": fips140.Enabled(), "kid": key.ID},
 		Metrics:     metrics, Logger: log,
+		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 	})
 	if err != nil {
 		return fail(exitUsage, "chain.id: %v", err)
