@@ -84,6 +84,10 @@ type Posture struct {
 	// audit_ensure_partitions; rows then go to existing partitions or the
 	// default partition.
 	CanCreatePartitions bool
+	// CanPurge is false when the role may not execute
+	// audit_drop_purged_partitions; retention purges then fail (and are
+	// counted) until it is granted or a purge role runs it.
+	CanPurge bool
 }
 
 // OpenPostgres connects to dsn, applies the schema migrations (once, under
@@ -174,16 +178,17 @@ var pgColumns = []string{"chain", "seq", "ts", "ingested_at", "action", "user", 
 
 // checkPosture reads what the role may do to audit rows and logs it.
 func (p *Postgres) checkPosture(ctx context.Context) error {
-	var super, owner, upd, del, trunc, exec bool
+	var super, owner, upd, del, trunc, exec, purge bool
 	err := p.pool.QueryRow(ctx, `SELECT current_user::text, r.rolsuper,
 			pg_has_role(current_user, c.relowner, 'USAGE'),
 			has_table_privilege('audit_records', 'UPDATE'),
 			has_table_privilege('audit_records', 'DELETE'),
 			has_table_privilege('audit_records', 'TRUNCATE'),
-			has_function_privilege('audit_ensure_partitions(date, int)', 'EXECUTE')
+			has_function_privilege('audit_ensure_partitions(date, int)', 'EXECUTE'),
+			has_function_privilege('audit_drop_purged_partitions(text)', 'EXECUTE')
 		FROM pg_roles r, pg_class c
 		WHERE r.rolname = current_user AND c.oid = 'audit_records'::regclass`).
-		Scan(&p.Posture.Role, &super, &owner, &upd, &del, &trunc, &exec)
+		Scan(&p.Posture.Role, &super, &owner, &upd, &del, &trunc, &exec, &purge)
 	if err != nil {
 		return fmt.Errorf("check role privileges: %w", err)
 	}
@@ -196,6 +201,7 @@ func (p *Postgres) checkPosture(ctx context.Context) error {
 		}
 	}
 	p.Posture.CanCreatePartitions = exec
+	p.Posture.CanPurge = purge
 	if len(p.Posture.CanAlter) > 0 {
 		p.logger.Warn("postgres role can alter or remove audit rows; only the triggers stop it and it may drop them: connect as the writer role of docs/postgres.md",
 			zap.String("role", p.Posture.Role), zap.Strings("can", p.Posture.CanAlter))

@@ -124,6 +124,7 @@ func TestPostgres_WriterRoleCannotAlterRows(t *testing.T) {
 		`GRANT SELECT, INSERT ON audit_records, audit_quarantine TO ` + role,
 		`GRANT SELECT ON audit_schema_migrations TO ` + role,
 		`GRANT EXECUTE ON FUNCTION audit_ensure_partitions(date, int) TO ` + role,
+		`GRANT EXECUTE ON FUNCTION audit_drop_purged_partitions(text) TO ` + role,
 	} {
 		if _, err := admin.Exec(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
@@ -141,7 +142,7 @@ func TestPostgres_WriterRoleCannotAlterRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if len(w.Posture.CanAlter) != 0 || !w.Posture.CanCreatePartitions || w.Posture.Role != role {
+	if len(w.Posture.CanAlter) != 0 || !w.Posture.CanCreatePartitions || !w.Posture.CanPurge || w.Posture.Role != role {
 		t.Errorf("writer posture = %+v", w.Posture)
 	}
 	writeOK(t, w, sealAll(chainRecords("c1", 1, 20)))
@@ -175,6 +176,7 @@ func TestPostgres_WriterRoleCannotAlterRows(t *testing.T) {
 		`DROP FUNCTION audit_reject_change() CASCADE`,
 		`CREATE OR REPLACE FUNCTION audit_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$`,
 		`SET session_replication_role = replica`,
+		`CREATE OR REPLACE FUNCTION audit_drop_purged_partitions(before text) RETURNS SETOF text LANGUAGE sql AS $$ SELECT ''::text $$`,
 		`DELETE FROM audit_quarantine`,
 	} {
 		_, err := wc.Exec(ctx, stmt)

@@ -55,6 +55,6 @@ func migrateCmd(args []string) int {
 	} else {
 		fmt.Println("role cannot alter audit rows")
 	}
-	fmt.Printf("role can create partitions: %v\n", p.CanCreatePartitions)
+	fmt.Printf("role can create partitions: %v\nrole can run retention purges: %v\n", p.CanCreatePartitions, p.CanPurge)
 	return exitOK
 }
