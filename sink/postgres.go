@@ -127,8 +127,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 	}
 	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger, connCfg: cfg.ConnConfig}
 	if err := p.setup(ctx); err != nil {
-		var pe *pgconn.PgError
-		if opts.RequireServer || errors.As(err, &pe) || errors.Is(err, ErrSchemaVersion) || ctx.Err() != nil {
+		if opts.RequireServer || !pgTransient(err) || ctx.Err() != nil {
 			pool.Close()
 			return nil, err
 		}
@@ -542,6 +541,29 @@ func isPoison(err error) bool {
 	switch pe.Code[:2] {
 	case "22", "23", "54":
 		return pe.Code != "23505" // a unique violation is a conflict, not bad data
+	}
+	return false
+}
+
+// pgTransient reports whether err may pass without anyone changing the
+// configuration or the database: no answer from the server (network,
+// timeout), or a server that answers but cannot serve yet — class 08
+// (connection exception), 53 (insufficient resources: too many
+// connections, disk full), 57 (operator intervention: starting up, in
+// recovery, shutting down), 58 (system error), 40 (transaction rollback).
+// Authentication, a missing database, privileges and a newer schema are
+// not transient.
+func pgTransient(err error) bool {
+	if errors.Is(err, ErrSchemaVersion) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return true
+	}
+	switch pe.Code[:2] {
+	case "08", "53", "57", "58", "40":
+		return true
 	}
 	return false
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
@@ -423,4 +425,21 @@ func withUser(t testing.TB, dsn, user string) string {
 	}
 	u.User = url.User(user)
 	return u.String()
+}
+
+// A server that answers but cannot serve yet (starting up, in recovery, too
+// many connections) must not stop the sidecar at start; a wrong password,
+// a missing database or a missing privilege must.
+func TestPgTransient(t *testing.T) {
+	for code, want := range map[string]bool{
+		"57P03": true, "53300": true, "08006": true, "58030": true, "40001": true,
+		"28P01": false, "3D000": false, "42501": false, "42P01": false,
+	} {
+		if got := pgTransient(&pgconn.PgError{Code: code}); got != want {
+			t.Errorf("pgTransient(%s) = %v, want %v", code, got, want)
+		}
+	}
+	if !pgTransient(errors.New("dial tcp: connection refused")) || pgTransient(fmt.Errorf("x: %w", ErrSchemaVersion)) {
+		t.Error("network errors are transient, a newer schema is not")
+	}
 }
