@@ -54,7 +54,9 @@ func (d *Deliverer) FailingFor(now time.Time) time.Duration {
 // Run delivers until ctx is done. Once drain is closed it returns as soon
 // as the sink has every record the spool holds.
 func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
-	b := newBackoff(100*time.Millisecond, 30*time.Second)
+	// At most 5 s between attempts: a sink that comes back is written to
+	// within seconds, and an attempt costs one connection try.
+	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		changed := d.spool.Changed()
 		recs, err := d.spool.Read(d.name, DeliverBatch)
