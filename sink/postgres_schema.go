@@ -193,6 +193,21 @@ var pgMigrations = [][]string{
 		END $$`,
 		`REVOKE ALL ON FUNCTION audit_drop_purged_partitions(text) FROM PUBLIC`,
 	},
+	// 2 -> 3: the rare values auditors look for most, indexed cheaply.
+	{
+		// A filter on a column without an index walks the time index
+		// until the page is full, which costs about limit / (share of
+		// rows with that value): nothing for the bulk actions, but on 10M
+		// rows about a second for approval_denied, error or any action
+		// the table does not hold (bench/pgquery). Partial indexes hold
+		// only the rows that are not bulk traffic, so they cost little on
+		// insert, and a filter on any other action value (custom plans)
+		// reads them directly.
+		`CREATE INDEX audit_records_rare_action ON audit_records (action, ts, chain, seq)
+			WHERE action NOT IN ('decision', 'model_call', 'tool_call', 'tool_result')`,
+		`CREATE INDEX audit_records_rare_outcome ON audit_records (outcome, ts, chain, seq)
+			WHERE outcome NOT IN ('success', '')`,
+	},
 }
 
 // pgSchemaVersion is the version this program writes and reads.

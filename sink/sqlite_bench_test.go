@@ -24,10 +24,37 @@ func benchBatch(rng *rand.Rand, n, size int) []record.Sealed {
 		r.User = fmt.Sprintf("u-%d", rng.IntN(1000))
 		r.Session = fmt.Sprintf("s-%d", rng.IntN(10000))
 		r.Tool = fmt.Sprintf("tool-%d", rng.IntN(50))
-		r.Action = record.Actions[rng.IntN(len(record.Actions))]
+		r.Action, r.Outcome = benchAction(rng)
 		out[i] = seal(r)
 	}
 	return out
+}
+
+// benchAction draws an action and outcome in the proportions of agent
+// traffic (as in bench/pgquery): mostly model and tool calls, a few
+// approvals, rare errors.
+func benchAction(rng *rand.Rand) (action, outcome string) {
+	switch n := rng.IntN(1000); {
+	case n < 120:
+		return record.ActionDecision, "success"
+	case n < 420:
+		return record.ActionModelCall, "success"
+	case n < 660:
+		return record.ActionToolCall, "pending"
+	case n < 900:
+		if n < 880 {
+			return record.ActionToolResult, "success"
+		}
+		return record.ActionToolResult, "failure"
+	case n < 950:
+		return record.ActionApprovalRequested, "pending"
+	case n < 990:
+		return record.ActionApprovalGranted, "approved"
+	case n < 998:
+		return record.ActionApprovalDenied, "denied"
+	default:
+		return record.ActionError, "failure"
+	}
 }
 
 // BenchmarkSQLite_Write measures committed inserts (synchronous=FULL, one
