@@ -3,8 +3,10 @@ package verify
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +132,90 @@ func TestRun_UnknownKeyIsUnverifiable(t *testing.T) {
 	other, _ := chain.NewKey("other", []byte(fmt.Sprintf("%032d", 7)))
 	if rep := run(t, path, chain.Keyring{other.ID: other}); rep.Verdict != Unverifiable {
 		t.Fatalf("verdict %s", rep.Verdict)
+	}
+}
+
+// memStore is a Store of chains held in memory; scanning chain "fail"
+// returns an error.
+type memStore map[string][]sink.Row
+
+func (m memStore) Chains(context.Context) ([]string, error) {
+	var ids []string
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (m memStore) Scan(ctx context.Context, id string, fn func(sink.Row) error) error {
+	if id == "fail" {
+		return errors.New("disk on fire")
+	}
+	for _, r := range m[id] {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Chains are verified in parallel; the report is the same as a serial run:
+// chains in store order, problems by chain then seq.
+func TestRun_ManyChainsInParallel(t *testing.T) {
+	key, err := chain.NewKey("", []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memStore{}
+	for c := range 40 {
+		id := fmt.Sprintf("pod-%02d", c)
+		s := chain.NewSealer(id, key, chain.Head{})
+		for i := range 50 {
+			r := &record.Record{TS: time.Unix(int64(i), 0), IngestedAt: time.Unix(int64(i), 0), Action: record.ActionToolCall}
+			if i == 0 {
+				r.Action = record.ActionChainStart
+			}
+			sl := s.Seal(r)
+			if c%7 == 3 && (i == 10 || i == 30) {
+				sl.MAC[0] ^= 1 // two broken records in every seventh chain
+			}
+			st[id] = append(st[id], sink.Row{Chain: id, Seq: sl.Seq, Payload: sl.Payload, MAC: sl.MAC[:], Quarantined: true})
+		}
+	}
+	var streamed int
+	rep, err := Run(context.Background(), st, chain.Keyring{key.ID: key}, func(*chain.VerifyError) { streamed++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != Invalid || len(rep.Chains) != 40 {
+		t.Fatalf("verdict %s over %d chains", rep.Verdict, len(rep.Chains))
+	}
+	var got []string
+	for _, p := range rep.Problems {
+		got = append(got, fmt.Sprintf("%s/%d", p.Chain, p.Seq))
+	}
+	// MAC mismatches at seq 11 and 31, and the broken link to seq 12 and 32.
+	var want []string
+	for _, c := range []int{3, 10, 17, 24, 31, 38} {
+		for _, seq := range []int{11, 12, 31, 32} {
+			want = append(want, fmt.Sprintf("pod-%02d/%d", c, seq))
+		}
+	}
+	if !slices.Equal(got, want) || streamed != len(want) {
+		t.Errorf("problems %v (%d streamed), want %v", got, streamed, want)
+	}
+	for i, s := range rep.Chains {
+		if s.Chain != fmt.Sprintf("pod-%02d", i) || s.Records != 50 {
+			t.Errorf("chains[%d] = %+v", i, s)
+		}
+	}
+
+	st["fail"] = nil
+	if _, err := Run(context.Background(), st, chain.Keyring{key.ID: key}, nil); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("a failing scan: err = %v", err)
 	}
 }
