@@ -208,6 +208,13 @@ var pgMigrations = [][]string{
 		`CREATE INDEX audit_records_rare_outcome ON audit_records (outcome, ts, chain, seq)
 			WHERE outcome NOT IN ('success', '')`,
 	},
+	// 3 -> 4: tool, the other filter auditors use most ("what was done
+	// with payments.refund"). Only tool calls, results and approvals name
+	// a tool, so the index holds about half the rows; without it a tool
+	// that few or no records name costs a full scan (1 s on 10M rows).
+	{
+		`CREATE INDEX audit_records_tool ON audit_records (tool, ts, chain, seq) WHERE tool <> ''`,
+	},
 }
 
 // pgSchemaVersion is the version this program writes and reads.
