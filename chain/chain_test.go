@@ -229,6 +229,7 @@ func TestVerifier_RetentionPurge(t *testing.T) {
 	key := testKey(t)
 	// seq 1 chain_start, 2..6 decisions, 7 retention_purge through
 	// `through` with the MAC of that record, 8..9 decisions.
+	cutoff := "2027-01-01T11:00:00Z" // the purge is at 12:00, with max_age 1h
 	build := func(through uint64, macOf func([]record.Sealed) string) []entry {
 		s := NewSealer("demo-agent", key, Head{})
 		var out []record.Sealed
@@ -239,7 +240,8 @@ func TestVerifier_RetentionPurge(t *testing.T) {
 				r.Action = record.ActionChainStart
 			case 7:
 				r.Action = record.ActionRetentionPurge
-				r.Detail = []byte(fmt.Sprintf(`{"policy":{"max_age":"1h"},"through_seq":%d,"through_mac":"%s"}`, through, macOf(out)))
+				r.IngestedAt = time.Date(2027, 1, 1, 12, 0, 0, 0, time.UTC)
+				r.Detail = []byte(fmt.Sprintf(`{"cutoff":"%s","policy":{"max_age":"1h"},"through_seq":%d,"through_mac":"%s"}`, cutoff, through, macOf(out)))
 			}
 			out = append(out, s.Seal(r))
 		}
@@ -262,6 +264,12 @@ func TestVerifier_RetentionPurge(t *testing.T) {
 		{"purge covering itself", build(8, macAt(4)), "covers itself"},
 		{"a middle record deleted after a purge", append(build(4, macAt(4))[4:6], build(4, macAt(4))[7:]...), "records missing"},
 	}
+	cutoff = "2027-01-01T11:00:01Z"
+	cases = append(cases, struct {
+		name string
+		e    []entry
+		want string
+	}{"purge of records younger than the policy", build(4, macAt(4))[4:], "younger than its policy"})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			keys := Keyring{}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
 )
@@ -172,9 +173,26 @@ func (v *Verifier) purge(seq uint64, r *record.Record) {
 	var d struct {
 		ThroughSeq uint64 `json:"through_seq"`
 		ThroughMAC string `json:"through_mac"`
+		Cutoff     string `json:"cutoff"`
+		Policy     struct {
+			MaxAge string `json:"max_age"`
+		} `json:"policy"`
 	}
 	if err := json.Unmarshal(r.Detail, &d); err != nil || d.ThroughSeq == 0 {
 		v.fail(seq, 0, false, "retention_purge record has no valid through_seq")
+		return
+	}
+	// The records purged were sealed before the cutoff, and the cutoff
+	// must be at least max_age before the purge itself.
+	cutoff, cerr := time.Parse(time.RFC3339Nano, d.Cutoff)
+	maxAge, merr := time.ParseDuration(d.Policy.MaxAge)
+	if cerr != nil || merr != nil || maxAge <= 0 {
+		v.fail(seq, 0, false, "retention_purge record has no valid cutoff and policy.max_age")
+		return
+	}
+	if cutoff.After(r.IngestedAt.Add(-maxAge)) {
+		v.fail(seq, 0, false, "retention_purge purges records younger than its policy (cutoff %s, max_age %s)",
+			record.FormatTime(cutoff), maxAge)
 		return
 	}
 	if d.ThroughSeq >= seq {
