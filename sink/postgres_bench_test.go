@@ -29,10 +29,10 @@ func BenchmarkPostgres_Write(b *testing.B) {
 	}{
 		{"new", false, nil},
 		{"replay", true, nil},
-		{"new_without_rare_value_indexes", false, []string{`DROP INDEX audit_records_rare_action`, `DROP INDEX audit_records_rare_outcome`}},
+		{"new_without_rare_value_indexes", false, []string{`DROP INDEX audit_records_rare_action`, `DROP INDEX audit_records_rare_outcome`, `DROP INDEX audit_records_tenant_rare_action`}},
 		{"new_without_tool_index", false, []string{`DROP INDEX audit_records_tool`}},
 		{"new_without_user_session_indexes", false, []string{`DROP INDEX audit_records_user`, `DROP INDEX audit_records_session`}},
-		{"new_without_query_indexes", false, []string{`DROP INDEX audit_records_user`, `DROP INDEX audit_records_session`, `DROP INDEX audit_records_tenant`, `DROP INDEX audit_records_ts`, `DROP INDEX audit_records_tool`, `DROP INDEX audit_records_rare_action`, `DROP INDEX audit_records_rare_outcome`}},
+		{"new_without_query_indexes", false, []string{`DROP INDEX audit_records_user`, `DROP INDEX audit_records_session`, `DROP INDEX audit_records_tenant`, `DROP INDEX audit_records_ts`, `DROP INDEX audit_records_tool`, `DROP INDEX audit_records_rare_action`, `DROP INDEX audit_records_rare_outcome`, `DROP INDEX audit_records_tenant_rare_action`}},
 	}
 	for _, v := range variants {
 		replay := v.replay

@@ -215,6 +215,14 @@ var pgMigrations = [][]string{
 	{
 		`CREATE INDEX audit_records_tool ON audit_records (tool, ts, chain, seq) WHERE tool <> ''`,
 	},
+	// 4 -> 5: a tenant's auditor looking for a rare action (its
+	// approval_denied records) combined two indexes and read every rare
+	// record of the table: p99 over 100 ms on 10M rows. The same rows as
+	// audit_records_rare_action, led by tenant.
+	{
+		`CREATE INDEX audit_records_tenant_rare_action ON audit_records (tenant, action, ts, chain, seq)
+			WHERE action NOT IN ('decision', 'model_call', 'tool_call', 'tool_result')`,
+	},
 }
 
 // pgSchemaVersion is the version this program writes and reads.
