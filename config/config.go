@@ -43,7 +43,7 @@ type Config struct {
 type Source struct {
 	Path         string        `yaml:"path"`
 	Format       string        `yaml:"format"`   // auto | native
-	Envelope     string        `yaml:"envelope"` // none
+	Envelope     string        `yaml:"envelope"` // none | cri | docker | auto
 	StartAt      string        `yaml:"start_at"` // beginning | end
 	Poll         time.Duration `yaml:"poll"`
 	RotateDrain  time.Duration `yaml:"rotate_drain"`

@@ -36,13 +36,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("source.format", "%q is not one of [auto native]", s.Format)
 	}
-	switch s.Envelope {
-	case "none":
-	case "cri", "docker":
-		bad("source.envelope", "%q is not supported yet (supported: none)", s.Envelope)
-	default:
-		bad("source.envelope", "%q is not one of [none]", s.Envelope)
-	}
+	oneOf("source.envelope", s.Envelope, "none", "cri", "docker", "auto")
 	oneOf("source.start_at", s.StartAt, "beginning", "end")
 	if s.Poll < 0 {
 		bad("source.poll", "must be positive")

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fips-agents/audit-sidecar/chain"
+	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/spool"
@@ -41,6 +42,11 @@ type IngestConfig struct {
 	// Retention, when MaxAge > 0, purges records older than MaxAge every
 	// Interval; see retain.
 	Retention Retention
+	// Envelope is the container-log format wrapping each line (none, cri,
+	// docker, auto); MaxMessageBytes bounds a joined message (default 16
+	// MiB).
+	Envelope        envelope.Kind
+	MaxMessageBytes int
 }
 
 // Retention is the purge policy: records sealed more than MaxAge ago are
@@ -65,7 +71,26 @@ type Ingester struct {
 	lastMark  time.Time
 	marks     []spool.Mark
 	dropMarks uint64
+
+	// Envelope state: the decoder, the messages completed while another
+	// stream's message is still pending (held so that the committed
+	// position never passes a pending fragment), and how many lines have
+	// been read since a message became pending.
+	env      *envelope.Decoder
+	held     []heldLine
+	heldRead int
 }
+
+// heldLine is a message waiting for the position to be committable.
+type heldLine struct {
+	msg envelope.Message
+	src tailer.Line // the line of the message's first fragment (no Text)
+}
+
+// maxHeldLines bounds how long a message may stay incomplete: after this
+// many further lines its fragments are emitted as they are (a container
+// that died mid-line never writes the final fragment).
+const maxHeldLines = 1024
 
 // NewIngester checks that the spool belongs to cfg.ChainID and continues
 // the chain from the spool's head.
@@ -88,6 +113,13 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 	}
 	head := chain.Head{Seq: st.HeadSeq, MAC: st.HeadMAC}
 	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head)}
+	if cfg.Envelope != envelope.None {
+		max := cfg.MaxMessageBytes
+		if max <= 0 {
+			max = 16 << 20
+		}
+		in.env = envelope.NewDecoder(cfg.Envelope, max)
+	}
 	if cfg.Retention.MaxAge > 0 {
 		if cfg.Retention.Interval <= 0 {
 			return nil, errors.New("retention interval must be positive")
@@ -189,21 +221,56 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	}
 }
 
-// handle turns one line into a sealed record in the open batch.
+// handle turns one line into a sealed record in the open batch; with an
+// envelope, it joins fragments first and advances the committed position
+// only when no message is left incomplete.
 func (in *Ingester) handle(l tailer.Line) {
 	in.lines++
 	in.cfg.Metrics.Lines.Inc()
-	pl := parse.Line{Text: l.Text, Source: record.Source{File: l.Path, Dev: l.Dev, Ino: l.Ino, Offset: l.Offset}}
-	if l.Truncated {
-		pl.FullLen, pl.FullSHA256 = l.FullLen, l.FullSHA256
+	if in.env == nil {
+		in.record(l, l.Text, l.Truncated, l.FullLen, l.FullSHA256)
+		next := l.Next
+		in.pos = &next
+		return
+	}
+	src := l
+	src.Text = nil
+	if m, ok := in.env.Feed(l.Text, src, l.Truncated); ok {
+		if m.Stream == "" && l.Truncated { // passed through: the tailer's own account
+			m.FullLen, m.FullSHA256 = l.FullLen, l.FullSHA256
+		}
+		in.held = append(in.held, heldLine{m, m.First.(tailer.Line)})
+	}
+	if in.env.Pending() {
+		if in.heldRead++; in.heldRead <= maxHeldLines {
+			return
+		}
+		for _, m := range in.env.Flush() {
+			in.log.Warn("container log message never completed; recorded as received",
+				zap.String("stream", m.Stream), zap.Int64("bytes", m.FullLen))
+			in.held = append(in.held, heldLine{m, m.First.(tailer.Line)})
+		}
+	}
+	for _, h := range in.held {
+		in.record(h.src, h.msg.Text, h.msg.Truncated, h.msg.FullLen, h.msg.FullSHA256)
+	}
+	in.held, in.heldRead = in.held[:0], 0
+	next := l.Next
+	in.pos = &next
+}
+
+// record parses one message (from the line src starts at) into a sealed
+// record in the open batch.
+func (in *Ingester) record(src tailer.Line, text []byte, truncated bool, fullLen int64, sum [32]byte) {
+	pl := parse.Line{Text: text, Source: record.Source{File: src.Path, Dev: src.Dev, Ino: src.Ino, Offset: src.Offset}}
+	if truncated {
+		pl.FullLen, pl.FullSHA256 = fullLen, sum
 	}
 	r := parse.Native(pl, in.cfg.Now())
 	if r.Action == record.ActionParseError {
 		in.cfg.Metrics.ParseErrors.Inc()
 	}
 	in.add(r)
-	next := l.Next
-	in.pos = &next
 }
 
 // add redacts, seals and appends r to the open batch.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
+	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/pipeline"
 	"github.com/fips-agents/audit-sidecar/query"
 	"github.com/fips-agents/audit-sidecar/sink"
@@ -123,12 +124,17 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "spool.path: %v", err)
 	}
 
+	env, err := envelope.ParseKind(cfg.Source.Envelope)
+	if err != nil {
+		return fail(exitUsage, "source.envelope: %v", err)
+	}
 	ing, err := pipeline.NewIngester(pipeline.IngestConfig{
 		ChainID: cfg.Chain.ID, Key: key, Spool: sp, Redactor: red,
 		BatchRecords: cfg.Spool.BatchRecords, BatchWait: cfg.Spool.BatchWait,
 		StartDetail: map[string]any{"version": version, "fips140": fips140.Enabled(), "kid": key.ID},
 		Metrics:     metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
+		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
 	})
 	if err != nil {
 		return fail(exitUsage, "chain.id: %v", err)
