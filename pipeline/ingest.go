@@ -87,9 +87,10 @@ type heldLine struct {
 	src tailer.Line // the line of the message's first fragment (no Text)
 }
 
-// maxHeldLines bounds how long a message may stay incomplete: after this
-// many further lines its fragments are emitted as they are (a container
-// that died mid-line never writes the final fragment).
+// maxHeldLines bounds how long a message may stay incomplete: once this
+// many lines, its first fragment's included, have been read, its fragments
+// are recorded as they are (a container that died mid-line never writes
+// the final fragment).
 const maxHeldLines = 1024
 
 // NewIngester checks that the spool belongs to cfg.ChainID and continues

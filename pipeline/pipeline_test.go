@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fips-agents/audit-sidecar/chain"
+	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
@@ -227,3 +228,56 @@ func TestIngest_BackpressureWhenFull(t *testing.T) {
 }
 
 func hexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
+
+// With an envelope, the committed position never passes a fragment whose
+// message is incomplete; a message that never completes is recorded as
+// received once maxHeldLines lines (its own first fragment's included)
+// have passed, and only then does the position move on.
+func TestIngest_EnvelopeHoldsPositionWhileAMessageIsIncomplete(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, Envelope: envelope.CRI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cri := func(stream, tag, text string) string {
+		return "2026-11-27T10:00:00Z " + stream + " " + tag + " " + text
+	}
+	in.handle(line(0, cri("stdout", "F", `{"action":"decision","n":0}`)))
+	if in.pos == nil || in.pos.Offset != 100 || len(in.batch) != 1 {
+		t.Fatalf("after a whole line: pos %+v, %d records", in.pos, len(in.batch))
+	}
+	in.handle(line(1, cri("stdout", "P", `{"action":"deci`)))
+	for n := 2; n <= maxHeldLines; n++ { // the fragment's line and maxHeldLines-1 more
+		in.handle(line(n, cri("stderr", "F", fmt.Sprintf(`{"action":"error","n":%d}`, n))))
+		if in.pos.Offset != 100 || len(in.batch) != 1 {
+			t.Fatalf("line %d: position moved to %d with a message pending (%d records)", n, in.pos.Offset, len(in.batch))
+		}
+	}
+	// One more line: the stuck message is recorded as received, then all
+	// that was held, in order; the position moves past everything.
+	last := maxHeldLines + 1
+	in.handle(line(last, cri("stderr", "F", `{"action":"error"}`)))
+	if in.pos.Offset != int64(last*100+100) {
+		t.Errorf("position %d, want %d", in.pos.Offset, last*100+100)
+	}
+	if want := maxHeldLines + 2; len(in.batch) != want {
+		t.Fatalf("%d records, want %d", len(in.batch), want)
+	}
+	var parseErrors int
+	for _, s := range in.batch {
+		r, _ := record.Parse(s.Payload)
+		if r.Action == record.ActionParseError {
+			parseErrors++
+			if r.Source == nil || r.Source.Offset != 100 {
+				t.Errorf("the incomplete message's record points at %+v, want the fragment's offset 100", r.Source)
+			}
+		}
+	}
+	if parseErrors != 1 {
+		t.Errorf("%d parse_error records, want 1 (the incomplete message)", parseErrors)
+	}
+}
