@@ -36,9 +36,14 @@ type State struct {
 
 // Options tunes a spool.
 type Options struct {
-	MaxBytes    int64         // Full reports true at this many pending bytes; 0 means no limit
-	LockTimeout time.Duration // how long Open waits for another process's lock; default 5s
-	Logger      *zap.Logger
+	MaxBytes int64 // Full reports true at this many pending bytes; 0 means no limit
+	// CompactAbove: at Open, a file larger than this with at least half of
+	// it free pages is compacted (bbolt never shrinks a file; after a long
+	// sink outage the spool would keep its peak size). 0 means 64 MiB; a
+	// negative value disables compaction.
+	CompactAbove int64
+	LockTimeout  time.Duration // how long Open waits for another process's lock; default 5s
+	Logger       *zap.Logger
 }
 
 // Spool is a durable queue of sealed records. Its methods are safe for
@@ -66,11 +71,13 @@ func Open(path string, opts Options) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open spool %q: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	if opts.CompactAbove == 0 {
+		opts.CompactAbove = 64 << 20
+	}
+	if err := compactIfSparse(path, opts); err != nil {
+		return nil, fmt.Errorf("open spool %q: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, boltOptions(opts))
 	if err != nil {
 		return nil, fmt.Errorf("open spool %q: %w", path, err)
 	}
@@ -106,6 +113,70 @@ func Open(path string, opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("open spool %q: %w", path, err)
 	}
 	return s, nil
+}
+
+func boltOptions(opts Options) *bolt.Options {
+	return &bolt.Options{
+		Timeout:        opts.LockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+}
+
+// compactIfSparse rewrites the file at path into a fresh one holding only
+// its live pages, when it is larger than opts.CompactAbove and at least
+// half free. The copy is written beside it and renamed over it, so a crash
+// at any point leaves either the old file or the new one, never neither.
+func compactIfSparse(path string, opts Options) error {
+	tmp := path + ".compact"
+	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
+		return err // a leftover of a compaction cut short
+	}
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) || (err == nil && (opts.CompactAbove < 0 || fi.Size() <= opts.CompactAbove)) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	src, err := bolt.Open(path, 0o600, boltOptions(opts))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	st := src.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(src.Info().PageSize)
+	if free*2 < fi.Size() {
+		return nil
+	}
+	dst, err := bolt.Open(tmp, 0o600, boltOptions(opts))
+	if err != nil {
+		return err
+	}
+	if err := bolt.Compact(dst, src, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compact: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact: %w", err)
+	}
+	if err := src.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	after, _ := os.Stat(path)
+	if after != nil {
+		opts.Logger.Info("spool compacted", zap.Int64("bytes_before", fi.Size()), zap.Int64("bytes_after", after.Size()))
+	}
+	return nil
 }
 
 // State returns what the spool holds now.

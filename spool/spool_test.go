@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -151,5 +152,72 @@ func BenchmarkSpool_Append1000(b *testing.B) {
 		if err := s.Append(batch, []byte("pos")); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A spool that grew during a sink outage and then drained is compacted at
+// the next open: the file shrinks, and everything it held survives.
+func TestSpool_CompactsASparseFileAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path, 0)
+	s.Register([]string{"a"})
+	pad := make([]byte, 2000)
+	for b := 0; b < 20; b++ { // 20 000 records of ~2 KB: ~40 MB
+		batch := sealed("c", b*1000+1, 1000)
+		for i := range batch {
+			batch[i].Payload = append(batch[i].Payload, pad...)
+		}
+		if err := s.AppendExtra(batch, []byte(fmt.Sprintf("pos-%d", b)), Extra{Marks: []Mark{{Seq: uint64(b*1000 + 1)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Ack("a", 19990); err != nil { // all but the last 10 delivered
+		t.Fatal(err)
+	}
+	before := s.State()
+	s.Close()
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	grown := size()
+
+	// Below the threshold nothing happens.
+	s, err := Open(path, Options{CompactAbove: grown + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if size() != grown {
+		t.Fatalf("compacted below the threshold: %d -> %d", grown, size())
+	}
+
+	s, err = Open(path, Options{CompactAbove: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if after := size(); after*4 > grown {
+		t.Errorf("file %d bytes after compaction, was %d", after, grown)
+	}
+	after := s.State()
+	if after.HeadSeq != before.HeadSeq || after.HeadMAC != before.HeadMAC || string(after.Source) != "pos-19" || after.Chain != "c" {
+		t.Errorf("state after compaction %+v", after)
+	}
+	if c, _ := s.Cursor("a"); c != 19990 {
+		t.Errorf("cursor %d", c)
+	}
+	got, err := s.Read("a", 100)
+	if err != nil || len(got) != 10 || got[0].Seq != 19991 || len(got[9].Payload) != len(`{"seq":20000}`)+2000 {
+		t.Errorf("read after compaction: %d records, %v", len(got), err)
+	}
+	if m, err := s.Marks(); err != nil || len(m) != 20 {
+		t.Errorf("marks after compaction: %d, %v", len(m), err)
+	}
+	if _, err := os.Stat(path + ".compact"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
 	}
 }
