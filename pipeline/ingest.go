@@ -228,6 +228,11 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 func (in *Ingester) handle(l tailer.Line) {
 	in.lines++
 	in.cfg.Metrics.Lines.Inc()
+	if l.Truncated {
+		in.cfg.Metrics.SourceBytes.Add(float64(l.FullLen + 1))
+	} else {
+		in.cfg.Metrics.SourceBytes.Add(float64(len(l.Text) + 1))
+	}
 	if in.env == nil {
 		in.record(l, l.Text, l.Truncated, l.FullLen, l.FullSHA256)
 		next := l.Next

@@ -1,10 +1,19 @@
 package pipeline
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fips-agents/audit-sidecar/tailer"
+)
 
 // Metrics are the pipeline's Prometheus metrics.
 type Metrics struct {
 	Lines        prometheus.Counter
+	SourceBytes  prometheus.Counter
+	Rotations    prometheus.Counter
+	Truncations  prometheus.Counter
+	SourceLosses prometheus.Counter     // times source bytes could not be read
+	LostBytes    prometheus.Counter     // of those, the bytes counted
 	Records      *prometheus.CounterVec // by action
 	Redactions   *prometheus.CounterVec // by type
 	ParseErrors  prometheus.Counter
@@ -46,8 +55,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		PurgeErrors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_purge_errors_total", Help: "Retention purges a sink failed to carry out (the next purge covers them), by sink."}, []string{"sink"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Lines, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
+		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
 			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors)
 	}
 	return m
+}
+
+// TailerObserver returns a tailer.Observer that counts into m.
+func (m *Metrics) TailerObserver() tailer.Observer { return tailerObserver{m} }
+
+type tailerObserver struct{ m *Metrics }
+
+func (o tailerObserver) Rotated()   { o.m.Rotations.Inc() }
+func (o tailerObserver) Truncated() { o.m.Truncations.Inc() }
+func (o tailerObserver) Lost(bytes int64) {
+	o.m.SourceLosses.Inc()
+	if bytes > 0 {
+		o.m.LostBytes.Add(float64(bytes))
+	}
 }

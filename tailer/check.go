@@ -83,6 +83,7 @@ func (r *run) verify(g *gen) bool {
 func (r *run) rewritten(g *gen, head []byte, size int64) {
 	r.log.Warn("file truncated or rewritten, reading it again from the start",
 		zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("size", size))
+	r.cfg.Observer.Truncated()
 	g.restart(0)
 	g.id.Head, g.id.HeadLen = hashHead(head), len(head)
 }
@@ -130,6 +131,7 @@ func (r *run) switchTo(now time.Time) bool {
 		g, _, err := openSibling(s, 0)
 		if err != nil {
 			r.log.Warn("cannot open rotated file, its lines are lost", zap.String("path", s.path), zap.Error(err))
+			r.cfg.Observer.Lost(-1)
 			continue
 		}
 		if g == nil {
@@ -146,6 +148,7 @@ func (r *run) switchTo(now time.Time) bool {
 		msg = "file appeared"
 	}
 	r.log.Info(msg, zap.String("path", r.cfg.Path), zap.Uint64("dev", id.Dev), zap.Uint64("ino", id.Ino))
+	r.cfg.Observer.Rotated()
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -89,7 +90,10 @@ func TestTailer_RotateWhileRunning(t *testing.T) {
 			path := logPath(t)
 			seen := numbered("a", 0, 50)
 			writeFile(t, path, joinLines(seen))
-			h := startTailer(t, testConfig(path), nil)
+			cfg := testConfig(path)
+			obs := &countObserver{}
+			cfg.Observer = obs
+			h := startTailer(t, cfg, nil)
 			h.waitN(len(seen))
 			unread := numbered("a", 50, 50)
 			appendTo(t, path, joinLines(unread))
@@ -100,6 +104,9 @@ func TestTailer_RotateWhileRunning(t *testing.T) {
 			got := h.waitText("END")
 			wantTexts(t, got, cat(seen, unread, newer, []string{"END"}))
 			checkOffsets(t, got)
+			if r, tr, l := obs.counts(); r != 1 || tr != 0 || l != 0 {
+				t.Errorf("observer: %d rotations, %d truncations, %d losses; want 1, 0, 0", r, tr, l)
+			}
 		})
 	}
 }
@@ -146,7 +153,10 @@ func TestTailer_TruncateWhileRunning(t *testing.T) {
 			path := logPath(t)
 			a := numbered("a", 0, 50)
 			writeFile(t, path, joinLines(a))
-			h := startTailer(t, testConfig(path), nil)
+			cfg := testConfig(path)
+			obs := &countObserver{}
+			cfg.Observer = obs
+			h := startTailer(t, cfg, nil)
 			h.waitN(len(a))
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 			if err != nil {
@@ -167,6 +177,9 @@ func TestTailer_TruncateWhileRunning(t *testing.T) {
 				t.Errorf("first line after truncation at %d, want 0", first.Offset)
 			}
 			checkOffsets(t, got)
+			if r, tr, _ := obs.counts(); r != 0 || tr != 1 {
+				t.Errorf("observer: %d rotations, %d truncations; want 0, 1", r, tr)
+			}
 		})
 	}
 }
@@ -216,4 +229,19 @@ func TestTailer_CopyTruncateThenRename(t *testing.T) {
 	got := h.waitText("END")
 	wantTexts(t, got, cat(a, b, c, []string{"END"}))
 	checkOffsets(t, got)
+}
+
+// countObserver counts what a tailer reports.
+type countObserver struct {
+	mu                       sync.Mutex
+	rotated, truncated, lost int
+}
+
+func (o *countObserver) Rotated()   { o.mu.Lock(); o.rotated++; o.mu.Unlock() }
+func (o *countObserver) Truncated() { o.mu.Lock(); o.truncated++; o.mu.Unlock() }
+func (o *countObserver) Lost(int64) { o.mu.Lock(); o.lost++; o.mu.Unlock() }
+func (o *countObserver) counts() (int, int, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.rotated, o.truncated, o.lost
 }

@@ -128,6 +128,7 @@ func (r *run) retire(g *gen) {
 	if g.lineLen > 0 {
 		r.log.Warn("rotated file ends with an incomplete line, not handed out",
 			zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("bytes", g.lineLen))
+		r.cfg.Observer.Lost(int64(g.lineLen))
 	}
 	_ = g.f.Close()
 	r.gens[0] = nil

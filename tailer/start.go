@@ -114,6 +114,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		r.log.Warn("saved file generation not found, reading the current file from the start",
 			zap.String("path", r.cfg.Path), zap.Int64("saved_offset", p.Offset),
 			zap.Uint64("saved_dev", p.Dev), zap.Uint64("saved_ino", p.Ino))
+		r.cfg.Observer.Lost(-1)
 		if cur == nil {
 			return nil, nil
 		}
@@ -152,6 +153,7 @@ func (r *run) checkResumeSize(g *gen, size int64) {
 	}
 	r.log.Warn("file truncated while stopped, reading it again from the start",
 		zap.String("path", g.path), zap.Int64("saved_offset", g.next), zap.Int64("size", size))
+	r.cfg.Observer.Truncated()
 	g.restart(0)
 }
 

@@ -47,7 +47,31 @@ type Config struct {
 	// Logger gets warnings about lost ranges and retried errors; nil means
 	// zap.NewNop().
 	Logger *zap.Logger
+	// Observer, if set, is told of rotations, truncations and losses as
+	// they are found (for metrics). It is called from the tailer's
+	// goroutine.
+	Observer Observer
 }
+
+// Observer counts what the tailer finds. Each call matches a log line.
+type Observer interface {
+	// Rotated: a new generation was found at the path (a rotation, or the
+	// file appearing).
+	Rotated()
+	// Truncated: a generation was truncated or rewritten and is read again
+	// from its first byte.
+	Truncated()
+	// Lost: bytes of the source could not be read (-1: how many is not
+	// known): a rotated generation that could not be opened or was gone, a
+	// rotated file ending in an incomplete line.
+	Lost(bytes int64)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Rotated()   {}
+func (nopObserver) Truncated() {}
+func (nopObserver) Lost(int64) {}
 
 // Position is where reading resumes: the generation and the byte offset just
 // past the last line handed out and committed. It is what the caller persists.
@@ -130,6 +154,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }

@@ -146,6 +146,7 @@ func runCmd(args []string) int {
 	tl, err := tailer.New(tailer.Config{
 		Path: cfg.Source.Path, StartAt: cfg.Source.StartAt, Poll: cfg.Source.Poll,
 		MaxLineBytes: cfg.Source.MaxLineBytes, RotateDrain: cfg.Source.RotateDrain, Logger: log,
+		Observer: metrics.TailerObserver(),
 	}, resume)
 	if err != nil {
 		return fail(exitUsage, "source: %v", err)
