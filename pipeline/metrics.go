@@ -38,6 +38,11 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Lines:            prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_lines_total", Help: "Lines read from the agent log."}),
+		SourceBytes:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_bytes_total", Help: "Bytes of the lines read from the agent log (newlines included)."}),
+		Rotations:        prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_rotations_total", Help: "New file generations found at the source path (rotations, or the file appearing)."}),
+		Truncations:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_truncations_total", Help: "Source files found truncated or rewritten, and read again from the start."}),
+		SourceLosses:     prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_losses_total", Help: "Times source bytes could not be read (each logged as a warning): a rotated file that could not be opened or was gone, an incomplete last line."}),
+		LostBytes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_lost_bytes_total", Help: "Source bytes known to be lost (losses of unknown size are only in audit_source_losses_total)."}),
 		Records:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_records_total", Help: "Records sealed into the chain, by action."}, []string{"action"}),
 		Redactions:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_redactions_total", Help: "Values redacted, by PII type."}, []string{"type"}),
 		ParseErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_parse_errors_total", Help: "Lines that became parse_error records."}),

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/fips-agents/audit-sidecar/chain"
@@ -279,5 +281,32 @@ func TestIngest_EnvelopeHoldsPositionWhileAMessageIsIncomplete(t *testing.T) {
 	}
 	if parseErrors != 1 {
 		t.Errorf("%d parse_error records, want 1 (the incomplete message)", parseErrors)
+	}
+}
+
+// Every metric is created and registered: a nil one would panic at the
+// first event, and an unregistered one would never be exported.
+func TestMetrics_AllCreatedAndRegistered(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	v := reflect.ValueOf(m).Elem()
+	for i := range v.NumField() {
+		if v.Field(i).IsNil() {
+			t.Errorf("metric %s is nil", v.Type().Field(i).Name)
+		}
+	}
+	m.Records.WithLabelValues("x").Inc()
+	m.Redactions.WithLabelValues("x").Inc()
+	for _, vec := range []*prometheus.CounterVec{m.Delivered, m.SinkErrors, m.Quarantined, m.PurgeErrors} {
+		vec.WithLabelValues("s").Inc()
+	}
+	m.SinkLag.WithLabelValues("s").Set(1)
+	m.SinkUp.WithLabelValues("s").Set(1)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(families) != v.NumField() {
+		t.Errorf("%d metric families gathered, want %d (one per field)", len(families), v.NumField())
 	}
 }
