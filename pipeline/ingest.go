@@ -64,7 +64,10 @@ type Ingester struct {
 	batch  []record.Sealed
 	pos    *tailer.Position // source position after the batch's last line
 	full   atomic.Bool
-	lines  int64
+	// failing is set while a spool commit is being retried (a full disk,
+	// an I/O error): the source is not read meanwhile.
+	failing atomic.Bool
+	lines   int64
 
 	// Retention state: the start of the newest marked period, the marks
 	// not yet committed, and the marks to drop with the next commit.
@@ -152,6 +155,10 @@ func (in *Ingester) Resume() (*tailer.Position, error) {
 
 // SpoolFull reports whether ingestion is paused because the spool is full.
 func (in *Ingester) SpoolFull() bool { return in.full.Load() }
+
+// CommitFailing reports whether ingestion is paused because spool commits
+// fail (and are being retried).
+func (in *Ingester) CommitFailing() bool { return in.failing.Load() }
 
 // Run writes the start records, then ingests lines until ctx is done, then
 // commits what it has with a sidecar_stop record. It returns nil after a
@@ -350,6 +357,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 	b := newBackoff(50*time.Millisecond, 5*time.Second)
 	for {
 		err := in.cfg.Spool.AppendExtra(in.batch, pos, spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks})
+		in.failing.Store(err != nil)
 		if err == nil {
 			in.marks, in.dropMarks = in.marks[:0], 0
 			in.cfg.Metrics.Commits.Inc()

@@ -160,6 +160,9 @@ func runCmd(args []string) int {
 		if ing.SpoolFull() {
 			return errors.New("spool full: source reading paused")
 		}
+		if ing.CommitFailing() {
+			return errors.New("spool commits failing: source reading paused")
+		}
 		now := time.Now()
 		for i, d := range deliverers {
 			if f := d.FailingFor(now); f > cfg.Server.ReadyGrace {
