@@ -245,3 +245,49 @@ func (o *countObserver) counts() (int, int, int) {
 	defer o.mu.Unlock()
 	return o.rotated, o.truncated, o.lost
 }
+
+// The watched path is a symlink (as /var/log/containers/* links into
+// /var/log/pods/...) that is swapped to a new target while the agent
+// still writes the old one: the old target is drained, the new one read
+// from its first byte.
+func TestTailer_SymlinkSwapped(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.log")
+	target1, target2 := filepath.Join(dir, "pods", "0.log"), filepath.Join(dir, "pods", "1.log")
+	if err := os.Mkdir(filepath.Join(dir, "pods"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := numbered("a", 0, 40)
+	writeFile(t, target1, joinLines(a))
+	if err := os.Symlink(target1, path); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(path)
+	cfg.RotateDrain = 500 * time.Millisecond
+	obs := &countObserver{}
+	cfg.Observer = obs
+	h := startTailer(t, cfg, nil)
+	h.waitN(len(a))
+
+	// Swap atomically: a new link renamed over the old one.
+	b := numbered("b", 0, 40)
+	writeFile(t, target2, joinLines(b))
+	tmp := path + ".tmp"
+	if err := os.Symlink(target2, tmp); err != nil {
+		t.Fatal(err)
+	}
+	rename(t, tmp, path)
+	late := numbered("a-late", 0, 5)
+	appendTo(t, target1, joinLines(late)) // the old target is still written
+	appendTo(t, target2, "END\n")
+
+	got := h.waitText("END")
+	wantTexts(t, got, cat(a, late, b, []string{"END"}))
+	checkOffsets(t, got)
+	if first := got[len(a)+len(late)]; first.Offset != 0 {
+		t.Errorf("new target's first line at offset %d, want 0", first.Offset)
+	}
+	if r, _, _ := obs.counts(); r != 1 {
+		t.Errorf("%d rotations seen, want 1", r)
+	}
+}
