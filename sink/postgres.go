@@ -654,6 +654,10 @@ func (p *Postgres) Search(ctx context.Context, f Filter) ([]Row, error) {
 	return rows, nil
 }
 
+// PostgresSearchSQL returns the SQL text and arguments Search runs for f
+// (for tools that show query plans).
+func PostgresSearchSQL(f Filter) (string, []any, error) { return searchQuery(&f, postgresDialect) }
+
 // Chains returns the distinct chain ids, of stored and of quarantined
 // records, in byte order.
 func (p *Postgres) Chains(ctx context.Context) ([]string, error) {
@@ -691,22 +695,13 @@ func (p *Postgres) Scan(ctx context.Context, chain string, fn func(Row) error) e
 		SELECT chain, seq, '', '', '', '', '', '', '', '', '', '', '', '', '', ''::bytea, mac, payload, true
 			FROM audit_quarantine WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
 	) q ORDER BY seq LIMIT $3`
-	var after int64
-	for {
+	return scanChunks(fn, func(after int64) ([]Row, error) {
 		rows, err := p.queryRows(ctx, scanChunk, q, chain, after, scanChunk)
 		if err != nil {
-			return fmt.Errorf("postgres scan chain %q after seq %d: %w", chain, after, pgSafeErr(err))
+			return nil, fmt.Errorf("postgres scan chain %q after seq %d: %w", chain, after, pgSafeErr(err))
 		}
-		for _, r := range rows {
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-		if len(rows) < scanChunk {
-			return nil
-		}
-		after = int64(rows[len(rows)-1].Seq)
-	}
+		return rows, nil
+	})
 }
 
 // queryRows runs q, whose columns are rowColumns and optionally a

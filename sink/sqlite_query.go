@@ -72,11 +72,24 @@ func (s *SQLite) Chains(ctx context.Context) ([]string, error) {
 func (s *SQLite) Scan(ctx context.Context, chain string, fn func(Row) error) error {
 	const q = `SELECT ` + rowColumns + ` FROM audit_records
 		WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`
-	var after int64
-	for {
+	return scanChunks(fn, func(after int64) ([]Row, error) {
 		rows, err := s.queryRows(ctx, scanChunk, q, chain, after, scanChunk)
 		if err != nil {
-			return fmt.Errorf("sqlite scan chain %q after seq %d: %w", chain, after, err)
+			return nil, fmt.Errorf("sqlite scan chain %q after seq %d: %w", chain, after, err)
+		}
+		return rows, nil
+	})
+}
+
+// scanChunks calls fn for each row next returns, chunk after chunk: next
+// returns up to scanChunk rows after seq after, in seq order. It stops at
+// the first error of either, returned as is.
+func scanChunks(fn func(Row) error, next func(after int64) ([]Row, error)) error {
+	var after int64
+	for {
+		rows, err := next(after)
+		if err != nil {
+			return err
 		}
 		for _, r := range rows {
 			if err := fn(r); err != nil {

@@ -1062,60 +1062,6 @@ func size(b int64) string {
 // ---------------------------------------------------------------------
 // The SQL of sink.Postgres.Search
 
-// rowColumns and searchQuery copy sink/sqlite_query.go's rowColumns and
-// sink/search.go's searchQuery with the PostgreSQL dialect, so the plans
-// can be shown; explain checks the text against what Search sent.
-const rowColumns = `chain, seq, ts, ingested_at, action, "user", tenant, agent,
-	session, trace, model, tool, outcome, approver, kid, prev, mac, payload`
-
-func searchQuery(f *sink.Filter) (string, []any, error) {
-	if f.After != nil && f.After.Seq > math.MaxInt64 {
-		return "", nil, errors.New("after seq out of range")
-	}
-	var where []string
-	var args []any
-	add := func(cond string, v ...any) {
-		ph := make([]any, len(v))
-		for i := range v {
-			ph[i] = "$" + strconv.Itoa(len(args)+i+1)
-		}
-		where = append(where, fmt.Sprintf(cond, ph...))
-		args = append(args, v...)
-	}
-	from, after := "", ""
-	if !f.From.IsZero() {
-		from = record.FormatTime(f.From)
-	}
-	if f.After != nil {
-		after = record.FormatTime(f.After.TS)
-	}
-	if from != "" && (f.After == nil || from > after) {
-		add(`ts >= %s`, from)
-	}
-	if !f.To.IsZero() {
-		add(`ts < %s`, record.FormatTime(f.To))
-	}
-	for _, c := range []struct{ col, v string }{
-		{"tenant", f.Tenant}, {`"user"`, f.User}, {"action", f.Action},
-		{"tool", f.Tool}, {"outcome", f.Outcome}, {"model", f.Model},
-		{"session", f.Session},
-	} {
-		if c.v != "" {
-			add(c.col+` = %s`, c.v)
-		}
-	}
-	if f.Chain != "" {
-		add(`chain = %s`, f.Chain)
-	}
-	if f.After != nil && (from == "" || after >= from) {
-		add(`(ts, chain, seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
-	}
-	var b strings.Builder
-	b.WriteString(`SELECT ` + rowColumns + ` FROM audit_records`)
-	if len(where) > 0 {
-		b.WriteString(` WHERE ` + strings.Join(where, ` AND `))
-	}
-	args = append(args, f.Limit)
-	b.WriteString(` ORDER BY ts, chain, seq LIMIT $` + strconv.Itoa(len(args)))
-	return b.String(), args, nil
-}
+// searchQuery is the SQL text and arguments Search runs for f, so that the
+// plans can be shown; explain also checks it against what Search sent.
+func searchQuery(f *sink.Filter) (string, []any, error) { return sink.PostgresSearchSQL(*f) }
