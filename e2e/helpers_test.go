@@ -70,6 +70,12 @@ func newEnv(t *testing.T) *env {
 
 // configYAML is the config of e, with extra appended (top-level YAML).
 func (e *env) configYAML(extra string) string {
+	return e.configWithSink(fmt.Sprintf("  - name: local\n    type: sqlite\n    path: %s\n", e.dbPath), "local", "") + extra
+}
+
+// configWithSink is e's config with the given sinks list (YAML items),
+// query sink and extra server keys (indented lines).
+func (e *env) configWithSink(sinks, querySink, server string) string {
 	return fmt.Sprintf(`source:
   path: %s
   format: native
@@ -83,16 +89,13 @@ spool:
   path: %s
   batch_wait: %s
 sinks:
-  - name: local
-    type: sqlite
-    path: %s
-server:
+%sserver:
   listen: "127.0.0.1:0"
-  query_sink: local
+  query_sink: %s
   tokens_file: %s
-log:
+%slog:
   level: info
-`, e.logPath, e.rotateDrain, e.chainID, e.keyPath, e.spoolPath, e.batchWait, e.dbPath, e.tokensPath) + extra
+`, e.logPath, e.rotateDrain, e.chainID, e.keyPath, e.spoolPath, e.batchWait, sinks, querySink, e.tokensPath, server)
 }
 
 func (e *env) writeConfig(t *testing.T, extra string) {

@@ -286,32 +286,8 @@ func (c *pgCluster) shutdown(t *testing.T) {
 // pgConfigYAML is e's config with one postgres sink, the query sink, on
 // dsn, and a readiness grace of one second.
 func pgConfigYAML(e *env, dsn string) string {
-	return fmt.Sprintf(`source:
-  path: %s
-  format: native
-  start_at: beginning
-  poll: 50ms
-  rotate_drain: %s
-chain:
-  id: %s
-  key_file: %s
-spool:
-  path: %s
-  batch_wait: %s
-sinks:
-  - name: %s
-    type: postgres
-    dsn: %q
-server:
-  listen: "127.0.0.1:0"
-  query_sink: %s
-  tokens_file: %s
-  ready_grace: 1s
-shutdown:
-  drain_timeout: 30s
-log:
-  level: info
-`, e.logPath, e.rotateDrain, e.chainID, e.keyPath, e.spoolPath, e.batchWait, pgSinkName, dsn, pgSinkName, e.tokensPath)
+	sinks := fmt.Sprintf("  - name: %s\n    type: postgres\n    dsn: %q\n", pgSinkName, dsn)
+	return e.configWithSink(sinks, pgSinkName, "  ready_grace: 1s\n") + "shutdown:\n  drain_timeout: 30s\n"
 }
 
 // newPGEnv is an env whose only sink is the postgres sink on c, with an
