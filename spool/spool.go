@@ -2,6 +2,7 @@ package spool
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
 
 	"github.com/fips-agents/audit-sidecar/record"
@@ -42,8 +44,10 @@ type Options struct {
 	// sink outage the spool would keep its peak size). 0 means 64 MiB; a
 	// negative value disables compaction.
 	CompactAbove int64
-	LockTimeout  time.Duration // how long Open waits for another process's lock; default 5s
-	Logger       *zap.Logger
+	// ReadOnly opens the file for reading only (CheckFile).
+	ReadOnly    bool
+	LockTimeout time.Duration // how long Open waits for another process's lock; default 5s
+	Logger      *zap.Logger
 }
 
 // Spool is a durable queue of sealed records. Its methods are safe for
@@ -77,7 +81,7 @@ func Open(path string, opts Options) (*Spool, error) {
 	if err := compactIfSparse(path, opts); err != nil {
 		return nil, fmt.Errorf("open spool %q: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, boltOptions(opts))
+	db, err := openChecked(path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open spool %q: %w", path, err)
 	}
@@ -115,11 +119,99 @@ func Open(path string, opts Options) (*Spool, error) {
 	return s, nil
 }
 
+// openChecked opens the bbolt file at path; a file bbolt finds unsound
+// at open (bad meta pages) gives an error wrapping ErrCorrupt. Damage
+// deeper in the file is found by CheckFile.
+func openChecked(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, boltOptions(opts))
+	if err != nil {
+		for _, e := range []error{bolterrors.ErrInvalid, bolterrors.ErrChecksum, bolterrors.ErrVersionMismatch, bolterrors.ErrInvalidMapping} {
+			if errors.Is(err, e) {
+				return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+		}
+		return nil, err
+	}
+	return db, nil
+}
+
+// CheckFile reads every page of the spool file at path (read-only) and
+// returns an error wrapping ErrCorrupt at the first problem; nil for a
+// missing file. bbolt may panic, in a goroutine of its own, on some
+// damage, which no caller can recover: run CheckFile in a child process
+// and treat its crash as corruption (the sidecar does, at start).
+func CheckFile(path string) error {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return nil
+	}
+	db, err := openChecked(path, Options{LockTimeout: 5 * time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+		}
+		return first
+	})
+}
+
+// MoveAside renames a (corrupt) spool file out of the way, to
+// path.corrupt-<UTC time>, and returns the new name.
+func MoveAside(path string, now time.Time) (string, error) {
+	to := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, to); err != nil {
+		return "", err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return to, nil
+}
+
+// Seed sets the chain head and source position of an empty spool, so that
+// a chain whose spool was lost continues from what a sink holds.
+func (s *Spool) Seed(chain string, headSeq uint64, headMAC [32]byte, source []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.Chain != "" || s.state.HeadSeq != 0 {
+		return fmt.Errorf("seed spool: it already holds chain %q at seq %d", s.state.Chain, s.state.HeadSeq)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyChain, []byte(chain)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyHead, append(be64(headSeq), headMAC[:]...)); err != nil {
+			return err
+		}
+		if source != nil {
+			return meta.Put(keySource, source)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("seed spool: %w", err)
+	}
+	s.state.Chain, s.state.HeadSeq, s.state.HeadMAC = chain, headSeq, headMAC
+	s.state.Source = append([]byte(nil), source...)
+	if source == nil {
+		s.state.Source = nil
+	}
+	return nil
+}
+
 func boltOptions(opts Options) *bolt.Options {
 	return &bolt.Options{
 		Timeout:        opts.LockTimeout,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		ReadOnly:       opts.ReadOnly,
 	}
 }
 
@@ -127,7 +219,12 @@ func boltOptions(opts Options) *bolt.Options {
 // its live pages, when it is larger than opts.CompactAbove and at least
 // half free. The copy is written beside it and renamed over it, so a crash
 // at any point leaves either the old file or the new one, never neither.
-func compactIfSparse(path string, opts Options) error {
+func compactIfSparse(path string, opts Options) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = nil // a damaged file: openChecked reports it
+		}
+	}()
 	tmp := path + ".compact"
 	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
 		return err // a leftover of a compaction cut short
@@ -141,7 +238,7 @@ func compactIfSparse(path string, opts Options) error {
 	}
 	src, err := bolt.Open(path, 0o600, boltOptions(opts))
 	if err != nil {
-		return err
+		return nil // openChecked reports why
 	}
 	defer src.Close()
 	st := src.Stats()

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
 )
@@ -219,5 +221,115 @@ func TestSpool_CompactsASparseFileAtOpen(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".compact"); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)
+	}
+}
+
+// A damaged file is reported as ErrCorrupt (never a panic later), can be
+// moved aside, and a fresh spool can be seeded to continue the chain.
+func TestSpool_CorruptFile(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte)
+	}{
+		{"both meta pages", func(b []byte) { clear(b[:2*4096]) }},
+		{"a data page", func(b []byte) {
+			for i := 4 * 4096; i < len(b) && i < 6*4096; i++ {
+				b[i] = 0xA5
+			}
+		}},
+		{"truncated", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "spool.db")
+			s := open(t, path, 0)
+			s.Register([]string{"a"})
+			for b := 0; b < 5; b++ {
+				if err := s.Append(sealed("c", b*200+1, 200), []byte("pos")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.damage == nil {
+				raw = raw[:len(raw)/3]
+			} else {
+				tc.damage(raw)
+			}
+			if err := os.WriteFile(path, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := checkInChild(t, path); err == nil {
+				t.Fatal("CheckFile passed a damaged file")
+			}
+			aside, err := MoveAside(path, time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC))
+			if err != nil || filepath.Base(aside) != "spool.db.corrupt-20261127T030000Z" {
+				t.Fatalf("MoveAside: %q, %v", aside, err)
+			}
+			s, err = Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var mac [32]byte
+			mac[0] = 7
+			if err := s.Seed("c", 800, mac, []byte("pos-800")); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Seed("c", 1, mac, nil); err == nil {
+				t.Error("a second Seed succeeded")
+			}
+			if err := s.Append(sealed("c", 801, 3), nil); err != nil {
+				t.Fatalf("append after seed: %v", err)
+			}
+			if st := s.State(); st.HeadSeq != 803 || st.Chain != "c" || string(st.Source) != "pos-800" {
+				t.Errorf("state %+v", st)
+			}
+		})
+	}
+}
+
+// checkInChild runs CheckFile(path) in a child process (this test binary
+// re-executed), as the sidecar does: bbolt may panic on damage in a
+// goroutine of its own. It returns nil when the child finds the file sound.
+func checkInChild(t *testing.T, path string) error {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCheckFileChild$")
+	cmd.Env = append(os.Environ(), "SPOOL_CHECK_FILE="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Logf("child check: %v (%d bytes of output)", err, len(out))
+	}
+	return err
+}
+
+// TestCheckFileChild is the child of checkInChild; it does nothing in a
+// normal run.
+func TestCheckFileChild(t *testing.T) {
+	path := os.Getenv("SPOOL_CHECK_FILE")
+	if path == "" {
+		return
+	}
+	if err := CheckFile(path); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func TestCheckFile_SoundAndMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	if err := CheckFile(path); err != nil {
+		t.Fatalf("missing file: %v", err)
+	}
+	s := open(t, path, 0)
+	s.Append(sealed("c", 1, 100), []byte("pos"))
+	s.Close()
+	if err := CheckFile(path); err != nil {
+		t.Fatalf("sound file: %v", err)
+	}
+	if err := checkInChild(t, path); err != nil {
+		t.Fatalf("sound file in a child: %v", err)
 	}
 }
