@@ -13,6 +13,7 @@ type store interface {
 	Search(ctx context.Context, f Filter) ([]Row, error)
 	Chains(ctx context.Context) ([]string, error)
 	Scan(ctx context.Context, chain string, fn func(Row) error) error
+	TailReader
 }
 
 // forEachStore runs fn once per sink type; open returns a new, empty
@@ -59,4 +60,25 @@ func storedPayload(t testing.TB, s store, chain string, seq uint64) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestChainTail(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
+		s := open(t)
+		if _, ok, err := s.ChainTail(context.Background(), "c1"); ok || err != nil {
+			t.Fatalf("empty store: ok %v, err %v", ok, err)
+		}
+		recs := chainRecords("c1", 1, 6)
+		recs[5].Source = nil // the sidecar's own record, as sidecar_stop
+		batch := sealAll(recs)
+		writeOK(t, s, batch)
+		writeOK(t, s, sealAll(chainRecords("c2", 1, 9)))
+		tail, ok, err := s.ChainTail(context.Background(), "c1")
+		if err != nil || !ok {
+			t.Fatalf("ChainTail: %v %v", ok, err)
+		}
+		if tail.Seq != 6 || tail.MAC != batch[5].MAC || tail.Source == nil || *tail.Source != *recs[4].Source {
+			t.Errorf("tail %+v, want seq 6, its mac, and seq 5's source %+v", tail, recs[4].Source)
+		}
+	})
 }

@@ -1,0 +1,94 @@
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// Tail is where a chain stands in a sink: its newest stored record, and
+// the source position of the newest record that came from the source.
+type Tail struct {
+	Seq uint64
+	MAC [32]byte
+	// Source is the newest stored record's source line (file generation
+	// and the offset of the line's first byte); nil if none of the last
+	// tailSourceWindow records has one.
+	Source *record.Source
+}
+
+// TailReader is a sink that can say where a chain stands, so that a chain
+// whose spool was lost continues from what the sink holds.
+type TailReader interface {
+	ChainTail(ctx context.Context, chain string) (Tail, bool, error)
+}
+
+// tailSourceWindow is how many of the newest records are searched for
+// one with a source position.
+const tailSourceWindow = 1000
+
+// chainTail reads the tail with head, which returns the newest (seq, mac)
+// of the chain (sql.ErrNoRows or pgx.ErrNoRows when it has none: noRows
+// reports which), and newest, which returns up to n payloads of the chain
+// newest first.
+func chainTail(head func() (int64, []byte, error), noRows func(error) bool, newest func(n int) ([][]byte, error)) (Tail, bool, error) {
+	seq, mac, err := head()
+	if noRows(err) {
+		return Tail{}, false, nil
+	}
+	if err != nil {
+		return Tail{}, false, err
+	}
+	if len(mac) != 32 {
+		return Tail{}, false, fmt.Errorf("stored mac of seq %d is %d bytes", seq, len(mac))
+	}
+	t := Tail{Seq: uint64(seq)}
+	copy(t.MAC[:], mac)
+	payloads, err := newest(tailSourceWindow)
+	if err != nil {
+		return Tail{}, false, err
+	}
+	for _, p := range payloads {
+		if r, err := record.Parse(p); r != nil && r.Source != nil && (err == nil || errors.Is(err, record.ErrNotCanonical)) {
+			t.Source = r.Source
+			break
+		}
+	}
+	return t, true, nil
+}
+
+// ChainTail returns where chain stands in the database; false if it holds
+// no record of it.
+func (s *SQLite) ChainTail(ctx context.Context, chain string) (Tail, bool, error) {
+	t, ok, err := chainTail(
+		func() (int64, []byte, error) {
+			var seq int64
+			var mac []byte
+			err := s.db.QueryRowContext(ctx, `SELECT seq, mac FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &mac)
+			return seq, mac, err
+		},
+		func(err error) bool { return errors.Is(err, sql.ErrNoRows) },
+		func(n int) ([][]byte, error) {
+			rows, err := s.db.QueryContext(ctx, `SELECT payload FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT ?`, chain, n)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out [][]byte
+			for rows.Next() {
+				var p []byte
+				if err := rows.Scan(&p); err != nil {
+					return nil, err
+				}
+				out = append(out, p)
+			}
+			return out, rows.Err()
+		})
+	if err != nil {
+		return Tail{}, false, fmt.Errorf("sqlite chain tail %q: %w", chain, err)
+	}
+	return t, ok, nil
+}
