@@ -163,7 +163,7 @@ func isSidecarAction(a string) bool {
 	switch a {
 	case record.ActionChainStart, record.ActionParseError, record.ActionCheckpoint,
 		record.ActionKeyRotation, record.ActionRetentionPurge, record.ActionSidecarStart,
-		record.ActionSidecarStop:
+		record.ActionSidecarStop, record.ActionGap:
 		return true
 	}
 	return false

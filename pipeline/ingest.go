@@ -42,6 +42,9 @@ type IngestConfig struct {
 	// Retention, when MaxAge > 0, purges records older than MaxAge every
 	// Interval; see retain.
 	Retention Retention
+	// Gap, when not nil, is the detail of a gap record written at start,
+	// before sidecar_start (the spool was lost; see cmd/audit-sidecar).
+	Gap map[string]any
 	// Envelope is the container-log format wrapping each line (none, cri,
 	// docker, auto); MaxMessageBytes bounds a joined message (default 16
 	// MiB).
@@ -168,6 +171,9 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	now := in.cfg.Now()
 	if in.sealer.Head().Seq == 0 {
 		in.add(&record.Record{TS: now, IngestedAt: now, Action: record.ActionChainStart})
+	}
+	if in.cfg.Gap != nil {
+		in.add(in.ownRecord(record.ActionGap, in.cfg.Gap))
 	}
 	start := map[string]any{}
 	for k, v := range in.cfg.StartDetail {

@@ -31,6 +31,9 @@ type Metrics struct {
 	// retention_purge record purges the chain.
 	RetentionThrough prometheus.Gauge
 	PurgeErrors      *prometheus.CounterVec // failed sink purges (redone by the next purge), by sink
+	// SpoolRecoveries is 1 when this run found its spool file corrupt and
+	// moved it aside.
+	SpoolRecoveries prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -57,11 +60,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SinkUp:           prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_up", Help: "1 when the sink's last write succeeded."}, []string{"sink"}),
 		Quarantined:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_quarantined_total", Help: "Records a sink rejected for good and kept aside (postgres: table audit_quarantine), by sink. Any increase needs an operator."}, []string{"sink"}),
 		RetentionThrough: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_retention_purged_through_seq", Help: "Seq through which the newest retention_purge record purges the chain."}),
+		SpoolRecoveries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_recoveries_total", Help: "Spool files found corrupt at start and moved aside (the chain continued from the sinks, with a gap record)."}),
 		PurgeErrors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_purge_errors_total", Help: "Retention purges a sink failed to carry out (the next purge covers them), by sink."}, []string{"sink"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
-			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors)
+			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries)
 	}
 	return m
 }

@@ -27,6 +27,9 @@ const (
 	ActionRetentionPurge = "retention_purge"
 	ActionSidecarStart   = "sidecar_start"
 	ActionSidecarStop    = "sidecar_stop"
+	// ActionGap says records or source lines are missing for a stated
+	// reason (a spool file found corrupt at start).
+	ActionGap = "gap"
 )
 
 // Actions lists every valid action, agent and sidecar ones.
@@ -35,7 +38,7 @@ var Actions = []string{
 	ActionApprovalRequested, ActionApprovalGranted, ActionApprovalDenied,
 	ActionError, ActionOther,
 	ActionChainStart, ActionParseError, ActionCheckpoint, ActionKeyRotation,
-	ActionRetentionPurge, ActionSidecarStart, ActionSidecarStop,
+	ActionRetentionPurge, ActionSidecarStart, ActionSidecarStop, ActionGap,
 }
 
 // Outcomes lists the valid outcome values.

@@ -37,6 +37,8 @@ func dispatch(args []string) int {
 		return runCmd(args[1:])
 	case "verify":
 		return verifyCmd(args[1:])
+	case "spool-check": // the child process of the start-up spool check
+		return spoolCheckCmd(args[1:])
 	case "migrate":
 		return migrateCmd(args[1:])
 	case "redact":

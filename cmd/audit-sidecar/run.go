@@ -101,11 +101,20 @@ func runCmd(args []string) int {
 			return fail(exitUsage, "server.tokens_file: %v", err)
 		}
 	}
-	sp, err := spool.Open(cfg.Spool.Path, spool.Options{MaxBytes: cfg.Spool.MaxBytes, Logger: log})
-	if err != nil {
-		return fail(exitUsage, "spool.path: %v", err)
+	// The spool first, so that an unusable spool path fails the start
+	// before any sink file or table is created; a corrupt one is replaced
+	// once the sinks, which hold the chain's tail, are open.
+	spoolOpts := spool.Options{MaxBytes: cfg.Spool.MaxBytes, Logger: log}
+	corrupt, reason := checkSpool(cfg.Spool.Path, log)
+	var sp *spool.Spool
+	if !corrupt {
+		sp, err = spool.Open(cfg.Spool.Path, spoolOpts)
+		if errors.Is(err, spool.ErrCorrupt) {
+			corrupt, reason = true, err.Error()
+		} else if err != nil {
+			return fail(exitUsage, "spool.path: %v", err)
+		}
 	}
-	defer sp.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := pipeline.NewMetrics(reg)
@@ -113,9 +122,20 @@ func runCmd(args []string) int {
 	sinks, queryable, err := openSinks(openCtx, cfg, metrics, log)
 	cancelOpen()
 	if err != nil {
+		if sp != nil {
+			sp.Close()
+		}
 		return fail(exitUsage, "%v", err)
 	}
 	defer closeSinks(sinks)
+	var gap map[string]any
+	if corrupt {
+		metrics.SpoolRecoveries.Inc()
+		if sp, gap, err = recoverSpool(cfg, reason, sinks, spoolOpts, log); err != nil {
+			return fail(exitUsage, "spool.path: %v", err)
+		}
+	}
+	defer sp.Close()
 	names := make([]string, len(sinks))
 	for i, s := range sinks {
 		names[i] = s.name
@@ -135,6 +155,7 @@ func runCmd(args []string) int {
 		Metrics:     metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
+		Gap: gap,
 	})
 	if err != nil {
 		return fail(exitUsage, "chain.id: %v", err)

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/config"
+	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/sink"
+	"github.com/fips-agents/audit-sidecar/spool"
+	"github.com/fips-agents/audit-sidecar/tailer"
+)
+
+// spoolCheckCmd is the child process of checkSpool: it reads every page
+// of the spool file and exits 0 if it is sound. Not in the usage text.
+func spoolCheckCmd(args []string) int {
+	if len(args) != 1 {
+		return fail(exitUsage, "usage: audit-sidecar spool-check PATH")
+	}
+	err := spool.CheckFile(args[0])
+	switch {
+	case errors.Is(err, spool.ErrCorrupt):
+		return fail(exitFailure, "%v", err)
+	case err != nil:
+		// Not a verdict (the file is locked by another process, or
+		// unreadable): the parent's own open reports it.
+		return fail(exitUsage, "%v", err)
+	}
+	return exitOK
+}
+
+// checkSpool reports whether the spool file at path is damaged. The check
+// runs in a child process because bbolt panics, in a goroutine no caller
+// can recover, on some damage: a crash of the child is a verdict, where a
+// crash of the sidecar would be a crash loop. A child that cannot be run
+// at all is not taken as damage.
+func checkSpool(path string, log *zap.Logger) (bool, string) {
+	if _, err := os.Stat(path); err != nil {
+		return false, ""
+	}
+	self, err := os.Executable()
+	if err != nil {
+		log.Warn("spool check skipped: cannot find the executable", zap.Error(err))
+		return false, ""
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(self, "spool-check", path)
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if err == nil {
+		return false, ""
+	}
+	if !errors.As(err, &ee) {
+		log.Warn("spool check skipped: cannot run it", zap.Error(err))
+		return false, ""
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+	if ee.ExitCode() == exitUsage && !strings.Contains(line, "panic") {
+		log.Warn("spool check could not run", zap.String("reason", line))
+		return false, ""
+	}
+	return true, line
+}
+
+// recoverSpool moves a damaged spool file aside, opens a fresh one, and
+// continues the chain from the sink that holds most of it: the new spool's
+// head is that sink's newest record, and the source resumes after that
+// sink's newest source line. The gap record it returns says what was lost
+// (the spool's undelivered records are re-read from the source when it
+// still has them; sinks behind the best one lack the records between).
+func recoverSpool(cfg *config.Config, reason string, sinks []namedSink, opts spool.Options, log *zap.Logger) (*spool.Spool, map[string]any, error) {
+	aside, err := spool.MoveAside(cfg.Spool.Path, time.Now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("move the corrupt spool aside: %w", err)
+	}
+	log.Error("spool file is corrupt: moved aside; continuing the chain from the sinks",
+		zap.String("moved_to", aside), zap.String("reason", reason))
+	sp, err := spool.Open(cfg.Spool.Path, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var best sink.Tail
+	heads := map[string]any{}
+	for _, s := range sinks {
+		tr, ok := s.sink.(sink.TailReader)
+		if !ok {
+			continue
+		}
+		t, found, err := tr.ChainTail(ctx, cfg.Chain.ID)
+		switch {
+		case err != nil:
+			log.Warn("spool recovery: sink not readable; it may lack records", zap.String("sink", s.name), zap.Error(err))
+			heads[s.name] = "unreadable"
+		case !found:
+			heads[s.name] = 0
+		default:
+			heads[s.name] = t.Seq
+			if t.Seq > best.Seq {
+				best = t
+			}
+		}
+	}
+	gap := map[string]any{
+		"reason":     "spool file corrupt",
+		"moved_to":   aside,
+		"sink_heads": heads,
+	}
+	if best.Seq == 0 {
+		// No sink holds the chain: it starts anew at seq 1.
+		gap["continued_from_seq"] = 0
+		return sp, gap, nil
+	}
+	var pos []byte
+	if best.Source != nil {
+		p := resumeAfter(best.Source, log)
+		if pos, err = json.Marshal(p); err != nil {
+			sp.Close()
+			return nil, nil, err
+		}
+		gap["resume"] = p
+	} else {
+		log.Warn("spool recovery: no stored record names a source position; the source is read by source.start_at")
+	}
+	if err := sp.Seed(cfg.Chain.ID, best.Seq, best.MAC, pos); err != nil {
+		sp.Close()
+		return nil, nil, err
+	}
+	gap["continued_from_seq"] = best.Seq
+	return sp, gap, nil
+}
+
+// resumeAfter is the position just past the line src names: the file is
+// read from src.Offset to the line's end. If that generation is not at
+// src.File any more (rotated), the position is the line's start and the
+// tailer finds the generation among the siblings; that line is then read
+// again (once more in the chain, never lost).
+func resumeAfter(src *record.Source, log *zap.Logger) tailer.Position {
+	p := tailer.Position{Path: src.File, Dev: src.Dev, Ino: src.Ino, Offset: src.Offset}
+	f, err := os.Open(src.File)
+	if err != nil {
+		log.Warn("spool recovery: source file not found; its last delivered line will be read again", zap.Error(err))
+		return p
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || uint64(st.Dev) != src.Dev || st.Ino != src.Ino {
+		log.Warn("spool recovery: the source file was rotated; its last delivered line will be read again")
+		return p
+	}
+	if _, err := f.Seek(src.Offset, 0); err != nil {
+		return p
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	line, err := br.ReadSlice('\n')
+	for errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
+		p.Offset += int64(len(line))
+		line, err = br.ReadSlice('\n')
+	}
+	if err != nil {
+		log.Warn("spool recovery: the last delivered line has no end; it will be read again", zap.Error(err))
+		return tailer.Position{Path: src.File, Dev: src.Dev, Ino: src.Ino, Offset: src.Offset}
+	}
+	p.Offset += int64(len(line))
+	return p
+}
