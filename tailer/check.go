@@ -125,7 +125,7 @@ func (r *run) switchTo(now time.Time) bool {
 		r.retry("list rotated", serr)
 	}
 	for _, s := range sibs {
-		if s.ino == id.inode() || r.holds(s.ino) || r.isKnown(s) {
+		if s.ino == id.inode() || r.holds(s.ino) || r.isKnown(s) || r.wasRetired(s) {
 			continue
 		}
 		g, _, err := openSibling(s, 0)
@@ -194,7 +194,19 @@ func (r *run) learn(sibs []sibling, complete bool) {
 // was taken, the same first bytes (an inode freed and reused in between is
 // a new generation).
 func (r *run) isKnown(s sibling) bool {
-	id, ok := r.known[s.ino]
+	return r.matches(r.known, s)
+}
+
+// wasRetired reports whether s is a generation already read to its end.
+func (r *run) wasRetired(s sibling) bool {
+	return r.matches(r.retired, s)
+}
+
+// matches reports whether s is the generation ids holds for its inode: the
+// same inode, and (when fingerprinted) the same first bytes, so that a
+// reused inode number is a new generation.
+func (r *run) matches(ids map[inode]FileID, s sibling) bool {
+	id, ok := ids[s.ino]
 	if !ok {
 		return false
 	}

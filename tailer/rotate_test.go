@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -289,5 +290,69 @@ func TestTailer_SymlinkSwapped(t *testing.T) {
 	}
 	if r, _, _ := obs.counts(); r != 1 {
 		t.Errorf("%d rotations seen, want 1", r)
+	}
+}
+
+// Hundreds of rotations (logrotate style, three siblings kept), at most
+// two between reads: every line is read, in order, and open files and
+// goroutines come back to where they were (each finished generation is
+// closed).
+func TestTailer_ManyRotations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak")
+	}
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(ents)
+	}
+	path := logPath(t)
+	writeFile(t, path, "")
+	cfg := testConfig(path)
+	cfg.RotateDrain = 5 * time.Millisecond
+	obs := &countObserver{}
+	cfg.Observer = obs
+	h := startTailer(t, cfg, nil)
+	h.waitLog("tailing")
+	baseFDs, baseG := fds(), runtime.NumGoroutine()
+
+	const rotations = 500
+	var want []string
+	for r := range rotations {
+		lines := numbered(fmt.Sprintf("r%03d", r), 0, 3)
+		appendTo(t, path, joinLines(lines))
+		want = append(want, lines...)
+		// logrotate with rotate 3: .2 -> .3, .1 -> .2, path -> .1.
+		for i := 2; i >= 1; i-- {
+			if _, err := os.Stat(fmt.Sprintf("%s.%d", path, i)); err == nil {
+				rename(t, fmt.Sprintf("%s.%d", path, i), fmt.Sprintf("%s.%d", path, i+1))
+			}
+		}
+		rename(t, path, path+".1")
+		writeFile(t, path, "")
+		if r%2 == 1 {
+			// A generation deleted before anyone opened it is gone for
+			// every reader: keep within the three kept siblings.
+			h.waitN(len(want))
+		}
+	}
+	appendTo(t, path, "END\n")
+	got := h.waitText("END")
+	wantTexts(t, got, cat(want, []string{"END"}))
+	// Generations still draining close within a few polls.
+	deadline := time.Now().Add(5 * time.Second)
+	for fds() > baseFDs+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := fds(); n > baseFDs+2 {
+		t.Errorf("%d open files after %d rotations, %d before", n, rotations, baseFDs)
+	}
+	if g := runtime.NumGoroutine(); g > baseG+2 {
+		t.Errorf("%d goroutines after %d rotations, %d before", g, rotations, baseG)
+	}
+	if r, _, l := obs.counts(); r < rotations/2 || l != 0 {
+		t.Errorf("observer: %d rotations, %d losses", r, l)
 	}
 }

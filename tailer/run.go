@@ -26,6 +26,15 @@ type run struct {
 	// rotated: a sibling missing from it when a rotation is noticed is a
 	// generation that was born and rotated away between two checks.
 	known map[inode]FileID
+	// retired holds the last maxRetired generations read to their end and
+	// closed (oldest first in retiredOrder): a directory listing taken
+	// while logrotate shifts .1 to .2 can miss a name, so known alone
+	// would let a finished generation pass for an unseen one and be read
+	// again. Pruning by listing has the same race, so the set is bounded
+	// by count instead; a reused inode number with other first bytes is
+	// still a new generation.
+	retired      map[inode]FileID
+	retiredOrder []inode
 
 	w         *fsnotify.Watcher
 	watching  bool
@@ -39,6 +48,7 @@ func newRun(cfg Config) *run {
 		log:     cfg.Logger,
 		buf:     make([]byte, readBufSize),
 		known:   map[inode]FileID{},
+		retired: map[inode]FileID{},
 		failing: map[string]string{},
 	}
 }
@@ -131,8 +141,24 @@ func (r *run) retire(g *gen) {
 		r.cfg.Observer.Lost(int64(g.lineLen))
 	}
 	_ = g.f.Close()
+	r.rememberRetired(g.id)
 	r.gens[0] = nil
 	r.gens = r.gens[1:]
+}
+
+// maxRetired bounds the retired generations remembered.
+const maxRetired = 256
+
+func (r *run) rememberRetired(id FileID) {
+	ino := id.inode()
+	if _, ok := r.retired[ino]; !ok {
+		r.retiredOrder = append(r.retiredOrder, ino)
+	}
+	r.retired[ino] = id
+	if len(r.retiredOrder) > maxRetired {
+		delete(r.retired, r.retiredOrder[0])
+		r.retiredOrder = r.retiredOrder[1:]
+	}
 }
 
 // wait blocks until something may have changed: a notification about a
