@@ -45,6 +45,9 @@ type IngestConfig struct {
 	// Gap, when not nil, is the detail of a gap record written at start,
 	// before sidecar_start (the spool was lost; see cmd/audit-sidecar).
 	Gap map[string]any
+	// Multi says the source is several files (tailer.Multi): positions
+	// are kept per file (Line.Watch) and committed together.
+	Multi bool
 	// Envelope is the container-log format wrapping each line (none, cri,
 	// docker, auto); MaxMessageBytes bounds a joined message (default 16
 	// MiB).
@@ -65,8 +68,12 @@ type Ingester struct {
 	log    *zap.Logger
 	sealer *chain.Sealer
 	batch  []record.Sealed
-	pos    *tailer.Position // source position after the batch's last line
-	full   atomic.Bool
+	pos    *tailer.Position // single file: source position after the batch's last line
+	// Multi: every file's position (committed and new), and whether one
+	// changed since the last commit.
+	positions map[string]tailer.Position
+	posDirty  bool
+	full      atomic.Bool
 	// failing is set while a spool commit is being retried (a full disk,
 	// an I/O error): the source is not read meanwhile.
 	failing atomic.Bool
@@ -78,10 +85,15 @@ type Ingester struct {
 	marks     []spool.Mark
 	dropMarks uint64
 
-	// Envelope state: the decoder, the messages completed while another
-	// stream's message is still pending (held so that the committed
-	// position never passes a pending fragment), and how many lines have
-	// been read since a message became pending.
+	// Envelope state, per file (Line.Watch): see fileState.
+	files map[string]*fileState
+}
+
+// fileState is the envelope state of one source file: the decoder, the
+// messages completed while another stream's message is still pending
+// (held so that the committed position never passes a pending fragment),
+// and how many lines have been read since a message became pending.
+type fileState struct {
 	env      *envelope.Decoder
 	held     []heldLine
 	heldRead int
@@ -119,13 +131,20 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 		cfg.BatchRecords = 1000
 	}
 	head := chain.Head{Seq: st.HeadSeq, MAC: st.HeadMAC}
-	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head)}
-	if cfg.Envelope != envelope.None {
-		max := cfg.MaxMessageBytes
-		if max <= 0 {
-			max = 16 << 20
+	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head),
+		files: map[string]*fileState{}}
+	if cfg.MaxMessageBytes <= 0 {
+		in.cfg.MaxMessageBytes = 16 << 20
+	}
+	if cfg.Multi {
+		all, err := in.ResumeAll()
+		if err != nil {
+			return nil, err
 		}
-		in.env = envelope.NewDecoder(cfg.Envelope, max)
+		in.positions = all
+		if in.positions == nil {
+			in.positions = map[string]tailer.Position{}
+		}
 	}
 	if cfg.Retention.MaxAge > 0 {
 		if cfg.Retention.Interval <= 0 {
@@ -143,10 +162,15 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 }
 
 // Resume returns the source position committed with the newest batch, or
-// nil when the source was never read.
+// nil when the source was never read. For a multi-file source it is nil;
+// see ResumeAll.
 func (in *Ingester) Resume() (*tailer.Position, error) {
 	b := in.cfg.Spool.State().Source
 	if b == nil {
+		return nil, nil
+	}
+	var files sourceFiles
+	if json.Unmarshal(b, &files) == nil && files.Files != nil {
 		return nil, nil
 	}
 	var p tailer.Position
@@ -154,6 +178,33 @@ func (in *Ingester) Resume() (*tailer.Position, error) {
 		return nil, fmt.Errorf("spool source position: %w", err)
 	}
 	return &p, nil
+}
+
+// sourceFiles is how the positions of a multi-file source are committed.
+type sourceFiles struct {
+	Files map[string]tailer.Position `json:"files"`
+}
+
+// ResumeAll returns the committed position of each file of a multi-file
+// source, by the name that matched. A position committed by a single-file
+// run (the config changed to a pattern) is returned under its path.
+func (in *Ingester) ResumeAll() (map[string]tailer.Position, error) {
+	b := in.cfg.Spool.State().Source
+	if b == nil {
+		return nil, nil
+	}
+	var files sourceFiles
+	if err := json.Unmarshal(b, &files); err != nil {
+		return nil, fmt.Errorf("spool source position: %w", err)
+	}
+	if files.Files != nil {
+		return files.Files, nil
+	}
+	p, err := in.Resume()
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return map[string]tailer.Position{p.Path: *p}, nil
 }
 
 // SpoolFull reports whether ingestion is paused because the spool is full.
@@ -181,6 +232,8 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	}
 	if p, _ := in.Resume(); p != nil {
 		start["resume"] = p
+	} else if len(in.positions) > 0 {
+		start["resume"] = in.positions
 	}
 	in.add(in.ownRecord(record.ActionSidecarStart, start))
 	if err := in.commit(ctx); err != nil {
@@ -246,35 +299,49 @@ func (in *Ingester) handle(l tailer.Line) {
 	} else {
 		in.cfg.Metrics.SourceBytes.Add(float64(len(l.Text) + 1))
 	}
-	if in.env == nil {
+	if in.cfg.Envelope == envelope.None {
 		in.record(l, l.Text, l.Truncated, l.FullLen, l.FullSHA256)
-		next := l.Next
-		in.pos = &next
+		in.advance(l.Watch, l.Next)
 		return
+	}
+	fs := in.files[l.Watch]
+	if fs == nil {
+		fs = &fileState{env: envelope.NewDecoder(in.cfg.Envelope, in.cfg.MaxMessageBytes)}
+		in.files[l.Watch] = fs
 	}
 	src := l
 	src.Text = nil
-	if m, ok := in.env.Feed(l.Text, src, l.Truncated); ok {
+	if m, ok := fs.env.Feed(l.Text, src, l.Truncated); ok {
 		if m.Stream == "" && l.Truncated { // passed through: the tailer's own account
 			m.FullLen, m.FullSHA256 = l.FullLen, l.FullSHA256
 		}
-		in.held = append(in.held, heldLine{m, m.First.(tailer.Line)})
+		fs.held = append(fs.held, heldLine{m, m.First.(tailer.Line)})
 	}
-	if in.env.Pending() {
-		if in.heldRead++; in.heldRead <= maxHeldLines {
+	if fs.env.Pending() {
+		if fs.heldRead++; fs.heldRead <= maxHeldLines {
 			return
 		}
-		for _, m := range in.env.Flush() {
+		for _, m := range fs.env.Flush() {
 			in.log.Warn("container log message never completed; recorded as received",
 				zap.String("stream", m.Stream), zap.Int64("bytes", m.FullLen))
-			in.held = append(in.held, heldLine{m, m.First.(tailer.Line)})
+			fs.held = append(fs.held, heldLine{m, m.First.(tailer.Line)})
 		}
 	}
-	for _, h := range in.held {
+	for _, h := range fs.held {
 		in.record(h.src, h.msg.Text, h.msg.Truncated, h.msg.FullLen, h.msg.FullSHA256)
 	}
-	in.held, in.heldRead = in.held[:0], 0
-	next := l.Next
+	fs.held, fs.heldRead = fs.held[:0], 0
+	in.advance(l.Watch, l.Next)
+}
+
+// advance sets the position to commit for the file watch (single file:
+// "") to next.
+func (in *Ingester) advance(watch string, next tailer.Position) {
+	if in.cfg.Multi {
+		in.positions[watch] = next
+		in.posDirty = true
+		return
+	}
 	in.pos = &next
 }
 
@@ -350,15 +417,19 @@ func (in *Ingester) ownRecord(action string, detail map[string]any) *record.Reco
 // commit stores the open batch and position, retrying until it succeeds or
 // ctx is done.
 func (in *Ingester) commit(ctx context.Context) error {
-	if len(in.batch) == 0 && in.pos == nil && len(in.marks) == 0 && in.dropMarks == 0 {
+	if len(in.batch) == 0 && in.pos == nil && !in.posDirty && len(in.marks) == 0 && in.dropMarks == 0 {
 		return nil
 	}
 	var pos []byte
-	if in.pos != nil {
-		var err error
-		if pos, err = json.Marshal(in.pos); err != nil {
-			return fmt.Errorf("encode source position: %w", err)
-		}
+	var err error
+	switch {
+	case in.pos != nil:
+		pos, err = json.Marshal(in.pos)
+	case in.posDirty:
+		pos, err = json.Marshal(sourceFiles{Files: in.positions})
+	}
+	if err != nil {
+		return fmt.Errorf("encode source position: %w", err)
 	}
 	b := newBackoff(50*time.Millisecond, 5*time.Second)
 	for {
@@ -370,7 +441,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 			in.cfg.Metrics.HeadSeq.Set(float64(in.sealer.Head().Seq))
 			in.cfg.Metrics.SpoolBytes.Set(float64(in.cfg.Spool.PendingBytes()))
 			in.batch = in.batch[:0]
-			in.pos = nil
+			in.pos, in.posDirty = nil, false
 			return nil
 		}
 		in.cfg.Metrics.CommitErrors.Inc()

@@ -112,6 +112,9 @@ type Line struct {
 	// FullSHA256 is the SHA-256 of the whole line without its "\n",
 	// computed while streaming. It is set only when Truncated is true.
 	FullSHA256 [32]byte
+	// Watch is, from a Multi, the matching file name the line belongs to
+	// (the key of its position); "" from a single Tailer.
+	Watch string
 }
 
 // Tailer reads the lines of one file and its rotated generations.

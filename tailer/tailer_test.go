@@ -7,6 +7,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +240,32 @@ func TestTailer_Burst(t *testing.T) {
 	}
 	if off != int64(len(data)+4) {
 		t.Fatalf("last Next.Offset %d, want %d", off, len(data)+4)
+	}
+}
+
+// A pattern's matches leave out the rotated generations and compressed
+// copies of other matches: they belong to that match's own Tailer.
+func TestMulti_Matches(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"0.log", "1.log", "0.log.20261127-101010", "1.log.1", "2.log.gz", "other.txt"} {
+		writeFile(t, filepath.Join(dir, name), "x\n")
+	}
+	m, err := NewMulti(filepath.Join(dir, "*.log*"), Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.matches()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "0.log"), filepath.Join(dir, "1.log")}
+	if !slices.Equal(got, want) {
+		t.Errorf("matches %v, want %v", got, want)
+	}
+	if _, err := NewMulti(filepath.Join(dir, "[.log"), Config{}, nil); err == nil {
+		t.Error("a malformed pattern was accepted")
+	}
+	if !IsPattern("/var/log/pods/*/agent/*.log") || IsPattern("/var/log/agent.log") {
+		t.Error("IsPattern")
 	}
 }

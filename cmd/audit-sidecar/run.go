@@ -148,6 +148,7 @@ func runCmd(args []string) int {
 	if err != nil {
 		return fail(exitUsage, "source.envelope: %v", err)
 	}
+	multi := tailer.IsPattern(cfg.Source.Path)
 	ing, err := pipeline.NewIngester(pipeline.IngestConfig{
 		ChainID: cfg.Chain.ID, Key: key, Spool: sp, Redactor: red,
 		BatchRecords: cfg.Spool.BatchRecords, BatchWait: cfg.Spool.BatchWait,
@@ -155,22 +156,35 @@ func runCmd(args []string) int {
 		Metrics:     metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
-		Gap: gap,
+		Gap: gap, Multi: multi,
 	})
 	if err != nil {
 		return fail(exitUsage, "chain.id: %v", err)
 	}
-	resume, err := ing.Resume()
-	if err != nil {
-		return fail(exitUsage, "spool.path: %v", err)
-	}
-	tl, err := tailer.New(tailer.Config{
+	tcfg := tailer.Config{
 		Path: cfg.Source.Path, StartAt: cfg.Source.StartAt, Poll: cfg.Source.Poll,
 		MaxLineBytes: cfg.Source.MaxLineBytes, RotateDrain: cfg.Source.RotateDrain, Logger: log,
 		Observer: metrics.TailerObserver(),
-	}, resume)
-	if err != nil {
-		return fail(exitUsage, "source: %v", err)
+	}
+	var tl interface {
+		Run(ctx context.Context, out chan<- tailer.Line) error
+	}
+	if multi {
+		all, err := ing.ResumeAll()
+		if err != nil {
+			return fail(exitUsage, "spool.path: %v", err)
+		}
+		if tl, err = tailer.NewMulti(cfg.Source.Path, tcfg, all); err != nil {
+			return fail(exitUsage, "source.path: %v", err)
+		}
+	} else {
+		resume, err := ing.Resume()
+		if err != nil {
+			return fail(exitUsage, "spool.path: %v", err)
+		}
+		if tl, err = tailer.New(tcfg, resume); err != nil {
+			return fail(exitUsage, "source: %v", err)
+		}
 	}
 
 	deliverers := make([]*pipeline.Deliverer, len(sinks))
