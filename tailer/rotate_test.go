@@ -356,3 +356,50 @@ func TestTailer_ManyRotations(t *testing.T) {
 		t.Errorf("observer: %d rotations, %d losses", r, l)
 	}
 }
+
+// The kernel's inotify queue overflows (the tailer's instance is created
+// with a queue of 8 events, then a burst of files is created beside the
+// log): the overflow is noticed, polling carries on, and a rotation made
+// while notifications were lost is still followed without loss.
+func TestTailer_InotifyOverflow(t *testing.T) {
+	const knob = "/proc/sys/fs/inotify/max_queued_events"
+	old, err := os.ReadFile(knob)
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and " + knob)
+	}
+	if err := os.WriteFile(knob, []byte("8"), 0o644); err != nil {
+		t.Skipf("cannot lower %s: %v", knob, err)
+	}
+	restore := func() { os.WriteFile(knob, old, 0o644) }
+	t.Cleanup(restore)
+
+	path := logPath(t)
+	a := numbered("a", 0, 20)
+	writeFile(t, path, joinLines(a))
+	h := startTailer(t, testConfig(path), nil)
+	h.waitN(len(a))
+	restore() // the tailer's instance keeps its small queue
+
+	overflowed := false
+	for try := 0; try < 20 && !overflowed; try++ {
+		for i := range 200 {
+			writeFile(t, filepath.Join(filepath.Dir(path), fmt.Sprintf("noise-%d-%d", try, i)), "")
+		}
+		for _, e := range h.logs.All() {
+			if e.Message == "file notification error, relying on polling" {
+				overflowed = true
+			}
+		}
+	}
+	if !overflowed {
+		t.Skip("the queue did not overflow")
+	}
+	b := numbered("b", 0, 20)
+	appendTo(t, path, joinLines(b))
+	rename(t, path, path+".1")
+	c := numbered("c", 0, 20)
+	writeFile(t, path, joinLines(c)+"END\n")
+	got := h.waitText("END")
+	wantTexts(t, got, cat(a, b, c, []string{"END"}))
+	checkOffsets(t, got)
+}
