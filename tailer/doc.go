@@ -8,7 +8,9 @@
 // A path names a sequence of file generations. A generation is one file
 // (a FileID: device and inode, plus Head, a SHA-256 of its first up to
 // HeadSize bytes, which tells a reused inode or a file rewritten in place
-// from the one read before). Every Line carries its generation, the byte
+// from the one read before; two generations that share an inode number
+// and their first HeadSize bytes cannot be told apart). Every Line carries
+// its generation, the byte
 // offset of its first byte, and Next: the Position just past its "\n".
 // The caller persists Next once the line is durably handled (in the same
 // transaction as what it made of the line) and passes the last persisted
