@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,12 +81,59 @@ func (r *run) verify(g *gen) bool {
 
 // rewritten restarts g at 0 after it was found truncated (size, or -1 when
 // not known) or rewritten in place; head is its current first bytes.
+//
+// copytruncate rotation copies the file to a sibling before truncating it,
+// so lines past what was read are in the copy: the copy (a sibling of
+// another inode that starts with the same bytes) is read from the old
+// offset to its end first. Lines written between the copy and the
+// truncation are in neither file; no reader can recover them.
 func (r *run) rewritten(g *gen, head []byte, size int64) {
 	r.log.Warn("file truncated or rewritten, reading it again from the start",
 		zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("size", size))
 	r.cfg.Observer.Truncated()
+	old, off := g.id, g.next
 	g.restart(0)
 	g.id.Head, g.id.HeadLen = hashHead(head), len(head)
+	if c := r.copyOf(old, off); c != nil {
+		if i := slices.Index(r.gens, g); i >= 0 {
+			r.gens = slices.Insert(r.gens, i, c)
+			return
+		}
+		_ = c.f.Close()
+	}
+}
+
+// copyOf returns the newest sibling that is a copy of generation old (of
+// another inode, starting with the bytes old was fingerprinted by) and
+// holds more than off bytes, opened at off to be read to its end; nil if
+// there is none.
+func (r *run) copyOf(old FileID, off int64) *gen {
+	if old.HeadLen == 0 {
+		return nil // nothing to recognise a copy by
+	}
+	sibs, err := listSiblings(r.cfg.Path)
+	if err != nil {
+		return nil
+	}
+	for i := len(sibs) - 1; i >= 0; i-- { // newest first
+		s := sibs[i]
+		if s.ino == old.inode() || r.holds(s.ino) || r.wasRetired(s) {
+			continue
+		}
+		c, fi, err := openSibling(s, off)
+		if err != nil || c == nil {
+			continue
+		}
+		if ok, err := startsWith(c.f, old); err != nil || !ok || fi.Size() <= off {
+			_ = c.f.Close()
+			continue
+		}
+		c.successor, c.drainUntil = true, time.Now()
+		r.log.Info("reading the rest of the truncated file from its copy",
+			zap.String("path", s.path), zap.Int64("offset", off), zap.Int64("size", fi.Size()))
+		return c
+	}
+	return nil
 }
 
 // growHead takes head, which starts with the bytes g.id fingerprinted, as

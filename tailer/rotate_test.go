@@ -403,3 +403,29 @@ func TestTailer_InotifyOverflow(t *testing.T) {
 	wantTexts(t, got, cat(a, b, c, []string{"END"}))
 	checkOffsets(t, got)
 }
+
+// copytruncate while the tailer lags: the lines it had not read yet when
+// the file was copied and truncated are read from the copy, then the
+// truncated file from its start; nothing is lost, nothing repeated.
+func TestTailer_CopyTruncateWhileBehind(t *testing.T) {
+	path := logPath(t)
+	a := numbered("a", 0, 30)
+	writeFile(t, path, joinLines(a))
+	recv := startManual(t, testConfig(path))
+	got := []Line{recv()} // a is read; the tailer blocks on its second line
+	c := numbered("c", 0, 20)
+	appendTo(t, path, joinLines(c)) // not read yet
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path+".1", string(raw)) // the copy
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := numbered("b", 0, 5)
+	appendTo(t, path, joinLines(b)+"END\n")
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, got, cat(a, c, b, []string{"END"}))
+	checkOffsets(t, got)
+}
