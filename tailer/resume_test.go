@@ -157,6 +157,21 @@ func TestTailer_Resume(t *testing.T) {
 			warn: warnNotFound,
 		},
 		{
+			name: "copytruncate while stopped",
+			stopped: func(t *testing.T, path string) {
+				raw, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, path+".1", string(raw))
+				if err := os.Truncate(path, 0); err != nil {
+					t.Fatal(err)
+				}
+				appendTo(t, path, joinLines(cat(c, end)))
+			},
+			want: cat(a(0)[3:], c, end),
+		},
+		{
 			name: "truncated below the saved offset, head intact",
 			pad:  200,
 			stopped: func(t *testing.T, path string) {

@@ -111,6 +111,18 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		break
 	}
 	if saved < 0 {
+		if c := r.copyOf(want, p.Offset); c != nil {
+			// copytruncate while stopped: the rest of the saved generation
+			// is in its copy.
+			r.log.Info("the saved generation was copied and truncated while stopped; reading the rest from the copy",
+				zap.String("path", r.cfg.Path), zap.Int64("saved_offset", p.Offset))
+			r.cfg.Observer.Truncated()
+			if cur == nil {
+				c.successor = false
+				return []*gen{c}, nil
+			}
+			return []*gen{c, newGen(cur, r.cfg.Path, curID, 0)}, nil
+		}
 		r.log.Warn("saved file generation not found, reading the current file from the start",
 			zap.String("path", r.cfg.Path), zap.Int64("saved_offset", p.Offset),
 			zap.Uint64("saved_dev", p.Dev), zap.Uint64("saved_ino", p.Ino))
