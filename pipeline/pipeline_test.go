@@ -310,3 +310,33 @@ func TestMetrics_AllCreatedAndRegistered(t *testing.T) {
 		t.Errorf("%d metric families gathered, want %d (one per field)", len(families), v.NumField())
 	}
 }
+
+// A gap from the tailer becomes a chained gap record naming the file and
+// the byte range; the committed position does not move for it.
+func TestIngest_GapBecomesARecord(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.handle(tailer.Line{Path: "/log", Dev: 1, Ino: 2, Offset: 800, Gap: &tailer.Gap{From: 800, To: 1000, Reason: "copied and truncated"}})
+	if in.pos != nil || len(in.batch) != 1 {
+		t.Fatalf("pos %v, %d records", in.pos, len(in.batch))
+	}
+	r, err := record.Parse(in.batch[0].Payload)
+	if err != nil || r.Action != record.ActionGap {
+		t.Fatalf("record %v, %v", r, err)
+	}
+	var d struct {
+		Reason   string `json:"reason"`
+		File     string `json:"file"`
+		From, To int64
+	}
+	if err := json.Unmarshal(r.Detail, &d); err != nil || d.Reason != "source copied and truncated" || d.File != "/log" || d.From != 800 || d.To != 1000 {
+		t.Errorf("gap detail %s", r.Detail)
+	}
+}

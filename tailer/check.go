@@ -73,6 +73,7 @@ func (r *run) verify(g *gen) bool {
 	r.recovered("stat open")
 	if fi.Size() >= g.readOff && headMatches(head, g.id) {
 		g.growHead(head)
+		g.seen = max(g.seen, fi.Size())
 		return false
 	}
 	r.rewritten(g, head, fi.Size())
@@ -91,15 +92,26 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 	r.log.Warn("file truncated or rewritten, reading it again from the start",
 		zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("size", size))
 	r.cfg.Observer.Truncated()
-	old, off := g.id, g.next
+	old, off, seen := g.id, g.next, g.seen
+	gap := Gap{From: off, To: seen, Reason: "truncated"}
 	g.restart(0)
 	g.id.Head, g.id.HeadLen = hashHead(head), len(head)
 	if c := r.copyOf(old, off); c != nil {
+		if fi, err := c.f.Stat(); err == nil {
+			gap.From = max(off, fi.Size()) // the copy holds everything before
+		}
+		gap.Reason = "copied and truncated"
 		if i := slices.Index(r.gens, g); i >= 0 {
 			r.gens = slices.Insert(r.gens, i, c)
-			return
+		} else {
+			_ = c.f.Close()
 		}
-		_ = c.f.Close()
+	}
+	if gap.To > gap.From {
+		r.log.Warn("bytes written before the truncation are lost: they were neither read nor copied",
+			zap.String("path", g.path), zap.Int64("from", gap.From), zap.Int64("to", gap.To))
+		r.cfg.Observer.Lost(gap.To - gap.From)
+		r.gaps = append(r.gaps, Line{Path: g.path, Dev: old.Dev, Ino: old.Ino, Offset: gap.From, Gap: &gap})
 	}
 }
 

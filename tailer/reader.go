@@ -36,6 +36,11 @@ type gen struct {
 	// read to its end, kept being read until drainUntil, and closed.
 	successor  bool
 	drainUntil time.Time
+
+	// seen is the largest size the file was seen to have (by a read or a
+	// stat) since it was last (re)started: after a truncation, what lay
+	// between next and seen and is not in a copy is known to be lost.
+	seen int64
 }
 
 func newGen(f *os.File, path string, id FileID, off int64) *gen {
@@ -44,7 +49,7 @@ func newGen(f *os.File, path string, id FileID, off int64) *gen {
 
 // restart drops the line being assembled and reads again from off.
 func (g *gen) restart(off int64) {
-	g.next, g.readOff = off, off
+	g.next, g.readOff, g.seen = off, off, off
 	g.resetLine()
 }
 
@@ -107,6 +112,7 @@ func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen
 		if i < 0 {
 			g.add(chunk, maxLen)
 			g.readOff += int64(len(chunk))
+			g.seen = max(g.seen, g.readOff)
 			return nil
 		}
 		var l Line
@@ -117,6 +123,7 @@ func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen
 			l = g.finish(nil)
 		}
 		g.readOff += int64(i + 1)
+		g.seen = max(g.seen, g.readOff)
 		chunk = chunk[i+1:]
 		select {
 		case out <- l:

@@ -35,6 +35,8 @@ type run struct {
 	// still a new generation.
 	retired      map[inode]FileID
 	retiredOrder []inode
+	// gaps are lost ranges found by checks, to hand out before more lines.
+	gaps []Line
 
 	w         *fsnotify.Watcher
 	watching  bool
@@ -91,6 +93,14 @@ func (r *run) loop(ctx context.Context, out chan<- Line, resume *Position) error
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		for len(r.gaps) > 0 {
+			select {
+			case out <- r.gaps[0]:
+				r.gaps = r.gaps[1:]
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if len(r.gens) == 0 {
 			if !r.check(time.Now()) {

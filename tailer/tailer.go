@@ -115,6 +115,19 @@ type Line struct {
 	// Watch is, from a Multi, the matching file name the line belongs to
 	// (the key of its position); "" from a single Tailer.
 	Watch string
+	// Gap, when set, makes this no line at all but the report of bytes
+	// that were written to the file and can no longer be read (Text is
+	// empty, and Next must not be persisted for it).
+	Gap *Gap
+}
+
+// Gap is a byte range of a file generation that was lost: From..To were
+// seen in the file but were neither read nor in a copy when the file was
+// truncated. More may have been lost past To (written and truncated
+// between two looks); To is what was seen.
+type Gap struct {
+	From, To int64
+	Reason   string
 }
 
 // Tailer reads the lines of one file and its rotated generations.
