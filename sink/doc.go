@@ -47,15 +47,36 @@
 // throughput several-fold (see BenchmarkSQLite_Write).
 //
 // The table is append-only. Triggers abort any UPDATE (upserts included)
-// or DELETE with "audit_records is append-only". The retention purge will
-// be the one guarded exception. INSERT OR REPLACE gets past SQLite
-// triggers, and anyone who can write the file can drop them: they stop
-// mistakes; tampering, replacement included, is caught by the chain
-// (verify).
+// or DELETE with "audit_records is append-only". The retention purge
+// (Purge) is the one guarded exception: it deletes a chain's prefix only
+// while a guard row names the chain's stored retention_purge record that
+// covers it. INSERT OR REPLACE gets past SQLite triggers, and anyone who
+// can write the file can drop them: they stop mistakes; tampering,
+// replacement included, is caught by the chain (verify).
 //
 // Search pages by keyset in the order (ts, chain, seq), never by offset.
 // Chains lists chain ids; Scan streams one chain in seq order in chunks,
 // in constant memory, for verification and export.
+//
+// # PostgreSQL
+//
+// [OpenPostgres] connects with pgx, applies versioned migrations under an
+// advisory lock, and keeps monthly partitions (by ingested_at) created
+// ahead. Write locks each chain of the batch, COPYs a batch beyond the
+// chain's stored head straight into audit_records, and sends an
+// overlapping batch (a replay) through a staging table and INSERT … ON
+// CONFLICT DO NOTHING, comparing what was skipped. Records the server
+// rejects for good go whole to audit_quarantine; Scan returns them with
+// their chain. Triggers reject UPDATE, DELETE and TRUNCATE for every
+// role; the writer role of docs/postgres.md cannot drop them. Purge drops
+// whole partitions that every chain has purged. The same conformance
+// tests run against both sinks.
+//
+// # Retention and recovery
+//
+// [Purger] sinks carry out retention_purge records after storing them;
+// [TailReader] sinks say where a chain stands, so that a chain whose spool
+// was lost continues from them.
 //
 // # Null
 //
