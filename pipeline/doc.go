@@ -12,11 +12,20 @@
 // batch kept: nothing is dropped, and the source is not read meanwhile.
 // While the spool is full, no line is taken from the source (backpressure).
 // The first run of a chain writes chain_start; every run starts with
-// sidecar_start and a clean shutdown ends with sidecar_stop.
+// sidecar_start (after a gap record when the spool was lost) and a clean
+// shutdown ends with sidecar_stop. With a container-log envelope,
+// fragments are joined per file and stream, and the committed position
+// never passes an incomplete message; with several source files, each
+// file's position is committed with the batch. Gaps the tailer reports
+// (bytes lost to a truncation) become gap records. With a retention
+// policy, the first record of each period is marked in the spool, and a
+// retention_purge record is appended once a whole period is older than
+// the policy.
 //
 // Deliverer: one goroutine per sink. It reads records after the sink's
 // cursor, writes them (sinks are idempotent on chain and seq, so a retry
 // after a crash never duplicates), then acknowledges them in the spool.
-// Every sink error is retried with exponential backoff that resets on
-// success; only the context stops a deliverer.
+// Every sink error is retried with exponential backoff (up to 5 s) that
+// resets on success; only the context stops a deliverer. After storing a
+// retention_purge record it asks a sink that can purge to do so.
 package pipeline
