@@ -79,3 +79,39 @@ func TestE2E_CorruptSpoolAtStart(t *testing.T) {
 		})
 	}
 }
+
+// The spool's volume is lost (an emptyDir when the pod moves): the chain
+// is not started again at seq 1, where it would collide with the sink's
+// records forever, but continued from the sink, with a gap record.
+func TestE2E_SpoolLostAtStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var b strings.Builder
+	for n := 0; n < 20; n++ {
+		b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
+	}
+	appendLines(t, e.logPath, b.String())
+	p := e.start(t)
+	db := openDB(t, e.dbPath)
+	waitForEvents(t, db, 20, p)
+	p.stop(t)
+	if err := os.Remove(e.spoolPath); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	for n := 20; n < 30; n++ {
+		b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
+	}
+	appendLines(t, e.logPath, b.String())
+	p = e.start(t)
+	waitForEvents(t, db, 30, p)
+	p.stop(t)
+	requireExactlyOnce(t, db, 30)
+	var starts, gaps int
+	db.QueryRow(`SELECT count(*) FROM audit_records WHERE action = 'chain_start'`).Scan(&starts)
+	db.QueryRow(`SELECT count(*) FROM audit_records WHERE action = 'gap' AND json_extract(payload, '$.detail.reason') LIKE 'spool empty%'`).Scan(&gaps)
+	if starts != 1 || gaps != 1 {
+		t.Errorf("%d chain_start and %d gap records, want 1 and 1", starts, gaps)
+	}
+	requireValid(t, e.cfgPath)
+}

@@ -74,13 +74,48 @@ func checkSpool(path string, log *zap.Logger) (bool, string) {
 	return true, line
 }
 
+// chainTails asks every sink that can say where the chain stands. It
+// returns the tail of the sink holding most of the chain (Seq 0 if none
+// holds it), each sink's head for the gap record, and the sinks that could
+// not be read.
+func chainTails(cfg *config.Config, sinks []namedSink, log *zap.Logger) (sink.Tail, map[string]any, []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var best sink.Tail
+	heads := map[string]any{}
+	var unreadable []string
+	for _, s := range sinks {
+		tr, ok := s.sink.(sink.TailReader)
+		if !ok {
+			continue
+		}
+		t, found, err := tr.ChainTail(ctx, cfg.Chain.ID)
+		switch {
+		case err != nil:
+			log.Warn("cannot read where the chain stands in a sink", zap.String("sink", s.name), zap.Error(err))
+			heads[s.name] = "unreadable"
+			unreadable = append(unreadable, s.name)
+		case !found:
+			heads[s.name] = 0
+		default:
+			heads[s.name] = t.Seq
+			if t.Seq > best.Seq {
+				best = t
+			}
+		}
+	}
+	return best, heads, unreadable
+}
+
 // recoverSpool moves a damaged spool file aside, opens a fresh one, and
-// continues the chain from the sink that holds most of it: the new spool's
-// head is that sink's newest record, and the source resumes after that
-// sink's newest source line. The gap record it returns says what was lost
-// (the spool's undelivered records are re-read from the source when it
-// still has them; sinks behind the best one lack the records between).
+// continues the chain from the sinks (see continueChain). If a sink that
+// may hold the chain cannot be read, nothing is moved and the start fails:
+// continuing without it could fork the chain, and the next start retries.
 func recoverSpool(cfg *config.Config, reason string, sinks []namedSink, opts spool.Options, log *zap.Logger) (*spool.Spool, map[string]any, error) {
+	best, heads, unreadable := chainTails(cfg, sinks, log)
+	if len(unreadable) > 0 {
+		return nil, nil, fmt.Errorf("spool file is corrupt (%s) and sinks %v cannot be read to continue the chain; start again once they can", reason, unreadable)
+	}
 	aside, err := spool.MoveAside(cfg.Spool.Path, time.Now())
 	if err != nil {
 		return nil, nil, fmt.Errorf("move the corrupt spool aside: %w", err)
@@ -91,56 +126,62 @@ func recoverSpool(cfg *config.Config, reason string, sinks []namedSink, opts spo
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var best sink.Tail
-	heads := map[string]any{}
-	for _, s := range sinks {
-		tr, ok := s.sink.(sink.TailReader)
-		if !ok {
-			continue
-		}
-		t, found, err := tr.ChainTail(ctx, cfg.Chain.ID)
-		switch {
-		case err != nil:
-			log.Warn("spool recovery: sink not readable; it may lack records", zap.String("sink", s.name), zap.Error(err))
-			heads[s.name] = "unreadable"
-		case !found:
-			heads[s.name] = 0
-		default:
-			heads[s.name] = t.Seq
-			if t.Seq > best.Seq {
-				best = t
-			}
-		}
+	gap := map[string]any{"reason": "spool file corrupt", "moved_to": aside, "sink_heads": heads}
+	if err := continueChain(cfg, sp, best, gap, log); err != nil {
+		sp.Close()
+		return nil, nil, err
 	}
-	gap := map[string]any{
-		"reason":     "spool file corrupt",
-		"moved_to":   aside,
-		"sink_heads": heads,
+	return sp, gap, nil
+}
+
+// adoptChain handles an empty spool (new, or its volume lost, as an
+// emptyDir when a pod moves) for a chain that sinks already hold: starting
+// the chain again at seq 1 would collide with the stored records forever,
+// so it continues from the sinks, with a gap record. It returns nil when
+// no sink holds the chain (a new chain) or none can be read (then the
+// chain starts at seq 1 as before, and a collision, if any, is reported by
+// the sink as a conflict).
+func adoptChain(cfg *config.Config, sp *spool.Spool, sinks []namedSink, log *zap.Logger) (map[string]any, error) {
+	if st := sp.State(); st.HeadSeq != 0 || st.Source != nil {
+		return nil, nil
 	}
+	best, heads, unreadable := chainTails(cfg, sinks, log)
 	if best.Seq == 0 {
-		// No sink holds the chain: it starts anew at seq 1.
-		gap["continued_from_seq"] = 0
-		return sp, gap, nil
+		if len(unreadable) > 0 {
+			log.Warn("empty spool and sinks that cannot be read: starting the chain at seq 1; if a sink holds it already, its writes will conflict",
+				zap.Strings("sinks", unreadable))
+		}
+		return nil, nil
+	}
+	log.Error("the spool is empty but sinks hold this chain: continuing it from them",
+		zap.String("chain", cfg.Chain.ID), zap.Uint64("seq", best.Seq))
+	gap := map[string]any{"reason": "spool empty at start while sinks hold the chain (spool volume lost?)", "sink_heads": heads}
+	if err := continueChain(cfg, sp, best, gap, log); err != nil {
+		return nil, err
+	}
+	return gap, nil
+}
+
+// continueChain seeds the empty spool sp with the chain's tail as best
+// holds it: head seq and MAC, and the source position just past its newest
+// source line. What the gap record says is added to gap.
+func continueChain(cfg *config.Config, sp *spool.Spool, best sink.Tail, gap map[string]any, log *zap.Logger) error {
+	gap["continued_from_seq"] = best.Seq
+	if best.Seq == 0 {
+		return nil // no sink holds the chain: it starts anew at seq 1
 	}
 	var pos []byte
 	if best.Source != nil {
 		p := resumeAfter(best.Source, log)
+		var err error
 		if pos, err = json.Marshal(p); err != nil {
-			sp.Close()
-			return nil, nil, err
+			return err
 		}
 		gap["resume"] = p
 	} else {
-		log.Warn("spool recovery: no stored record names a source position; the source is read by source.start_at")
+		log.Warn("no stored record names a source position; the source is read as source.start_at says")
 	}
-	if err := sp.Seed(cfg.Chain.ID, best.Seq, best.MAC, pos); err != nil {
-		sp.Close()
-		return nil, nil, err
-	}
-	gap["continued_from_seq"] = best.Seq
-	return sp, gap, nil
+	return sp.Seed(cfg.Chain.ID, best.Seq, best.MAC, pos)
 }
 
 // resumeAfter is the position just past the line src names: the file is

@@ -134,6 +134,9 @@ func runCmd(args []string) int {
 		if sp, gap, err = recoverSpool(cfg, reason, sinks, spoolOpts, log); err != nil {
 			return fail(exitUsage, "spool.path: %v", err)
 		}
+	} else if gap, err = adoptChain(cfg, sp, sinks, log); err != nil {
+		sp.Close()
+		return fail(exitUsage, "spool.path: %v", err)
 	}
 	defer sp.Close()
 	names := make([]string, len(sinks))
