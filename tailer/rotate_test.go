@@ -293,7 +293,7 @@ func TestTailer_SymlinkSwapped(t *testing.T) {
 	}
 }
 
-// Hundreds of rotations (logrotate style, three siblings kept), at most
+// Thousands of rotations (logrotate style, three siblings kept), at most
 // two between reads: every line is read, in order, and open files and
 // goroutines come back to where they were (each finished generation is
 // closed).
@@ -318,7 +318,7 @@ func TestTailer_ManyRotations(t *testing.T) {
 	h.waitLog("tailing")
 	baseFDs, baseG := fds(), runtime.NumGoroutine()
 
-	const rotations = 500
+	const rotations = 2000
 	var want []string
 	for r := range rotations {
 		lines := numbered(fmt.Sprintf("r%03d", r), 0, 3)
