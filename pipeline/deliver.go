@@ -14,8 +14,13 @@ import (
 	"github.com/fips-agents/audit-sidecar/spool"
 )
 
-// DeliverBatch is the most records one sink write carries.
-const DeliverBatch = 1000
+// DeliverBatch is the most records one sink write carries, and
+// DeliverBytes the most payload bytes (a batch holds at least one record):
+// records of huge tool results must not make a batch of gigabytes.
+const (
+	DeliverBatch = 1000
+	DeliverBytes = 16 << 20
+)
 
 // Deliverer moves spooled records into one sink. See the package doc.
 type Deliverer struct {
@@ -59,7 +64,7 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		changed := d.spool.Changed()
-		recs, err := d.spool.Read(d.name, DeliverBatch)
+		recs, err := d.spool.ReadBounded(d.name, DeliverBatch, DeliverBytes)
 		if err != nil {
 			d.log.Error("spool read failed", zap.Error(err))
 			if b.wait(ctx) != nil {

@@ -68,7 +68,10 @@ type Ingester struct {
 	log    *zap.Logger
 	sealer *chain.Sealer
 	batch  []record.Sealed
-	pos    *tailer.Position // single file: source position after the batch's last line
+	// batchBytes is the payload size of batch: a batch is committed at
+	// maxBatchBytes too, so huge records do not pile up in memory.
+	batchBytes int
+	pos        *tailer.Position // single file: source position after the batch's last line
 	// Multi: every file's position (committed and new), and whether one
 	// changed since the last commit.
 	positions map[string]tailer.Position
@@ -104,6 +107,9 @@ type heldLine struct {
 	msg envelope.Message
 	src tailer.Line // the line of the message's first fragment (no Text)
 }
+
+// maxBatchBytes commits a batch early when its records are this large.
+const maxBatchBytes = 16 << 20
 
 // maxHeldLines bounds how long a message may stay incomplete: once this
 // many lines, its first fragment's included, have been read, its fragments
@@ -259,7 +265,7 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 			return in.stop()
 		case l := <-lines:
 			in.handle(l)
-			if len(in.batch) >= in.cfg.BatchRecords {
+			if len(in.batch) >= in.cfg.BatchRecords || in.batchBytes >= maxBatchBytes {
 				if err := in.commit(ctx); err != nil {
 					return in.stop()
 				}
@@ -393,6 +399,7 @@ func (in *Ingester) add(r *record.Record) {
 	s := in.sealer.Seal(r)
 	in.cfg.Metrics.Records.WithLabelValues(r.Action).Inc()
 	in.batch = append(in.batch, s)
+	in.batchBytes += len(s.Payload)
 }
 
 // redact fails closed: a value the redactor cannot process is replaced
@@ -451,7 +458,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 			in.cfg.Metrics.Commits.Inc()
 			in.cfg.Metrics.HeadSeq.Set(float64(in.sealer.Head().Seq))
 			in.cfg.Metrics.SpoolBytes.Set(float64(in.cfg.Spool.PendingBytes()))
-			in.batch = in.batch[:0]
+			in.batch, in.batchBytes = in.batch[:0], 0
 			in.pos, in.posDirty = nil, false
 			return nil
 		}

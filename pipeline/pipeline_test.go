@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -338,5 +339,39 @@ func TestIngest_GapBecomesARecord(t *testing.T) {
 	}
 	if err := json.Unmarshal(r.Detail, &d); err != nil || d.Reason != "source copied and truncated" || d.File != "/log" || d.From != 800 || d.To != 1000 {
 		t.Errorf("gap detail %s", r.Detail)
+	}
+}
+
+// Huge records commit early: a batch is committed at maxBatchBytes of
+// payload, not only at BatchRecords or BatchWait.
+func TestIngest_CommitsLargeBatchesEarly(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, BatchRecords: 1000, BatchWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := make(chan tailer.Line)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, lines) }()
+	big := `{"action":"tool_result","detail":{"body":"` + strings.Repeat("y", 1<<20) + `"}}`
+	for n := range 20 {
+		lines <- line(n, big)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for sp.State().HeadSeq < 16 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	head := sp.State().HeadSeq
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if head < 16 {
+		t.Errorf("spool head %d while the batch held 20 MiB: no early commit", head)
 	}
 }

@@ -479,6 +479,13 @@ func (s *Spool) Marks() ([]Mark, error) {
 // Read returns up to max records after the sink's cursor, in seq order.
 // The returned records are copies owned by the caller.
 func (s *Spool) Read(sink string, max int) ([]record.Sealed, error) {
+	return s.ReadBounded(sink, max, 0)
+}
+
+// ReadBounded is Read that also stops once the records read hold maxBytes
+// of payload (0: no bound); it always returns at least one record when
+// one is there, whatever its size.
+func (s *Spool) ReadBounded(sink string, max int, maxBytes int) ([]record.Sealed, error) {
 	s.mu.Lock()
 	after, ok := s.sinks[sink]
 	chain := s.state.Chain
@@ -487,9 +494,11 @@ func (s *Spool) Read(sink string, max int) ([]record.Sealed, error) {
 		return nil, fmt.Errorf("read %q: %w", sink, ErrUnknownSink)
 	}
 	var out []record.Sealed
+	size := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.Seek(be64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+		for k, v := c.Seek(be64(after + 1)); k != nil && len(out) < max && (maxBytes <= 0 || size < maxBytes); k, v = c.Next() {
+			size += len(v) - 32
 			if len(v) < 32 {
 				return fmt.Errorf("spooled record %d is %d bytes", binary.BigEndian.Uint64(k), len(v))
 			}

@@ -333,3 +333,22 @@ func TestCheckFile_SoundAndMissing(t *testing.T) {
 		t.Fatalf("sound file in a child: %v", err)
 	}
 }
+
+func TestSpool_ReadBounded(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), 0)
+	defer s.Close()
+	s.Register([]string{"a"})
+	batch := sealed("c", 1, 10)
+	for i := range batch {
+		batch[i].Payload = make([]byte, 1000)
+	}
+	if err := s.Append(batch, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ max, bytes, want int }{{100, 0, 10}, {4, 0, 4}, {100, 2500, 3}, {100, 1, 1}, {2, 10000, 2}} {
+		got, err := s.ReadBounded("a", tc.max, tc.bytes)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("ReadBounded(%d, %d) = %d records, %v; want %d", tc.max, tc.bytes, len(got), err, tc.want)
+		}
+	}
+}
