@@ -292,3 +292,70 @@ func TestVerifier_RetentionPurge(t *testing.T) {
 		})
 	}
 }
+
+// A key rotation is a key_rotation record sealed with the old key and
+// naming the new kid; any other change of kid between two records is a
+// problem, and a period whose key is missing is unverifiable.
+func TestVerifier_KeyRotation(t *testing.T) {
+	oldKey := testKey(t)
+	newKey, err := NewKey("", []byte("fedcba9876543210fedcba9876543210"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(rotation bool) []entry {
+		s := NewSealer("demo-agent", oldKey, Head{})
+		var out []record.Sealed
+		for i := 1; i <= 3; i++ {
+			r := &record.Record{Action: record.ActionDecision, TS: time.Unix(int64(i), 0)}
+			if i == 1 {
+				r.Action = record.ActionChainStart
+			}
+			out = append(out, s.Seal(r))
+		}
+		if rotation {
+			out = append(out, s.Seal(&record.Record{Action: record.ActionKeyRotation, TS: time.Unix(4, 0),
+				Detail: []byte(fmt.Sprintf(`{"new_kid":%q,"old_kid":%q}`, newKey.ID, oldKey.ID))}))
+		}
+		s = NewSealer("demo-agent", newKey, s.Head())
+		for i := 5; i <= 6; i++ {
+			out = append(out, s.Seal(&record.Record{Action: record.ActionDecision, TS: time.Unix(int64(i), 0)}))
+		}
+		return entries(out)
+	}
+	for _, tc := range []struct {
+		name     string
+		rotation bool
+		keys     []Key
+		want     string // "" = valid
+		unverif  bool
+	}{
+		{"rotation with both keys", true, []Key{oldKey, newKey}, "", false},
+		{"kid changes without a rotation record", false, []Key{oldKey, newKey}, "without a key_rotation record", false},
+		{"old period's key missing", true, []Key{newKey}, "no key for kid", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := Keyring{}
+			for _, k := range tc.keys {
+				keys.Add(k)
+			}
+			var got []string
+			v := NewVerifier("demo-agent", keys, func(e *VerifyError) { got = append(got, e.Reason) })
+			for _, e := range build(tc.rotation) {
+				v.Add(e.seq, e.payload, e.mac)
+			}
+			sum := v.Finish()
+			if tc.want == "" {
+				if len(got) > 0 {
+					t.Fatalf("problems %v", got)
+				}
+				return
+			}
+			if !strings.Contains(strings.Join(got, "; "), tc.want) {
+				t.Errorf("problems %v, want %q", got, tc.want)
+			}
+			if tc.unverif && (sum.Unverifiable == 0 || sum.Invalid != 0) {
+				t.Errorf("summary %+v, want unverifiable only", sum)
+			}
+		})
+	}
+}

@@ -54,6 +54,11 @@ type Verifier struct {
 	missingPrefix uint64
 	firstPrev     [32]byte
 	purgedThrough uint64
+
+	// lastKid is the kid of the previous authentic record, and rotateTo
+	// the new kid its key_rotation named ("" if it was not one): the kid
+	// may change from one record to the next only through a key_rotation.
+	lastKid, rotateTo string
 }
 
 // NewVerifier starts verifying chain with the given keys; report is called
@@ -160,8 +165,21 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		v.fail(seq, 0, false, "mac mismatch")
 		return r
 	}
-	if r.Action == record.ActionRetentionPurge {
+	if linked && v.lastKid != "" && r.Kid != v.lastKid && r.Kid != v.rotateTo {
+		v.fail(seq, 0, false, "key changed from %q to %q without a key_rotation record", v.lastKid, r.Kid)
+	}
+	v.lastKid, v.rotateTo = r.Kid, ""
+	switch r.Action {
+	case record.ActionRetentionPurge:
 		v.purge(seq, r)
+	case record.ActionKeyRotation:
+		var d struct {
+			NewKid string `json:"new_kid"`
+		}
+		if json.Unmarshal(r.Detail, &d) != nil || d.NewKid == "" {
+			v.fail(seq, 0, false, "key_rotation record names no new_kid")
+		}
+		v.rotateTo = d.NewKid
 	}
 	return r
 }

@@ -55,6 +55,10 @@ type Chain struct {
 	ID      string `yaml:"id"`
 	KeyFile string `yaml:"key_file"`
 	KeyID   string `yaml:"kid"` // optional; derived from the key when empty
+	// PreviousKeyFiles are the keys the chain was sealed with before
+	// key_file (their kids derived): needed once to seal the key_rotation
+	// record, and by verify for the records they sealed.
+	PreviousKeyFiles []string `yaml:"previous_key_files"`
 }
 
 // Redact selects redaction packs and rules.
@@ -300,6 +304,9 @@ func (c *Config) resolve(dir string) {
 	}
 	abs(&c.Source.Path)
 	abs(&c.Chain.KeyFile)
+	for i := range c.Chain.PreviousKeyFiles {
+		abs(&c.Chain.PreviousKeyFiles[i])
+	}
 	abs(&c.Redact.HashKeyFile)
 	abs(&c.Spool.Path)
 	abs(&c.Server.TokensFile)

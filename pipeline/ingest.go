@@ -42,6 +42,10 @@ type IngestConfig struct {
 	// Retention, when MaxAge > 0, purges records older than MaxAge every
 	// Interval; see retain.
 	Retention Retention
+	// PreviousKeys are the keys the chain was sealed with before Key. When
+	// the chain's head was sealed with one of them, the run starts with a
+	// key_rotation record sealed with that old key and naming Key's kid.
+	PreviousKeys chain.Keyring
 	// Gap, when not nil, is the detail of a gap record written at start,
 	// before sidecar_start (the spool was lost; see cmd/audit-sidecar).
 	Gap map[string]any
@@ -61,6 +65,10 @@ type Retention struct {
 	MaxAge   time.Duration
 	Interval time.Duration
 }
+
+// ErrHeadKeyMissing is returned by NewIngester when the chain key changed
+// and the key that sealed the chain's head is not among PreviousKeys.
+var ErrHeadKeyMissing = errors.New("the key that sealed the chain's head is missing")
 
 // Ingester moves lines from the source into the spool. See the package doc.
 type Ingester struct {
@@ -137,6 +145,11 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 		cfg.BatchRecords = 1000
 	}
 	head := chain.Head{Seq: st.HeadSeq, MAC: st.HeadMAC}
+	if st.HeadKid != "" && st.HeadKid != cfg.Key.ID {
+		if _, ok := cfg.PreviousKeys[st.HeadKid]; !ok {
+			return nil, fmt.Errorf("%w: the chain's head was sealed with kid %q; give that key in chain.previous_key_files so that the rotation can be sealed", ErrHeadKeyMissing, st.HeadKid)
+		}
+	}
 	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head),
 		files: map[string]*fileState{}}
 	if cfg.MaxMessageBytes <= 0 {
@@ -228,6 +241,15 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	now := in.cfg.Now()
 	if in.sealer.Head().Seq == 0 {
 		in.add(&record.Record{TS: now, IngestedAt: now, Action: record.ActionChainStart})
+	}
+	if old := in.cfg.Spool.State().HeadKid; old != "" && old != in.cfg.Key.ID {
+		// The rotation is sealed with the old key, which vouches for the
+		// new one; everything after is sealed with the new key.
+		current := in.sealer
+		in.sealer = chain.NewSealer(in.cfg.ChainID, in.cfg.PreviousKeys[old], current.Head())
+		in.add(in.ownRecord(record.ActionKeyRotation, map[string]any{"old_kid": old, "new_kid": in.cfg.Key.ID}))
+		in.sealer = chain.NewSealer(in.cfg.ChainID, in.cfg.Key, in.sealer.Head())
+		in.log.Info("key rotated", zap.String("old_kid", old), zap.String("new_kid", in.cfg.Key.ID))
 	}
 	if in.cfg.Gap != nil {
 		in.add(in.ownRecord(record.ActionGap, in.cfg.Gap))
@@ -451,7 +473,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 	}
 	b := newBackoff(50*time.Millisecond, 5*time.Second)
 	for {
-		err := in.cfg.Spool.AppendExtra(in.batch, pos, spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks})
+		err := in.cfg.Spool.AppendExtra(in.batch, pos, spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks, HeadKid: in.cfg.Key.ID})
 		in.failing.Store(err != nil)
 		if err == nil {
 			in.marks, in.dropMarks = in.marks[:0], 0

@@ -24,6 +24,7 @@ var (
 
 	keyChain   = []byte("chain")   // chain id
 	keyHead    = []byte("head")    // seq (8) || mac (32)
+	keyHeadKid = []byte("head_kid") // kid of the key that sealed the head
 	keySource  = []byte("source")  // opaque source position
 	keyPending = []byte("pending") // pending bytes (8)
 )
@@ -33,6 +34,7 @@ type State struct {
 	Chain   string   // "" for a new spool
 	HeadSeq uint64   // seq of the newest record ever appended
 	HeadMAC [32]byte // its MAC
+	HeadKid string   // the kid of the key that sealed it ("" if not recorded)
 	Source  []byte   // opaque source position committed with the newest batch; nil if none
 }
 
@@ -94,6 +96,7 @@ func Open(path string, opts Options) (*Spool, error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		s.state.Chain = string(meta.Get(keyChain))
+		s.state.HeadKid = string(meta.Get(keyHeadKid))
 		if h := meta.Get(keyHead); len(h) == 40 {
 			s.state.HeadSeq = binary.BigEndian.Uint64(h)
 			copy(s.state.HeadMAC[:], h[8:])
@@ -346,6 +349,9 @@ type Mark struct {
 type Extra struct {
 	Marks            []Mark // added
 	DropMarksThrough uint64 // marks with Seq <= this are removed (0: none)
+	// HeadKid, when set, is recorded as the kid of the key that sealed the
+	// batch's last record (a key rotation needs it at the next start).
+	HeadKid string
 }
 
 // Append stores batch (consecutive seqs continuing the head, one chain)
@@ -357,7 +363,7 @@ func (s *Spool) Append(batch []record.Sealed, source []byte) error {
 
 // AppendExtra is Append that also commits x in the same transaction.
 func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error {
-	if len(batch) == 0 && source == nil && len(x.Marks) == 0 && x.DropMarksThrough == 0 {
+	if len(batch) == 0 && source == nil && len(x.Marks) == 0 && x.DropMarksThrough == 0 && (x.HeadKid == "" || x.HeadKid == s.State().HeadKid) {
 		return nil
 	}
 	s.mu.Lock()
@@ -405,6 +411,11 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 				return err
 			}
 		}
+		if x.HeadKid != "" && x.HeadKid != st.HeadKid {
+			if err := meta.Put(keyHeadKid, []byte(x.HeadKid)); err != nil {
+				return err
+			}
+		}
 		return putMarks(tx, x)
 	})
 	if err != nil {
@@ -422,6 +433,9 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 	}
 	if source != nil {
 		s.state.Source = append(s.state.Source[:0], source...)
+	}
+	if x.HeadKid != "" {
+		s.state.HeadKid = x.HeadKid
 	}
 	s.wake()
 	return nil

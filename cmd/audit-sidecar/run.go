@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/pipeline"
@@ -87,9 +86,9 @@ func runCmd(args []string) int {
 	log := newLogger(cfg.Log.Level)
 	defer log.Sync()
 
-	key, err := chain.LoadKeyFile(cfg.Chain.KeyFile, cfg.Chain.KeyID)
+	key, keyring, err := loadKeyring(cfg)
 	if err != nil {
-		return fail(exitUsage, "chain.key_file: %v", err)
+		return fail(exitUsage, "%v", err)
 	}
 	red, err := newRedactor(cfg)
 	if err != nil {
@@ -159,8 +158,11 @@ func runCmd(args []string) int {
 		Metrics:     metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
-		Gap: gap, Multi: multi,
+		Gap: gap, Multi: multi, PreviousKeys: keyring,
 	})
+	if errors.Is(err, pipeline.ErrHeadKeyMissing) {
+		return fail(exitUsage, "chain.previous_key_files: %v", err)
+	}
 	if err != nil {
 		return fail(exitUsage, "chain.id: %v", err)
 	}

@@ -87,3 +87,22 @@ func newRedactor(cfg *config.Config) (*redact.Redactor, error) {
 	}
 	return r, nil
 }
+
+// loadKeyring loads the chain key and the previous keys of the config:
+// the current key, and a keyring of every key by kid.
+func loadKeyring(cfg *config.Config) (chain.Key, chain.Keyring, error) {
+	key, err := chain.LoadKeyFile(cfg.Chain.KeyFile, cfg.Chain.KeyID)
+	if err != nil {
+		return chain.Key{}, nil, fmt.Errorf("chain.key_file: %w", err)
+	}
+	ring := chain.Keyring{}
+	for i, path := range cfg.Chain.PreviousKeyFiles {
+		k, err := chain.LoadKeyFile(path, "")
+		if err != nil {
+			return chain.Key{}, nil, fmt.Errorf("chain.previous_key_files[%d]: %w", i, err)
+		}
+		ring.Add(k)
+	}
+	ring.Add(key)
+	return key, ring, nil
+}

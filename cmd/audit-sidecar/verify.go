@@ -42,9 +42,9 @@ func verifyCmd(args []string) int {
 	if sc == nil {
 		return fail(exitUsage, "verify: no sqlite or postgres sink named %q in the config", sinkName)
 	}
-	key, err := chain.LoadKeyFile(cfg.Chain.KeyFile, cfg.Chain.KeyID)
+	_, keyring, err := loadKeyring(cfg)
 	if err != nil {
-		return fail(exitUsage, "chain.key_file: %v", err)
+		return fail(exitUsage, "%v", err)
 	}
 	var db interface {
 		verify.Store
@@ -77,7 +77,7 @@ func verifyCmd(args []string) int {
 	if !asJSON {
 		onProblem = func(e *chain.VerifyError) { fmt.Fprintln(out, "problem:", e.Error()) }
 	}
-	rep, err := verify.Run(ctx, db, chain.Keyring{key.ID: key}, onProblem)
+	rep, err := verify.Run(ctx, db, keyring, onProblem)
 	if err != nil {
 		out.Flush()
 		return fail(exitUsage, "verify: %v", err)
