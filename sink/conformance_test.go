@@ -77,7 +77,7 @@ func TestChainTail(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("ChainTail: %v %v", ok, err)
 		}
-		if tail.Seq != 6 || tail.MAC != batch[5].MAC || tail.Source == nil || *tail.Source != *recs[4].Source {
+		if tail.Seq != 6 || tail.MAC != batch[5].MAC || tail.Kid != recs[5].Kid || tail.Source == nil || *tail.Source != *recs[4].Source {
 			t.Errorf("tail %+v, want seq 6, its mac, and seq 5's source %+v", tail, recs[4].Source)
 		}
 	})

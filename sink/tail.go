@@ -14,6 +14,9 @@ import (
 type Tail struct {
 	Seq uint64
 	MAC [32]byte
+	// Kid is the kid of the key that sealed the newest record ("" if its
+	// payload does not decode).
+	Kid string
 	// Source is the newest stored record's source line (file generation
 	// and the offset of the line's first byte); nil if none of the last
 	// tailSourceWindow records has one.
@@ -51,8 +54,15 @@ func chainTail(head func() (int64, []byte, error), noRows func(error) bool, newe
 	if err != nil {
 		return Tail{}, false, err
 	}
-	for _, p := range payloads {
-		if r, err := record.Parse(p); r != nil && r.Source != nil && (err == nil || errors.Is(err, record.ErrNotCanonical)) {
+	for i, p := range payloads {
+		r, err := record.Parse(p)
+		if r == nil || (err != nil && !errors.Is(err, record.ErrNotCanonical)) {
+			continue
+		}
+		if i == 0 && r.Seq == t.Seq {
+			t.Kid = r.Kid
+		}
+		if r.Source != nil {
 			t.Source = r.Source
 			break
 		}

@@ -22,11 +22,11 @@ var (
 	bucketCursors = []byte("cursors") // sink name -> seq (8 bytes BE)
 	bucketMarks   = []byte("marks")   // seq (8 BE) -> unix nanos (8 BE) || prev mac (32)
 
-	keyChain   = []byte("chain")   // chain id
-	keyHead    = []byte("head")    // seq (8) || mac (32)
+	keyChain   = []byte("chain")    // chain id
+	keyHead    = []byte("head")     // seq (8) || mac (32)
 	keyHeadKid = []byte("head_kid") // kid of the key that sealed the head
-	keySource  = []byte("source")  // opaque source position
-	keyPending = []byte("pending") // pending bytes (8)
+	keySource  = []byte("source")   // opaque source position
+	keyPending = []byte("pending")  // pending bytes (8)
 )
 
 // State is what the spool remembers across restarts.
@@ -179,7 +179,7 @@ func MoveAside(path string, now time.Time) (string, error) {
 
 // Seed sets the chain head and source position of an empty spool, so that
 // a chain whose spool was lost continues from what a sink holds.
-func (s *Spool) Seed(chain string, headSeq uint64, headMAC [32]byte, source []byte) error {
+func (s *Spool) Seed(chain string, headSeq uint64, headMAC [32]byte, headKid string, source []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state.Chain != "" || s.state.HeadSeq != 0 {
@@ -193,6 +193,11 @@ func (s *Spool) Seed(chain string, headSeq uint64, headMAC [32]byte, source []by
 		if err := meta.Put(keyHead, append(be64(headSeq), headMAC[:]...)); err != nil {
 			return err
 		}
+		if headKid != "" {
+			if err := meta.Put(keyHeadKid, []byte(headKid)); err != nil {
+				return err
+			}
+		}
 		if source != nil {
 			return meta.Put(keySource, source)
 		}
@@ -201,7 +206,7 @@ func (s *Spool) Seed(chain string, headSeq uint64, headMAC [32]byte, source []by
 	if err != nil {
 		return fmt.Errorf("seed spool: %w", err)
 	}
-	s.state.Chain, s.state.HeadSeq, s.state.HeadMAC = chain, headSeq, headMAC
+	s.state.Chain, s.state.HeadSeq, s.state.HeadMAC, s.state.HeadKid = chain, headSeq, headMAC, headKid
 	s.state.Source = append([]byte(nil), source...)
 	if source == nil {
 		s.state.Source = nil

@@ -275,16 +275,16 @@ func TestSpool_CorruptFile(t *testing.T) {
 			defer s.Close()
 			var mac [32]byte
 			mac[0] = 7
-			if err := s.Seed("c", 800, mac, []byte("pos-800")); err != nil {
+			if err := s.Seed("c", 800, mac, "hk-old", []byte("pos-800")); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Seed("c", 1, mac, nil); err == nil {
+			if err := s.Seed("c", 1, mac, "", nil); err == nil {
 				t.Error("a second Seed succeeded")
 			}
 			if err := s.Append(sealed("c", 801, 3), nil); err != nil {
 				t.Fatalf("append after seed: %v", err)
 			}
-			if st := s.State(); st.HeadSeq != 803 || st.Chain != "c" || string(st.Source) != "pos-800" {
+			if st := s.State(); st.HeadSeq != 803 || st.Chain != "c" || string(st.Source) != "pos-800" || st.HeadKid != "hk-old" {
 				t.Errorf("state %+v", st)
 			}
 		})
