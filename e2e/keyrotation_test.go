@@ -14,14 +14,7 @@ import (
 func TestE2E_KeyRotation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	event0 := func(from, to int) string {
-		var b strings.Builder
-		for n := from; n < to; n++ {
-			b.WriteString(event(map[string]any{"action": "decision", "n": n}))
-		}
-		return b.String()
-	}
-	appendLines(t, e.logPath, event0(0, 10))
+	appendLines(t, e.logPath, events(0, 10))
 	p := e.start(t)
 	db := openDB(t, e.dbPath)
 	waitForEvents(t, db, 10, p)
@@ -41,7 +34,7 @@ func TestE2E_KeyRotation(t *testing.T) {
 	e.writeConfig(t, "")
 	cfg := strings.Replace(e.configYAML(""), "  key_file: "+e.keyPath+"\n", "  key_file: "+e.keyPath+"\n  previous_key_files: ["+oldKey+"]\n", 1)
 	writeFile(t, e.cfgPath, []byte(cfg))
-	appendLines(t, e.logPath, event0(10, 20))
+	appendLines(t, e.logPath, events(10, 20))
 	p = e.start(t)
 	waitForEvents(t, db, 20, p)
 	p.stop(t)

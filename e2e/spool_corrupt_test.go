@@ -1,12 +1,42 @@
 package e2e
 
 import (
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
+
+// events is agent events from..to-1, one JSON line each.
+func events(from, to int) string {
+	var b strings.Builder
+	for n := from; n < to; n++ {
+		b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
+	}
+	return b.String()
+}
+
+// aroundLostSpool runs the sidecar on 20 events, stops it, lets lose do
+// something to the spool, appends 10 events and runs it again: every event
+// must be stored exactly once. It returns the second run and the sink.
+func aroundLostSpool(t *testing.T, lose func(e *env)) (*env, *proc, *sql.DB) {
+	t.Helper()
+	e := newEnv(t)
+	appendLines(t, e.logPath, events(0, 20))
+	p := e.start(t)
+	db := openDB(t, e.dbPath)
+	waitForEvents(t, db, 20, p)
+	p.stop(t)
+	lose(e)
+	appendLines(t, e.logPath, events(20, 30))
+	p = e.start(t)
+	waitForEvents(t, db, 30, p)
+	p.stop(t)
+	requireExactlyOnce(t, db, 30)
+	return e, p, db
+}
 
 // A spool file damaged while the sidecar was stopped is found at start,
 // moved aside, and the chain continues from the sink: a gap record says
@@ -27,35 +57,16 @@ func TestE2E_CorruptSpoolAtStart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
-			var b strings.Builder
-			for n := 0; n < 20; n++ {
-				b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
-			}
-			appendLines(t, e.logPath, b.String())
-			p := e.start(t)
-			db := openDB(t, e.dbPath)
-			waitForEvents(t, db, 20, p)
-			p.stop(t)
-
-			raw, err := os.ReadFile(e.spoolPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.damage(raw)
-			if err := os.WriteFile(e.spoolPath, raw, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			b.Reset()
-			for n := 20; n < 30; n++ {
-				b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
-			}
-			appendLines(t, e.logPath, b.String())
-
-			p = e.start(t)
-			waitForEvents(t, db, 30, p)
-			p.stop(t)
-			requireExactlyOnce(t, db, 30)
+			e, p, db := aroundLostSpool(t, func(e *env) {
+				raw, err := os.ReadFile(e.spoolPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.damage(raw)
+				if err := os.WriteFile(e.spoolPath, raw, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			})
 			if !strings.Contains(p.stderr(), "spool file is corrupt: moved aside") {
 				t.Error("no error line about the corrupt spool")
 			}
@@ -85,28 +96,11 @@ func TestE2E_CorruptSpoolAtStart(t *testing.T) {
 // records forever, but continued from the sink, with a gap record.
 func TestE2E_SpoolLostAtStart(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	var b strings.Builder
-	for n := 0; n < 20; n++ {
-		b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
-	}
-	appendLines(t, e.logPath, b.String())
-	p := e.start(t)
-	db := openDB(t, e.dbPath)
-	waitForEvents(t, db, 20, p)
-	p.stop(t)
-	if err := os.Remove(e.spoolPath); err != nil {
-		t.Fatal(err)
-	}
-	b.Reset()
-	for n := 20; n < 30; n++ {
-		b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
-	}
-	appendLines(t, e.logPath, b.String())
-	p = e.start(t)
-	waitForEvents(t, db, 30, p)
-	p.stop(t)
-	requireExactlyOnce(t, db, 30)
+	e, _, db := aroundLostSpool(t, func(e *env) {
+		if err := os.Remove(e.spoolPath); err != nil {
+			t.Fatal(err)
+		}
+	})
 	var starts, gaps int
 	db.QueryRow(`SELECT count(*) FROM audit_records WHERE action = 'chain_start'`).Scan(&starts)
 	db.QueryRow(`SELECT count(*) FROM audit_records WHERE action = 'gap' AND json_extract(payload, '$.detail.reason') LIKE 'spool empty%'`).Scan(&gaps)

@@ -8,6 +8,19 @@ import (
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
+// rowsOf is rowOf for each record of batch, stopping at the first error.
+func rowsOf(batch []record.Sealed) ([]Row, error) {
+	rows := make([]Row, len(batch))
+	for i := range batch {
+		r, err := rowOf(&batch[i])
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = r
+	}
+	return rows, nil
+}
+
 // rowOf extracts the query columns of s from its payload, which is the
 // authority: nothing is taken from s but the payload and the MAC, and the
 // payload must name the same chain position as s. Payload and MAC of the

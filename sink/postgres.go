@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -273,19 +272,15 @@ func (p *Postgres) Write(ctx context.Context, batch []record.Sealed) error {
 	if len(batch) == 0 {
 		return ctx.Err()
 	}
-	rows := make([]Row, len(batch))
-	for i := range batch {
-		r, err := rowOf(&batch[i])
-		if err != nil {
-			return err
-		}
-		rows[i] = r
+	rows, err := rowsOf(batch)
+	if err != nil {
+		return err
 	}
 	if err := p.setup(ctx); err != nil {
 		return err
 	}
 	p.maybeEnsurePartitions(ctx)
-	err := p.writeBatch(ctx, rows)
+	err = p.writeBatch(ctx, rows)
 	if err == nil || !isPoison(err) {
 		return err
 	}
@@ -736,40 +731,4 @@ func (p *Postgres) queryRows(ctx context.Context, sizeHint int, q string, args .
 func (p *Postgres) Close() error {
 	p.pool.Close()
 	return nil
-}
-
-// quoteIdent quotes s as a PostgreSQL identifier.
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
-// ChainTail returns where chain stands in the database, quarantined
-// records included; false if it holds no record of it.
-func (p *Postgres) ChainTail(ctx context.Context, chain string) (Tail, bool, error) {
-	if err := p.setup(ctx); err != nil {
-		return Tail{}, false, err
-	}
-	t, ok, err := chainTail(
-		func() (int64, []byte, error) {
-			var seq int64
-			var mac []byte
-			err := p.pool.QueryRow(ctx, `SELECT seq, mac FROM (
-				(SELECT seq, mac FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1)
-				UNION ALL
-				(SELECT seq, mac FROM audit_quarantine WHERE chain = $1 ORDER BY seq DESC LIMIT 1)
-			) t ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &mac)
-			return seq, mac, err
-		},
-		func(err error) bool { return errors.Is(err, pgx.ErrNoRows) },
-		func(n int) ([][]byte, error) {
-			rows, err := p.pool.Query(ctx, `SELECT payload FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT $2`, chain, n)
-			if err != nil {
-				return nil, err
-			}
-			return pgx.CollectRows(rows, pgx.RowTo[[]byte])
-		})
-	if err != nil {
-		return Tail{}, false, fmt.Errorf("postgres chain tail %q: %w", chain, pgSafeErr(err))
-	}
-	return t, ok, nil
 }

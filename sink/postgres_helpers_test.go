@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -109,4 +110,9 @@ func checkPostgresRows(t testing.TB, p *Postgres) {
 			t.Errorf("stored chain %q seq %d: columns differ from payload: %s", got.Chain, got.Seq, d)
 		}
 	}
+}
+
+// quoteIdent quotes s as a PostgreSQL identifier.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }

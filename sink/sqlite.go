@@ -148,13 +148,9 @@ func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
 		return ctx.Err()
 	}
 	// Decode everything before taking the write lock.
-	rows := make([]Row, len(batch))
-	for i := range batch {
-		r, err := rowOf(&batch[i])
-		if err != nil {
-			return err
-		}
-		rows[i] = r
+	rows, err := rowsOf(batch)
+	if err != nil {
+		return err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

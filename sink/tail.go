@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
@@ -99,6 +101,37 @@ func (s *SQLite) ChainTail(ctx context.Context, chain string) (Tail, bool, error
 		})
 	if err != nil {
 		return Tail{}, false, fmt.Errorf("sqlite chain tail %q: %w", chain, err)
+	}
+	return t, ok, nil
+}
+
+// ChainTail returns where chain stands in the database, quarantined
+// records included; false if it holds no record of it.
+func (p *Postgres) ChainTail(ctx context.Context, chain string) (Tail, bool, error) {
+	if err := p.setup(ctx); err != nil {
+		return Tail{}, false, err
+	}
+	t, ok, err := chainTail(
+		func() (int64, []byte, error) {
+			var seq int64
+			var mac []byte
+			err := p.pool.QueryRow(ctx, `SELECT seq, mac FROM (
+				(SELECT seq, mac FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1)
+				UNION ALL
+				(SELECT seq, mac FROM audit_quarantine WHERE chain = $1 ORDER BY seq DESC LIMIT 1)
+			) t ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &mac)
+			return seq, mac, err
+		},
+		func(err error) bool { return errors.Is(err, pgx.ErrNoRows) },
+		func(n int) ([][]byte, error) {
+			rows, err := p.pool.Query(ctx, `SELECT payload FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT $2`, chain, n)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		})
+	if err != nil {
+		return Tail{}, false, fmt.Errorf("postgres chain tail %q: %w", chain, pgSafeErr(err))
 	}
 	return t, ok, nil
 }
