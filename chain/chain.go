@@ -24,6 +24,9 @@ type Sealer struct {
 	head Head
 	mac  hash.Hash
 	buf  []byte
+	// tree is the Merkle tree of the records 1..tree.Size; it follows the
+	// head only when tree.Size == head.Seq (see SetTree).
+	tree Tree
 }
 
 // NewSealer continues chain id from head (the zero Head for a new chain).
@@ -31,8 +34,27 @@ func NewSealer(id string, key Key, head Head) *Sealer {
 	return &Sealer{id: id, key: key, head: head, mac: hmac.New(sha256.New, key.secret)}
 }
 
+// Rekey makes k the key of the records sealed from now on (a key
+// rotation); the head and tree carry on.
+func (s *Sealer) Rekey(k Key) {
+	s.key = k
+	s.mac = hmac.New(sha256.New, k.secret)
+}
+
 // Head returns the chain head after the last sealed record.
 func (s *Sealer) Head() Head { return s.head }
+
+// SetTree sets the Merkle tree state of the records up to the head. A
+// Sealer continuing a chain whose tree is unknown (t.Size != head seq)
+// keeps no tree: TreeKnown is false and no checkpoint can be made.
+func (s *Sealer) SetTree(t Tree) { s.tree = t.Clone() }
+
+// TreeKnown reports whether Tree covers every record up to the head.
+func (s *Sealer) TreeKnown() bool { return s.tree.Size == s.head.Seq }
+
+// Tree returns a copy of the Merkle tree state of the records up to the
+// head (meaningful only when TreeKnown).
+func (s *Sealer) Tree() Tree { return s.tree.Clone() }
 
 // Seal fills r's chain fields (v, chain, seq, kid, prev), encodes it and
 // MACs it, and advances the head. The returned payload is a fresh slice
@@ -51,6 +73,9 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 	s.mac.Write(s.head.MAC[:])
 	s.mac.Write(payload)
 	s.mac.Sum(out.MAC[:0])
+	if s.tree.Size == s.head.Seq {
+		s.tree.Append(LeafHash(payload))
+	}
 	s.head = Head{Seq: r.Seq, MAC: out.MAC}
 	return out
 }

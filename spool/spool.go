@@ -26,6 +26,7 @@ var (
 	keyHead    = []byte("head")     // seq (8) || mac (32)
 	keyHeadKid = []byte("head_kid") // kid of the key that sealed the head
 	keySource  = []byte("source")   // opaque source position
+	keyTree    = []byte("tree")     // opaque merkle tree state of the head
 	keyPending = []byte("pending")  // pending bytes (8)
 )
 
@@ -36,6 +37,9 @@ type State struct {
 	HeadMAC [32]byte // its MAC
 	HeadKid string   // the kid of the key that sealed it ("" if not recorded)
 	Source  []byte   // opaque source position committed with the newest batch; nil if none
+	// Tree is the opaque Merkle tree state committed with the newest batch
+	// (chain.Tree's encoding); nil if none was.
+	Tree []byte
 }
 
 // Options tunes a spool.
@@ -103,6 +107,9 @@ func Open(path string, opts Options) (*Spool, error) {
 		}
 		if src := meta.Get(keySource); src != nil {
 			s.state.Source = append([]byte(nil), src...)
+		}
+		if t := meta.Get(keyTree); t != nil {
+			s.state.Tree = append([]byte(nil), t...)
 		}
 		if p := meta.Get(keyPending); len(p) == 8 {
 			s.pend = int64(binary.BigEndian.Uint64(p))
@@ -177,9 +184,10 @@ func MoveAside(path string, now time.Time) (string, error) {
 	return to, nil
 }
 
-// Seed sets the chain head and source position of an empty spool, so that
-// a chain whose spool was lost continues from what a sink holds.
-func (s *Spool) Seed(chain string, headSeq uint64, headMAC [32]byte, headKid string, source []byte) error {
+// Seed sets the chain state of an empty spool (Chain, HeadSeq, HeadMAC,
+// HeadKid, Source, Tree of st), so that a chain whose spool was lost
+// continues from what a sink holds.
+func (s *Spool) Seed(st State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state.Chain != "" || s.state.HeadSeq != 0 {
@@ -187,29 +195,30 @@ func (s *Spool) Seed(chain string, headSeq uint64, headMAC [32]byte, headKid str
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyChain, []byte(chain)); err != nil {
+		if err := meta.Put(keyChain, []byte(st.Chain)); err != nil {
 			return err
 		}
-		if err := meta.Put(keyHead, append(be64(headSeq), headMAC[:]...)); err != nil {
+		if err := meta.Put(keyHead, append(be64(st.HeadSeq), st.HeadMAC[:]...)); err != nil {
 			return err
 		}
-		if headKid != "" {
-			if err := meta.Put(keyHeadKid, []byte(headKid)); err != nil {
-				return err
+		for _, kv := range []struct{ k, v []byte }{{keyHeadKid, []byte(st.HeadKid)}, {keySource, st.Source}, {keyTree, st.Tree}} {
+			if len(kv.v) > 0 {
+				if err := meta.Put(kv.k, kv.v); err != nil {
+					return err
+				}
 			}
-		}
-		if source != nil {
-			return meta.Put(keySource, source)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("seed spool: %w", err)
 	}
-	s.state.Chain, s.state.HeadSeq, s.state.HeadMAC, s.state.HeadKid = chain, headSeq, headMAC, headKid
-	s.state.Source = append([]byte(nil), source...)
-	if source == nil {
-		s.state.Source = nil
+	s.state = State{Chain: st.Chain, HeadSeq: st.HeadSeq, HeadMAC: st.HeadMAC, HeadKid: st.HeadKid}
+	if len(st.Source) > 0 {
+		s.state.Source = append([]byte(nil), st.Source...)
+	}
+	if len(st.Tree) > 0 {
+		s.state.Tree = append([]byte(nil), st.Tree...)
 	}
 	return nil
 }
@@ -290,6 +299,7 @@ func (s *Spool) State() State {
 	defer s.mu.Unlock()
 	st := s.state
 	st.Source = append([]byte(nil), st.Source...)
+	st.Tree = append([]byte(nil), st.Tree...)
 	return st
 }
 
@@ -357,6 +367,9 @@ type Extra struct {
 	// HeadKid, when set, is recorded as the kid of the key that sealed the
 	// batch's last record (a key rotation needs it at the next start).
 	HeadKid string
+	// Tree, when set, is recorded as the Merkle tree state after the
+	// batch's last record.
+	Tree []byte
 }
 
 // Append stores batch (consecutive seqs continuing the head, one chain)
@@ -421,6 +434,11 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 				return err
 			}
 		}
+		if x.Tree != nil {
+			if err := meta.Put(keyTree, x.Tree); err != nil {
+				return err
+			}
+		}
 		return putMarks(tx, x)
 	})
 	if err != nil {
@@ -441,6 +459,9 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 	}
 	if x.HeadKid != "" {
 		s.state.HeadKid = x.HeadKid
+	}
+	if x.Tree != nil {
+		s.state.Tree = append(s.state.Tree[:0], x.Tree...)
 	}
 	s.wake()
 	return nil

@@ -275,10 +275,10 @@ func TestSpool_CorruptFile(t *testing.T) {
 			defer s.Close()
 			var mac [32]byte
 			mac[0] = 7
-			if err := s.Seed("c", 800, mac, "hk-old", []byte("pos-800")); err != nil {
+			if err := s.Seed(State{Chain: "c", HeadSeq: 800, HeadMAC: mac, HeadKid: "hk-old", Source: []byte("pos-800")}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Seed("c", 1, mac, "", nil); err == nil {
+			if err := s.Seed(State{Chain: "c", HeadSeq: 1, HeadMAC: mac}); err == nil {
 				t.Error("a second Seed succeeded")
 			}
 			if err := s.Append(sealed("c", 801, 3), nil); err != nil {

@@ -181,7 +181,7 @@ func continueChain(cfg *config.Config, sp *spool.Spool, best sink.Tail, gap map[
 	} else {
 		log.Warn("no stored record names a source position; the source is read as source.start_at says")
 	}
-	return sp.Seed(cfg.Chain.ID, best.Seq, best.MAC, best.Kid, pos)
+	return sp.Seed(spool.State{Chain: cfg.Chain.ID, HeadSeq: best.Seq, HeadMAC: best.MAC, HeadKid: best.Kid, Source: pos})
 }
 
 // resumeAfter is the position just past the line src names: the file is
