@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
@@ -54,17 +55,48 @@ type Verifier struct {
 	missingPrefix uint64
 	firstPrev     [32]byte
 	purgedThrough uint64
+	startAt       uint64 // see StartAt
 
 	// lastKid is the kid of the previous authentic record, and rotateTo
 	// the new kid its key_rotation named ("" if it was not one): the kid
 	// may change from one record to the next only through a key_rotation.
 	lastKid, rotateTo string
+
+	// Checkpoints (see WithCheckpoints). tree is the Merkle tree of
+	// records 1..tree.Size while treeOK; it is lost at a gap and at a
+	// purged prefix, and taken up again from the next checkpoint record.
+	trusted   Verifiers
+	witnessed []Checkpoint
+	checkedW  []bool // witnessed[i] compared with the records
+	skipMAC   bool
+	tree      Tree
+	treeOK    bool
+	ckpts     int
+	lastCkpt  *Checkpoint
+}
+
+// WithCheckpoints makes v check checkpoint records: their signatures
+// against trusted (none: signatures are not checked, only what the
+// checkpoints state), their Merkle roots against the records, and that
+// the chain extends every witnessed checkpoint (checkpoints of this chain
+// kept off the pod; their signatures must already have been checked).
+// With skipMAC, MACs are not checked (no HMAC key at hand): records are
+// then vouched for only by the signed Merkle roots that cover them.
+func (v *Verifier) WithCheckpoints(trusted Verifiers, witnessed []Checkpoint, skipMAC bool) *Verifier {
+	v.trusted, v.skipMAC = trusted, skipMAC
+	for _, w := range witnessed {
+		if w.Chain == v.chain {
+			v.witnessed = append(v.witnessed, w)
+		}
+	}
+	v.checkedW = make([]bool, len(v.witnessed))
+	return v
 }
 
 // NewVerifier starts verifying chain with the given keys; report is called
 // for each problem as it is found.
 func NewVerifier(chain string, keys Keyring, report func(*VerifyError)) *Verifier {
-	return &Verifier{chain: chain, keys: keys, report: report, next: 1, prevOK: true}
+	return &Verifier{chain: chain, keys: keys, report: report, next: 1, prevOK: true, treeOK: true}
 }
 
 func (v *Verifier) fail(seq, through uint64, unverifiable bool, format string, args ...any) {
@@ -85,6 +117,20 @@ func (v *Verifier) Fail(seq uint64, format string, args ...any) {
 	v.fail(seq, 0, false, format, args...)
 }
 
+// StartAt says the records fed begin at seq on purpose (an export of a
+// time range): seq 1..seq-1 are not missing, only not given.
+func (v *Verifier) StartAt(seq uint64) { v.startAt = seq }
+
+// LastCheckpoint is the newest checkpoint seen that checked out (nil:
+// none).
+func (v *Verifier) LastCheckpoint() *Checkpoint { return v.lastCkpt }
+
+// Unverifiable reports a problem found outside the verifier that leaves
+// the chain unproven rather than proven tampered (a stale checkpoint).
+func (v *Verifier) Unverifiable(seq uint64, format string, args ...any) {
+	v.fail(seq, 0, true, format, args...)
+}
+
 // Add checks one stored record: its seq as stored, its payload and its
 // MAC. It returns the decoded record (nil when the payload does not
 // decode) so that the caller can compare stored columns with it.
@@ -100,9 +146,11 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		// may account for the missing prefix.
 		v.missingPrefix = seq - 1
 		v.prevOK = false
+		v.treeOK = false
 	} else if seq > v.next {
 		v.fail(v.next, seq-1, false, "records missing")
 		v.prevOK = false
+		v.treeOK = false
 	}
 	v.next = seq + 1
 	v.lastSeen = seq
@@ -113,6 +161,10 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		copy(v.prev[:], mac)
 		v.prevOK = true
 	}
+
+	// Every record, whatever else is wrong with it, is a leaf of the tree
+	// (a checkpoint record after the checkpoint it carries is checked).
+	defer v.leaf(payload)
 
 	r, err := record.Parse(payload)
 	switch {
@@ -155,6 +207,16 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		v.fail(seq, 0, false, "stored mac is not 32 bytes")
 		return r
 	}
+	if r.Action == record.ActionCheckpoint {
+		v.checkpoint(seq, prev, r)
+	}
+	if v.skipMAC {
+		v.lastKid, v.rotateTo = r.Kid, ""
+		if r.Action == record.ActionRetentionPurge {
+			v.purge(seq, r)
+		}
+		return r
+	}
 	key, ok := v.keys[r.Kid]
 	if !ok {
 		v.fail(seq, 0, true, "no key for kid %q", r.Kid)
@@ -182,6 +244,109 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		v.rotateTo = d.NewKid
 	}
 	return r
+}
+
+// leaf adds a record to the tree and compares the tree with any witnessed
+// checkpoint of that size.
+func (v *Verifier) leaf(payload []byte) {
+	if !v.treeOK {
+		return
+	}
+	v.tree.Append(LeafHash(payload))
+	for i, w := range v.witnessed {
+		if w.Size != v.tree.Size {
+			continue
+		}
+		v.checkedW[i] = true
+		if w.Root != v.tree.Root() {
+			v.fail(1, w.Size, false, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)",
+				w.Size, record.FormatTime(w.Time))
+		}
+	}
+}
+
+// firstDifference narrows a root mismatch between two trees of the same
+// size to the seqs of the first perfect subtree whose hashes differ.
+func firstDifference(a, b *Tree) (from, through uint64) {
+	start := uint64(0)
+	// Subtree i covers the leaves of the i-th set bit of Size, from the
+	// highest.
+	for bit := 63; bit >= 0; bit-- {
+		size := uint64(1) << bit
+		if a.Size&size == 0 {
+			continue
+		}
+		i := bits.OnesCount64(a.Size >> bit >> 1)
+		if i < len(a.Hashes) && i < len(b.Hashes) && a.Hashes[i] != b.Hashes[i] {
+			return start + 1, start + size
+		}
+		start += size
+	}
+	return 1, a.Size
+}
+
+// checkpoint checks a checkpoint record at seq, whose prev is prev.
+func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
+	var d struct {
+		Size uint64   `json:"size"`
+		Note string   `json:"note"`
+		Tree []string `json:"tree"`
+	}
+	if json.Unmarshal(r.Detail, &d) != nil || d.Note == "" {
+		v.fail(seq, 0, false, "checkpoint record carries no signed note")
+		return
+	}
+	c, err := OpenCheckpoint(d.Note, v.trusted)
+	signed := err == nil
+	switch {
+	case errors.Is(err, ErrUnknownSigner) && len(v.trusted) > 0:
+		v.fail(seq, 0, true, "checkpoint is not signed by a trusted key")
+		return
+	case errors.Is(err, ErrUnknownSigner):
+		// No keys given: what it states is still checked below.
+	case errors.Is(err, ErrBadSignature):
+		v.fail(seq, 0, false, "checkpoint signature does not verify")
+		return
+	case err != nil:
+		v.fail(seq, 0, false, "checkpoint note is malformed")
+		return
+	}
+	if c.Chain != v.chain || c.Size != seq-1 || d.Size != c.Size {
+		v.fail(seq, 0, false, "checkpoint states chain %q size %d, but it is record %d of chain %q", c.Chain, c.Size, seq, v.chain)
+		return
+	}
+	if c.HeadMAC != prev {
+		v.fail(seq, 0, false, "checkpoint's head mac is not the mac of seq %d", seq-1)
+		return
+	}
+	t := Tree{Size: c.Size, Hashes: make([][32]byte, len(d.Tree))}
+	for i, h := range d.Tree {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			t.Hashes = nil
+			break
+		}
+		copy(t.Hashes[i][:], b)
+	}
+	stateOK := len(d.Tree) > 0 && len(t.Hashes) == len(d.Tree) && t.Root() == c.Root
+	if v.treeOK && v.tree.Root() != c.Root {
+		from, through := uint64(1), c.Size
+		if stateOK {
+			from, through = firstDifference(&v.tree, &t)
+		}
+		v.fail(from, through, false, "records %d..%d do not match the merkle root signed at seq %d", from, through, seq)
+		v.treeOK = false
+	}
+	if !v.treeOK && stateOK {
+		// After a gap, a purged prefix or a mismatch: the signed tree
+		// state lets the records from here on be checked against later
+		// roots, each problem once.
+		v.tree, v.treeOK = t, true
+	}
+	v.ckpts++
+	if signed || len(v.trusted) == 0 {
+		v.lastCkpt = &c
+	}
 }
 
 // purge takes note of an authentic retention_purge record: it attests that
@@ -234,6 +399,13 @@ type Summary struct {
 	// PurgedThrough is the highest seq that an authentic retention_purge
 	// record of the chain says was purged (0: none).
 	PurgedThrough uint64 `json:"purged_through,omitempty"`
+	// Checkpoints counts the checkpoint records seen; CheckpointSize and
+	// CheckpointTime describe the newest that checked out (size 0: none).
+	Checkpoints int `json:"checkpoints"`
+	// From is the first seq given when an export starts past seq 1.
+	From           uint64    `json:"from_seq,omitempty"`
+	CheckpointSize uint64    `json:"checkpoint_size,omitempty"`
+	CheckpointTime time.Time `json:"checkpoint_time,omitzero"`
 }
 
 // Finish returns the summary. A chain with no records at all is reported
@@ -242,9 +414,25 @@ func (v *Verifier) Finish() Summary {
 	if v.records == 0 {
 		v.fail(1, 0, false, "chain has no records")
 	}
-	if v.missingPrefix > 0 && v.purgedThrough < v.missingPrefix {
+	if v.missingPrefix > 0 && v.purgedThrough < v.missingPrefix && v.startAt != v.missingPrefix+1 {
 		v.fail(1, v.missingPrefix, false, "records missing (no retention_purge record covers them)")
 	}
-	return Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen, Invalid: v.invalid, Unverifiable: v.unverif,
-		PurgedThrough: v.purgedThrough}
+	for i, w := range v.witnessed {
+		if !v.checkedW[i] && w.Size <= v.lastSeen && w.Size > v.purgedThrough {
+			v.fail(w.Size, 0, true, "the witnessed checkpoint of size %d could not be compared: the records before it cannot be hashed from seq 1 or from a checkpoint (gap)", w.Size)
+		}
+		if w.Size > v.lastSeen {
+			v.fail(v.lastSeen+1, w.Size, false, "the store ends at seq %d, but a witnessed checkpoint of %s covers %d records (the newest records were removed: truncation or rollback)",
+				v.lastSeen, record.FormatTime(w.Time), w.Size)
+		}
+	}
+	s := Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen, Invalid: v.invalid, Unverifiable: v.unverif,
+		PurgedThrough: v.purgedThrough, Checkpoints: v.ckpts}
+	if v.startAt > 1 && v.missingPrefix+1 == v.startAt {
+		s.From = v.startAt
+	}
+	if v.lastCkpt != nil {
+		s.CheckpointSize, s.CheckpointTime = v.lastCkpt.Size, v.lastCkpt.Time
+	}
+	return s
 }

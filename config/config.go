@@ -24,6 +24,10 @@ const (
 	DefaultListen        = "127.0.0.1:8080"
 	DefaultReadyGrace    = 30 * time.Second
 	DefaultDrainTimeout  = 10 * time.Second
+
+	DefaultSignerName         = "audit-sidecar"
+	DefaultCheckpointEvery    = 1000
+	DefaultCheckpointInterval = 10 * time.Second
 )
 
 // Config is the whole configuration.
@@ -59,6 +63,25 @@ type Chain struct {
 	// key_file (their kids derived): needed once to seal the key_rotation
 	// record, and by verify for the records they sealed.
 	PreviousKeyFiles []string `yaml:"previous_key_files"`
+
+	// SigningKeyFile, when set, turns on signed checkpoints: a PKCS#8 PEM
+	// private key, Ed25519 or ECDSA P-256. SignerName is the key's name
+	// in the signature lines (default "audit-sidecar").
+	SigningKeyFile string `yaml:"signing_key_file"`
+	SignerName     string `yaml:"signer_name"`
+	// A checkpoint is sealed after CheckpointEvery records (default 1000)
+	// and at least every CheckpointInterval (default 10s) while records
+	// arrive; when idle, every CheckpointHeartbeat (default 10 times the
+	// interval), so that a verifier can tell a quiet chain from a cut one.
+	CheckpointEvery     int           `yaml:"checkpoint_every"`
+	CheckpointInterval  time.Duration `yaml:"checkpoint_interval"`
+	CheckpointHeartbeat time.Duration `yaml:"checkpoint_heartbeat"`
+	// WitnessDir and WitnessURL publish every checkpoint off the pod: a
+	// file per chain in the folder (another volume), a POST to the URL.
+	WitnessDir string `yaml:"witness_dir"`
+	WitnessURL string `yaml:"witness_url"`
+	// RequireFIPS refuses to start unless Go's FIPS 140-3 mode is on.
+	RequireFIPS bool `yaml:"require_fips"`
 }
 
 // Redact selects redaction packs and rules.
@@ -294,6 +317,14 @@ func (c *Config) defaults() {
 	if c.Retention.MaxAge > 0 {
 		setDur(&c.Retention.Interval, time.Hour)
 	}
+	if c.Chain.SigningKeyFile != "" {
+		set(&c.Chain.SignerName, DefaultSignerName)
+		if c.Chain.CheckpointEvery == 0 {
+			c.Chain.CheckpointEvery = DefaultCheckpointEvery
+		}
+		setDur(&c.Chain.CheckpointInterval, DefaultCheckpointInterval)
+		setDur(&c.Chain.CheckpointHeartbeat, 10*c.Chain.CheckpointInterval)
+	}
 }
 
 func (c *Config) resolve(dir string) {
@@ -304,6 +335,8 @@ func (c *Config) resolve(dir string) {
 	}
 	abs(&c.Source.Path)
 	abs(&c.Chain.KeyFile)
+	abs(&c.Chain.SigningKeyFile)
+	abs(&c.Chain.WitnessDir)
 	for i := range c.Chain.PreviousKeyFiles {
 		abs(&c.Chain.PreviousKeyFiles[i])
 	}

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
+	"time"
 )
 
 var (
@@ -55,6 +58,36 @@ func (c *Config) Validate() error {
 	}
 	if c.Chain.KeyFile == "" {
 		bad("chain.key_file", "required")
+	}
+	if ch := c.Chain; ch.SigningKeyFile == "" {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"chain.signer_name", ch.SignerName != ""}, {"chain.checkpoint_every", ch.CheckpointEvery != 0},
+			{"chain.checkpoint_interval", ch.CheckpointInterval != 0}, {"chain.checkpoint_heartbeat", ch.CheckpointHeartbeat != 0},
+			{"chain.witness_dir", ch.WitnessDir != ""}, {"chain.witness_url", ch.WitnessURL != ""}} {
+			if k.set {
+				bad(k.key, "needs chain.signing_key_file (checkpoints are off without it)")
+			}
+		}
+	} else {
+		if ch.SignerName == "" || strings.ContainsAny(ch.SignerName, " +\n\t") {
+			bad("chain.signer_name", "must be non-empty, without spaces or '+'")
+		}
+		if ch.CheckpointEvery < 1 {
+			bad("chain.checkpoint_every", "must be at least 1")
+		}
+		if ch.CheckpointInterval < 100*time.Millisecond {
+			bad("chain.checkpoint_interval", "must be at least 100ms")
+		}
+		if ch.CheckpointHeartbeat < ch.CheckpointInterval {
+			bad("chain.checkpoint_heartbeat", "must be at least chain.checkpoint_interval")
+		}
+		if u := ch.WitnessURL; u != "" {
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				bad("chain.witness_url", "must be an http or https URL")
+			}
+		}
 	}
 
 	hash := false

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/envelope"
@@ -57,6 +58,34 @@ type IngestConfig struct {
 	// MiB).
 	Envelope        envelope.Kind
 	MaxMessageBytes int
+	// Checkpoint, when its Signer is set, seals signed checkpoints.
+	Checkpoint CheckpointConfig
+}
+
+// CheckpointConfig makes the Ingester seal a checkpoint record (a signed
+// note of the chain's size, Merkle root and head MAC; see
+// docs/chain-format.md) after Every records, at least every Interval
+// while records arrive, every Heartbeat when idle, and at shutdown.
+type CheckpointConfig struct {
+	Signer    note.Signer
+	Every     int
+	Interval  time.Duration
+	Heartbeat time.Duration
+	// Publish, if not nil, is called with each checkpoint once the record
+	// carrying it is committed to the spool (never before: a checkpoint
+	// of records a crash could still lose must not leave the pod). It is
+	// called from the ingest goroutine and must not block for long.
+	Publish func(Published)
+}
+
+// Published is a committed checkpoint: the signed note of the chain's
+// first Size records, carried by record Seq (Size+1).
+type Published struct {
+	Chain string
+	Size  uint64
+	Seq   uint64
+	Time  time.Time
+	Note  string
 }
 
 // Retention is the purge policy: records sealed more than MaxAge ago are
@@ -98,6 +127,12 @@ type Ingester struct {
 
 	// Envelope state, per file (Line.Watch): see fileState.
 	files map[string]*fileState
+
+	// Checkpoint state: records sealed since the last checkpoint record,
+	// when it was made, and the checkpoints waiting for their commit.
+	sinceCkpt int
+	lastCkpt  time.Time
+	toPublish []Published
 }
 
 // fileState is the envelope state of one source file: the decoder, the
@@ -151,7 +186,19 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 		}
 	}
 	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head),
-		files: map[string]*fileState{}}
+		files: map[string]*fileState{}, lastCkpt: cfg.Now()}
+	if st.Tree != nil {
+		var t chain.Tree
+		if err := t.UnmarshalBinary(st.Tree); err != nil {
+			in.log.Error("spool holds a malformed merkle tree state; checkpoints are off for this run", zap.Error(err))
+		} else {
+			in.sealer.SetTree(t)
+		}
+	}
+	if cfg.Checkpoint.Signer != nil && !in.sealer.TreeKnown() {
+		in.log.Error("the chain's merkle tree state is unknown (the spool does not hold it); checkpoints are off for this run",
+			zap.Uint64("head_seq", head.Seq))
+	}
 	if cfg.MaxMessageBytes <= 0 {
 		in.cfg.MaxMessageBytes = 16 << 20
 	}
@@ -245,10 +292,9 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	if old := in.cfg.Spool.State().HeadKid; old != "" && old != in.cfg.Key.ID {
 		// The rotation is sealed with the old key, which vouches for the
 		// new one; everything after is sealed with the new key.
-		current := in.sealer
-		in.sealer = chain.NewSealer(in.cfg.ChainID, in.cfg.PreviousKeys[old], current.Head())
+		in.sealer.Rekey(in.cfg.PreviousKeys[old])
 		in.add(in.ownRecord(record.ActionKeyRotation, map[string]any{"old_kid": old, "new_kid": in.cfg.Key.ID}))
-		in.sealer = chain.NewSealer(in.cfg.ChainID, in.cfg.Key, in.sealer.Head())
+		in.sealer.Rekey(in.cfg.Key)
 		in.log.Info("key rotated", zap.String("old_kid", old), zap.String("new_kid", in.cfg.Key.ID))
 	}
 	if in.cfg.Gap != nil {
@@ -270,11 +316,16 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 
 	var timer *time.Timer
 	var timerC <-chan time.Time
-	var retainC <-chan time.Time
+	var retainC, ckptC <-chan time.Time
 	if in.cfg.Retention.MaxAge > 0 {
 		t := time.NewTicker(in.cfg.Retention.Interval)
 		defer t.Stop()
 		retainC = t.C
+	}
+	if in.cfg.Checkpoint.Signer != nil && in.cfg.Checkpoint.Interval > 0 {
+		t := time.NewTicker(in.cfg.Checkpoint.Interval)
+		defer t.Stop()
+		ckptC = t.C
 	}
 	for {
 		if in.cfg.Spool.Full() {
@@ -307,6 +358,14 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 		case <-retainC:
 			if err := in.retain(ctx); err != nil {
 				return in.stop()
+			}
+		case <-ckptC:
+			hb := in.cfg.Checkpoint.Heartbeat
+			if in.sinceCkpt > 0 || hb > 0 && in.cfg.Now().Sub(in.lastCkpt) >= hb {
+				in.checkpoint()
+				if err := in.commit(ctx); err != nil {
+					return in.stop()
+				}
 			}
 		}
 		if len(in.batch) == 0 && timerC != nil {
@@ -400,6 +459,42 @@ func (in *Ingester) record(src tailer.Line, text []byte, truncated bool, fullLen
 
 // add redacts, seals and appends r to the open batch.
 func (in *Ingester) add(r *record.Record) {
+	in.seal(in.redactRecord(r))
+	if c := in.cfg.Checkpoint; c.Signer != nil && in.sinceCkpt >= c.Every {
+		in.checkpoint()
+	}
+}
+
+// checkpoint seals a checkpoint record: a signed note of the records
+// sealed so far. It is not redacted (it holds no agent data, and its
+// note must stay byte for byte as signed).
+func (in *Ingester) checkpoint() {
+	if !in.sealer.TreeKnown() || in.sealer.Head().Seq == 0 {
+		return
+	}
+	h, tree := in.sealer.Head(), in.sealer.Tree()
+	now := in.cfg.Now()
+	c := chain.Checkpoint{Chain: in.cfg.ChainID, Size: h.Seq, Root: tree.Root(), HeadMAC: h.MAC, Time: now}
+	signed, err := chain.Sign(c, in.cfg.Checkpoint.Signer)
+	if err != nil {
+		in.cfg.Metrics.CheckpointErrors.Inc()
+		in.log.Error("checkpoint: signing failed; the next one is tried at the next interval", zap.Error(err))
+		in.sinceCkpt = 0
+		return
+	}
+	hashes := make([]string, len(tree.Hashes))
+	for i, th := range tree.Hashes {
+		hashes[i] = hex.EncodeToString(th[:])
+	}
+	r := &record.Record{TS: now, IngestedAt: now, Action: record.ActionCheckpoint}
+	r.Detail, _ = json.Marshal(map[string]any{"size": h.Seq, "note": signed, "tree": hashes})
+	in.seal(r)
+	in.sinceCkpt, in.lastCkpt = 0, now
+	in.toPublish = append(in.toPublish, Published{Chain: in.cfg.ChainID, Size: h.Seq, Seq: h.Seq + 1, Time: now, Note: signed})
+}
+
+// redactRecord redacts r's arguments and detail in place and returns it.
+func (in *Ingester) redactRecord(r *record.Record) *record.Record {
 	counts := map[string]int{}
 	r.Arguments = in.redact(r.Arguments, counts, false)
 	r.Detail = in.redact(r.Detail, counts, true)
@@ -409,6 +504,11 @@ func (in *Ingester) add(r *record.Record) {
 			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
 		}
 	}
+	return r
+}
+
+// seal seals r and appends it to the open batch.
+func (in *Ingester) seal(r *record.Record) {
 	if in.cfg.Retention.MaxAge > 0 {
 		// The first record of each period is marked with the MAC before
 		// it, so that a purge can later name its boundary exactly.
@@ -422,6 +522,9 @@ func (in *Ingester) add(r *record.Record) {
 	in.cfg.Metrics.Records.WithLabelValues(r.Action).Inc()
 	in.batch = append(in.batch, s)
 	in.batchBytes += len(s.Payload)
+	if r.Action != record.ActionCheckpoint {
+		in.sinceCkpt++
+	}
 }
 
 // redact fails closed: a value the redactor cannot process is replaced
@@ -471,9 +574,14 @@ func (in *Ingester) commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode source position: %w", err)
 	}
+	x := spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks, HeadKid: in.cfg.Key.ID}
+	if len(in.batch) > 0 && in.sealer.TreeKnown() {
+		t := in.sealer.Tree()
+		x.Tree, _ = t.MarshalBinary()
+	}
 	b := newBackoff(50*time.Millisecond, 5*time.Second)
 	for {
-		err := in.cfg.Spool.AppendExtra(in.batch, pos, spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks, HeadKid: in.cfg.Key.ID})
+		err := in.cfg.Spool.AppendExtra(in.batch, pos, x)
 		in.failing.Store(err != nil)
 		if err == nil {
 			in.marks, in.dropMarks = in.marks[:0], 0
@@ -482,6 +590,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 			in.cfg.Metrics.SpoolBytes.Set(float64(in.cfg.Spool.PendingBytes()))
 			in.batch, in.batchBytes = in.batch[:0], 0
 			in.pos, in.posDirty = nil, false
+			in.publish()
 			return nil
 		}
 		in.cfg.Metrics.CommitErrors.Inc()
@@ -493,6 +602,17 @@ func (in *Ingester) commit(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// publish hands the committed checkpoints to the publisher.
+func (in *Ingester) publish() {
+	for _, p := range in.toPublish {
+		in.cfg.Metrics.CheckpointSize.Set(float64(p.Size))
+		if in.cfg.Checkpoint.Publish != nil {
+			in.cfg.Checkpoint.Publish(p)
+		}
+	}
+	in.toPublish = in.toPublish[:0]
 }
 
 // retain appends a retention_purge record when a whole period of the chain
@@ -564,6 +684,9 @@ func (in *Ingester) stop() error {
 	in.add(in.ownRecord(record.ActionSidecarStop, map[string]any{
 		"reason": "shutdown", "lines_this_run": in.lines,
 	}))
+	if in.cfg.Checkpoint.Signer != nil {
+		in.checkpoint()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := in.commit(ctx); err != nil {

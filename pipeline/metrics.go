@@ -34,6 +34,11 @@ type Metrics struct {
 	// SpoolRecoveries is 1 when this run found its spool file corrupt and
 	// moved it aside.
 	SpoolRecoveries prometheus.Counter
+	// Checkpoints: the size of the newest committed checkpoint, signing
+	// failures, and failed publications (by target).
+	CheckpointSize   prometheus.Gauge
+	CheckpointErrors prometheus.Counter
+	WitnessErrors    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -62,10 +67,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RetentionThrough: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_retention_purged_through_seq", Help: "Seq through which the newest retention_purge record purges the chain."}),
 		SpoolRecoveries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_recoveries_total", Help: "Spool files found corrupt at start and moved aside (the chain continued from the sinks, with a gap record)."}),
 		PurgeErrors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_purge_errors_total", Help: "Retention purges a sink failed to carry out (the next purge covers them), by sink."}, []string{"sink"}),
+		CheckpointSize:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_checkpoint_size", Help: "Records covered by the newest committed signed checkpoint."}),
+		CheckpointErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_checkpoint_errors_total", Help: "Checkpoints that could not be signed."}),
+		WitnessErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_witness_errors_total", Help: "Failed publications of a checkpoint, by target (stdout, dir, url); the url is retried and a newer checkpoint supersedes an older one."}, []string{"target"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
-			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries)
+			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries,
+			m.CheckpointSize, m.CheckpointErrors, m.WitnessErrors)
 	}
 	return m
 }

@@ -86,4 +86,7 @@ type Row struct {
 	// query table (see Postgres.Write): only Chain, Seq, MAC and Payload
 	// are set.
 	Quarantined bool
+	// PayloadOnly marks a row read from an export file: there are no
+	// stored columns besides Chain, Seq, MAC and Payload to compare.
+	PayloadOnly bool
 }

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/record"
@@ -36,8 +38,30 @@ type Report struct {
 	Verdict  string               `json:"verdict"`
 	Chains   []chain.Summary      `json:"chains"`
 	Problems []*chain.VerifyError `json:"problems"`
-	// Exposure says what this verification cannot prove.
+	// Gaps lists the problems that are missing records (a subset of
+	// Problems), each with its range.
+	Gaps []*chain.VerifyError `json:"gaps"`
+	// Exposure says what this verification cannot prove: per chain, what
+	// is signed and what is not yet covered, and what the inputs given
+	// leave unchecked.
 	Exposure []string `json:"exposure"`
+}
+
+// Options says what to verify with.
+type Options struct {
+	// Keys are the HMAC keys; with none, MACs are not checked and records
+	// are vouched for only by the signed checkpoints covering them.
+	Keys chain.Keyring
+	// Trusted are the checkpoint public keys; with none, checkpoint
+	// signatures are not checked.
+	Trusted chain.Verifiers
+	// Witnessed are trusted checkpoints kept off the pod (signatures
+	// checked by the caller): each chain must extend them.
+	Witnessed []chain.Checkpoint
+	// MaxAge, if positive, is the freshness rule: a chain whose newest
+	// checkpoint is older (or that has none) is unverifiable.
+	MaxAge time.Duration
+	Now    func() time.Time // nil: time.Now
 }
 
 // MaxListed bounds the problems kept in a report; the counts in Chains
@@ -54,7 +78,10 @@ var Workers = max(2, runtime.GOMAXPROCS(0))
 // streaming output), one call at a time: in seq order within a chain,
 // interleaved across chains. The report lists chains in st's order and
 // problems by chain, then seq.
-func Run(ctx context.Context, st Store, keys chain.Keyring, onProblem func(*chain.VerifyError)) (*Report, error) {
+func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.VerifyError)) (*Report, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	ids, err := st.Chains(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
@@ -75,10 +102,13 @@ func Run(ctx context.Context, st Store, keys chain.Keyring, onProblem func(*chai
 				onProblem(e)
 			}
 		}
-		v := chain.NewVerifier(ids[i], keys, report)
+		v := chain.NewVerifier(ids[i], opts.Keys, report).WithCheckpoints(opts.Trusted, opts.Witnessed, len(opts.Keys) == 0)
+		if s, ok := st.(interface{ StartSeq(string) uint64 }); ok {
+			v.StartAt(s.StartSeq(ids[i]))
+		}
 		err := st.Scan(ctx, ids[i], func(row sink.Row) error {
 			r := v.Add(row.Seq, row.Payload, row.MAC)
-			if r != nil && !row.Quarantined {
+			if r != nil && !row.Quarantined && !row.PayloadOnly {
 				for _, col := range mismatchedColumns(&row, r) {
 					v.Fail(row.Seq, "column %s does not match the payload", col)
 				}
@@ -87,6 +117,9 @@ func Run(ctx context.Context, st Store, keys chain.Keyring, onProblem func(*chai
 		})
 		if err != nil {
 			return fmt.Errorf("scan chain %q: %w", ids[i], err)
+		}
+		if c := v.LastCheckpoint(); opts.MaxAge > 0 && (c == nil || opts.Now().Sub(c.Time) > opts.MaxAge) {
+			v.Unverifiable(0, "the newest checkpoint is older than the freshness bound %s, or there is none: the newest records may have been cut together with their checkpoints", opts.MaxAge)
 		}
 		rep.Chains[i] = v.Finish()
 		return nil
@@ -118,8 +151,14 @@ func Run(ctx context.Context, st Store, keys chain.Keyring, onProblem func(*chai
 	if first != nil {
 		return nil, first
 	}
+	rep.Gaps = []*chain.VerifyError{}
 	for _, ps := range perChain {
 		rep.Problems = append(rep.Problems, ps...)
+		for _, p := range ps {
+			if strings.HasPrefix(p.Reason, "records missing") {
+				rep.Gaps = append(rep.Gaps, p)
+			}
+		}
 	}
 	rep.Verdict = Valid
 	for _, s := range rep.Chains {
@@ -131,11 +170,34 @@ func Run(ctx context.Context, st Store, keys chain.Keyring, onProblem func(*chai
 			rep.Verdict = Unverifiable
 		}
 	}
-	rep.Exposure = []string{
-		"no signed checkpoints: removal of the newest records of a chain (truncation) is not detectable",
-		"HMAC is symmetric: a holder of the chain key could rewrite a chain undetected",
-	}
+	rep.Exposure = exposure(rep.Chains, opts)
 	return rep, nil
+}
+
+// exposure says what the verification did not prove.
+func exposure(chains []chain.Summary, opts Options) []string {
+	out := []string{}
+	if len(opts.Keys) == 0 {
+		out = append(out, "no HMAC key given: MACs were not checked; records are vouched for only by the signed checkpoints that cover them")
+	}
+	if len(opts.Trusted) == 0 {
+		out = append(out, "no public key given (--pubkey): checkpoint signatures were not checked; a holder of the HMAC key could rewrite a chain with its checkpoints")
+	}
+	if len(opts.Witnessed) == 0 {
+		out = append(out, "no witnessed checkpoint given (--witness, --checkpoint): the newest records cut together with their checkpoints are detected only by the freshness bound (--max-age)")
+	}
+	for _, c := range chains {
+		switch {
+		case c.Checkpoints == 0 || c.CheckpointSize == 0:
+			out = append(out, fmt.Sprintf("chain %s: no checkpoint: seq 1..%d are not signed; removal of the newest records is not detectable", c.Chain, c.Head))
+		case c.Head > c.CheckpointSize+1:
+			out = append(out, fmt.Sprintf("chain %s: signed up to seq %d at %s; seq %d..%d not yet covered by a checkpoint",
+				c.Chain, c.CheckpointSize, record.FormatTime(c.CheckpointTime), c.CheckpointSize+2, c.Head))
+		default:
+			out = append(out, fmt.Sprintf("chain %s: signed up to seq %d at %s (the head)", c.Chain, c.CheckpointSize, record.FormatTime(c.CheckpointTime)))
+		}
+	}
+	return out
 }
 
 // mismatchedColumns lists the stored columns that differ from the payload.

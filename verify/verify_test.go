@@ -57,7 +57,7 @@ func run(t *testing.T, path string, keys chain.Keyring) *Report {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rep, err := Run(context.Background(), db, keys, nil)
+	rep, err := Run(context.Background(), db, Options{Keys: keys}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestRun_ManyChainsInParallel(t *testing.T) {
 		}
 	}
 	var streamed int
-	rep, err := Run(context.Background(), st, chain.Keyring{key.ID: key}, func(*chain.VerifyError) { streamed++ })
+	rep, err := Run(context.Background(), st, Options{Keys: chain.Keyring{key.ID: key}}, func(*chain.VerifyError) { streamed++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestRun_ManyChainsInParallel(t *testing.T) {
 	}
 
 	st["fail"] = nil
-	if _, err := Run(context.Background(), st, chain.Keyring{key.ID: key}, nil); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+	if _, err := Run(context.Background(), st, Options{Keys: chain.Keyring{key.ID: key}}, nil); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Errorf("a failing scan: err = %v", err)
 	}
 }

@@ -20,7 +20,9 @@ const (
 
 const usage = `usage:
   audit-sidecar run --config FILE
-  audit-sidecar verify --config FILE [--sink NAME] [--json]
+  audit-sidecar verify (--config FILE [--sink NAME] | --file EXPORT.ndjson) [--key-file K]... [--pubkey PUB.pem]...
+                       [--witness DIR | --checkpoint FILE] [--max-age D] [--json]
+  audit-sidecar export --config FILE [--sink NAME] [--from T] [--to T] > EXPORT.ndjson
   audit-sidecar migrate --config FILE [--sink NAME] [--dsn-env VAR]   (postgres schema)
   audit-sidecar redact --config FILE      (stdin lines -> redacted stdout)
   audit-sidecar version`
@@ -39,6 +41,8 @@ func dispatch(args []string) int {
 		return verifyCmd(args[1:])
 	case "spool-check": // the child process of the start-up spool check
 		return spoolCheckCmd(args[1:])
+	case "export":
+		return exportCmd(args[1:])
 	case "migrate":
 		return migrateCmd(args[1:])
 	case "redact":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/pipeline"
@@ -24,6 +26,7 @@ import (
 	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
+	"github.com/fips-agents/audit-sidecar/witness"
 )
 
 type namedSink struct {
@@ -85,6 +88,9 @@ func runCmd(args []string) int {
 	}
 	log := newLogger(cfg.Log.Level)
 	defer log.Sync()
+	if cfg.Chain.RequireFIPS && !fips140.Enabled() {
+		return fail(exitUsage, "chain.require_fips: Go's FIPS 140-3 mode is off (run with GODEBUG=fips140=on, or build with GOFIPS140=v1.0.0)")
+	}
 
 	key, keyring, err := loadKeyring(cfg)
 	if err != nil {
@@ -93,6 +99,16 @@ func runCmd(args []string) int {
 	red, err := newRedactor(cfg)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
+	}
+	var signer *chain.NoteSigner
+	var pub *witness.Publisher
+	if cfg.Chain.SigningKeyFile != "" {
+		if signer, err = chain.LoadSigner(cfg.Chain.SignerName, cfg.Chain.SigningKeyFile); err != nil {
+			return fail(exitUsage, "chain.signing_key_file: %v", err)
+		}
+		if pub, err = witness.New(witness.Config{Stdout: os.Stdout, Dir: cfg.Chain.WitnessDir, URL: cfg.Chain.WitnessURL, Logger: log}); err != nil {
+			return fail(exitUsage, "chain.witness_dir: %v", err)
+		}
 	}
 	var tokens []query.Token
 	if cfg.Server.ListenAddr() != "" {
@@ -151,11 +167,23 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "source.envelope: %v", err)
 	}
 	multi := tailer.IsPattern(cfg.Source.Path)
+	start := fipsFacts()
+	start["version"], start["kid"] = version, key.ID
+	var ckpt pipeline.CheckpointConfig
+	if signer != nil {
+		ckpt = pipeline.CheckpointConfig{Signer: signer, Every: cfg.Chain.CheckpointEvery,
+			Interval: cfg.Chain.CheckpointInterval, Heartbeat: cfg.Chain.CheckpointHeartbeat,
+			Publish: func(p pipeline.Published) {
+				pub.Publish(witness.Checkpoint{Chain: p.Chain, Size: p.Size, Seq: p.Seq, Time: p.Time, Note: p.Note})
+			}}
+		start["signer"] = cfg.Chain.SignerName
+		start["signer_public_key"] = string(signer.Verifier().PublicKeyPEM())
+	}
 	ing, err := pipeline.NewIngester(pipeline.IngestConfig{
 		ChainID: cfg.Chain.ID, Key: key, Spool: sp, Redactor: red,
 		BatchRecords: cfg.Spool.BatchRecords, BatchWait: cfg.Spool.BatchWait,
-		StartDetail: map[string]any{"version": version, "fips140": fips140.Enabled(), "kid": key.ID},
-		Metrics:     metrics, Logger: log,
+		StartDetail: start, Checkpoint: ckpt,
+		Metrics: metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
 		Gap: gap, Multi: multi, PreviousKeys: keyring,
@@ -236,6 +264,16 @@ func runCmd(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// The witness URL is posted until ingestion has stopped (its final
+	// checkpoint included), then once more at most.
+	pubCtx, cancelPub := context.WithCancel(context.Background())
+	pubDone := make(chan struct{})
+	if pub != nil {
+		go func() { defer close(pubDone); pub.Run(pubCtx) }()
+	} else {
+		close(pubDone)
+	}
+	defer func() { cancelPub(); <-pubDone }()
 	log.Info("sidecar started", zap.String("chain", cfg.Chain.ID), zap.String("kid", key.ID),
 		zap.String("source", cfg.Source.Path), zap.Bool("fips140", fips140.Enabled()), zap.String("version", version))
 

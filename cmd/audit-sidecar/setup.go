@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"go.uber.org/zap"
@@ -18,8 +19,25 @@ import (
 )
 
 func versionCmd() int {
-	fmt.Printf("audit-sidecar %s (%s, %s/%s) fips140=%v\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, fips140.Enabled())
+	f := fipsFacts()
+	fmt.Printf("audit-sidecar %s (%s, %s/%s)\nfips140 mode: %v (enforced: %v)\nfips140 module: %s\nGOFIPS140 build setting: %s\n",
+		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, f["fips140"], f["fips140_enforced"], f["fips140_module"], f["gofips140"])
 	return exitOK
+}
+
+// fipsFacts says whether Go's FIPS 140-3 mode is on, the module version
+// and the GOFIPS140 setting the binary was built with ("off" when none).
+func fipsFacts() map[string]any {
+	build := "off"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "GOFIPS140" && s.Value != "" {
+				build = s.Value
+			}
+		}
+	}
+	return map[string]any{"fips140": fips140.Enabled(), "fips140_enforced": fips140.Enforced(),
+		"fips140_module": fips140.Version(), "gofips140": build}
 }
 
 // loadConfig parses --config (and extra flags) and loads the file.

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -16,83 +20,172 @@ import (
 	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/verify"
+	"github.com/fips-agents/audit-sidecar/witness"
 )
 
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
 func verifyCmd(args []string) int {
-	var sinkName string
-	var asJSON bool
-	cfg, code := loadConfig("verify", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&sinkName, "sink", "", "sink to verify (default: server.query_sink or the first sqlite sink)")
-		fs.BoolVar(&asJSON, "json", false, "print a machine-readable report")
-	})
-	if cfg == nil {
-		return code
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "config file (YAML): verify its sink")
+	file := fs.String("file", "", "verify an export file (NDJSON) instead of a sink")
+	sinkName := fs.String("sink", "", "sink to verify (default: server.query_sink or the first sqlite or postgres sink)")
+	var keyFiles, pubkeys listFlag
+	fs.Var(&keyFiles, "key-file", "HMAC key file (repeatable; default: the config's chain keys)")
+	fs.Var(&pubkeys, "pubkey", "checkpoint public key, PEM (repeatable; default: the public half of the config's chain.signing_key_file)")
+	signerName := fs.String("signer-name", "", "key name in checkpoint signatures (default: chain.signer_name or "+chain.DefaultSignerName+")")
+	witnessDir := fs.String("witness", "", "folder of witnessed checkpoints (chain.witness_dir): each chain must extend them")
+	ckptFile := fs.String("checkpoint", "", "a trusted checkpoint file: a signed note, or the sidecar's stdout JSON lines")
+	maxAge := fs.Duration("max-age", 0, "freshness bound: the newest checkpoint of each chain must be younger")
+	asJSON := fs.Bool("json", false, "print a machine-readable report")
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
 	}
-	if sinkName == "" {
-		sinkName = cfg.Server.QuerySink
+	if fs.NArg() > 0 {
+		return fail(exitUsage, "verify: unexpected argument %q", fs.Arg(0))
 	}
-	var sc *config.Sink
-	for i := range cfg.Sinks {
-		s := &cfg.Sinks[i]
-		if (sinkName == "" || s.Name == sinkName) && (s.Type == "sqlite" || s.Type == "postgres") {
-			sc = s
-			break
+	if (*cfgPath == "") == (*file == "") {
+		return fail(exitUsage, "verify: give exactly one of --config or --file")
+	}
+	var cfg *config.Config
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return fail(exitUsage, "%v", err)
 		}
 	}
-	if sc == nil {
-		return fail(exitUsage, "verify: no sqlite or postgres sink named %q in the config", sinkName)
-	}
-	_, keyring, err := loadKeyring(cfg)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	var db interface {
-		verify.Store
-		Close() error
-	}
-	switch sc.Type {
-	case "sqlite":
-		// Verification reads; it must not create an empty database where
-		// the file is missing.
-		if _, err := os.Stat(sc.Path); err != nil {
-			return fail(exitUsage, "verify: sinks %s: %v", sc.Name, err)
+
+	// HMAC keys: --key-file, else the config's; none with --pubkey only.
+	opts := verify.Options{Keys: chain.Keyring{}, MaxAge: *maxAge}
+	for _, p := range keyFiles {
+		k, err := chain.LoadKeyFile(p, "")
+		if err != nil {
+			return fail(exitUsage, "--key-file: %v", err)
 		}
-		if db, err = sink.OpenSQLite(sc.Path, zap.NewNop()); err != nil {
+		opts.Keys.Add(k)
+	}
+	if len(keyFiles) == 0 && cfg != nil {
+		_, ring, err := loadKeyring(cfg)
+		switch {
+		case err == nil:
+			opts.Keys = ring
+		case len(pubkeys) == 0:
+			return fail(exitUsage, "%v", err)
+		default:
+			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: %v; MACs are not checked (--pubkey only)\n", err)
+		}
+	}
+	if len(opts.Keys) == 0 && len(pubkeys) == 0 {
+		return fail(exitUsage, "verify: give --key-file (MAC check) or --pubkey (signed checkpoints), or both")
+	}
+
+	// Trusted checkpoint keys.
+	name := *signerName
+	if name == "" && cfg != nil {
+		name = cfg.Chain.SignerName
+	}
+	if name == "" {
+		name = chain.DefaultSignerName
+	}
+	for _, p := range pubkeys {
+		v, err := chain.LoadVerifier(name, p)
+		if err != nil {
+			return fail(exitUsage, "--pubkey: %v", err)
+		}
+		opts.Trusted = append(opts.Trusted, v)
+	}
+	if len(pubkeys) == 0 && cfg != nil && cfg.Chain.SigningKeyFile != "" {
+		if s, err := chain.LoadSigner(name, cfg.Chain.SigningKeyFile); err == nil {
+			opts.Trusted = append(opts.Trusted, s.Verifier())
+		}
+	}
+
+	// Witnessed checkpoints.
+	var pre []*chain.VerifyError
+	if *witnessDir != "" || *ckptFile != "" {
+		if len(opts.Trusted) == 0 {
+			return fail(exitUsage, "verify: --witness and --checkpoint need --pubkey")
+		}
+		var notes []string
+		var err error
+		if *witnessDir != "" {
+			notes, err = readWitnessDir(*witnessDir)
+		} else {
+			notes, err = readCheckpointFile(*ckptFile)
+		}
+		if err != nil {
 			return fail(exitUsage, "verify: %v", err)
 		}
-	case "postgres":
-		pg, err := sink.OpenPostgres(context.Background(), sc.DSN, sink.PostgresOptions{RequireServer: true})
-		if err != nil {
-			return fail(exitUsage, "verify: sinks %s: %v", sc.Name, err)
+		for _, n := range notes {
+			c, err := chain.OpenCheckpoint(n, opts.Trusted)
+			switch {
+			case err == nil:
+				opts.Witnessed = append(opts.Witnessed, c)
+			case errors.Is(err, chain.ErrUnknownSigner):
+				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Reason: "witnessed checkpoint is not signed by a trusted key", Unverifiable: true})
+			default:
+				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Reason: "witnessed checkpoint: " + err.Error()})
+			}
 		}
-		db = pg
 	}
-	defer db.Close()
+
+	var st verify.Store
+	if *file != "" {
+		f, err := verify.OpenFile(*file)
+		if err != nil {
+			return fail(exitUsage, "verify: %v", err)
+		}
+		st = f
+	} else {
+		db, code := openVerifySink(cfg, *sinkName)
+		if db == nil {
+			return code
+		}
+		defer db.Close()
+		st = db
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	var onProblem func(*chain.VerifyError)
-	if !asJSON {
+	if !*asJSON {
 		onProblem = func(e *chain.VerifyError) { fmt.Fprintln(out, "problem:", e.Error()) }
+		for _, e := range pre {
+			onProblem(e)
+		}
 	}
-	rep, err := verify.Run(ctx, db, keyring, onProblem)
+	rep, err := verify.Run(ctx, st, opts, onProblem)
 	if err != nil {
 		out.Flush()
 		return fail(exitUsage, "verify: %v", err)
 	}
-	if asJSON {
+	for _, e := range pre {
+		rep.Problems = append(rep.Problems, e)
+		switch {
+		case !e.Unverifiable:
+			rep.Verdict = verify.Invalid
+		case rep.Verdict == verify.Valid:
+			rep.Verdict = verify.Unverifiable
+		}
+	}
+	if *asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
 	} else {
 		for _, c := range rep.Chains {
-			fmt.Fprintf(out, "chain %s: %d records, head seq %d, %d problems, %d unverifiable\n",
-				c.Chain, c.Records, c.Head, c.Invalid, c.Unverifiable)
+			fmt.Fprintf(out, "chain %s: %d records, head seq %d, %d checkpoints, %d problems, %d unverifiable\n",
+				c.Chain, c.Records, c.Head, c.Checkpoints, c.Invalid, c.Unverifiable)
 		}
 		for _, e := range rep.Exposure {
-			fmt.Fprintln(out, "not covered:", e)
+			fmt.Fprintln(out, "exposure:", e)
 		}
 		fmt.Fprintln(out, "verdict:", rep.Verdict)
 	}
@@ -103,4 +196,114 @@ func verifyCmd(args []string) int {
 		return exitUnverifiable
 	}
 	return exitFailure
+}
+
+// storeCloser is a sink that verify and export read.
+type storeCloser interface {
+	verify.Store
+	Close() error
+}
+
+// openVerifySink opens the named (or default) sqlite or postgres sink of
+// cfg for reading; nil and an exit code on failure.
+func openVerifySink(cfg *config.Config, name string) (storeCloser, int) {
+	if name == "" {
+		name = cfg.Server.QuerySink
+	}
+	var sc *config.Sink
+	for i := range cfg.Sinks {
+		s := &cfg.Sinks[i]
+		if (name == "" || s.Name == name) && (s.Type == "sqlite" || s.Type == "postgres") {
+			sc = s
+			break
+		}
+	}
+	if sc == nil {
+		return nil, fail(exitUsage, "no sqlite or postgres sink named %q in the config", name)
+	}
+	switch sc.Type {
+	case "sqlite":
+		// Reading must not create an empty database where the file is
+		// missing.
+		if _, err := os.Stat(sc.Path); err != nil {
+			return nil, fail(exitUsage, "sinks %s: %v", sc.Name, err)
+		}
+		db, err := sink.OpenSQLite(sc.Path, zap.NewNop())
+		if err != nil {
+			return nil, fail(exitUsage, "%v", err)
+		}
+		return db, exitOK
+	default:
+		pg, err := sink.OpenPostgres(context.Background(), sc.DSN, sink.PostgresOptions{RequireServer: true})
+		if err != nil {
+			return nil, fail(exitUsage, "sinks %s: %v", sc.Name, err)
+		}
+		return pg, exitOK
+	}
+}
+
+// readWitnessDir reads every chain's checkpoint file in a witness folder.
+func readWitnessDir(dir string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*"+witness.FileSuffix))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("witness folder %q holds no *%s file", dir, witness.FileSuffix)
+	}
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, string(b))
+	}
+	return out, nil
+}
+
+// readCheckpointFile reads a signed note, or JSON lines as the sidecar
+// prints checkpoints on stdout (the newest line per chain counts; other
+// lines, such as a log collector's, are skipped).
+func readCheckpointFile(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		return []string{string(b)}, nil
+	}
+	newest := map[string]struct {
+		size uint64
+		note string
+	}{}
+	var order []string
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		var v struct {
+			Chain      string `json:"chain"`
+			Size       uint64 `json:"size"`
+			Checkpoint string `json:"checkpoint"`
+		}
+		if json.Unmarshal(l, &v) != nil || v.Checkpoint == "" {
+			continue
+		}
+		cur, ok := newest[v.Chain]
+		if !ok {
+			order = append(order, v.Chain)
+		}
+		if !ok || v.Size >= cur.size {
+			newest[v.Chain] = struct {
+				size uint64
+				note string
+			}{v.Size, v.Checkpoint}
+		}
+	}
+	if len(order) == 0 {
+		return nil, fmt.Errorf("%s: no checkpoint lines", path)
+	}
+	out := make([]string, len(order))
+	for i, c := range order {
+		out[i] = newest[c].note
+	}
+	return out, nil
 }

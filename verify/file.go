@@ -1,0 +1,153 @@
+package verify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/fips-agents/audit-sidecar/sink"
+)
+
+// An export file (audit-sidecar export, GET /v1/audit?format=ndjson) is
+// NDJSON: for each chain, an optional start line
+//
+//	{"export_chain":"<id>","from_seq":<n>}
+//
+// saying that the chain's records in the file begin at seq n on purpose
+// (a time range), then the chain's records in seq order, one per line, as
+// record.AppendJSON writes them: the canonical payload with a final
+// "mac" member added. The payload is recovered byte for byte by cutting
+// the last 76 bytes (`,"mac":"<64 hex>"}`) and appending "}".
+
+// ExportStart is the start line of a chain in an export.
+type ExportStart struct {
+	Chain   string `json:"export_chain"`
+	FromSeq uint64 `json:"from_seq"`
+}
+
+// macSuffixLen is len(`,"mac":"`) + 64 + len(`"}`).
+const macSuffixLen = 8 + 64 + 2
+
+// SplitExportLine returns the payload and MAC of a record line.
+func SplitExportLine(line []byte) (payload, mac []byte, err error) {
+	n := len(line)
+	if n < macSuffixLen+2 || !bytes.HasPrefix(line[n-macSuffixLen:], []byte(`,"mac":"`)) || !bytes.HasSuffix(line, []byte(`"}`)) {
+		return nil, nil, errors.New("not a record line (no final \"mac\" member)")
+	}
+	mac = make([]byte, 32)
+	if _, err := hex.Decode(mac, line[n-66:n-2]); err != nil {
+		return nil, nil, errors.New("record line has a malformed mac")
+	}
+	payload = make([]byte, 0, n-macSuffixLen+1)
+	payload = append(append(payload, line[:n-macSuffixLen]...), '}')
+	return payload, mac, nil
+}
+
+// FileStore reads an export file as a Store, streaming it once per chain.
+type FileStore struct {
+	path   string
+	chains []string
+	starts map[string]uint64
+}
+
+// OpenFile reads the export at path once to list its chains.
+func OpenFile(path string) (*FileStore, error) {
+	fs := &FileStore{path: path, starts: map[string]uint64{}}
+	seen := map[string]bool{}
+	err := fs.lines(func(l []byte, lineNo int) error {
+		c, _, start, err := routeLine(l)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %w", path, lineNo, err)
+		}
+		if start > 0 {
+			fs.starts[c] = start
+		}
+		if !seen[c] {
+			seen[c] = true
+			fs.chains = append(fs.chains, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+// routeLine says which chain a line belongs to, and its seq (a record)
+// or the start seq (a start line).
+func routeLine(l []byte) (chain string, seq, start uint64, err error) {
+	var h struct {
+		Chain   *string `json:"chain"`
+		Seq     uint64  `json:"seq"`
+		Export  *string `json:"export_chain"`
+		FromSeq uint64  `json:"from_seq"`
+	}
+	if err := json.Unmarshal(l, &h); err != nil {
+		return "", 0, 0, errors.New("not a JSON object")
+	}
+	switch {
+	case h.Export != nil:
+		return *h.Export, 0, max(h.FromSeq, 1), nil
+	case h.Chain != nil:
+		return *h.Chain, h.Seq, 0, nil
+	}
+	return "", 0, 0, errors.New("neither a record nor an export_chain line")
+}
+
+func (fs *FileStore) lines(fn func(l []byte, lineNo int) error) error {
+	f, err := os.Open(fs.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	for n := 1; ; n++ {
+		l, err := br.ReadBytes('\n')
+		if len(l) > 0 {
+			l = bytes.TrimRight(l, "\r\n")
+			if len(l) > 0 {
+				if ferr := fn(l, n); ferr != nil {
+					return ferr
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Chains lists the chains in file order.
+func (fs *FileStore) Chains(context.Context) ([]string, error) { return fs.chains, nil }
+
+// StartSeq is the seq the chain's records in the file begin at on
+// purpose (0: from the chain's start).
+func (fs *FileStore) StartSeq(chain string) uint64 { return fs.starts[chain] }
+
+// Scan streams the records of chain in file order.
+func (fs *FileStore) Scan(ctx context.Context, chain string, fn func(sink.Row) error) error {
+	return fs.lines(func(l []byte, n int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c, seq, start, err := routeLine(l)
+		if err != nil || c != chain || start > 0 {
+			return err
+		}
+		payload, mac, err := SplitExportLine(l)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %w", fs.path, n, err)
+		}
+		return fn(sink.Row{Chain: c, Seq: seq, Payload: payload, MAC: mac, PayloadOnly: true})
+	})
+}
