@@ -107,6 +107,7 @@ func (e *env) writeConfig(t *testing.T, extra string) {
 type proc struct {
 	cmd        *exec.Cmd
 	stderrPath string
+	stdoutPath string        // what the process printed on stdout (checkpoints)
 	done       chan struct{} // closed when the process has exited
 	state      *os.ProcessState
 }
@@ -124,8 +125,15 @@ func (e *env) start(t *testing.T) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.stdoutPath = filepath.Join(e.dir, fmt.Sprintf("stdout-%d.log", e.runs))
+	of, err := os.Create(p.stdoutPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer of.Close() // the child has its own descriptor
 	p.cmd = exec.Command(bin, "run", "--config", e.cfgPath)
 	p.cmd.Stderr = f
+	p.cmd.Stdout = of
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
 		t.Fatalf("start audit-sidecar: %v", err)

@@ -620,6 +620,18 @@ func (s *Spool) trim(tx *bolt.Tx) error {
 	return nil
 }
 
+// Delivered returns the highest seq that every sink has stored (the head
+// when no sink is registered).
+func (s *Spool) Delivered() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	low := s.state.HeadSeq
+	for _, c := range s.sinks {
+		low = min(low, c)
+	}
+	return low
+}
+
 // Cursor returns the sink's cursor.
 func (s *Spool) Cursor(sink string) (uint64, bool) {
 	s.mu.Lock()

@@ -7,10 +7,14 @@
 // proves that the store still extends what was published: cutting or
 // rolling back the newest records is then detected.
 //
-// Publication never blocks ingestion: stdout and the file are written at
-// once (errors are counted and logged); the URL is posted by a background
-// goroutine that retries with backoff, and a newer checkpoint replaces one
-// not yet sent (it extends it, so nothing is lost by skipping).
+// A checkpoint is published only once every sink has stored the record
+// that carries it (Config.Delivered): a witness then never holds a
+// checkpoint that a store could lag behind, so a store that does not
+// extend it has lost records, and verify says invalid. Publication never
+// blocks ingestion: Publish queues; Run publishes in the background, to
+// stdout and the folder at once (errors are counted and logged) and to
+// the URL with retries and backoff. A newer checkpoint replaces an older
+// one not yet posted (it extends it, so nothing is lost by skipping).
 package witness
 
 import (
@@ -50,7 +54,16 @@ type Config struct {
 	// OnError is called with the target ("stdout", "dir", "url") of each
 	// failed attempt.
 	OnError func(target string)
+	// Delivered returns the highest seq every sink has stored, and Changed
+	// a channel closed when that may have changed (spool.Spool's
+	// Delivered and Changed). Nil: checkpoints are published at once.
+	Delivered func() uint64
+	Changed   func() <-chan struct{}
 }
+
+// maxQueued bounds the checkpoints waiting for delivery (a long sink
+// outage); the oldest are dropped first, as each newer one extends them.
+const maxQueued = 1024
 
 // FileSuffix ends the name of each chain's file in a witness folder.
 const FileSuffix = ".checkpoint"
@@ -58,10 +71,13 @@ const FileSuffix = ".checkpoint"
 // Publisher publishes checkpoints. Publish is called by one goroutine;
 // Run posts to the URL until its context ends.
 type Publisher struct {
-	cfg  Config
-	mu   sync.Mutex
-	next *Checkpoint // newest not yet posted
-	wake chan struct{}
+	cfg     Config
+	mu      sync.Mutex
+	queued  []Checkpoint // waiting for delivery
+	next    *Checkpoint  // newest not yet posted
+	queue   chan struct{}
+	wake    chan struct{}
+	stopped chan struct{}
 }
 
 // New makes a Publisher; if the folder is set it must be writable.
@@ -86,7 +102,7 @@ func New(cfg Config) (*Publisher, error) {
 		f.Close()
 		os.Remove(f.Name())
 	}
-	return &Publisher{cfg: cfg, wake: make(chan struct{}, 1)}, nil
+	return &Publisher{cfg: cfg, wake: make(chan struct{}, 1), queue: make(chan struct{}, 1)}, nil
 }
 
 // line is the stdout form: one JSON object per checkpoint.
@@ -99,8 +115,40 @@ type line struct {
 	Checkpoint string `json:"checkpoint"`
 }
 
-// Publish writes c to stdout and the folder and queues it for the URL.
+// Publish queues c; Run publishes it once it is delivered.
 func (p *Publisher) Publish(c Checkpoint) {
+	p.mu.Lock()
+	if len(p.queued) == maxQueued {
+		p.queued = p.queued[1:]
+	}
+	p.queued = append(p.queued, c)
+	p.mu.Unlock()
+	select {
+	case p.queue <- struct{}{}:
+	default:
+	}
+}
+
+// release publishes the queued checkpoints that are delivered.
+func (p *Publisher) release() {
+	delivered := ^uint64(0)
+	if p.cfg.Delivered != nil {
+		delivered = p.cfg.Delivered()
+	}
+	p.mu.Lock()
+	var ready []Checkpoint
+	for len(p.queued) > 0 && p.queued[0].Seq <= delivered {
+		ready = append(ready, p.queued[0])
+		p.queued = p.queued[1:]
+	}
+	p.mu.Unlock()
+	for _, c := range ready {
+		p.publish(c)
+	}
+}
+
+// publish writes c to stdout and the folder and hands it to the URL loop.
+func (p *Publisher) publish(c Checkpoint) {
 	if p.cfg.Stdout != nil {
 		b, _ := json.Marshal(line{Msg: "audit checkpoint", Chain: c.Chain, Size: c.Size, Seq: c.Seq,
 			Time: record.FormatTime(c.Time), Checkpoint: c.Note})
@@ -160,11 +208,37 @@ func writeFile(path string, data []byte) error {
 	return d.Sync()
 }
 
-// Run posts queued checkpoints to the URL until ctx ends, retrying each
-// with backoff (1 s doubling to 30 s) until it is sent or superseded.
-// After ctx ends it tries the newest unsent one once more, for at most
-// the client's timeout.
+// Run publishes queued checkpoints as they are delivered until ctx ends,
+// then those delivered by then; it returns after a last attempt to post
+// to the URL (at most the client's timeout).
 func (p *Publisher) Run(ctx context.Context) {
+	urlDone := make(chan struct{})
+	go func() { defer close(urlDone); p.postLoop(ctx) }()
+	var changed <-chan struct{}
+	for {
+		if p.cfg.Changed != nil {
+			changed = p.cfg.Changed()
+		}
+		p.release()
+		select {
+		case <-ctx.Done():
+			p.release()
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+			<-urlDone
+			return
+		case <-changed:
+		case <-p.queue:
+		}
+	}
+}
+
+// postLoop posts the newest published checkpoint to the URL, retrying
+// with backoff (1 s doubling to 30 s) until it is sent or superseded.
+// After ctx ends it tries the newest unsent one once more.
+func (p *Publisher) postLoop(ctx context.Context) {
 	if p.cfg.URL == "" {
 		return
 	}

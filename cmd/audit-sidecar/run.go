@@ -106,9 +106,6 @@ func runCmd(args []string) int {
 		if signer, err = chain.LoadSigner(cfg.Chain.SignerName, cfg.Chain.SigningKeyFile); err != nil {
 			return fail(exitUsage, "chain.signing_key_file: %v", err)
 		}
-		if pub, err = witness.New(witness.Config{Stdout: os.Stdout, Dir: cfg.Chain.WitnessDir, URL: cfg.Chain.WitnessURL, Logger: log}); err != nil {
-			return fail(exitUsage, "chain.witness_dir: %v", err)
-		}
 	}
 	var tokens []query.Token
 	if cfg.Server.ListenAddr() != "" {
@@ -171,6 +168,12 @@ func runCmd(args []string) int {
 	start["version"], start["kid"] = version, key.ID
 	var ckpt pipeline.CheckpointConfig
 	if signer != nil {
+		pub, err = witness.New(witness.Config{Stdout: os.Stdout, Dir: cfg.Chain.WitnessDir, URL: cfg.Chain.WitnessURL, Logger: log,
+			OnError:   func(target string) { metrics.WitnessErrors.WithLabelValues(target).Inc() },
+			Delivered: sp.Delivered, Changed: sp.Changed})
+		if err != nil {
+			return fail(exitUsage, "chain.witness_dir: %v", err)
+		}
 		ckpt = pipeline.CheckpointConfig{Signer: signer, Every: cfg.Chain.CheckpointEvery,
 			Interval: cfg.Chain.CheckpointInterval, Heartbeat: cfg.Chain.CheckpointHeartbeat,
 			Publish: func(p pipeline.Published) {
@@ -273,7 +276,8 @@ func runCmd(args []string) int {
 	} else {
 		close(pubDone)
 	}
-	defer func() { cancelPub(); <-pubDone }()
+	stopPub := func() { cancelPub(); <-pubDone }
+	defer stopPub()
 	log.Info("sidecar started", zap.String("chain", cfg.Chain.ID), zap.String("kid", key.ID),
 		zap.String("source", cfg.Source.Path), zap.Bool("fips140", fips140.Enabled()), zap.String("version", version))
 
@@ -321,6 +325,7 @@ func runCmd(args []string) int {
 		cancelDeliver()
 		<-done
 	}
+	stopPub() // publishes what the drain delivered
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)

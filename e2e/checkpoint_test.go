@@ -1,0 +1,382 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// signingKeys writes an Ed25519 PKCS#8 private key and its public key as
+// PEM files into dir and returns their paths.
+func signingKeys(t *testing.T, dir, name string) (priv, pub string) {
+	t.Helper()
+	pk, sk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pder, err := x509.MarshalPKIXPublicKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, pub = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".pub")
+	writeFile(t, priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	writeFile(t, pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}))
+	return priv, pub
+}
+
+// withCheckpoints configures e to sign checkpoints every 10 records and
+// every 200ms, with a witness folder; it returns the public key file and
+// the witness folder.
+func withCheckpoints(t *testing.T, e *env) (pub, witnessDir string) {
+	t.Helper()
+	priv, pub := signingKeys(t, e.dir, "signing")
+	witnessDir = filepath.Join(e.dir, "witness")
+	cfg := strings.Replace(e.configYAML(""), "  key_file: "+e.keyPath+"\n", fmt.Sprintf(
+		"  key_file: %s\n  signing_key_file: %s\n  checkpoint_every: 10\n  checkpoint_interval: 200ms\n  witness_dir: %s\n",
+		e.keyPath, priv, witnessDir), 1)
+	writeFile(t, e.cfgPath, []byte(cfg))
+	return pub, witnessDir
+}
+
+// copyDir copies the regular files of src into a new folder.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dst, e.Name()), b)
+	}
+	return dst
+}
+
+// snapshot checkpoints the WAL into the database file and returns its bytes.
+func snapshot(t *testing.T, path string) []byte {
+	t.Helper()
+	db := openDB(t, path)
+	mustExec(t, db, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	db.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func maxSeq(t *testing.T, db *sql.DB, where string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT coalesce(max(seq), 0) FROM audit_records` + where).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// witnessedSize is the size of the checkpoint in a witness folder.
+func witnessedSize(t *testing.T, dir, chain string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, chain+".checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if _, err := fmt.Sscanf(strings.Split(string(b), "\n")[1], "%d", &n); err != nil {
+		t.Fatalf("witness file %q: %v", b, err)
+	}
+	return n
+}
+
+// reMAC rewrites records from seq on as a holder of the HMAC key can:
+// each payload's prev is set to the new MAC before it and the MAC
+// recomputed. Checkpoint records are re-MACed too, but their signed notes
+// cannot be re-signed.
+func reMAC(t *testing.T, db *sql.DB, key []byte, from int) {
+	t.Helper()
+	var prev []byte
+	if err := db.QueryRow(`SELECT mac FROM audit_records WHERE seq = ?`, from-1).Scan(&prev); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT seq, payload FROM audit_records WHERE seq >= ? ORDER BY seq`, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		seq     int
+		payload []byte
+	}
+	var recs []rec
+	for rows.Next() {
+		var r rec
+		if err := rows.Scan(&r.seq, &r.payload); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	rows.Close()
+	for _, r := range recs {
+		i := bytes.Index(r.payload, []byte(`"prev":"`)) + len(`"prev":"`)
+		copy(r.payload[i:i+64], hex.EncodeToString(prev))
+		m := hmac.New(sha256.New, key)
+		m.Write(prev)
+		m.Write(r.payload)
+		mac := m.Sum(nil)
+		mustExec(t, db, `UPDATE audit_records SET payload = ?, mac = ?, prev = ? WHERE seq = ?`, r.payload, mac, prev, r.seq)
+		prev = mac
+	}
+}
+
+// TestE2E_Checkpoints runs a sidecar that signs checkpoints, twice, then
+// attacks copies of its store: each attack must get its verdict.
+func TestE2E_Checkpoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pub, wdir := withCheckpoints(t, e)
+	appendLines(t, e.logPath, events(0, 40))
+	p := e.start(t)
+	db := openDB(t, e.dbPath)
+	waitForEvents(t, db, 40, p)
+	p.stop(t)
+	db.Close()
+	old := snapshot(t, e.dbPath)
+	oldWitness := copyDir(t, wdir)
+
+	appendLines(t, e.logPath, events(40, 80))
+	p = e.start(t)
+	db = openDB(t, e.dbPath)
+	waitForEvents(t, db, 80, p)
+	p.stop(t)
+	requireExactlyOnce(t, db, 80)
+	head := maxSeq(t, db, "")
+	ckpts := maxSeq(t, db, ` WHERE action = 'checkpoint'`)
+	if ckpts != head {
+		t.Fatalf("the last record is seq %d, the last checkpoint %d: shutdown must end with a checkpoint", head, ckpts)
+	}
+	db.Close()
+	current := snapshot(t, e.dbPath)
+
+	// What left the pod: stdout lines and the witness file, for the head.
+	out, err := os.ReadFile(p.stdoutPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte(`"msg":"audit checkpoint"`)) || !bytes.Contains(out, fmt.Appendf(nil, `"size":%d,`, head-1)) {
+		t.Fatalf("stdout does not carry the final checkpoint of size %d:\n%s", head-1, out)
+	}
+	if n := witnessedSize(t, wdir, e.chainID); n != head-1 {
+		t.Fatalf("witness holds size %d, want %d", n, head-1)
+	}
+	oldSize := witnessedSize(t, oldWitness, e.chainID)
+
+	// An export verifies offline, with the public key alone or the HMAC
+	// key alone.
+	export := filepath.Join(e.dir, "export.ndjson")
+	exportTo(t, e.cfgPath, export)
+	for _, args := range [][]string{{"--pubkey", pub}, {"--key-file", e.keyPath}, {"--pubkey", pub, "--witness", wdir}} {
+		if code, o, errs := runVerifyFile(t, export, args...); code != 0 {
+			t.Fatalf("verify --file %v exited %d\n%s%s", args, code, o, errs)
+		}
+	}
+	// Also from the stdout lines, as a log collector keeps them.
+	if code, o, _ := runVerify(t, e.cfgPath, "--pubkey", pub, "--checkpoint", p.stdoutPath); code != 0 {
+		t.Fatalf("verify --checkpoint stdout exited %d\n%s", code, o)
+	}
+
+	otherPriv, otherPub := signingKeys(t, t.TempDir(), "other")
+	_ = otherPriv
+	otherKey := filepath.Join(t.TempDir(), "other.key")
+	writeFile(t, otherKey, []byte("OTHER-"+randHex(t, 32)))
+
+	tests := []struct {
+		name     string
+		base     []byte // the store to attack (default: current)
+		tamper   func(t *testing.T, db *sql.DB)
+		args     []string // verify flags (default: --pubkey pub --witness wdir)
+		wantCode int
+		want     string // in verify's output
+	}{
+		{name: "untouched", wantCode: 0},
+		{name: "one payload byte", wantCode: 1, want: "seq 25: mac mismatch", tamper: func(t *testing.T, db *sql.DB) {
+			pl := payload(t, db, 25)
+			pl[len(pl)/2] ^= 1
+			mustExec(t, db, `UPDATE audit_records SET payload = ? WHERE seq = 25`, pl)
+		}},
+		{name: "indexed column only", wantCode: 1, want: "column tool", tamper: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `UPDATE audit_records SET tool = 'other' WHERE seq = 30`)
+		}},
+		{name: "two ranges deleted", wantCode: 1, want: "seq 12-14: records missing", tamper: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `DELETE FROM audit_records WHERE seq BETWEEN 12 AND 14 OR seq BETWEEN 50 AND 53`)
+		}},
+		{name: "forged row", wantCode: 1, want: "mac mismatch", tamper: func(t *testing.T, db *sql.DB) {
+			pl := payload(t, db, 20)
+			mustExec(t, db, `DELETE FROM audit_records WHERE seq = 20`)
+			pl = bytes.Replace(pl, []byte(`"tool":"search"`), []byte(`"tool":"wire-transfer"`), 1)
+			mustExec(t, db, `INSERT INTO audit_records (chain, seq, ts, ingested_at, action, payload, mac, prev, kid)
+				SELECT chain, 20, ts, ingested_at, action, ?, randomblob(32), prev, kid FROM audit_records WHERE seq = 21`, pl)
+		}},
+		{name: "two records swapped", wantCode: 1, want: "seq 33", tamper: func(t *testing.T, db *sql.DB) {
+			a, b := payload(t, db, 33), payload(t, db, 34)
+			mustExec(t, db, `UPDATE audit_records SET payload = ? WHERE seq = 33`, b)
+			mustExec(t, db, `UPDATE audit_records SET payload = ? WHERE seq = 34`, a)
+		}},
+		{name: "newest records cut after the witnessed checkpoint", wantCode: 0, args: []string{"--pubkey", pub, "--witness", oldWitness},
+			want: "not yet covered by a checkpoint", tamper: func(t *testing.T, db *sql.DB) {
+				// Keep two records after a checkpoint well after the old
+				// witness, cut the rest.
+				last := maxSeq(t, db, fmt.Sprintf(` WHERE action = 'checkpoint' AND seq BETWEEN %d AND %d`, oldSize+2, head-6))
+				if n := maxSeq(t, db, fmt.Sprintf(` WHERE action = 'checkpoint' AND seq BETWEEN %d AND %d`, last+1, last+2)); last == 0 || n != 0 {
+					t.Fatalf("no checkpoint followed by two records between seq %d and %d", oldSize+2, head-6)
+				}
+				mustExec(t, db, `DELETE FROM audit_records WHERE seq > ?`, last+2)
+			}},
+		{name: "the same cut against the newest witness", wantCode: 1, want: "truncation or rollback", tamper: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `DELETE FROM audit_records WHERE seq > ?`, head-3)
+		}},
+		{name: "newest records and checkpoints cut below the witness", wantCode: 1, args: []string{"--pubkey", pub, "--witness", oldWitness},
+			want: "truncation or rollback", tamper: func(t *testing.T, db *sql.DB) {
+				mustExec(t, db, `DELETE FROM audit_records WHERE seq > ?`, oldSize-5)
+			}},
+		{name: "old backup restored", base: old, wantCode: 1, want: "truncation or rollback"},
+		{name: "chain rewritten with the HMAC key", wantCode: 1, want: "do not match the merkle root", tamper: func(t *testing.T, db *sql.DB) {
+			seq := seqOfEvent(t, db, 15)
+			pl := bytes.Replace(payload(t, db, seq), []byte(`"tool":"search"`), []byte(`"tool":"seArch"`), 1)
+			mustExec(t, db, `UPDATE audit_records SET payload = ?, tool = 'seArch' WHERE seq = ?`, pl, seq)
+			reMAC(t, db, e.key, seq)
+		}},
+		{name: "checkpoints by an unknown key", wantCode: 3, args: []string{"--pubkey", otherPub}, want: "not signed by a trusted key"},
+		// Its kid differs: no record can be checked, so unverifiable.
+		{name: "wrong HMAC key", wantCode: 3, args: []string{"--key-file", otherKey, "--pubkey", pub}, want: "no key for kid"},
+		{name: "stale checkpoints", wantCode: 3, args: []string{"--pubkey", pub, "--max-age", "1ns"}, want: "freshness"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := *e
+			c.dir = t.TempDir()
+			c.dbPath = filepath.Join(c.dir, "audit-copy.db")
+			c.cfgPath = filepath.Join(c.dir, "config.yaml")
+			base := current
+			if tc.base != nil {
+				base = tc.base
+			}
+			writeFile(t, c.dbPath, base)
+			c.writeConfig(t, "")
+			if tc.tamper != nil {
+				db := openDB(t, c.dbPath)
+				dropTriggers(t, db)
+				tc.tamper(t, db)
+				mustExec(t, db, `PRAGMA wal_checkpoint(TRUNCATE)`)
+				db.Close()
+			}
+			args := tc.args
+			if args == nil {
+				args = []string{"--pubkey", pub, "--witness", wdir}
+			}
+			code, out, errs := runVerify(t, c.cfgPath, args...)
+			if code != tc.wantCode || !strings.Contains(out, tc.want) {
+				t.Fatalf("verify %v exited %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", args, code, tc.wantCode, tc.want, out, errs)
+			}
+			if tc.name == "two ranges deleted" {
+				_, js, _ := runVerify(t, c.cfgPath, append(args, "--json")...)
+				var rep struct {
+					Gaps []struct{ Seq, Through int } `json:"gaps"`
+				}
+				if err := json.Unmarshal([]byte(js), &rep); err != nil || len(rep.Gaps) != 2 {
+					t.Fatalf("--json gaps: %v\n%s", err, js)
+				}
+			}
+		})
+	}
+}
+
+// TestE2E_CheckpointsNoFalseAlarm: verify while the sidecar writes, and
+// after a kill -9 at an arbitrary point and a restart, with the witness:
+// always valid.
+func TestE2E_CheckpointsNoFalseAlarm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pub, wdir := withCheckpoints(t, e)
+	appendLines(t, e.logPath, events(0, 50))
+	p := e.start(t)
+	db := openDB(t, e.dbPath)
+	waitForEvents(t, db, 50, p)
+	for i := 0; i < 3; i++ {
+		appendLines(t, e.logPath, events(50+100*i, 150+100*i))
+		if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--witness", wdir); code != 0 {
+			t.Fatalf("verify while writing exited %d\n%s%s", code, out, errs)
+		}
+	}
+	p.kill9(t)
+	p = e.start(t)
+	p.addr(t) // up, so that SIGTERM is handled
+	waitForEvents(t, db, 350, p)
+	if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--witness", wdir); code != 0 {
+		t.Fatalf("verify after kill -9 exited %d\n%s%s", code, out, errs)
+	}
+	p.stop(t)
+	requireExactlyOnce(t, db, 350)
+	if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--witness", wdir, "--max-age", "1h"); code != 0 {
+		t.Fatalf("verify after restart exited %d\n%s%s", code, out, errs)
+	}
+}
+
+// seqOfEvent is the seq of the record of agent event n.
+func seqOfEvent(t *testing.T, db *sql.DB, n int) int {
+	t.Helper()
+	var seq int
+	if err := db.QueryRow(`SELECT seq FROM audit_records WHERE json_extract(payload, '$.detail.n') = ?`, n).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+func exportTo(t *testing.T, cfg, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(bin, "export", "--config", cfg)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = f, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("export: %v\n%s", err, errb.String())
+	}
+}
+
+func runVerifyFile(t *testing.T, file string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"verify", "--file", file}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String(), errb.String()
+}
