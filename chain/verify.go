@@ -320,16 +320,8 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 		// root is still compared, to say which records changed.
 		v.fail(seq, 0, false, "checkpoint's head mac is not the mac of seq %d", seq-1)
 	}
-	t := Tree{Size: c.Size, Hashes: make([][32]byte, len(d.Tree))}
-	for i, h := range d.Tree {
-		b, err := hex.DecodeString(h)
-		if err != nil || len(b) != 32 {
-			t.Hashes = nil
-			break
-		}
-		copy(t.Hashes[i][:], b)
-	}
-	stateOK := len(d.Tree) > 0 && len(t.Hashes) == len(d.Tree) && t.Root() == c.Root
+	t, parsed := CheckpointTree(r.Detail, seq)
+	stateOK := parsed && t.Root() == c.Root
 	if v.treeOK && v.tree.Root() != c.Root {
 		from, through := uint64(1), c.Size
 		if stateOK {

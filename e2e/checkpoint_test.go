@@ -380,3 +380,36 @@ func runVerifyFile(t *testing.T, file string, args ...string) (int, string, stri
 	}
 	return 0, out.String(), errb.String()
 }
+
+// A spool lost between runs: the chain continues from the sink, and so do
+// its checkpoints (the Merkle tree is rebuilt from the stored records),
+// which still extend the witnessed one.
+func TestE2E_CheckpointsAfterSpoolLoss(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pub, wdir := withCheckpoints(t, e)
+	appendLines(t, e.logPath, events(0, 20))
+	p := e.start(t)
+	db := openDB(t, e.dbPath)
+	waitForEvents(t, db, 20, p)
+	p.stop(t)
+	before := witnessedSize(t, wdir, e.chainID)
+	if err := os.Remove(e.spoolPath); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, e.logPath, events(20, 45))
+	p = e.start(t)
+	waitForEvents(t, db, 45, p)
+	p.stop(t)
+	requireExactlyOnce(t, db, 45)
+	gap := maxSeq(t, db, ` WHERE action = 'gap'`)
+	if gap == 0 || maxSeq(t, db, ` WHERE action = 'checkpoint'`) <= gap {
+		t.Fatalf("no checkpoint after the gap record (seq %d)", gap)
+	}
+	if after := witnessedSize(t, wdir, e.chainID); after <= before {
+		t.Fatalf("witness did not advance: %d then %d", before, after)
+	}
+	if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--witness", wdir); code != 0 {
+		t.Fatalf("verify exited %d\n%s%s", code, out, errs)
+	}
+}

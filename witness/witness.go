@@ -59,6 +59,9 @@ type Config struct {
 	// Delivered and Changed). Nil: checkpoints are published at once.
 	Delivered func() uint64
 	Changed   func() <-chan struct{}
+	// RetryMin is the first wait after a failed POST (default 1 s); it
+	// doubles up to 30 s.
+	RetryMin time.Duration
 }
 
 // maxQueued bounds the checkpoints waiting for delivery (a long sink
@@ -90,6 +93,9 @@ func New(cfg Config) (*Publisher, error) {
 	}
 	if cfg.OnError == nil {
 		cfg.OnError = func(string) {}
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
 	}
 	if cfg.Dir != "" {
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -212,8 +218,9 @@ func writeFile(path string, data []byte) error {
 // then those delivered by then; it returns after a last attempt to post
 // to the URL (at most the client's timeout).
 func (p *Publisher) Run(ctx context.Context) {
+	final := make(chan struct{})
 	urlDone := make(chan struct{})
-	go func() { defer close(urlDone); p.postLoop(ctx) }()
+	go func() { defer close(urlDone); p.postLoop(final) }()
 	var changed <-chan struct{}
 	for {
 		if p.cfg.Changed != nil {
@@ -223,10 +230,7 @@ func (p *Publisher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			p.release()
-			select {
-			case p.wake <- struct{}{}:
-			default:
-			}
+			close(final)
 			<-urlDone
 			return
 		case <-changed:
@@ -236,34 +240,45 @@ func (p *Publisher) Run(ctx context.Context) {
 }
 
 // postLoop posts the newest published checkpoint to the URL, retrying
-// with backoff (1 s doubling to 30 s) until it is sent or superseded.
-// After ctx ends it tries the newest unsent one once more.
-func (p *Publisher) postLoop(ctx context.Context) {
+// with backoff (RetryMin doubling to 30 s) until it is sent or
+// superseded. Once final is closed it tries the newest unsent one once
+// more and returns.
+func (p *Publisher) postLoop(final <-chan struct{}) {
 	if p.cfg.URL == "" {
 		return
 	}
-	wait := time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-final
+		cancel()
+	}()
+	wait := p.cfg.RetryMin
 	for {
 		p.mu.Lock()
 		c := p.next
 		p.mu.Unlock()
+		if ctx.Err() != nil {
+			if c != nil {
+				last, stop := context.WithTimeout(context.Background(), p.cfg.Client.Timeout)
+				if err := p.post(last, c); err != nil {
+					p.failed("url", *c, err)
+				}
+				stop()
+			}
+			return
+		}
 		if c == nil {
 			select {
 			case <-ctx.Done():
-				return
 			case <-p.wake:
-				continue
 			}
-		}
-		if ctx.Err() != nil {
-			final, cancel := context.WithTimeout(context.Background(), p.cfg.Client.Timeout)
-			if err := p.post(final, c); err != nil {
-				p.failed("url", *c, err)
-			}
-			cancel()
-			return
+			continue
 		}
 		if err := p.post(ctx, c); err != nil {
+			if ctx.Err() != nil {
+				continue // the final attempt follows
+			}
 			p.failed("url", *c, err)
 			select {
 			case <-ctx.Done():
@@ -272,7 +287,7 @@ func (p *Publisher) postLoop(ctx context.Context) {
 			wait = min(2*wait, 30*time.Second)
 			continue
 		}
-		wait = time.Second
+		wait = p.cfg.RetryMin
 		p.mu.Lock()
 		if p.next == c {
 			p.next = nil

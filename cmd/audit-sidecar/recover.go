@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
@@ -78,10 +79,10 @@ func checkSpool(path string, log *zap.Logger) (bool, string) {
 // returns the tail of the sink holding most of the chain (Seq 0 if none
 // holds it), each sink's head for the gap record, and the sinks that could
 // not be read.
-func chainTails(cfg *config.Config, sinks []namedSink, log *zap.Logger) (sink.Tail, map[string]any, []string) {
+func chainTails(cfg *config.Config, sinks []namedSink, log *zap.Logger) (tail, map[string]any, []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var best sink.Tail
+	var best tail
 	heads := map[string]any{}
 	var unreadable []string
 	for _, s := range sinks {
@@ -100,11 +101,17 @@ func chainTails(cfg *config.Config, sinks []namedSink, log *zap.Logger) (sink.Ta
 		default:
 			heads[s.name] = t.Seq
 			if t.Seq > best.Seq {
-				best = t
+				best = tail{Tail: t, from: s.sink}
 			}
 		}
 	}
 	return best, heads, unreadable
+}
+
+// tail is where a chain stands in the sink that holds most of it.
+type tail struct {
+	sink.Tail
+	from sink.Sink
 }
 
 // recoverSpool moves a damaged spool file aside, opens a fresh one, and
@@ -165,7 +172,7 @@ func adoptChain(cfg *config.Config, sp *spool.Spool, sinks []namedSink, log *zap
 // continueChain seeds the empty spool sp with the chain's tail as best
 // holds it: head seq and MAC, and the source position just past its newest
 // source line. What the gap record says is added to gap.
-func continueChain(cfg *config.Config, sp *spool.Spool, best sink.Tail, gap map[string]any, log *zap.Logger) error {
+func continueChain(cfg *config.Config, sp *spool.Spool, best tail, gap map[string]any, log *zap.Logger) error {
 	gap["continued_from_seq"] = best.Seq
 	if best.Seq == 0 {
 		return nil // no sink holds the chain: it starts anew at seq 1
@@ -181,8 +188,66 @@ func continueChain(cfg *config.Config, sp *spool.Spool, best sink.Tail, gap map[
 	} else {
 		log.Warn("no stored record names a source position; the source is read as source.start_at says")
 	}
-	return sp.Seed(spool.State{Chain: cfg.Chain.ID, HeadSeq: best.Seq, HeadMAC: best.MAC, HeadKid: best.Kid, Source: pos})
+	st := spool.State{Chain: cfg.Chain.ID, HeadSeq: best.Seq, HeadMAC: best.MAC, HeadKid: best.Kid, Source: pos}
+	if cfg.Chain.SigningKeyFile != "" {
+		st.Tree = rebuildTree(cfg.Chain.ID, best, log)
+	}
+	return sp.Seed(st)
 }
+
+// rebuildTree recomputes the chain's Merkle tree state from the sink, so
+// that checkpoints go on after the spool was lost: from seq 1, or, when
+// the oldest records were purged, from the tree state of the first
+// checkpoint record after them. It reads the whole chain; nil when the
+// sink cannot be scanned or the tree cannot be rebuilt (checkpoints are
+// then off until the chain is continued again; the sidecar logs it).
+func rebuildTree(chainID string, best tail, log *zap.Logger) []byte {
+	sc, ok := best.from.(interface {
+		Scan(ctx context.Context, chain string, fn func(sink.Row) error) error
+	})
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var t chain.Tree
+	known, next := false, uint64(1)
+	err := sc.Scan(ctx, chainID, func(row sink.Row) error {
+		if row.Seq > best.Seq {
+			return errStopScan
+		}
+		if row.Seq != next {
+			known = false // a gap: wait for a checkpoint's tree state
+		}
+		next = row.Seq + 1
+		if row.Seq == 1 {
+			known = true
+		}
+		if !known && row.Action == record.ActionCheckpoint {
+			if r, err := record.Parse(row.Payload); err == nil {
+				if ct, ok := chain.CheckpointTree(r.Detail, row.Seq); ok {
+					t, known = ct, true
+				}
+			}
+		}
+		if known {
+			t.Append(chain.LeafHash(row.Payload))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		log.Error("spool recovery: cannot read the chain to rebuild its merkle tree", zap.Error(err))
+		return nil
+	}
+	if !known || t.Size != best.Seq {
+		log.Error("spool recovery: the chain's merkle tree cannot be rebuilt from the sink (no checkpoint after its oldest stored records)")
+		return nil
+	}
+	b, _ := t.MarshalBinary()
+	return b
+}
+
+var errStopScan = errors.New("stop scan")
 
 // resumeAfter is the position just past the line src names: the file is
 // read from src.Offset to the line's end. If that generation is not at
