@@ -27,6 +27,8 @@ type Sealer struct {
 	// tree is the Merkle tree of the records 1..tree.Size; it follows the
 	// head only when tree.Size == head.Seq (see SetTree).
 	tree Tree
+	// epoch is the forward-secure epoch of key (0: epochs off).
+	epoch uint64
 }
 
 // NewSealer continues chain id from head (the zero Head for a new chain).
@@ -39,6 +41,25 @@ func NewSealer(id string, key Key, head Head) *Sealer {
 func (s *Sealer) Rekey(k Key) {
 	s.key = k
 	s.mac = hmac.New(sha256.New, k.secret)
+}
+
+// SetEpoch says which epoch the current key belongs to (0: epochs off);
+// records are sealed with it in their epoch field.
+func (s *Sealer) SetEpoch(e uint64) { s.epoch = e }
+
+// Epoch returns the epoch of the current key.
+func (s *Sealer) Epoch() uint64 { return s.epoch }
+
+// Key returns the current key (for storing it in an EpochFile).
+func (s *Sealer) Key() Key { return s.key }
+
+// Ratchet moves to the next epoch: its key is derived from the current
+// one, which is erased.
+func (s *Sealer) Ratchet() {
+	next := s.key.Ratchet(s.epoch)
+	s.key.Erase()
+	s.Rekey(next)
+	s.epoch++
 }
 
 // Head returns the chain head after the last sealed record.
@@ -64,6 +85,7 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 	r.Chain = s.id
 	r.Seq = s.head.Seq + 1
 	r.Kid = s.key.ID
+	r.Epoch = s.epoch
 	r.Prev = hex.EncodeToString(s.head.MAC[:])
 	s.buf = record.AppendCanonical(s.buf[:0], r)
 	payload := make([]byte, len(s.buf))

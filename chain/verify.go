@@ -73,6 +73,41 @@ type Verifier struct {
 	treeOK    bool
 	ckpts     int
 	lastCkpt  *Checkpoint
+
+	// Epochs: the epoch of the previous linked record and the epoch its
+	// seal closed (0: it was not a seal); derived keys per kid; the newest
+	// sealed epoch.
+	lastEpoch, sealed uint64
+	derived           map[string]derivedKey
+	sealedEpoch       uint64
+	sealedAt          time.Time
+}
+
+// derivedKey is the newest epoch key derived for a kid.
+type derivedKey struct {
+	epoch uint64
+	key   Key
+}
+
+// epochKey returns the key of kid at epoch e (e >= 1), deriving it from
+// the epoch 1 key in the ring; ok is false if the ring lacks the kid.
+func (v *Verifier) epochKey(kid string, e uint64) (Key, bool) {
+	base, ok := v.keys[kid]
+	if !ok {
+		return Key{}, false
+	}
+	if v.derived == nil {
+		v.derived = map[string]derivedKey{}
+	}
+	d, ok := v.derived[kid]
+	if !ok || d.epoch > e {
+		d = derivedKey{epoch: 1, key: base}
+	}
+	for d.epoch < e {
+		d = derivedKey{epoch: d.epoch + 1, key: d.key.Ratchet(d.epoch)}
+	}
+	v.derived[kid] = d
+	return d.key, true
 }
 
 // WithCheckpoints makes v check checkpoint records: their signatures
@@ -211,13 +246,18 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		v.checkpoint(seq, prev, r)
 	}
 	if v.skipMAC {
+		v.epochRules(seq, linked, r)
 		v.lastKid, v.rotateTo = r.Kid, ""
 		if r.Action == record.ActionRetentionPurge {
 			v.purge(seq, r)
 		}
 		return r
 	}
+	v.epochRules(seq, linked, r)
 	key, ok := v.keys[r.Kid]
+	if r.Epoch > 0 {
+		key, ok = v.epochKey(r.Kid, r.Epoch)
+	}
 	if !ok {
 		v.fail(seq, 0, true, "no key for kid %q", r.Kid)
 		return r
@@ -244,6 +284,50 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		v.rotateTo = d.NewKid
 	}
 	return r
+}
+
+// epochRules checks r's epoch against the record before it (when linked):
+// within a kid, the epoch stays the same until a seal record closes it,
+// and the record after a seal of epoch e is in epoch e+1; a key rotation
+// starts the new kid at epoch 1; epochs are never switched off.
+func (v *Verifier) epochRules(seq uint64, linked bool, r *record.Record) {
+	e := r.Epoch
+	defer func() {
+		v.lastEpoch, v.sealed = e, 0
+		if r.Action == record.ActionSeal {
+			var d struct {
+				Epoch uint64 `json:"epoch"`
+			}
+			if json.Unmarshal(r.Detail, &d) != nil || d.Epoch != e || e == 0 {
+				v.fail(seq, 0, false, "seal record does not name its own epoch %d", e)
+				return
+			}
+			v.sealed = e
+			v.sealedEpoch, v.sealedAt = e, r.IngestedAt
+		}
+	}()
+	if !linked && seq != 1 {
+		return // after a gap or a purged prefix: nothing to compare with
+	}
+	rotated := v.lastKid != "" && r.Kid != v.lastKid && r.Kid == v.rotateTo
+	switch {
+	case seq == 1 || v.lastEpoch == 0:
+		if e > 1 {
+			v.fail(seq, 0, false, "epochs begin at epoch %d, not 1", e)
+		}
+	case e == 0:
+		v.fail(seq, 0, false, "epochs switched off after epoch %d", v.lastEpoch)
+	case rotated:
+		if e != 1 {
+			v.fail(seq, 0, false, "the new key of a rotation begins at epoch %d, not 1", e)
+		}
+	case v.sealed != 0 && e != v.sealed+1:
+		v.fail(seq, 0, false, "epoch %d follows the seal of epoch %d", e, v.sealed)
+	case v.sealed == 0 && e > v.lastEpoch:
+		v.fail(seq, 0, false, "epoch %d begins without a seal of epoch %d", e, v.lastEpoch)
+	case v.sealed == 0 && e < v.lastEpoch:
+		v.fail(seq, 0, false, "epoch %d after epoch %d", e, v.lastEpoch)
+	}
 }
 
 // leaf adds a record to the tree and compares the tree with any witnessed
@@ -394,11 +478,15 @@ type Summary struct {
 	PurgedThrough uint64 `json:"purged_through,omitempty"`
 	// Checkpoints counts the checkpoint records seen; CheckpointSize and
 	// CheckpointTime describe the newest that checked out (size 0: none).
-	Checkpoints int `json:"checkpoints"`
-	// From is the first seq given when an export starts past seq 1.
-	From           uint64    `json:"from_seq,omitempty"`
+	Checkpoints    int       `json:"checkpoints"`
 	CheckpointSize uint64    `json:"checkpoint_size,omitempty"`
 	CheckpointTime time.Time `json:"checkpoint_time,omitzero"`
+	// From is the first seq given when an export starts past seq 1.
+	From uint64 `json:"from_seq,omitempty"`
+	// SealedEpoch is the newest epoch closed by a seal record, at
+	// SealedAt (0: none).
+	SealedEpoch uint64    `json:"sealed_epoch,omitempty"`
+	SealedAt    time.Time `json:"sealed_at,omitzero"`
 }
 
 // Finish returns the summary. A chain with no records at all is reported
@@ -420,7 +508,7 @@ func (v *Verifier) Finish() Summary {
 		}
 	}
 	s := Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen, Invalid: v.invalid, Unverifiable: v.unverif,
-		PurgedThrough: v.purgedThrough, Checkpoints: v.ckpts}
+		PurgedThrough: v.purgedThrough, Checkpoints: v.ckpts, SealedEpoch: v.sealedEpoch, SealedAt: v.sealedAt}
 	if v.startAt > 1 && v.missingPrefix+1 == v.startAt {
 		s.From = v.startAt
 	}

@@ -28,6 +28,7 @@ const (
 	DefaultSignerName         = "audit-sidecar"
 	DefaultCheckpointEvery    = 1000
 	DefaultCheckpointInterval = 10 * time.Second
+	DefaultEpoch              = 60 * time.Second
 )
 
 // Config is the whole configuration.
@@ -82,6 +83,17 @@ type Chain struct {
 	WitnessURL string `yaml:"witness_url"`
 	// RequireFIPS refuses to start unless Go's FIPS 140-3 mode is on.
 	RequireFIPS bool `yaml:"require_fips"`
+	// Epoch is the length of a forward-secure key epoch (default 60s; 0
+	// turns epochs off): see EpochLength.
+	Epoch *time.Duration `yaml:"epoch"`
+}
+
+// EpochLength is the forward-secure epoch length; 0 means off.
+func (c Chain) EpochLength() time.Duration {
+	if c.Epoch == nil {
+		return 0
+	}
+	return *c.Epoch
 }
 
 // Redact selects redaction packs and rules.
@@ -316,6 +328,10 @@ func (c *Config) defaults() {
 	setDur(&c.Shutdown.DrainTimeout, DefaultDrainTimeout)
 	if c.Retention.MaxAge > 0 {
 		setDur(&c.Retention.Interval, time.Hour)
+	}
+	if c.Chain.Epoch == nil {
+		d := DefaultEpoch
+		c.Chain.Epoch = &d
 	}
 	if c.Chain.SigningKeyFile != "" {
 		set(&c.Chain.SignerName, DefaultSignerName)

@@ -59,6 +59,9 @@ func (c *Config) Validate() error {
 	if c.Chain.KeyFile == "" {
 		bad("chain.key_file", "required")
 	}
+	if e := c.Chain.EpochLength(); e < 0 || e > 0 && e < 100*time.Millisecond {
+		bad("chain.epoch", "must be 0 (off) or at least 100ms")
+	}
 	if ch := c.Chain; ch.SigningKeyFile == "" {
 		for _, k := range []struct {
 			key string

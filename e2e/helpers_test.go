@@ -37,6 +37,8 @@ type env struct {
 	adminToken, acmeToken  string
 	rotateDrain, batchWait string
 	runs                   int
+	// chainExtra is added to the chain section (indented lines).
+	chainExtra string
 }
 
 // newEnv writes a key, a tokens file (an admin token and one scoped to
@@ -85,7 +87,7 @@ func (e *env) configWithSink(sinks, querySink, server string) string {
 chain:
   id: %s
   key_file: %s
-spool:
+%sspool:
   path: %s
   batch_wait: %s
 sinks:
@@ -95,7 +97,7 @@ sinks:
   tokens_file: %s
 %slog:
   level: info
-`, e.logPath, e.rotateDrain, e.chainID, e.keyPath, e.spoolPath, e.batchWait, sinks, querySink, e.tokensPath, server)
+`, e.logPath, e.rotateDrain, e.chainID, e.keyPath, e.chainExtra, e.spoolPath, e.batchWait, sinks, querySink, e.tokensPath, server)
 }
 
 func (e *env) writeConfig(t *testing.T, extra string) {

@@ -14,6 +14,10 @@ import (
 func TestE2E_KeyRotation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	// Without epochs: the old key must come from previous_key_files (with
+	// epochs, see TestE2E_EpochKeyRotation).
+	e.chainExtra = "  epoch: 0s\n"
+	e.writeConfig(t, "")
 	appendLines(t, e.logPath, events(0, 10))
 	p := e.start(t)
 	db := openDB(t, e.dbPath)

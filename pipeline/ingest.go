@@ -60,6 +60,16 @@ type IngestConfig struct {
 	MaxMessageBytes int
 	// Checkpoint, when its Signer is set, seals signed checkpoints.
 	Checkpoint CheckpointConfig
+	// Epoch, when positive, turns on forward-secure epochs of this length:
+	// Key is the key of epoch KeyEpoch (default 1); every Epoch a seal
+	// record closes the epoch and the key ratchets (chain.Key.Ratchet,
+	// the old key erased). EpochStore, if not nil, persists the current
+	// epoch's key once the spool holds the seal (and at start), so that a
+	// restart needs no key file. With epochs, PreviousKeys[kid] for a
+	// rotation must be the old key at the spool's epoch (State.Epoch).
+	Epoch      time.Duration
+	KeyEpoch   uint64
+	EpochStore func(chain.Key, uint64) error
 }
 
 // CheckpointConfig makes the Ingester seal a checkpoint record (a signed
@@ -94,6 +104,13 @@ type Retention struct {
 	MaxAge   time.Duration
 	Interval time.Duration
 }
+
+// ErrEpochStore says the current epoch's key could not be stored.
+var ErrEpochStore = errors.New("epoch key not stored")
+
+// ErrEpochsOff is returned by NewIngester when epochs are off for a chain
+// whose records use them.
+var ErrEpochsOff = errors.New("epochs are off")
 
 // ErrHeadKeyMissing is returned by NewIngester when the chain key changed
 // and the key that sealed the chain's head is not among PreviousKeys.
@@ -133,6 +150,10 @@ type Ingester struct {
 	sinceCkpt int
 	lastCkpt  time.Time
 	toPublish []Published
+
+	// storeEpoch: the key ratcheted since the last commit and must be
+	// stored once the seal is committed.
+	storeEpoch bool
 }
 
 // fileState is the envelope state of one source file: the decoder, the
@@ -194,6 +215,14 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 		} else {
 			in.sealer.SetTree(t)
 		}
+	}
+	if cfg.Epoch > 0 {
+		if cfg.KeyEpoch == 0 {
+			in.cfg.KeyEpoch = 1
+		}
+		in.sealer.SetEpoch(in.cfg.KeyEpoch)
+	} else if st.Epoch > 0 {
+		return nil, fmt.Errorf("the chain uses forward-secure epochs (its next record is in epoch %d); they cannot be turned off: %w", st.Epoch, ErrEpochsOff)
 	}
 	if cfg.Checkpoint.Signer != nil && !in.sealer.TreeKnown() {
 		in.log.Error("the chain's merkle tree state is unknown (the spool does not hold it); checkpoints are off for this run",
@@ -293,8 +322,10 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 		// The rotation is sealed with the old key, which vouches for the
 		// new one; everything after is sealed with the new key.
 		in.sealer.Rekey(in.cfg.PreviousKeys[old])
+		in.sealer.SetEpoch(in.cfg.Spool.State().Epoch)
 		in.add(in.ownRecord(record.ActionKeyRotation, map[string]any{"old_kid": old, "new_kid": in.cfg.Key.ID}))
 		in.sealer.Rekey(in.cfg.Key)
+		in.sealer.SetEpoch(in.cfg.KeyEpoch)
 		in.log.Info("key rotated", zap.String("old_kid", old), zap.String("new_kid", in.cfg.Key.ID))
 	}
 	if in.cfg.Gap != nil {
@@ -310,13 +341,22 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 		start["resume"] = in.positions
 	}
 	in.add(in.ownRecord(record.ActionSidecarStart, start))
+	in.storeEpoch = in.cfg.Epoch > 0
 	if err := in.commit(ctx); err != nil {
 		return err
+	}
+	if in.storeEpoch {
+		return fmt.Errorf("store the epoch key: %w", ErrEpochStore)
 	}
 
 	var timer *time.Timer
 	var timerC <-chan time.Time
-	var retainC, ckptC <-chan time.Time
+	var retainC, ckptC, epochC <-chan time.Time
+	if in.cfg.Epoch > 0 {
+		t := time.NewTicker(in.cfg.Epoch)
+		defer t.Stop()
+		epochC = t.C
+	}
 	if in.cfg.Retention.MaxAge > 0 {
 		t := time.NewTicker(in.cfg.Retention.Interval)
 		defer t.Stop()
@@ -357,6 +397,11 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 			}
 		case <-retainC:
 			if err := in.retain(ctx); err != nil {
+				return in.stop()
+			}
+		case <-epochC:
+			in.sealEpoch()
+			if err := in.commit(ctx); err != nil {
 				return in.stop()
 			}
 		case <-ckptC:
@@ -465,6 +510,17 @@ func (in *Ingester) add(r *record.Record) {
 	}
 }
 
+// sealEpoch closes the current epoch with a seal record, the last sealed
+// with its key, and ratchets to the next epoch's key (the old one is
+// erased); the new key is stored once the seal is committed.
+func (in *Ingester) sealEpoch() {
+	e := in.sealer.Epoch()
+	in.seal(in.ownRecord(record.ActionSeal, map[string]any{"epoch": e}))
+	in.sealer.Ratchet()
+	in.storeEpoch = true
+	in.cfg.Metrics.Epoch.Set(float64(e + 1))
+}
+
 // checkpoint seals a checkpoint record: a signed note of the records
 // sealed so far. It is not redacted (it holds no agent data, and its
 // note must stay byte for byte as signed).
@@ -560,7 +616,7 @@ func (in *Ingester) ownRecord(action string, detail map[string]any) *record.Reco
 // commit stores the open batch and position, retrying until it succeeds or
 // ctx is done.
 func (in *Ingester) commit(ctx context.Context) error {
-	if len(in.batch) == 0 && in.pos == nil && !in.posDirty && len(in.marks) == 0 && in.dropMarks == 0 {
+	if len(in.batch) == 0 && in.pos == nil && !in.posDirty && len(in.marks) == 0 && in.dropMarks == 0 && !in.storeEpoch {
 		return nil
 	}
 	var pos []byte
@@ -574,7 +630,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode source position: %w", err)
 	}
-	x := spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks, HeadKid: in.cfg.Key.ID}
+	x := spool.Extra{Marks: in.marks, DropMarksThrough: in.dropMarks, HeadKid: in.cfg.Key.ID, Epoch: in.sealer.Epoch()}
 	if len(in.batch) > 0 && in.sealer.TreeKnown() {
 		t := in.sealer.Tree()
 		x.Tree, _ = t.MarshalBinary()
@@ -590,6 +646,15 @@ func (in *Ingester) commit(ctx context.Context) error {
 			in.cfg.Metrics.SpoolBytes.Set(float64(in.cfg.Spool.PendingBytes()))
 			in.batch, in.batchBytes = in.batch[:0], 0
 			in.pos, in.posDirty = nil, false
+			if in.storeEpoch && in.cfg.EpochStore != nil {
+				if err := in.cfg.EpochStore(in.sealer.Key(), in.sealer.Epoch()); err != nil {
+					in.log.Error("cannot store the epoch key; retried at the next commit", zap.Error(err))
+				} else {
+					in.storeEpoch = false
+				}
+			} else {
+				in.storeEpoch = false
+			}
 			in.publish()
 			return nil
 		}

@@ -39,6 +39,8 @@ type Metrics struct {
 	CheckpointSize   prometheus.Gauge
 	CheckpointErrors prometheus.Counter
 	WitnessErrors    *prometheus.CounterVec
+	// Epoch is the current forward-secure key epoch (0: off).
+	Epoch prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -69,12 +71,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		PurgeErrors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_purge_errors_total", Help: "Retention purges a sink failed to carry out (the next purge covers them), by sink."}, []string{"sink"}),
 		CheckpointSize:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_checkpoint_size", Help: "Records covered by the newest committed signed checkpoint."}),
 		CheckpointErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_checkpoint_errors_total", Help: "Checkpoints that could not be signed."}),
+		Epoch:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_key_epoch", Help: "The current forward-secure key epoch (0: epochs off)."}),
 		WitnessErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_witness_errors_total", Help: "Failed publications of a checkpoint, by target (stdout, dir, url); the url is retried and a newer checkpoint supersedes an older one."}, []string{"target"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
 			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries,
-			m.CheckpointSize, m.CheckpointErrors, m.WitnessErrors)
+			m.CheckpointSize, m.CheckpointErrors, m.WitnessErrors, m.Epoch)
 	}
 	return m
 }

@@ -19,7 +19,7 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 var Fields = []string{
 	"v", "chain", "seq", "ts", "ingested_at", "action", "user", "tenant",
 	"agent", "session", "trace", "model", "tool", "arguments", "outcome",
-	"approver", "detail", "redactions", "source", "kid", "prev",
+	"approver", "detail", "redactions", "source", "kid", "epoch", "prev",
 }
 
 // ErrNotCanonical reports a payload that parses but is not the canonical
@@ -88,6 +88,10 @@ func AppendCanonical(dst []byte, r *Record) []byte {
 		dst = append(dst, '}')
 	}
 	dst = appendStringField(dst, "kid", r.Kid, true)
+	if r.Epoch > 0 {
+		dst = append(dst, `,"epoch":`...)
+		dst = strconv.AppendUint(dst, r.Epoch, 10)
+	}
 	dst = appendStringField(dst, "prev", r.Prev, true)
 	return append(dst, '}')
 }
@@ -184,6 +188,7 @@ type wire struct {
 	Redactions map[string]int  `json:"redactions"`
 	Source     *Source         `json:"source"`
 	Kid        string          `json:"kid"`
+	Epoch      uint64          `json:"epoch"`
 	Prev       string          `json:"prev"`
 }
 
@@ -210,7 +215,7 @@ func Parse(payload []byte) (*Record, error) {
 		Session: w.Session, Trace: w.Trace, Model: w.Model, Tool: w.Tool,
 		Arguments: w.Arguments, Outcome: w.Outcome, Approver: w.Approver,
 		Detail: w.Detail, Redactions: w.Redactions, Source: w.Source,
-		Kid: w.Kid, Prev: w.Prev,
+		Kid: w.Kid, Epoch: w.Epoch, Prev: w.Prev,
 	}
 	if !bytes.Equal(AppendCanonical(make([]byte, 0, len(payload)), r), payload) {
 		return r, ErrNotCanonical

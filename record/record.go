@@ -30,6 +30,9 @@ const (
 	// ActionGap says records or source lines are missing for a stated
 	// reason (a spool file found corrupt at start).
 	ActionGap = "gap"
+	// ActionSeal closes a forward-secure key epoch: the last record sealed
+	// with the epoch's key.
+	ActionSeal = "seal"
 )
 
 // Actions lists every valid action, agent and sidecar ones.
@@ -38,7 +41,7 @@ var Actions = []string{
 	ActionApprovalRequested, ActionApprovalGranted, ActionApprovalDenied,
 	ActionError, ActionOther,
 	ActionChainStart, ActionParseError, ActionCheckpoint, ActionKeyRotation,
-	ActionRetentionPurge, ActionSidecarStart, ActionSidecarStop, ActionGap,
+	ActionRetentionPurge, ActionSidecarStart, ActionSidecarStop, ActionGap, ActionSeal,
 }
 
 // Outcomes lists the valid outcome values.
@@ -92,7 +95,10 @@ type Record struct {
 	Redactions map[string]int
 	Source     *Source
 	Kid        string
-	Prev       string // hex MAC of Seq-1; 64 zeros for seq 1
+	// Epoch is the forward-secure key epoch the record was sealed in (1,
+	// 2, ...; 0 when epochs are off): see docs/chain-format.md.
+	Epoch uint64
+	Prev  string // hex MAC of Seq-1; 64 zeros for seq 1
 }
 
 // Sealed is a chained record as the spool keeps it and sinks store it:

@@ -19,6 +19,9 @@ type Tail struct {
 	// Kid is the kid of the key that sealed the newest record ("" if its
 	// payload does not decode).
 	Kid string
+	// Epoch is the forward-secure epoch of the record that follows the
+	// newest: its epoch, plus one if it is a seal (0: epochs off).
+	Epoch uint64
 	// Source is the newest stored record's source line (file generation
 	// and the offset of the line's first byte); nil if none of the last
 	// tailSourceWindow records has one.
@@ -62,7 +65,10 @@ func chainTail(head func() (int64, []byte, error), noRows func(error) bool, newe
 			continue
 		}
 		if i == 0 && r.Seq == t.Seq {
-			t.Kid = r.Kid
+			t.Kid, t.Epoch = r.Kid, r.Epoch
+			if r.Action == record.ActionSeal && r.Epoch > 0 {
+				t.Epoch++
+			}
 		}
 		if r.Source != nil {
 			t.Source = r.Source

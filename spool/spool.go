@@ -27,6 +27,7 @@ var (
 	keyHeadKid = []byte("head_kid") // kid of the key that sealed the head
 	keySource  = []byte("source")   // opaque source position
 	keyTree    = []byte("tree")     // opaque merkle tree state of the head
+	keyEpoch   = []byte("epoch")    // forward-secure epoch of the next record (8)
 	keyPending = []byte("pending")  // pending bytes (8)
 )
 
@@ -40,6 +41,9 @@ type State struct {
 	// Tree is the opaque Merkle tree state committed with the newest batch
 	// (chain.Tree's encoding); nil if none was.
 	Tree []byte
+	// Epoch is the forward-secure epoch of the next record under HeadKid
+	// (0: epochs never used). The epoch's key is not in the spool.
+	Epoch uint64
 }
 
 // Options tunes a spool.
@@ -110,6 +114,9 @@ func Open(path string, opts Options) (*Spool, error) {
 		}
 		if t := meta.Get(keyTree); t != nil {
 			s.state.Tree = append([]byte(nil), t...)
+		}
+		if e := meta.Get(keyEpoch); len(e) == 8 {
+			s.state.Epoch = binary.BigEndian.Uint64(e)
 		}
 		if p := meta.Get(keyPending); len(p) == 8 {
 			s.pend = int64(binary.BigEndian.Uint64(p))
@@ -201,7 +208,11 @@ func (s *Spool) Seed(st State) error {
 		if err := meta.Put(keyHead, append(be64(st.HeadSeq), st.HeadMAC[:]...)); err != nil {
 			return err
 		}
-		for _, kv := range []struct{ k, v []byte }{{keyHeadKid, []byte(st.HeadKid)}, {keySource, st.Source}, {keyTree, st.Tree}} {
+		var epoch []byte
+		if st.Epoch > 0 {
+			epoch = be64(st.Epoch)
+		}
+		for _, kv := range []struct{ k, v []byte }{{keyHeadKid, []byte(st.HeadKid)}, {keySource, st.Source}, {keyTree, st.Tree}, {keyEpoch, epoch}} {
 			if len(kv.v) > 0 {
 				if err := meta.Put(kv.k, kv.v); err != nil {
 					return err
@@ -213,7 +224,7 @@ func (s *Spool) Seed(st State) error {
 	if err != nil {
 		return fmt.Errorf("seed spool: %w", err)
 	}
-	s.state = State{Chain: st.Chain, HeadSeq: st.HeadSeq, HeadMAC: st.HeadMAC, HeadKid: st.HeadKid}
+	s.state = State{Chain: st.Chain, HeadSeq: st.HeadSeq, HeadMAC: st.HeadMAC, HeadKid: st.HeadKid, Epoch: st.Epoch}
 	if len(st.Source) > 0 {
 		s.state.Source = append([]byte(nil), st.Source...)
 	}
@@ -370,6 +381,8 @@ type Extra struct {
 	// Tree, when set, is recorded as the Merkle tree state after the
 	// batch's last record.
 	Tree []byte
+	// Epoch, when not 0, is recorded as the epoch of the next record.
+	Epoch uint64
 }
 
 // Append stores batch (consecutive seqs continuing the head, one chain)
@@ -381,7 +394,8 @@ func (s *Spool) Append(batch []record.Sealed, source []byte) error {
 
 // AppendExtra is Append that also commits x in the same transaction.
 func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error {
-	if len(batch) == 0 && source == nil && len(x.Marks) == 0 && x.DropMarksThrough == 0 && (x.HeadKid == "" || x.HeadKid == s.State().HeadKid) {
+	if st := s.State(); len(batch) == 0 && source == nil && len(x.Marks) == 0 && x.DropMarksThrough == 0 &&
+		(x.HeadKid == "" || x.HeadKid == st.HeadKid) && (x.Epoch == 0 || x.Epoch == st.Epoch) {
 		return nil
 	}
 	s.mu.Lock()
@@ -439,6 +453,11 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 				return err
 			}
 		}
+		if x.Epoch != 0 && x.Epoch != st.Epoch {
+			if err := meta.Put(keyEpoch, be64(x.Epoch)); err != nil {
+				return err
+			}
+		}
 		return putMarks(tx, x)
 	})
 	if err != nil {
@@ -462,6 +481,9 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 	}
 	if x.Tree != nil {
 		s.state.Tree = append(s.state.Tree[:0], x.Tree...)
+	}
+	if x.Epoch != 0 {
+		s.state.Epoch = x.Epoch
 	}
 	s.wake()
 	return nil

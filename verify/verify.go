@@ -196,6 +196,10 @@ func exposure(chains []chain.Summary, opts Options) []string {
 		default:
 			out = append(out, fmt.Sprintf("chain %s: signed up to seq %d at %s (the head)", c.Chain, c.CheckpointSize, record.FormatTime(c.CheckpointTime)))
 		}
+		if c.SealedEpoch > 0 {
+			out = append(out, fmt.Sprintf("chain %s: sealed up to epoch %d at %s; the records of the epochs after it can be altered by whoever holds the running sidecar's key",
+				c.Chain, c.SealedEpoch, record.FormatTime(c.SealedAt)))
+		}
 	}
 	return out
 }

@@ -188,7 +188,7 @@ func continueChain(cfg *config.Config, sp *spool.Spool, best tail, gap map[strin
 	} else {
 		log.Warn("no stored record names a source position; the source is read as source.start_at says")
 	}
-	st := spool.State{Chain: cfg.Chain.ID, HeadSeq: best.Seq, HeadMAC: best.MAC, HeadKid: best.Kid, Source: pos}
+	st := spool.State{Chain: cfg.Chain.ID, HeadSeq: best.Seq, HeadMAC: best.MAC, HeadKid: best.Kid, Source: pos, Epoch: best.Epoch}
 	if cfg.Chain.SigningKeyFile != "" {
 		st.Tree = rebuildTree(cfg.Chain.ID, best, log)
 	}

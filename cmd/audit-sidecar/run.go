@@ -92,9 +92,12 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "chain.require_fips: Go's FIPS 140-3 mode is off (run with GODEBUG=fips140=on, or build with GOFIPS140=v1.0.0)")
 	}
 
-	key, keyring, err := loadKeyring(cfg)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
+	// The key files are checked before anything is created; with epochs,
+	// the key file may be gone once the epoch key file holds the key.
+	if _, err := os.Stat(epochFilePath(cfg)); cfg.Chain.EpochLength() <= 0 || err != nil {
+		if _, _, err := loadKeyring(cfg); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
 	}
 	red, err := newRedactor(cfg)
 	if err != nil {
@@ -159,6 +162,15 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "spool.path: %v", err)
 	}
 
+	key, keyEpoch, keyring, err := chainKeys(cfg, sp.State())
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	var epochStore func(chain.Key, uint64) error
+	if keyEpoch > 0 {
+		epochStore = chain.NewEpochFile(epochFilePath(cfg)).Store
+	}
+
 	env, err := envelope.ParseKind(cfg.Source.Envelope)
 	if err != nil {
 		return fail(exitUsage, "source.envelope: %v", err)
@@ -190,7 +202,11 @@ func runCmd(args []string) int {
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
 		Gap: gap, Multi: multi, PreviousKeys: keyring,
+		Epoch: cfg.Chain.EpochLength(), KeyEpoch: keyEpoch, EpochStore: epochStore,
 	})
+	if errors.Is(err, pipeline.ErrEpochsOff) {
+		return fail(exitUsage, "chain.epoch: %v", err)
+	}
 	if errors.Is(err, pipeline.ErrHeadKeyMissing) {
 		return fail(exitUsage, "chain.previous_key_files: %v", err)
 	}

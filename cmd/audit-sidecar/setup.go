@@ -16,6 +16,7 @@ import (
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/redact"
+	"github.com/fips-agents/audit-sidecar/spool"
 )
 
 func versionCmd() int {
@@ -108,6 +109,76 @@ func newRedactor(cfg *config.Config) (*redact.Redactor, error) {
 
 // loadKeyring loads the chain key and the previous keys of the config:
 // the current key, and a keyring of every key by kid.
+// chainKeys returns the key to seal with and its epoch (0: epochs off),
+// and the previous keys for a rotation, from the key files and, with
+// epochs, the epoch key file beside the spool (see chain.EpochFile):
+//
+//   - without an epoch key file, the key file is the key of epoch 1; a
+//     chain whose spool is past epoch 1 is continued by deriving its key;
+//   - with one, it is the current key, and the key file may be gone (the
+//     operator removes it from the pod once the chain runs); a key file
+//     with another kid is a key rotation, sealed with the stored key.
+func chainKeys(cfg *config.Config, st spool.State) (chain.Key, uint64, chain.Keyring, error) {
+	fileKey, fileErr := chain.LoadKeyFile(cfg.Chain.KeyFile, cfg.Chain.KeyID)
+	if fileErr != nil {
+		fileErr = fmt.Errorf("chain.key_file: %w", fileErr)
+	}
+	prev := chain.Keyring{}
+	for i, path := range cfg.Chain.PreviousKeyFiles {
+		k, err := chain.LoadKeyFile(path, "")
+		if err != nil {
+			return chain.Key{}, 0, nil, fmt.Errorf("chain.previous_key_files[%d]: %w", i, err)
+		}
+		prev.Add(k)
+	}
+	if cfg.Chain.EpochLength() <= 0 {
+		return fileKey, 0, prev, fileErr
+	}
+	stored, storedEpoch, ok, err := chain.NewEpochFile(epochFilePath(cfg)).Load()
+	if err != nil {
+		return chain.Key{}, 0, nil, fmt.Errorf("chain.epoch: %w", err)
+	}
+	newChain := st.HeadSeq == 0
+	switch {
+	case ok && !newChain && (fileErr != nil || fileKey.ID == stored.ID):
+		if st.HeadKid != "" && st.HeadKid != stored.ID {
+			return chain.Key{}, 0, nil, fmt.Errorf("chain.epoch: the epoch key file holds kid %q, but the chain's head was sealed with %q", stored.ID, st.HeadKid)
+		}
+		if st.Epoch > 0 && st.Epoch < storedEpoch {
+			return chain.Key{}, 0, nil, fmt.Errorf("chain.epoch: the epoch key file is at epoch %d, ahead of the spool (epoch %d): the spool was replaced by an older copy", storedEpoch, st.Epoch)
+		}
+		k, e := stored, storedEpoch
+		for ; e < st.Epoch; e++ {
+			next := k.Ratchet(e)
+			k.Erase()
+			k = next
+		}
+		return k, e, prev, nil
+	case ok && !newChain:
+		// A rotation: the stored key, at the spool's epoch, seals it.
+		old := stored
+		for e := storedEpoch; e < st.Epoch; e++ {
+			old = old.Ratchet(e)
+		}
+		prev.Add(old)
+		return fileKey, 1, prev, nil
+	case fileErr != nil:
+		return chain.Key{}, 0, nil, fileErr
+	case st.HeadKid == "" || st.HeadKid == fileKey.ID:
+		return fileKey.AtEpoch(max(st.Epoch, 1)), max(st.Epoch, 1), prev, nil
+	default:
+		// A rotation from previous_key_files, whose key is at epoch 1.
+		if old, ok := prev[st.HeadKid]; ok && st.Epoch > 1 {
+			prev.Add(old.AtEpoch(st.Epoch))
+		}
+		return fileKey, 1, prev, nil
+	}
+}
+
+// epochFilePath is where the current epoch's key is kept: beside the
+// spool, on the same volume.
+func epochFilePath(cfg *config.Config) string { return cfg.Spool.Path + ".epoch-key" }
+
 func loadKeyring(cfg *config.Config) (chain.Key, chain.Keyring, error) {
 	key, err := chain.LoadKeyFile(cfg.Chain.KeyFile, cfg.Chain.KeyID)
 	if err != nil {
