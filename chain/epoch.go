@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 )
 
 // Forward-secure epochs: epoch 1 is sealed with the key from the key file,
@@ -119,4 +120,55 @@ func (f *EpochFile) Store(k Key, epoch uint64) error {
 		return fmt.Errorf("epoch key file %q: %w", f.path, err)
 	}
 	return fd.Close()
+}
+
+// epochKeys derives the epoch keys of a keyring's kids for verification,
+// safe for concurrent use. It keeps, per kid, the few newest keys derived
+// (records arrive nearly in order), so deriving costs one HMAC per epoch.
+type epochKeys struct {
+	ring Keyring
+	mu   sync.Mutex
+	kids map[string][]epochKey // newest last, at most keepEpochKeys
+}
+
+type epochKey struct {
+	e uint64
+	k Key
+}
+
+const keepEpochKeys = 16
+
+func newEpochKeys(ring Keyring) *epochKeys {
+	return &epochKeys{ring: ring, kids: map[string][]epochKey{}}
+}
+
+// get returns the key of kid at epoch e (0: epochs off, the ring's key).
+func (c *epochKeys) get(kid string, e uint64) (Key, bool) {
+	base, ok := c.ring[kid]
+	if !ok || e <= 1 {
+		return base, ok
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ks := c.kids[kid]
+	from := epochKey{1, base}
+	for i := len(ks) - 1; i >= 0; i-- {
+		if ks[i].e == e {
+			return ks[i].k, true
+		}
+		if ks[i].e < e {
+			from = ks[i]
+			break
+		}
+	}
+	for from.e < e {
+		from = epochKey{from.e + 1, from.k.Ratchet(from.e)}
+	}
+	if len(ks) == 0 || ks[len(ks)-1].e < e {
+		if len(ks) == keepEpochKeys {
+			ks = append(ks[:0], ks[1:]...)
+		}
+		c.kids[kid] = append(ks, from)
+	}
+	return from.k, true
 }

@@ -78,36 +78,9 @@ type Verifier struct {
 	// seal closed (0: it was not a seal); derived keys per kid; the newest
 	// sealed epoch.
 	lastEpoch, sealed uint64
-	derived           map[string]derivedKey
+	epochKeys         *epochKeys
 	sealedEpoch       uint64
 	sealedAt          time.Time
-}
-
-// derivedKey is the newest epoch key derived for a kid.
-type derivedKey struct {
-	epoch uint64
-	key   Key
-}
-
-// epochKey returns the key of kid at epoch e (e >= 1), deriving it from
-// the epoch 1 key in the ring; ok is false if the ring lacks the kid.
-func (v *Verifier) epochKey(kid string, e uint64) (Key, bool) {
-	base, ok := v.keys[kid]
-	if !ok {
-		return Key{}, false
-	}
-	if v.derived == nil {
-		v.derived = map[string]derivedKey{}
-	}
-	d, ok := v.derived[kid]
-	if !ok || d.epoch > e {
-		d = derivedKey{epoch: 1, key: base}
-	}
-	for d.epoch < e {
-		d = derivedKey{epoch: d.epoch + 1, key: d.key.Ratchet(d.epoch)}
-	}
-	v.derived[kid] = d
-	return d.key, true
 }
 
 // WithCheckpoints makes v check checkpoint records: their signatures
@@ -131,7 +104,7 @@ func (v *Verifier) WithCheckpoints(trusted Verifiers, witnessed []Checkpoint, sk
 // NewVerifier starts verifying chain with the given keys; report is called
 // for each problem as it is found.
 func NewVerifier(chain string, keys Keyring, report func(*VerifyError)) *Verifier {
-	return &Verifier{chain: chain, keys: keys, report: report, next: 1, prevOK: true, treeOK: true}
+	return &Verifier{chain: chain, keys: keys, report: report, next: 1, prevOK: true, treeOK: true, epochKeys: newEpochKeys(keys)}
 }
 
 func (v *Verifier) fail(seq, through uint64, unverifiable bool, format string, args ...any) {
@@ -170,6 +143,48 @@ func (v *Verifier) Unverifiable(seq uint64, format string, args ...any) {
 // MAC. It returns the decoded record (nil when the payload does not
 // decode) so that the caller can compare stored columns with it.
 func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
+	return v.AddPrepared(v.Prepare(seq, payload, mac))
+}
+
+// Prepared is what checking one record needs that depends on no other
+// record: the decoded payload, whether its MAC matches under the key its
+// kid and epoch name, and its leaf hash. Prepare may run on many records
+// at once (see verify.Run); AddPrepared takes them in seq order.
+type Prepared struct {
+	seq          uint64
+	payload, mac []byte
+	r            *record.Record
+	perr         error
+	prev         [32]byte
+	prevOK       bool // the payload's prev is 32 bytes of hex
+	keyOK, macOK bool
+	leaf         [32]byte
+}
+
+// Prepare does the part of Add that depends on no other record. It is
+// safe for concurrent use, also with AddPrepared.
+func (v *Verifier) Prepare(seq uint64, payload, mac []byte) *Prepared {
+	p := &Prepared{seq: seq, payload: payload, mac: mac, leaf: LeafHash(payload)}
+	p.r, p.perr = record.Parse(payload)
+	if p.r == nil {
+		return p
+	}
+	if pb, err := hex.DecodeString(p.r.Prev); err == nil && len(pb) == 32 {
+		copy(p.prev[:], pb)
+		p.prevOK = true
+	}
+	key, ok := v.epochKeys.get(p.r.Kid, p.r.Epoch)
+	p.keyOK = ok
+	if ok && p.prevOK && len(mac) == 32 {
+		want := MAC(key, p.prev, payload)
+		p.macOK = hmac.Equal(want[:], mac)
+	}
+	return p
+}
+
+// AddPrepared is Add for a record that Prepare has done.
+func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
+	seq, mac := p.seq, p.mac
 	v.records++
 	if seq < v.next {
 		v.fail(seq, 0, false, "seq out of order or duplicated (expected %d)", v.next)
@@ -199,9 +214,9 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 
 	// Every record, whatever else is wrong with it, is a leaf of the tree
 	// (a checkpoint record after the checkpoint it carries is checked).
-	defer v.leaf(payload)
+	defer v.leaf(p.leaf)
 
-	r, err := record.Parse(payload)
+	r, err := p.r, p.perr
 	switch {
 	case r == nil:
 		v.fail(seq, 0, false, "payload does not decode")
@@ -218,13 +233,11 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 	if r.Seq != seq {
 		v.fail(seq, 0, false, "payload names seq %d", r.Seq)
 	}
-	var prev [32]byte
-	pb, err := hex.DecodeString(r.Prev)
-	if err != nil || len(pb) != 32 {
+	if !p.prevOK {
 		v.fail(seq, 0, false, "payload prev is not a 32-byte hex value")
 		return r
 	}
-	copy(prev[:], pb)
+	prev := p.prev
 	if first {
 		v.firstPrev = prev
 	}
@@ -254,16 +267,11 @@ func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
 		return r
 	}
 	v.epochRules(seq, linked, r)
-	key, ok := v.keys[r.Kid]
-	if r.Epoch > 0 {
-		key, ok = v.epochKey(r.Kid, r.Epoch)
-	}
-	if !ok {
+	if !p.keyOK {
 		v.fail(seq, 0, true, "no key for kid %q", r.Kid)
 		return r
 	}
-	want := MAC(key, prev, payload)
-	if !hmac.Equal(want[:], mac) {
+	if !p.macOK {
 		v.fail(seq, 0, false, "mac mismatch")
 		return r
 	}
@@ -332,11 +340,11 @@ func (v *Verifier) epochRules(seq uint64, linked bool, r *record.Record) {
 
 // leaf adds a record to the tree and compares the tree with any witnessed
 // checkpoint of that size.
-func (v *Verifier) leaf(payload []byte) {
+func (v *Verifier) leaf(h [32]byte) {
 	if !v.treeOK {
 		return
 	}
-	v.tree.Append(LeafHash(payload))
+	v.tree.Append(h)
 	for i, w := range v.witnessed {
 		if w.Size != v.tree.Size {
 			continue

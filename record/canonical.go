@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
 )
 
 // TimeLayout is the payload's time format: RFC 3339, UTC, nine fractional
@@ -166,57 +168,103 @@ func AppendEscaped(dst []byte, s string) []byte {
 	return append(dst, s[start:]...)
 }
 
-// wire mirrors the payload for decoding.
-type wire struct {
-	V          int             `json:"v"`
-	Chain      string          `json:"chain"`
-	Seq        uint64          `json:"seq"`
-	TS         string          `json:"ts"`
-	IngestedAt string          `json:"ingested_at"`
-	Action     string          `json:"action"`
-	User       string          `json:"user"`
-	Tenant     string          `json:"tenant"`
-	Agent      string          `json:"agent"`
-	Session    string          `json:"session"`
-	Trace      string          `json:"trace"`
-	Model      string          `json:"model"`
-	Tool       string          `json:"tool"`
-	Arguments  json.RawMessage `json:"arguments"`
-	Outcome    string          `json:"outcome"`
-	Approver   string          `json:"approver"`
-	Detail     json.RawMessage `json:"detail"`
-	Redactions map[string]int  `json:"redactions"`
-	Source     *Source         `json:"source"`
-	Kid        string          `json:"kid"`
-	Epoch      uint64          `json:"epoch"`
-	Prev       string          `json:"prev"`
-}
-
 // Parse decodes a payload and checks that it is canonical: re-encoding the
 // decoded record must give back exactly the same bytes. A payload that is
 // not canonical returns the decoded record and an error wrapping
 // ErrNotCanonical.
 func Parse(payload []byte) (*Record, error) {
-	var w wire
-	if err := json.Unmarshal(payload, &w); err != nil {
+	r := &Record{}
+	var ts, ing string
+	err := jsonscan.Object(payload, func(key, val []byte) error {
+		k := string(key[1 : len(key)-1]) // member names need no unescaping to match
+		var err error
+		switch k {
+		case "v":
+			var v int64
+			v, err = strconv.ParseInt(string(val), 10, 32)
+			r.V = int(v)
+		case "seq":
+			r.Seq, err = strconv.ParseUint(string(val), 10, 64)
+		case "epoch":
+			r.Epoch, err = strconv.ParseUint(string(val), 10, 64)
+		case "chain":
+			r.Chain, err = jsonscan.Unquote(val)
+		case "ts":
+			ts, err = jsonscan.Unquote(val)
+		case "ingested_at":
+			ing, err = jsonscan.Unquote(val)
+		case "action":
+			r.Action, err = jsonscan.Unquote(val)
+		case "user":
+			r.User, err = jsonscan.Unquote(val)
+		case "tenant":
+			r.Tenant, err = jsonscan.Unquote(val)
+		case "agent":
+			r.Agent, err = jsonscan.Unquote(val)
+		case "session":
+			r.Session, err = jsonscan.Unquote(val)
+		case "trace":
+			r.Trace, err = jsonscan.Unquote(val)
+		case "model":
+			r.Model, err = jsonscan.Unquote(val)
+		case "tool":
+			r.Tool, err = jsonscan.Unquote(val)
+		case "outcome":
+			r.Outcome, err = jsonscan.Unquote(val)
+		case "approver":
+			r.Approver, err = jsonscan.Unquote(val)
+		case "kid":
+			r.Kid, err = jsonscan.Unquote(val)
+		case "prev":
+			r.Prev, err = jsonscan.Unquote(val)
+		case "arguments":
+			r.Arguments = json.RawMessage(val)
+		case "detail":
+			r.Detail = json.RawMessage(val)
+		case "redactions":
+			r.Redactions = map[string]int{}
+			err = jsonscan.Object(val, func(k, v []byte) error {
+				name, err := jsonscan.Unquote(k)
+				if err != nil {
+					return err
+				}
+				r.Redactions[name], err = strconv.Atoi(string(v))
+				return err
+			})
+		case "source":
+			r.Source = &Source{}
+			err = jsonscan.Object(val, func(k, v []byte) error {
+				var err error
+				switch string(k) {
+				case `"file"`:
+					r.Source.File, err = jsonscan.Unquote(v)
+				case `"dev"`:
+					r.Source.Dev, err = strconv.ParseUint(string(v), 10, 64)
+				case `"ino"`:
+					r.Source.Ino, err = strconv.ParseUint(string(v), 10, 64)
+				case `"offset"`:
+					r.Source.Offset, err = strconv.ParseInt(string(v), 10, 64)
+				}
+				return err
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("decode payload: %w", err)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, w.TS)
+	t, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
 		return nil, fmt.Errorf("decode payload: ts: %w", err)
 	}
-	ing, err := time.Parse(time.RFC3339Nano, w.IngestedAt)
-	if err != nil {
+	r.TS = t.UTC()
+	if t, err = time.Parse(time.RFC3339Nano, ing); err != nil {
 		return nil, fmt.Errorf("decode payload: ingested_at: %w", err)
 	}
-	r := &Record{
-		V: w.V, Chain: w.Chain, Seq: w.Seq, TS: ts.UTC(), IngestedAt: ing.UTC(),
-		Action: w.Action, User: w.User, Tenant: w.Tenant, Agent: w.Agent,
-		Session: w.Session, Trace: w.Trace, Model: w.Model, Tool: w.Tool,
-		Arguments: w.Arguments, Outcome: w.Outcome, Approver: w.Approver,
-		Detail: w.Detail, Redactions: w.Redactions, Source: w.Source,
-		Kid: w.Kid, Epoch: w.Epoch, Prev: w.Prev,
-	}
+	r.IngestedAt = t.UTC()
 	if !bytes.Equal(AppendCanonical(make([]byte, 0, len(payload)), r), payload) {
 		return r, ErrNotCanonical
 	}

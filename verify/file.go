@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"strconv"
 
 	"github.com/fips-agents/audit-sidecar/sink"
 )
@@ -83,6 +83,9 @@ func OpenFile(path string) (*FileStore, error) {
 // routeLine says which chain a line belongs to, and its seq (a record)
 // or the start seq (a start line).
 func routeLine(l []byte) (chain string, seq, start uint64, err error) {
+	if c, n, ok := canonicalPrefix(l); ok {
+		return c, n, 0, nil
+	}
 	var h struct {
 		Chain   *string `json:"chain"`
 		Seq     uint64  `json:"seq"`
@@ -101,31 +104,52 @@ func routeLine(l []byte) (chain string, seq, start uint64, err error) {
 	return "", 0, 0, errors.New("neither a record nor an export_chain line")
 }
 
+// canonicalPrefix reads chain and seq from the start of a record line, as
+// canonical payloads begin: {"v":1,"chain":"<id>","seq":<n>, (a chain id
+// with escapes is left to the JSON decoder).
+func canonicalPrefix(l []byte) (chain string, seq uint64, ok bool) {
+	const p1, p2 = `{"v":1,"chain":"`, `","seq":`
+	if !bytes.HasPrefix(l, []byte(p1)) {
+		return "", 0, false
+	}
+	rest := l[len(p1):]
+	q := bytes.IndexByte(rest, '"')
+	if q < 0 || bytes.IndexByte(rest[:q], '\\') >= 0 || !bytes.HasPrefix(rest[q:], []byte(p2)) {
+		return "", 0, false
+	}
+	digits := rest[q+len(p2):]
+	end := bytes.IndexByte(digits, ',')
+	if end <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(string(digits[:end]), 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return string(rest[:q]), n, true
+}
+
 func (fs *FileStore) lines(fn func(l []byte, lineNo int) error) error {
 	f, err := os.Open(fs.path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	for n := 1; ; n++ {
-		l, err := br.ReadBytes('\n')
-		if len(l) > 0 {
-			l = bytes.TrimRight(l, "\r\n")
-			if len(l) > 0 {
-				if ferr := fn(l, n); ferr != nil {
-					return ferr
-				}
+	// The line passed to fn is only valid during the call.
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), MaxLineBytes)
+	for n := 1; sc.Scan(); n++ {
+		if l := bytes.TrimRight(sc.Bytes(), "\r"); len(l) > 0 {
+			if err := fn(l, n); err != nil {
+				return err
 			}
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
 	}
+	return sc.Err()
 }
+
+// MaxLineBytes bounds a line of an export file (a record).
+const MaxLineBytes = 64 << 20
 
 // Chains lists the chains in file order.
 func (fs *FileStore) Chains(context.Context) ([]string, error) { return fs.chains, nil }

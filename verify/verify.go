@@ -106,14 +106,13 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 		if s, ok := st.(interface{ StartSeq(string) uint64 }); ok {
 			v.StartAt(s.StartSeq(ids[i]))
 		}
-		err := st.Scan(ctx, ids[i], func(row sink.Row) error {
-			r := v.Add(row.Seq, row.Payload, row.MAC)
+		err := scanPrepared(ctx, st, ids[i], v, func(row *sink.Row, p *chain.Prepared) {
+			r := v.AddPrepared(p)
 			if r != nil && !row.Quarantined && !row.PayloadOnly {
-				for _, col := range mismatchedColumns(&row, r) {
+				for _, col := range mismatchedColumns(row, r) {
 					v.Fail(row.Seq, "column %s does not match the payload", col)
 				}
 			}
-			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("scan chain %q: %w", ids[i], err)
@@ -172,6 +171,72 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 	}
 	rep.Exposure = exposure(rep.Chains, opts)
 	return rep, nil
+}
+
+// prepBatch is a run of rows of one chain and their prepared checks.
+type prepBatch struct {
+	rows []sink.Row
+	prep []*chain.Prepared
+	done chan struct{}
+}
+
+// prepBatchRows is how many rows a prepare worker takes at once.
+const prepBatchRows = 256
+
+// scanPrepared scans chain, runs v.Prepare (decoding, MAC, leaf hash) on
+// its rows in parallel, and calls apply with each row and its prepared
+// check in seq order, from one goroutine. Memory stays bounded: at most a
+// few batches per worker are in flight.
+func scanPrepared(ctx context.Context, st Store, id string, v *chain.Verifier, apply func(*sink.Row, *chain.Prepared)) error {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *prepBatch, 2*workers)
+	order := make(chan *prepBatch, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				for i := range b.rows {
+					b.prep[i] = v.Prepare(b.rows[i].Seq, b.rows[i].Payload, b.rows[i].MAC)
+				}
+				close(b.done)
+			}
+		}()
+	}
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for b := range order {
+			<-b.done
+			for i := range b.rows {
+				apply(&b.rows[i], b.prep[i])
+			}
+		}
+	}()
+	cur := &prepBatch{}
+	send := func() {
+		if len(cur.rows) == 0 {
+			return
+		}
+		cur.prep, cur.done = make([]*chain.Prepared, len(cur.rows)), make(chan struct{})
+		order <- cur // before work: the applier waits for it in order
+		work <- cur
+		cur = &prepBatch{}
+	}
+	err := st.Scan(ctx, id, func(row sink.Row) error {
+		cur.rows = append(cur.rows, row)
+		if len(cur.rows) == prepBatchRows {
+			send()
+		}
+		return nil
+	})
+	send()
+	close(work)
+	close(order)
+	wg.Wait()
+	<-applied
+	return err
 }
 
 // exposure says what the verification did not prove.
