@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -330,10 +331,39 @@ func TestE2E_CheckpointsNoFalseAlarm(t *testing.T) {
 	}
 	p.kill9(t)
 	p = e.start(t)
-	p.addr(t) // up, so that SIGTERM is handled
+	addr := p.addr(t) // up, so that SIGTERM is handled
 	waitForEvents(t, db, 350, p)
 	if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--witness", wdir); code != 0 {
 		t.Fatalf("verify after kill -9 exited %d\n%s%s", code, out, errs)
+	}
+	// The HTTP export of the running sidecar verifies offline too.
+	code, body := get(t, addr, e.adminToken, "/v1/audit", url.Values{"format": {"ndjson"}})
+	if code != 200 {
+		t.Fatalf("GET format=ndjson: %d %s", code, body)
+	}
+	export := filepath.Join(e.dir, "http-export.ndjson")
+	writeFile(t, export, body)
+	if code, out, errs := runVerifyFile(t, export, "--pubkey", pub, "--key-file", e.keyPath); code != 0 {
+		t.Fatalf("verify of the HTTP export exited %d\n%s%s", code, out, errs)
+	}
+	var mid string
+	if err := db.QueryRow(`SELECT ingested_at FROM audit_records WHERE seq = 100`).Scan(&mid); err != nil {
+		t.Fatal(err)
+	}
+	from := url.Values{"format": {"ndjson"}, "from": {mid}}
+	code, body = get(t, addr, e.adminToken, "/v1/audit", from)
+	if code != 200 || !bytes.HasPrefix(body, []byte(`{"export_chain":`)) {
+		t.Fatalf("GET format=ndjson&from: %d %.200s", code, body)
+	}
+	writeFile(t, export, body)
+	if code, out, errs := runVerifyFile(t, export, "--pubkey", pub, "--key-file", e.keyPath); code != 0 || !strings.Contains(out, "the export starts at seq 100") {
+		t.Fatalf("verify of the HTTP export from seq 100 exited %d\n%s%s", code, out, errs)
+	}
+	if code, _ := get(t, addr, e.acmeToken, "/v1/audit", url.Values{"format": {"ndjson"}}); code != 403 {
+		t.Errorf("tenant-scoped export: %d, want 403", code)
+	}
+	if code, _ := get(t, addr, e.adminToken, "/v1/audit", url.Values{"format": {"ndjson"}, "tool": {"search"}}); code != 400 {
+		t.Errorf("filtered export: %d, want 400", code)
 	}
 	p.stop(t)
 	requireExactlyOnce(t, db, 350)

@@ -42,6 +42,18 @@
 // final "mac" key (see package record), byte for byte what was chained, so
 // that a reader can verify it. next_cursor is null on the last page.
 //
+// # GET /v1/audit?format=ndjson
+//
+// Streams an export (Content-Type application/x-ndjson) that
+// `audit-sidecar verify --file` checks offline: per chain, its records in
+// seq order, checkpoints included, one per line (docs/chain-format.md,
+// "Export files"). It takes only chain (one chain; default all), from and
+// to (RFC 3339, on ingested_at, the sidecar's clock, so that each chain's
+// part is contiguous); any other parameter is 400. A tenant-scoped token
+// is 403: a tenant's records alone are not a verifiable chain. If the
+// store fails mid-stream the body ends with an "export_error" line, which
+// no verifier accepts.
+//
 // Order: records are sorted by event time (ts), then chain id, then seq.
 // This order is total ((chain, seq) is unique) and stable across pages:
 // the stores are append-only, and paging is by keyset (each page starts

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -122,6 +123,10 @@ func (h *handler) serveAudit(w http.ResponseWriter, r *http.Request) {
 	if cred.role != RoleAdmin {
 		log.Warn("audit query forbidden", zap.String("reason", "role"), zap.String("role", cred.role))
 		writeError(w, http.StatusForbidden, "token role may not read audit records")
+		return
+	}
+	if vals, err := url.ParseQuery(r.URL.RawQuery); err == nil && vals.Has("format") {
+		h.serveExport(w, r, cred, vals, log)
 		return
 	}
 	req, perr := parseRequest(r.URL.RawQuery)

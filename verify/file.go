@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
+	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
 )
 
@@ -174,4 +176,48 @@ func (fs *FileStore) Scan(ctx context.Context, chain string, fn func(sink.Row) e
 		}
 		return fn(sink.Row{Chain: c, Seq: seq, Payload: payload, MAC: mac, PayloadOnly: true})
 	})
+}
+
+// Export writes the records of chains (all of st's chains when nil) as an
+// export file to w: per chain, its records in seq order whose ingested_at
+// is in [from, to) (record.TimeLayout text; "" for no bound), with a start
+// line when a chain's first exported record is past seq 1 because of
+// from. Flush, if not nil, is called after each chain.
+func Export(ctx context.Context, w io.Writer, st Store, chains []string, from, to string, flush func()) error {
+	if chains == nil {
+		var err error
+		if chains, err = st.Chains(ctx); err != nil {
+			return err
+		}
+	}
+	var line []byte
+	for _, c := range chains {
+		first := true
+		err := st.Scan(ctx, c, func(row sink.Row) error {
+			// Stored times are fixed-width text: they compare as strings.
+			if from != "" && row.IngestedAt < from || to != "" && row.IngestedAt >= to {
+				return nil
+			}
+			if len(row.MAC) != 32 || len(row.Payload) < 2 {
+				return fmt.Errorf("chain %q seq %d: stored mac or payload malformed", c, row.Seq)
+			}
+			if first && from != "" && row.Seq > 1 {
+				b, _ := json.Marshal(ExportStart{Chain: c, FromSeq: row.Seq})
+				if _, err := w.Write(append(b, '\n')); err != nil {
+					return err
+				}
+			}
+			first = false
+			line = append(record.AppendJSON(line[:0], row.Payload, [32]byte(row.MAC)), '\n')
+			_, err := w.Write(line)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("export chain %q: %w", c, err)
+		}
+		if flush != nil {
+			flush()
+		}
+	}
+	return nil
 }

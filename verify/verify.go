@@ -252,6 +252,9 @@ func exposure(chains []chain.Summary, opts Options) []string {
 		out = append(out, "no witnessed checkpoint given (--witness, --checkpoint): the newest records cut together with their checkpoints are detected only by the freshness bound (--max-age)")
 	}
 	for _, c := range chains {
+		if c.From > 1 {
+			out = append(out, fmt.Sprintf("chain %s: the export starts at seq %d; seq 1..%d were not given and are not verified", c.Chain, c.From, c.From-1))
+		}
 		switch {
 		case c.Checkpoints == 0 || c.CheckpointSize == 0:
 			out = append(out, fmt.Sprintf("chain %s: no checkpoint: seq 1..%d are not signed; removal of the newest records is not detectable", c.Chain, c.Head))

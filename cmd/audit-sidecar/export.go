@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"os"
 	"os/signal"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
-	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/verify"
 )
 
@@ -52,32 +50,8 @@ func exportCmd(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
-	chains, err := db.Chains(ctx)
-	if err != nil {
+	if err := verify.Export(ctx, out, db, nil, lo, hi, nil); err != nil {
 		return fail(exitUsage, "export: %v", err)
-	}
-	var line []byte
-	for _, c := range chains {
-		first := true
-		err := db.Scan(ctx, c, func(row sink.Row) error {
-			// Stored times are fixed-width text: they compare as strings.
-			if lo != "" && row.IngestedAt < lo || hi != "" && row.IngestedAt >= hi {
-				return nil
-			}
-			if first && lo != "" && row.Seq > 1 {
-				b, _ := json.Marshal(verify.ExportStart{Chain: c, FromSeq: row.Seq})
-				out.Write(append(b, '\n'))
-			}
-			first = false
-			var mac [32]byte
-			copy(mac[:], row.MAC)
-			line = append(record.AppendJSON(line[:0], row.Payload, mac), '\n')
-			_, err := out.Write(line)
-			return err
-		})
-		if err != nil {
-			return fail(exitUsage, "export chain %q: %v", c, err)
-		}
 	}
 	if err := out.Flush(); err != nil {
 		return fail(exitUsage, "export: %v", err)
