@@ -111,3 +111,23 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+// parseTime agrees with time.Parse on the payload layout and falls back to
+// it for anything else.
+func TestParseTime(t *testing.T) {
+	base := time.Date(2026, 11, 27, 4, 5, 6, 7, time.UTC)
+	for i := range 2000 {
+		want := base.Add(time.Duration(i) * 7919 * time.Hour).Add(time.Duration(i*104729) * time.Nanosecond)
+		got, err := parseTime(FormatTime(want))
+		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Fatalf("%s: %v %v", FormatTime(want), got, err)
+		}
+	}
+	for _, s := range []string{"2026-02-30T00:00:00.000000000Z", "2026-13-01T00:00:00.000000000Z", "2026-11-27T24:00:00.000000000Z", "2026-11-27T00:00:00.00000000xZ", "2026-11-27T00:00:00Z", ""} {
+		_, err := parseTime(s)
+		_, want := time.Parse(time.RFC3339Nano, s)
+		if (err == nil) != (want == nil) {
+			t.Errorf("%q: err %v, time.Parse err %v", s, err, want)
+		}
+	}
+}
