@@ -77,6 +77,9 @@ func TestLoad_Errors(t *testing.T) {
 		{"retention interval above max_age", minimal + "retention: {max_age: 1h, interval: 2h}\n", "retention.interval: must not exceed"},
 		{"retention negative", minimal + "retention: {max_age: -1h}\n", "retention.max_age"},
 		{"bad duration", minimal + "shutdown: {drain_timeout: soon}\n", "shutdown.drain_timeout"},
+		{"bad format", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: yaml}", 1), "source.format: \"yaml\" is not one of"},
+		{"mapping without format mapping", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, mapping: {action: {path: event}}}", 1), "source.mapping: only for source.format mapping"},
+		{"unknown otlp key", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, otlp: {user_attr: x}}", 1), "source.otlp.user_attr: unknown key"},
 		{"bad query sink", strings.Replace(minimal, "listen: 127.0.0.1:0,", "listen: 127.0.0.1:0, query_sink: other,", 1), "server.query_sink"},
 	}
 	for _, tc := range cases {

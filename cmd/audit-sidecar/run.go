@@ -19,6 +19,7 @@ import (
 
 	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/envelope"
+	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/pipeline"
 	"github.com/fips-agents/audit-sidecar/query"
 	"github.com/fips-agents/audit-sidecar/sink"
@@ -150,6 +151,10 @@ func runCmd(args []string) int {
 	if err != nil {
 		return fail(exitUsage, "source.envelope: %v", err)
 	}
+	dialect, err := parse.New(parseConfig(cfg.Source))
+	if err != nil {
+		return fail(exitUsage, "source.format: %v", err)
+	}
 	multi := tailer.IsPattern(cfg.Source.Path)
 	ing, err := pipeline.NewIngester(pipeline.IngestConfig{
 		ChainID: cfg.Chain.ID, Key: key, Spool: sp, Redactor: red,
@@ -157,7 +162,7 @@ func runCmd(args []string) int {
 		StartDetail: map[string]any{"version": version, "fips140": fips140.Enabled(), "kid": key.ID},
 		Metrics:     metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
-		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
+		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes, Dialect: dialect,
 		Gap: gap, Multi: multi, PreviousKeys: keyring,
 	})
 	if errors.Is(err, pipeline.ErrHeadKeyMissing) {
@@ -290,4 +295,9 @@ func runCmd(args []string) int {
 	}
 	log.Info("sidecar stopped", zap.Uint64("head_seq", sp.State().HeadSeq), zap.Int64("pending_bytes", sp.PendingBytes()))
 	return exit
+}
+
+// parseConfig is the parse package's view of source.
+func parseConfig(s config.Source) parse.Config {
+	return parse.Config{Format: s.Format}
 }

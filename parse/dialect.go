@@ -1,0 +1,108 @@
+package parse
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// Dialect turns the lines of one source file into records.
+//
+// Parse is called once per line, in file order, and calls emit once or
+// more, in order, before it returns: every line is accounted for by at
+// least one record. State carried between lines (a pending approval) only
+// shapes the records of later lines. Every record has IngestedAt = now and the
+// line's Source. Parse never fails: a line it cannot read becomes one
+// parse_error record. The records and their raw Arguments and Detail are
+// owned by the caller and are not yet redacted.
+//
+// A Dialect may keep state between lines (approval pairing, partial tool
+// calls): it must be used for one source file only, by one goroutine, and
+// its state is bounded (see MaxPending). The state is in memory only: a
+// restart forgets it, so a request and its decision split across a
+// restart stay unpaired (both are still recorded).
+type Dialect interface {
+	Parse(l Line, now time.Time, emit func(*record.Record))
+}
+
+// Formats lists the values of Config.Format.
+var Formats = []string{"auto", "native"}
+
+// MaxPending bounds each table of per-file state (pending approvals,
+// denied calls, trace identities, partial calls). When a table is full,
+// its oldest entry is forgotten: the records are still written, only the
+// pairing that entry would have made is lost.
+const MaxPending = 1024
+
+// Config selects and tunes a dialect.
+type Config struct {
+	Format string // one of Formats; "" means auto
+}
+
+// ErrUnknownFormat is returned by New for a format not in Formats.
+var ErrUnknownFormat = errors.New("unknown format")
+
+// New checks cfg and returns a constructor of dialects, to be called once
+// per source file. Every dialect is wrapped by approval pairing (see
+// Paired).
+func New(cfg Config) (func() Dialect, error) {
+	var mk func() Dialect
+	switch cfg.Format {
+	case "native":
+		mk = func() Dialect { return nativeDialect{} }
+	case "auto", "":
+		mk = func() Dialect { return nativeDialect{} }
+	default:
+		return nil, fmt.Errorf("%w %q", ErrUnknownFormat, cfg.Format)
+	}
+	return func() Dialect { return Paired(mk()) }, nil
+}
+
+// nativeDialect is Native behind the Dialect interface.
+type nativeDialect struct{}
+
+func (nativeDialect) Parse(l Line, now time.Time, emit func(*record.Record)) {
+	emit(Native(l, now))
+}
+
+// textFunc parses a whole line into records; it returns an error (and its
+// records are discarded) when the line is not of its dialect.
+type textFunc func(text []byte, now time.Time) ([]*record.Record, error)
+
+// parseWith runs f on l and emits its records with l's source, or one
+// parse_error record when l was cut by the line limit or f fails.
+func parseWith(l Line, now time.Time, emit func(*record.Record), f textFunc) {
+	if l.FullLen > int64(len(l.Text)) {
+		emit(ParseError(l, now, fmt.Errorf("line of %d bytes exceeds the line limit", l.FullLen)))
+		return
+	}
+	rs, err := f(trimCR(l.Text), now)
+	if err == nil && len(rs) == 0 {
+		err = errors.New("no event in line")
+	}
+	if err != nil {
+		emit(ParseError(l, now, err))
+		return
+	}
+	for _, r := range rs {
+		src := l.Source
+		r.Source = &src
+		r.IngestedAt = now
+		if r.TS.IsZero() {
+			r.TS = now
+		}
+		emit(r)
+	}
+}
+
+func trimCR(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// NativeDialect returns the native dialect (stateless; see Native).
+func NativeDialect() Dialect { return nativeDialect{} }
