@@ -28,7 +28,7 @@ type Dialect interface {
 }
 
 // Formats lists the values of Config.Format.
-var Formats = []string{"auto", "native"}
+var Formats = []string{"auto", "native", "otlp"}
 
 // MaxPending bounds each table of per-file state (pending approvals,
 // denied calls, trace identities, partial calls). When a table is full,
@@ -39,6 +39,7 @@ const MaxPending = 1024
 // Config selects and tunes a dialect.
 type Config struct {
 	Format string // one of Formats; "" means auto
+	OTLP   OTLPConfig
 }
 
 // ErrUnknownFormat is returned by New for a format not in Formats.
@@ -52,6 +53,9 @@ func New(cfg Config) (func() Dialect, error) {
 	switch cfg.Format {
 	case "native":
 		mk = func() Dialect { return nativeDialect{} }
+	case "otlp":
+		c := cfg.OTLP.withDefaults()
+		mk = func() Dialect { return newOTLP(c) }
 	case "auto", "":
 		mk = func() Dialect { return nativeDialect{} }
 	default:

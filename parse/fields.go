@@ -36,7 +36,7 @@ func (f *fields) val(k string, v any) {
 		return
 	}
 	b, err := marshal(v)
-	if err != nil {
+	if err != nil || string(b) == "null" {
 		return
 	}
 	*f = append(*f, member{k, b})

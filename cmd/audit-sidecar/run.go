@@ -299,5 +299,11 @@ func runCmd(args []string) int {
 
 // parseConfig is the parse package's view of source.
 func parseConfig(s config.Source) parse.Config {
-	return parse.Config{Format: s.Format}
+	return parse.Config{
+		Format: s.Format,
+		OTLP: parse.OTLPConfig{
+			UserAttribute: s.OTLP.UserAttribute, TenantAttribute: s.OTLP.TenantAttribute,
+			ApprovalAttribute: s.OTLP.ApprovalAttribute, ApproverAttribute: s.OTLP.ApproverAttribute,
+		},
+	}
 }
