@@ -28,7 +28,7 @@ type Dialect interface {
 }
 
 // Formats lists the values of Config.Format.
-var Formats = []string{"auto", "native", "otlp"}
+var Formats = []string{"auto", "native", "otlp", "openai-agents"}
 
 // MaxPending bounds each table of per-file state (pending approvals,
 // denied calls, trace identities, partial calls). When a table is full,
@@ -38,8 +38,9 @@ const MaxPending = 1024
 
 // Config selects and tunes a dialect.
 type Config struct {
-	Format string // one of Formats; "" means auto
-	OTLP   OTLPConfig
+	Format       string // one of Formats; "" means auto
+	OTLP         OTLPConfig
+	OpenAIAgents OpenAIAgentsConfig
 }
 
 // ErrUnknownFormat is returned by New for a format not in Formats.
@@ -56,6 +57,9 @@ func New(cfg Config) (func() Dialect, error) {
 	case "otlp":
 		c := cfg.OTLP.withDefaults()
 		mk = func() Dialect { return newOTLP(c) }
+	case "openai-agents":
+		c := cfg.OpenAIAgents.withDefaults()
+		mk = func() Dialect { return newOpenAIAgents(c) }
 	case "auto", "":
 		mk = func() Dialect { return nativeDialect{} }
 	default:

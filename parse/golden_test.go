@@ -196,4 +196,5 @@ func fuzzDialect(f *testing.F, format string) {
 	})
 }
 
-func FuzzOTLP(f *testing.F) { fuzzDialect(f, "otlp") }
+func FuzzOTLP(f *testing.F)         { fuzzDialect(f, "otlp") }
+func FuzzOpenAIAgents(f *testing.F) { fuzzDialect(f, "openai-agents") }

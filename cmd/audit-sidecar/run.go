@@ -305,5 +305,6 @@ func parseConfig(s config.Source) parse.Config {
 			UserAttribute: s.OTLP.UserAttribute, TenantAttribute: s.OTLP.TenantAttribute,
 			ApprovalAttribute: s.OTLP.ApprovalAttribute, ApproverAttribute: s.OTLP.ApproverAttribute,
 		},
+		OpenAIAgents: parse.OpenAIAgentsConfig{UserKey: s.OpenAIAgents.UserKey, TenantKey: s.OpenAIAgents.TenantKey},
 	}
 }
