@@ -28,7 +28,7 @@ type Dialect interface {
 }
 
 // Formats lists the values of Config.Format.
-var Formats = []string{"auto", "native", "otlp", "openai-agents"}
+var Formats = []string{"auto", "native", "otlp", "openai-agents", "langchain"}
 
 // MaxPending bounds each table of per-file state (pending approvals,
 // denied calls, trace identities, partial calls). When a table is full,
@@ -41,6 +41,7 @@ type Config struct {
 	Format       string // one of Formats; "" means auto
 	OTLP         OTLPConfig
 	OpenAIAgents OpenAIAgentsConfig
+	LangChain    LangChainConfig
 }
 
 // ErrUnknownFormat is returned by New for a format not in Formats.
@@ -60,6 +61,9 @@ func New(cfg Config) (func() Dialect, error) {
 	case "openai-agents":
 		c := cfg.OpenAIAgents.withDefaults()
 		mk = func() Dialect { return newOpenAIAgents(c) }
+	case "langchain":
+		c := cfg.LangChain.withDefaults()
+		mk = func() Dialect { return newLangChain(c) }
 	case "auto", "":
 		mk = func() Dialect { return nativeDialect{} }
 	default:

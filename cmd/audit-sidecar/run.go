@@ -306,5 +306,6 @@ func parseConfig(s config.Source) parse.Config {
 			ApprovalAttribute: s.OTLP.ApprovalAttribute, ApproverAttribute: s.OTLP.ApproverAttribute,
 		},
 		OpenAIAgents: parse.OpenAIAgentsConfig{UserKey: s.OpenAIAgents.UserKey, TenantKey: s.OpenAIAgents.TenantKey},
+		LangChain:    parse.LangChainConfig{UserKey: s.LangChain.UserKey, TenantKey: s.LangChain.TenantKey},
 	}
 }
