@@ -28,7 +28,7 @@ type Dialect interface {
 }
 
 // Formats lists the values of Config.Format.
-var Formats = []string{"auto", "native", "otlp", "openai-agents", "langchain"}
+var Formats = []string{"auto", "native", "fipsagents", "otlp", "openai-agents", "langchain"}
 
 // MaxPending bounds each table of per-file state (pending approvals,
 // denied calls, trace identities, partial calls). When a table is full,
@@ -64,6 +64,8 @@ func New(cfg Config) (func() Dialect, error) {
 	case "langchain":
 		c := cfg.LangChain.withDefaults()
 		mk = func() Dialect { return newLangChain(c) }
+	case "fipsagents":
+		mk = func() Dialect { return newFipsAgents() }
 	case "auto", "":
 		mk = func() Dialect { return nativeDialect{} }
 	default:

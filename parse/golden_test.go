@@ -199,3 +199,4 @@ func fuzzDialect(f *testing.F, format string) {
 func FuzzOTLP(f *testing.F)         { fuzzDialect(f, "otlp") }
 func FuzzOpenAIAgents(f *testing.F) { fuzzDialect(f, "openai-agents") }
 func FuzzLangChain(f *testing.F)    { fuzzDialect(f, "langchain") }
+func FuzzFipsAgents(f *testing.F)   { fuzzDialect(f, "fipsagents") }
