@@ -172,7 +172,7 @@ func (c *Config) Validate() error {
 }
 
 // formats are the values of source.format.
-var formats = []string{"auto", "native", "fipsagents", "otlp", "openai-agents", "langchain"}
+var formats = []string{"auto", "native", "fipsagents", "otlp", "openai-agents", "langchain", "mapping"}
 
 // mapFields are the record fields a mapping may set.
 var mapFields = []string{"ts", "action", "user", "tenant", "agent", "session", "trace", "model", "tool", "arguments", "outcome", "approver", "call_id"}

@@ -28,7 +28,7 @@ type Dialect interface {
 }
 
 // Formats lists the values of Config.Format.
-var Formats = []string{"auto", "native", "fipsagents", "otlp", "openai-agents", "langchain"}
+var Formats = []string{"auto", "native", "fipsagents", "otlp", "openai-agents", "langchain", "mapping"}
 
 // MaxPending bounds each table of per-file state (pending approvals,
 // denied calls, trace identities, partial calls). When a table is full,
@@ -42,6 +42,7 @@ type Config struct {
 	OTLP         OTLPConfig
 	OpenAIAgents OpenAIAgentsConfig
 	LangChain    LangChainConfig
+	Mapping      Mapping // required for Format "mapping"
 }
 
 // ErrUnknownFormat is returned by New for a format not in Formats.
@@ -66,8 +67,16 @@ func New(cfg Config) (func() Dialect, error) {
 		mk = func() Dialect { return newLangChain(c) }
 	case "fipsagents":
 		mk = func() Dialect { return newFipsAgents() }
+	case "mapping":
+		m, err := compileMapping(cfg.Mapping)
+		if err != nil {
+			return nil, err
+		}
+		mk = func() Dialect { return &mappingDialect{m: m} }
 	case "auto", "":
-		mk = func() Dialect { return nativeDialect{} }
+		c := cfg
+		c.OTLP, c.OpenAIAgents, c.LangChain = cfg.OTLP.withDefaults(), cfg.OpenAIAgents.withDefaults(), cfg.LangChain.withDefaults()
+		mk = func() Dialect { return newAuto(c) }
 	default:
 		return nil, fmt.Errorf("%w %q", ErrUnknownFormat, cfg.Format)
 	}

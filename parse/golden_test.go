@@ -200,3 +200,4 @@ func FuzzOTLP(f *testing.F)         { fuzzDialect(f, "otlp") }
 func FuzzOpenAIAgents(f *testing.F) { fuzzDialect(f, "openai-agents") }
 func FuzzLangChain(f *testing.F)    { fuzzDialect(f, "langchain") }
 func FuzzFipsAgents(f *testing.F)   { fuzzDialect(f, "fipsagents") }
+func FuzzMapping(f *testing.F)      { fuzzDialect(f, "mapping") }

@@ -299,8 +299,16 @@ func runCmd(args []string) int {
 
 // parseConfig is the parse package's view of source.
 func parseConfig(s config.Source) parse.Config {
+	var m parse.Mapping
+	if len(s.Mapping) > 0 {
+		m = parse.Mapping{}
+		for k, f := range s.Mapping {
+			m[k] = parse.MapField{Path: f.Path, Map: f.Map, Default: f.Default, Layout: f.Layout}
+		}
+	}
 	return parse.Config{
-		Format: s.Format,
+		Mapping: m,
+		Format:  s.Format,
 		OTLP: parse.OTLPConfig{
 			UserAttribute: s.OTLP.UserAttribute, TenantAttribute: s.OTLP.TenantAttribute,
 			ApprovalAttribute: s.OTLP.ApprovalAttribute, ApproverAttribute: s.OTLP.ApproverAttribute,
