@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// dialectCase is one agent framework's output fed to the running binary:
+// the golden input of the parse tests, and the records its golden file
+// says it becomes.
+type dialectCase struct {
+	name, format, input string
+	envelope            string // "" or cri
+	source              string // extra source keys (indented YAML)
+}
+
+const mappingYAML = `  mapping:
+    ts: {path: time, layout: unix}
+    action: {path: kind, map: {tool.invoke: tool_call, tool.done: tool_result, llm.call: model_call, hitl.ask: approval_requested, hitl.yes: approval_granted, hitl.no: approval_denied}}
+    user: {path: ctx.user}
+    tenant: {path: ctx.org, default: default-tenant}
+    session: {path: ctx.session}
+    model: {path: llm}
+    tool: {path: tool.name}
+    arguments: {path: tool.input}
+    call_id: {path: tool.call}
+    outcome: {path: status, map: {ok: success, err: failure}}
+    approver: {path: reviewer}
+`
+
+// Each dialect, through the binary: a file in, the golden records out of
+// GET /v1/audit, redacted, chained and verifiable; approvals queryable by
+// action and by call id. The CRI cases wrap every line as the kubelet
+// writes a container's stdout or stderr.
+func TestDialect_EndToEnd(t *testing.T) {
+	for _, tc := range []dialectCase{
+		{"otlp", "otlp", "../parse/testdata/otlp/genai.in", "", ""},
+		{"openai-agents", "openai-agents", "../parse/testdata/openai-agents/refund.in", "", "  openai_agents: {user_key: user, tenant_key: org}\n"},
+		{"langchain", "langchain", "../parse/testdata/langchain/agent.in", "", ""},
+		{"fipsagents", "fipsagents", "../parse/testdata/fipsagents/session.in", "", ""},
+		{"mapping", "mapping", "../parse/testdata/mapping/team.in", "", mappingYAML},
+		{"auto", "auto", "../parse/testdata/auto/mixed.in", "", ""},
+		{"fipsagents-cri", "fipsagents", "../parse/testdata/fipsagents/session.in", "cri", ""},
+		{"otlp-cri", "otlp", "../parse/testdata/otlp/genai.in", "cri", ""},
+		{"langchain-docker", "langchain", "../parse/testdata/langchain/agent.in", "docker", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			runDialectCase(t, tc)
+		})
+	}
+}
+
+func runDialectCase(t *testing.T, tc dialectCase) {
+	in, err := os.ReadFile(tc.input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenText, err := os.ReadFile(strings.TrimSuffix(tc.input, ".in") + ".golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []auditRecord
+	for _, l := range strings.Split(strings.TrimSpace(string(goldenText)), "\n") {
+		var r auditRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+
+	e := newEnv(t)
+	src := "  format: " + tc.format + "\n" + tc.source
+	if tc.envelope != "" {
+		src += "  envelope: " + tc.envelope + "\n"
+	}
+	writeFile(t, e.cfgPath, []byte(strings.Replace(e.configYAML(""), "  format: native\n", src, 1)))
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSuffix(string(in), "\n"), "\n") {
+		switch tc.envelope {
+		case "cri":
+			stream := "stdout"
+			if tc.format == "fipsagents" {
+				stream = "stderr" // Python logging writes to stderr
+			}
+			for _, piece := range criWrap(stream, l, 1000) {
+				b.WriteString(piece)
+			}
+		case "docker":
+			for _, piece := range dockerWrap("stdout", l, 1000) {
+				b.WriteString(piece)
+			}
+		default:
+			b.WriteString(l + "\n")
+		}
+	}
+	appendLines(t, e.logPath, b.String())
+
+	p := e.start(t)
+	addr := p.addr(t)
+	var got []auditRecord
+	waitFor(t, "the dialect's records", func() bool {
+		got = agentRecords(pageAll(t, addr, e.adminToken, nil, 1000))
+		return len(got) >= len(want)
+	})
+	if len(got) != len(want) {
+		t.Fatalf("%d records served, want %d", len(got), len(want))
+	}
+	key := func(r auditRecord) string {
+		return strings.Join([]string{r.Action, r.Tool, r.Outcome, r.User, r.Tenant, r.Model, r.Session}, "|")
+	}
+	var gk, wk []string
+	for i := range got {
+		gk, wk = append(gk, key(got[i])), append(wk, key(want[i]))
+	}
+	slices.Sort(gk)
+	slices.Sort(wk)
+	if !slices.Equal(gk, wk) {
+		t.Errorf("records served differ from the golden file\n got: %q\nwant: %q", gk, wk)
+	}
+	for _, r := range got {
+		if s := string(r.raw); strings.Contains(s, "dana@example.com") || strings.Contains(s, "4111 1111 1111 1111") {
+			t.Errorf("PII served unredacted: %.300s", s)
+		}
+	}
+
+	// Approvals: by action, then the whole story of one call by its id.
+	var wantDenied int
+	for _, r := range want {
+		if r.Action == "approval_denied" {
+			wantDenied++
+		}
+	}
+	denied := pageAll(t, addr, e.adminToken, url.Values{"action": {"approval_denied"}}, 100)
+	if len(denied) != wantDenied {
+		t.Errorf("action=approval_denied: %d records, want %d", len(denied), wantDenied)
+	}
+	for _, d := range denied {
+		if d.Tool == "" {
+			t.Errorf("approval_denied without its tool: %s", d.raw)
+		}
+		if id := string(d.Detail["call_id"]); id != "" {
+			var story []string
+			for _, r := range got {
+				if string(r.Detail["call_id"]) == id || string(r.Detail["finding"]) != "" && strings.Contains(string(r.Detail["finding"]), strings.Trim(id, `"`)) {
+					story = append(story, r.Action)
+				}
+			}
+			if !slices.Contains(story, "approval_denied") || len(story) < 2 {
+				t.Errorf("call %s: story %v", id, story)
+			}
+		}
+	}
+	p.stop(t)
+	requireValid(t, e.cfgPath)
+}
+
+// agentRecords leaves out the sidecar's own records.
+func agentRecords(rs []auditRecord) []auditRecord {
+	var out []auditRecord
+	for _, r := range rs {
+		switch r.Action {
+		case "chain_start", "sidecar_start", "sidecar_stop", "checkpoint", "key_rotation", "retention_purge", "gap":
+		default:
+			out = append(out, r)
+		}
+	}
+	return out
+}
