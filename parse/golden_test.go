@@ -201,3 +201,41 @@ func FuzzOpenAIAgents(f *testing.F) { fuzzDialect(f, "openai-agents") }
 func FuzzLangChain(f *testing.F)    { fuzzDialect(f, "langchain") }
 func FuzzFipsAgents(f *testing.F)   { fuzzDialect(f, "fipsagents") }
 func FuzzMapping(f *testing.F)      { fuzzDialect(f, "mapping") }
+
+// BenchmarkDialect parses each dialect's golden inputs, line by line, with
+// pairing (as the pipeline does); bytes/s is of input lines.
+func BenchmarkDialect(b *testing.B) {
+	for _, format := range []string{"native", "otlp", "openai-agents", "langchain", "fipsagents", "mapping", "auto"} {
+		dir := format
+		if format == "native" {
+			dir = "auto"
+		}
+		ins, _ := filepath.Glob(filepath.Join("testdata", dir, "*.in"))
+		var lines [][]byte
+		size := 0
+		for _, in := range ins {
+			t, _ := os.ReadFile(in)
+			for _, l := range strings.Split(strings.TrimSuffix(string(t), "\n"), "\n") {
+				if format == "native" && Detect([]byte(l)) != "native" {
+					continue
+				}
+				lines = append(lines, []byte(l))
+				size += len(l) + 1
+			}
+		}
+		b.Run(format, func(b *testing.B) {
+			mk, err := New(dialectConfig(b, format))
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := mk()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, l := range lines {
+					d.Parse(Line{Text: l}, now, func(*record.Record) {})
+				}
+			}
+		})
+	}
+}
