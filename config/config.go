@@ -48,6 +48,10 @@ type Source struct {
 	Poll         time.Duration `yaml:"poll"`
 	RotateDrain  time.Duration `yaml:"rotate_drain"`
 	MaxLineBytes int           `yaml:"max_line_bytes"`
+	// IdentityPath is a gateway's JSON request log ({"request_id",
+	// "subject", "tenant_id"} per line): records with a detail.request_id
+	// get their user and tenant from it.
+	IdentityPath string `yaml:"identity_path"`
 	// Per-dialect settings (see docs/dialects.md).
 	OTLP         OTLPSource          `yaml:"otlp"`
 	OpenAIAgents MetadataKeys        `yaml:"openai_agents"`
@@ -334,6 +338,7 @@ func (c *Config) resolve(dir string) {
 		}
 	}
 	abs(&c.Source.Path)
+	abs(&c.Source.IdentityPath)
 	abs(&c.Chain.KeyFile)
 	for i := range c.Chain.PreviousKeyFiles {
 		abs(&c.Chain.PreviousKeyFiles[i])

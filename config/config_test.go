@@ -86,6 +86,8 @@ func TestLoad_Errors(t *testing.T) {
 		{"mapping without action", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {user: {path: u}}}", 1), "source.mapping.action: required"},
 		{"mapping bad layout", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {action: {path: e}, ts: {path: t, layout: epoch}}}", 1), "source.mapping.ts.layout"},
 		{"mapping bad path", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {action: {path: 'a..b'}}}", 1), "source.mapping.action.path"},
+		{"identity path pattern", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, identity_path: './gw/*.log'}", 1), "source.identity_path: must be one file"},
+		{"identity path is the source", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, identity_path: agent.jsonl}", 1), "source.identity_path: must not be source.path"},
 		{"bad query sink", strings.Replace(minimal, "listen: 127.0.0.1:0,", "listen: 127.0.0.1:0, query_sink: other,", 1), "server.query_sink"},
 	}
 	for _, tc := range cases {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 var (
@@ -37,6 +38,13 @@ func (c *Config) Validate() error {
 		bad("source.mapping", "only for source.format mapping")
 	case s.Format == "mapping":
 		errs = append(errs, validateMapping(s.Mapping)...)
+	}
+	if s.IdentityPath != "" {
+		if strings.ContainsAny(s.IdentityPath, "*?[") {
+			bad("source.identity_path", "must be one file, not a pattern")
+		} else if s.IdentityPath == s.Path {
+			bad("source.identity_path", "must not be source.path")
+		}
 	}
 	oneOf("source.envelope", s.Envelope, "none", "cri", "docker", "auto")
 	oneOf("source.start_at", s.StartAt, "beginning", "end")

@@ -171,3 +171,38 @@ func agentRecords(rs []auditRecord) []auditRecord {
 	}
 	return out
 }
+
+// fipsagents logs carry no identity: it is joined by request_id from the
+// gateway's request log (source.identity_path), so that a tenant-scoped
+// auditor sees the records of the tenant's requests.
+func TestDialect_IdentityJoin(t *testing.T) {
+	e := newEnv(t)
+	gw := e.dir + "/gateway.jsonl"
+	writeFile(t, gw, []byte(`{"ts":"2026-11-26T10:00:59Z","request_id":"req-7","tenant_id":"acme","subject":"u-17","status":200}`+"\n"+
+		`{"ts":"2026-11-26T10:01:30Z","request_id":"req-8","tenant_id":"globex","subject":"u-99","status":200}`+"\n"))
+	src := "  format: fipsagents\n  identity_path: " + gw + "\n"
+	writeFile(t, e.cfgPath, []byte(strings.Replace(e.configYAML(""), "  format: native\n", src, 1)))
+	in, err := os.ReadFile("../parse/testdata/fipsagents/session.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, e.logPath, string(in))
+	p := e.start(t)
+	addr := p.addr(t)
+	var acme []auditRecord
+	waitFor(t, "the records of tenant acme", func() bool {
+		acme = pageAll(t, addr, e.acmeToken, nil, 1000)
+		return len(acme) >= 3
+	})
+	for _, r := range acme {
+		if r.User != "u-17" || r.Tenant != "acme" || string(r.Detail["request_id"]) != `"req-7"` {
+			t.Errorf("acme record: user %q tenant %q request %s", r.User, r.Tenant, r.Detail["request_id"])
+		}
+	}
+	globex := pageAll(t, addr, e.adminToken, url.Values{"tenant": {"globex"}, "action": {"error"}}, 100)
+	if len(globex) != 1 || globex[0].User != "u-99" {
+		t.Errorf("globex: %d records", len(globex))
+	}
+	p.stop(t)
+	requireValid(t, e.cfgPath)
+}

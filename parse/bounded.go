@@ -1,9 +1,10 @@
 package parse
 
-// bounded is a map of at most MaxPending entries that forgets the oldest
-// inserted key when full. It keeps per-file dialect state small whatever
-// the input.
+// bounded is a map of at most max entries (0: MaxPending) that forgets
+// the oldest inserted key when full. It keeps per-file dialect state small
+// whatever the input.
 type bounded[V any] struct {
+	max   int
 	m     map[string]V
 	order []string // keys, oldest first (a key put again keeps its place)
 }
@@ -21,7 +22,11 @@ func (b *bounded[V]) put(k string, v V) {
 		b.m = map[string]V{}
 	}
 	if _, ok := b.m[k]; !ok {
-		if len(b.order) >= MaxPending {
+		limit := b.max
+		if limit == 0 {
+			limit = MaxPending
+		}
+		if len(b.order) >= limit {
 			delete(b.m, b.order[0])
 			b.order = b.order[1:]
 		}

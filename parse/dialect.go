@@ -43,6 +43,9 @@ type Config struct {
 	OpenAIAgents OpenAIAgentsConfig
 	LangChain    LangChainConfig
 	Mapping      Mapping // required for Format "mapping"
+	// Identities, when not nil, fills in the user and tenant of records
+	// with a detail.request_id (joined).
+	Identities *Identities
 }
 
 // ErrUnknownFormat is returned by New for a format not in Formats.
@@ -79,6 +82,10 @@ func New(cfg Config) (func() Dialect, error) {
 		mk = func() Dialect { return newAuto(c) }
 	default:
 		return nil, fmt.Errorf("%w %q", ErrUnknownFormat, cfg.Format)
+	}
+	if ids := cfg.Identities; ids != nil {
+		inner := mk
+		mk = func() Dialect { return joined{inner(), ids} }
 	}
 	return func() Dialect { return Paired(mk()) }, nil
 }

@@ -35,6 +35,7 @@ var (
 	questionRE = regexp.MustCompile(`Tool '([^']*)' requires approval\. Arguments: (.*)\. Approve\?`)
 	deniedRE   = regexp.MustCompile(`^DENIED: Tool '([^']*)' was denied by the operator\.`)
 	traceRE    = regexp.MustCompile(`^trace ([^ :]+): (\{.*)$`)
+	requestRE  = regexp.MustCompile(`(?:^| )request_id=([^ ]+)`)
 )
 
 // The audit lines' keys, in the order fipsagents writes them; a value runs
@@ -68,6 +69,10 @@ func (d *fipsAgents) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	if strings.HasPrefix(logger, "fipsagents.security.audit") {
 		event, _, _ := strings.Cut(msg, " ")
 		if keys, ok := auditKeys[event]; ok {
+			if rid := requestRE.FindStringSubmatch(msg); rid != nil {
+				base = append(base, member{"request_id", quote(rid[1])})
+				msg = strings.Replace(msg, rid[0], "", 1)
+			}
 			return d.audit(event, keyValues(msg[len(event):], keys), base), nil
 		}
 	}
@@ -205,6 +210,7 @@ func (d *fipsAgents) audit(event string, kv map[string]string, base fields) []*r
 // fipsTrace is a whole trace as fipsagents.tracing logs it at DEBUG.
 type fipsTrace struct {
 	TraceID   string     `json:"trace_id"`
+	RequestID string     `json:"request_id"`
 	StartedAt string     `json:"started_at"`
 	EndedAt   string     `json:"ended_at"`
 	Model     string     `json:"model"`
@@ -259,6 +265,9 @@ func (d *fipsAgents) trace(id string, text []byte) ([]*record.Record, error) {
 	for _, s := range spans {
 		if s.Name == "request" && s.StartTime != nil {
 			t0 = s.StartTime
+			if t.RequestID == "" {
+				t.RequestID = unquoteOr(s.Attributes["request_id"])
+			}
 			break
 		}
 	}
@@ -334,6 +343,11 @@ func (d *fipsAgents) trace(id string, text []byte) ([]*record.Record, error) {
 			r.Action, r.Outcome = record.ActionError, "failure"
 		}
 		out = append(out, r)
+	}
+	if t.RequestID != "" { // for a join with the gateway's request log
+		for _, r := range out {
+			addDetail(r, "request_id", quote(t.RequestID))
+		}
 	}
 	return out, nil
 }

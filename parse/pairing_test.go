@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -81,4 +83,15 @@ func TestPaired_Bounded(t *testing.T) {
 	if len(p.pending) > MaxPending || len(p.denied) > MaxPending {
 		t.Fatalf("pending %d denied %d", len(p.pending), len(p.denied))
 	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }

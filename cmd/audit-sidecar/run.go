@@ -151,7 +151,11 @@ func runCmd(args []string) int {
 	if err != nil {
 		return fail(exitUsage, "source.envelope: %v", err)
 	}
-	dialect, err := parse.New(parseConfig(cfg.Source))
+	pcfg := parseConfig(cfg.Source)
+	if cfg.Source.IdentityPath != "" {
+		pcfg.Identities = parse.NewIdentities()
+	}
+	dialect, err := parse.New(pcfg)
 	if err != nil {
 		return fail(exitUsage, "source.format: %v", err)
 	}
@@ -258,6 +262,19 @@ func runCmd(args []string) int {
 	lines := make(chan tailer.Line, 4096)
 	ingestCtx, cancelIngest := context.WithCancel(ctx)
 	defer cancelIngest()
+	if pcfg.Identities != nil {
+		caughtUp, stopped, err := followIdentities(ingestCtx, cfg.Source, pcfg.Identities, log)
+		if err != nil {
+			return fail(exitUsage, "source.identity_path: %v", err)
+		}
+		defer func() { cancelIngest(); <-stopped }()
+		select {
+		case <-caughtUp:
+		case <-time.After(identityCatchUp):
+			log.Warn("identity log not read to its end in time; ingestion starts anyway")
+		case <-ingestCtx.Done():
+		}
+	}
 	tailErr := make(chan error, 1)
 	go func() {
 		err := tl.Run(ingestCtx, lines)
