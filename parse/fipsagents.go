@@ -83,7 +83,7 @@ func (d *fipsAgents) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 // approval records its text shows (a question, a denial).
 func (d *fipsAgents) plain(msg string, f fields) []*record.Record {
 	if q := questionRE.FindStringSubmatch(msg); q != nil {
-		return []*record.Record{d.question(q[1], quote(q[2]), "", f)}
+		return []*record.Record{d.question(q[1], pyArgs(q[2]), "", f)}
 	}
 	if q := deniedRE.FindStringSubmatch(msg); q != nil {
 		return []*record.Record{d.denied(q[1], "", time.Time{}, f)}
@@ -199,7 +199,7 @@ func (d *fipsAgents) audit(event string, kv map[string]string, base fields) []*r
 		r = newRecord(record.ActionError, time.Time{})
 		r.Tool, r.Outcome = kv["tool"], "failure"
 		if a := kv["args"]; a != "" {
-			r.Arguments = quote(a) // a Python repr: raw, redacted as a string
+			r.Arguments = pyArgs(a) // a Python repr: as JSON when a literal
 		}
 		f.str("repeat_count", kv["repeat_count"])
 	}
@@ -474,7 +474,7 @@ func (d *fipsAgents) toolSpan(s *fipsSpan, calls []*fipsCall, at func(*float64) 
 		c.Tool, c.Arguments = tool, args
 		a := args
 		if a == nil {
-			a = quote(q[2])
+			a = pyArgs(q[2])
 		}
 		r := d.question(tool, a, "", fields{{"logger", quote("fipsagents.tracing")}, {"span_id", quote(s.SpanID)}})
 		r.TS, r.Trace, r.Session, r.Model = end, c.Trace, c.Session, c.Model
