@@ -85,8 +85,8 @@ func (p *pyParser) value(dst []byte, depth int) ([]byte, error) {
 	if num == "" {
 		return nil, errPy
 	}
-	if _, err := strconv.ParseInt(num, 10, 64); err == nil {
-		return append(dst, num...), nil
+	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
+		return strconv.AppendInt(dst, n, 10), nil
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil {
