@@ -105,8 +105,9 @@ func (p *paired) endDenial(tool string) {
 	p.denied = out
 }
 
-// find returns the index of the oldest approval of call id id, or, when
-// id is empty or unknown, of tool (any approval when tool is empty too).
+// find returns the index of the oldest approval of call id id; else of
+// tool, among those whose call id is unknown on either side; else, when
+// neither is given, the oldest approval.
 func find(as []approval, tool, id string) int {
 	if id != "" {
 		for i, a := range as {
@@ -116,7 +117,7 @@ func find(as []approval, tool, id string) int {
 		}
 	}
 	for i, a := range as {
-		if tool == "" && id == "" || tool != "" && a.tool == tool {
+		if tool == "" && id == "" || tool != "" && a.tool == tool && (id == "" || a.callID == "") {
 			return i
 		}
 	}

@@ -50,6 +50,13 @@ func TestPaired(t *testing.T) {
 				`{"action":"tool_call","tool":"pay"}`,
 			},
 			[]string{`{"pairing":"no pending request"}`, ``, ``, ``}},
+		{"a decision for another call of the tool does not take this call's request",
+			[]string{
+				`{"action":"approval_requested","tool":"pay","call_id":"c1"}`,
+				`{"action":"approval_granted","tool":"pay","call_id":"c2"}`,
+				`{"action":"approval_denied","tool":"pay"}`,
+			},
+			[]string{`{"call_id":"c1"}`, `{"call_id":"c2","pairing":"no pending request"}`, `{"call_id":"c1","request_ts":"2026-11-26T12:00:00.000000000Z"}`}},
 		{"other calls of a denied call's tool are not findings",
 			[]string{
 				`{"action":"approval_denied","tool":"pay","call_id":"c1"}`,
