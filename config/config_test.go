@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fips-agents/audit-sidecar/parse"
 )
 
 const minimal = `
@@ -101,7 +103,10 @@ func TestLoad_Errors(t *testing.T) {
 }
 
 func TestLoad_Formats(t *testing.T) {
-	for _, f := range []string{"auto", "native", "fipsagents", "otlp", "openai-agents", "langchain"} {
+	for _, f := range parse.Formats {
+		if f == "mapping" {
+			continue // needs source.mapping: below
+		}
 		if _, err := Load(write(t, strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: "+f+"}", 1))); err != nil {
 			t.Errorf("format %s: %v", f, err)
 		}

@@ -46,7 +46,13 @@ func compileMapping(m Mapping) (compiledMapping, error) {
 	if _, ok := m["action"]; !ok {
 		errs = append(errs, errors.New("mapping: action is required"))
 	}
-	for k, f := range m {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		f := m[k]
 		if !slices.Contains(mappingFields, k) {
 			errs = append(errs, fmt.Errorf("mapping: %q is not a record field", k))
 			continue
