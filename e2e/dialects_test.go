@@ -206,3 +206,96 @@ func TestDialect_IdentityJoin(t *testing.T) {
 	p.stop(t)
 	requireValid(t, e.cfgPath)
 }
+
+// A line that becomes several records (an OTLP export, a fipsagents trace)
+// is committed whole with its offset: killed mid-file with kill -9 and
+// restarted, the sidecar writes every line's records exactly once.
+func TestDialect_KillMidFileExactlyOnce(t *testing.T) {
+	for _, tc := range []struct{ format, input string }{
+		{"otlp", "../parse/testdata/otlp/genai.in"},
+		{"fipsagents", "../parse/testdata/fipsagents/session.in"},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			in, err := os.ReadFile(tc.input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden, err := os.ReadFile(strings.TrimSuffix(tc.input, ".in") + ".golden")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Records per line of the input, from the golden file.
+			perLine := map[int]int{}
+			for _, l := range strings.Split(strings.TrimSpace(string(golden)), "\n") {
+				var g struct{ Line int }
+				json.Unmarshal([]byte(l), &g)
+				perLine[g.Line]++
+			}
+			lines := strings.Split(strings.TrimSuffix(string(in), "\n"), "\n")
+			const reps = 400
+			want := map[int64]int{} // offset -> records
+			var b strings.Builder
+			for range reps {
+				for i, l := range lines {
+					want[int64(b.Len())] = perLine[i+1]
+					b.WriteString(l + "\n")
+				}
+			}
+			e := newEnv(t)
+			e.batchWait = "1ms"
+			cfg := strings.Replace(e.configYAML(""), "  format: native\n", "  format: "+tc.format+"\n", 1)
+			cfg = strings.Replace(cfg, "  batch_wait: 1ms\n", "  batch_wait: 1ms\n  batch_records: 50\n", 1)
+			writeFile(t, e.cfgPath, []byte(cfg))
+			appendLines(t, e.logPath, b.String())
+			db := openDB(t, e.dbPath)
+			lineCount := func() int { // lines with records
+				var n int
+				db.QueryRow(`SELECT count(DISTINCT json_extract(payload, '$.source.offset')) FROM audit_records`).Scan(&n)
+				return n
+			}
+			p := e.start(t)
+			waitFor(t, "some records", func() bool { return lineCount() > len(want)/10 })
+			p.kill9(t)
+			if n := lineCount(); n >= len(want) {
+				t.Logf("all %d lines were in before the kill; the restart re-reads nothing", n)
+			}
+			p = e.start(t)
+			waitFor(t, "every line's records", func() bool { return lineCount() >= len(want) })
+			p.stop(t)
+			rows, err := db.Query(`SELECT json_extract(payload, '$.source.offset'), count(*) FROM audit_records
+				WHERE json_extract(payload, '$.source.offset') IS NOT NULL GROUP BY 1`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			got := map[int64]int{}
+			for rows.Next() {
+				var off int64
+				var n int
+				if err := rows.Scan(&off, &n); err != nil {
+					t.Fatal(err)
+				}
+				got[off] = n
+			}
+			// The restart forgets the pending approvals (documented): the
+			// fipsagents line after it may lack its inferred approval_granted.
+			bad, short := 0, 0
+			for off, n := range want {
+				switch {
+				case got[off] == n:
+				case got[off] == n-1 && tc.format == "fipsagents" && short == 0:
+					short++
+					t.Logf("line at offset %d: %d records of %d: its pairing state was lost with the restart", off, got[off], n)
+				default:
+					if bad++; bad <= 5 {
+						t.Errorf("line at offset %d: %d records, want %d", off, got[off], n)
+					}
+				}
+			}
+			if len(got) != len(want) || bad > 0 {
+				t.Fatalf("%d lines with records, want %d; %d lines wrong", len(got), len(want), bad)
+			}
+			requireValid(t, e.cfgPath)
+		})
+	}
+}
