@@ -32,8 +32,9 @@ var Formats = []string{"auto", "native", "fipsagents", "otlp", "openai-agents", 
 
 // MaxPending bounds each table of per-file state (pending approvals,
 // denied calls, trace identities, partial calls). When a table is full,
-// its oldest entry is forgotten: the records are still written, only the
-// pairing that entry would have made is lost.
+// its oldest entry is forgotten: every line is still recorded; what the
+// entry would have added (a pairing, a call id, an inferred approval) is
+// lost.
 const MaxPending = 1024
 
 // Config selects and tunes a dialect.

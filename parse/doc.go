@@ -8,7 +8,8 @@
 // makes one per source file, because a dialect may keep state between
 // lines: pending approvals, denied calls, tool call ids, trace identities.
 // That state is in memory, per file, bounded by MaxPending per table, and
-// lost on restart; losing it loses pairings, never records. Field
+// lost on restart; losing it loses what it would add (pairings, call
+// ids, inferred approvals), never a line. Field
 // mappings and what each framework must emit: docs/dialects.md.
 //
 // Every line yields at least one record, all with the line's Source; a
