@@ -143,17 +143,18 @@ func runDialectCase(t *testing.T, tc dialectCase) {
 		if d.Tool == "" {
 			t.Errorf("approval_denied without its tool: %s", d.raw)
 		}
-		if id := string(d.Detail["call_id"]); id != "" {
-			var story []string
-			for _, r := range got {
-				if string(r.Detail["call_id"]) == id || string(r.Detail["finding"]) != "" && strings.Contains(string(r.Detail["finding"]), strings.Trim(id, `"`)) {
-					story = append(story, r.Action)
-				}
-			}
-			if !slices.Contains(story, "approval_denied") || len(story) < 2 {
-				t.Errorf("call %s: story %v", id, story)
-			}
+		var id string
+		if json.Unmarshal(d.Detail["call_id"], &id) != nil || id == "" {
+			continue
 		}
+		var story []string
+		for _, r := range pageAll(t, addr, e.adminToken, url.Values{"call_id": {id}}, 100) {
+			story = append(story, r.Action)
+		}
+		if !slices.Contains(story, "approval_denied") || len(story) < 2 {
+			t.Errorf("call_id=%s: %v", id, story)
+		}
+		t.Logf("call_id=%s: %v", id, story)
 	}
 	p.stop(t)
 	requireValid(t, e.cfgPath)

@@ -17,7 +17,8 @@ import (
 //   - after an approval_denied, a tool_call or tool_result (one whose
 //     outcome is not denied) of the same call id, or of the same tool when
 //     either side has no call id, gets detail.finding
-//     {"type":"executed_after_denial",...}: a compliance finding. A later
+//     {"type":"executed_after_denial",...}: a compliance finding, and the
+//     denied call's id when it has none of its own. A later
 //     approval_requested or approval_granted of that tool ends the denial.
 //
 // Each table holds at most MaxPending entries; the oldest is forgotten.
@@ -86,6 +87,9 @@ func (p *paired) observe(r *record.Record) {
 			f.str("call_id", d.callID)
 			f.str("tool", d.tool)
 			addDetail(r, "finding", f.object())
+			if id == "" && d.callID != "" { // the execution belongs to the denied call's story
+				addDetail(r, "call_id", quote(d.callID))
+			}
 			if r.Action == record.ActionToolResult {
 				p.denied = append(p.denied[:i], p.denied[i+1:]...)
 			}
