@@ -47,12 +47,47 @@ type Config struct {
 // Source is the agent's event log.
 type Source struct {
 	Path         string        `yaml:"path"`
-	Format       string        `yaml:"format"`   // auto | native
+	Format       string        `yaml:"format"`   // auto | native | fipsagents | otlp | openai-agents | langchain | mapping
 	Envelope     string        `yaml:"envelope"` // none | cri | docker | auto
 	StartAt      string        `yaml:"start_at"` // beginning | end
 	Poll         time.Duration `yaml:"poll"`
 	RotateDrain  time.Duration `yaml:"rotate_drain"`
 	MaxLineBytes int           `yaml:"max_line_bytes"`
+	// IdentityPath is a gateway's JSON request log ({"request_id",
+	// "subject", "tenant_id"} per line): records with a detail.request_id
+	// get their user and tenant from it.
+	IdentityPath string `yaml:"identity_path"`
+	// Per-dialect settings (see docs/dialects.md).
+	OTLP         OTLPSource          `yaml:"otlp"`
+	OpenAIAgents MetadataKeys        `yaml:"openai_agents"`
+	LangChain    MetadataKeys        `yaml:"langchain"`
+	Mapping      map[string]MapField `yaml:"mapping"` // record field -> where it is; format mapping only
+}
+
+// OTLPSource names the span attributes that OpenTelemetry does not
+// standardise; empty means the default.
+type OTLPSource struct {
+	UserAttribute     string `yaml:"user_attribute"`     // default user.id
+	TenantAttribute   string `yaml:"tenant_attribute"`   // default tenant.id
+	ApprovalAttribute string `yaml:"approval_attribute"` // default gen_ai.tool.approval
+	ApproverAttribute string `yaml:"approver_attribute"` // default gen_ai.tool.approver
+}
+
+// MetadataKeys names the metadata keys that carry the user and the tenant;
+// empty means the default (user_id, tenant_id).
+type MetadataKeys struct {
+	UserKey   string `yaml:"user_key"`
+	TenantKey string `yaml:"tenant_key"`
+}
+
+// MapField says where one record field is in a line of format mapping: a
+// dotted path (a.b.0.c), an optional map of values, a default, and for ts
+// the layout (rfc3339, unix, unix_ms, unix_ns).
+type MapField struct {
+	Path    string            `yaml:"path"`
+	Map     map[string]string `yaml:"map"`
+	Default string            `yaml:"default"`
+	Layout  string            `yaml:"layout"`
 }
 
 // Chain names the chain and its HMAC key.
@@ -350,6 +385,7 @@ func (c *Config) resolve(dir string) {
 		}
 	}
 	abs(&c.Source.Path)
+	abs(&c.Source.IdentityPath)
 	abs(&c.Chain.KeyFile)
 	abs(&c.Chain.SigningKeyFile)
 	abs(&c.Chain.WitnessDir)

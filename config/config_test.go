@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fips-agents/audit-sidecar/parse"
 )
 
 const minimal = `
@@ -77,6 +79,17 @@ func TestLoad_Errors(t *testing.T) {
 		{"retention interval above max_age", minimal + "retention: {max_age: 1h, interval: 2h}\n", "retention.interval: must not exceed"},
 		{"retention negative", minimal + "retention: {max_age: -1h}\n", "retention.max_age"},
 		{"bad duration", minimal + "shutdown: {drain_timeout: soon}\n", "shutdown.drain_timeout"},
+		{"bad format", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: yaml}", 1), "source.format: \"yaml\" is not one of"},
+		{"mapping without format mapping", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, mapping: {action: {path: event}}}", 1), "source.mapping: only for source.format mapping"},
+		{"unknown otlp key", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, otlp: {user_attr: x}}", 1), "source.otlp.user_attr: unknown key"},
+		{"mapping needs format mapping's keys", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping}", 1), "source.mapping: required when source.format is mapping"},
+		{"mapping bad action value", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {action: {path: event, map: {on_tool_start: tool_run}}}}", 1), `source.mapping.action.map.on_tool_start: "tool_run" is not one of`},
+		{"mapping unknown field", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {action: {path: e}, chain: {path: c}}}", 1), "source.mapping.chain: not a record field"},
+		{"mapping without action", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {user: {path: u}}}", 1), "source.mapping.action: required"},
+		{"mapping bad layout", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {action: {path: e}, ts: {path: t, layout: epoch}}}", 1), "source.mapping.ts.layout"},
+		{"mapping bad path", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {action: {path: 'a..b'}}}", 1), "source.mapping.action.path"},
+		{"identity path pattern", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, identity_path: './gw/*.log'}", 1), "source.identity_path: must be one file"},
+		{"identity path is the source", strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, identity_path: agent.jsonl}", 1), "source.identity_path: must not be source.path"},
 		{"bad query sink", strings.Replace(minimal, "listen: 127.0.0.1:0,", "listen: 127.0.0.1:0, query_sink: other,", 1), "server.query_sink"},
 	}
 	for _, tc := range cases {
@@ -86,5 +99,24 @@ func TestLoad_Errors(t *testing.T) {
 				t.Fatalf("error %v, want it to name %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLoad_Formats(t *testing.T) {
+	for _, f := range parse.Formats {
+		if f == "mapping" {
+			continue // needs source.mapping: below
+		}
+		if _, err := Load(write(t, strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: "+f+"}", 1))); err != nil {
+			t.Errorf("format %s: %v", f, err)
+		}
+	}
+	body := strings.Replace(minimal, "./agent.jsonl}", "./agent.jsonl, format: mapping, mapping: {action: {path: event, map: {on_tool_start: tool_call}}, ts: {path: time, layout: unix_ms}, call_id: {path: data.id}}}", 1)
+	c, err := Load(write(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source.Mapping["action"].Map["on_tool_start"] != "tool_call" || c.Source.Mapping["ts"].Layout != "unix_ms" {
+		t.Errorf("mapping: %+v", c.Source.Mapping)
 	}
 }

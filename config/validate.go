@@ -32,12 +32,21 @@ func (c *Config) Validate() error {
 	if s.Path == "" {
 		bad("source.path", "required")
 	}
-	switch s.Format {
-	case "auto", "native":
-	case "fipsagents", "otlp", "openai-agents", "langchain", "mapping":
-		bad("source.format", "%q is not supported yet (supported: auto, native)", s.Format)
-	default:
-		bad("source.format", "%q is not one of [auto native]", s.Format)
+	oneOf("source.format", s.Format, formats...)
+	switch {
+	case s.Format == "mapping" && len(s.Mapping) == 0:
+		bad("source.mapping", "required when source.format is mapping")
+	case s.Format != "mapping" && len(s.Mapping) > 0:
+		bad("source.mapping", "only for source.format mapping")
+	case s.Format == "mapping":
+		errs = append(errs, validateMapping(s.Mapping)...)
+	}
+	if s.IdentityPath != "" {
+		if strings.ContainsAny(s.IdentityPath, "*?[") {
+			bad("source.identity_path", "must be one file, not a pattern")
+		} else if s.IdentityPath == s.Path {
+			bad("source.identity_path", "must not be source.path")
+		}
 	}
 	oneOf("source.envelope", s.Envelope, "none", "cri", "docker", "auto")
 	oneOf("source.start_at", s.StartAt, "beginning", "end")
@@ -203,4 +212,71 @@ func (c *Config) Validate() error {
 		bad("shutdown.drain_timeout", "must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// formats are the values of source.format.
+var formats = []string{"auto", "native", "fipsagents", "otlp", "openai-agents", "langchain", "mapping"}
+
+// mapFields are the record fields a mapping may set.
+var mapFields = []string{"ts", "action", "user", "tenant", "agent", "session", "trace", "model", "tool", "arguments", "outcome", "approver", "call_id"}
+
+// agentActions and outcomes are the values a mapping may produce.
+var (
+	agentActions = []string{"decision", "model_call", "tool_call", "tool_result", "approval_requested", "approval_granted", "approval_denied", "error", "other"}
+	outcomes     = []string{"success", "failure", "pending", "approved", "denied", "unknown"}
+	mapPathRE    = regexp.MustCompile(`^[^.]+(\.[^.]+)*$`)
+)
+
+func validateMapping(m map[string]MapField) []error {
+	var errs []error
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if _, ok := m["action"]; !ok {
+		errs = append(errs, errors.New("source.mapping.action: required"))
+	}
+	for _, k := range keys {
+		f, key := m[k], "source.mapping."+k
+		if !slices.Contains(mapFields, k) {
+			errs = append(errs, fmt.Errorf("%s: not a record field (one of %v)", key, mapFields))
+			continue
+		}
+		if f.Path == "" && f.Default == "" {
+			errs = append(errs, fmt.Errorf("%s.path: required (or a default)", key))
+		} else if f.Path != "" && !mapPathRE.MatchString(f.Path) {
+			errs = append(errs, fmt.Errorf("%s.path: %q is not a dotted path", key, f.Path))
+		}
+		if f.Layout != "" && k != "ts" {
+			errs = append(errs, fmt.Errorf("%s.layout: only for ts", key))
+		}
+		if k == "ts" && f.Layout != "" && !slices.Contains([]string{"rfc3339", "unix", "unix_ms", "unix_ns"}, f.Layout) {
+			errs = append(errs, fmt.Errorf("%s.layout: %q is not one of [rfc3339 unix unix_ms unix_ns]", key, f.Layout))
+		}
+		var allowed []string
+		switch k {
+		case "action":
+			allowed = agentActions
+		case "outcome":
+			allowed = outcomes
+		}
+		if allowed == nil {
+			continue
+		}
+		if f.Default != "" && !slices.Contains(allowed, f.Default) {
+			errs = append(errs, fmt.Errorf("%s.default: %q is not one of %v", key, f.Default, allowed))
+		}
+		from := make([]string, 0, len(f.Map))
+		for v := range f.Map {
+			from = append(from, v)
+		}
+		slices.Sort(from)
+		for _, v := range from {
+			if to := f.Map[v]; !slices.Contains(allowed, to) {
+				errs = append(errs, fmt.Errorf("%s.map.%s: %q is not one of %v", key, v, to, allowed))
+			}
+		}
+	}
+	return errs
 }

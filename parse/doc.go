@@ -1,5 +1,21 @@
-// Package parse turns one line of the agent's event log into an audit
-// record (package record), before redaction and chaining.
+// Package parse turns lines of an agent's log into audit records (package
+// record), before redaction and chaining.
+//
+// Each input format is a Dialect (one file each): native, fipsagents,
+// otlp, openai-agents, langchain, mapping, and auto, which picks one per
+// line from its shape (see Detect). New returns a constructor of the
+// configured dialect, wrapped by approval pairing (Paired); the pipeline
+// makes one per source file, because a dialect may keep state between
+// lines: pending approvals, denied calls, tool call ids, trace identities.
+// That state is in memory, per file, bounded by MaxPending per table, and
+// lost on restart; losing it loses what it would add (pairings, call
+// ids, inferred approvals), never a line. Field
+// mappings and what each framework must emit: docs/dialects.md.
+//
+// Every line yields at least one record, all with the line's Source; a
+// parse depends only on the line, the dialect's state and the ingestion
+// time given to it (golden tests: testdata/<dialect>/*.in -> *.golden,
+// -update rewrites them).
 //
 // The native dialect is one JSON object per line with the record's field
 // names: ts, action (aliases type, event), user, tenant, agent, session
@@ -14,7 +30,8 @@
 // raw text capped at MaxRawBytes (as a string, invalid UTF-8 replaced; the
 // cut is moved back to a separator so that no PII literal is split into an
 // unrecognisable prefix), the line's full length and the SHA-256 of the
-// whole line, so an auditor can match it against the source.
+// whole line, so an auditor can match it against the source. Other
+// dialects make parse_error records the same way.
 //
 // An action outside the record's vocabulary becomes "other" with the
 // original in detail.action; an outcome outside it becomes "unknown" with

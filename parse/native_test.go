@@ -183,3 +183,19 @@ func BenchmarkNative(b *testing.B) {
 		Native(Line{Text: line}, now)
 	}
 }
+
+// BenchmarkNative_Dialect is BenchmarkNative's line through New("native"),
+// that is with approval pairing, as the pipeline parses it.
+func BenchmarkNative_Dialect(b *testing.B) {
+	line := []byte(`{"ts":"2025-06-02T09:00:00.001261673Z","seq":1,"event_id":"evt_fe29497f88973254","type":"tool_call","session_id":"sess_472b1ede2c81","trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331","user":"u-78934","tenant":"black-mesa","agent":"data-analyst","model":"claude-3-5-haiku-20241022","tool":"crm.lookup_customer","call_id":"call_1","arguments":{"customer":{"email":"dana@example.com","phone":"415-555-0132"},"fields":["name","plan","balance"],"limit":10}}`)
+	mk, err := New(Config{Format: "native"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := mk()
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Parse(Line{Text: line}, now, func(*record.Record) {})
+	}
+}

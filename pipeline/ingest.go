@@ -58,6 +58,9 @@ type IngestConfig struct {
 	// MiB).
 	Envelope        envelope.Kind
 	MaxMessageBytes int
+	// Dialect makes the parser of one source file (nil: native); it is
+	// called once per file, so a dialect's state stays per file.
+	Dialect func() parse.Dialect
 	// Checkpoint, when its Signer is set, seals signed checkpoints.
 	Checkpoint CheckpointConfig
 	// Epoch, when positive, turns on forward-secure epochs of this length:
@@ -142,7 +145,7 @@ type Ingester struct {
 	marks     []spool.Mark
 	dropMarks uint64
 
-	// Envelope state, per file (Line.Watch): see fileState.
+	// Envelope and dialect state, per file (Line.Watch): see fileState.
 	files map[string]*fileState
 
 	// Checkpoint state: records sealed since the last checkpoint record,
@@ -156,11 +159,13 @@ type Ingester struct {
 	storeEpoch bool
 }
 
-// fileState is the envelope state of one source file: the decoder, the
+// fileState is the state of one source file: its dialect (a dialect may
+// pair lines, so each file has its own), the envelope decoder, the
 // messages completed while another stream's message is still pending
 // (held so that the committed position never passes a pending fragment),
 // and how many lines have been read since a message became pending.
 type fileState struct {
+	dialect  parse.Dialect
 	env      *envelope.Decoder
 	held     []heldLine
 	heldRead int
@@ -230,6 +235,9 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		in.cfg.MaxMessageBytes = 16 << 20
+	}
+	if cfg.Dialect == nil {
+		in.cfg.Dialect = func() parse.Dialect { return parse.Paired(parse.NativeDialect()) }
 	}
 	if cfg.Multi {
 		all, err := in.ResumeAll()
@@ -442,15 +450,11 @@ func (in *Ingester) handle(l tailer.Line) {
 	} else {
 		in.cfg.Metrics.SourceBytes.Add(float64(len(l.Text) + 1))
 	}
+	fs := in.file(l.Watch)
 	if in.cfg.Envelope == envelope.None {
-		in.record(l, l.Text, l.Truncated, l.FullLen, l.FullSHA256)
+		in.record(fs, l, l.Text, l.Truncated, l.FullLen, l.FullSHA256)
 		in.advance(l.Watch, l.Next)
 		return
-	}
-	fs := in.files[l.Watch]
-	if fs == nil {
-		fs = &fileState{env: envelope.NewDecoder(in.cfg.Envelope, in.cfg.MaxMessageBytes)}
-		in.files[l.Watch] = fs
 	}
 	src := l
 	src.Text = nil
@@ -471,10 +475,24 @@ func (in *Ingester) handle(l tailer.Line) {
 		}
 	}
 	for _, h := range fs.held {
-		in.record(h.src, h.msg.Text, h.msg.Truncated, h.msg.FullLen, h.msg.FullSHA256)
+		in.record(fs, h.src, h.msg.Text, h.msg.Truncated, h.msg.FullLen, h.msg.FullSHA256)
 	}
 	fs.held, fs.heldRead = fs.held[:0], 0
 	in.advance(l.Watch, l.Next)
+}
+
+// file returns the state of the file watch (single file: ""), made on
+// first use.
+func (in *Ingester) file(watch string) *fileState {
+	fs := in.files[watch]
+	if fs == nil {
+		fs = &fileState{dialect: in.cfg.Dialect()}
+		if in.cfg.Envelope != envelope.None {
+			fs.env = envelope.NewDecoder(in.cfg.Envelope, in.cfg.MaxMessageBytes)
+		}
+		in.files[watch] = fs
+	}
+	return fs
 }
 
 // advance sets the position to commit for the file watch (single file:
@@ -488,18 +506,20 @@ func (in *Ingester) advance(watch string, next tailer.Position) {
 	in.pos = &next
 }
 
-// record parses one message (from the line src starts at) into a sealed
-// record in the open batch.
-func (in *Ingester) record(src tailer.Line, text []byte, truncated bool, fullLen int64, sum [32]byte) {
+// record parses one message (from the line src starts at) with the file's
+// dialect into sealed records in the open batch (a dialect may make
+// several records of one line, or none when it holds state for later).
+func (in *Ingester) record(fs *fileState, src tailer.Line, text []byte, truncated bool, fullLen int64, sum [32]byte) {
 	pl := parse.Line{Text: text, Source: record.Source{File: src.Path, Dev: src.Dev, Ino: src.Ino, Offset: src.Offset}}
 	if truncated {
 		pl.FullLen, pl.FullSHA256 = fullLen, sum
 	}
-	r := parse.Native(pl, in.cfg.Now())
-	if r.Action == record.ActionParseError {
-		in.cfg.Metrics.ParseErrors.Inc()
-	}
-	in.add(r)
+	fs.dialect.Parse(pl, in.cfg.Now(), func(r *record.Record) {
+		if r.Action == record.ActionParseError {
+			in.cfg.Metrics.ParseErrors.Inc()
+		}
+		in.add(r)
+	})
 }
 
 // add redacts, seals and appends r to the open batch.

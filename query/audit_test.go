@@ -161,6 +161,7 @@ func TestAudit_FiltersPassedThrough(t *testing.T) {
 		{"model", "llama-4", func(f sink.Filter) bool { return f.Model == "llama-4" }},
 		{"session", "s-4", func(f sink.Filter) bool { return f.Session == "s-4" }},
 		{"chain", "chain-b", func(f sink.Filter) bool { return f.Chain == "chain-b" }},
+		{"call_id", "c-3", func(f sink.Filter) bool { return f.CallID == "c-3" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.param, func(t *testing.T) {

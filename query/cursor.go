@@ -120,6 +120,9 @@ func filterBinding(f *sink.Filter) [bindingSize]byte {
 	field("model", f.Model)
 	field("session", f.Session)
 	field("chain", f.Chain)
+	if f.CallID != "" { // bound only when set: older cursors stay valid
+		field("call_id", f.CallID)
+	}
 	var out [bindingSize]byte
 	copy(out[:], h.Sum(nil))
 	return out

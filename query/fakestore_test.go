@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -100,6 +101,16 @@ func matchRow(r *sink.Row, f *sink.Filter) bool {
 		!eq(f.Session, r.Session) || !eq(f.Chain, r.Chain) {
 		return false
 	}
+	if f.CallID != "" {
+		var p struct {
+			Detail struct {
+				CallID string `json:"call_id"`
+			} `json:"detail"`
+		}
+		if json.Unmarshal(r.Payload, &p) != nil || p.Detail.CallID != f.CallID {
+			return false
+		}
+	}
 	if !f.From.IsZero() && r.TS < record.FormatTime(f.From) {
 		return false
 	}
@@ -143,6 +154,7 @@ func genRecords(n int) []*record.Record {
 			Tool:       []string{"payments.refund", "search", "mail.send"}[i%3],
 			Outcome:    record.Outcomes[i%len(record.Outcomes)],
 			Arguments:  []byte(fmt.Sprintf(`{"n":%d}`, i)),
+			Detail:     []byte(fmt.Sprintf(`{"call_id":"c-%d"}`, i%13)),
 			Kid:        "k1",
 			Prev:       fmt.Sprintf("%064x", i),
 		})

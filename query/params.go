@@ -46,6 +46,7 @@ var stringParams = map[string]func(*sink.Filter) *string{
 	"model":   func(f *sink.Filter) *string { return &f.Model },
 	"session": func(f *sink.Filter) *string { return &f.Session },
 	"chain":   func(f *sink.Filter) *string { return &f.Chain },
+	"call_id": func(f *sink.Filter) *string { return &f.CallID },
 }
 
 // parseRequest parses the raw query string. Parameters are checked in

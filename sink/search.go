@@ -16,6 +16,8 @@ type dialect struct {
 	// chainEq is the condition on the chain column, with %s for the
 	// parameter.
 	chainEq string
+	// callIDEq is the condition on the payload's detail.call_id, as text.
+	callIDEq string
 }
 
 var (
@@ -25,11 +27,13 @@ var (
 		// which would return a chain in seq order and make SQLite sort the
 		// whole chain by ts. A chain is a large share of the table, so
 		// walking the ts index and filtering is the fast plan.
-		chainEq: `+chain = %s`,
+		chainEq:  `+chain = %s`,
+		callIDEq: `CAST(json_extract(CAST(payload AS TEXT), '$.detail.call_id') AS TEXT) = %s`,
 	}
 	postgresDialect = dialect{
 		placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		chainEq:     `chain = %s`,
+		callIDEq:    `(convert_from(payload, 'UTF8')::jsonb #>> '{detail,call_id}') = %s`,
 	}
 )
 
@@ -82,6 +86,9 @@ func searchQuery(f *Filter, d dialect) (string, []any, error) {
 	}
 	if f.Chain != "" {
 		add(d.chainEq, f.Chain)
+	}
+	if f.CallID != "" {
+		add(d.callIDEq, f.CallID)
 	}
 	if f.After != nil && (from == "" || after >= from) {
 		add(`(ts, chain, seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))

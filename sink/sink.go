@@ -45,6 +45,11 @@ type Purger interface {
 type Filter struct {
 	From, To                                                   time.Time
 	Tenant, User, Action, Tool, Outcome, Model, Session, Chain string
+	// CallID matches the payload's detail.call_id (as text): the call or
+	// question id that ties a tool call, its approval and its result. It
+	// has no index: it is checked while walking, like the other unindexed
+	// filters.
+	CallID string
 	// After, when non-nil, is the keyset position of the last record of the
 	// previous page: only records strictly after it in the order
 	// (ts, chain, seq) are returned.

@@ -3,6 +3,7 @@ package sink
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,6 +32,12 @@ func searchFixture() []*record.Record {
 			r.Outcome = outcomes[i%len(outcomes)]
 			r.Model = []string{"granite-3.3-8b", "llama-3.1-70b"}[(i/2)%2]
 			r.Session = fmt.Sprintf("s-%d", i%7)
+			switch i % 3 { // a call id as a string, as a number, or none
+			case 0:
+				r.Detail = json.RawMessage(fmt.Sprintf(`{"call_id":"c-%d","latency_ms":42}`, i%13))
+			case 1:
+				r.Detail = json.RawMessage(fmt.Sprintf(`{"call_id":%d}`, i%13))
+			}
 			out = append(out, r)
 		}
 	}
@@ -44,9 +51,15 @@ func expectSearch(recs []*record.Record, f Filter) []string {
 		ts := record.FormatTime(r.TS)
 		ok := (f.From.IsZero() || ts >= record.FormatTime(f.From)) &&
 			(f.To.IsZero() || ts < record.FormatTime(f.To))
+		var d struct {
+			CallID json.RawMessage `json:"call_id"`
+		}
+		json.Unmarshal(r.Detail, &d)
+		callID := strings.Trim(string(d.CallID), `"`)
 		for _, c := range [][2]string{
 			{f.Tenant, r.Tenant}, {f.User, r.User}, {f.Action, r.Action}, {f.Tool, r.Tool},
 			{f.Outcome, r.Outcome}, {f.Model, r.Model}, {f.Session, r.Session}, {f.Chain, r.Chain},
+			{f.CallID, callID},
 		} {
 			ok = ok && (c[0] == "" || c[0] == c[1])
 		}
@@ -99,6 +112,9 @@ func searchFilters() []struct {
 		{"chain user outcome", Filter{Chain: "c", User: "u-1", Outcome: "failure"}},
 		{"tenant session model", Filter{Tenant: "globex", Session: "s-2", Model: "granite-3.3-8b"}},
 		{"tool and chain", Filter{Tool: "payments.refund", Chain: "a", To: at(40)}},
+		{"call id", Filter{CallID: "c-4"}},
+		{"call id as a number", Filter{CallID: "7"}},
+		{"call id and action", Filter{CallID: "c-4", Action: record.ActionApprovalDenied, Chain: "b"}},
 		{"no match", Filter{Tenant: "nobody"}},
 		{"empty range", Filter{From: at(30), To: at(30)}},
 		{"quote in value", Filter{Tenant: `acme' OR '1'='1`}},

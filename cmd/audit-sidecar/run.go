@@ -21,6 +21,7 @@ import (
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
 	"github.com/fips-agents/audit-sidecar/envelope"
+	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/pipeline"
 	"github.com/fips-agents/audit-sidecar/query"
 	"github.com/fips-agents/audit-sidecar/sink"
@@ -175,6 +176,14 @@ func runCmd(args []string) int {
 	if err != nil {
 		return fail(exitUsage, "source.envelope: %v", err)
 	}
+	pcfg := parseConfig(cfg.Source)
+	if cfg.Source.IdentityPath != "" {
+		pcfg.Identities = parse.NewIdentities()
+	}
+	dialect, err := parse.New(pcfg)
+	if err != nil {
+		return fail(exitUsage, "source.format: %v", err)
+	}
 	multi := tailer.IsPattern(cfg.Source.Path)
 	start := fipsFacts()
 	start["version"], start["kid"] = version, key.ID
@@ -200,7 +209,7 @@ func runCmd(args []string) int {
 		StartDetail: start, Checkpoint: ckpt,
 		Metrics: metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
-		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
+		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes, Dialect: dialect,
 		Gap: gap, Multi: multi, PreviousKeys: keyring,
 		Epoch: cfg.Chain.EpochLength(), KeyEpoch: keyEpoch, EpochStore: epochStore,
 	})
@@ -311,6 +320,19 @@ func runCmd(args []string) int {
 	lines := make(chan tailer.Line, 4096)
 	ingestCtx, cancelIngest := context.WithCancel(ctx)
 	defer cancelIngest()
+	if pcfg.Identities != nil {
+		caughtUp, stopped, err := followIdentities(ingestCtx, cfg.Source, pcfg.Identities, log)
+		if err != nil {
+			return fail(exitUsage, "source.identity_path: %v", err)
+		}
+		defer func() { cancelIngest(); <-stopped }()
+		select {
+		case <-caughtUp:
+		case <-time.After(identityCatchUp):
+			log.Warn("identity log not read to its end in time; ingestion starts anyway")
+		case <-ingestCtx.Done():
+		}
+	}
 	tailErr := make(chan error, 1)
 	go func() {
 		err := tl.Run(ingestCtx, lines)
@@ -349,4 +371,25 @@ func runCmd(args []string) int {
 	}
 	log.Info("sidecar stopped", zap.Uint64("head_seq", sp.State().HeadSeq), zap.Int64("pending_bytes", sp.PendingBytes()))
 	return exit
+}
+
+// parseConfig is the parse package's view of source.
+func parseConfig(s config.Source) parse.Config {
+	var m parse.Mapping
+	if len(s.Mapping) > 0 {
+		m = parse.Mapping{}
+		for k, f := range s.Mapping {
+			m[k] = parse.MapField{Path: f.Path, Map: f.Map, Default: f.Default, Layout: f.Layout}
+		}
+	}
+	return parse.Config{
+		Mapping: m,
+		Format:  s.Format,
+		OTLP: parse.OTLPConfig{
+			UserAttribute: s.OTLP.UserAttribute, TenantAttribute: s.OTLP.TenantAttribute,
+			ApprovalAttribute: s.OTLP.ApprovalAttribute, ApproverAttribute: s.OTLP.ApproverAttribute,
+		},
+		OpenAIAgents: parse.OpenAIAgentsConfig{UserKey: s.OpenAIAgents.UserKey, TenantKey: s.OpenAIAgents.TenantKey},
+		LangChain:    parse.LangChainConfig{UserKey: s.LangChain.UserKey, TenantKey: s.LangChain.TenantKey},
+	}
 }

@@ -1,0 +1,100 @@
+package parse
+
+import (
+	"bytes"
+	"strings"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// autoDialect picks the dialect of each line from its shape:
+//
+//   - a JSON object with a "resourceSpans" key: otlp;
+//   - a JSON object whose "object" is "trace" or "trace.span": openai-agents;
+//   - a JSON object with a "run_id" key and an "event" that starts with
+//     "on_": langchain;
+//   - any other JSON object: native;
+//   - a line "LEVEL:logger:message" (DEBUG, INFO, WARNING, ERROR or
+//     CRITICAL): fipsagents;
+//   - anything else: native, that is a parse_error record (select
+//     fipsagents explicitly to record a Python agent's other stderr lines,
+//     tracebacks included, as other records).
+//
+// Each dialect keeps its own state, per file, as if it were selected.
+type autoDialect struct {
+	cfg                            Config
+	native, fips, otlp, oai, lchai Dialect
+}
+
+func newAuto(cfg Config) Dialect { return &autoDialect{cfg: cfg, native: nativeDialect{}} }
+
+// Detect returns the format auto would parse text with.
+func Detect(text []byte) string {
+	t := bytes.TrimSpace(text)
+	if len(t) == 0 {
+		return "native"
+	}
+	if t[0] != '{' {
+		if logLineRE.Match(trimCR(t)) {
+			return "fipsagents"
+		}
+		return "native"
+	}
+	var object, event string
+	var resourceSpans, runID bool
+	err := jsonscan.Object(t, func(k, v []byte) error {
+		switch string(k) {
+		case `"resourceSpans"`:
+			resourceSpans = true
+		case `"object"`:
+			object = unquoteOr(v)
+		case `"event"`:
+			event = unquoteOr(v)
+		case `"run_id"`:
+			runID = true
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "native"
+	case resourceSpans:
+		return "otlp"
+	case object == "trace" || object == "trace.span":
+		return "openai-agents"
+	case runID && strings.HasPrefix(event, "on_"):
+		return "langchain"
+	}
+	return "native"
+}
+
+func (d *autoDialect) Parse(l Line, now time.Time, emit func(*record.Record)) {
+	var to Dialect
+	switch Detect(l.Text) {
+	case "otlp":
+		if d.otlp == nil {
+			d.otlp = newOTLP(d.cfg.OTLP)
+		}
+		to = d.otlp
+	case "openai-agents":
+		if d.oai == nil {
+			d.oai = newOpenAIAgents(d.cfg.OpenAIAgents)
+		}
+		to = d.oai
+	case "langchain":
+		if d.lchai == nil {
+			d.lchai = newLangChain(d.cfg.LangChain)
+		}
+		to = d.lchai
+	case "fipsagents":
+		if d.fips == nil {
+			d.fips = newFipsAgents()
+		}
+		to = d.fips
+	default:
+		to = d.native
+	}
+	to.Parse(l, now, emit)
+}

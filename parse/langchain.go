@@ -1,0 +1,362 @@
+package parse
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// LangChainConfig names the run metadata keys that carry the user and the
+// tenant.
+type LangChainConfig struct {
+	UserKey   string // default user_id
+	TenantKey string // default tenant_id
+}
+
+func (c LangChainConfig) withDefaults() LangChainConfig {
+	if c.UserKey == "" {
+		c.UserKey = "user_id"
+	}
+	if c.TenantKey == "" {
+		c.TenantKey = "tenant_id"
+	}
+	return c
+}
+
+// langChain reads LangChain astream_events (v2) records, one JSON object
+// per line. It remembers the tool call id of each running tool (by run
+// id), the human-in-the-loop interrupts awaiting a decision and the
+// interrupt ids already recorded; each table is bounded by MaxPending.
+type langChain struct {
+	cfg     LangChainConfig
+	calls   bounded[string]      // run id -> tool call id
+	pending bounded[[]lcRequest] // interrupt id -> its action requests
+	seen    bounded[bool]        // interrupt ids recorded
+	seq     int                  // numbers interrupts that carry no id
+}
+
+type lcRequest struct {
+	tool string
+	args json.RawMessage
+}
+
+func newLangChain(cfg LangChainConfig) Dialect { return &langChain{cfg: cfg} }
+
+func (d *langChain) Parse(l Line, now time.Time, emit func(*record.Record)) {
+	parseWith(l, now, emit, d.parse)
+}
+
+type lcEvent struct {
+	Event     string                     `json:"event"`
+	Name      string                     `json:"name"`
+	RunID     string                     `json:"run_id"`
+	ParentIDs []string                   `json:"parent_ids"`
+	Tags      []string                   `json:"tags"`
+	Metadata  map[string]json.RawMessage `json:"metadata"`
+	Data      map[string]json.RawMessage `json:"data"`
+	// Not in astream_events, but often added by whoever writes the line.
+	TS        string `json:"ts"`
+	Timestamp string `json:"timestamp"`
+}
+
+func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
+	var e lcEvent
+	if err := json.Unmarshal(text, &e); err != nil {
+		return nil, errors.New("not a LangChain event: invalid JSON or wrong types")
+	}
+	if !strings.HasPrefix(e.Event, "on_") {
+		return nil, errors.New(`not a LangChain event: no "event" starting with on_`)
+	}
+	ts, _ := parseTime(e.TS)
+	if ts.IsZero() {
+		ts, _ = parseTime(e.Timestamp)
+	}
+	md := func(k string) string { return unquoteOr(e.Metadata[k]) }
+	base := record.Record{
+		TS: ts, User: md(d.cfg.UserKey), Tenant: md(d.cfg.TenantKey),
+		Session: md("thread_id"), Model: md("ls_model_name"), Agent: md("lc_agent_name"),
+		Trace: e.RunID,
+	}
+	if len(e.ParentIDs) > 0 {
+		base.Trace = e.ParentIDs[0]
+	}
+	if base.Session == "" {
+		base.Session = md("session_id")
+	}
+	var f fields
+	f.str("event", e.Event)
+	f.str("name", e.Name)
+	f.str("run_id", e.RunID)
+	if len(e.Tags) > 0 {
+		f.val("tags", e.Tags)
+	}
+	rest := map[string]json.RawMessage{}
+	for k, v := range e.Metadata {
+		switch k {
+		case d.cfg.UserKey, d.cfg.TenantKey, "thread_id", "session_id", "ls_model_name", "lc_agent_name":
+		default:
+			rest[k] = v
+		}
+	}
+	if len(rest) > 0 {
+		f.val("metadata", rest)
+	}
+	mk := func(action string, extra ...member) *record.Record {
+		r := base
+		r.Action = action
+		r.Detail = append(slices.Clone(f), extra...).object()
+		return &r
+	}
+	data := func(k string) []member {
+		if v := compact(e.Data[k]); v != nil {
+			return []member{{k, v}}
+		}
+		return nil
+	}
+
+	if len(e.ParentIDs) == 0 {
+		if rs := d.hitl(e, mk); len(rs) > 0 {
+			return rs, nil
+		}
+	}
+	switch e.Event {
+	case "on_tool_start":
+		args, id := lcToolInput(e.Data["input"])
+		d.calls.put(e.RunID, id)
+		var extra []member
+		if id != "" {
+			extra = append(extra, member{"call_id", quote(id)})
+		}
+		r := mk(record.ActionToolCall, extra...)
+		r.Tool, r.Arguments = e.Name, args
+		return []*record.Record{r}, nil
+	case "on_tool_end", "on_tool_error":
+		id, _ := d.calls.get(e.RunID)
+		d.calls.del(e.RunID)
+		outID, failed := lcToolOutput(e.Data["output"])
+		if id == "" {
+			id = outID
+		}
+		var extra []member
+		if id != "" {
+			extra = append(extra, member{"call_id", quote(id)})
+		}
+		extra = append(append(extra, data("output")...), data("error")...)
+		r := mk(record.ActionToolResult, extra...)
+		r.Tool, r.Outcome = e.Name, "success"
+		if failed || e.Event == "on_tool_error" {
+			r.Outcome = "failure"
+		}
+		return []*record.Record{r}, nil
+	case "on_chat_model_start", "on_llm_start":
+		r := mk(record.ActionModelCall, data("input")...)
+		r.Outcome = "pending"
+		return []*record.Record{r}, nil
+	case "on_chat_model_end", "on_llm_end":
+		r := mk(record.ActionModelCall, append(data("input"), data("output")...)...)
+		r.Outcome = "success"
+		return []*record.Record{r}, nil
+	case "on_chat_model_error", "on_llm_error", "on_chain_error", "on_retriever_error":
+		r := mk(record.ActionError, data("error")...)
+		r.Outcome = "failure"
+		return []*record.Record{r}, nil
+	}
+	var extra fields
+	if len(e.Data) > 0 {
+		extra.val("data", e.Data) // on_custom_event: what was dispatched
+	}
+	return []*record.Record{mk(record.ActionOther, extra...)}, nil
+}
+
+// lcToolInput returns a tool's arguments and call id: a ToolCall input
+// ({name, args, id, type: tool_call}) gives both, any other input is the
+// arguments.
+func lcToolInput(v json.RawMessage) (json.RawMessage, string) {
+	var tc struct {
+		Type string          `json:"type"`
+		ID   string          `json:"id"`
+		Args json.RawMessage `json:"args"`
+	}
+	if json.Unmarshal(v, &tc) == nil && tc.Type == "tool_call" && tc.Args != nil {
+		return compact(tc.Args), tc.ID
+	}
+	if s, err := scalar(v); err == nil && len(v) > 0 && v[0] == '"' {
+		return jsonString(s), ""
+	}
+	return compact(v), ""
+}
+
+// lcToolOutput reads a ToolMessage output (plain, or as dumpd writes it
+// with its fields under kwargs) for its call id and error status.
+func lcToolOutput(v json.RawMessage) (id string, failed bool) {
+	var m struct {
+		ToolCallID string `json:"tool_call_id"`
+		Status     string `json:"status"`
+		Kwargs     *struct {
+			ToolCallID string `json:"tool_call_id"`
+			Status     string `json:"status"`
+		} `json:"kwargs"`
+	}
+	if json.Unmarshal(v, &m) != nil {
+		return "", false
+	}
+	if m.Kwargs != nil {
+		m.ToolCallID, m.Status = m.Kwargs.ToolCallID, m.Kwargs.Status
+	}
+	return m.ToolCallID, m.Status == "error"
+}
+
+// hitl turns a human-in-the-loop interrupt (action_requests) into
+// approval_requested records and a resume (decisions) into approval
+// granted or denied records; it returns nil when e has neither. Only root
+// events (no parent_ids) are read, and an interrupt id is recorded once,
+// because the same interrupt surfaces in several events of a run.
+func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) []*record.Record {
+	var out []*record.Record
+	var walk func(v json.RawMessage, id string, depth int)
+	walk = func(v json.RawMessage, id string, depth int) {
+		if depth > 8 || len(v) == 0 {
+			return
+		}
+		switch v[0] {
+		case '[':
+			var items []json.RawMessage
+			if json.Unmarshal(v, &items) == nil {
+				for _, it := range items {
+					walk(it, id, depth+1)
+				}
+			}
+		case '{':
+			var m map[string]json.RawMessage
+			if json.Unmarshal(v, &m) != nil {
+				return
+			}
+			if _, ok := m["value"]; ok {
+				if s := unquoteOr(m["id"]); s != "" {
+					id = s
+				}
+			}
+			if reqs, ok := m["action_requests"]; ok {
+				out = append(out, d.requests(reqs, id, mk)...)
+				return
+			}
+			if decs, ok := m["decisions"]; ok {
+				out = append(out, d.decisions(decs, id, mk)...)
+				return
+			}
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				sub := id
+				if _, ok := d.pending.get(k); ok {
+					sub = k // a resume keyed by interrupt id
+				}
+				walk(m[k], sub, depth+1)
+			}
+		}
+	}
+	for _, k := range []string{"chunk", "input", "output"} {
+		walk(e.Data[k], "", 0)
+	}
+	return out
+}
+
+func (d *langChain) requests(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
+	var reqs []struct {
+		Name        string          `json:"name"`
+		Arguments   json.RawMessage `json:"arguments"`
+		Args        json.RawMessage `json:"args"`
+		Description string          `json:"description"`
+	}
+	if json.Unmarshal(v, &reqs) != nil || len(reqs) == 0 {
+		return nil
+	}
+	if id != "" {
+		if _, dup := d.seen.get(id); dup {
+			return []*record.Record{mk(record.ActionOther, member{"note", quote("interrupt " + id + " already recorded")})}
+		}
+		d.seen.put(id, true)
+	} else {
+		d.seq++
+		id = "interrupt-" + strconv.Itoa(d.seq)
+	}
+	var out []*record.Record
+	pend := make([]lcRequest, len(reqs))
+	for i, q := range reqs {
+		args := q.Arguments
+		if args == nil {
+			args = q.Args
+		}
+		pend[i] = lcRequest{q.Name, compact(args)}
+		var f fields
+		f.str("call_id", id+"/"+strconv.Itoa(i))
+		f.str("interrupt_id", id)
+		f.str("description", q.Description)
+		r := mk(record.ActionApprovalRequested, f...)
+		r.Tool, r.Arguments, r.Outcome = q.Name, compact(args), "pending"
+		out = append(out, r)
+	}
+	d.pending.put(id, pend)
+	return out
+}
+
+func (d *langChain) decisions(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
+	var decs []struct {
+		Type         string `json:"type"`
+		Message      string `json:"message"`
+		EditedAction *struct {
+			Name string          `json:"name"`
+			Args json.RawMessage `json:"args"`
+		} `json:"edited_action"`
+	}
+	if json.Unmarshal(v, &decs) != nil || len(decs) == 0 {
+		return nil
+	}
+	if id == "" && len(d.pending.order) > 0 {
+		id = d.pending.order[0] // the oldest interrupt awaiting a decision
+	}
+	reqs, _ := d.pending.get(id)
+	d.pending.del(id)
+	var out []*record.Record
+	for i, dec := range decs {
+		var q lcRequest
+		if i < len(reqs) {
+			q = reqs[i]
+		}
+		var f fields
+		if id != "" {
+			f.str("call_id", id+"/"+strconv.Itoa(i))
+			f.str("interrupt_id", id)
+		}
+		f.str("decision", dec.Type)
+		f.str("message", dec.Message)
+		action, outcome := record.ActionApprovalGranted, "approved"
+		switch dec.Type {
+		case "approve":
+		case "edit":
+			f.val("edited", true)
+		case "reject":
+			action, outcome = record.ActionApprovalDenied, "denied"
+		default:
+			action, outcome = record.ActionOther, ""
+		}
+		r := mk(action, f...)
+		r.Tool, r.Outcome = q.tool, outcome
+		if dec.EditedAction != nil {
+			if dec.EditedAction.Name != "" {
+				r.Tool = dec.EditedAction.Name
+			}
+			r.Arguments = compact(dec.EditedAction.Args)
+		}
+		out = append(out, r)
+	}
+	return out
+}
