@@ -36,19 +36,18 @@ type ExportStart struct {
 // macSuffixLen is len(`,"mac":"`) + 64 + len(`"}`).
 const macSuffixLen = 8 + 64 + 2
 
-// SplitExportLine returns the payload and MAC of a record line.
-func SplitExportLine(line []byte) (payload, mac []byte, err error) {
+// checkExportLine checks that a line ends in a well-formed mac member.
+func checkExportLine(line []byte) error {
 	n := len(line)
 	if n < macSuffixLen+2 || !bytes.HasPrefix(line[n-macSuffixLen:], []byte(`,"mac":"`)) || !bytes.HasSuffix(line, []byte(`"}`)) {
-		return nil, nil, errors.New("not a record line (no final \"mac\" member)")
+		return errors.New("not a record line (no final \"mac\" member)")
 	}
-	mac = make([]byte, 32)
-	if _, err := hex.Decode(mac, line[n-66:n-2]); err != nil {
-		return nil, nil, errors.New("record line has a malformed mac")
+	for _, c := range line[n-66 : n-2] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return errors.New("record line has a malformed mac")
+		}
 	}
-	payload = make([]byte, 0, n-macSuffixLen+1)
-	payload = append(append(payload, line[:n-macSuffixLen]...), '}')
-	return payload, mac, nil
+	return nil
 }
 
 // FileStore reads an export file as a Store, streaming it once per chain.
@@ -160,8 +159,11 @@ func (fs *FileStore) Chains(context.Context) ([]string, error) { return fs.chain
 // purpose (0: from the chain's start).
 func (fs *FileStore) StartSeq(chain string) uint64 { return fs.starts[chain] }
 
-// Scan streams the records of chain in file order.
+// Scan streams the records of chain in file order. Payloads and MACs are
+// cut from shared blocks of memory (one allocation per arenaBytes, not per
+// record); each row owns its part.
 func (fs *FileStore) Scan(ctx context.Context, chain string, fn func(sink.Row) error) error {
+	var arena []byte
 	return fs.lines(func(l []byte, n int) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -170,13 +172,27 @@ func (fs *FileStore) Scan(ctx context.Context, chain string, fn func(sink.Row) e
 		if err != nil || c != chain || start > 0 {
 			return err
 		}
-		payload, mac, err := SplitExportLine(l)
-		if err != nil {
+		if err := checkExportLine(l); err != nil {
 			return fmt.Errorf("%s line %d: %w", fs.path, n, err)
 		}
-		return fn(sink.Row{Chain: c, Seq: seq, Payload: payload, MAC: mac, PayloadOnly: true})
+		// The payload is the line without its mac member, closed again.
+		body := l[:len(l)-macSuffixLen]
+		if need := len(body) + 1 + 32; cap(arena)-len(arena) < need {
+			arena = make([]byte, 0, max(arenaBytes, need))
+		}
+		off := len(arena)
+		arena = append(append(arena, body...), '}')
+		p := arena[off:len(arena):len(arena)]
+		off = len(arena)
+		arena = arena[:off+32]
+		m := arena[off : off+32 : off+32]
+		hex.Decode(m, l[len(l)-66:len(l)-2])
+		return fn(sink.Row{Chain: c, Seq: seq, Payload: p, MAC: m, PayloadOnly: true})
 	})
 }
+
+// arenaBytes is the size of the blocks Scan cuts rows from.
+const arenaBytes = 256 << 10
 
 // Export writes the records of chains (all of st's chains when nil) as an
 // export file to w: per chain, its records in seq order whose ingested_at

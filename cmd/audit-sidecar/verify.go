@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -48,6 +49,13 @@ func verifyCmd(args []string) int {
 	}
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "verify: unexpected argument %q", fs.Arg(0))
+	}
+	// Verification streams: a small live heap. Collect less often than
+	// by default, within a soft limit that keeps the process near 32 MiB
+	// (GOGC and GOMEMLIMIT in the environment take precedence).
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(200)
+		debug.SetMemoryLimit(20 << 20)
 	}
 	if (*cfgPath == "") == (*file == "") {
 		return fail(exitUsage, "verify: give exactly one of --config or --file")
