@@ -181,6 +181,16 @@ func TestVerifier(t *testing.T) {
 		}, []string{"payload names seq 4", "mac mismatch", "payload names seq 3"}, false},
 		{"first record missing", func(e []entry) []entry { return e[1:] }, []string{"records missing"}, false},
 		{"unknown key", func(e []entry) []entry { return e }, []string{"no key for kid"}, true},
+		{"record replayed from another chain", func(e []entry) []entry {
+			// Same key, same seq, valid MAC in its own chain.
+			other := NewSealer("other-agent", key, Head{})
+			var o []record.Sealed
+			for i := 0; i < 4; i++ {
+				o = append(o, other.Seal(&record.Record{Action: record.ActionDecision, TS: time.Unix(int64(i), 0)}))
+			}
+			e[3] = entries(o)[3]
+			return e
+		}, []string{"payload names chain \"other-agent\"", "prev does not match"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,5 +367,68 @@ func TestVerifier_KeyRotation(t *testing.T) {
 				t.Errorf("summary %+v, want unverifiable only", sum)
 			}
 		})
+	}
+}
+
+// Epochs: records sealed across ratchets verify with the epoch-1 key
+// alone; a missing seal, an epoch going back or a record sealed with a
+// later epoch's key do not.
+func TestVerifier_Epochs(t *testing.T) {
+	key := testKey(t)
+	seal := func(mutate func(i int, s *Sealer, r *record.Record) bool) []entry {
+		s := NewSealer("demo-agent", key.AtEpoch(1), Head{})
+		s.SetEpoch(1)
+		var out []record.Sealed
+		for i := 0; i < 12; i++ {
+			r := &record.Record{Action: record.ActionDecision, TS: time.Unix(int64(i), 0)}
+			if i == 0 {
+				r.Action = record.ActionChainStart
+			}
+			if i%4 == 3 { // every fourth record closes the epoch
+				r.Action, r.Detail = record.ActionSeal, []byte(fmt.Sprintf(`{"epoch":%d}`, s.Epoch()))
+				if mutate != nil && !mutate(i, s, r) {
+					s.Ratchet()
+					continue // the seal is dropped
+				}
+				out = append(out, s.Seal(r))
+				s.Ratchet()
+				continue
+			}
+			if mutate != nil {
+				mutate(i, s, r)
+			}
+			out = append(out, s.Seal(r))
+		}
+		return entries(out)
+	}
+	run := func(es []entry) []string {
+		var got []string
+		v := NewVerifier("demo-agent", Keyring{key.ID: key}, func(e *VerifyError) { got = append(got, e.Reason) })
+		for _, e := range es {
+			v.Add(e.seq, e.payload, e.mac)
+		}
+		if s := v.Finish(); s.SealedEpoch != 3 && len(got) == 0 {
+			t.Errorf("sealed epoch %d, want 3", s.SealedEpoch)
+		}
+		return got
+	}
+	if got := run(seal(nil)); len(got) > 0 {
+		t.Fatalf("intact epochs: %v", got)
+	}
+	// The second seal dropped, the chain still gapless (the sealer goes on).
+	got := run(seal(func(i int, _ *Sealer, _ *record.Record) bool { return i != 7 }))
+	if !strings.Contains(strings.Join(got, ";"), "without a seal of epoch 2") {
+		t.Errorf("dropped seal: %v", got)
+	}
+	// A record of epoch 2 sealed with epoch 3's key, naming epoch 2.
+	es := seal(nil)
+	later := key.AtEpoch(3)
+	r, _ := record.Parse(es[5].payload)
+	var prev [32]byte
+	copy(prev[:], es[4].mac)
+	m := MAC(later, prev, es[5].payload)
+	es[5].mac = m[:]
+	if got := run(es); !strings.Contains(strings.Join(got, ";"), "mac mismatch") {
+		t.Errorf("re-MACed with a later key (epoch %d record): %v", r.Epoch, got)
 	}
 }

@@ -11,9 +11,24 @@ import (
 // retention_purge records, the SQLite sink removes what they cover, verify
 // still passes on what remains, and a deletion beyond the purge fails it.
 func TestE2E_RetentionPurge(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { retentionPurge(t, false) })
+	// With signed checkpoints and epochs, what remains also verifies
+	// against the witnessed checkpoint: the Merkle checks take up from the
+	// first checkpoint after the purged prefix.
+	t.Run("checkpoints and epochs", func(t *testing.T) { retentionPurge(t, true) })
+}
+
+func retentionPurge(t *testing.T, signed bool) {
 	t.Parallel()
 	e := newEnv(t)
 	e.writeConfig(t, "retention: {max_age: 2s, interval: 500ms}\n")
+	var verifyArgs []string
+	if signed {
+		e.chainExtra = "  epoch: 300ms\n"
+		pub, wdir := withCheckpoints(t, e)
+		appendLines(t, e.cfgPath, "retention: {max_age: 2s, interval: 500ms}\n")
+		verifyArgs = []string{"--pubkey", pub, "--witness", wdir}
+	}
 	appendLines(t, e.logPath, event(map[string]any{"action": "decision", "n": 0}))
 	p := e.start(t)
 	db := openDB(t, e.dbPath)
@@ -52,7 +67,7 @@ func TestE2E_RetentionPurge(t *testing.T) {
 	if got.through < 2 {
 		t.Errorf("purged through %d", got.through)
 	}
-	code, out, _ := runVerify(t, e.cfgPath)
+	code, out, _ := runVerify(t, e.cfgPath, verifyArgs...)
 	if code != 0 {
 		t.Fatalf("verify after the purge exited %d:\n%s", code, out)
 	}
@@ -66,7 +81,7 @@ func TestE2E_RetentionPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	code, out, _ = runVerify(t, e.cfgPath)
+	code, out, _ = runVerify(t, e.cfgPath, verifyArgs...)
 	if code != 1 || !strings.Contains(out, "no retention_purge record covers them") {
 		t.Errorf("verify after deleting beyond the purge exited %d, want 1 naming the uncovered prefix:\n%s", code, out)
 	}
