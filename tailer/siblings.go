@@ -54,17 +54,37 @@ func siblingDir(path string) (dir, base string) {
 }
 
 // listSiblings returns the regular files that may be rotated generations of
-// path, oldest first (see byAge). Files that vanish while listed are skipped.
+// path, oldest first (see byAge). A name that vanishes between the
+// directory read and its stat means a rotation (a shift of .1 -> .2 ...)
+// is under way: the listing is taken again, a few times, so that a
+// generation in the middle of a shift is not missed (it would otherwise
+// be found only at the next rotation, after newer lines). Files that still
+// vanish are skipped.
 func listSiblings(path string) ([]sibling, error) {
+	var sibs []sibling
+	var err error
+	for range listAttempts {
+		var vanished bool
+		sibs, vanished, err = listSiblingsOnce(path)
+		if !vanished {
+			break
+		}
+	}
+	return sibs, err
+}
+
+// listAttempts bounds how often listSiblings reads the directory again.
+const listAttempts = 5
+
+func listSiblingsOnce(path string) (sibs []sibling, vanished bool, err error) {
 	dir, base := siblingDir(path)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list %q: %w", dir, err)
+		return nil, false, fmt.Errorf("list %q: %w", dir, err)
 	}
-	var sibs []sibling
 	var errs []error
 	for _, e := range ents {
 		if !isSiblingName(base, e.Name()) {
@@ -73,6 +93,7 @@ func listSiblings(path string) ([]sibling, error) {
 		p := filepath.Join(dir, e.Name())
 		fi, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
+			vanished = true
 			continue
 		}
 		if err != nil {
@@ -84,12 +105,12 @@ func listSiblings(path string) ([]sibling, error) {
 		}
 		dev, ino, err := devIno(fi)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		sibs = append(sibs, sibling{path: p, name: e.Name(), ino: inode{dev, ino}, mtime: fi.ModTime()})
 	}
 	slices.SortStableFunc(sibs, func(a, b sibling) int { return byAge(base, a, b) })
-	return sibs, errors.Join(errs...)
+	return sibs, vanished, errors.Join(errs...)
 }
 
 // byAge orders rotated generations oldest first: by modification time, and
