@@ -55,13 +55,24 @@ type FileStore struct {
 	path   string
 	chains []string
 	starts map[string]uint64
+	// spans holds, per chain, the byte range of its lines when they are
+	// contiguous in the file (as export writes them), so that Scan reads
+	// only that range; a chain whose lines interleave with another's is
+	// scanned through the whole file.
+	spans map[string]span
+}
+
+// span is a byte range of the file and whether it holds one chain only.
+type span struct {
+	from, to   int64
+	contiguous bool
 }
 
 // OpenFile reads the export at path once to list its chains.
 func OpenFile(path string) (*FileStore, error) {
-	fs := &FileStore{path: path, starts: map[string]uint64{}}
-	seen := map[string]bool{}
-	err := fs.lines(func(l []byte, lineNo int) error {
+	fs := &FileStore{path: path, starts: map[string]uint64{}, spans: map[string]span{}}
+	last := ""
+	err := fs.lines(0, -1, func(l []byte, lineNo int, off int64) error {
 		c, _, start, err := routeLine(l)
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", path, lineNo, err)
@@ -69,10 +80,17 @@ func OpenFile(path string) (*FileStore, error) {
 		if start > 0 {
 			fs.starts[c] = start
 		}
-		if !seen[c] {
-			seen[c] = true
+		sp, seen := fs.spans[c]
+		switch {
+		case !seen:
 			fs.chains = append(fs.chains, c)
+			sp = span{from: off, contiguous: true}
+		case c != last:
+			sp.contiguous = false // the chain resumes after another's lines
 		}
+		sp.to = off + int64(len(l)) + 1
+		fs.spans[c] = sp
+		last = c
 		return nil
 	})
 	if err != nil {
@@ -130,23 +148,49 @@ func canonicalPrefix(l []byte) (chain string, seq uint64, ok bool) {
 	return string(rest[:q]), n, true
 }
 
-func (fs *FileStore) lines(fn func(l []byte, lineNo int) error) error {
+// lines calls fn with each non-empty line of the file between byte
+// offsets from and to (to < 0: the end), its number (from the range's
+// start) and its offset. The line is only valid during the call.
+func (fs *FileStore) lines(from, to int64, fn func(l []byte, lineNo int, off int64) error) error {
 	f, err := os.Open(fs.path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	// The line passed to fn is only valid during the call.
-	sc := bufio.NewScanner(f)
+	var r io.Reader = f
+	if from > 0 {
+		if _, err := f.Seek(from, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	if to >= 0 {
+		r = io.LimitReader(f, to-from)
+	}
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), MaxLineBytes)
+	sc.Split(splitLF) // offsets count every byte, a '\r' included
+	off := from
 	for n := 1; sc.Scan(); n++ {
-		if l := bytes.TrimRight(sc.Bytes(), "\r"); len(l) > 0 {
-			if err := fn(l, n); err != nil {
+		raw := sc.Bytes()
+		if l := bytes.TrimRight(raw, "\r"); len(l) > 0 {
+			if err := fn(l, n, off); err != nil {
 				return err
 			}
 		}
+		off += int64(len(raw)) + 1
 	}
 	return sc.Err()
+}
+
+// splitLF splits at '\n' only, keeping any '\r' in the token.
+func splitLF(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // MaxLineBytes bounds a line of an export file (a record).
@@ -164,7 +208,11 @@ func (fs *FileStore) StartSeq(chain string) uint64 { return fs.starts[chain] }
 // record); each row owns its part.
 func (fs *FileStore) Scan(ctx context.Context, chain string, fn func(sink.Row) error) error {
 	var arena []byte
-	return fs.lines(func(l []byte, n int) error {
+	from, to := int64(0), int64(-1)
+	if sp, ok := fs.spans[chain]; ok && sp.contiguous {
+		from, to = sp.from, sp.to
+	}
+	return fs.lines(from, to, func(l []byte, n int, _ int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

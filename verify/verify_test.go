@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -217,5 +218,59 @@ func TestRun_ManyChainsInParallel(t *testing.T) {
 	st["fail"] = nil
 	if _, err := Run(context.Background(), st, Options{Keys: chain.Keyring{key.ID: key}}, nil); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Errorf("a failing scan: err = %v", err)
+	}
+}
+
+// An export file with two chains verifies whether their lines are grouped
+// (each chain read from its own byte range) or interleaved (read through
+// the whole file), and a tampered line is found in either layout.
+func TestFileStore_Layouts(t *testing.T) {
+	key, err := chain.NewKey("", []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines [2][]string
+	for c, id := range []string{"a", "b"} {
+		s := chain.NewSealer(id, key, chain.Head{})
+		for i := range 50 {
+			r := &record.Record{Action: record.ActionDecision, TS: time.Unix(int64(i), 0), IngestedAt: time.Unix(int64(i), 0)}
+			if i == 0 {
+				r.Action = record.ActionChainStart
+			}
+			sealed := s.Seal(r)
+			lines[c] = append(lines[c], string(record.AppendJSON(nil, sealed.Payload, sealed.MAC)))
+		}
+	}
+	grouped := strings.Join(append(append([]string{}, lines[0]...), lines[1]...), "\n") + "\n"
+	var mixed []string
+	for i := range lines[0] {
+		mixed = append(mixed, lines[0][i], lines[1][i])
+	}
+	interleaved := strings.Join(mixed, "\r\n") + "\r\n"
+	for name, body := range map[string]string{"grouped": grouped, "interleaved with CRLF": interleaved} {
+		for _, tamper := range []bool{false, true} {
+			if tamper {
+				body = strings.Replace(body, `"seq":30,"ts":"1970-01-01T00:00:29`, `"seq":30,"ts":"1970-01-01T00:00:28`, 1)
+			}
+			path := filepath.Join(t.TempDir(), "export.ndjson")
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fs, err := OpenFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Run(context.Background(), fs, Options{Keys: chain.Keyring{key.ID: key}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Valid
+			if tamper {
+				want = Invalid
+			}
+			if rep.Verdict != want || len(rep.Chains) != 2 || rep.Chains[0].Records != 50 || rep.Chains[1].Records != 50 {
+				t.Errorf("%s, tampered %v: %s %+v %v", name, tamper, rep.Verdict, rep.Chains, rep.Problems)
+			}
+		}
 	}
 }
