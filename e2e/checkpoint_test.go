@@ -12,11 +12,15 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -441,5 +445,45 @@ func TestE2E_CheckpointsAfterSpoolLoss(t *testing.T) {
 	}
 	if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--witness", wdir); code != 0 {
 		t.Fatalf("verify exited %d\n%s%s", code, out, errs)
+	}
+}
+
+// An HTTP witness receives every checkpoint by POST, the last one at
+// shutdown included; what it holds is a trusted checkpoint for verify.
+func TestE2E_WitnessURL(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var notes []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		notes = append(notes, string(b))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	e := newEnv(t)
+	pub, _ := withCheckpoints(t, e)
+	cfg, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, e.cfgPath, bytes.Replace(cfg, []byte("  witness_dir:"), []byte("  witness_url: "+srv.URL+"\n  witness_dir:"), 1))
+	appendLines(t, e.logPath, events(0, 30))
+	p := e.start(t)
+	db := openDB(t, e.dbPath)
+	waitForEvents(t, db, 30, p)
+	p.stop(t)
+	head := maxSeq(t, db, "")
+	mu.Lock()
+	last := notes[len(notes)-1]
+	n := len(notes)
+	mu.Unlock()
+	if !strings.Contains(last, fmt.Sprintf("\n%d\n", head-1)) {
+		t.Fatalf("the witness's newest of %d checkpoints is not the final one (size %d):\n%s", n, head-1, last)
+	}
+	held := filepath.Join(e.dir, "held.checkpoint")
+	writeFile(t, held, []byte(last))
+	if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--checkpoint", held); code != 0 {
+		t.Fatalf("verify --checkpoint exited %d\n%s%s", code, out, errs)
 	}
 }
