@@ -117,6 +117,9 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 		if err != nil {
 			return fmt.Errorf("scan chain %q: %w", ids[i], err)
 		}
+		if len(opts.Keys) == 0 && v.LastCheckpoint() == nil {
+			v.Unverifiable(0, "no HMAC key was given and no signed checkpoint covers any record: nothing vouches for this chain")
+		}
 		if c := v.LastCheckpoint(); opts.MaxAge > 0 && (c == nil || opts.Now().Sub(c.Time) > opts.MaxAge) {
 			v.Unverifiable(0, "the newest checkpoint is older than the freshness bound %s, or there is none: the newest records may have been cut together with their checkpoints", opts.MaxAge)
 		}

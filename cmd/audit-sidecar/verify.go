@@ -82,13 +82,14 @@ func verifyCmd(args []string) int {
 		switch {
 		case err == nil:
 			opts.Keys = ring
-		case len(pubkeys) == 0:
+		case len(pubkeys) == 0 && cfg.Chain.SigningKeyFile == "":
 			return fail(exitUsage, "%v", err)
 		default:
-			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: %v; MACs are not checked (--pubkey only)\n", err)
+			// The key file left the pod (epochs): checkpoints still vouch.
+			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: %v; MACs are not checked, only signed checkpoints\n", err)
 		}
 	}
-	if len(opts.Keys) == 0 && len(pubkeys) == 0 {
+	if len(opts.Keys) == 0 && len(pubkeys) == 0 && (cfg == nil || cfg.Chain.SigningKeyFile == "") {
 		return fail(exitUsage, "verify: give --key-file (MAC check) or --pubkey (signed checkpoints), or both")
 	}
 
@@ -111,6 +112,10 @@ func verifyCmd(args []string) int {
 		if s, err := chain.LoadSigner(name, cfg.Chain.SigningKeyFile); err == nil {
 			opts.Trusted = append(opts.Trusted, s.Verifier())
 		}
+	}
+
+	if len(opts.Keys) == 0 && len(opts.Trusted) == 0 {
+		return fail(exitUsage, "verify: no HMAC key and no checkpoint public key could be loaded: nothing to verify with")
 	}
 
 	// Witnessed checkpoints.
