@@ -1,7 +1,11 @@
-// Package verify checks every chain stored in a sink: each record's MAC
-// recomputed from its stored payload, the links between records, gaps,
-// and the stored index columns against the payload. It streams each chain
-// in seq order, in constant memory, and reports every problem it finds.
+// Package verify checks every chain stored in a sink or an export file
+// (FileStore): each record's MAC recomputed from its stored payload, the
+// links between records, gaps, epochs, signed checkpoints and their Merkle
+// roots, witnessed checkpoints, and the stored index columns against the
+// payload (package chain does the per-chain rules). It streams each chain
+// in seq order, in constant memory, reports every problem it finds, and
+// ends with a verdict (valid, invalid, unverifiable) and the exposure:
+// what the inputs given could not prove. Export writes export files.
 package verify
 
 import (
