@@ -131,11 +131,26 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-const insertSQL = `INSERT INTO audit_records (
+// insertSQL inserts n rows in one statement: one statement per row costs
+// the driver's per-call overhead on every row.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_records (
 	chain, seq, ts, ingested_at, action, "user", tenant, agent, session,
 	trace, model, tool, outcome, approver, kid, prev, mac, payload
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (chain, seq) DO NOTHING`
+) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	b.WriteString(" ON CONFLICT (chain, seq) DO NOTHING")
+	return b.String()
+}
+
+// insertRows is how many rows one INSERT statement carries.
+const insertRows = 64
 
 // Write stores batch in one transaction: all of it or, on error, none.
 // Records already stored identically are skipped, so replays and
@@ -157,34 +172,53 @@ func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
 		return fmt.Errorf("sqlite write: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	ins, err := tx.PrepareContext(ctx, insertSQL)
-	if err != nil {
-		return fmt.Errorf("sqlite write: prepare: %w", err)
-	}
-	defer ins.Close()
-	for i := range rows {
-		r := &rows[i]
-		res, err := ins.ExecContext(ctx,
-			r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
-			r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
-			r.Kid, r.Prev, r.MAC, r.Payload)
+	var full *sql.Stmt  // the statement for insertRows rows, prepared once
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, 18*insertRows)
+	for start := 0; start < len(rows); start += insertRows {
+		chunk := rows[start:min(start+insertRows, len(rows))]
+		args = args[:0]
+		for i := range chunk {
+			r := &chunk[i]
+			args = append(args, r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
+				r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
+				r.Kid, r.Prev, r.MAC, r.Payload)
+		}
+		var res sql.Result
+		if len(chunk) == insertRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insertSQL(insertRows)); err != nil {
+					return fmt.Errorf("sqlite write: prepare: %w", err)
+				}
+			}
+			res, err = full.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
+		}
 		if err != nil {
-			return fmt.Errorf("sqlite write: chain %q seq %d: %w", r.Chain, r.Seq, err)
+			return fmt.Errorf("sqlite write: chain %q seqs %d-%d: %w", chunk[0].Chain, chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return fmt.Errorf("sqlite write: chain %q seq %d: %w", r.Chain, r.Seq, err)
+			return fmt.Errorf("sqlite write: chain %q seqs %d-%d: %w", chunk[0].Chain, chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
 		}
-		if n == 1 {
+		if n == int64(len(chunk)) {
 			continue
 		}
-		// Skipped: the position is taken. Only replays get here, so the
-		// extra read costs nothing on the normal path.
-		if err := sameAsStored(ctx, tx, r); err != nil {
-			if errors.Is(err, ErrConflict) {
-				s.logger.Error("sqlite conflicting record", zap.String("chain", r.Chain), zap.Uint64("seq", r.Seq))
+		// Some were skipped: their positions are taken. Only replays get
+		// here, so checking each row of the chunk costs nothing on the
+		// normal path.
+		for i := range chunk {
+			if err := sameAsStored(ctx, tx, &chunk[i]); err != nil {
+				if errors.Is(err, ErrConflict) {
+					s.logger.Error("sqlite conflicting record", zap.String("chain", chunk[i].Chain), zap.Uint64("seq", chunk[i].Seq))
+				}
+				return err
 			}
-			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
