@@ -71,7 +71,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"postgres with path", strings.Replace(minimal, "type: sqlite, path: ./data/audit.db", "type: postgres, dsn: 'postgres://x@h/db', path: a", 1), "sinks[0].path: only for type sqlite"},
 		{"sqlite with dsn", strings.Replace(minimal, "path: ./data/audit.db", "path: ./data/audit.db, dsn: 'postgres://x@h/db'", 1), "sinks[0].dsn: only for type postgres"},
 		{"no chain id", strings.Replace(minimal, "id: demo-agent, ", "", 1), "chain.id: required"},
-		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", "redact.packs[1]"},
+		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", `redact.packs[1]: unknown pack "nope" (known: br, core, eu, gdpr, hipaa, in, pci, secrets, us)`},
 		{"hash needs key", minimal + "redact: {rules: [{name: emp, pattern: 'EMP-\\d+', action: hash}]}\n", "redact.hash_key_file: required"},
 		{"bad action", minimal + "redact: {rules: [{name: emp, pattern: 'x', action: burn}]}\n", "redact.rules[0].action"},
 		{"retention interval above max_age", minimal + "retention: {max_age: 1h, interval: 2h}\n", "retention.interval: must not exceed"},
@@ -86,5 +86,15 @@ func TestLoad_Errors(t *testing.T) {
 				t.Fatalf("error %v, want it to name %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLoad_EveryRedactPack(t *testing.T) {
+	c, err := Load(write(t, minimal+"redact: {packs: [core, secrets, us, eu, in, br, hipaa, pci, gdpr]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Redact.Packs) != 9 {
+		t.Errorf("packs: %v", c.Redact.Packs)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strings"
+
+	"github.com/fips-agents/audit-sidecar/redact"
 )
 
 var (
@@ -59,8 +62,8 @@ func (c *Config) Validate() error {
 
 	hash := false
 	for i, p := range c.Redact.Packs {
-		if !slices.Contains([]string{"core", "secrets"}, p) {
-			bad(fmt.Sprintf("redact.packs[%d]", i), "unknown pack %q (known: core, secrets)", p)
+		if known := redact.Packs(); !slices.Contains(known, p) {
+			bad(fmt.Sprintf("redact.packs[%d]", i), "unknown pack %q (known: %s)", p, strings.Join(known, ", "))
 		}
 	}
 	names := map[string]bool{}

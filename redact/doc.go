@@ -14,16 +14,23 @@
 //
 // # Packs
 //
+// Config.Packs names the packs; nil means DefaultPacks (core, secrets).
+// docs/redaction.md lists every format of every type with examples.
+//
 // core:
 //   - CARD: 13-19 digits, contiguous or grouped by single spaces or dashes
 //     (4-4-4-4, Amex 4-6-5), with a known brand prefix and length (Visa,
 //     Mastercard, Amex, Discover, JCB, Diners) and a valid Luhn check digit.
 //     An order number that fails Luhn is left alone.
 //   - SSN: ddd-dd-dddd, never-issued areas (000, 666, 900-999), group 00 and
-//     serial 0000 excluded.
+//     serial 0000 excluded (also in us).
 //   - PHONE: US numbers (415) 555-0132, 415-555-0132, 415.555.0132,
 //     415 555 0132, with optional +1 / 1- prefix; E.164: '+' and 8-15
-//     digits, optionally grouped by single spaces or dashes.
+//     digits, optionally grouped by single spaces or dashes, a group may be
+//     parenthesised (+44 (0)20 ..., +55 (11) ...); national formats with a
+//     trunk 0 (UK 020 7946 0958, DE 030/1234567, FR 01 23 45 67 89,
+//     IN 022 2345 6789: 9-12 digits in groups of 2-8) or the 00 prefix;
+//     Brazil (11) 98765-4321 and 11 98765-4321; India 98765 43210.
 //   - IPV4: dotted quads with octets 0-255, not part of a longer dotted
 //     number (versions, OIDs).
 //   - IPV6: eight groups, or "::"-compressed with at least one decimal
@@ -33,18 +40,62 @@
 //     as address bytes.
 //
 // secrets:
-//   - PRIVATE_KEY: a PEM "-----BEGIN ... PRIVATE KEY-----" block through its
-//     END line, or to the end of the string if the END line is missing.
+//   - PRIVATE_KEY: a PEM "-----BEGIN ... PRIVATE KEY-----" block (RSA, EC,
+//     OPENSSH, ENCRYPTED, PGP ... PRIVATE KEY BLOCK) through its END line,
+//     or to the end of the string if the END line is missing; also when
+//     its newlines are written as the two bytes \n (JSON inside a JSON
+//     string). A base64 run that decodes to such a BEGIN line (the data of
+//     a Kubernetes Secret) is replaced whole.
 //   - AWS_ACCESS_KEY: AKIA or ASIA and 16 of [A-Z0-9].
 //   - AWS_SECRET_KEY: 40 bytes of base64 within 48 bytes after aws_secret,
 //     aws secret, secret_access_key or SecretAccessKey (any case), or in the
 //     value of a JSON key naming such a field.
-//   - GITHUB_TOKEN: ghp_, gho_, ghu_, ghs_, ghr_ and 36+ alphanumerics;
-//     github_pat_ and 82+ of [A-Za-z0-9_].
+//   - GITHUB_TOKEN: ghp_, gho_, ghu_, ghs_, ghr_ and 36 alphanumerics
+//     whose last six are the base62 CRC32 of the first 30 (or more than
+//     36); github_pat_ and 82+ of [A-Za-z0-9_].
+//   - API_KEY: Slack xoxb-/xoxp-/xoxa-/xoxe-/xoxr-/xoxs-/xapp- and 20+
+//     bytes; GitLab glpat-; OpenAI and Anthropic sk- and 32+ bytes with a
+//     digit, a capital and a small letter; Stripe sk_live_, rk_live_,
+//     sk_test_, rk_test_ and 24+ alphanumerics; npm_ with its CRC32; Google
+//     AIza and 35 bytes.
 //   - JWT: eyJ... base64url header.payload.signature (JWE segments too).
 //   - AUTH: the credential after "Authorization:" (any scheme, any shape),
 //     in the value of an "Authorization" JSON key, and after a bare
 //     "Bearer" / "Basic" when it looks like a credential.
+//
+// us: SSN; ITIN (9dd-dd-dddd with an IRS group: 50-65, 70-88, 90-92,
+// 94-99); PASSPORT and DOB in context (see Context).
+//
+// eu: IBAN (country length, contiguous or in groups of four, mod 97, and
+// the national check digits of BE, ES and FR); UK_NINO (AB123456C or
+// AB 12 34 56 C with HMRC's prefix rules); DE_TAX_ID (Steuer-ID, 11 digits
+// or 2-3-3-3, ISO 7064 MOD 11,10 and the digit-repetition rule); FR_NIR
+// (15 digits or 1-2-2-2-3-3-2, key 97 - n mod 97); ES_NIF (DNI 8 digits
+// and the mod-23 letter, NIE X/Y/Z + 7 digits + letter); IT_FISCAL_CODE
+// (16 characters, month and day checked, check letter).
+//
+// in: IN_PAN (5 capitals with a holder type in the fourth, 4 digits, a
+// capital); AADHAAR (12 digits, first 2-9, Verhoeff; grouped 4-4-4
+// anywhere, contiguous in context).
+//
+// br: CPF (ddd.ddd.ddd-dd anywhere, 11 digits in context; two mod-11
+// check digits); CNPJ (dd.ddd.ddd/dddd-dd anywhere, 14 digits in context).
+//
+// hipaa = core + secrets + us; pci = core + secrets; gdpr = core +
+// secrets + eu. A candidate that fails its check digits is left alone.
+//
+// # Context
+//
+// A weak shape counts only in context: PASSPORT (a token of 6-9 digits
+// with up to two capitals before and one after), DOB (a valid date
+// yyyy-mm-dd, dd/mm/yyyy, mm/dd/yyyy, with '/', '.' or '-', year
+// 1900-2099), a contiguous AADHAAR, CPF or CNPJ. Context is a word
+// starting within 48 bytes before the candidate and not continuing a word
+// on its left (passport, passeport, reisepass, pasaporte, passaporto; dob,
+// birth, born, geburt, naissance, nacimiento, nascita, nascimento;
+// aadhaar, aadhar, uidai; cpf; cnpj), or the JSON object key of the
+// string (with '_', '-', '.' and ' ' removed, lower-cased: ending in "dob"
+// or containing "birth", a passport word, "aadhaar", "cpf", "cnpj").
 //
 // Custom rules are Go regular expressions; each masks as
 // "[REDACTED:NAME]" (the rule name upper-cased, '-' turned into '_') or,
@@ -56,8 +107,10 @@
 // output. When spans overlap they are merged into one replacement that
 // covers all of them (text claimed by any detector never survives) and
 // takes the type first in this order: PRIVATE_KEY, AWS_ACCESS_KEY,
-// AWS_SECRET_KEY, GITHUB_TOKEN, JWT, AUTH, CARD, SSN, PHONE, IPV4, IPV6,
-// EMAIL, then custom rules in configuration order. Replacements are then
+// AWS_SECRET_KEY, GITHUB_TOKEN, API_KEY, JWT, AUTH, IBAN, CARD, SSN, ITIN,
+// AADHAAR, CPF, CNPJ, DE_TAX_ID, FR_NIR, ES_NIF, IT_FISCAL_CODE, UK_NINO,
+// IN_PAN, PASSPORT, DOB, PHONE, IPV4, IPV6, EMAIL, then custom rules in
+// configuration order. Replacements are then
 // applied left to right.
 //
 // # Speed
@@ -65,8 +118,10 @@
 // No built-in detector uses regexp. One table-driven pass over a string
 // (fused, in JSON, with the search for the closing quote) records which
 // trigger bytes occur: a digit for numbers, '@' for e-mail, ':' for IPv6,
-// '-', 'I', 'J', '_' for the PEM, AWS, JWT and GitHub literals, b/k/w/z for
-// the case-insensitive keywords. Only the scanners whose triggers occur
+// '-', 'I', 'J', '_' for the PEM, AWS, JWT, GitHub and API key literals,
+// b/k/w/z for the case-insensitive keywords. The national identifiers are
+// all anchored on digit runs, so they cost nothing on strings without
+// digits. Only the scanners whose triggers occur
 // run; each finds candidates with byte tests (a digit run of the right
 // length followed by the right separator, a literal found by
 // strings.Index) and confirms them with a hand-written validator (Luhn,

@@ -119,7 +119,7 @@ var fuzzLiterals = []struct{ text, secret string }{
 	{"2001:db8::8a2e:370:7334", "2001:db8::8a2e:370:7334"},
 	{testAWSID, testAWSID},
 	{"aws_secret_access_key=" + testAWSSecret, testAWSSecret},
-	{"ghp_" + strings.Repeat("Xy7", 12), "ghp_" + strings.Repeat("Xy7", 12)},
+	{testGHP, testGHP},
 	{testJWT, testJWT},
 	{testPEM, "MIIEowIBAAKCAQEA7"},
 	{"Authorization: Bearer Zq9xCred", "Zq9xCred"},

@@ -62,8 +62,8 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	w.scratchUsed = max(w.scratchUsed, len(w.scratch))
 	w.pos = i + 1
 	var next keyCtx
-	if isKey && w.r.secrets && mask&tKeyword != 0 {
-		next = keyContext(text) // every context keyword has a b, k, w or z
+	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && mask&tKeyword != 0) {
+		next = keyContext(text) // every secrets context keyword has a b, k, w or z
 	}
 	w.emit(text, raw, verbatim, ctx, mask)
 	return next, true

@@ -29,52 +29,12 @@ const MaxRules = 1000
 // Unprocessable replaces a whole value that could not be redacted safely.
 const Unprocessable = "[REDACTED:UNPROCESSABLE]"
 
-// Type names: the X in "[REDACTED:X]" and the keys of the counts map.
-const (
-	TypePrivateKey    = "PRIVATE_KEY"
-	TypeAWSAccessKey  = "AWS_ACCESS_KEY"
-	TypeAWSSecretKey  = "AWS_SECRET_KEY"
-	TypeGitHubToken   = "GITHUB_TOKEN"
-	TypeJWT           = "JWT"
-	TypeAuth          = "AUTH"
-	TypeCard          = "CARD"
-	TypeSSN           = "SSN"
-	TypePhone         = "PHONE"
-	TypeIPv4          = "IPV4"
-	TypeIPv6          = "IPV6"
-	TypeEmail         = "EMAIL"
-	TypeUnprocessable = "UNPROCESSABLE"
-)
-
-// Built-in kinds in priority order: when detections overlap, the merged
-// span is labelled with the kind listed first. Custom rules follow, in
-// configuration order.
-const (
-	kPrivateKey = iota
-	kAWSAccessKey
-	kAWSSecretKey
-	kGitHubToken
-	kJWT
-	kAuth
-	kCard
-	kSSN
-	kPhone
-	kIPv4
-	kIPv6
-	kEmail
-	numBuiltin
-)
-
-var builtinTypes = [numBuiltin]string{
-	TypePrivateKey, TypeAWSAccessKey, TypeAWSSecretKey, TypeGitHubToken, TypeJWT, TypeAuth,
-	TypeCard, TypeSSN, TypePhone, TypeIPv4, TypeIPv6, TypeEmail,
-}
-
 // DefaultPacks is used when Config.Packs is nil.
 var DefaultPacks = []string{"core", "secrets"}
 
-// Config selects the rules. Packs: "core", "secrets" (nil means both; an
-// empty non-nil slice means none). Rules: custom regular expressions.
+// Config selects the rules. Packs: names from [Packs] (nil means
+// DefaultPacks; an empty non-nil slice means none). Rules: custom regular
+// expressions.
 type Config struct {
 	Packs []string
 	Rules []Rule
@@ -116,12 +76,13 @@ type match struct {
 // Redactor finds and replaces PII and secrets. It is immutable after New
 // and safe for concurrent use.
 type Redactor struct {
-	core, secrets bool
-	rules         []customRule
-	kinds         []kind // builtins, then custom rules
-	hashPrefix    string // "hmac-sha256:" or "hmac-sha256:<kid>:"
-	macs          sync.Pool
-	hook          func(string) // tests only: called before scanning a value
+	on         kindSet // built-in kinds switched on by the packs
+	keyCtx     bool    // object keys are classified (a kind uses their context)
+	rules      []customRule
+	kinds      []kind // builtins, then custom rules
+	hashPrefix string // "hmac-sha256:" or "hmac-sha256:<kid>:"
+	macs       sync.Pool
+	hook       func(string) // tests only: called before scanning a value
 }
 
 // New validates cfg and builds a Redactor. Every problem is reported, each
@@ -136,16 +97,8 @@ func New(cfg Config) (*Redactor, error) {
 	if packs == nil {
 		packs = DefaultPacks
 	}
-	for i, p := range packs {
-		switch p {
-		case "core":
-			r.core = true
-		case "secrets":
-			r.secrets = true
-		default:
-			bad(fmt.Sprintf("packs[%d]", i), fmt.Errorf("unknown pack %q", p))
-		}
-	}
+	r.on = packSet(packs, bad)
+	r.keyCtx = r.on&(contextKinds|setOf(kAuth, kAWSSecretKey)) != 0
 	for _, t := range builtinTypes {
 		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]"})
 	}
@@ -237,12 +190,16 @@ func validKeyID(id string) bool {
 	return true
 }
 
-// Types lists every type name this Redactor can count, UNPROCESSABLE
-// included (for pre-registering metrics).
+// Types lists every type name this Redactor can count: those of the
+// selected packs in priority order, then the custom rules, then
+// UNPROCESSABLE (for pre-registering metrics).
 func (r *Redactor) Types() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, k := range r.kinds {
+	for i, k := range r.kinds {
+		if i < numBuiltin && !r.on.has(i) {
+			continue
+		}
 		if !seen[k.name] {
 			seen[k.name] = true
 			out = append(out, k.name)
@@ -312,12 +269,10 @@ func (r *Redactor) find(s string, ctx keyCtx, mask uint16, ms []match) []match {
 	if mask == maskUnknown {
 		mask = triggers(s)
 	}
-	if r.secrets {
+	if r.on&secretKinds != 0 {
 		ms = scanSecrets(s, ctx, mask, ms)
 	}
-	if r.core {
-		ms = scanCore(s, mask, ms)
-	}
+	ms = scanCore(s, ctx, r.on, mask, ms)
 	for i := range r.rules {
 		ms = r.rules[i].scan(s, ms)
 	}

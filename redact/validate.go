@@ -57,6 +57,7 @@ var class = func() (t [256]uint8) {
 
 func isDigit(c byte) bool  { return c-'0' < 10 }
 func isAlpha(c byte) bool  { return class[c]&(clUpper|clLower) != 0 }
+func isUpper(c byte) bool  { return class[c]&clUpper != 0 }
 func isAlnum(c byte) bool  { return class[c]&(clDigit|clUpper|clLower) != 0 }
 func isHex(c byte) bool    { return class[c]&clHex != 0 }
 func isB64URL(c byte) bool { return class[c]&clB64URL != 0 }
@@ -149,6 +150,13 @@ func cardValid[T string | []byte](d T) bool { return cardBrandOK(d) && luhnValid
 // ssnValid applies the SSA's never-issued rules to area-group-serial.
 func ssnValid(area, group, serial int) bool {
 	return area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+// itinValid reports whether area-group-serial is an ITIN: area 9xx, group
+// 50-65, 70-88, 90-92 or 94-99.
+func itinValid(area, group, serial int) bool {
+	return area >= 900 && area <= 999 && serial != 0 &&
+		(group >= 50 && group <= 65 || group >= 70 && group <= 88 || group >= 90 && group <= 92 || group >= 94)
 }
 
 // cardGroupsOK reports whether digit group lengths look like a printed card

@@ -1,0 +1,125 @@
+package redact
+
+// Context: a weak shape (a passport number, a date, an unformatted CPF)
+// counts only where an object key or a word shortly before it says what
+// it is.
+
+// keyCtx is what the JSON object key of a string value says about it.
+type keyCtx uint8
+
+const (
+	ctxAuth      keyCtx = 1 << iota // value of an Authorization header
+	ctxAWSSecret                    // value of an AWS secret key field
+	ctxDOB                          // a date of birth
+	ctxPassport                     // a passport number
+	ctxAadhaar                      // an Aadhaar number
+	ctxCPF                          // a CPF
+	ctxCNPJ                         // a CNPJ
+)
+
+// contextWindow is how far before a candidate a context word may start.
+const contextWindow = 48
+
+// contextWords are the words that give each context in free text, lower
+// case; a word must not continue a longer word on its left.
+var contextWords = [...]struct {
+	ctx   keyCtx
+	words []string
+}{
+	{ctxDOB, []string{"dob", "d.o.b", "birth", "born", "geburt", "geb.", "naissance", "nacimiento", "nascita", "nascimento"}},
+	{ctxPassport, []string{"passport", "passeport", "reisepass", "pasaporte", "passaporto", "passaporte"}},
+	{ctxAadhaar, []string{"aadhaar", "aadhar", "uidai"}},
+	{ctxCPF, []string{"cpf"}},
+	{ctxCNPJ, []string{"cnpj"}},
+}
+
+// contextFirst marks the first letters of context words, both cases.
+var contextFirst = func() (t [256]bool) {
+	for _, cw := range contextWords {
+		for _, w := range cw.words {
+			t[w[0]] = true
+			t[w[0]-'a'+'A'] = true
+		}
+	}
+	return t
+}()
+
+// context reports whether the key gives want, or one of want's words
+// starts within contextWindow bytes before i.
+func (n *numScan) context(i int, want keyCtx) bool {
+	if n.ctx&want != 0 {
+		return true
+	}
+	s := n.s
+	for k := max(0, i-contextWindow); k < i; k++ {
+		if !contextFirst[s[k]] || (k > 0 && isAlpha(s[k-1])) {
+			continue
+		}
+		for _, cw := range contextWords {
+			if cw.ctx != want {
+				continue
+			}
+			for _, w := range cw.words {
+				if hasFoldAt(s, k, w) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// keyContext classifies an object key. "Authorization" (any case, also as
+// a suffix: Proxy-Authorization, HTTP_AUTHORIZATION) marks an
+// Authorization header value; with '_', '-', '.' and ' ' removed and
+// lower-cased, a key containing "awssecret" or "secretaccesskey" marks an
+// AWS secret, one that is or ends in "dob" or contains "birth" a date of
+// birth, and one containing a context word of another kind that kind.
+func keyContext(k string) keyCtx {
+	if len(k) < 3 || len(k) > 64 {
+		return 0
+	}
+	var ctx keyCtx
+	if hasFoldAt(k, len(k)-13, "authorization") {
+		ctx |= ctxAuth
+	}
+	var buf [64]byte
+	n := 0
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '_' || c == '-' || c == '.' || c == ' ':
+			continue
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	t := string(buf[:n])
+	if contains(t, "awssecret") || contains(t, "secretaccesskey") {
+		ctx |= ctxAWSSecret
+	}
+	if hasSuffix(t, "dob") || contains(t, "birth") || contains(t, "geburt") {
+		ctx |= ctxDOB
+	}
+	for _, cw := range contextWords[1:] {
+		for _, w := range cw.words {
+			if contains(t, w) {
+				ctx |= cw.ctx
+			}
+		}
+	}
+	return ctx
+}
+
+func contains(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if s[i:i+len(w)] == w {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSuffix(s, w string) bool { return len(s) >= len(w) && s[len(s)-len(w):] == w }
