@@ -44,6 +44,7 @@ func addJSONSeeds(f *testing.F) {
 func FuzzJSON(f *testing.F) {
 	addJSONSeeds(f)
 	r := mustNew(f, Config{
+		Packs:   allPacks,
 		Rules:   []Rule{{Name: "emp", Pattern: `EMP-\d+`, Action: "hash"}, {Name: "tkt", Pattern: `(?i)tkt-\d+`}},
 		HashKey: []byte("fuzz-key-0123456789abcdef0123456"),
 	})
@@ -124,7 +125,22 @@ var fuzzLiterals = []struct{ text, secret string }{
 	{testPEM, "MIIEowIBAAKCAQEA7"},
 	{"Authorization: Bearer Zq9xCred", "Zq9xCred"},
 	{"Bearer Zq9xCredential0", "Zq9xCredential0"},
+	{"DE89 3704 0044 0532 0130 00", "DE89 3704 0044 0532 0130 00"},
+	{"GB82WEST12345698765432", "GB82WEST12345698765432"},
+	{"529.982.247-25", "529.982.247-25"},
+	{"11.222.333/0001-81", "11.222.333/0001-81"},
+	{"86095742719", "86095742719"},
+	{"RSSMRA85T10A562S", "RSSMRA85T10A562S"},
+	{"12345678Z", "12345678Z"},
+	{"ABCPE1234F", "ABCPE1234F"},
+	{"AB 12 34 56 C", "AB 12 34 56 C"},
+	{"020 7946 0958", "020 7946 0958"},
+	{"(11) 98765-4321", "(11) 98765-4321"},
+	{"xoxb-2048761234-4096123456789-Zq9xWv8uT7sR6qP5oN4m", "xoxb-2048761234-4096123456789-Zq9xWv8uT7sR6qP5oN4m"},
 }
+
+// allPacks switches on every built-in kind.
+var allPacks = []string{"hipaa", "gdpr", "in", "br"}
 
 // FuzzString: scanners never panic and return sorted, disjoint spans
 // inside the string; a known PII literal between spaces never survives,
@@ -143,7 +159,7 @@ func FuzzString(f *testing.F) {
 	} {
 		f.Add(seed.prefix, seed.suffix, uint8(i))
 	}
-	r := mustNew(f, Config{})
+	r := mustNew(f, Config{Packs: allPacks})
 	f.Fuzz(func(t *testing.T, prefix, suffix string, which uint8) {
 		s := prefix + suffix
 		for _, ctx := range []keyCtx{0, ctxAuth | ctxAWSSecret} {

@@ -17,30 +17,28 @@ func scanDashKeys(s string, ms []match) []match {
 		}
 		p := off + k // the dash
 		off = p + 1
-		var a, e int
+		// Each anchor looks at a bounded number of bytes to decide, so
+		// the scan stays linear; only an accepted key is read to its end.
+		var a, need int
 		switch {
 		case p >= 4 && s[p-4:p-1] == "xox" && strings.IndexByte("abeprs", s[p-1]) >= 0,
 			p >= 4 && s[p-4:p] == "xapp":
-			a, e = p-4, runEnd(s, p+1, clB64URL)
-			if e-p-1 < 20 {
-				continue
-			}
+			a, need = p-4, 20
 		case p >= 5 && s[p-5:p] == "glpat":
-			a, e = p-5, runEnd(s, p+1, clB64URL)
-			if e-p-1 < 20 {
-				continue
-			}
+			a, need = p-5, 20
 		case p >= 2 && s[p-2:p] == "sk":
-			a, e = p-2, runEnd(s, p+1, clB64URL)
-			if e-p-1 < 32 || !mixedCase(s[p+1:e]) {
-				continue
-			}
+			a, need = p-2, 32
 		default:
 			continue
 		}
 		if a > 0 && isAlnum(s[a-1]) {
 			continue
 		}
+		head := s[p+1 : runEndMax(s, p+1, clB64URL, need)]
+		if len(head) < need || need == 32 && !mixedCase(head) {
+			continue
+		}
+		e := runEnd(s, p+1, clB64URL)
 		ms = append(ms, match{a, e, kAPIKey})
 		off = e
 	}
@@ -71,16 +69,17 @@ func scanUnderKeys(s string, ms []match) []match {
 		var a, e int
 		switch {
 		case p >= 3 && s[p-3:p] == "npm":
-			a, e = p-3, runEnd(s, p+1, clDigit|clUpper|clLower)
+			a, e = p-3, runEndMax(s, p+1, clDigit|clUpper|clLower, 37)
 			if !crc32TokenValid(s[p+1 : e]) {
 				continue
 			}
 		case p >= 2 && (s[p-2:p] == "sk" || s[p-2:p] == "rk") &&
 			(strings.HasPrefix(s[p+1:], "live_") || strings.HasPrefix(s[p+1:], "test_")):
-			a, e = p-2, runEnd(s, p+6, clDigit|clUpper|clLower)
+			a, e = p-2, runEndMax(s, p+6, clDigit|clUpper|clLower, 24)
 			if e-p-6 < 24 {
 				continue
 			}
+			e = runEnd(s, e, clDigit|clUpper|clLower)
 		default:
 			continue
 		}
@@ -102,10 +101,15 @@ func scanGoogleKeys(s string, ms []match) []match {
 		}
 		p := off + k
 		off = p + 4
-		if e := runEnd(s, p+4, clB64URL); e-p == 39 && (p == 0 || !isB64URL(s[p-1])) {
+		if e := runEndMax(s, p+4, clB64URL, 36); e-p == 39 && (p == 0 || !isB64URL(s[p-1])) {
 			ms = append(ms, match{p, e, kAPIKey})
 			off = e
 		}
 	}
 	return ms
+}
+
+// runEndMax is runEnd looking at no more than n bytes from i.
+func runEndMax(s string, i int, cl uint8, n int) int {
+	return i + runEnd(s[i:min(len(s), i+n)], 0, cl)
 }

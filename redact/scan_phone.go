@@ -46,7 +46,11 @@ func parenPhone(s string, p int) int {
 		for {
 			j := runEnd(s, e, clDigit)
 			if gl := j - e; gl < 2 || gl > 8 || nd+gl > 12 {
-				return -1
+				if nd == l {
+					return -1
+				}
+				e-- // the number ends before this group
+				break
 			}
 			nd += j - e
 			e = j
@@ -95,6 +99,10 @@ func nationalPhone(s string, i, j int) int {
 		if intl && s[j] != ' ' {
 			return -1
 		}
+		maxDigits := 12
+		if intl {
+			maxDigits = 15
+		}
 		nd, e, ng := l, j, 1
 		want := s[j]
 		for e+1 < len(s) && isDigit(s[e+1]) {
@@ -112,14 +120,14 @@ func nationalPhone(s string, i, j int) int {
 			}
 			k := runEnd(s, e+1, clDigit)
 			gl := k - e - 1
-			if gl < 2 || gl > 8 || nd+gl > 15 {
-				return -1
+			if gl < 2 || gl > 8 || nd+gl > maxDigits {
+				break // the number ends before a group that cannot belong to it
 			}
 			nd += gl
 			ng++
 			e = k
 		}
-		if ng < 2 || nd < 9 || nd > 12 && !intl || intl && nd < 10 || isAlnumAt(s, e) {
+		if ng < 2 || nd < 9 || intl && nd < 10 || isAlnumAt(s, e) {
 			return -1
 		}
 		return e
