@@ -105,8 +105,10 @@
 //
 // Every detector scans the original text; no detector sees another's
 // output. When spans overlap they are merged into one replacement that
-// covers all of them (text claimed by any detector never survives) and
-// takes the type first in this order: PRIVATE_KEY, AWS_ACCESS_KEY,
+// covers all of them (text claimed by any detector never survives). A
+// built-in detection that contains the others names the replacement (an
+// IBAN whose digits also pass as a card is an IBAN); otherwise the type
+// first in this order wins: PRIVATE_KEY, AWS_ACCESS_KEY,
 // AWS_SECRET_KEY, GITHUB_TOKEN, API_KEY, JWT, AUTH, IBAN, CARD, SSN, ITIN,
 // AADHAAR, CPF, CNPJ, DE_TAX_ID, FR_NIR, ES_NIF, IT_FISCAL_CODE, UK_NINO,
 // IN_PAN, PASSPORT, DOB, PHONE, IPV4, IPV6, EMAIL, then custom rules in

@@ -298,8 +298,11 @@ func (c *customRule) scan(s string, ms []match) []match {
 }
 
 // normalize sorts spans by start and merges overlapping ones. A merged span
-// covers the union (text any detector claimed never survives) and keeps the
-// highest-priority kind.
+// covers the union (text any detector claimed never survives). Its kind is
+// that of a built-in detection containing the others (an IBAN around a
+// digit run that also passes as a card, an IPv6 address ending in a dotted
+// quad); when built-in spans only partly overlap, or a custom rule's span
+// is involved, the highest-priority kind wins.
 func normalize(ms []match) []match {
 	if len(ms) < 2 {
 		return ms
@@ -311,14 +314,23 @@ func normalize(ms []match) []match {
 		}
 	}
 	out := ms[:1]
+	ks, ke := ms[0].start, ms[0].end // the span that gave the last output its kind
 	for _, m := range ms[1:] {
 		last := &out[len(out)-1]
-		if m.start < last.end {
-			last.end = max(last.end, m.end)
-			last.kind = min(last.kind, m.kind)
+		if m.start >= last.end {
+			out = append(out, m)
+			ks, ke = m.start, m.end
 			continue
 		}
-		out = append(out, m)
+		builtin := m.kind < numBuiltin && last.kind < numBuiltin
+		switch {
+		case builtin && m.start <= ks && m.end >= ke && m.end-m.start > ke-ks:
+			last.kind, ks, ke = m.kind, m.start, m.end
+		case builtin && m.start >= ks && m.end <= ke:
+		case m.kind < last.kind:
+			last.kind, ks, ke = m.kind, m.start, m.end
+		}
+		last.end = max(last.end, m.end)
 	}
 	return out
 }

@@ -151,7 +151,7 @@ func TestString_IPv6(t *testing.T) {
 		{"bracket port", "http://[2001:db8::1]:8080/", "http://[[REDACTED:IPV6]]:8080/", one("IPV6")},
 		{"trailing colon", "addr 2001:db8::7: refused", "addr [REDACTED:IPV6]: refused", one("IPV6")},
 		// The embedded quad is an IPv4 match too; IPV4 ranks first.
-		{"mapped v4", "::ffff:192.0.2.1", "[REDACTED:IPV4]", one("IPV4")},
+		{"mapped v4", "::ffff:192.0.2.1", "[REDACTED:IPV6]", one("IPV6")},
 
 		{"time", "at 10:30:00 today", "at 10:30:00 today", nil},
 		{"iso timestamp", "2025-06-02T09:00:00.001261673Z", "2025-06-02T09:00:00.001261673Z", nil},
@@ -212,9 +212,10 @@ func TestString_NoPII(t *testing.T) {
 func TestString_Overlap(t *testing.T) {
 	r := mustNew(t, Config{Rules: []Rule{{Name: "order-id", Pattern: `ORD-\d+`}}})
 	runStringCases(t, r, []redactCase{
-		// The phone number inside the local part claims part of the address;
-		// the merged span covers both and is labelled PHONE (higher priority).
-		{"phone in email", "x 415-555-0132@example.com y", "x [REDACTED:PHONE] y", one("PHONE")},
+		// The phone number inside the local part is part of the address:
+		// the merged span is labelled by the detection containing the other.
+		{"phone in email", "x 415-555-0132@example.com y", "x [REDACTED:EMAIL] y", one("EMAIL")},
+		{"ipv6 ending in a quad", "::ffff:192.0.2.7", "[REDACTED:IPV6]", one("IPV6")},
 		{"custom beside builtin", "ORD-42 4111111111111111", "[REDACTED:ORDER_ID] [REDACTED:CARD]",
 			map[string]int{"ORDER_ID": 1, "CARD": 1}},
 		{"custom overlapping card", "ORD-4111111111111111", "[REDACTED:CARD]", one("CARD")},

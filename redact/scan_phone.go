@@ -82,6 +82,20 @@ func brLocal(s string, q int) int {
 	return j + 5
 }
 
+// phoneStart reports whether a national number may start at i: not glued
+// to a word or to an identifier ("ORD-0229-385114", "a/030"), and not
+// after another group of digits (tracking numbers, lists of numbers).
+func phoneStart(s string, i int) bool {
+	if i == 0 {
+		return true
+	}
+	p := s[i-1]
+	if isAlnum(p) || p == '-' || p == '.' || p == '_' || p == '/' {
+		return false
+	}
+	return !(p == ' ' && i >= 2 && isDigit(s[i-2]))
+}
+
 // nationalPhone matches a number in a national format at s[i:], where the
 // digit run s[i:j] is followed by a separator:
 //   - a trunk prefix 0 and 1-4 more digits, then groups of 2-8 digits
@@ -93,6 +107,9 @@ func brLocal(s string, q int) int {
 //   - India 98765 43210 (a mobile number in two groups of five).
 func nationalPhone(s string, i, j int) int {
 	l := j - i
+	if !phoneStart(s, i) {
+		return -1
+	}
 	switch {
 	case s[i] == '0' && l >= 2 && l <= 5:
 		intl := s[i+1] == '0'
@@ -121,7 +138,7 @@ func nationalPhone(s string, i, j int) int {
 			k := runEnd(s, e+1, clDigit)
 			gl := k - e - 1
 			if gl < 2 || gl > 8 || nd+gl > maxDigits {
-				break // the number ends before a group that cannot belong to it
+				return -1 // a longer sequence of numbers
 			}
 			nd += gl
 			ng++
