@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -14,6 +15,7 @@ import (
 var (
 	chainIDRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	keyIDRE    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
 // Validate checks every value and returns all problems joined, each naming
@@ -80,11 +82,34 @@ func (c *Config) Validate() error {
 		if r.Pattern == "" {
 			bad(key+".pattern", "required")
 		}
-		oneOf(key+".action", r.Action, "mask", "hash")
+		oneOf(key+".action", r.Action, redact.Actions()...)
 		hash = hash || r.Action == "hash"
 	}
+	for i, p := range c.Redact.Paths {
+		key := fmt.Sprintf("redact.paths[%d]", i)
+		if p.Path == "" {
+			bad(key+".path", "required")
+		}
+		if p.Name != "" && !ruleNameRE.MatchString(p.Name) {
+			bad(key+".name", "must be 1-64 of [A-Za-z0-9_-]")
+		}
+		oneOf(key+".action", p.Action, redact.Actions()...)
+		hash = hash || p.Action == "hash"
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Redact.Actions)) {
+		a := c.Redact.Actions[name]
+		key := "redact.actions." + name
+		if redact.PackTypes(name) == nil && !slices.Contains(redact.TypeNames(), name) {
+			bad(key, "not a pack or a type")
+		}
+		oneOf(key, a, redact.Actions()...)
+		hash = hash || a == "hash"
+	}
+	if id := c.Redact.HashKeyID; id != "" && !keyIDRE.MatchString(id) {
+		bad("redact.hash_key_id", "must be 1-64 of [A-Za-z0-9._-]")
+	}
 	if hash && c.Redact.HashKeyFile == "" {
-		bad("redact.hash_key_file", "required when a rule uses action hash")
+		bad("redact.hash_key_file", "required when a rule, path or type uses action hash")
 	}
 
 	if c.Spool.Path == "" {

@@ -20,9 +20,11 @@ import (
 )
 
 // Redactor rewrites a JSON value with PII replaced, counting hits per type
-// in counts. It must not modify src.
+// in counts. root names the record field holding the value ("arguments",
+// "detail"), the first key of the paths redaction rules see. It must not
+// modify src.
 type Redactor interface {
-	JSON(dst, src []byte, counts map[string]int) ([]byte, error)
+	JSONAt(dst, src []byte, root string, counts map[string]int) ([]byte, error)
 }
 
 // IngestConfig configures an Ingester.
@@ -401,8 +403,8 @@ func (in *Ingester) record(src tailer.Line, text []byte, truncated bool, fullLen
 // add redacts, seals and appends r to the open batch.
 func (in *Ingester) add(r *record.Record) {
 	counts := map[string]int{}
-	r.Arguments = in.redact(r.Arguments, counts, false)
-	r.Detail = in.redact(r.Detail, counts, true)
+	r.Arguments = in.redact(r.Arguments, "arguments", counts, false)
+	r.Detail = in.redact(r.Detail, "detail", counts, true)
 	if len(counts) > 0 {
 		r.Redactions = counts
 		for k, n := range counts {
@@ -426,12 +428,18 @@ func (in *Ingester) add(r *record.Record) {
 
 // redact fails closed: a value the redactor cannot process is replaced
 // whole, and the replacement is counted.
-func (in *Ingester) redact(v json.RawMessage, counts map[string]int, object bool) json.RawMessage {
+func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int, object bool) json.RawMessage {
 	if v == nil {
 		return nil
 	}
-	out, err := in.cfg.Redactor.JSON(make([]byte, 0, len(v)+16), v, counts)
-	if err == nil {
+	out, err := in.cfg.Redactor.JSONAt(make([]byte, 0, len(v)+16), v, root, counts)
+	switch {
+	case err == nil && object && string(out) == "null":
+		return nil // dropped whole by a rule
+	case err == nil && object && (len(out) == 0 || out[0] != '{'):
+		// Replaced whole by a rule: detail stays an object.
+		return json.RawMessage(`{"redacted":` + string(out) + `}`)
+	case err == nil:
 		return out
 	}
 	in.log.Warn("value replaced: redaction failed", zap.Error(err))

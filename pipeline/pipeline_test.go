@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fails on the literal "boom", so fail-closed handling can be observed.
 type upper struct{}
 
-func (upper) JSON(dst, src []byte, counts map[string]int) ([]byte, error) {
+func (upper) JSONAt(dst, src []byte, _ string, counts map[string]int) ([]byte, error) {
 	s := string(src)
 	if s == `"boom"` || s == `{"x":"boom"}` {
 		return dst, errors.New("cannot")

@@ -98,8 +98,33 @@
 // or containing "birth", a passport word, "aadhaar", "cpf", "cnpj").
 //
 // Custom rules are Go regular expressions; each masks as
-// "[REDACTED:NAME]" (the rule name upper-cased, '-' turned into '_') or,
-// with action "hash", is replaced by a keyed hash.
+// "[REDACTED:NAME]" (the rule name upper-cased, '-' turned into '_') or is
+// replaced as its action says.
+//
+// # Paths, split values
+//
+// A [PathRule] replaces a whole JSON value by where it is ("password",
+// "*.ssn", "arguments.card.*": keys compared case-insensitively, '*' any
+// one key, matched against the end of the value's path; array elements add
+// no key). [Redactor.JSONAt] names the field holding the value, so that
+// paths can start with it. A value under a path rule is checked but not
+// scanned. In an object, consecutive members whose values are 1-7 digits
+// (strings or integers) are joined: when a run of them forms a valid card
+// in a printed grouping (cc1..cc4) or a US number split 3-7 or 3-3-4
+// (area_code, number), each of their values is replaced.
+//
+// # Actions
+//
+// Every rule, path and built-in type (Config.Actions, by type or by pack)
+// has an action:
+//   - mask: "[REDACTED:TYPE]" (the default);
+//   - hash: the keyed hash (see Hash format);
+//   - partial: "[REDACTED:TYPE:last4=1111]" (the last four letters or
+//     digits, shown only for values with at least 8 of them), an e-mail
+//     address as "[REDACTED:EMAIL:@example.com]"; secrets are masked;
+//   - drop: in JSON the object member or array element holding the value
+//     is removed (a dropped top-level value becomes null); in a plain
+//     string the match is masked.
 //
 // # Order
 //
@@ -145,7 +170,8 @@
 //
 // # Hash format
 //
-// Action "hash" replaces a match with "hmac-sha256:<hex>", or
+// Action "hash" replaces a match (for a path rule, the text of a string
+// value or the compact JSON of another value) with "hmac-sha256:<hex>", or
 // "hmac-sha256:<kid>:<hex>" when Config.HashKeyID is set, where hex is the
 // lower-case HMAC-SHA256 of the matched text under Config.HashKey
 // (crypto/hmac and crypto/sha256 only, so the FIPS module is used when Go

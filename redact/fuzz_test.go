@@ -176,3 +176,34 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSON_Rules: with path rules, drops and partial actions the output is
+// still valid JSON whenever the input is, and redaction never fails.
+func FuzzJSON_Rules(f *testing.F) {
+	addJSONSeeds(f)
+	f.Add([]byte(`{"a":{"token":[1,{"password":"x"}],"cc1":"4111","cc2":"1111","cc3":"1111","cc4":"1111"},"iban":"DE89370400440532013000"}`))
+	r := mustNew(f, Config{
+		Packs:   allPacks,
+		Paths:   []PathRule{{Path: "token", Action: "drop"}, {Path: "*.password", Action: "hash"}, {Path: "a.*", Action: "partial"}},
+		Actions: map[string]string{"IBAN": "drop", "CARD": "partial", "EMAIL": "hash"},
+		HashKey: []byte("fuzz-key-0123456789abcdef0123456"),
+	})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, root := range []string{"", "a", "token"} {
+			counts := map[string]int{}
+			out, err := r.JSONAt(nil, in, root, counts)
+			if errors.Is(err, ErrInternal) {
+				t.Fatalf("walker failed on %q", in)
+			}
+			if err != nil {
+				if json.Valid(in) {
+					t.Fatalf("valid input rejected: %v: %q", err, in)
+				}
+				continue
+			}
+			if !json.Valid(out) || counts[TypeUnprocessable] != 0 {
+				t.Fatalf("root %q: output %q for %q (counts %v)", root, out, in, counts)
+			}
+		}
+	})
+}

@@ -28,6 +28,13 @@ const maxDepth = 10000
 // offset), dst is returned unchanged and counts is not touched. dst and src
 // must not overlap; src is not modified.
 func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []byte, err error) {
+	return r.JSONAt(dst, src, "", counts)
+}
+
+// JSONAt is JSON for a value held by a field named root ("arguments",
+// "detail"): path rules see root as the first key of every path. A value
+// dropped whole (a path or type with action drop) becomes null.
+func (r *Redactor) JSONAt(dst []byte, src []byte, root string, counts map[string]int) (out []byte, err error) {
 	mark := len(dst)
 	w := getWalker(r, src, dst)
 	defer putWalker(w)
@@ -37,8 +44,14 @@ func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []by
 		}
 	}()
 	w.skipWS()
-	if !w.value(0, 0) {
+	if len(r.paths) > 0 && root != "" {
+		w.pushKey(root)
+	}
+	if !w.member(0, 0) {
 		return dst[:mark], w.err
+	}
+	if w.dropped {
+		w.out = append(w.out[:mark], "null"...)
 	}
 	w.skipWS()
 	if w.pos != len(src) {
@@ -76,7 +89,8 @@ func getWalker(r *Redactor, src, dst []byte) *walker {
 	}
 	counts = counts[:nk]
 	clear(counts)
-	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts}
+	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts,
+		keys: w.keys[:0], path: w.path[:0]}
 	return w
 }
 
@@ -85,6 +99,10 @@ func putWalker(w *walker) {
 	clear(w.scratch[:w.scratchUsed])
 	if cap(w.scratch) > maxPooledScratch {
 		w.scratch = nil
+	}
+	clear(w.keys[:cap(w.keys)]) // object keys are agent text too
+	if cap(w.keys) > maxPooledScratch {
+		w.keys = nil
 	}
 	w.r, w.src, w.out, w.err, w.scratchUsed = nil, nil, nil, nil, 0
 	walkers.Put(w)
@@ -100,6 +118,10 @@ type walker struct {
 	ms          []match
 	counts      []int // per kind; the last slot counts UNPROCESSABLE
 	err         error
+	skip        int       // > 0: inside a value a path rule replaces whole; copy, do not scan
+	dropped     bool      // the value just written is to be removed with its member
+	path        []pathSeg // keys from the root to the current value (path rules only)
+	keys        []byte    // the text of the keys in path
 }
 
 func (w *walker) fail(reason string) bool {
@@ -145,6 +167,19 @@ func (w *walker) value(depth int, ctx keyCtx) bool {
 	return w.fail("invalid character at start of value")
 }
 
+// member writes the value at w.pos: replaced whole if its path matches a
+// path rule, else redacted.
+func (w *walker) member(depth int, ctx keyCtx) bool {
+	if len(w.r.paths) > 0 && w.skip == 0 {
+		if k, ok := w.pathKind(); ok {
+			return w.pathValue(depth, k)
+		}
+	}
+	return w.value(depth, ctx)
+}
+
+// object writes an object. Separators are written before each member
+// kept, so a dropped member leaves no trace.
 func (w *walker) object(depth int) bool {
 	if depth > maxDepth {
 		return w.fail("nesting too deep")
@@ -157,14 +192,23 @@ func (w *walker) object(depth int) bool {
 		w.out = append(w.out, '}')
 		return true
 	}
+	kept := 0
+	var parts [maxSplitParts]splitPart // a run of members that may hold a split number
+	np := 0
 	for {
 		if w.pos >= len(w.src) || w.src[w.pos] != '"' {
 			return w.fail("expected string key")
+		}
+		mark := len(w.out)
+		if kept > 0 {
+			w.out = append(w.out, ',')
 		}
 		ctx, ok := w.str(0, true)
 		if !ok {
 			return false
 		}
+		drop := w.dropped
+		w.dropped = false
 		w.skipWS()
 		if w.pos >= len(w.src) || w.src[w.pos] != ':' {
 			return w.fail("expected ':' after object key")
@@ -172,8 +216,33 @@ func (w *walker) object(depth int) bool {
 		w.pos++
 		w.out = append(w.out, ':')
 		w.skipWS()
-		if !w.value(depth, ctx) {
+		vstart := len(w.out)
+		if !w.member(depth, ctx) {
 			return false
+		}
+		if len(w.r.paths) > 0 {
+			w.popKey()
+		}
+		if drop || w.dropped {
+			w.out = w.out[:mark]
+			w.dropped = false
+		} else {
+			kept++
+		}
+		if w.skip == 0 && w.r.on&setOf(kCard, kPhone) != 0 {
+			p, ok := splitCandidate(w.out[min(vstart, len(w.out)):])
+			if ok && !drop && len(w.out) > vstart {
+				if np == len(parts) {
+					w.splitRun(parts[:np])
+					np = 0
+				}
+				p.start, p.end = vstart, len(w.out)
+				parts[np] = p
+				np++
+			} else {
+				w.splitRun(parts[:np])
+				np = 0
+			}
 		}
 		w.skipWS()
 		if w.pos >= len(w.src) {
@@ -182,9 +251,9 @@ func (w *walker) object(depth int) bool {
 		switch w.src[w.pos] {
 		case ',':
 			w.pos++
-			w.out = append(w.out, ',')
 			w.skipWS()
 		case '}':
+			w.splitRun(parts[:np])
 			w.pos++
 			w.out = append(w.out, '}')
 			return true
@@ -206,9 +275,20 @@ func (w *walker) array(depth int) bool {
 		w.out = append(w.out, ']')
 		return true
 	}
+	kept := 0
 	for {
+		mark := len(w.out)
+		if kept > 0 {
+			w.out = append(w.out, ',')
+		}
 		if !w.value(depth, 0) {
 			return false
+		}
+		if w.dropped {
+			w.out = w.out[:mark]
+			w.dropped = false
+		} else {
+			kept++
 		}
 		w.skipWS()
 		if w.pos >= len(w.src) {
@@ -217,7 +297,6 @@ func (w *walker) array(depth int) bool {
 		switch w.src[w.pos] {
 		case ',':
 			w.pos++
-			w.out = append(w.out, ',')
 			w.skipWS()
 		case ']':
 			w.pos++

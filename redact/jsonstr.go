@@ -61,6 +61,19 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	}
 	w.scratchUsed = max(w.scratchUsed, len(w.scratch))
 	w.pos = i + 1
+	if isKey && len(w.r.paths) > 0 {
+		w.pushKey(text)
+	}
+	if w.skip > 0 {
+		w.out = append(w.out, '"')
+		if verbatim {
+			w.out = append(w.out, raw...)
+		} else {
+			w.out = appendEscaped(w.out, text)
+		}
+		w.out = append(w.out, '"')
+		return 0, true
+	}
 	var next keyCtx
 	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && mask&tKeyword != 0) {
 		next = keyContext(text) // every secrets context keyword has a b, k, w or z
@@ -107,6 +120,9 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 	w.out = append(w.out, '"')
 	for _, m := range ms {
 		w.counts[m.kind]++
+		if w.r.kinds[m.kind].action == actDrop {
+			w.dropped = true
+		}
 	}
 	return true
 }

@@ -141,6 +141,9 @@ func PackTypes(pack string) []string {
 	return out
 }
 
+// TypeNames lists every built-in type in priority order.
+func TypeNames() []string { return append([]string(nil), builtinTypes[:]...) }
+
 // packSet returns the union of the named packs, reporting unknown names.
 func packSet(names []string, bad func(item string, err error)) kindSet {
 	var on kindSet

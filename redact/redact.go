@@ -4,10 +4,8 @@ import (
 	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"regexp"
 	"slices"
 	"strings"
@@ -38,6 +36,13 @@ var DefaultPacks = []string{"core", "secrets"}
 type Config struct {
 	Packs []string
 	Rules []Rule
+	// Paths redact whole values by where they are in a JSON document.
+	Paths []PathRule
+	// Actions sets the action of built-in types: the key is a type
+	// ("CARD") or a pack ("core", for all its types), the value an action
+	// (mask, hash, partial, drop). A type's entry wins over a pack's; pack
+	// entries apply in the order of their names.
+	Actions map[string]string
 	// HashKey keys action "hash" (HMAC-SHA256). Required, at least
 	// MinHashKeyBytes long, only if a rule hashes. New copies it.
 	HashKey []byte
@@ -47,18 +52,19 @@ type Config struct {
 }
 
 // Rule is a custom rule: a Go regexp whose matches are masked as
-// "[REDACTED:<NAME>]" (NAME is Name upper-cased, '-' replaced by '_') or,
-// with Action "hash", replaced by a keyed hash.
+// "[REDACTED:<NAME>]" (NAME is Name upper-cased, '-' replaced by '_') or
+// replaced as Action says.
 type Rule struct {
 	Name    string
 	Pattern string
-	Action  string // "mask" (default) or "hash"
+	Action  string // "mask" (default), "hash", "partial" or "drop"
 }
 
 type kind struct {
-	name string // counts key
-	mask string // "[REDACTED:<name>]"
-	hash bool
+	name   string // counts key
+	mask   string // "[REDACTED:<name>]"
+	action action
+	secret bool // action partial shows nothing of it
 }
 
 type customRule struct {
@@ -79,7 +85,8 @@ type Redactor struct {
 	on         kindSet // built-in kinds switched on by the packs
 	keyCtx     bool    // object keys are classified (a kind uses their context)
 	rules      []customRule
-	kinds      []kind // builtins, then custom rules
+	paths      []pathRule
+	kinds      []kind // builtins, custom rules, then path rules
 	hashPrefix string // "hmac-sha256:" or "hmac-sha256:<kid>:"
 	macs       sync.Pool
 	hook       func(string) // tests only: called before scanning a value
@@ -99,14 +106,14 @@ func New(cfg Config) (*Redactor, error) {
 	}
 	r.on = packSet(packs, bad)
 	r.keyCtx = r.on&(contextKinds|setOf(kAuth, kAWSSecretKey)) != 0
-	for _, t := range builtinTypes {
-		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]"})
+	for k, t := range builtinTypes {
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", secret: secretKinds.has(k)})
 	}
+	needKey := r.setActions(cfg.Actions, bad)
 	if len(cfg.Rules) > MaxRules {
 		bad("rules", fmt.Errorf("at most %d rules", MaxRules))
 		cfg.Rules = cfg.Rules[:MaxRules]
 	}
-	needKey := false
 	for i, rule := range cfg.Rules {
 		item := fmt.Sprintf("rules[%d]", i)
 		if err := checkRuleName(rule.Name); err != nil {
@@ -120,24 +127,24 @@ func New(cfg Config) (*Redactor, error) {
 		} else {
 			re = x
 		}
-		hashed := false
-		switch rule.Action {
-		case "", "mask":
-		case "hash":
-			hashed, needKey = true, true
-		default:
-			bad(item+".action", errors.New("must be mask or hash"))
+		act, err := parseAction(rule.Action)
+		if err != nil {
+			bad(item+".action", err)
 		}
+		needKey = needKey || act == actHash
 		if re == nil {
 			continue
 		}
 		prefix, _ := re.LiteralPrefix()
 		t := ruleType(rule.Name)
 		r.rules = append(r.rules, customRule{re: re, prefix: prefix, kind: uint16(len(r.kinds))})
-		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", hash: hashed})
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", action: act})
+	}
+	if r.compilePaths(cfg.Paths, bad) {
+		needKey = true
 	}
 	if needKey && len(cfg.HashKey) < MinHashKeyBytes {
-		bad("hash_key", fmt.Errorf("must be at least %d bytes when a rule uses action hash", MinHashKeyBytes))
+		bad("hash_key", fmt.Errorf("must be at least %d bytes when a rule, path or type uses action hash", MinHashKeyBytes))
 	}
 	if cfg.HashKeyID != "" && !validKeyID(cfg.HashKeyID) {
 		bad("hash_key_id", errors.New("must be 1-64 of [A-Za-z0-9._-]"))
@@ -157,6 +164,50 @@ func New(cfg Config) (*Redactor, error) {
 		r.macs.New = func() any { return hmac.New(sha256.New, key) }
 	}
 	return r, nil
+}
+
+// setActions applies Config.Actions to the built-in kinds and reports
+// whether one of them hashes.
+func (r *Redactor) setActions(actions map[string]string, bad func(string, error)) bool {
+	keys := make([]string, 0, len(actions))
+	for k := range actions {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		_, pa := packs[a]
+		_, pb := packs[b]
+		if pa != pb { // packs first, so that a type's entry wins
+			if pa {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	hashes := false
+	for _, key := range keys {
+		act, err := parseAction(actions[key])
+		if err != nil {
+			bad("actions."+key, err)
+			continue
+		}
+		var set kindSet
+		if p, ok := packs[key]; ok {
+			set = p
+		} else if k := kindOf(key); k >= 0 {
+			set = setOf(k)
+		} else {
+			bad("actions."+key, errors.New("not a type or pack"))
+			continue
+		}
+		for k := range numBuiltin {
+			if set.has(k) {
+				r.kinds[k].action = act
+				hashes = hashes || act == actHash && r.on.has(k)
+			}
+		}
+	}
+	return hashes
 }
 
 func checkRuleName(name string) error {
@@ -237,13 +288,8 @@ func (r *Redactor) redactString(s string, ctx keyCtx, counts map[string]int) (ou
 	prev := 0
 	for _, m := range ms {
 		b.WriteString(s[prev:m.start])
-		k := &r.kinds[m.kind]
-		if k.hash {
-			var tmp [160]byte
-			b.Write(r.appendHash(tmp[:0], s[m.start:m.end]))
-		} else {
-			b.WriteString(k.mask)
-		}
+		var tmp [160]byte
+		b.Write(r.appendReplacement(tmp[:0], m.kind, s[m.start:m.end]))
 		prev = m.end
 	}
 	b.WriteString(s[prev:])
@@ -333,24 +379,4 @@ func normalize(ms []match) []match {
 		last.end = max(last.end, m.end)
 	}
 	return out
-}
-
-// appendReplacement appends what replaces text, a span of kind k.
-func (r *Redactor) appendReplacement(dst []byte, k uint16, text string) []byte {
-	if r.kinds[k].hash {
-		return r.appendHash(dst, text)
-	}
-	return append(dst, r.kinds[k].mask...)
-}
-
-// appendHash appends "hmac-sha256:[<kid>:]<hex>" of text.
-func (r *Redactor) appendHash(dst []byte, text string) []byte {
-	h := r.macs.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(text))
-	var sum [sha256.Size]byte
-	out := h.Sum(sum[:0])
-	r.macs.Put(h)
-	dst = append(dst, r.hashPrefix...)
-	return hex.AppendEncode(dst, out)
 }

@@ -20,7 +20,7 @@ func TestNew_ConfigErrors(t *testing.T) {
 		{"bad pattern", Config{Rules: []Rule{{Name: "a", Pattern: "a"}, {Name: "b", Pattern: "("}}},
 			[]string{"rules[1].pattern: error parsing regexp: "}},
 		{"bad action", Config{Rules: []Rule{{Name: "a", Pattern: "a", Action: "burn"}}},
-			[]string{"rules[0].action: must be mask or hash"}},
+			[]string{"rules[0].action: must be mask, hash, partial or drop"}},
 		{"missing name", Config{Rules: []Rule{{Pattern: "a"}}}, []string{"rules[0].name: required"}},
 		{"bad name", Config{Rules: []Rule{{Name: "a b", Pattern: "a"}}}, []string{"rules[0].name: must be of [A-Za-z0-9_-]"}},
 		{"missing pattern", Config{Rules: []Rule{{Name: "a"}}}, []string{"rules[0].pattern: required"}},
