@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 )
 
@@ -73,6 +74,32 @@ func (g *corpusGen) inContext(typ, class, value, phrase, key string) {
 	g.items = append(g.items, corpusItem{Type: typ, Class: class, Form: "text", Text: phrase + value + ".", Value: value})
 	doc, _ := json.Marshal(map[string]any{"patient": map[string]string{key: value}})
 	g.items = append(g.items, corpusItem{Type: typ, Class: class + " (key)", Form: "json", Text: string(doc), Value: value})
+}
+
+// encoded adds value URL-encoded in a query string, \u-escaped in text,
+// inside JSON held in a JSON string, and (for digits only) as a JSON
+// number.
+func (g *corpusGen) encoded(typ, class, value string) {
+	q := url.QueryEscape(value)
+	g.items = append(g.items, corpusItem{Type: typ, Class: class + " url-encoded", Form: "text", Text: "GET /api/v1/lookup?q=" + q + "&page=2", Value: q})
+	var esc strings.Builder
+	for _, c := range value {
+		if c == '@' || c == '-' || c == '.' || c >= 0x80 {
+			fmt.Fprintf(&esc, `\u%04x`, c)
+		} else {
+			esc.WriteRune(c)
+		}
+	}
+	if e := esc.String(); e != value {
+		g.items = append(g.items, corpusItem{Type: typ, Class: class + " \\u-escaped", Form: "text", Text: `{\"note\":\"` + e + `\"}`, Value: e})
+	}
+	inner, _ := json.Marshal(map[string]string{"query": "find " + value})
+	doc, _ := json.Marshal(map[string]string{"tool": "crm.lookup", "arguments": string(inner)})
+	g.items = append(g.items, corpusItem{Type: typ, Class: class + " json in a json string", Form: "json", Text: string(doc), Value: value})
+	if strings.Trim(value, "0123456789") == "" && value[0] != '0' {
+		doc, _ := json.Marshal(map[string]json.RawMessage{"value": json.RawMessage(value)})
+		g.items = append(g.items, corpusItem{Type: typ, Class: class + " json number", Form: "json", Text: string(doc), Value: value})
+	}
 }
 
 // lookalike adds text that must stay intact, as text and as a JSON value.
@@ -150,6 +177,7 @@ func (g *corpusGen) card() (string, string) {
 func (g *corpusGen) genCore() {
 	class, c := g.card()
 	g.positive(TypeCard, class, c)
+	g.encoded(TypeCard, "card", c)
 	switch len(c) {
 	case 16:
 		g.positive(TypeCard, class+" 4-4-4-4", group(c, g.pick(" ", "-"), 4, 4, 4, 4))
@@ -194,7 +222,10 @@ func (g *corpusGen) genCore() {
 	g.positive(TypeIPv6, "v4-mapped", fmt.Sprintf("::ffff:192.0.2.%d", g.n(1, 254)))
 
 	user := g.pick("dana.scully", "fox_mulder42", "w.skinner+audit", "j-byers", "Monica.Reyes")
-	g.positive(TypeEmail, "ascii", user+"@"+g.pick("example.com", "fbi.gov", "mail.example.co.uk"))
+	mail := user + "@" + g.pick("example.com", "fbi.gov", "mail.example.co.uk")
+	g.positive(TypeEmail, "ascii", mail)
+	g.encoded(TypeEmail, "email", mail)
+	g.encoded(TypePhone, "phone", fmt.Sprintf("(%s) %s-%s", a, x, l))
 	g.positive(TypeEmail, "internationalised", g.pick("jürgen.müller", "josé", "用户")+"@"+g.pick("exämple.de", "例子.中国", "example.com"))
 	g.positive(TypeSSN, "ddd-dd-dddd", fmt.Sprintf("%03d-%02d-%04d", g.pick2(g.n(1, 665), g.n(667, 899)), g.n(1, 99), g.n(1, 9999)))
 }
@@ -312,12 +343,14 @@ func (g *corpusGen) genNational() {
 	country, iban := g.iban()
 	g.positive(TypeIBAN, "iban "+country, iban)
 	g.positive(TypeIBAN, "iban "+country+" grouped", group4(iban))
+	g.encoded(TypeIBAN, "iban", group4(iban))
 	n := g.nino()
 	g.positive(TypeUKNINO, "contiguous", n)
 	g.positive(TypeUKNINO, "spaced", group(n, " ", 2, 2, 2, 2, 1))
 	s := g.steuerID()
 	g.positive(TypeDETaxID, "contiguous", s)
 	g.positive(TypeDETaxID, "2-3-3-3", group(s, " ", 2, 3, 3, 3))
+	g.encoded(TypeDETaxID, "steuer-id", s)
 	nir := nirComplete(fmt.Sprintf("%d%02d%02d%02d%03d%03d", g.n(1, 2), g.n(0, 99), g.n(1, 12), g.n(1, 95), g.n(1, 990), g.n(1, 999)))
 	g.positive(TypeFRNIR, "contiguous", nir)
 	g.positive(TypeFRNIR, "spaced", group(nir, " ", 1, 2, 2, 2, 3, 3, 2))
@@ -335,6 +368,7 @@ func (g *corpusGen) genNational() {
 	g.inContext(TypeAadhaar, "contiguous in context", aad, "Aadhaar no. ", "aadhaar_number")
 	cpf := cpfComplete(g.digits(9))
 	g.positive(TypeCPF, "formatted", cpf[:3]+"."+cpf[3:6]+"."+cpf[6:9]+"-"+cpf[9:])
+	g.encoded(TypeCPF, "cpf", cpf[:3]+"."+cpf[3:6]+"."+cpf[6:9]+"-"+cpf[9:])
 	g.inContext(TypeCPF, "contiguous in context", cpf, "CPF: ", "cpf")
 	cnpj := cnpjComplete(g.digits(8) + "0001")
 	g.positive(TypeCNPJ, "formatted", cnpj[:2]+"."+cnpj[2:5]+"."+cnpj[5:8]+"/"+cnpj[8:12]+"-"+cnpj[12:])
@@ -412,5 +446,8 @@ func (g *corpusGen) genLookalikes() {
 	g.lookalike("url-encoded path", "GET /search?q=red%20shoes&page="+fmt.Sprint(g.n(1, 99))+"&sort=price%3Aasc")
 	g.lookalike("unicode-escaped text", `caf\u00e9 cr\u00e8me br\u00fbl\u00e9e`)
 	g.lookalike("hyphenated words", "a sk-this-is-only-a-long-hyphenated-phrase and task-list")
+	g.lookalike("url-encoded order number", "GET /orders?id="+corrupt(c, luhnValid[string])+"&ref=%2Fhome%3Fx%3D1")
+	g.lookalike("json in a json string without PII", `{"arguments":"{\"sku\":\"`+g.from(upper, 3)+"-"+g.digits(5)+`\",\"qty\":`+fmt.Sprint(g.n(1, 99))+`}"}`)
+	g.lookalike("long integer failing Luhn", `{"order":`+corrupt(c, luhnValid[string])+`}`)
 	g.lookalike("prose", g.pick("the bearer token is missing", "Basic plan renewal", "awaiting authorization from the manager", "born to run"))
 }

@@ -113,6 +113,20 @@
 // in a printed grouping (cc1..cc4) or a US number split 3-7 or 3-3-4
 // (area_code, number), each of their values is replaced.
 //
+// # Escaped and encoded forms
+//
+// [Redactor.JSON] walks a string value whose text is a JSON object or
+// array (tool arguments often are one) as JSON, at the same path, up to 4
+// levels deep; when something in it is replaced it is written back
+// compact and escaped, otherwise the string is scanned as text. Integer
+// literals of 9-19 digits are scanned too and, when found (a card number
+// passed as a number), replaced by a string. In any string, %XX escapes,
+// '+' in a space-free token with a '=' (a query string or form body) and
+// \uXXXX escapes are decoded, up to three times, and what is found in the
+// decoded view is replaced in its encoded form. A base64 PEM private key
+// (the data of a Kubernetes Secret) is found by its encoded BEGIN line.
+// None of this changes the JSON structure of the output.
+//
 // # Actions
 //
 // Every rule, path and built-in type (Config.Actions, by type or by pack)
@@ -191,9 +205,6 @@
 //   - Not covered: phone numbers written as bare 10-digit runs, SSNs
 //     without dashes, numbers split by other separators (non-breaking
 //     spaces, dots in card numbers), names and street addresses.
-//   - A JSON string whose text is itself JSON with \u-escaped characters
-//     (for example "\\u0040" for '@') is redacted as the text it decodes to
-//     once, not twice.
 //   - The context given by a JSON key applies only to a string value
 //     directly under it.
 package redact

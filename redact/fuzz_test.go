@@ -99,6 +99,11 @@ func sameShape(t *testing.T, a, b []byte) {
 			}
 			continue
 		}
+		if s, ok := tb.(string); ok && (strings.HasPrefix(s, "[REDACTED:") || strings.HasPrefix(s, "hmac-sha256:")) {
+			if _, ok := ta.(json.Number); ok {
+				continue // a long integer found to be a card, a phone number, ...
+			}
+		}
 		if ta != tb {
 			t.Fatalf("token %v became %v\n in %q\nout %q", ta, tb, a, b)
 		}

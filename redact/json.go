@@ -117,6 +117,7 @@ type walker struct {
 	scratchUsed int    // high-water mark of scratch in this call
 	ms          []match
 	counts      []int // per kind; the last slot counts UNPROCESSABLE
+	nest        int   // how many JSON-in-a-string levels this walker is in
 	err         error
 	skip        int       // > 0: inside a value a path rule replaces whole; copy, do not scan
 	dropped     bool      // the value just written is to be removed with its member
@@ -162,7 +163,7 @@ func (w *walker) value(depth int, ctx keyCtx) bool {
 	case c == 'n':
 		return w.literal("null")
 	case c == '-' || isDigit(c):
-		return w.number()
+		return w.number(ctx)
 	}
 	return w.fail("invalid character at start of value")
 }
@@ -318,7 +319,7 @@ func (w *walker) literal(lit string) bool {
 }
 
 // number validates the JSON number grammar and copies the bytes verbatim.
-func (w *walker) number() bool {
+func (w *walker) number(ctx keyCtx) bool {
 	s, i := w.src, w.pos
 	if s[i] == '-' {
 		i++
@@ -359,7 +360,32 @@ func (w *walker) number() bool {
 			return w.fail("invalid number")
 		}
 	}
-	w.out = append(w.out, s[w.pos:i]...)
+	if l := i - w.pos; l >= minScannedNumber && l <= 19 && w.skip == 0 && isDigit(s[w.pos]) && allDigitsB(s[w.pos:i]) {
+		w.integer(view(s[w.pos:i]), ctx)
+	} else {
+		w.out = append(w.out, s[w.pos:i]...)
+	}
 	w.pos = i
 	return true
+}
+
+// minScannedNumber is the shortest integer literal scanned: a card,
+// national id or phone number may be passed as a JSON number.
+const minScannedNumber = 9
+
+// integer writes a long integer literal, replaced (as a string) when it is
+// something the packs find, such as a card number.
+func (w *walker) integer(text string, ctx keyCtx) {
+	var buf [2]match
+	ms := w.r.find(text, ctx, tDigit, buf[:0])
+	if len(ms) == 0 || ms[0].start != 0 || ms[0].end != len(text) {
+		w.out = append(w.out, text...)
+		return
+	}
+	k := ms[0].kind
+	w.out = append(w.r.appendReplacement(append(w.out, '"'), k, text), '"')
+	w.counts[k]++
+	if w.r.kinds[k].action == actDrop {
+		w.dropped = true
+	}
 }

@@ -78,26 +78,29 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && mask&tKeyword != 0) {
 		next = keyContext(text) // every secrets context keyword has a b, k, w or z
 	}
-	w.emit(text, raw, verbatim, ctx, mask)
+	w.emit(text, raw, verbatim, ctx, mask, isKey)
 	return next, true
 }
 
 // emit appends text redacted as a JSON string. It fails closed: on a value
 // too long to scan or a panic while scanning, the value is replaced whole.
-func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16) {
+func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16, isKey bool) {
 	mark := len(w.out)
-	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask) {
+	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask, isKey) {
 		w.out = append(w.out[:mark], `"`+Unprocessable+`"`...)
 		w.counts[len(w.counts)-1]++
 	}
 }
 
-func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16) (ok bool) {
+func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16, isKey bool) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
+	if !isKey && w.nested(text) {
+		return true
+	}
 	ms := w.r.find(text, ctx, mask, w.ms[:0])
 	w.ms = ms[:0]
 	w.out = append(w.out, '"')
@@ -123,6 +126,60 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 		if w.r.kinds[m.kind].action == actDrop {
 			w.dropped = true
 		}
+	}
+	return true
+}
+
+// maxNested bounds how deep JSON held in strings is walked.
+const maxNested = 4
+
+// looksJSON reports whether text starts and ends like an object or array.
+func looksJSON(text string) bool {
+	i, j := 0, len(text)-1
+	for i < j && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r') {
+		i++
+	}
+	for j > i && (text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r') {
+		j--
+	}
+	return j > i && (text[i] == '{' && text[j] == '}' || text[i] == '[' && text[j] == ']')
+}
+
+// nested walks text as a JSON document held in a string (tool arguments
+// often are one), at the same path, and writes it back compact and
+// escaped when something in it was replaced. Otherwise, or when text is
+// not JSON, it reports false and the string is scanned as text.
+func (w *walker) nested(text string) bool {
+	if w.nest >= maxNested || !looksJSON(text) {
+		return false
+	}
+	sub := getWalker(w.r, unsafe.Slice(unsafe.StringData(text), len(text)), nil)
+	defer putWalker(sub)
+	sub.nest = w.nest + 1
+	if len(w.r.paths) > 0 {
+		sub.keys = append(sub.keys, w.keys...)
+		sub.path = append(sub.path, w.path...)
+	}
+	sub.skipWS()
+	if !sub.value(0, 0) {
+		return false
+	}
+	if sub.skipWS(); sub.pos != len(sub.src) {
+		return false
+	}
+	found := sub.dropped
+	for _, c := range sub.counts {
+		found = found || c > 0
+	}
+	if !found {
+		return false
+	}
+	w.dropped = w.dropped || sub.dropped
+	w.out = append(w.out, '"')
+	w.out = appendEscaped(w.out, view(sub.out))
+	w.out = append(w.out, '"')
+	for k, c := range sub.counts {
+		w.counts[k] += c
 	}
 	return true
 }

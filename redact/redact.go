@@ -315,6 +315,17 @@ func (r *Redactor) find(s string, ctx keyCtx, mask uint16, ms []match) []match {
 	if mask == maskUnknown {
 		mask = triggers(s)
 	}
+	if mask&(tPercent|tSpecial) != 0 && (hasEncoded(s) || hasFormPlus(s)) {
+		ms = r.findEncoded(s, ctx, ms)
+	}
+	return r.findPlain(s, ctx, mask, ms)
+}
+
+// findPlain is find without looking into encoded forms.
+func (r *Redactor) findPlain(s string, ctx keyCtx, mask uint16, ms []match) []match {
+	if mask == maskUnknown {
+		mask = triggers(s)
+	}
 	if r.on&secretKinds != 0 {
 		ms = scanSecrets(s, ctx, mask, ms)
 	}

@@ -292,6 +292,7 @@ const (
 	tUpperJ              // eyJ (JWT)
 	tUnder               // gh?_ / github_pat_
 	tKeyword             // b B z Z w W k K: anchors of bearer, basic, authorization, aws, key
+	tPercent             // URL encoding: '%', '+'
 	tSpecial             // not a plain byte inside a JSON string: '"', '\\', < 0x20, >= 0x80
 )
 
@@ -315,6 +316,8 @@ var trig = func() (t [256]uint16) {
 			m = tUnder
 		case kwAnchor[c]:
 			m = tKeyword
+		case c == '%' || c == '+':
+			m = tPercent
 		case c == '"' || c == '\\' || c < 0x20 || c >= 0x80:
 			m = tSpecial
 		}
