@@ -113,6 +113,10 @@
 // in a printed grouping (cc1..cc4) or a US number split 3-7 or 3-3-4
 // (area_code, number), each of their values is replaced.
 //
+// [Redactor.ExplainJSON] and [Redactor.ExplainString] also return each
+// replacement as a [Hit]: rule, type, action, the path of the value
+// (written from the redacted keys) and byte offsets, never the text.
+//
 // # Escaped and encoded forms
 //
 // [Redactor.JSON] walks a string value whose text is a JSON object or

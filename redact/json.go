@@ -35,9 +35,18 @@ func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []by
 // "detail"): path rules see root as the first key of every path. A value
 // dropped whole (a path or type with action drop) becomes null.
 func (r *Redactor) JSONAt(dst []byte, src []byte, root string, counts map[string]int) (out []byte, err error) {
+	return r.jsonAt(dst, src, root, counts, nil)
+}
+
+// jsonAt is JSONAt; with hits non-nil it appends every replacement.
+func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, hits *[]Hit) (out []byte, err error) {
 	mark := len(dst)
 	w := getWalker(r, src, dst)
 	defer putWalker(w)
+	if hits != nil {
+		w.hits = hits
+		w.jpath = append(w.jpath, root...)
+	}
 	defer func() {
 		if recover() != nil {
 			out, err = dst[:mark], ErrInternal
@@ -90,7 +99,7 @@ func getWalker(r *Redactor, src, dst []byte) *walker {
 	counts = counts[:nk]
 	clear(counts)
 	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts,
-		keys: w.keys[:0], path: w.path[:0]}
+		keys: w.keys[:0], path: w.path[:0], jpath: w.jpath[:0], jmarks: w.jmarks[:0]}
 	return w
 }
 
@@ -104,7 +113,7 @@ func putWalker(w *walker) {
 	if cap(w.keys) > maxPooledScratch {
 		w.keys = nil
 	}
-	w.r, w.src, w.out, w.err, w.scratchUsed = nil, nil, nil, nil, 0
+	w.r, w.src, w.out, w.err, w.scratchUsed, w.hits = nil, nil, nil, nil, 0, nil
 	walkers.Put(w)
 }
 
@@ -123,6 +132,9 @@ type walker struct {
 	dropped     bool      // the value just written is to be removed with its member
 	path        []pathSeg // keys from the root to the current value (path rules only)
 	keys        []byte    // the text of the keys in path
+	hits        *[]Hit    // non-nil: record every replacement
+	jpath       []byte    // with hits: the path of the current value, from redacted keys
+	jmarks      []int     // with hits: where each level of jpath starts
 }
 
 func (w *walker) fail(reason string) bool {
@@ -224,6 +236,11 @@ func (w *walker) object(depth int) bool {
 		if len(w.r.paths) > 0 {
 			w.popKey()
 		}
+		vpath := ""
+		if w.hits != nil {
+			vpath = string(w.jpath)
+			w.popPath()
+		}
 		if drop || w.dropped {
 			w.out = w.out[:mark]
 			w.dropped = false
@@ -237,7 +254,7 @@ func (w *walker) object(depth int) bool {
 					w.splitRun(parts[:np])
 					np = 0
 				}
-				p.start, p.end = vstart, len(w.out)
+				p.start, p.end, p.path = vstart, len(w.out), vpath
 				parts[np] = p
 				np++
 			} else {
@@ -277,13 +294,19 @@ func (w *walker) array(depth int) bool {
 		return true
 	}
 	kept := 0
-	for {
+	for i := 0; ; i++ {
 		mark := len(w.out)
 		if kept > 0 {
 			w.out = append(w.out, ',')
 		}
+		if w.hits != nil {
+			w.jmarks = append(w.jmarks, w.pushPathIndex(i))
+		}
 		if !w.value(depth, 0) {
 			return false
+		}
+		if w.hits != nil {
+			w.popPath()
 		}
 		if w.dropped {
 			w.out = w.out[:mark]
@@ -385,6 +408,9 @@ func (w *walker) integer(text string, ctx keyCtx) {
 	k := ms[0].kind
 	w.out = append(w.r.appendReplacement(append(w.out, '"'), k, text), '"')
 	w.counts[k]++
+	if w.hits != nil {
+		w.addHit(k, false, 0, len(text))
+	}
 	if w.r.kinds[k].action == actDrop {
 		w.dropped = true
 	}

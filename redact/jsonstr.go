@@ -65,6 +65,9 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		w.pushKey(text)
 	}
 	if w.skip > 0 {
+		if isKey && w.hits != nil {
+			w.jmarks = append(w.jmarks, len(w.jpath)) // nothing is recorded inside
+		}
 		w.out = append(w.out, '"')
 		if verbatim {
 			w.out = append(w.out, raw...)
@@ -78,7 +81,12 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && mask&tKeyword != 0) {
 		next = keyContext(text) // every secrets context keyword has a b, k, w or z
 	}
+	outMark := len(w.out)
 	w.emit(text, raw, verbatim, ctx, mask, isKey)
+	if isKey && w.hits != nil {
+		// The path names the key as written: redacted, escaped.
+		w.jmarks = append(w.jmarks, w.pushPathKey(view(w.out[outMark+1:len(w.out)-1])))
+	}
 	return next, true
 }
 
@@ -126,6 +134,9 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 		if w.r.kinds[m.kind].action == actDrop {
 			w.dropped = true
 		}
+		if w.hits != nil {
+			w.addHit(m.kind, isKey, m.start, m.end)
+		}
 	}
 	return true
 }
@@ -160,18 +171,24 @@ func (w *walker) nested(text string) bool {
 		sub.keys = append(sub.keys, w.keys...)
 		sub.path = append(sub.path, w.path...)
 	}
+	nh := 0
+	if w.hits != nil {
+		sub.hits, nh = w.hits, len(*w.hits)
+		sub.jpath = append(sub.jpath, w.jpath...)
+	}
+	found := false
 	sub.skipWS()
-	if !sub.value(0, 0) {
-		return false
-	}
-	if sub.skipWS(); sub.pos != len(sub.src) {
-		return false
-	}
-	found := sub.dropped
-	for _, c := range sub.counts {
-		found = found || c > 0
+	if sub.value(0, 0) {
+		sub.skipWS()
+		found = sub.pos == len(sub.src) && sub.dropped
+		for _, c := range sub.counts {
+			found = found || c > 0 && sub.pos == len(sub.src)
+		}
 	}
 	if !found {
+		if w.hits != nil {
+			*w.hits = (*w.hits)[:nh]
+		}
 		return false
 	}
 	w.dropped = w.dropped || sub.dropped

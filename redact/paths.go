@@ -64,7 +64,7 @@ func (r *Redactor) compilePaths(paths []PathRule, bad func(string, error)) bool 
 		t := ruleType(name)
 		hashes = hashes || act == actHash
 		r.paths = append(r.paths, pathRule{segs: segs, kind: uint16(len(r.kinds))})
-		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", action: act})
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", action: act, rule: "path:" + p.Path})
 	}
 	return hashes
 }
@@ -165,6 +165,9 @@ func (w *walker) pathValue(depth int, k uint16) bool {
 	raw := w.out[mark:]
 	kd := &w.r.kinds[k]
 	w.counts[k]++
+	if w.hits != nil {
+		w.addHit(k, false, 0, len(raw))
+	}
 	if kd.action == actDrop {
 		w.out = w.out[:mark]
 		w.dropped = true

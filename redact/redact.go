@@ -61,6 +61,7 @@ type Rule struct {
 }
 
 type kind struct {
+	rule   string // "builtin:CARD", "rule:<name>", "path:<path>"
 	name   string // counts key
 	mask   string // "[REDACTED:<name>]"
 	action action
@@ -107,7 +108,7 @@ func New(cfg Config) (*Redactor, error) {
 	r.on = packSet(packs, bad)
 	r.keyCtx = r.on&(contextKinds|setOf(kAuth, kAWSSecretKey)) != 0
 	for k, t := range builtinTypes {
-		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", secret: secretKinds.has(k)})
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", secret: secretKinds.has(k), rule: "builtin:" + t})
 	}
 	needKey := r.setActions(cfg.Actions, bad)
 	if len(cfg.Rules) > MaxRules {
@@ -138,7 +139,7 @@ func New(cfg Config) (*Redactor, error) {
 		prefix, _ := re.LiteralPrefix()
 		t := ruleType(rule.Name)
 		r.rules = append(r.rules, customRule{re: re, prefix: prefix, kind: uint16(len(r.kinds))})
-		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", action: act})
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", action: act, rule: "rule:" + rule.Name})
 	}
 	if r.compilePaths(cfg.Paths, bad) {
 		needKey = true

@@ -17,6 +17,7 @@ type splitPart struct {
 	start, end int
 	digits     [8]byte
 	n          int
+	path       string // with hits: the path of the value
 }
 
 // splitCandidate reports whether raw (a written value) is 1-7 digits,
@@ -85,6 +86,11 @@ func (w *walker) splitRun(parts []splitPart) {
 			var tmp [64]byte
 			rep := append(w.r.appendReplacement(append(tmp[:0], '"'), k, string(p.digits[:p.n])), '"')
 			w.out = slices.Replace(w.out, p.start, p.end, rep...)
+		}
+		if w.hits != nil {
+			for j := hits[h].from; j < hits[h].to; j++ {
+				*w.hits = append(*w.hits, w.r.hit(k, parts[j].path, false, 0, parts[j].n))
+			}
 		}
 		w.counts[k]++
 	}

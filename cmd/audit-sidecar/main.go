@@ -22,7 +22,7 @@ const usage = `usage:
   audit-sidecar run --config FILE
   audit-sidecar verify --config FILE [--sink NAME] [--json]
   audit-sidecar migrate --config FILE [--sink NAME] [--dsn-env VAR]   (postgres schema)
-  audit-sidecar redact --config FILE      (stdin lines -> redacted stdout)
+  audit-sidecar redact --config FILE [--explain]   (stdin lines -> redacted stdout, or one line per hit)
   audit-sidecar version`
 
 func main() { os.Exit(dispatch(os.Args[1:])) }

@@ -1,0 +1,58 @@
+package redact
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestExplainJSON(t *testing.T) {
+	r := mustNew(t, Config{
+		Packs: []string{"core", "secrets"},
+		Rules: []Rule{{Name: "emp", Pattern: `EMP-\d+`}},
+		Paths: []PathRule{{Path: "*.password", Action: "drop"}},
+	})
+	in := `{"to":["x","mail dana@example.com"],"a b":{"password":"p"},"dana@example.com":"EMP-12",` +
+		`"args":"{\"card\":\"4111111111111111\"}","n":4111111111111111,"cc":{"c1":"4111","c2":"1111","c3":"1111","c4":"1111"}}`
+	out, hits, err := r.ExplainJSON(nil, []byte(in), "arguments", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range hits {
+		got = append(got, fmt.Sprintf("%s %s %s %s key=%v %d-%d", h.Rule, h.Type, h.Action, h.Path, h.Key, h.Start, h.End))
+	}
+	want := []string{
+		"builtin:EMAIL EMAIL mask arguments.to[1] key=false 5-21",
+		"path:*.password PASSWORD drop arguments[\"a b\"].password key=false 0-3",
+		"builtin:EMAIL EMAIL mask arguments key=true 0-16",
+		"rule:emp EMP mask arguments[\"[REDACTED:EMAIL]\"] key=false 0-6",
+		"builtin:CARD CARD mask arguments.args.card key=false 0-16",
+		"builtin:CARD CARD mask arguments.n key=false 0-16",
+		"builtin:CARD CARD mask arguments.cc.c1 key=false 0-4",
+		"builtin:CARD CARD mask arguments.cc.c2 key=false 0-4",
+		"builtin:CARD CARD mask arguments.cc.c3 key=false 0-4",
+		"builtin:CARD CARD mask arguments.cc.c4 key=false 0-4",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("hits:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	plain, err := r.JSONAt(nil, []byte(in), "arguments", nil)
+	if err != nil || string(plain) != string(out) {
+		t.Errorf("ExplainJSON output differs from JSONAt:\n%s\n%s", out, plain)
+	}
+	for _, h := range got {
+		if strings.Contains(h, "dana@") || strings.Contains(h, "4111") {
+			t.Errorf("hit names a value: %s", h)
+		}
+	}
+}
+
+func TestExplainString(t *testing.T) {
+	r := mustNew(t, Config{})
+	out, hits := r.ExplainString("mail dana@example.com, card 4111 1111 1111 1111", nil)
+	if out != "mail [REDACTED:EMAIL], card [REDACTED:CARD]" || len(hits) != 2 ||
+		hits[0].Start != 5 || hits[0].End != 21 || hits[1].Type != TypeCard || hits[1].Path != "" {
+		t.Errorf("%q %+v", out, hits)
+	}
+}
