@@ -209,6 +209,14 @@ func FuzzJSON_Rules(f *testing.F) {
 			if !json.Valid(out) || counts[TypeUnprocessable] != 0 {
 				t.Fatalf("root %q: output %q for %q (counts %v)", root, out, in, counts)
 			}
+			out2, hits, err := r.ExplainJSON(nil, in, root, nil)
+			n := 0
+			for _, c := range counts {
+				n += c
+			}
+			if err != nil || !bytes.Equal(out, out2) || len(hits) < n { // a split number is counted once, hit per part
+				t.Fatalf("explain differs: %v %q %q %d hits, counts %v", err, out, out2, len(hits), counts)
+			}
 		}
 	})
 }
