@@ -15,16 +15,20 @@ import (
 	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/redact"
 	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
 )
 
 // Redactor rewrites a JSON value with PII replaced, counting hits per type
-// in counts. root names the record field holding the value ("arguments",
-// "detail"), the first key of the paths redaction rules see. It must not
-// modify src.
+// in counts and returning each replacement (rule, type, path; never the
+// text) for the record's manifest. root names the record field holding
+// the value ("arguments", "detail"), the first key of the paths redaction
+// rules see. It must not modify src. Policy names the redaction
+// configuration.
 type Redactor interface {
-	JSONAt(dst, src []byte, root string, counts map[string]int) ([]byte, error)
+	ExplainJSON(dst, src []byte, root string, counts map[string]int) ([]byte, []redact.Hit, error)
+	Policy() string
 }
 
 // IngestConfig configures an Ingester.
@@ -403,10 +407,11 @@ func (in *Ingester) record(src tailer.Line, text []byte, truncated bool, fullLen
 // add redacts, seals and appends r to the open batch.
 func (in *Ingester) add(r *record.Record) {
 	counts := map[string]int{}
-	r.Arguments = in.redact(r.Arguments, "arguments", counts, false)
-	r.Detail = in.redact(r.Detail, "detail", counts, true)
+	var mb record.ManifestBuilder
+	r.Arguments = in.redact(r.Arguments, "arguments", counts, &mb, false)
+	r.Detail = in.redact(r.Detail, "detail", counts, &mb, true)
 	if len(counts) > 0 {
-		r.Redactions = counts
+		r.Manifest = mb.Manifest(in.cfg.Redactor.Policy())
 		for k, n := range counts {
 			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
 		}
@@ -428,11 +433,14 @@ func (in *Ingester) add(r *record.Record) {
 
 // redact fails closed: a value the redactor cannot process is replaced
 // whole, and the replacement is counted.
-func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int, object bool) json.RawMessage {
+func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int, mb *record.ManifestBuilder, object bool) json.RawMessage {
 	if v == nil {
 		return nil
 	}
-	out, err := in.cfg.Redactor.JSONAt(make([]byte, 0, len(v)+16), v, root, counts)
+	out, hits, err := in.cfg.Redactor.ExplainJSON(make([]byte, 0, len(v)+16), v, root, counts)
+	for _, h := range hits {
+		mb.Add(h.Rule, h.Type, h.Path)
+	}
 	switch {
 	case err == nil && object && string(out) == "null":
 		return nil // dropped whole by a rule
@@ -444,6 +452,7 @@ func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int
 	}
 	in.log.Warn("value replaced: redaction failed", zap.Error(err))
 	counts["UNPROCESSABLE"]++
+	mb.Add("builtin:UNPROCESSABLE", "UNPROCESSABLE", root)
 	if object {
 		return json.RawMessage(`{"redaction_failed":"[REDACTED:UNPROCESSABLE]"}`)
 	}

@@ -59,7 +59,9 @@ func AppendCanonical(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"detail":`...)
 		dst = append(dst, r.Detail...)
 	}
-	if len(r.Redactions) > 0 {
+	if r.V >= 2 {
+		dst = appendManifest(dst, r.Manifest)
+	} else if len(r.Redactions) > 0 {
 		dst = append(dst, `,"redactions":{`...)
 		keys := make([]string, 0, len(r.Redactions))
 		for k := range r.Redactions {
@@ -90,6 +92,45 @@ func AppendCanonical(dst []byte, r *Record) []byte {
 	dst = appendStringField(dst, "kid", r.Kid, true)
 	dst = appendStringField(dst, "prev", r.Prev, true)
 	return append(dst, '}')
+}
+
+// appendManifest appends the version 2 "redactions" member:
+// {"policy":s,"rules":[{"rule":s,"type":s,"count":n,"paths":[s...],"more":n}...]}
+// with "paths" omitted when empty and "more" when 0.
+func appendManifest(dst []byte, m *Manifest) []byte {
+	if m == nil || len(m.Rules) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"redactions":{"policy":`...)
+	dst = AppendString(dst, m.Policy)
+	dst = append(dst, `,"rules":[`...)
+	for i, rh := range m.Rules {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"rule":`...)
+		dst = AppendString(dst, rh.Rule)
+		dst = append(dst, `,"type":`...)
+		dst = AppendString(dst, rh.Type)
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(rh.Count), 10)
+		if len(rh.Paths) > 0 {
+			dst = append(dst, `,"paths":[`...)
+			for j, p := range rh.Paths {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = AppendString(dst, p)
+			}
+			dst = append(dst, ']')
+		}
+		if rh.More > 0 {
+			dst = append(dst, `,"more":`...)
+			dst = strconv.AppendInt(dst, int64(rh.More), 10)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
 }
 
 func appendStringField(dst []byte, name, v string, always bool) []byte {
@@ -181,10 +222,21 @@ type wire struct {
 	Outcome    string          `json:"outcome"`
 	Approver   string          `json:"approver"`
 	Detail     json.RawMessage `json:"detail"`
-	Redactions map[string]int  `json:"redactions"`
+	Redactions json.RawMessage `json:"redactions"`
 	Source     *Source         `json:"source"`
 	Kid        string          `json:"kid"`
 	Prev       string          `json:"prev"`
+}
+
+type wireManifest struct {
+	Policy string `json:"policy"`
+	Rules  []struct {
+		Rule  string   `json:"rule"`
+		Type  string   `json:"type"`
+		Count int      `json:"count"`
+		Paths []string `json:"paths"`
+		More  int      `json:"more"`
+	} `json:"rules"`
 }
 
 // Parse decodes a payload and checks that it is canonical: re-encoding the
@@ -209,8 +261,21 @@ func Parse(payload []byte) (*Record, error) {
 		Action: w.Action, User: w.User, Tenant: w.Tenant, Agent: w.Agent,
 		Session: w.Session, Trace: w.Trace, Model: w.Model, Tool: w.Tool,
 		Arguments: w.Arguments, Outcome: w.Outcome, Approver: w.Approver,
-		Detail: w.Detail, Redactions: w.Redactions, Source: w.Source,
-		Kid: w.Kid, Prev: w.Prev,
+		Detail: w.Detail, Source: w.Source, Kid: w.Kid, Prev: w.Prev,
+	}
+	if len(w.Redactions) > 0 && string(w.Redactions) != "null" {
+		if w.V >= 2 {
+			var m wireManifest
+			if err := json.Unmarshal(w.Redactions, &m); err != nil {
+				return nil, fmt.Errorf("decode payload: redactions: %w", err)
+			}
+			r.Manifest = &Manifest{Policy: m.Policy}
+			for _, rh := range m.Rules {
+				r.Manifest.Rules = append(r.Manifest.Rules, RuleHits(rh))
+			}
+		} else if err := json.Unmarshal(w.Redactions, &r.Redactions); err != nil {
+			return nil, fmt.Errorf("decode payload: redactions: %w", err)
+		}
 	}
 	if !bytes.Equal(AppendCanonical(make([]byte, 0, len(payload)), r), payload) {
 		return r, ErrNotCanonical

@@ -35,7 +35,7 @@ func (r *Redactor) ExplainJSON(dst, src []byte, root string, counts map[string]i
 func (r *Redactor) ExplainString(s string, counts map[string]int) (string, []Hit) {
 	if len(s) > MaxValueBytes {
 		addCount(counts, TypeUnprocessable)
-		return Unprocessable, []Hit{{Type: TypeUnprocessable, Action: "mask", End: len(s)}}
+		return Unprocessable, []Hit{{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable, Action: "mask", End: len(s)}}
 	}
 	ms := r.find(s, 0, maskUnknown, nil)
 	hits := make([]Hit, 0, len(ms))

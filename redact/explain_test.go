@@ -56,3 +56,16 @@ func TestExplainString(t *testing.T) {
 		t.Errorf("%q %+v", out, hits)
 	}
 }
+
+func TestPolicy(t *testing.T) {
+	a := mustNew(t, Config{})
+	b := mustNew(t, Config{Packs: []string{"core", "secrets"}})
+	c := mustNew(t, Config{Actions: map[string]string{"CARD": "partial"}})
+	d := mustNew(t, Config{Paths: []PathRule{{Path: "password"}}})
+	if a.Policy() != b.Policy() || a.Policy() == c.Policy() || a.Policy() == d.Policy() || c.Policy() == d.Policy() {
+		t.Errorf("policies %s %s %s %s", a.Policy(), b.Policy(), c.Policy(), d.Policy())
+	}
+	if len(a.Policy()) != 20 || a.Policy()[:4] != "rp1-" {
+		t.Errorf("policy %q", a.Policy())
+	}
+}

@@ -93,10 +93,17 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 // emit appends text redacted as a JSON string. It fails closed: on a value
 // too long to scan or a panic while scanning, the value is replaced whole.
 func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16, isKey bool) {
-	mark := len(w.out)
+	mark, nh := len(w.out), 0
+	if w.hits != nil {
+		nh = len(*w.hits)
+	}
 	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask, isKey) {
 		w.out = append(w.out[:mark], `"`+Unprocessable+`"`...)
 		w.counts[len(w.counts)-1]++
+		if w.hits != nil {
+			*w.hits = append((*w.hits)[:nh], Hit{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable,
+				Action: "mask", Path: string(w.jpath), Key: isKey, End: len(text)})
+		}
 	}
 }
 

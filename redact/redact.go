@@ -91,6 +91,7 @@ type Redactor struct {
 	hashPrefix string // "hmac-sha256:" or "hmac-sha256:<kid>:"
 	macs       sync.Pool
 	hook       func(string) // tests only: called before scanning a value
+	policy     string       // see Policy
 }
 
 // New validates cfg and builds a Redactor. Every problem is reported, each
@@ -156,6 +157,7 @@ func New(cfg Config) (*Redactor, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	r.policy = r.computePolicy(cfg)
 	r.hashPrefix = "hmac-sha256:"
 	if cfg.HashKeyID != "" {
 		r.hashPrefix += cfg.HashKeyID + ":"

@@ -67,7 +67,7 @@ func redactLines(in io.Reader, out io.Writer, red *redact.Redactor, explain bool
 					buf, hits = b, h
 				} else {
 					buf = append(buf, `"`+redact.Unprocessable+`"`...)
-					hits = []redact.Hit{{Type: redact.TypeUnprocessable, Action: "mask", End: len(text)}}
+					hits = []redact.Hit{{Rule: "builtin:" + redact.TypeUnprocessable, Type: redact.TypeUnprocessable, Action: "mask", End: len(text)}}
 				}
 			} else {
 				s, h := red.ExplainString(string(text), nil)

@@ -154,7 +154,7 @@ func runCmd(args []string) int {
 	ing, err := pipeline.NewIngester(pipeline.IngestConfig{
 		ChainID: cfg.Chain.ID, Key: key, Spool: sp, Redactor: red,
 		BatchRecords: cfg.Spool.BatchRecords, BatchWait: cfg.Spool.BatchWait,
-		StartDetail: map[string]any{"version": version, "fips140": fips140.Enabled(), "kid": key.ID},
+		StartDetail: map[string]any{"version": version, "fips140": fips140.Enabled(), "kid": key.ID, "redaction_policy": red.Policy()},
 		Metrics:     metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes,
