@@ -99,7 +99,7 @@ func getWalker(r *Redactor, src, dst []byte) *walker {
 	counts = counts[:nk]
 	clear(counts)
 	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts,
-		keys: w.keys[:0], path: w.path[:0], jpath: w.jpath[:0], jmarks: w.jmarks[:0]}
+		keys: w.keys[:0], path: w.path[:0], jpath: w.jpath[:0], jmarks: w.jmarks[:0], arena: w.arena[:0]}
 	return w
 }
 
@@ -112,6 +112,9 @@ func putWalker(w *walker) {
 	clear(w.keys[:cap(w.keys)]) // object keys are agent text too
 	if cap(w.keys) > maxPooledScratch {
 		w.keys = nil
+	}
+	if cap(w.arena) > maxPooledScratch {
+		w.arena = nil
 	}
 	w.r, w.src, w.out, w.err, w.scratchUsed, w.hits = nil, nil, nil, nil, 0, nil
 	walkers.Put(w)
@@ -135,6 +138,7 @@ type walker struct {
 	hits        *[]Hit    // non-nil: record every replacement
 	jpath       []byte    // with hits: the path of the current value, from redacted keys
 	jmarks      []int     // with hits: where each level of jpath starts
+	arena       []byte    // with hits: copies of paths of values that may be parts of a split number
 }
 
 func (w *walker) fail(reason string) bool {
@@ -236,9 +240,11 @@ func (w *walker) object(depth int) bool {
 		if len(w.r.paths) > 0 {
 			w.popKey()
 		}
-		vpath := ""
+		var vpath [2]int // with hits: the value's path, kept in w.arena
 		if w.hits != nil {
-			vpath = string(w.jpath)
+			vpath[0] = len(w.arena)
+			w.arena = append(w.arena, w.jpath...)
+			vpath[1] = len(w.arena)
 			w.popPath()
 		}
 		if drop || w.dropped {

@@ -17,7 +17,7 @@ type splitPart struct {
 	start, end int
 	digits     [8]byte
 	n          int
-	path       string // with hits: the path of the value
+	path       [2]int // with hits: the path of the value, in walker.arena
 }
 
 // splitCandidate reports whether raw (a written value) is 1-7 digits,
@@ -89,7 +89,8 @@ func (w *walker) splitRun(parts []splitPart) {
 		}
 		if w.hits != nil {
 			for j := hits[h].from; j < hits[h].to; j++ {
-				*w.hits = append(*w.hits, w.r.hit(k, parts[j].path, false, 0, parts[j].n))
+				p := parts[j].path
+				*w.hits = append(*w.hits, w.r.hit(k, string(w.arena[p[0]:p[1]]), false, 0, parts[j].n))
 			}
 		}
 		w.counts[k]++
