@@ -100,18 +100,37 @@ func keyContext(k string) keyCtx {
 	if contains(t, "awssecret") || contains(t, "secretaccesskey") {
 		ctx |= ctxAWSSecret
 	}
-	if hasSuffix(t, "dob") || contains(t, "birth") || contains(t, "geburt") {
+	if hasSuffix(t, "dob") {
 		ctx |= ctxDOB
 	}
-	for _, cw := range contextWords[1:] {
-		for _, w := range cw.words {
-			if contains(t, w) {
-				ctx |= cw.ctx
+	for i := 0; i < len(t); i++ {
+		for _, kw := range keyWords[t[i]] {
+			if len(t)-i >= len(kw.word) && t[i:i+len(kw.word)] == kw.word {
+				ctx |= kw.ctx
 			}
 		}
 	}
 	return ctx
 }
+
+type keyWord struct {
+	word string
+	ctx  keyCtx
+}
+
+// keyWords indexes by first byte the words that give a key its context:
+// birth, geburt and the context words of the kinds other than DOB.
+var keyWords = func() (t [256][]keyWord) {
+	add := func(w string, c keyCtx) { t[w[0]] = append(t[w[0]], keyWord{w, c}) }
+	add("birth", ctxDOB)
+	add("geburt", ctxDOB)
+	for _, cw := range contextWords[1:] {
+		for _, w := range cw.words {
+			add(w, cw.ctx)
+		}
+	}
+	return t
+}()
 
 func contains(s, w string) bool {
 	for i := 0; i+len(w) <= len(s); i++ {

@@ -24,10 +24,18 @@ type Hit struct {
 
 var actionNames = [...]string{actMask: "mask", actHash: "hash", actPartial: "partial", actDrop: "drop"}
 
-// ExplainJSON is JSONAt that also returns every replacement.
+// ExplainJSON is JSONAt that also returns every replacement. A value in
+// which nothing is found costs what JSONAt costs; otherwise it is walked a
+// second time, keeping paths (redaction is deterministic, so both walks
+// write the same bytes).
 func (r *Redactor) ExplainJSON(dst, src []byte, root string, counts map[string]int) ([]byte, []Hit, error) {
+	mark := len(dst)
+	out, found, err := r.jsonAt(dst, src, root, counts, nil)
+	if err != nil || !found {
+		return out, nil, err
+	}
 	var hits []Hit
-	out, err := r.jsonAt(dst, src, root, counts, &hits)
+	out, _, err = r.jsonAt(out[:mark], src, root, nil, &hits)
 	return out, hits, err
 }
 

@@ -35,11 +35,13 @@ func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []by
 // "detail"): path rules see root as the first key of every path. A value
 // dropped whole (a path or type with action drop) becomes null.
 func (r *Redactor) JSONAt(dst []byte, src []byte, root string, counts map[string]int) (out []byte, err error) {
-	return r.jsonAt(dst, src, root, counts, nil)
+	out, _, err = r.jsonAt(dst, src, root, counts, nil)
+	return out, err
 }
 
-// jsonAt is JSONAt; with hits non-nil it appends every replacement.
-func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, hits *[]Hit) (out []byte, err error) {
+// jsonAt is JSONAt; with hits non-nil it appends every replacement. found
+// reports whether anything was replaced or dropped.
+func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, hits *[]Hit) (out []byte, found bool, err error) {
 	mark := len(dst)
 	w := getWalker(r, src, dst)
 	defer putWalker(w)
@@ -49,7 +51,7 @@ func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string
 	}
 	defer func() {
 		if recover() != nil {
-			out, err = dst[:mark], ErrInternal
+			out, found, err = dst[:mark], false, ErrInternal
 		}
 	}()
 	w.skipWS()
@@ -57,15 +59,19 @@ func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string
 		w.pushKey(root)
 	}
 	if !w.member(0, 0) {
-		return dst[:mark], w.err
+		return dst[:mark], false, w.err
 	}
+	found = w.dropped
 	if w.dropped {
 		w.out = append(w.out[:mark], "null"...)
 	}
 	w.skipWS()
 	if w.pos != len(src) {
 		w.fail("data after the top-level value")
-		return dst[:mark], w.err
+		return dst[:mark], false, w.err
+	}
+	for _, c := range w.counts {
+		found = found || c > 0
 	}
 	if counts != nil {
 		for k, c := range w.counts {
@@ -79,7 +85,7 @@ func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string
 			}
 		}
 	}
-	return w.out, nil
+	return w.out, found, nil
 }
 
 // Walkers are pooled: the recursive walk makes a stack-allocated one
@@ -253,7 +259,7 @@ func (w *walker) object(depth int) bool {
 		} else {
 			kept++
 		}
-		if w.skip == 0 && w.r.on&setOf(kCard, kPhone) != 0 {
+		if w.skip == 0 && w.r.on&splitKinds != 0 {
 			p, ok := splitCandidate(w.out[min(vstart, len(w.out)):])
 			if ok && !drop && len(w.out) > vstart {
 				if np == len(parts) {

@@ -96,6 +96,7 @@ var (
 		kITFiscalCode, kUKNINO, kINPAN, kPassport, kDOB, kPhone, kIPv4)
 	secretKinds  = setOf(kPrivateKey, kAWSAccessKey, kAWSSecretKey, kGitHubToken, kAPIKey, kJWT, kAuth)
 	contextKinds = setOf(kPassport, kDOB, kAadhaar, kCPF, kCNPJ)
+	splitKinds   = setOf(kCard, kPhone)
 )
 
 // packs maps each pack name to its kinds. The jurisdiction packs add

@@ -118,7 +118,7 @@ func (n *numScan) number(i, j int, ms []match) []match {
 	case l == 3:
 		switch next {
 		case '-':
-			if on&setOf(kSSN, kITIN) != 0 {
+			if on&(1<<kSSN|1<<kITIN) != 0 {
 				e, k := ssnAt(s, i)
 				ms = n.add(ms, i, e, k)
 			}
@@ -134,7 +134,7 @@ func (n *numScan) number(i, j int, ms []match) []match {
 		if l == 2 && next == '.' && on.has(kCNPJ) {
 			ms = n.add(ms, i, cnpjFormatted(s, i), kCNPJ)
 		}
-		if next == ' ' && on&setOf(kDETaxID, kFRNIR) != 0 {
+		if next == ' ' && on&(1<<kDETaxID|1<<kFRNIR) != 0 {
 			ms = n.spacedID(i, j, ms)
 		}
 		if on.has(kDOB) && (next == '/' || next == '.' || next == '-') {
