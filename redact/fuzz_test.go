@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // addJSONSeeds seeds f with testdata/json/*.json and the first lines of
@@ -74,7 +75,25 @@ func FuzzJSON(f *testing.F) {
 			t.Fatalf("a scanner failed on %q", in)
 		}
 		sameShape(t, in, out)
+		// Output grows by at most one replacement per hit. Invalid UTF-8
+		// grows anyway (each bad byte becomes a 3-byte U+FFFD), and so do
+		// \b and \f, which the canonical encoding writes as \u0008, \u000c.
+		_, hits, _ := r.ExplainJSON(nil, in, "", nil)
+		slack := 4 * (bytes.Count(in, []byte(`\b`)) + bytes.Count(in, []byte(`\f`)))
+		if utf8.Valid(in) && len(out) > len(in)+slack+len(hits)*maxReplacement(r) {
+			t.Fatalf("output %d bytes for %d input bytes and %d hits: %q -> %q", len(out), len(in), len(hits), in, out)
+		}
 	})
+}
+
+// maxReplacement bounds what one hit can add: the longest mask, partial
+// form or hash, and the quotes of a number replaced by a string.
+func maxReplacement(r *Redactor) int {
+	n := len(r.hashPrefix) + 64
+	for _, k := range r.kinds {
+		n = max(n, len(k.mask)+len(":last4=1234"))
+	}
+	return max(n, len(Unprocessable)) + 2
 }
 
 // sameShape compares the token streams of two JSON texts, ignoring the

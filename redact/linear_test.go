@@ -45,3 +45,46 @@ func TestString_LinearTime(t *testing.T) {
 		}
 	}
 }
+
+// TestJSON_LinearTime: the same for documents: deep nesting, many members,
+// split-number candidates, JSON held in strings, long integers.
+func TestJSON_LinearTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	r := mustNew(t, Config{Packs: allPacks, Paths: []PathRule{{Path: "a.*.b"}, {Path: "x", Action: "drop"}}})
+	docs := []struct{ open, unit, close string }{
+		{"[", `{"a":{"k":{"b":1}},"x":2,"c":"4111"},`, "0]"},
+		{"[", `"{\"a\":[1,{\"b\":\"c@d.ef\"}]}",`, "0]"},
+		{"[", `4111111111111111,123456789012,`, "0]"},
+		{`{"k":{`, `"cc1":"4111","cc2":"1111","cc3":"1111","cc4":"1112","m":1,`, `"z":0}}`},
+		{"", `[{"a":`, ``},
+	}
+	cost := func(b []byte) time.Duration {
+		best := time.Duration(1 << 62)
+		for range 5 {
+			t0 := time.Now()
+			if _, err := r.JSON(nil, b, nil); err != nil {
+				t.Fatal(err)
+			}
+			best = min(best, time.Since(t0))
+		}
+		return best
+	}
+	build := func(d struct{ open, unit, close string }, size int) []byte {
+		n := size / len(d.unit)
+		if d.unit == `[{"a":` { // nesting, within the depth limit
+			n = min(n, maxDepth/2-1)
+			return []byte(strings.Repeat(d.unit, n) + "1" + strings.Repeat("}]", n))
+		}
+		s := d.open + strings.Repeat(d.unit, n) + d.close
+		return []byte(s)
+	}
+	for _, d := range docs {
+		small, large := build(d, 16<<10), build(d, 256<<10)
+		ts, tl := cost(small), cost(large)
+		if tl > 64*ts+10*time.Millisecond {
+			t.Errorf("%q: 16 KiB %v, 256 KiB %v: not linear", d.unit, ts, tl)
+		}
+	}
+}
