@@ -164,19 +164,23 @@
 // (fused, in JSON, with the search for the closing quote) records which
 // trigger bytes occur: a digit for numbers, '@' for e-mail, ':' for IPv6,
 // '-', 'I', 'J', '_' for the PEM, AWS, JWT, GitHub and API key literals,
-// b/k/w/z for the case-insensitive keywords. The national identifiers are
-// all anchored on digit runs, so they cost nothing on strings without
-// digits. Only the scanners whose triggers occur
-// run; each finds candidates with byte tests (a digit run of the right
-// length followed by the right separator, a literal found by
-// strings.Index) and confirms them with a hand-written validator (Luhn,
-// octet ranges, group counts). Every scanner is linear in the string. A
-// string in which nothing is found is returned without allocating, and
-// JSON does not allocate for input without findings. A custom rule with a literal prefix
-// (regexp's LiteralPrefix, e.g. "EMP-" in `EMP-\d{6}`) runs only on strings
-// containing the prefix; a rule without one (`(?i)...`, alternations,
-// classes first) runs Go's regexp on every string and can cost more than
-// all built-in detectors together.
+// b/k/w/z for the case-insensitive keywords, '%' and '+' for URL
+// encoding. Only the scanners whose triggers occur run; each finds
+// candidates with byte tests (a digit run of the right length followed by
+// the right separator, a literal found by strings.Index) and confirms
+// them with a hand-written validator (Luhn, mod 97, Verhoeff, octet
+// ranges, group counts). The national identifiers are all anchored on
+// digit runs, so they cost nothing on strings without digits; context
+// words are looked for only before a candidate that passed its shape
+// checks. Every scanner is linear in the string. A string in which nothing
+// is found is returned without allocating, and JSON does not allocate for
+// input without findings; [Redactor.ExplainJSON] walks a value a second
+// time, recording paths, only when something was found. A custom rule with
+// a literal prefix (regexp's LiteralPrefix, e.g. "EMP-" in `EMP-\d{6}`)
+// runs only on strings containing the prefix; a rule without one
+// (`(?i)...`, alternations, classes first) runs Go's regexp on every string
+// and can cost more than all built-in detectors together. Throughput per
+// pack is in docs/redaction.md.
 //
 // # Fail closed
 //
