@@ -210,9 +210,13 @@
 //     "card4111 1111 1111 1111" are); SSNs, phone numbers and dotted quads
 //     glued to words are found ("ssn123-45-6789"), and so is a four-part
 //     version with a prefix ("v1.2.3.4"; "1.2.3.4.5" is left alone).
+//     Contiguous national identifiers need word boundaries; national phone
+//     formats are not found glued to a word or an identifier
+//     ("ORD-0229-385114") or after another group of digits.
 //   - Not covered: phone numbers written as bare 10-digit runs, SSNs
 //     without dashes, numbers split by other separators (non-breaking
-//     spaces, dots in card numbers), names and street addresses.
-//   - The context given by a JSON key applies only to a string value
+//     spaces, dots in card numbers), dates of birth in words ("14 March
+//     1985"), codice fiscale with omocodia, names and street addresses.
+//   - The context given by a JSON key applies only to a string or integer
 //     directly under it.
 package redact
