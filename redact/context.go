@@ -15,6 +15,7 @@ const (
 	ctxAadhaar                      // an Aadhaar number
 	ctxCPF                          // a CPF
 	ctxCNPJ                         // a CNPJ
+	ctxSSN                          // a US SSN or ITIN
 )
 
 // contextWindow is how far before a candidate a context word may start.
@@ -31,6 +32,7 @@ var contextWords = [...]struct {
 	{ctxAadhaar, []string{"aadhaar", "aadhar", "uidai"}},
 	{ctxCPF, []string{"cpf"}},
 	{ctxCNPJ, []string{"cnpj"}},
+	{ctxSSN, []string{"ssn", "social security", "itin", "taxpayer id"}},
 }
 
 // contextFirst marks the first letters of context words, both cases.
@@ -103,6 +105,9 @@ func keyContext(k string) keyCtx {
 	if hasSuffix(t, "dob") {
 		ctx |= ctxDOB
 	}
+	if hasSuffix(t, "ssn") || hasSuffix(t, "itin") || contains(t, "socialsecurity") {
+		ctx |= ctxSSN
+	}
 	for i := 0; i < len(t); i++ {
 		for _, kw := range keyWords[t[i]] {
 			if len(t)-i >= len(kw.word) && t[i:i+len(kw.word)] == kw.word {
@@ -118,13 +123,17 @@ type keyWord struct {
 	ctx  keyCtx
 }
 
-// keyWords indexes by first byte the words that give a key its context:
-// birth, geburt and the context words of the kinds other than DOB.
+// keyWords indexes by first byte the words that give a key its context
+// anywhere in it: birth, geburt and the context words of the kinds other
+// than DOB and SSN (whose short words must end the key).
 var keyWords = func() (t [256][]keyWord) {
 	add := func(w string, c keyCtx) { t[w[0]] = append(t[w[0]], keyWord{w, c}) }
 	add("birth", ctxDOB)
 	add("geburt", ctxDOB)
 	for _, cw := range contextWords[1:] {
+		if cw.ctx == ctxSSN {
+			continue
+		}
 		for _, w := range cw.words {
 			add(w, cw.ctx)
 		}

@@ -227,7 +227,9 @@ func (g *corpusGen) genCore() {
 	g.encoded(TypeEmail, "email", mail)
 	g.encoded(TypePhone, "phone", fmt.Sprintf("(%s) %s-%s", a, x, l))
 	g.positive(TypeEmail, "internationalised", g.pick("jürgen.müller", "josé", "用户")+"@"+g.pick("exämple.de", "例子.中国", "example.com"))
-	g.positive(TypeSSN, "ddd-dd-dddd", fmt.Sprintf("%03d-%02d-%04d", g.pick2(g.n(1, 665), g.n(667, 899)), g.n(1, 99), g.n(1, 9999)))
+	ssn := fmt.Sprintf("%03d-%02d-%04d", g.pick2(g.n(1, 665), g.n(667, 899)), g.n(1, 99), g.n(1, 9999))
+	g.positive(TypeSSN, "ddd-dd-dddd", ssn)
+	g.inContext(TypeSSN, "9 digits in context", strings.ReplaceAll(ssn, "-", ""), g.pick("SSN ", "social security no. "), g.pick("ssn", "patient_ssn"))
 }
 
 func (g *corpusGen) pick2(a, b int) int {

@@ -64,7 +64,8 @@
 //     "Bearer" / "Basic" when it looks like a credential.
 //
 // us: SSN; ITIN (9dd-dd-dddd with an IRS group: 50-65, 70-88, 90-92,
-// 94-99); PASSPORT and DOB in context (see Context).
+// 94-99); both also as nine bare digits in context; PASSPORT and DOB in
+// context (see Context).
 //
 // eu: IBAN (country length, contiguous or in groups of four, mod 97, and
 // the national check digits of BE, ES and FR); UK_NINO (AB123456C or
@@ -89,13 +90,16 @@
 // A weak shape counts only in context: PASSPORT (a token of 6-9 digits
 // with up to two capitals before and one after), DOB (a valid date
 // yyyy-mm-dd, dd/mm/yyyy, mm/dd/yyyy, with '/', '.' or '-', year
-// 1900-2099), a contiguous AADHAAR, CPF or CNPJ. Context is a word
+// 1900-2099), an SSN or ITIN without dashes, a contiguous AADHAAR, CPF or
+// CNPJ. Context is a word
 // starting within 48 bytes before the candidate and not continuing a word
 // on its left (passport, passeport, reisepass, pasaporte, passaporto; dob,
 // birth, born, geburt, naissance, nacimiento, nascita, nascimento;
-// aadhaar, aadhar, uidai; cpf; cnpj), or the JSON object key of the
-// string (with '_', '-', '.' and ' ' removed, lower-cased: ending in "dob"
-// or containing "birth", a passport word, "aadhaar", "cpf", "cnpj").
+// aadhaar, aadhar, uidai; cpf; cnpj; ssn, social security, itin, taxpayer
+// id), or the JSON object key of the string (with '_', '-', '.' and ' '
+// removed, lower-cased: ending in "dob" or containing "birth", a passport
+// word, "aadhaar", "cpf", "cnpj"; ending in "ssn" or "itin" or containing
+// "socialsecurity").
 //
 // Custom rules are Go regular expressions; each masks as
 // "[REDACTED:NAME]" (the rule name upper-cased, '-' turned into '_') or is
@@ -214,7 +218,7 @@
 //     formats are not found glued to a word or an identifier
 //     ("ORD-0229-385114") or after another group of digits.
 //   - Not covered: phone numbers written as bare 10-digit runs, SSNs
-//     without dashes, numbers split by other separators (non-breaking
+//     without dashes outside context, numbers split by other separators (non-breaking
 //     spaces, dots in card numbers), dates of birth in words ("14 March
 //     1985"), codice fiscale with omocodia, names and street addresses.
 //   - The context given by a JSON key applies only to a string or integer

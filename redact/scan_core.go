@@ -157,6 +157,9 @@ func (n *numScan) number(i, j int, ms []match) []match {
 		if l >= 6 && on.has(kPassport) {
 			ms = n.passport(i, j, ms)
 		}
+		if l == 9 && on&(1<<kSSN|1<<kITIN) != 0 && !isAlnum(prev) && !isAlnum(next) {
+			ms = n.bareSSN(i, j, ms)
+		}
 	}
 	if (isPhoneSep(next) || next == '/') && prev != '+' && on.has(kPhone) {
 		ms = n.add(ms, i, nationalPhone(s, i, j), kPhone)

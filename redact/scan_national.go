@@ -348,6 +348,24 @@ func (n *numScan) spacedID(i, j int, ms []match) []match {
 	return ms
 }
 
+// bareSSN matches, where the context says SSN, nine digits without dashes
+// that pass the SSN (or ITIN) rules.
+func (n *numScan) bareSSN(i, j int, ms []match) []match {
+	s := n.s
+	area, group, serial := atoi(s[i:i+3]), atoi(s[i+3:i+5]), atoi(s[i+5:j])
+	k := -1
+	switch {
+	case ssnValid(area, group, serial):
+		k = kSSN
+	case itinValid(area, group, serial):
+		k = kITIN
+	}
+	if k >= 0 && n.context(i, ctxSSN) {
+		ms = n.add(ms, i, j, k)
+	}
+	return ms
+}
+
 // passport matches, where the context says passport, a passport number
 // around the digit run s[i:j]: a token of 6-9 capitals and digits with at
 // least 6 digits.

@@ -148,3 +148,19 @@ func TestNew_Packs(t *testing.T) {
 		t.Errorf("unknown pack: %v", err)
 	}
 }
+
+func TestString_BareSSN(t *testing.T) {
+	r := mustNew(t, Config{Packs: []string{"us"}})
+	runStringCases(t, r, []redactCase{
+		{"ssn word", "SSN: 078051120", "SSN: [REDACTED:SSN]", one("SSN")},
+		{"social security", "social security number 536228765.", "social security number [REDACTED:SSN].", one("SSN")},
+		{"itin", "ITIN 912701234", "ITIN [REDACTED:ITIN]", one("ITIN")},
+		{"no context", "order 536228765", "order 536228765", nil},
+		{"invalid area", "ssn 666228765", "ssn 666228765", nil},
+		{"business is not ssn", "business 536228765", "business 536228765", nil},
+	})
+	got, err := r.JSON(nil, []byte(`{"patient_ssn":"536228765","business_name":"536228765"}`), nil)
+	if err != nil || string(got) != `{"patient_ssn":"[REDACTED:SSN]","business_name":"536228765"}` {
+		t.Errorf("keys: %s %v", got, err)
+	}
+}
