@@ -147,6 +147,9 @@ func nationalPhone(s string, i, j int) int {
 		if ng < 2 || nd < 9 || intl && nd < 10 || isAlnumAt(s, e) {
 			return -1
 		}
+		if e+1 < len(s) && (s[e] == '-' || s[e] == '.' || s[e] == '/') && isDigit(s[e+1]) {
+			return -1 // another shape: 032.006.942-71 is a CPF
+		}
 		return e
 	case l == 2 && s[i] != '0' && s[i+1] != '0' && s[j] == ' ':
 		if e := brLocal(s, j+1); e > 0 && s[j+6] == '-' {
