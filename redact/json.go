@@ -9,12 +9,16 @@ const maxDepth = 10000
 // JSON walks one JSON value (object, array, string, number, literal) and
 // appends it to dst with every string redacted: values and object keys,
 // since agents control both. The output is compact (no insignificant
-// whitespace); object key order and duplicate keys are kept; numbers are
-// copied verbatim; strings are decoded and re-encoded with minimal
+// whitespace); object key order and duplicate keys are kept (members are
+// only removed by action drop); numbers are copied verbatim, except an
+// integer of 9-19 digits the packs find (a card number), which becomes a
+// redacted string; strings are decoded and re-encoded with minimal
 // escaping ('"', '\\', \n, \r, \t, other bytes below 0x20 as \u00XX; no
 // HTML escaping; U+2028/U+2029 literal), invalid UTF-8 becomes U+FFFD. A
-// string value containing JSON text is just a string: its decoded text is
-// redacted.
+// string value whose text is a JSON object or array is walked as JSON and,
+// if something in it is replaced, written back compact and escaped;
+// otherwise its decoded text is redacted. Values split across sibling
+// members (cc1..cc4) and path rules are described in the package doc.
 //
 // The value of an object key naming an Authorization header
 // ("authorization", "Proxy-Authorization", ...) is treated as a header

@@ -9,7 +9,8 @@ func (w *walker) literal(lit string) bool {
 	return true
 }
 
-// number validates the JSON number grammar and copies the bytes verbatim.
+// number validates the JSON number grammar and copies the bytes verbatim,
+// or, for a long integer, as integer decides.
 func (w *walker) number(ctx keyCtx) bool {
 	s, i := w.src, w.pos
 	if s[i] == '-' {
