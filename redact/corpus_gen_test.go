@@ -152,7 +152,15 @@ func genCorpus() []corpusItem {
 }
 
 func (g *corpusGen) card() (string, string) {
-	switch g.n(0, 7) {
+	switch g.n(0, 11) {
+	case 8:
+		return "unionpay", luhnComplete("62" + g.digits(13))
+	case 9:
+		return "maestro", luhnComplete(g.pick("5018", "5020", "5893", "6304", "6759") + g.digits(11))
+	case 10:
+		return "mir", luhnComplete(fmt.Sprint(g.n(2200, 2204)) + g.digits(11))
+	case 11:
+		return "rupay", luhnComplete(g.pick("60", "81", "82") + g.digits(13))
 	case 0:
 		return "visa", luhnComplete("4" + g.digits(14))
 	case 1:

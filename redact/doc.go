@@ -20,8 +20,10 @@
 // core:
 //   - CARD: 13-19 digits, contiguous or grouped by single spaces or dashes
 //     (4-4-4-4, Amex 4-6-5), with a known brand prefix and length (Visa,
-//     Mastercard, Amex, Discover, JCB, Diners) and a valid Luhn check digit.
-//     An order number that fails Luhn is left alone.
+//     Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir,
+//     RuPay) and a valid Luhn check digit. An order number that fails Luhn
+//     is left alone, and so are groups continuing a longer grouped number
+//     (a tracking number).
 //   - SSN: ddd-dd-dddd, never-issued areas (000, 666, 900-999), group 00 and
 //     serial 0000 excluded (also in us).
 //   - PHONE: US numbers (415) 555-0132, 415-555-0132, 415.555.0132,

@@ -184,13 +184,17 @@ func ipv4Ends(s string, e int) bool {
 
 // groupedCard matches a card number printed in groups separated by single
 // spaces or dashes (the separator of the first group throughout), starting
-// with the 4-digit group at s[i:]. It returns the end or -1. Longer
+// with the 4-digit group at s[i:], not preceded by another group of four
+// or more digits and the same separator. It returns the end or -1. Longer
 // groupings are tried first; a valid prefix of a longer digit sequence
 // matches too, so a card followed by another number is still found.
 func groupedCard(s string, i int) int {
 	var digits [19]byte
 	var lens, ends [5]int
 	sep := s[i+4]
+	if i >= 5 && s[i-1] == sep && allDigits(s, i-5, 4) {
+		return -1 // the groups continue a longer grouped number (a tracking number)
+	}
 	nd, ng, p := 0, 0, i
 	for ng < len(lens) {
 		j := runEnd(s, p, clDigit)

@@ -128,18 +128,26 @@ func cardBrandOK[T string | []byte](d T) bool {
 	p3 := p2*10 + int(d[2]-'0')
 	p4 := p3*10 + int(d[3]-'0')
 	switch {
-	case d[0] == '4': // Visa
+	case d[0] == '4': // Visa (Electron, Dankort co-branded)
 		return n == 13 || n == 16 || n == 19
 	case p2 >= 51 && p2 <= 55, p4 >= 2221 && p4 <= 2720: // Mastercard
 		return n == 16
 	case p2 == 34 || p2 == 37: // Amex
 		return n == 15
-	case p4 == 6011, p2 == 65, p3 >= 644 && p3 <= 649: // Discover
+	case p4 == 6011, p2 == 65, p3 >= 644 && p3 <= 649: // Discover, RuPay 65
 		return n >= 16
 	case p4 >= 3528 && p4 <= 3589: // JCB
 		return n >= 16
 	case p3 >= 300 && p3 <= 305, p2 == 36, p2 == 38: // Diners Club
 		return n >= 14
+	case p2 == 62: // UnionPay
+		return n >= 16
+	case p4 >= 2200 && p4 <= 2204: // Mir
+		return n >= 16
+	case p2 == 60, p2 == 81, p2 == 82, p3 == 508: // RuPay
+		return n == 16
+	case p2 == 50, p2 >= 56 && p2 <= 58, p4 == 6304, p4 == 6759, p4 >= 6761 && p4 <= 6763: // Maestro
+		return n >= 13
 	}
 	return false
 }
