@@ -180,13 +180,13 @@
 // words are looked for only before a candidate that passed its shape
 // checks. Every scanner is linear in the string. A string in which nothing
 // is found is returned without allocating, and JSON does not allocate for
-// input without findings; [Redactor.ExplainJSON] walks a value a second
-// time, recording paths, only when something was found. A custom rule with
-// a literal prefix (regexp's LiteralPrefix, e.g. "EMP-" in `EMP-\d{6}`)
-// runs only on strings containing the prefix; a rule without one
-// (`(?i)...`, alternations, classes first) runs Go's regexp on every string
-// and can cost more than all built-in detectors together. Throughput per
-// pack is in docs/redaction.md.
+// input without findings; [Redactor.ExplainJSON] keeps the path of the
+// current value as offsets of the keys it wrote and formats a path only
+// for a hit. A custom rule with a literal prefix (regexp's LiteralPrefix,
+// e.g. "EMP-" in `EMP-\d{6}`) runs only on strings containing the prefix;
+// a rule without one (`(?i)...`, alternations, classes first) runs Go's
+// regexp on every string and can cost more than all built-in detectors
+// together. Throughput per pack is in docs/redaction.md.
 //
 // # Fail closed
 //

@@ -24,18 +24,9 @@ type Hit struct {
 
 var actionNames = [...]string{actMask: "mask", actHash: "hash", actPartial: "partial", actDrop: "drop"}
 
-// ExplainJSON is JSONAt that also returns every replacement. A value in
-// which nothing is found costs what JSONAt costs; otherwise it is walked a
-// second time, keeping paths (redaction is deterministic, so both walks
-// write the same bytes).
+// ExplainJSON is JSONAt that also returns every replacement.
 func (r *Redactor) ExplainJSON(dst, src []byte, root string, counts map[string]int) ([]byte, []Hit, error) {
-	mark := len(dst)
-	out, found, err := r.jsonAt(dst, src, root, counts, nil)
-	if err != nil || !found {
-		return out, nil, err
-	}
-	var hits []Hit
-	out, _, err = r.jsonAt(out[:mark], src, root, nil, &hits)
+	out, hits, err := r.jsonAt(dst, src, root, counts, true)
 	return out, hits, err
 }
 
@@ -58,30 +49,58 @@ func (r *Redactor) hit(k uint16, path string, key bool, start, end int) Hit {
 	return Hit{Rule: kd.rule, Type: kd.name, Action: actionNames[kd.action], Path: path, Key: key, Start: start, End: end}
 }
 
-// The walker keeps the path of the current value in jpath while it
-// records hits.
+// While it records hits the walker keeps the path of the current value as
+// segments pointing at the keys it has written (redacted and escaped) in
+// its output, and formats a path only for a hit. The keys of the current
+// path are never rewritten while they are on it: output is only cut back
+// or rewritten after the member that wrote them.
 
-func (w *walker) pushPathKey(key string) int {
-	mark := len(w.jpath)
-	if plainKey(key) {
-		if len(w.jpath) > 0 {
-			w.jpath = append(w.jpath, '.')
-		}
-		w.jpath = append(w.jpath, key...)
+// segment is one level of the current path: the key in out[start:end], or
+// with start == segIndex the array index end, or with start == segHidden a
+// key inside a value a path rule replaces (nothing is recorded there).
+type segment struct{ start, end int }
+
+const (
+	segIndex  = -1
+	segHidden = -2
+)
+
+func (w *walker) pushSeg(s segment) { w.segs = append(w.segs, s) }
+func (w *walker) popSeg()           { w.segs = w.segs[:len(w.segs)-1] }
+
+// appendPath appends the current path: the prefix (the root, or the path
+// of the string holding this document) and the segments.
+func (w *walker) appendPath(dst []byte) []byte {
+	if w.up != nil {
+		dst = w.up.appendPath(dst)
 	} else {
-		w.jpath = append(w.jpath, '[')
-		w.jpath = strconv.AppendQuote(w.jpath, key)
-		w.jpath = append(w.jpath, ']')
+		dst = append(dst, w.root...)
 	}
-	return mark
+	for _, s := range w.segs {
+		dst = w.appendSeg(dst, s)
+	}
+	return dst
 }
 
-func (w *walker) pushPathIndex(i int) int {
-	mark := len(w.jpath)
-	w.jpath = append(w.jpath, '[')
-	w.jpath = strconv.AppendInt(w.jpath, int64(i), 10)
-	w.jpath = append(w.jpath, ']')
-	return mark
+func (w *walker) appendSeg(dst []byte, s segment) []byte {
+	switch s.start {
+	case segIndex:
+		dst = append(dst, '[')
+		dst = strconv.AppendInt(dst, int64(s.end), 10)
+		return append(dst, ']')
+	case segHidden:
+		return dst
+	}
+	key := view(w.out[s.start:s.end])
+	if plainKey(key) {
+		if len(dst) > 0 {
+			dst = append(dst, '.')
+		}
+		return append(dst, key...)
+	}
+	dst = append(dst, '[')
+	dst = strconv.AppendQuote(dst, key)
+	return append(dst, ']')
 }
 
 // plainKey reports whether a key can be written bare in a path.
@@ -98,10 +117,6 @@ func plainKey(k string) bool {
 }
 
 func (w *walker) addHit(k uint16, key bool, start, end int) {
-	*w.hits = append(*w.hits, w.r.hit(k, string(w.jpath), key, start, end))
-}
-
-func (w *walker) popPath() {
-	w.jpath = w.jpath[:w.jmarks[len(w.jmarks)-1]]
-	w.jmarks = w.jmarks[:len(w.jmarks)-1]
+	var buf [128]byte
+	w.hits = append(w.hits, w.r.hit(k, string(w.appendPath(buf[:0])), key, start, end))
 }

@@ -1,6 +1,9 @@
 package redact
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // maxDepth bounds nesting like encoding/json does; deeper input is
 // rejected as invalid.
@@ -39,23 +42,19 @@ func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []by
 // "detail"): path rules see root as the first key of every path. A value
 // dropped whole (a path or type with action drop) becomes null.
 func (r *Redactor) JSONAt(dst []byte, src []byte, root string, counts map[string]int) (out []byte, err error) {
-	out, _, err = r.jsonAt(dst, src, root, counts, nil)
+	out, _, err = r.jsonAt(dst, src, root, counts, false)
 	return out, err
 }
 
-// jsonAt is JSONAt; with hits non-nil it appends every replacement. found
-// reports whether anything was replaced or dropped.
-func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, hits *[]Hit) (out []byte, found bool, err error) {
+// jsonAt is JSONAt; with track it also returns every replacement.
+func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, track bool) (out []byte, hits []Hit, err error) {
 	mark := len(dst)
 	w := getWalker(r, src, dst)
 	defer putWalker(w)
-	if hits != nil {
-		w.hits = hits
-		w.jpath = append(w.jpath, root...)
-	}
+	w.track, w.root = track, root
 	defer func() {
 		if recover() != nil {
-			out, found, err = dst[:mark], false, ErrInternal
+			out, hits, err = dst[:mark], nil, ErrInternal
 		}
 	}()
 	w.skipWS()
@@ -63,19 +62,18 @@ func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string
 		w.pushKey(root)
 	}
 	if !w.member(0, 0) {
-		return dst[:mark], false, w.err
+		return dst[:mark], nil, w.err
 	}
-	found = w.dropped
 	if w.dropped {
 		w.out = append(w.out[:mark], "null"...)
 	}
 	w.skipWS()
 	if w.pos != len(src) {
 		w.fail("data after the top-level value")
-		return dst[:mark], false, w.err
+		return dst[:mark], nil, w.err
 	}
-	for _, c := range w.counts {
-		found = found || c > 0
+	if len(w.hits) > 0 {
+		hits = slices.Clone(w.hits)
 	}
 	if counts != nil {
 		for k, c := range w.counts {
@@ -89,7 +87,7 @@ func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string
 			}
 		}
 	}
-	return w.out, found, nil
+	return w.out, hits, nil
 }
 
 // Walkers are pooled: the recursive walk makes a stack-allocated one
@@ -109,7 +107,7 @@ func getWalker(r *Redactor, src, dst []byte) *walker {
 	counts = counts[:nk]
 	clear(counts)
 	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts,
-		keys: w.keys[:0], path: w.path[:0], jpath: w.jpath[:0], jmarks: w.jmarks[:0], arena: w.arena[:0]}
+		keys: w.keys[:0], path: w.path[:0], segs: w.segs[:0], hits: w.hits[:0]}
 	return w
 }
 
@@ -123,10 +121,11 @@ func putWalker(w *walker) {
 	if cap(w.keys) > maxPooledScratch {
 		w.keys = nil
 	}
-	if cap(w.arena) > maxPooledScratch {
-		w.arena = nil
+	clear(w.hits) // paths name redacted keys only, but hold no more than needed
+	if cap(w.hits) > 1024 {
+		w.hits = nil
 	}
-	w.r, w.src, w.out, w.err, w.scratchUsed, w.hits = nil, nil, nil, nil, 0, nil
+	w.r, w.src, w.out, w.err, w.scratchUsed, w.up = nil, nil, nil, nil, 0, nil
 	walkers.Put(w)
 }
 
@@ -145,10 +144,11 @@ type walker struct {
 	dropped     bool      // the value just written is to be removed with its member
 	path        []pathSeg // keys from the root to the current value (path rules only)
 	keys        []byte    // the text of the keys in path
-	hits        *[]Hit    // non-nil: record every replacement
-	jpath       []byte    // with hits: the path of the current value, from redacted keys
-	jmarks      []int     // with hits: where each level of jpath starts
-	arena       []byte    // with hits: copies of paths of values that may be parts of a split number
+	track       bool      // record every replacement in hits
+	hits        []Hit     // with track
+	root        string    // with track: the first key of every path
+	up          *walker   // with track: the walker of the string holding this document
+	segs        []segment // with track: the path of the current value (see explain.go)
 }
 
 func (w *walker) fail(reason string) bool {
@@ -250,12 +250,10 @@ func (w *walker) object(depth int) bool {
 		if len(w.r.paths) > 0 {
 			w.popKey()
 		}
-		var vpath [2]int // with hits: the value's path, kept in w.arena
-		if w.hits != nil {
-			vpath[0] = len(w.arena)
-			w.arena = append(w.arena, w.jpath...)
-			vpath[1] = len(w.arena)
-			w.popPath()
+		var key segment // with track: the member's key, for a split number
+		if w.track {
+			key = w.segs[len(w.segs)-1]
+			w.popSeg()
 		}
 		if drop || w.dropped {
 			w.out = w.out[:mark]
@@ -270,7 +268,7 @@ func (w *walker) object(depth int) bool {
 					w.splitRun(parts[:np])
 					np = 0
 				}
-				p.start, p.end, p.path = vstart, len(w.out), vpath
+				p.start, p.end, p.key = vstart, len(w.out), key
 				parts[np] = p
 				np++
 			} else {
@@ -315,14 +313,14 @@ func (w *walker) array(depth int) bool {
 		if kept > 0 {
 			w.out = append(w.out, ',')
 		}
-		if w.hits != nil {
-			w.jmarks = append(w.jmarks, w.pushPathIndex(i))
+		if w.track {
+			w.pushSeg(segment{segIndex, i})
 		}
 		if !w.value(depth, 0) {
 			return false
 		}
-		if w.hits != nil {
-			w.popPath()
+		if w.track {
+			w.popSeg()
 		}
 		if w.dropped {
 			w.out = w.out[:mark]

@@ -77,7 +77,7 @@ func (w *walker) integer(text string, ctx keyCtx) {
 	k := ms[0].kind
 	w.out = append(w.r.appendReplacement(append(w.out, '"'), k, text), '"')
 	w.counts[k]++
-	if w.hits != nil {
+	if w.track {
 		w.addHit(k, false, 0, len(text))
 	}
 	if w.r.kinds[k].action == actDrop {

@@ -65,8 +65,8 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		w.pushKey(text)
 	}
 	if w.skip > 0 {
-		if isKey && w.hits != nil {
-			w.jmarks = append(w.jmarks, len(w.jpath)) // nothing is recorded inside
+		if isKey && w.track {
+			w.pushSeg(segment{segHidden, 0}) // nothing is recorded inside
 		}
 		w.out = append(w.out, '"')
 		if verbatim {
@@ -83,9 +83,9 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	}
 	outMark := len(w.out)
 	w.emit(text, raw, verbatim, ctx, mask, isKey)
-	if isKey && w.hits != nil {
+	if isKey && w.track {
 		// The path names the key as written: redacted, escaped.
-		w.jmarks = append(w.jmarks, w.pushPathKey(view(w.out[outMark+1:len(w.out)-1])))
+		w.pushSeg(segment{outMark + 1, len(w.out) - 1})
 	}
 	return next, true
 }
@@ -93,16 +93,14 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 // emit appends text redacted as a JSON string. It fails closed: on a value
 // too long to scan or a panic while scanning, the value is replaced whole.
 func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16, isKey bool) {
-	mark, nh := len(w.out), 0
-	if w.hits != nil {
-		nh = len(*w.hits)
-	}
+	mark, nh := len(w.out), len(w.hits)
 	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask, isKey) {
 		w.out = append(w.out[:mark], `"`+Unprocessable+`"`...)
 		w.counts[len(w.counts)-1]++
-		if w.hits != nil {
-			*w.hits = append((*w.hits)[:nh], Hit{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable,
-				Action: "mask", Path: string(w.jpath), Key: isKey, End: len(text)})
+		if w.track {
+			var buf [128]byte
+			w.hits = append(w.hits[:nh], Hit{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable,
+				Action: "mask", Path: string(w.appendPath(buf[:0])), Key: isKey, End: len(text)})
 		}
 	}
 }
@@ -141,7 +139,7 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 		if w.r.kinds[m.kind].action == actDrop {
 			w.dropped = true
 		}
-		if w.hits != nil {
+		if w.track {
 			w.addHit(m.kind, isKey, m.start, m.end)
 		}
 	}
@@ -178,10 +176,8 @@ func (w *walker) nested(text string) bool {
 		sub.keys = append(sub.keys, w.keys...)
 		sub.path = append(sub.path, w.path...)
 	}
-	nh := 0
-	if w.hits != nil {
-		sub.hits, nh = w.hits, len(*w.hits)
-		sub.jpath = append(sub.jpath, w.jpath...)
+	if w.track {
+		sub.track, sub.up = true, w
 	}
 	found := false
 	sub.skipWS()
@@ -193,11 +189,9 @@ func (w *walker) nested(text string) bool {
 		}
 	}
 	if !found {
-		if w.hits != nil {
-			*w.hits = (*w.hits)[:nh]
-		}
 		return false
 	}
+	w.hits = append(w.hits, sub.hits...)
 	w.dropped = w.dropped || sub.dropped
 	w.out = append(w.out, '"')
 	w.out = appendEscaped(w.out, view(sub.out))

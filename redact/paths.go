@@ -165,7 +165,7 @@ func (w *walker) pathValue(depth int, k uint16) bool {
 	raw := w.out[mark:]
 	kd := &w.r.kinds[k]
 	w.counts[k]++
-	if w.hits != nil {
+	if w.track {
 		w.addHit(k, false, 0, len(raw))
 	}
 	if kd.action == actDrop {

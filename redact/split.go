@@ -17,7 +17,7 @@ type splitPart struct {
 	start, end int
 	digits     [8]byte
 	n          int
-	path       [2]int // with hits: the path of the value, in walker.arena
+	key        segment // with track: the member's key in walker.out
 }
 
 // splitCandidate reports whether raw (a written value) is 1-7 digits,
@@ -78,6 +78,18 @@ func (w *walker) splitRun(parts []splitPart) {
 			i++
 		}
 	}
+	// Record the hits first: the parts' keys move when values before them
+	// are replaced.
+	if w.track {
+		var buf [128]byte
+		parent := w.appendPath(buf[:0])
+		for h := 0; h < nh; h++ {
+			for j := hits[h].from; j < hits[h].to; j++ {
+				path := w.appendSeg(parent, parts[j].key)
+				w.hits = append(w.hits, w.r.hit(uint16(hits[h].kind), string(path), false, 0, parts[j].n))
+			}
+		}
+	}
 	// Replace from the last part backwards: earlier spans stay valid.
 	for h := nh - 1; h >= 0; h-- {
 		k := uint16(hits[h].kind)
@@ -86,12 +98,6 @@ func (w *walker) splitRun(parts []splitPart) {
 			var tmp [64]byte
 			rep := append(w.r.appendReplacement(append(tmp[:0], '"'), k, string(p.digits[:p.n])), '"')
 			w.out = slices.Replace(w.out, p.start, p.end, rep...)
-		}
-		if w.hits != nil {
-			for j := hits[h].from; j < hits[h].to; j++ {
-				p := parts[j].path
-				*w.hits = append(*w.hits, w.r.hit(k, string(w.arena[p[0]:p[1]]), false, 0, parts[j].n))
-			}
 		}
 		w.counts[k]++
 	}
