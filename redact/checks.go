@@ -291,3 +291,45 @@ func frNIRValid[T string | []byte](d T) bool {
 	}
 	return 97-n%97 == atoi(string(d[13:15]))
 }
+
+// vinValue is the value of a VIN character in the check-digit sum (0 for
+// the letters a VIN never holds: I, O, Q).
+var vinValue = func() (t [256]int8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = int8(c - '0')
+	}
+	const letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+	values := [...]int8{1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 7, 9, 2, 3, 4, 5, 6, 7, 8, 9}
+	for i := 0; i < len(letters); i++ {
+		t[letters[i]] = values[i]
+	}
+	return t
+}()
+
+// vinValid checks a 17-character vehicle identification number (upper
+// case, no I, O or Q, at least five digits, a model-year code in position
+// 10) and its check digit (position 9: the weighted sum mod 11, 10 written
+// X), as North American VINs carry.
+func vinValid(v string) bool {
+	if len(v) != 17 {
+		return false
+	}
+	weights := [17]int{8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2}
+	sum, digits := 0, 0
+	for i := 0; i < 17; i++ {
+		c := v[i]
+		if c == 'I' || c == 'O' || c == 'Q' || !isDigit(c) && !isUpper(c) {
+			return false
+		}
+		if isDigit(c) {
+			digits++
+		}
+		sum += int(vinValue[c]) * weights[i]
+	}
+	check := byte('0' + sum%11)
+	if sum%11 == 10 {
+		check = 'X'
+	}
+	// A model-year code in position 10 (never 0, U or Z) and some digits.
+	return digits >= 5 && v[8] == check && v[9] != '0' && v[9] != 'U' && v[9] != 'Z'
+}

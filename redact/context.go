@@ -5,7 +5,7 @@ package redact
 // it is.
 
 // keyCtx is what the JSON object key of a string value says about it.
-type keyCtx uint8
+type keyCtx uint16
 
 const (
 	ctxAuth      keyCtx = 1 << iota // value of an Authorization header
@@ -16,6 +16,7 @@ const (
 	ctxCPF                          // a CPF
 	ctxCNPJ                         // a CNPJ
 	ctxSSN                          // a US SSN or ITIN
+	ctxMRN                          // a medical record number
 )
 
 // contextWindow is how far before a candidate a context word may start.
@@ -33,6 +34,7 @@ var contextWords = [...]struct {
 	{ctxCPF, []string{"cpf"}},
 	{ctxCNPJ, []string{"cnpj"}},
 	{ctxSSN, []string{"ssn", "social security", "itin", "taxpayer id"}},
+	{ctxMRN, []string{"mrn", "medical record", "patient id", "chart no", "chart number"}},
 }
 
 // contextFirst marks the first letters of context words, both cases.
@@ -108,6 +110,9 @@ func keyContext(k string) keyCtx {
 	if hasSuffix(t, "ssn") || hasSuffix(t, "itin") || contains(t, "socialsecurity") {
 		ctx |= ctxSSN
 	}
+	if hasSuffix(t, "mrn") || contains(t, "medicalrecord") || contains(t, "patientid") {
+		ctx |= ctxMRN
+	}
 	for i := 0; i < len(t); i++ {
 		for _, kw := range keyWords[t[i]] {
 			if len(t)-i >= len(kw.word) && t[i:i+len(kw.word)] == kw.word {
@@ -131,7 +136,7 @@ var keyWords = func() (t [256][]keyWord) {
 	add("birth", ctxDOB)
 	add("geburt", ctxDOB)
 	for _, cw := range contextWords[1:] {
-		if cw.ctx == ctxSSN {
+		if cw.ctx == ctxSSN || cw.ctx == ctxMRN {
 			continue
 		}
 		for _, w := range cw.words {

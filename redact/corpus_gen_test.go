@@ -325,6 +325,19 @@ func (g *corpusGen) iban() (string, string) {
 	return "AT", ibanComplete("AT", g.digits(16))
 }
 
+// vin returns a VIN with a valid check digit.
+func (g *corpusGen) vin() string {
+	const chars = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+	for {
+		v := fmt.Sprint(g.n(1, 5)) + g.from(chars, 7) + "_" + g.from("ABCDEFGHJKLMNPRSTVWXY123456789", 1) + g.from(chars, 1) + g.digits(6)
+		for _, c := range "0123456789X" {
+			if s := v[:8] + string(c) + v[9:]; vinValid(s) {
+				return s
+			}
+		}
+	}
+}
+
 func (g *corpusGen) steuerID() string {
 	perm := g.rng.Perm(10)
 	d := make([]byte, 0, 10)
@@ -398,6 +411,8 @@ func (g *corpusGen) genContext() {
 	}
 	g.inContext(TypePassport, "9 digits", g.digits(9), g.pick("passport number ", "Passport No. ", "passeport : "), g.pick("passport_no", "passportNumber"))
 	g.inContext(TypePassport, "letter + 8 digits", g.from(upper, 1)+g.digits(8), "passport: ", "passport")
+	g.inContext(TypeMRN, "digits", g.digits(g.n(6, 10)), g.pick("MRN ", "medical record no. ", "patient ID: "), g.pick("mrn", "medical_record_number"))
+	g.positive(TypeVIN, "vin", g.vin())
 }
 
 func (g *corpusGen) genLookalikes() {
@@ -459,6 +474,8 @@ func (g *corpusGen) genLookalikes() {
 	g.lookalike("url-encoded order number", "GET /orders?id="+corrupt(c, luhnValid[string])+"&ref=%2Fhome%3Fx%3D1")
 	g.lookalike("json in a json string without PII", `{"arguments":"{\"sku\":\"`+g.from(upper, 3)+"-"+g.digits(5)+`\",\"qty\":`+fmt.Sprint(g.n(1, 99))+`}"}`)
 	g.lookalike("long integer failing Luhn", `{"order":`+corrupt(c, luhnValid[string])+`}`)
+	v := g.vin()
+	g.lookalike("vin failing its check digit", "VIN "+v[:8]+string("0123456789X"[(strings.IndexByte("0123456789X", v[8])+1)%11])+v[9:])
 	g.lookalike("masked card", "card **** **** **** "+g.digits(4))
 	g.lookalike("coordinates", fmt.Sprintf("at %d.%04d,-%d.%04d", g.n(10, 60), g.n(0, 9999), g.n(10, 130), g.n(0, 9999)))
 	g.lookalike("year range", fmt.Sprintf("fiscal %d-%d", g.n(1990, 2020), g.n(2021, 2030)))

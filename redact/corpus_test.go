@@ -28,7 +28,7 @@ const (
 	minPrecision   = 0.99
 )
 
-var tier2 = []string{TypeDOB, TypePassport}
+var tier2 = []string{TypeDOB, TypePassport, TypeMRN}
 
 func TestCorpus_UpToDate(t *testing.T) {
 	var buf bytes.Buffer

@@ -66,8 +66,9 @@
 //     "Bearer" / "Basic" when it looks like a credential.
 //
 // us: SSN; ITIN (9dd-dd-dddd with an IRS group: 50-65, 70-88, 90-92,
-// 94-99); both also as nine bare digits in context; PASSPORT and DOB in
-// context (see Context).
+// 94-99); both also as nine bare digits in context; VIN (17 capitals and
+// digits with the North American check digit); PASSPORT, MRN (medical
+// record number) and DOB in context (see Context).
 //
 // eu: IBAN (country length, contiguous or in groups of four, mod 97, and
 // the national check digits of BE, ES and FR); UK_NINO (AB123456C or
@@ -90,7 +91,8 @@
 // # Context
 //
 // A weak shape counts only in context: PASSPORT (a token of 6-9 digits
-// with up to two capitals before and one after), DOB (a valid date
+// with up to two capitals before and one after), MRN (a token of 6-12
+// capitals and digits with a run of at least 6 digits), DOB (a valid date
 // yyyy-mm-dd, dd/mm/yyyy, mm/dd/yyyy, with '/', '.' or '-', year
 // 1900-2099), an SSN or ITIN without dashes, a contiguous AADHAAR, CPF or
 // CNPJ. Context is a word
@@ -98,10 +100,12 @@
 // on its left (passport, passeport, reisepass, pasaporte, passaporto; dob,
 // birth, born, geburt, naissance, nacimiento, nascita, nascimento;
 // aadhaar, aadhar, uidai; cpf; cnpj; ssn, social security, itin, taxpayer
-// id), or the JSON object key of the string (with '_', '-', '.' and ' '
-// removed, lower-cased: ending in "dob" or containing "birth", a passport
-// word, "aadhaar", "cpf", "cnpj"; ending in "ssn" or "itin" or containing
-// "socialsecurity").
+// id; mrn, medical record, patient id, chart no, chart number), or the
+// JSON object key of the string (with '_', '-', '.' and ' ' removed,
+// lower-cased: ending in "dob" or containing "birth", a passport word,
+// "aadhaar", "cpf", "cnpj"; ending in "ssn" or "itin" or containing
+// "socialsecurity"; ending in "mrn" or containing "medicalrecord" or
+// "patientid").
 //
 // Custom rules are Go regular expressions; each masks as
 // "[REDACTED:NAME]" (the rule name upper-cased, '-' turned into '_') or is
@@ -160,8 +164,8 @@
 // first in this order wins: PRIVATE_KEY, AWS_ACCESS_KEY,
 // AWS_SECRET_KEY, GITHUB_TOKEN, API_KEY, JWT, AUTH, IBAN, CARD, SSN, ITIN,
 // AADHAAR, CPF, CNPJ, DE_TAX_ID, FR_NIR, ES_NIF, IT_FISCAL_CODE, UK_NINO,
-// IN_PAN, PASSPORT, DOB, PHONE, IPV4, IPV6, EMAIL, then custom rules in
-// configuration order. Replacements are then
+// IN_PAN, PASSPORT, DOB, VIN, MRN, PHONE, IPV4, IPV6, EMAIL, then custom
+// rules in configuration order. Replacements are then
 // applied left to right.
 //
 // # Speed

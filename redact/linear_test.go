@@ -25,6 +25,7 @@ func TestString_LinearTime(t *testing.T) {
 		"(0", "(11) ", "(020) 79 ", "+44 (0)", "98765 ", "1 84 ", "86 095 ", "123.456.", "11.222.", "2345 6789 ",
 		"dob 1985-03-14 ", "born 14.03.", "passport 123456789 ", "passport A", "cpf ", "aadhaar 2345",
 		"%40", "%4", "%", "\\u0040", "\\u00", "a=b+c", "+", "q=%2540+", "{\"a\":\"", "[\"{\\\"", "4111111111111111,",
+		"1HGCM82633A00435", "1HGCM", "MRN 1234567 ", "mrn A123456",
 		"xoxb-", "axoxb-", "sk-", "sk-Ab1", "glpat-", "sk_live_", "npm_", "AIza", "LS0tLS1CRUdJTi", "=LS0tLS1CRUdJTi",
 	}
 	cost := func(s string) time.Duration {

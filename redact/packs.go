@@ -29,6 +29,8 @@ const (
 	TypeINPAN         = "IN_PAN"
 	TypePassport      = "PASSPORT"
 	TypeDOB           = "DOB"
+	TypeVIN           = "VIN"
+	TypeMRN           = "MRN"
 	TypePhone         = "PHONE"
 	TypeIPv4          = "IPV4"
 	TypeIPv6          = "IPV6"
@@ -62,6 +64,8 @@ const (
 	kINPAN
 	kPassport
 	kDOB
+	kVIN
+	kMRN
 	kPhone
 	kIPv4
 	kIPv6
@@ -72,7 +76,7 @@ const (
 var builtinTypes = [numBuiltin]string{
 	TypePrivateKey, TypeAWSAccessKey, TypeAWSSecretKey, TypeGitHubToken, TypeAPIKey, TypeJWT, TypeAuth,
 	TypeIBAN, TypeCard, TypeSSN, TypeITIN, TypeAadhaar, TypeCPF, TypeCNPJ, TypeDETaxID, TypeFRNIR,
-	TypeESNIF, TypeITFiscalCode, TypeUKNINO, TypeINPAN, TypePassport, TypeDOB,
+	TypeESNIF, TypeITFiscalCode, TypeUKNINO, TypeINPAN, TypePassport, TypeDOB, TypeVIN, TypeMRN,
 	TypePhone, TypeIPv4, TypeIPv6, TypeEmail,
 }
 
@@ -93,9 +97,9 @@ func setOf(ks ...int) kindSet {
 // nearby word or an object key.
 var (
 	numericKinds = setOf(kCard, kIBAN, kSSN, kITIN, kAadhaar, kCPF, kCNPJ, kDETaxID, kFRNIR, kESNIF,
-		kITFiscalCode, kUKNINO, kINPAN, kPassport, kDOB, kPhone, kIPv4)
+		kITFiscalCode, kUKNINO, kINPAN, kPassport, kDOB, kVIN, kMRN, kPhone, kIPv4)
 	secretKinds  = setOf(kPrivateKey, kAWSAccessKey, kAWSSecretKey, kGitHubToken, kAPIKey, kJWT, kAuth)
-	contextKinds = setOf(kPassport, kDOB, kAadhaar, kCPF, kCNPJ)
+	contextKinds = setOf(kPassport, kDOB, kMRN, kAadhaar, kCPF, kCNPJ)
 	splitKinds   = setOf(kCard, kPhone)
 )
 
@@ -104,7 +108,7 @@ var (
 var packs = map[string]kindSet{
 	"core":    setOf(kCard, kSSN, kPhone, kIPv4, kIPv6, kEmail),
 	"secrets": secretKinds,
-	"us":      setOf(kSSN, kITIN, kPassport, kDOB),
+	"us":      setOf(kSSN, kITIN, kPassport, kDOB, kVIN, kMRN),
 	"eu":      setOf(kIBAN, kUKNINO, kDETaxID, kFRNIR, kESNIF, kITFiscalCode),
 	"in":      setOf(kINPAN, kAadhaar),
 	"br":      setOf(kCPF, kCNPJ),

@@ -1,7 +1,8 @@
 package redact
 
 // The weak shapes, found only in context (see context.go): SSNs without
-// dashes, passport numbers, dates of birth.
+// dashes, passport numbers, medical record numbers, dates of birth; and
+// VINs, found by their check digit.
 
 // bareSSN matches, where the context says SSN, nine digits without dashes
 // that pass the SSN (or ITIN) rules.
@@ -85,4 +86,42 @@ func validDate(y, m, d int) bool {
 		return d <= 28
 	}
 	return d <= days[m]
+}
+
+// vin matches a VIN around the digit run s[i:j]: the token of capitals and
+// digits holding it must be 17 long and pass the check digit. It is
+// checked once, at the token's first digit run.
+func (n *numScan) vin(i, j int, ms []match) []match {
+	s := n.s
+	a := i
+	for a > 0 && isUpper(s[a-1]) && i-a <= 17 {
+		a--
+	}
+	if a > 0 && isAlnum(s[a-1]) || i-a > 16 {
+		return ms
+	}
+	e := runEnd(s[:min(len(s), a+18)], j, clDigit|clUpper)
+	if e-a == 17 && !isAlnumAt(s, e) && vinValid(s[a:e]) {
+		ms = n.add(ms, a, e, kVIN)
+	}
+	return ms
+}
+
+// mrn matches, where the context says medical record number, the token of
+// capitals and digits around the digit run s[i:j]: 6-12 long, at least 6
+// digits.
+func (n *numScan) mrn(i, j int, ms []match) []match {
+	s := n.s
+	a := i
+	for a > 0 && isUpper(s[a-1]) && i-a < 3 {
+		a--
+	}
+	e := runEnd(s[:min(len(s), a+13)], j, clDigit|clUpper)
+	if e-a < 6 || e-a > 12 || (a > 0 && isAlnum(s[a-1])) || isAlnumAt(s, e) || j-i < 6 {
+		return ms
+	}
+	if n.context(a, ctxMRN) {
+		ms = n.add(ms, a, e, kMRN)
+	}
+	return ms
 }

@@ -89,6 +89,12 @@ func (n *numScan) number(i, j int, ms []match) []match {
 	if isUpper(prev) {
 		ms = n.afterLetters(i, j, ms)
 	}
+	if on.has(kVIN) && (isUpper(prev) || isUpper(next)) {
+		ms = n.vin(i, j, ms)
+	}
+	if l >= 6 && l <= 12 && on.has(kMRN) {
+		ms = n.mrn(i, j, ms)
+	}
 	switch {
 	case l >= 11 && l <= 19:
 		if isAlpha(next) || isAlpha(prev) {

@@ -164,3 +164,21 @@ func TestString_BareSSN(t *testing.T) {
 		t.Errorf("keys: %s %v", got, err)
 	}
 }
+
+func TestString_VINAndMRN(t *testing.T) {
+	r := mustNew(t, Config{Packs: []string{"us"}})
+	runStringCases(t, r, []redactCase{
+		{"vin", "VIN 1HGCM82633A004352 on file", "VIN [REDACTED:VIN] on file", one("VIN")},
+		{"vin check X", "vehicle " + vinComplete("1M8GDM9A_KP042788"), "vehicle [REDACTED:VIN]", one("VIN")},
+		{"vin bad check digit", "1HGCM82643A004352", "1HGCM82643A004352", nil},
+		{"vin too long", "1HGCM82633A0043521", "1HGCM82633A0043521", nil},
+		{"vin inside token", "x1HGCM82633A004352", "x1HGCM82633A004352", nil},
+		{"mrn context", "MRN: 00123456", "MRN: [REDACTED:MRN]", one("MRN")},
+		{"medical record", "medical record number A1234567.", "medical record number [REDACTED:MRN].", one("MRN")},
+		{"mrn no context", "ticket 00123456", "ticket 00123456", nil},
+	})
+	got, err := r.JSON(nil, []byte(`{"patient_mrn":"7654321","order":"7654321"}`), nil)
+	if err != nil || string(got) != `{"patient_mrn":"[REDACTED:MRN]","order":"7654321"}` {
+		t.Errorf("keys: %s %v", got, err)
+	}
+}
