@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -67,5 +68,36 @@ func TestPolicy(t *testing.T) {
 	}
 	if len(a.Policy()) != 20 || a.Policy()[:4] != "rp1-" {
 		t.Errorf("policy %q", a.Policy())
+	}
+}
+
+// TestExplainJSON_Concurrent: pooled walkers, sub-walkers for JSON held in
+// strings and path segments are never shared between calls.
+func TestExplainJSON_Concurrent(t *testing.T) {
+	r := mustNew(t, Config{Packs: allPacks, Paths: []PathRule{{Path: "*.password"}}})
+	in := []byte(`{"a":{"to":["dana@example.com"],"password":"x"},"s":"{\"k\":{\"m\":\"b@c.de\",\"cc\":{\"c1\":\"4111\",\"c2\":\"1111\",\"c3\":\"1111\",\"c4\":\"1111\"}}}"}`)
+	want, wantHits, err := r.ExplainJSON(nil, in, "arguments", nil)
+	if err != nil || len(wantHits) != 7 {
+		t.Fatalf("%v %d hits: %+v", err, len(wantHits), wantHits)
+	}
+	type result struct {
+		out  []byte
+		hits []Hit
+	}
+	done := make(chan result)
+	for range 8 {
+		go func() {
+			var res result
+			for range 200 {
+				res.out, res.hits, _ = r.ExplainJSON(res.out[:0], in, "arguments", nil)
+			}
+			done <- res
+		}()
+	}
+	for range 8 {
+		res := <-done
+		if !bytes.Equal(res.out, want) || fmt.Sprint(res.hits) != fmt.Sprint(wantHits) {
+			t.Errorf("concurrent: %s %v\nwant %s %v", res.out, res.hits, want, wantHits)
+		}
 	}
 }
