@@ -424,6 +424,7 @@ func (g *corpusGen) genLookalikes() {
 	g.lookalike("sha-256", g.from(hexLow, 64))
 	g.lookalike("git sha", "commit "+g.from(hexLow, 40))
 	g.lookalike("timestamp rfc3339", fmt.Sprintf("2025-%02d-%02dT%02d:%02d:%02d.%09dZ", g.n(1, 12), g.n(1, 28), g.n(0, 23), g.n(0, 59), g.n(0, 59), g.n(0, 999999999)))
+	g.lookalike("timestamp with 6-8 fractional digits", fmt.Sprintf("2025-%02d-%02dT%02d:%02d:%02d.%s%s", g.n(1, 12), g.n(1, 28), g.n(0, 23), g.n(0, 59), g.n(0, 59), g.digits(g.n(6, 8)), g.pick("Z", "+02:00")))
 	g.lookalike("unix seconds", fmt.Sprint(g.n(1600000000, 1800000000)))
 	g.lookalike("unix millis", fmt.Sprint(g.n(1600000000, 1800000000))+g.digits(3))
 	g.lookalike("unix nanos", "ts "+fmt.Sprint(g.n(1600000000, 1800000000))+g.digits(9))

@@ -157,7 +157,7 @@ func (n *numScan) number(i, j int, ms []match) []match {
 			ms = n.add(ms, i, e, kPhone)
 		}
 	case l >= 5 && l <= 10:
-		if l == 8 && on.has(kESNIF) && !isAlnum(prev) {
+		if l == 8 && on.has(kESNIF) && !isAlnum(prev) && prev != '.' && prev != ':' { // not the fraction of a time
 			ms = n.add(ms, i, esDNIAt(s, i, j), kESNIF)
 		}
 		if l >= 6 && on.has(kPassport) {

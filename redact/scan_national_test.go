@@ -88,6 +88,7 @@ func TestString_EU(t *testing.T) {
 		{"dni dash", "12345678-Z", "[REDACTED:ES_NIF]", one("ES_NIF")},
 		{"nie", "NIE X1234567L", "NIE [REDACTED:ES_NIF]", one("ES_NIF")},
 		{"dni bad letter", "12345678A", "12345678A", nil},
+		{"time fraction", "2025-06-02T09:00:00.12345678Z", "2025-06-02T09:00:00.12345678Z", nil},
 		{"codice fiscale", "CF RSSMRA85T10A562S", "CF [REDACTED:IT_FISCAL_CODE]", one("IT_FISCAL_CODE")},
 		{"codice fiscale bad", "RSSMRA85T10A562T", "RSSMRA85T10A562T", nil},
 	})
