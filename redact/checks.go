@@ -307,8 +307,8 @@ var vinValue = func() (t [256]int8) {
 }()
 
 // vinValid checks a 17-character vehicle identification number (upper
-// case, no I, O or Q, at least five digits, a model-year code in position
-// 10) and its check digit (position 9: the weighted sum mod 11, 10 written
+// case, no I, O or Q, at least five digits and three letters, a model-year
+// code in position 10) and its check digit (position 9: the weighted sum mod 11, 10 written
 // X), as North American VINs carry.
 func vinValid(v string) bool {
 	if len(v) != 17 {
@@ -330,6 +330,7 @@ func vinValid(v string) bool {
 	if sum%11 == 10 {
 		check = 'X'
 	}
-	// A model-year code in position 10 (never 0, U or Z) and some digits.
-	return digits >= 5 && v[8] == check && v[9] != '0' && v[9] != 'U' && v[9] != 'Z'
+	// A model-year code in position 10 (never 0, U or Z); manufacturer
+	// and descriptor letters as well as digits.
+	return digits >= 5 && digits <= 14 && v[8] == check && v[9] != '0' && v[9] != 'U' && v[9] != 'Z'
 }

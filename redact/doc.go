@@ -27,8 +27,10 @@
 //   - SSN: ddd-dd-dddd, never-issued areas (000, 666, 900-999), group 00 and
 //     serial 0000 excluded (also in us).
 //   - PHONE: US numbers (415) 555-0132, 415-555-0132, 415.555.0132,
-//     415 555 0132, with optional +1 / 1- prefix; E.164: '+' and 8-15
-//     digits, optionally grouped by single spaces or dashes, a group may be
+//     415 555 0132, with optional +1 / 1- prefix; E.164: '+' (not after a
+//     letter or digit) and 8-15 digits, a country code of 1-3 digits
+//     starting 1-9 unless contiguous, optionally grouped by single spaces
+//     or dashes, not followed by a decimal point; a group may be
 //     parenthesised (+44 (0)20 ..., +55 (11) ...); national formats with a
 //     trunk 0 (UK 020 7946 0958, DE 030/1234567, FR 01 23 45 67 89,
 //     IN 022 2345 6789: 9-12 digits in groups of 2-8) or the 00 prefix;

@@ -64,8 +64,8 @@ func (n *numScan) run(ms []match) []match {
 				ms = n.add(ms, i, e, kPhone)
 			}
 		case c == '+':
-			if i > 0 && isDigit(s[i-1]) {
-				continue // arithmetic, not a phone number
+			if i > 0 && isAlnum(s[i-1]) {
+				continue // arithmetic or an exponent (1e+10), not a phone number
 			}
 			if e := plusPhone(s, i); e > 0 {
 				ms = n.add(ms, i, e, kPhone)

@@ -174,6 +174,7 @@ func TestString_VINAndMRN(t *testing.T) {
 		{"vin bad check digit", "1HGCM82643A004352", "1HGCM82643A004352", nil},
 		{"vin too long", "1HGCM82633A0043521", "1HGCM82633A0043521", nil},
 		{"vin inside token", "x1HGCM82633A004352", "x1HGCM82633A004352", nil},
+		{"digits and a zone letter", "16:04:33.9999999999999999Z", "16:04:33.9999999999999999Z", nil},
 		{"mrn context", "MRN: 00123456", "MRN: [REDACTED:MRN]", one("MRN")},
 		{"medical record", "medical record number A1234567.", "medical record number [REDACTED:MRN].", one("MRN")},
 		{"mrn no context", "ticket 00123456", "ticket 00123456", nil},

@@ -90,7 +90,7 @@ func phoneStart(s string, i int) bool {
 		return true
 	}
 	p := s[i-1]
-	if isAlnum(p) || p == '-' || p == '.' || p == '_' || p == '/' {
+	if isAlnum(p) || p == '-' || p == '.' || p == '_' || p == '/' || p == ':' {
 		return false
 	}
 	return !(p == ' ' && i >= 2 && isDigit(s[i-2]))
@@ -144,8 +144,8 @@ func nationalPhone(s string, i, j int) int {
 			ng++
 			e = k
 		}
-		if ng < 2 || nd < 9 || intl && nd < 10 || isAlnumAt(s, e) {
-			return -1
+		if ng < 2 || nd < 9 || intl && nd < 10 || isAlnumAt(s, e) || l == 2 && !intl && nd != 10 {
+			return -1 // a two-digit first group is French: 0X and four pairs
 		}
 		if e+1 < len(s) && (s[e] == '-' || s[e] == '.' || s[e] == '/') && isDigit(s[e+1]) {
 			return -1 // another shape: 032.006.942-71 is a CPF
@@ -185,7 +185,15 @@ func plusPhone(s string, p int) int {
 		}
 	}
 	// Collect groups while they fit in 15 digits, then take the longest
-	// run of groups that ends at a word boundary.
+	// run of groups that ends at a word boundary. Country codes start with
+	// 1-9 and are at most three digits long, so "+0123 2006" and
+	// "+1130 2010" (time zone offsets before a year) are not numbers.
+	if p+1 >= n || s[p+1] < '1' || s[p+1] > '9' {
+		return -1
+	}
+	if first := runEnd(s, p+1, clDigit) - p - 1; first > 3 && first < 8 {
+		return -1
+	}
 	var ends, counts [15]int
 	q, nd, ng := p+1, 0, 0
 	for ng < len(ends) {
@@ -213,9 +221,11 @@ func plusPhone(s string, p int) int {
 		}
 	}
 	for k := ng - 1; k >= 0 && counts[k] >= 8; k-- {
-		if e := ends[k]; e == n || !isDigit(s[e]) {
-			return e
+		e := ends[k]
+		if e < n && (isDigit(s[e]) || s[e] == '.' && e+1 < n && isDigit(s[e+1])) {
+			continue // inside a longer or a decimal number
 		}
+		return e
 	}
 	return -1
 }
