@@ -36,7 +36,9 @@
 //     IN 022 2345 6789: 9-12 digits in groups of 2-8) or the 00 prefix;
 //     Brazil (11) 98765-4321 and 11 98765-4321; India 98765 43210.
 //   - IPV4: dotted quads with octets 0-255, not part of a longer dotted
-//     number (versions, OIDs).
+//     number (versions, OIDs), not right after "v" or within 16 bytes
+//     after a word numbering a document part or release (section, sec.,
+//     §, version, ver., release, rfc, clause, chapter).
 //   - IPV6: eight groups, or "::"-compressed with at least one decimal
 //     digit, optionally ending in a dotted quad. Times (10:30:00) never
 //     match.
@@ -220,8 +222,9 @@
 //     numbers, so hex ids and hashes stay intact but "card4111111111111111"
 //     is not found ("card 4111111111111111", "acct_4111111111111111" and
 //     "card4111 1111 1111 1111" are); SSNs, phone numbers and dotted quads
-//     glued to words are found ("ssn123-45-6789"), and so is a four-part
-//     version with a prefix ("v1.2.3.4"; "1.2.3.4.5" is left alone).
+//     glued to words are found ("ssn123-45-6789"); a four-part version
+//     without a version word before it is taken for an address ("build
+//     1.2.3.4"; "1.2.3.4.5" and "v1.2.3.4" are left alone).
 //     Contiguous national identifiers need word boundaries; national phone
 //     formats are not found glued to a word or an identifier
 //     ("ORD-0229-385114") or after another group of digits.

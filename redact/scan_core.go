@@ -171,12 +171,34 @@ func (n *numScan) number(i, j int, ms []match) []match {
 		ms = n.add(ms, i, nationalPhone(s, i, j), kPhone)
 	}
 	if l <= 3 && next == '.' && on.has(kIPv4) && !(i >= 2 && s[i-1] == '.' && isDigit(s[i-2])) {
-		if e := ipv4End(s, i); e > 0 && ipv4Ends(s, e) {
+		if e := ipv4End(s, i); e > 0 && ipv4Ends(s, e) && !numberedSection(s, i) {
 			ms = n.add(ms, i, e, kIPv4)
 		}
 	}
 	return ms
 }
+
+// numberedSection reports whether the dotted quad at i follows a word
+// that numbers a document part or a release ("RFC 5280, section 4.2.2.1",
+// "version 1.2.3.4", "§ 6.2.3.2"), within 16 bytes.
+func numberedSection(s string, i int) bool {
+	if i > 0 && (s[i-1] == 'v' || s[i-1] == 'V') {
+		return true
+	}
+	for k := max(0, i-16); k < i; k++ {
+		if c := s[k] | 0x20; c != 's' && c != 'v' && c != 'r' && c != 'c' && s[k] != 0xc2 {
+			continue
+		}
+		for _, w := range numberingWords {
+			if hasFoldAt(s, k, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var numberingWords = []string{"section", "sect.", "sec.", "§", "version", "ver.", "release", "rfc", "clause", "chapter"}
 
 // ipv4Ends reports whether a dotted quad may end at e: not followed by a
 // digit or ".digit" (which would make it part of a version number or an

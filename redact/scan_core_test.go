@@ -144,6 +144,11 @@ func TestString_IPv4(t *testing.T) {
 		{"three parts", "1.2.3", "1.2.3", nil},
 		{"preceded by digit dot", "9.10.0.0.1", "9.10.0.0.1", nil},
 		{"glued to a word", "ip10.0.0.1", "ip[REDACTED:IPV4]", one("IPV4")},
+		{"section number", "RFC 5280, section 4.2.2.1 says", "RFC 5280, section 4.2.2.1 says", nil},
+		{"rfc section", "see rfc5246#section-6.2.3.2.", "see rfc5246#section-6.2.3.2.", nil},
+		{"paragraph sign", "§ 6.2.3.2", "§ 6.2.3.2", nil},
+		{"four-part version", "version 10.2.0.1", "version 10.2.0.1", nil},
+		{"v prefix", "v1.2.3.4", "v1.2.3.4", nil},
 		{"four digit octet", "1000.1.1.1", "1000.1.1.1", nil},
 	})
 }

@@ -83,8 +83,9 @@ func brLocal(s string, q int) int {
 }
 
 // phoneStart reports whether a national number may start at i: not glued
-// to a word or to an identifier ("ORD-0229-385114", "a/030"), and not
-// after another group of digits (tracking numbers, lists of numbers).
+// to a word, a time or an identifier ("ORD-0229-385114", "a/030"), and
+// not after another group of digits (tracking numbers, lists of numbers)
+// or a pair of hex digits (a hex dump).
 func phoneStart(s string, i int) bool {
 	if i == 0 {
 		return true
@@ -92,6 +93,9 @@ func phoneStart(s string, i int) bool {
 	p := s[i-1]
 	if isAlnum(p) || p == '-' || p == '.' || p == '_' || p == '/' || p == ':' {
 		return false
+	}
+	if p == ' ' && i >= 3 && isHex(s[i-2]) && isHex(s[i-3]) && (i == 3 || s[i-4] == ' ') {
+		return false // after a pair of hex digits: a hex dump
 	}
 	return !(p == ' ' && i >= 2 && isDigit(s[i-2]))
 }
