@@ -30,14 +30,22 @@ func (r *Redactor) ExplainJSON(dst, src []byte, root string, counts map[string]i
 	return out, hits, err
 }
 
-// ExplainString is String that also returns every replacement.
-func (r *Redactor) ExplainString(s string, counts map[string]int) (string, []Hit) {
+// ExplainString is String that also returns every replacement. Like
+// String it fails closed: a value it cannot scan is one UNPROCESSABLE hit.
+func (r *Redactor) ExplainString(s string, counts map[string]int) (out string, hits []Hit) {
+	unprocessable := []Hit{{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable, Action: "mask", End: len(s)}}
 	if len(s) > MaxValueBytes {
 		addCount(counts, TypeUnprocessable)
-		return Unprocessable, []Hit{{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable, Action: "mask", End: len(s)}}
+		return Unprocessable, unprocessable
 	}
+	defer func() {
+		if recover() != nil {
+			addCount(counts, TypeUnprocessable)
+			out, hits = Unprocessable, unprocessable
+		}
+	}()
 	ms := r.find(s, 0, maskUnknown, nil)
-	hits := make([]Hit, 0, len(ms))
+	hits = make([]Hit, 0, len(ms))
 	for _, m := range ms {
 		hits = append(hits, r.hit(m.kind, "", false, m.start, m.end))
 	}

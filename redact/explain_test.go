@@ -101,3 +101,13 @@ func TestExplainJSON_Concurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestExplainString_FailClosed(t *testing.T) {
+	r := mustNew(t, Config{})
+	r.hook = func(string) { panic("scanner bug") }
+	counts := map[string]int{}
+	out, hits := r.ExplainString("mail dana@example.com", counts)
+	if out != Unprocessable || len(hits) != 1 || hits[0].Type != TypeUnprocessable || counts[TypeUnprocessable] != 1 {
+		t.Errorf("%q %+v %v", out, hits, counts)
+	}
+}
