@@ -498,6 +498,7 @@ func (g *corpusGen) genLookalikes() {
 	g.lookalike("table of numbers", fmt.Sprintf("| %d | %d | %d |", g.n(100, 999), g.n(1000, 9999), g.n(10, 99)))
 	g.lookalike("decimal measurements", fmt.Sprintf("p50 %d.%d ms, p99 %d.%d ms", g.n(1, 99), g.n(0, 9), g.n(100, 999), g.n(0, 9)))
 	g.lookalike("account-like id", fmt.Sprintf("acct %s-%s", g.from(upper, 3), g.digits(8)))
+	g.lookalike("package version", fmt.Sprintf("pkg (%d.%d.%d.%d-%d) unstable; urgency=low", g.n(0, 9), g.n(0, 20), g.n(0, 9), g.n(0, 9), g.n(1, 5)))
 	g.lookalike("ipv4 inside a version", fmt.Sprintf("release 1.%d.%d.%d.%d", g.n(0, 9), g.n(0, 9), g.n(0, 9), g.n(0, 9)))
 	g.lookalike("uk postcode and numbers", fmt.Sprintf("SW1A %dAA, flat %d", g.n(1, 9), g.n(1, 99)))
 	g.lookalike("prose", g.pick("the bearer token is missing", "Basic plan renewal", "awaiting authorization from the manager", "born to run"))

@@ -36,7 +36,8 @@
 //     IN 022 2345 6789: 9-12 digits in groups of 2-8) or the 00 prefix;
 //     Brazil (11) 98765-4321 and 11 98765-4321; India 98765 43210.
 //   - IPV4: dotted quads with octets 0-255, not part of a longer dotted
-//     number (versions, OIDs), not right after "v" or within 16 bytes
+//     number (versions, OIDs) or followed by a package revision or suffix
+//     (1.2.3.4-2, ~rc1, +dfsg), not right after "v" or within 24 bytes
 //     after a word numbering a document part or release (section, sec.,
 //     §, version, ver., release, rfc, clause, chapter).
 //   - IPV6: eight groups, or "::"-compressed with at least one decimal

@@ -180,12 +180,12 @@ func (n *numScan) number(i, j int, ms []match) []match {
 
 // numberedSection reports whether the dotted quad at i follows a word
 // that numbers a document part or a release ("RFC 5280, section 4.2.2.1",
-// "version 1.2.3.4", "§ 6.2.3.2"), within 16 bytes.
+// "version 1.2.3.4", "§ 6.2.3.2"), within 24 bytes.
 func numberedSection(s string, i int) bool {
 	if i > 0 && (s[i-1] == 'v' || s[i-1] == 'V') {
 		return true
 	}
-	for k := max(0, i-16); k < i; k++ {
+	for k := max(0, i-24); k < i; k++ {
 		if c := s[k] | 0x20; c != 's' && c != 'v' && c != 'r' && c != 'c' && s[k] != 0xc2 {
 			continue
 		}
@@ -202,12 +202,22 @@ var numberingWords = []string{"section", "sect.", "sec.", "§", "version", "ver.
 
 // ipv4Ends reports whether a dotted quad may end at e: not followed by a
 // digit or ".digit" (which would make it part of a version number or an
-// OID).
+// OID), nor by a package revision or suffix ("-2", "~rc1", "+dfsg").
 func ipv4Ends(s string, e int) bool {
 	if e == len(s) {
 		return true
 	}
-	return !isDigit(s[e]) && !(s[e] == '.' && e+1 < len(s) && isDigit(s[e+1]))
+	switch c := s[e]; {
+	case isDigit(c), c == '.' && e+1 < len(s) && isDigit(s[e+1]):
+		return false
+	case c == '~' || c == '+':
+		return false // a package version: 1.2.3.4~rc1, 1.2.3.4+dfsg
+	case c == '-' && e+1 < len(s) && isDigit(s[e+1]):
+		// A package revision (1.2.3.4-2, 2.10.0.27-0.cvs), not a range
+		// (10.0.0.1-10.0.0.9).
+		return ipv4End(s, e+1) > 0
+	}
+	return true
 }
 
 // groupedCard matches a card number printed in groups separated by single

@@ -149,6 +149,10 @@ func TestString_IPv4(t *testing.T) {
 		{"paragraph sign", "§ 6.2.3.2", "§ 6.2.3.2", nil},
 		{"four-part version", "version 10.2.0.1", "version 10.2.0.1", nil},
 		{"v prefix", "v1.2.3.4", "v1.2.3.4", nil},
+		{"package revision", "binutils (2.10.0.27-1) unstable", "binutils (2.10.0.27-1) unstable", nil},
+		{"package revision with dots", "binutils (2.10.0.27-0.cvs20001001)", "binutils (2.10.0.27-0.cvs20001001)", nil},
+		{"package suffix", "1.2.5.1~rc2 and 3.6.2.1+dfsg", "1.2.5.1~rc2 and 3.6.2.1+dfsg", nil},
+		{"range", "10.0.0.1-10.0.0.9", "[REDACTED:IPV4]-[REDACTED:IPV4]", map[string]int{"IPV4": 2}},
 		{"four digit octet", "1000.1.1.1", "1000.1.1.1", nil},
 	})
 }
