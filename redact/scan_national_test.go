@@ -31,6 +31,7 @@ func TestString_PhoneNational(t *testing.T) {
 		{"br e164", "+55 (11) 98765-4321", "[REDACTED:PHONE]", one("PHONE")},
 
 		{"date dots", "01.02.2024", "01.02.2024", nil},
+		{"zip+4", "Boston, MA  02111-1307  USA", "Boston, MA  02111-1307  USA", nil},
 		{"date dashes", "05-06-2024 done", "05-06-2024 done", nil},
 		{"isbn-10", "ISBN 0-306-40615-2", "ISBN 0-306-40615-2", nil},
 		{"version", "v0.12.3", "v0.12.3", nil},

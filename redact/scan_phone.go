@@ -100,6 +100,16 @@ func phoneStart(s string, i int) bool {
 	return !(p == ' ' && i >= 2 && isDigit(s[i-2]))
 }
 
+// afterStateCode reports whether two capitals and one or two spaces come
+// right before i, as a US state code before a ZIP code.
+func afterStateCode(s string, i int) bool {
+	k := i - 1
+	for k >= 0 && i-k <= 2 && s[k] == ' ' {
+		k--
+	}
+	return k < i-1 && k >= 1 && isUpper(s[k]) && isUpper(s[k-1]) && (k == 1 || !isAlnum(s[k-2]))
+}
+
 // nationalPhone matches a number in a national format at s[i:], where the
 // digit run s[i:j] is followed by a separator:
 //   - a trunk prefix 0 and 1-4 more digits, then groups of 2-8 digits
@@ -153,6 +163,9 @@ func nationalPhone(s string, i, j int) int {
 		}
 		if e+1 < len(s) && (s[e] == '-' || s[e] == '.' || s[e] == '/') && isDigit(s[e+1]) {
 			return -1 // another shape: 032.006.942-71 is a CPF
+		}
+		if l == 5 && nd == 9 && s[j] == '-' && afterStateCode(s, i) {
+			return -1 // a US ZIP+4 code: "Boston, MA 02111-1307"
 		}
 		return e
 	case l == 2 && s[i] != '0' && s[i+1] != '0' && s[j] == ' ':
