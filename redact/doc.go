@@ -37,9 +37,9 @@
 //     Brazil (11) 98765-4321 and 11 98765-4321; India 98765 43210.
 //   - IPV4: dotted quads with octets 0-255, not part of a longer dotted
 //     number (versions, OIDs) or followed by a package revision or suffix
-//     (1.2.3.4-2, ~rc1, +dfsg), not right after "v" or within 24 bytes
-//     after a word numbering a document part or release (section, sec.,
-//     §, version, ver., release, rfc, clause, chapter).
+//     (1.2.3.4-2, ~rc1, +dfsg), not right after "v" or a word numbering a
+//     document part or release (section, sec., §, version, ver., release,
+//     rfc, clause, chapter; at most three spaces or marks between).
 //   - IPV6: eight groups, or "::"-compressed with at least one decimal
 //     digit, optionally ending in a dotted quad. Times (10:30:00) never
 //     match.

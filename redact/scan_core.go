@@ -179,20 +179,21 @@ func (n *numScan) number(i, j int, ms []match) []match {
 }
 
 // numberedSection reports whether the dotted quad at i follows a word
-// that numbers a document part or a release ("RFC 5280, section 4.2.2.1",
-// "version 1.2.3.4", "§ 6.2.3.2"), within 24 bytes.
+// that numbers a document part or a release, with at most three spaces
+// or marks between ("section 4.2.2.1", "section-6.2.3.2", "§ 6.2.3.2",
+// "version: 1.2.3.4", "v1.2.3.4"). A word further away does not count:
+// "version 2 runs on 10.0.0.5" names an address.
 func numberedSection(s string, i int) bool {
-	if i > 0 && (s[i-1] == 'v' || s[i-1] == 'V') {
+	k := i
+	for k > 0 && i-k < 3 && strings.IndexByte(" \t-#:(", s[k-1]) >= 0 {
+		k--
+	}
+	if k > 0 && k == i && (s[k-1] == 'v' || s[k-1] == 'V') {
 		return true
 	}
-	for k := max(0, i-24); k < i; k++ {
-		if c := s[k] | 0x20; c != 's' && c != 'v' && c != 'r' && c != 'c' && s[k] != 0xc2 {
-			continue
-		}
-		for _, w := range numberingWords {
-			if hasFoldAt(s, k, w) {
-				return true
-			}
+	for _, w := range numberingWords {
+		if a := k - len(w); a >= 0 && hasFoldAt(s, a, w) && (a == 0 || !isAlpha(s[a-1])) {
+			return true
 		}
 	}
 	return false

@@ -145,6 +145,8 @@ func TestString_IPv4(t *testing.T) {
 		{"preceded by digit dot", "9.10.0.0.1", "9.10.0.0.1", nil},
 		{"glued to a word", "ip10.0.0.1", "ip[REDACTED:IPV4]", one("IPV4")},
 		{"section number", "RFC 5280, section 4.2.2.1 says", "RFC 5280, section 4.2.2.1 says", nil},
+		{"version word further away", "version 2 runs on 10.0.0.5", "version 2 runs on [REDACTED:IPV4]", one("IPV4")},
+		{"version colon", "version: 1.2.3.4", "version: 1.2.3.4", nil},
 		{"rfc section", "see rfc5246#section-6.2.3.2.", "see rfc5246#section-6.2.3.2.", nil},
 		{"paragraph sign", "§ 6.2.3.2", "§ 6.2.3.2", nil},
 		{"four-part version", "version 10.2.0.1", "version 10.2.0.1", nil},
