@@ -97,7 +97,7 @@ func (n *numScan) number(i, j int, ms []match) []match {
 	}
 	switch {
 	case l >= 11 && l <= 19:
-		if isAlpha(next) || isAlpha(prev) {
+		if isAlpha(next) || isAlpha(prev) || decimalAround(s, i, j) {
 			break
 		}
 		if l >= 13 && on.has(kCard) && cardValid(s[i:j]) {
@@ -176,6 +176,12 @@ func (n *numScan) number(i, j int, ms []match) []match {
 		}
 	}
 	return ms
+}
+
+// decimalAround reports whether the digit run s[i:j] is a part of a
+// decimal number (1234.5678, 0.1234).
+func decimalAround(s string, i, j int) bool {
+	return j+1 < len(s) && s[j] == '.' && isDigit(s[j+1]) || i >= 2 && s[i-1] == '.' && isDigit(s[i-2])
 }
 
 // numberedSection reports whether the dotted quad at i follows a word

@@ -74,6 +74,8 @@ func TestString_Card(t *testing.T) {
 		{"luhn invalid grouped", "4111 1111 1111 1112", "4111 1111 1111 1112", nil},
 		{"unknown brand", "ref 9111111111111119", "ref 9111111111111119", nil},
 		{"unix nanos", "ts 1717318800001261673", "ts 1717318800001261673", nil},
+		{"decimal", "delta 4111111111111111.25 and 0.4111111111111111", "delta 4111111111111111.25 and 0.4111111111111111", nil},
+		{"sentence end", "card 4111111111111111.", "card [REDACTED:CARD].", one("CARD")},
 		{"inside hex", "sha 4a4111111111111111b", "sha 4a4111111111111111b", nil},
 		{"inside hex left", "sha a4111111111111111", "sha a4111111111111111", nil},
 		{"grouped glued to word", "card4111 1111 1111 1111", "card[REDACTED:CARD]", one("CARD")},
