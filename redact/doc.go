@@ -23,7 +23,7 @@
 //     Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir,
 //     RuPay) and a valid Luhn check digit. An order number that fails Luhn
 //     is left alone, and so are groups continuing a longer grouped number
-//     (a tracking number).
+//     (a tracking number) and the digits of a decimal number.
 //   - SSN: ddd-dd-dddd, never-issued areas (000, 666, 900-999), group 00 and
 //     serial 0000 excluded (also in us).
 //   - PHONE: US numbers (415) 555-0132, 415-555-0132, 415.555.0132,
