@@ -33,9 +33,12 @@ func sampleRecords() []*record.Record {
 		{TS: ts, IngestedAt: ts, Action: record.ActionChainStart},
 		{TS: ts, IngestedAt: ts.Add(time.Millisecond), Action: record.ActionToolCall, User: "u-17", Tenant: "acme",
 			Session: "s-9", Model: "granite-3.3-8b", Tool: "payments.refund",
-			Arguments:  json.RawMessage(`{"email":"[REDACTED:EMAIL]","card":"[REDACTED:CARD]","amount":249}`),
-			Redactions: map[string]int{"EMAIL": 1, "CARD": 1},
-			Source:     &record.Source{File: "/var/log/agent/events.jsonl", Dev: 2049, Ino: 131, Offset: 0}},
+			Arguments: json.RawMessage(`{"email":"[REDACTED:EMAIL]","card":"[REDACTED:CARD]","amount":249}`),
+			Manifest: &record.Manifest{Policy: "rp1-0123456789abcdef", Rules: []record.RuleHits{
+				{Rule: "builtin:CARD", Type: "CARD", Count: 1, Paths: []string{"arguments.card"}},
+				{Rule: "builtin:EMAIL", Type: "EMAIL", Count: 1, Paths: []string{"arguments.email"}},
+			}},
+			Source: &record.Source{File: "/var/log/agent/events.jsonl", Dev: 2049, Ino: 131, Offset: 0}},
 		{TS: ts.Add(time.Second), IngestedAt: ts.Add(time.Second), Action: record.ActionToolResult, Tool: "payments.refund",
 			Outcome: "success", Detail: json.RawMessage(`{"note":"quote \" backslash \\ tab \t ünïcode <&>"}`)},
 	}
@@ -430,5 +433,40 @@ func TestVerifier_Epochs(t *testing.T) {
 	es[5].mac = m[:]
 	if got := run(es); !strings.Contains(strings.Join(got, ";"), "mac mismatch") {
 		t.Errorf("re-MACed with a later key (epoch %d record): %v", r.Epoch, got)
+	}
+}
+
+// TestVerify_Version1ThenVersion2: a chain begun before the redaction
+// manifest (payload version 1, type counts) and continued by a newer
+// sidecar (version 2) verifies as one chain.
+func TestVerify_Version1ThenVersion2(t *testing.T) {
+	key := testKey(t)
+	recs := sampleRecords()
+	var payloads [][]byte
+	var macs [][32]byte
+	head := Head{}
+	for i, r := range recs[:2] {
+		r.V, r.Chain, r.Seq, r.Kid, r.Prev = 1, "demo-agent", uint64(i+1), key.ID, hex.EncodeToString(head.MAC[:])
+		r.Manifest, r.Redactions = nil, map[string]int{"CARD": 1, "EMAIL": 1}
+		p := record.AppendCanonical(nil, r)
+		m := MAC(key, head.MAC, p)
+		payloads, macs = append(payloads, p), append(macs, m)
+		head = Head{Seq: r.Seq, MAC: m}
+	}
+	if !strings.Contains(string(payloads[1]), `"v":1,`) || !strings.Contains(string(payloads[1]), `"redactions":{"CARD":1,"EMAIL":1}`) {
+		t.Fatalf("not a version 1 payload: %s", payloads[1])
+	}
+	s := NewSealer("demo-agent", key, head).Seal(recs[2])
+	if !strings.HasPrefix(string(s.Payload), `{"v":2,`) {
+		t.Fatalf("sealer wrote %s", s.Payload)
+	}
+	payloads, macs = append(payloads, s.Payload), append(macs, s.MAC)
+	var problems []string
+	v := NewVerifier("demo-agent", Keyring{key.ID: key}, func(e *VerifyError) { problems = append(problems, e.Error()) })
+	for i := range payloads {
+		v.Add(uint64(i+1), payloads[i], macs[i][:])
+	}
+	if sum := v.Finish(); sum.Invalid != 0 || len(problems) != 0 || sum.Records != 3 {
+		t.Errorf("summary %+v, problems %v", sum, problems)
 	}
 }

@@ -133,16 +133,29 @@ func (c Chain) EpochLength() time.Duration {
 
 // Redact selects redaction packs and rules.
 type Redact struct {
-	Packs       []string `yaml:"packs"`
-	Rules       []Rule   `yaml:"rules"`
-	HashKeyFile string   `yaml:"hash_key_file"`
+	Packs []string `yaml:"packs"`
+	Rules []Rule   `yaml:"rules"`
+	// Paths redact whole values by key path ("*.password").
+	Paths []Path `yaml:"paths"`
+	// Actions sets the action of built-in types or packs ({CARD: partial}).
+	Actions     map[string]string `yaml:"actions"`
+	HashKeyFile string            `yaml:"hash_key_file"`
+	// HashKeyID, if set, is written into hashes: hmac-sha256:<kid>:<hex>.
+	HashKeyID string `yaml:"hash_key_id"`
 }
 
 // Rule is a custom redaction rule.
 type Rule struct {
 	Name    string `yaml:"name"`
 	Pattern string `yaml:"pattern"`
-	Action  string `yaml:"action"` // mask | hash
+	Action  string `yaml:"action"` // mask | hash | partial | drop
+}
+
+// Path is a key-path redaction rule.
+type Path struct {
+	Path   string `yaml:"path"`
+	Action string `yaml:"action"` // mask | hash | partial | drop
+	Name   string `yaml:"name"`   // type in the mask; default from the path
 }
 
 // Spool is the durable local queue.
@@ -347,6 +360,9 @@ func (c *Config) defaults() {
 	}
 	for i := range c.Redact.Rules {
 		set(&c.Redact.Rules[i].Action, "mask")
+	}
+	for i := range c.Redact.Paths {
+		set(&c.Redact.Paths[i].Action, "mask")
 	}
 	if c.Spool.MaxBytes == 0 {
 		c.Spool.MaxBytes = DefaultSpoolMaxBytes

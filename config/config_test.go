@@ -73,9 +73,15 @@ func TestLoad_Errors(t *testing.T) {
 		{"postgres with path", strings.Replace(minimal, "type: sqlite, path: ./data/audit.db", "type: postgres, dsn: 'postgres://x@h/db', path: a", 1), "sinks[0].path: only for type sqlite"},
 		{"sqlite with dsn", strings.Replace(minimal, "path: ./data/audit.db", "path: ./data/audit.db, dsn: 'postgres://x@h/db'", 1), "sinks[0].dsn: only for type postgres"},
 		{"no chain id", strings.Replace(minimal, "id: demo-agent, ", "", 1), "chain.id: required"},
-		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", "redact.packs[1]"},
+		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", `redact.packs[1]: unknown pack "nope" (known: br, core, eu, gdpr, hipaa, in, pci, secrets, us)`},
 		{"hash needs key", minimal + "redact: {rules: [{name: emp, pattern: 'EMP-\\d+', action: hash}]}\n", "redact.hash_key_file: required"},
 		{"bad action", minimal + "redact: {rules: [{name: emp, pattern: 'x', action: burn}]}\n", "redact.rules[0].action"},
+		{"path required", minimal + "redact: {paths: [{action: drop}]}\n", "redact.paths[0].path: required"},
+		{"bad path action", minimal + "redact: {paths: [{path: '*.ssn', action: shred}]}\n", "redact.paths[0].action"},
+		{"path hash needs key", minimal + "redact: {paths: [{path: '*.ssn', action: hash}]}\n", "redact.hash_key_file: required"},
+		{"unknown type action", minimal + "redact: {actions: {CARDS: partial}}\n", "redact.actions.CARDS: not a pack or a type"},
+		{"bad type action", minimal + "redact: {actions: {CARD: shred}}\n", "redact.actions.CARD"},
+		{"bad hash kid", minimal + "redact: {hash_key_id: 'a b'}\n", "redact.hash_key_id"},
 		{"retention interval above max_age", minimal + "retention: {max_age: 1h, interval: 2h}\n", "retention.interval: must not exceed"},
 		{"retention negative", minimal + "retention: {max_age: -1h}\n", "retention.max_age"},
 		{"bad duration", minimal + "shutdown: {drain_timeout: soon}\n", "shutdown.drain_timeout"},
@@ -118,5 +124,16 @@ func TestLoad_Formats(t *testing.T) {
 	}
 	if c.Source.Mapping["action"].Map["on_tool_start"] != "tool_call" || c.Source.Mapping["ts"].Layout != "unix_ms" {
 		t.Errorf("mapping: %+v", c.Source.Mapping)
+	}
+}
+
+func TestLoad_EveryRedactPack(t *testing.T) {
+	c, err := Load(write(t, minimal+"redact: {packs: [core, secrets, us, eu, in, br, hipaa, pci, gdpr], "+
+		"paths: [{path: '*.password'}, {path: arguments.card.*, action: partial, name: card}], actions: {CARD: partial, eu: drop}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Redact.Packs) != 9 || c.Redact.Paths[0].Action != "mask" || c.Redact.Actions["eu"] != "drop" {
+		t.Errorf("redact: %+v", c.Redact)
 	}
 }

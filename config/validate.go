@@ -3,17 +3,21 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fips-agents/audit-sidecar/redact"
 )
 
 var (
 	chainIDRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	keyIDRE    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
 // Validate checks every value and returns all problems joined, each naming
@@ -104,8 +108,8 @@ func (c *Config) Validate() error {
 
 	hash := false
 	for i, p := range c.Redact.Packs {
-		if !slices.Contains([]string{"core", "secrets"}, p) {
-			bad(fmt.Sprintf("redact.packs[%d]", i), "unknown pack %q (known: core, secrets)", p)
+		if known := redact.Packs(); !slices.Contains(known, p) {
+			bad(fmt.Sprintf("redact.packs[%d]", i), "unknown pack %q (known: %s)", p, strings.Join(known, ", "))
 		}
 	}
 	names := map[string]bool{}
@@ -122,11 +126,34 @@ func (c *Config) Validate() error {
 		if r.Pattern == "" {
 			bad(key+".pattern", "required")
 		}
-		oneOf(key+".action", r.Action, "mask", "hash")
+		oneOf(key+".action", r.Action, redact.Actions()...)
 		hash = hash || r.Action == "hash"
 	}
+	for i, p := range c.Redact.Paths {
+		key := fmt.Sprintf("redact.paths[%d]", i)
+		if p.Path == "" {
+			bad(key+".path", "required")
+		}
+		if p.Name != "" && !ruleNameRE.MatchString(p.Name) {
+			bad(key+".name", "must be 1-64 of [A-Za-z0-9_-]")
+		}
+		oneOf(key+".action", p.Action, redact.Actions()...)
+		hash = hash || p.Action == "hash"
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Redact.Actions)) {
+		a := c.Redact.Actions[name]
+		key := "redact.actions." + name
+		if redact.PackTypes(name) == nil && !slices.Contains(redact.TypeNames(), name) {
+			bad(key, "not a pack or a type")
+		}
+		oneOf(key, a, redact.Actions()...)
+		hash = hash || a == "hash"
+	}
+	if id := c.Redact.HashKeyID; id != "" && !keyIDRE.MatchString(id) {
+		bad("redact.hash_key_id", "must be 1-64 of [A-Za-z0-9._-]")
+	}
 	if hash && c.Redact.HashKeyFile == "" {
-		bad("redact.hash_key_file", "required when a rule uses action hash")
+		bad("redact.hash_key_file", "required when a rule, path or type uses action hash")
 	}
 
 	if c.Spool.Path == "" {

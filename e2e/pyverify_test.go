@@ -32,7 +32,10 @@ func TestE2E_PythonVerifier(t *testing.T) {
 	e := newEnv(t)
 	e.chainExtra = "  epoch: 200ms\n" // seals and derived epoch keys too
 	withCheckpoints(t, e)
-	appendLines(t, e.logPath, events(0, 100))
+	appendLines(t, e.logPath, events(0, 99))
+	// PII too, so that records carry a redactions manifest.
+	appendLines(t, e.logPath, event(map[string]any{"action": "tool_call", "tool": "mail", "n": 99,
+		"arguments": map[string]any{"to": "dana@example.com", "card": "4111 1111 1111 1111"}}))
 	p := e.start(t)
 	db := openDB(t, e.dbPath)
 	waitForEvents(t, db, 100, p)

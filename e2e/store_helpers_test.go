@@ -28,10 +28,21 @@ type auditRecord struct {
 	Outcome    string                     `json:"outcome"`
 	Arguments  json.RawMessage            `json:"arguments"`
 	Detail     map[string]json.RawMessage `json:"detail"`
-	Redactions map[string]int             `json:"redactions"`
+	Redactions redactionManifest          `json:"redactions"`
 	MAC        string                     `json:"mac"`
 
 	raw json.RawMessage // the record as served
+}
+
+// redactionManifest is a record's "redactions" member (payload version 2).
+type redactionManifest struct {
+	Policy string `json:"policy"`
+	Rules  []struct {
+		Rule  string   `json:"rule"`
+		Type  string   `json:"type"`
+		Count int      `json:"count"`
+		Paths []string `json:"paths"`
+	} `json:"rules"`
 }
 
 // n is the event number the tests put in every agent event ("n" lands in

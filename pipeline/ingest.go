@@ -16,14 +16,20 @@ import (
 	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/redact"
 	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
 )
 
 // Redactor rewrites a JSON value with PII replaced, counting hits per type
-// in counts. It must not modify src.
+// in counts and returning each replacement (rule, type, path; never the
+// text) for the record's manifest. root names the record field holding
+// the value ("arguments", "detail"), the first key of the paths redaction
+// rules see. It must not modify src. Policy names the redaction
+// configuration.
 type Redactor interface {
-	JSON(dst, src []byte, counts map[string]int) ([]byte, error)
+	ExplainJSON(dst, src []byte, root string, counts map[string]int) ([]byte, []redact.Hit, error)
+	Policy() string
 }
 
 // IngestConfig configures an Ingester.
@@ -572,10 +578,11 @@ func (in *Ingester) checkpoint() {
 // redactRecord redacts r's arguments and detail in place and returns it.
 func (in *Ingester) redactRecord(r *record.Record) *record.Record {
 	counts := map[string]int{}
-	r.Arguments = in.redact(r.Arguments, counts, false)
-	r.Detail = in.redact(r.Detail, counts, true)
+	var mb record.ManifestBuilder
+	r.Arguments = in.redact(r.Arguments, "arguments", counts, &mb, false)
+	r.Detail = in.redact(r.Detail, "detail", counts, &mb, true)
 	if len(counts) > 0 {
-		r.Redactions = counts
+		r.Manifest = mb.Manifest(in.cfg.Redactor.Policy())
 		for k, n := range counts {
 			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
 		}
@@ -605,16 +612,26 @@ func (in *Ingester) seal(r *record.Record) {
 
 // redact fails closed: a value the redactor cannot process is replaced
 // whole, and the replacement is counted.
-func (in *Ingester) redact(v json.RawMessage, counts map[string]int, object bool) json.RawMessage {
+func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int, mb *record.ManifestBuilder, object bool) json.RawMessage {
 	if v == nil {
 		return nil
 	}
-	out, err := in.cfg.Redactor.JSON(make([]byte, 0, len(v)+16), v, counts)
-	if err == nil {
+	out, hits, err := in.cfg.Redactor.ExplainJSON(make([]byte, 0, len(v)+16), v, root, counts)
+	for _, h := range hits {
+		mb.Add(h.Rule, h.Type, h.Path)
+	}
+	switch {
+	case err == nil && object && string(out) == "null":
+		return nil // dropped whole by a rule
+	case err == nil && object && (len(out) == 0 || out[0] != '{'):
+		// Replaced whole by a rule: detail stays an object.
+		return json.RawMessage(`{"redacted":` + string(out) + `}`)
+	case err == nil:
 		return out
 	}
 	in.log.Warn("value replaced: redaction failed", zap.Error(err))
 	counts["UNPROCESSABLE"]++
+	mb.Add("builtin:UNPROCESSABLE", "UNPROCESSABLE", root)
 	if object {
 		return json.RawMessage(`{"redaction_failed":"[REDACTED:UNPROCESSABLE]"}`)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/redact"
 	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
 )
@@ -29,18 +30,35 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fails on the literal "boom", so fail-closed handling can be observed.
 type upper struct{}
 
-func (upper) JSON(dst, src []byte, counts map[string]int) ([]byte, error) {
+func (upper) ExplainJSON(dst, src []byte, root string, counts map[string]int) ([]byte, []redact.Hit, error) {
 	s := string(src)
 	if s == `"boom"` || s == `{"x":"boom"}` {
-		return dst, errors.New("cannot")
+		return dst, nil, errors.New("cannot")
 	}
+	var hits []redact.Hit
 	for i := 0; i+6 <= len(s); i++ {
 		if s[i:i+6] == "secret" {
 			s = s[:i] + "XXXXXX" + s[i+6:]
 			counts["TEST"]++
+			hits = append(hits, redact.Hit{Rule: "rule:test", Type: "TEST", Path: root})
 		}
 	}
-	return append(dst, s...), nil
+	return append(dst, s...), hits, nil
+}
+
+func (upper) Policy() string { return "rp1-test" }
+
+// ruleCount is the count of a rule in a record's manifest.
+func ruleCount(r *record.Record, rule string) int {
+	if r.Manifest == nil {
+		return 0
+	}
+	for _, rh := range r.Manifest.Rules {
+		if rh.Rule == rule {
+			return rh.Count
+		}
+	}
+	return 0
 }
 
 func testKey(t *testing.T) chain.Key {
@@ -144,10 +162,10 @@ func TestIngestAndDeliver(t *testing.T) {
 		actions = append(actions, r.Action)
 		mac := chain.MAC(key, prevOf(t, r), p)
 		v.Add(seq, p, mac[:])
-		if seq == 14 && (r.Redactions["TEST"] != 1 || string(r.Arguments) != `{"q":"my XXXXXX 11"}`) {
-			t.Errorf("line 11 not redacted: %s %v", r.Arguments, r.Redactions)
+		if seq == 14 && (ruleCount(r, "rule:test") != 1 || r.Manifest.Policy != "rp1-test" || r.Manifest.Rules[0].Paths[0] != "arguments" || string(r.Arguments) != `{"q":"my XXXXXX 11"}`) {
+			t.Errorf("line 11 not redacted: %s %+v", r.Arguments, r.Manifest)
 		}
-		if seq == 23 && (string(r.Arguments) != `"[REDACTED:UNPROCESSABLE]"` || r.Redactions["UNPROCESSABLE"] != 1) {
+		if seq == 23 && (string(r.Arguments) != `"[REDACTED:UNPROCESSABLE]"` || ruleCount(r, "builtin:UNPROCESSABLE") != 1) {
 			t.Errorf("failed redaction not closed: %s", r.Arguments)
 		}
 	}

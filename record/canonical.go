@@ -89,7 +89,9 @@ func AppendCanonical(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"detail":`...)
 		dst = append(dst, r.Detail...)
 	}
-	if len(r.Redactions) > 0 {
+	if r.V >= 2 {
+		dst = appendManifest(dst, r.Manifest)
+	} else if len(r.Redactions) > 0 {
 		dst = append(dst, `,"redactions":{`...)
 		keys := make([]string, 0, len(r.Redactions))
 		for k := range r.Redactions {
@@ -124,6 +126,45 @@ func AppendCanonical(dst []byte, r *Record) []byte {
 	}
 	dst = appendStringField(dst, "prev", r.Prev, true)
 	return append(dst, '}')
+}
+
+// appendManifest appends the version 2 "redactions" member:
+// {"policy":s,"rules":[{"rule":s,"type":s,"count":n,"paths":[s...],"more":n}...]}
+// with "paths" omitted when empty and "more" when 0.
+func appendManifest(dst []byte, m *Manifest) []byte {
+	if m == nil || len(m.Rules) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"redactions":{"policy":`...)
+	dst = AppendString(dst, m.Policy)
+	dst = append(dst, `,"rules":[`...)
+	for i, rh := range m.Rules {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"rule":`...)
+		dst = AppendString(dst, rh.Rule)
+		dst = append(dst, `,"type":`...)
+		dst = AppendString(dst, rh.Type)
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(rh.Count), 10)
+		if len(rh.Paths) > 0 {
+			dst = append(dst, `,"paths":[`...)
+			for j, p := range rh.Paths {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = AppendString(dst, p)
+			}
+			dst = append(dst, ']')
+		}
+		if rh.More > 0 {
+			dst = append(dst, `,"more":`...)
+			dst = strconv.AppendInt(dst, int64(rh.More), 10)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
 }
 
 func appendStringField(dst []byte, name, v string, always bool) []byte {
@@ -196,6 +237,18 @@ func AppendEscaped(dst []byte, s string) []byte {
 	return append(dst, s[start:]...)
 }
 
+// wireManifest mirrors a version 2 redactions member for decoding.
+type wireManifest struct {
+	Policy string `json:"policy"`
+	Rules  []struct {
+		Rule  string   `json:"rule"`
+		Type  string   `json:"type"`
+		Count int      `json:"count"`
+		Paths []string `json:"paths"`
+		More  int      `json:"more"`
+	} `json:"rules"`
+}
+
 // Parse decodes a payload and checks that it is canonical: re-encoding the
 // decoded record must give back exactly the same bytes. A payload that is
 // not canonical returns the decoded record and an error wrapping
@@ -203,6 +256,7 @@ func AppendEscaped(dst []byte, s string) []byte {
 func Parse(payload []byte) (*Record, error) {
 	r := &Record{}
 	var ts, ing string
+	var redactions []byte
 	err := jsonscan.Object(payload, func(key, val []byte) error {
 		k := string(key[1 : len(key)-1]) // member names need no unescaping to match
 		var err error
@@ -250,15 +304,7 @@ func Parse(payload []byte) (*Record, error) {
 		case "detail":
 			r.Detail = json.RawMessage(val)
 		case "redactions":
-			r.Redactions = map[string]int{}
-			err = jsonscan.Object(val, func(k, v []byte) error {
-				name, err := jsonscan.Unquote(k)
-				if err != nil {
-					return err
-				}
-				r.Redactions[name], err = strconv.Atoi(string(v))
-				return err
-			})
+			redactions = val // decoded below: its shape depends on v
 		case "source":
 			r.Source = &Source{}
 			err = jsonscan.Object(val, func(k, v []byte) error {
@@ -293,6 +339,20 @@ func Parse(payload []byte) (*Record, error) {
 		return nil, fmt.Errorf("decode payload: ingested_at: %w", err)
 	}
 	r.IngestedAt = t
+	if len(redactions) > 0 && string(redactions) != "null" {
+		if r.V >= 2 {
+			var m wireManifest
+			if err := json.Unmarshal(redactions, &m); err != nil {
+				return nil, fmt.Errorf("decode payload: redactions: %w", err)
+			}
+			r.Manifest = &Manifest{Policy: m.Policy}
+			for _, rh := range m.Rules {
+				r.Manifest.Rules = append(r.Manifest.Rules, RuleHits(rh))
+			}
+		} else if err := json.Unmarshal(redactions, &r.Redactions); err != nil {
+			return nil, fmt.Errorf("decode payload: redactions: %w", err)
+		}
+	}
 	if !bytes.Equal(AppendCanonical(make([]byte, 0, len(payload)), r), payload) {
 		return r, ErrNotCanonical
 	}

@@ -9,10 +9,13 @@
 //
 //   - one JSON object, UTF-8, no insignificant whitespace, no HTML escaping;
 //   - top-level keys in the fixed order of [Fields]; a string field that is
-//     empty, an absent object, or empty redaction counts are omitted;
+//     empty, an absent object, or an empty manifest is omitted;
 //   - times as RFC 3339 UTC with exactly nine fractional digits;
 //   - "arguments" and "detail" hold compact JSON as produced by redaction;
-//     "redactions" has its keys in byte order.
+//   - "redactions" is, in version 2, the [Manifest] (policy, then one entry
+//     per rule in byte order of the rule id, each with its sorted paths);
+//     in version 1 payloads, which still parse, it held type counts with
+//     keys in byte order.
 //
 // Encoding is deterministic: the same Record always yields the same bytes.
 // A verifier must MAC the stored bytes and never re-encode them.

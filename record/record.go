@@ -2,11 +2,16 @@ package record
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// Version is the payload format version written in the "v" field.
-const Version = 1
+// Version is the payload format version written in the "v" field. Version
+// 2 replaced the "redactions" counts of version 1 by a manifest; payloads
+// of version 1 still parse, re-encode and verify.
+const Version = 2
 
 // Agent actions (from the event) and the sidecar's own actions.
 const (
@@ -72,7 +77,7 @@ type Source struct {
 }
 
 // Record is one audit record. Parsing fills the event fields, redaction
-// rewrites Arguments, Detail and Redactions, and chaining fills V, Chain,
+// rewrites Arguments, Detail and Manifest, and chaining fills V, Chain,
 // Seq, Kid and Prev. MAC is not part of the payload.
 type Record struct {
 	V          int
@@ -92,6 +97,10 @@ type Record struct {
 	Outcome    string
 	Approver   string
 	Detail     json.RawMessage // compact JSON object; nil when absent
+	// Manifest is what redaction replaced (version 2); nil when nothing.
+	Manifest *Manifest
+	// Redactions is the version 1 "redactions" member: type -> count.
+	// Version 2 payloads never carry it.
 	Redactions map[string]int
 	Source     *Source
 	Kid        string
@@ -108,4 +117,90 @@ type Sealed struct {
 	Seq     uint64
 	Payload []byte
 	MAC     [32]byte
+}
+
+// MaxManifestPaths bounds the paths a manifest lists per rule; MaxPathBytes
+// bounds each path.
+const (
+	MaxManifestPaths = 16
+	MaxPathBytes     = 256
+)
+
+// Manifest is the "redactions" member of a version 2 payload: the
+// redaction policy version and, per rule, what it replaced and where,
+// never the values.
+type Manifest struct {
+	Policy string
+	Rules  []RuleHits // sorted by Rule, one per rule
+}
+
+// RuleHits is what one redaction rule replaced in a record.
+type RuleHits struct {
+	Rule  string   // "builtin:CARD", "rule:<name>", "path:<path>"
+	Type  string   // the type in its masks
+	Count int      // values replaced
+	Paths []string // distinct JSON paths, byte order, at most MaxManifestPaths
+	More  int      // distinct paths left out of Paths
+}
+
+// ManifestBuilder collects hits into a Manifest. The zero value is ready.
+type ManifestBuilder struct {
+	rules map[string]*ruleAcc
+}
+
+type ruleAcc struct {
+	typ   string
+	count int
+	paths map[string]bool
+}
+
+// Add records one replacement by rule of type typ at path ("" for none).
+func (b *ManifestBuilder) Add(rule, typ, path string) {
+	if b.rules == nil {
+		b.rules = map[string]*ruleAcc{}
+	}
+	a := b.rules[rule]
+	if a == nil {
+		a = &ruleAcc{typ: typ, paths: map[string]bool{}}
+		b.rules[rule] = a
+	}
+	a.count++
+	if path != "" {
+		a.paths[clipPath(path)] = true
+	}
+}
+
+// Manifest returns the manifest of the hits added, or nil if none.
+func (b *ManifestBuilder) Manifest(policy string) *Manifest {
+	if len(b.rules) == 0 {
+		return nil
+	}
+	m := &Manifest{Policy: policy}
+	for rule, a := range b.rules {
+		rh := RuleHits{Rule: rule, Type: a.typ, Count: a.count}
+		for p := range a.paths {
+			rh.Paths = append(rh.Paths, p)
+		}
+		slices.Sort(rh.Paths)
+		if len(rh.Paths) > MaxManifestPaths {
+			rh.More = len(rh.Paths) - MaxManifestPaths
+			rh.Paths = rh.Paths[:MaxManifestPaths]
+		}
+		m.Rules = append(m.Rules, rh)
+	}
+	slices.SortFunc(m.Rules, func(x, y RuleHits) int { return strings.Compare(x.Rule, y.Rule) })
+	return m
+}
+
+// clipPath cuts a path to MaxPathBytes, at a UTF-8 boundary, marking the
+// cut with "...".
+func clipPath(p string) string {
+	if len(p) <= MaxPathBytes {
+		return p
+	}
+	n := MaxPathBytes - 3
+	for n > 0 && !utf8.RuneStart(p[n]) {
+		n--
+	}
+	return p[:n] + "..."
 }

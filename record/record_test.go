@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,12 @@ func sample() *Record {
 		V: Version, Chain: "demo", Seq: 7, TS: ts, IngestedAt: ts.Add(time.Second), Action: ActionToolCall,
 		User: "u-17", Tenant: "acme", Agent: "bot", Session: "s", Trace: "t", Model: "m", Tool: "pay.refund",
 		Arguments: json.RawMessage(`{"a":[1,"x"]}`), Outcome: "success", Approver: "ops",
-		Detail: json.RawMessage(`{"k":"v"}`), Redactions: map[string]int{"EMAIL": 2, "CARD": 1},
+		Detail: json.RawMessage(`{"k":"v"}`),
+		Manifest: &Manifest{Policy: "rp1-0123456789abcdef", Rules: []RuleHits{
+			{Rule: "builtin:CARD", Type: "CARD", Count: 1, Paths: []string{"arguments.card"}},
+			{Rule: "builtin:EMAIL", Type: "EMAIL", Count: 2, Paths: []string{"arguments.to[0]", `detail["a b"]`}, More: 3},
+			{Rule: "rule:emp", Type: "EMP", Count: 1},
+		}},
 		Source: &Source{File: "/x", Dev: 1, Ino: 2, Offset: 3}, Kid: "k1", Prev: strings.Repeat("ab", 32),
 	}
 }
@@ -23,7 +29,9 @@ func sample() *Record {
 func TestCanonical_RoundTrip(t *testing.T) {
 	r := sample()
 	p := AppendCanonical(nil, r)
-	want := `{"v":1,"chain":"demo","seq":7,"ts":"2026-11-26T10:00:00.123456789Z","ingested_at":"2026-11-26T10:00:01.123456789Z","action":"tool_call","user":"u-17","tenant":"acme","agent":"bot","session":"s","trace":"t","model":"m","tool":"pay.refund","arguments":{"a":[1,"x"]},"outcome":"success","approver":"ops","detail":{"k":"v"},"redactions":{"CARD":1,"EMAIL":2},"source":{"file":"/x","dev":1,"ino":2,"offset":3},"kid":"k1","prev":"` + strings.Repeat("ab", 32) + `"}`
+	want := `{"v":2,"chain":"demo","seq":7,"ts":"2026-11-26T10:00:00.123456789Z","ingested_at":"2026-11-26T10:00:01.123456789Z","action":"tool_call","user":"u-17","tenant":"acme","agent":"bot","session":"s","trace":"t","model":"m","tool":"pay.refund","arguments":{"a":[1,"x"]},"outcome":"success","approver":"ops","detail":{"k":"v"},` +
+		`"redactions":{"policy":"rp1-0123456789abcdef","rules":[{"rule":"builtin:CARD","type":"CARD","count":1,"paths":["arguments.card"]},{"rule":"builtin:EMAIL","type":"EMAIL","count":2,"paths":["arguments.to[0]","detail[\"a b\"]"],"more":3},{"rule":"rule:emp","type":"EMP","count":1}]},` +
+		`"source":{"file":"/x","dev":1,"ino":2,"offset":3},"kid":"k1","prev":"` + strings.Repeat("ab", 32) + `"}`
 	if string(p) != want {
 		t.Fatalf("payload\n%s\nwant\n%s", p, want)
 	}
@@ -129,5 +137,42 @@ func TestParseTime(t *testing.T) {
 		if (err == nil) != (want == nil) {
 			t.Errorf("%q: err %v, time.Parse err %v", s, err, want)
 		}
+	}
+}
+
+// TestParse_Version1: payloads written before the manifest (v 1, type ->
+// count) still parse and re-encode to the same bytes.
+func TestParse_Version1(t *testing.T) {
+	p := `{"v":1,"chain":"demo","seq":2,"ts":"2026-11-26T10:00:00.123000000Z","ingested_at":"2026-11-26T10:00:00.124000000Z","action":"tool_call","arguments":{"card":"[REDACTED:CARD]"},"redactions":{"CARD":1,"EMAIL":1},"kid":"k","prev":"` + strings.Repeat("00", 32) + `"}`
+	r, err := Parse([]byte(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.V != 1 || r.Redactions["CARD"] != 1 || r.Manifest != nil {
+		t.Errorf("decoded %+v", r)
+	}
+	if string(AppendCanonical(nil, r)) != p {
+		t.Errorf("v1 re-encoding differs")
+	}
+}
+
+func TestManifestBuilder(t *testing.T) {
+	var b ManifestBuilder
+	if b.Manifest("p") != nil {
+		t.Fatal("empty builder made a manifest")
+	}
+	for i := 0; i < 20; i++ {
+		b.Add("builtin:EMAIL", "EMAIL", fmt.Sprintf("a.to[%02d]", i))
+	}
+	b.Add("builtin:EMAIL", "EMAIL", "a.to[00]")
+	b.Add("builtin:CARD", "CARD", strings.Repeat("k.", 200))
+	b.Add("builtin:CARD", "CARD", "")
+	m := b.Manifest("rp1-x")
+	if m.Policy != "rp1-x" || len(m.Rules) != 2 || m.Rules[0].Rule != "builtin:CARD" || m.Rules[0].Count != 2 ||
+		len(m.Rules[0].Paths) != 1 || len(m.Rules[0].Paths[0]) != MaxPathBytes || !strings.HasSuffix(m.Rules[0].Paths[0], "...") {
+		t.Errorf("card: %+v", m.Rules[0])
+	}
+	if e := m.Rules[1]; e.Count != 21 || len(e.Paths) != MaxManifestPaths || e.More != 4 || e.Paths[0] != "a.to[00]" {
+		t.Errorf("email: %+v", e)
 	}
 }

@@ -55,8 +55,11 @@ func toolArgs(n int) [][]byte {
 	return out
 }
 
-func benchJSON(b *testing.B, lines [][]byte) {
-	r := mustNew(b, Config{})
+func benchJSON(b *testing.B, lines [][]byte) { benchJSONWith(b, mustNew(b, Config{}), lines, false) }
+
+// benchJSONWith redacts lines with r, through ExplainJSON (as the pipeline
+// does, building each record's manifest) when explain is set.
+func benchJSONWith(b *testing.B, r *Redactor, lines [][]byte, explain bool) {
 	total := 0
 	for _, l := range lines {
 		total += len(l)
@@ -65,24 +68,41 @@ func benchJSON(b *testing.B, lines [][]byte) {
 	b.ReportAllocs()
 	dst := make([]byte, 0, 64<<10)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	i := 0
 	for b.Loop() {
 		var err error
-		if dst, err = r.JSON(dst[:0], lines[i%len(lines)], nil); err != nil {
+		if explain {
+			dst, _, err = r.ExplainJSON(dst[:0], lines[i%len(lines)], "", nil)
+		} else {
+			dst, err = r.JSON(dst[:0], lines[i%len(lines)], nil)
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		// Throughput per CPU-second: what one core does, whatever else
+		// runs on the machine.
+		b.ReportMetric(float64(total)/float64(len(lines))*float64(b.N)/cpu.Seconds()/1e6, "MB/cpu-s")
+	}
 }
 
 // BenchmarkJSON: synthetic tool-call arguments (~600 B, 30% with PII).
 func BenchmarkJSON(b *testing.B) { benchJSON(b, toolArgs(1000)) }
 
-// BenchmarkJSON_Events: whole event lines from the bench workload
-// generator (testdata/events.jsonl: cmd/gen -n 300 -seed 42).
-func BenchmarkJSON_Events(b *testing.B) {
-	f, err := os.Open("testdata/events.jsonl")
+// eventLines reads the bench workload sample: whole event lines from the
+// shared bench generator (testdata/events.jsonl: cmd/gen -n 300 -seed 42),
+// or the file named by REDACT_BENCH_EVENTS (a larger run of the same
+// generator).
+func eventLines(b *testing.B) [][]byte {
+	name := "testdata/events.jsonl"
+	if env := os.Getenv("REDACT_BENCH_EVENTS"); env != "" {
+		name = env
+	}
+	f, err := os.Open(name)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +113,37 @@ func BenchmarkJSON_Events(b *testing.B) {
 	for sc.Scan() {
 		lines = append(lines, bytes.Clone(sc.Bytes()))
 	}
-	benchJSON(b, lines)
+	return lines
+}
+
+// BenchmarkJSON_Events: the bench workload with the default packs.
+func BenchmarkJSON_Events(b *testing.B) { benchJSON(b, eventLines(b)) }
+
+// BenchmarkJSON_EventsPacks: the bench workload per pack selection, to
+// read the cost of each pack against "none" (the JSON walk alone) and
+// "default" (core, secrets). "default+manifest" is what the pipeline runs:
+// ExplainJSON, which also returns every replacement with its path.
+func BenchmarkJSON_EventsPacks(b *testing.B) {
+	lines := eventLines(b)
+	for _, tc := range []struct {
+		name  string
+		packs []string
+	}{
+		{"none", []string{}},
+		{"core", []string{"core"}},
+		{"secrets", []string{"secrets"}},
+		{"default", nil},
+		{"default+manifest", nil},
+		{"us", []string{"us"}},
+		{"eu", []string{"eu"}},
+		{"in", []string{"in"}},
+		{"br", []string{"br"}},
+		{"all", allPacks},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			benchJSONWith(b, mustNew(b, Config{Packs: tc.packs}), lines, tc.name == "default+manifest")
+		})
+	}
 }
 
 func BenchmarkString_NoPII(b *testing.B) {

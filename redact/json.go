@@ -1,6 +1,9 @@
 package redact
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // maxDepth bounds nesting like encoding/json does; deeper input is
 // rejected as invalid.
@@ -9,12 +12,16 @@ const maxDepth = 10000
 // JSON walks one JSON value (object, array, string, number, literal) and
 // appends it to dst with every string redacted: values and object keys,
 // since agents control both. The output is compact (no insignificant
-// whitespace); object key order and duplicate keys are kept; numbers are
-// copied verbatim; strings are decoded and re-encoded with minimal
+// whitespace); object key order and duplicate keys are kept (members are
+// only removed by action drop); numbers are copied verbatim, except an
+// integer of 9-19 digits the packs find (a card number), which becomes a
+// redacted string; strings are decoded and re-encoded with minimal
 // escaping ('"', '\\', \n, \r, \t, other bytes below 0x20 as \u00XX; no
 // HTML escaping; U+2028/U+2029 literal), invalid UTF-8 becomes U+FFFD. A
-// string value containing JSON text is just a string: its decoded text is
-// redacted.
+// string value whose text is a JSON object or array is walked as JSON and,
+// if something in it is replaced, written back compact and escaped;
+// otherwise its decoded text is redacted. Values split across sibling
+// members (cc1..cc4) and path rules are described in the package doc.
 //
 // The value of an object key naming an Authorization header
 // ("authorization", "Proxy-Authorization", ...) is treated as a header
@@ -28,22 +35,45 @@ const maxDepth = 10000
 // offset), dst is returned unchanged and counts is not touched. dst and src
 // must not overlap; src is not modified.
 func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []byte, err error) {
+	return r.JSONAt(dst, src, "", counts)
+}
+
+// JSONAt is JSON for a value held by a field named root ("arguments",
+// "detail"): path rules see root as the first key of every path. A value
+// dropped whole (a path or type with action drop) becomes null.
+func (r *Redactor) JSONAt(dst []byte, src []byte, root string, counts map[string]int) (out []byte, err error) {
+	out, _, err = r.jsonAt(dst, src, root, counts, false)
+	return out, err
+}
+
+// jsonAt is JSONAt; with track it also returns every replacement.
+func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, track bool) (out []byte, hits []Hit, err error) {
 	mark := len(dst)
 	w := getWalker(r, src, dst)
 	defer putWalker(w)
+	w.track, w.root = track, root
 	defer func() {
 		if recover() != nil {
-			out, err = dst[:mark], ErrInternal
+			out, hits, err = dst[:mark], nil, ErrInternal
 		}
 	}()
 	w.skipWS()
-	if !w.value(0, 0) {
-		return dst[:mark], w.err
+	if len(r.paths) > 0 && root != "" {
+		w.pushKey(root)
+	}
+	if !w.member(0, 0) {
+		return dst[:mark], nil, w.err
+	}
+	if w.dropped {
+		w.out = append(w.out[:mark], "null"...)
 	}
 	w.skipWS()
 	if w.pos != len(src) {
 		w.fail("data after the top-level value")
-		return dst[:mark], w.err
+		return dst[:mark], nil, w.err
+	}
+	if len(w.hits) > 0 {
+		hits = slices.Clone(w.hits)
 	}
 	if counts != nil {
 		for k, c := range w.counts {
@@ -57,7 +87,7 @@ func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []by
 			}
 		}
 	}
-	return w.out, nil
+	return w.out, hits, nil
 }
 
 // Walkers are pooled: the recursive walk makes a stack-allocated one
@@ -76,7 +106,8 @@ func getWalker(r *Redactor, src, dst []byte) *walker {
 	}
 	counts = counts[:nk]
 	clear(counts)
-	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts}
+	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts,
+		keys: w.keys[:0], path: w.path[:0], segs: w.segs[:0], hits: w.hits[:0]}
 	return w
 }
 
@@ -86,7 +117,15 @@ func putWalker(w *walker) {
 	if cap(w.scratch) > maxPooledScratch {
 		w.scratch = nil
 	}
-	w.r, w.src, w.out, w.err, w.scratchUsed = nil, nil, nil, nil, 0
+	clear(w.keys[:cap(w.keys)]) // object keys are agent text too
+	if cap(w.keys) > maxPooledScratch {
+		w.keys = nil
+	}
+	clear(w.hits) // paths name redacted keys only, but hold no more than needed
+	if cap(w.hits) > 1024 {
+		w.hits = nil
+	}
+	w.r, w.src, w.out, w.err, w.scratchUsed, w.up = nil, nil, nil, nil, 0, nil
 	walkers.Put(w)
 }
 
@@ -99,7 +138,17 @@ type walker struct {
 	scratchUsed int    // high-water mark of scratch in this call
 	ms          []match
 	counts      []int // per kind; the last slot counts UNPROCESSABLE
+	nest        int   // how many JSON-in-a-string levels this walker is in
 	err         error
+	skip        int       // > 0: inside a value a path rule replaces whole; copy, do not scan
+	dropped     bool      // the value just written is to be removed with its member
+	path        []pathSeg // keys from the root to the current value (path rules only)
+	keys        []byte    // the text of the keys in path
+	track       bool      // record every replacement in hits
+	hits        []Hit     // with track
+	root        string    // with track: the first key of every path
+	up          *walker   // with track: the walker of the string holding this document
+	segs        []segment // with track: the path of the current value (see explain.go)
 }
 
 func (w *walker) fail(reason string) bool {
@@ -140,11 +189,24 @@ func (w *walker) value(depth int, ctx keyCtx) bool {
 	case c == 'n':
 		return w.literal("null")
 	case c == '-' || isDigit(c):
-		return w.number()
+		return w.number(ctx)
 	}
 	return w.fail("invalid character at start of value")
 }
 
+// member writes the value at w.pos: replaced whole if its path matches a
+// path rule, else redacted.
+func (w *walker) member(depth int, ctx keyCtx) bool {
+	if len(w.r.paths) > 0 && w.skip == 0 {
+		if k, ok := w.pathKind(); ok {
+			return w.pathValue(depth, k)
+		}
+	}
+	return w.value(depth, ctx)
+}
+
+// object writes an object. Separators are written before each member
+// kept, so a dropped member leaves no trace.
 func (w *walker) object(depth int) bool {
 	if depth > maxDepth {
 		return w.fail("nesting too deep")
@@ -157,14 +219,23 @@ func (w *walker) object(depth int) bool {
 		w.out = append(w.out, '}')
 		return true
 	}
+	kept := 0
+	var parts [maxSplitParts]splitPart // a run of members that may hold a split number
+	np := 0
 	for {
 		if w.pos >= len(w.src) || w.src[w.pos] != '"' {
 			return w.fail("expected string key")
+		}
+		mark := len(w.out)
+		if kept > 0 {
+			w.out = append(w.out, ',')
 		}
 		ctx, ok := w.str(0, true)
 		if !ok {
 			return false
 		}
+		drop := w.dropped
+		w.dropped = false
 		w.skipWS()
 		if w.pos >= len(w.src) || w.src[w.pos] != ':' {
 			return w.fail("expected ':' after object key")
@@ -172,8 +243,38 @@ func (w *walker) object(depth int) bool {
 		w.pos++
 		w.out = append(w.out, ':')
 		w.skipWS()
-		if !w.value(depth, ctx) {
+		vstart := len(w.out)
+		if !w.member(depth, ctx) {
 			return false
+		}
+		if len(w.r.paths) > 0 {
+			w.popKey()
+		}
+		var key segment // with track: the member's key, for a split number
+		if w.track {
+			key = w.segs[len(w.segs)-1]
+			w.popSeg()
+		}
+		if drop || w.dropped {
+			w.out = w.out[:mark]
+			w.dropped = false
+		} else {
+			kept++
+		}
+		if w.skip == 0 && w.r.on&splitKinds != 0 {
+			p, ok := splitCandidate(w.out[min(vstart, len(w.out)):])
+			if ok && !drop && len(w.out) > vstart {
+				if np == len(parts) {
+					w.splitRun(parts[:np])
+					np = 0
+				}
+				p.start, p.end, p.key = vstart, len(w.out), key
+				parts[np] = p
+				np++
+			} else {
+				w.splitRun(parts[:np])
+				np = 0
+			}
 		}
 		w.skipWS()
 		if w.pos >= len(w.src) {
@@ -182,9 +283,9 @@ func (w *walker) object(depth int) bool {
 		switch w.src[w.pos] {
 		case ',':
 			w.pos++
-			w.out = append(w.out, ',')
 			w.skipWS()
 		case '}':
+			w.splitRun(parts[:np])
 			w.pos++
 			w.out = append(w.out, '}')
 			return true
@@ -206,9 +307,26 @@ func (w *walker) array(depth int) bool {
 		w.out = append(w.out, ']')
 		return true
 	}
-	for {
+	kept := 0
+	for i := 0; ; i++ {
+		mark := len(w.out)
+		if kept > 0 {
+			w.out = append(w.out, ',')
+		}
+		if w.track {
+			w.pushSeg(segment{segIndex, i})
+		}
 		if !w.value(depth, 0) {
 			return false
+		}
+		if w.track {
+			w.popSeg()
+		}
+		if w.dropped {
+			w.out = w.out[:mark]
+			w.dropped = false
+		} else {
+			kept++
 		}
 		w.skipWS()
 		if w.pos >= len(w.src) {
@@ -217,7 +335,6 @@ func (w *walker) array(depth int) bool {
 		switch w.src[w.pos] {
 		case ',':
 			w.pos++
-			w.out = append(w.out, ',')
 			w.skipWS()
 		case ']':
 			w.pos++
@@ -227,60 +344,4 @@ func (w *walker) array(depth int) bool {
 			return w.fail("expected ',' or ']' in array")
 		}
 	}
-}
-
-func (w *walker) literal(lit string) bool {
-	if len(w.src)-w.pos < len(lit) || string(w.src[w.pos:w.pos+len(lit)]) != lit {
-		return w.fail("invalid literal")
-	}
-	w.pos += len(lit)
-	w.out = append(w.out, lit...)
-	return true
-}
-
-// number validates the JSON number grammar and copies the bytes verbatim.
-func (w *walker) number() bool {
-	s, i := w.src, w.pos
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-	default:
-		w.pos = i
-		return w.fail("invalid number")
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-		if i == j {
-			w.pos = i
-			return w.fail("invalid number")
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-		if i == j {
-			w.pos = i
-			return w.fail("invalid number")
-		}
-	}
-	w.out = append(w.out, s[w.pos:i]...)
-	w.pos = i
-	return true
 }

@@ -61,30 +61,59 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	}
 	w.scratchUsed = max(w.scratchUsed, len(w.scratch))
 	w.pos = i + 1
-	var next keyCtx
-	if isKey && w.r.secrets && mask&tKeyword != 0 {
-		next = keyContext(text) // every context keyword has a b, k, w or z
+	if isKey && len(w.r.paths) > 0 {
+		w.pushKey(text)
 	}
-	w.emit(text, raw, verbatim, ctx, mask)
+	if w.skip > 0 {
+		if isKey && w.track {
+			w.pushSeg(segment{segHidden, 0}) // nothing is recorded inside
+		}
+		w.out = append(w.out, '"')
+		if verbatim {
+			w.out = append(w.out, raw...)
+		} else {
+			w.out = appendEscaped(w.out, text)
+		}
+		w.out = append(w.out, '"')
+		return 0, true
+	}
+	var next keyCtx
+	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && mask&tKeyword != 0) {
+		next = keyContext(text) // every secrets context keyword has a b, k, w or z
+	}
+	outMark := len(w.out)
+	w.emit(text, raw, verbatim, ctx, mask, isKey)
+	if isKey && w.track {
+		// The path names the key as written: redacted, escaped.
+		w.pushSeg(segment{outMark + 1, len(w.out) - 1})
+	}
 	return next, true
 }
 
 // emit appends text redacted as a JSON string. It fails closed: on a value
 // too long to scan or a panic while scanning, the value is replaced whole.
-func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16) {
-	mark := len(w.out)
-	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask) {
+func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16, isKey bool) {
+	mark, nh := len(w.out), len(w.hits)
+	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask, isKey) {
 		w.out = append(w.out[:mark], `"`+Unprocessable+`"`...)
 		w.counts[len(w.counts)-1]++
+		if w.track {
+			var buf [128]byte
+			w.hits = append(w.hits[:nh], Hit{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable,
+				Action: "mask", Path: string(w.appendPath(buf[:0])), Key: isKey, End: len(text)})
+		}
 	}
 }
 
-func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16) (ok bool) {
+func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, mask uint16, isKey bool) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
+	if !isKey && w.nested(text) {
+		return true
+	}
 	ms := w.r.find(text, ctx, mask, w.ms[:0])
 	w.ms = ms[:0]
 	w.out = append(w.out, '"')
@@ -107,6 +136,68 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 	w.out = append(w.out, '"')
 	for _, m := range ms {
 		w.counts[m.kind]++
+		if w.r.kinds[m.kind].action == actDrop {
+			w.dropped = true
+		}
+		if w.track {
+			w.addHit(m.kind, isKey, m.start, m.end)
+		}
+	}
+	return true
+}
+
+// maxNested bounds how deep JSON held in strings is walked.
+const maxNested = 4
+
+// looksJSON reports whether text starts and ends like an object or array.
+func looksJSON(text string) bool {
+	i, j := 0, len(text)-1
+	for i < j && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r') {
+		i++
+	}
+	for j > i && (text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r') {
+		j--
+	}
+	return j > i && (text[i] == '{' && text[j] == '}' || text[i] == '[' && text[j] == ']')
+}
+
+// nested walks text as a JSON document held in a string (tool arguments
+// often are one), at the same path, and writes it back compact and
+// escaped when something in it was replaced. Otherwise, or when text is
+// not JSON, it reports false and the string is scanned as text.
+func (w *walker) nested(text string) bool {
+	if w.nest >= maxNested || !looksJSON(text) {
+		return false
+	}
+	sub := getWalker(w.r, unsafe.Slice(unsafe.StringData(text), len(text)), nil)
+	defer putWalker(sub)
+	sub.nest = w.nest + 1
+	if len(w.r.paths) > 0 {
+		sub.keys = append(sub.keys, w.keys...)
+		sub.path = append(sub.path, w.path...)
+	}
+	if w.track {
+		sub.track, sub.up = true, w
+	}
+	found := false
+	sub.skipWS()
+	if sub.value(0, 0) {
+		sub.skipWS()
+		found = sub.pos == len(sub.src) && sub.dropped
+		for _, c := range sub.counts {
+			found = found || c > 0 && sub.pos == len(sub.src)
+		}
+	}
+	if !found {
+		return false
+	}
+	w.hits = append(w.hits, sub.hits...)
+	w.dropped = w.dropped || sub.dropped
+	w.out = append(w.out, '"')
+	w.out = appendEscaped(w.out, view(sub.out))
+	w.out = append(w.out, '"')
+	for k, c := range sub.counts {
+		w.counts[k] += c
 	}
 	return true
 }

@@ -4,10 +4,8 @@ import (
 	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,55 +27,22 @@ const MaxRules = 1000
 // Unprocessable replaces a whole value that could not be redacted safely.
 const Unprocessable = "[REDACTED:UNPROCESSABLE]"
 
-// Type names: the X in "[REDACTED:X]" and the keys of the counts map.
-const (
-	TypePrivateKey    = "PRIVATE_KEY"
-	TypeAWSAccessKey  = "AWS_ACCESS_KEY"
-	TypeAWSSecretKey  = "AWS_SECRET_KEY"
-	TypeGitHubToken   = "GITHUB_TOKEN"
-	TypeJWT           = "JWT"
-	TypeAuth          = "AUTH"
-	TypeCard          = "CARD"
-	TypeSSN           = "SSN"
-	TypePhone         = "PHONE"
-	TypeIPv4          = "IPV4"
-	TypeIPv6          = "IPV6"
-	TypeEmail         = "EMAIL"
-	TypeUnprocessable = "UNPROCESSABLE"
-)
-
-// Built-in kinds in priority order: when detections overlap, the merged
-// span is labelled with the kind listed first. Custom rules follow, in
-// configuration order.
-const (
-	kPrivateKey = iota
-	kAWSAccessKey
-	kAWSSecretKey
-	kGitHubToken
-	kJWT
-	kAuth
-	kCard
-	kSSN
-	kPhone
-	kIPv4
-	kIPv6
-	kEmail
-	numBuiltin
-)
-
-var builtinTypes = [numBuiltin]string{
-	TypePrivateKey, TypeAWSAccessKey, TypeAWSSecretKey, TypeGitHubToken, TypeJWT, TypeAuth,
-	TypeCard, TypeSSN, TypePhone, TypeIPv4, TypeIPv6, TypeEmail,
-}
-
 // DefaultPacks is used when Config.Packs is nil.
 var DefaultPacks = []string{"core", "secrets"}
 
-// Config selects the rules. Packs: "core", "secrets" (nil means both; an
-// empty non-nil slice means none). Rules: custom regular expressions.
+// Config selects the rules. Packs: names from [Packs] (nil means
+// DefaultPacks; an empty non-nil slice means none). Rules: custom regular
+// expressions.
 type Config struct {
 	Packs []string
 	Rules []Rule
+	// Paths redact whole values by where they are in a JSON document.
+	Paths []PathRule
+	// Actions sets the action of built-in types: the key is a type
+	// ("CARD") or a pack ("core", for all its types), the value an action
+	// (mask, hash, partial, drop). A type's entry wins over a pack's; pack
+	// entries apply in the order of their names.
+	Actions map[string]string
 	// HashKey keys action "hash" (HMAC-SHA256). Required, at least
 	// MinHashKeyBytes long, only if a rule hashes. New copies it.
 	HashKey []byte
@@ -87,18 +52,20 @@ type Config struct {
 }
 
 // Rule is a custom rule: a Go regexp whose matches are masked as
-// "[REDACTED:<NAME>]" (NAME is Name upper-cased, '-' replaced by '_') or,
-// with Action "hash", replaced by a keyed hash.
+// "[REDACTED:<NAME>]" (NAME is Name upper-cased, '-' replaced by '_') or
+// replaced as Action says.
 type Rule struct {
 	Name    string
 	Pattern string
-	Action  string // "mask" (default) or "hash"
+	Action  string // "mask" (default), "hash", "partial" or "drop"
 }
 
 type kind struct {
-	name string // counts key
-	mask string // "[REDACTED:<name>]"
-	hash bool
+	rule   string // "builtin:CARD", "rule:<name>", "path:<path>"
+	name   string // counts key
+	mask   string // "[REDACTED:<name>]"
+	action action
+	secret bool // action partial shows nothing of it
 }
 
 type customRule struct {
@@ -116,12 +83,15 @@ type match struct {
 // Redactor finds and replaces PII and secrets. It is immutable after New
 // and safe for concurrent use.
 type Redactor struct {
-	core, secrets bool
-	rules         []customRule
-	kinds         []kind // builtins, then custom rules
-	hashPrefix    string // "hmac-sha256:" or "hmac-sha256:<kid>:"
-	macs          sync.Pool
-	hook          func(string) // tests only: called before scanning a value
+	on         kindSet // built-in kinds switched on by the packs
+	keyCtx     bool    // object keys are classified (a kind uses their context)
+	rules      []customRule
+	paths      []pathRule
+	kinds      []kind // builtins, custom rules, then path rules
+	hashPrefix string // "hmac-sha256:" or "hmac-sha256:<kid>:"
+	macs       sync.Pool
+	hook       func(string) // tests only: called before scanning a value
+	policy     string       // see Policy
 }
 
 // New validates cfg and builds a Redactor. Every problem is reported, each
@@ -136,24 +106,16 @@ func New(cfg Config) (*Redactor, error) {
 	if packs == nil {
 		packs = DefaultPacks
 	}
-	for i, p := range packs {
-		switch p {
-		case "core":
-			r.core = true
-		case "secrets":
-			r.secrets = true
-		default:
-			bad(fmt.Sprintf("packs[%d]", i), fmt.Errorf("unknown pack %q", p))
-		}
+	r.on = packSet(packs, bad)
+	r.keyCtx = r.on&(contextKinds|setOf(kAuth, kAWSSecretKey)) != 0
+	for k, t := range builtinTypes {
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", secret: secretKinds.has(k), rule: "builtin:" + t})
 	}
-	for _, t := range builtinTypes {
-		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]"})
-	}
+	needKey := r.setActions(cfg.Actions, bad)
 	if len(cfg.Rules) > MaxRules {
 		bad("rules", fmt.Errorf("at most %d rules", MaxRules))
 		cfg.Rules = cfg.Rules[:MaxRules]
 	}
-	needKey := false
 	for i, rule := range cfg.Rules {
 		item := fmt.Sprintf("rules[%d]", i)
 		if err := checkRuleName(rule.Name); err != nil {
@@ -167,24 +129,24 @@ func New(cfg Config) (*Redactor, error) {
 		} else {
 			re = x
 		}
-		hashed := false
-		switch rule.Action {
-		case "", "mask":
-		case "hash":
-			hashed, needKey = true, true
-		default:
-			bad(item+".action", errors.New("must be mask or hash"))
+		act, err := parseAction(rule.Action)
+		if err != nil {
+			bad(item+".action", err)
 		}
+		needKey = needKey || act == actHash
 		if re == nil {
 			continue
 		}
 		prefix, _ := re.LiteralPrefix()
 		t := ruleType(rule.Name)
 		r.rules = append(r.rules, customRule{re: re, prefix: prefix, kind: uint16(len(r.kinds))})
-		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", hash: hashed})
+		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", action: act, rule: "rule:" + rule.Name})
+	}
+	if r.compilePaths(cfg.Paths, bad) {
+		needKey = true
 	}
 	if needKey && len(cfg.HashKey) < MinHashKeyBytes {
-		bad("hash_key", fmt.Errorf("must be at least %d bytes when a rule uses action hash", MinHashKeyBytes))
+		bad("hash_key", fmt.Errorf("must be at least %d bytes when a rule, path or type uses action hash", MinHashKeyBytes))
 	}
 	if cfg.HashKeyID != "" && !validKeyID(cfg.HashKeyID) {
 		bad("hash_key_id", errors.New("must be 1-64 of [A-Za-z0-9._-]"))
@@ -195,6 +157,7 @@ func New(cfg Config) (*Redactor, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	r.policy = r.computePolicy(cfg)
 	r.hashPrefix = "hmac-sha256:"
 	if cfg.HashKeyID != "" {
 		r.hashPrefix += cfg.HashKeyID + ":"
@@ -204,6 +167,50 @@ func New(cfg Config) (*Redactor, error) {
 		r.macs.New = func() any { return hmac.New(sha256.New, key) }
 	}
 	return r, nil
+}
+
+// setActions applies Config.Actions to the built-in kinds and reports
+// whether one of them hashes.
+func (r *Redactor) setActions(actions map[string]string, bad func(string, error)) bool {
+	keys := make([]string, 0, len(actions))
+	for k := range actions {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		_, pa := packs[a]
+		_, pb := packs[b]
+		if pa != pb { // packs first, so that a type's entry wins
+			if pa {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	hashes := false
+	for _, key := range keys {
+		act, err := parseAction(actions[key])
+		if err != nil {
+			bad("actions."+key, err)
+			continue
+		}
+		var set kindSet
+		if p, ok := packs[key]; ok {
+			set = p
+		} else if k := kindOf(key); k >= 0 {
+			set = setOf(k)
+		} else {
+			bad("actions."+key, errors.New("not a type or pack"))
+			continue
+		}
+		for k := range numBuiltin {
+			if set.has(k) {
+				r.kinds[k].action = act
+				hashes = hashes || act == actHash && r.on.has(k)
+			}
+		}
+	}
+	return hashes
 }
 
 func checkRuleName(name string) error {
@@ -237,12 +244,16 @@ func validKeyID(id string) bool {
 	return true
 }
 
-// Types lists every type name this Redactor can count, UNPROCESSABLE
-// included (for pre-registering metrics).
+// Types lists every type name this Redactor can count: those of the
+// selected packs in priority order, then the custom rules, then
+// UNPROCESSABLE (for pre-registering metrics).
 func (r *Redactor) Types() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, k := range r.kinds {
+	for i, k := range r.kinds {
+		if i < numBuiltin && !r.on.has(i) {
+			continue
+		}
 		if !seen[k.name] {
 			seen[k.name] = true
 			out = append(out, k.name)
@@ -280,13 +291,8 @@ func (r *Redactor) redactString(s string, ctx keyCtx, counts map[string]int) (ou
 	prev := 0
 	for _, m := range ms {
 		b.WriteString(s[prev:m.start])
-		k := &r.kinds[m.kind]
-		if k.hash {
-			var tmp [160]byte
-			b.Write(r.appendHash(tmp[:0], s[m.start:m.end]))
-		} else {
-			b.WriteString(k.mask)
-		}
+		var tmp [160]byte
+		b.Write(r.appendReplacement(tmp[:0], m.kind, s[m.start:m.end]))
 		prev = m.end
 	}
 	b.WriteString(s[prev:])
@@ -312,12 +318,21 @@ func (r *Redactor) find(s string, ctx keyCtx, mask uint16, ms []match) []match {
 	if mask == maskUnknown {
 		mask = triggers(s)
 	}
-	if r.secrets {
+	if mask&(tPercent|tSpecial) != 0 && (hasEncoded(s) || hasFormPlus(s)) {
+		ms = r.findEncoded(s, ctx, ms)
+	}
+	return r.findPlain(s, ctx, mask, ms)
+}
+
+// findPlain is find without looking into encoded forms.
+func (r *Redactor) findPlain(s string, ctx keyCtx, mask uint16, ms []match) []match {
+	if mask == maskUnknown {
+		mask = triggers(s)
+	}
+	if r.on&secretKinds != 0 {
 		ms = scanSecrets(s, ctx, mask, ms)
 	}
-	if r.core {
-		ms = scanCore(s, mask, ms)
-	}
+	ms = scanCore(s, ctx, r.on, mask, ms)
 	for i := range r.rules {
 		ms = r.rules[i].scan(s, ms)
 	}
@@ -343,8 +358,11 @@ func (c *customRule) scan(s string, ms []match) []match {
 }
 
 // normalize sorts spans by start and merges overlapping ones. A merged span
-// covers the union (text any detector claimed never survives) and keeps the
-// highest-priority kind.
+// covers the union (text any detector claimed never survives). Its kind is
+// that of a built-in detection containing the others (an IBAN around a
+// digit run that also passes as a card, an IPv6 address ending in a dotted
+// quad); when built-in spans only partly overlap, or a custom rule's span
+// is involved, the highest-priority kind wins.
 func normalize(ms []match) []match {
 	if len(ms) < 2 {
 		return ms
@@ -356,34 +374,23 @@ func normalize(ms []match) []match {
 		}
 	}
 	out := ms[:1]
+	ks, ke := ms[0].start, ms[0].end // the span that gave the last output its kind
 	for _, m := range ms[1:] {
 		last := &out[len(out)-1]
-		if m.start < last.end {
-			last.end = max(last.end, m.end)
-			last.kind = min(last.kind, m.kind)
+		if m.start >= last.end {
+			out = append(out, m)
+			ks, ke = m.start, m.end
 			continue
 		}
-		out = append(out, m)
+		builtin := m.kind < numBuiltin && last.kind < numBuiltin
+		switch {
+		case builtin && m.start <= ks && m.end >= ke && m.end-m.start > ke-ks:
+			last.kind, ks, ke = m.kind, m.start, m.end
+		case builtin && m.start >= ks && m.end <= ke:
+		case m.kind < last.kind:
+			last.kind, ks, ke = m.kind, m.start, m.end
+		}
+		last.end = max(last.end, m.end)
 	}
 	return out
-}
-
-// appendReplacement appends what replaces text, a span of kind k.
-func (r *Redactor) appendReplacement(dst []byte, k uint16, text string) []byte {
-	if r.kinds[k].hash {
-		return r.appendHash(dst, text)
-	}
-	return append(dst, r.kinds[k].mask...)
-}
-
-// appendHash appends "hmac-sha256:[<kid>:]<hex>" of text.
-func (r *Redactor) appendHash(dst []byte, text string) []byte {
-	h := r.macs.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(text))
-	var sum [sha256.Size]byte
-	out := h.Sum(sum[:0])
-	r.macs.Put(h)
-	dst = append(dst, r.hashPrefix...)
-	return hex.AppendEncode(dst, out)
 }

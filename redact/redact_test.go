@@ -20,7 +20,7 @@ func TestNew_ConfigErrors(t *testing.T) {
 		{"bad pattern", Config{Rules: []Rule{{Name: "a", Pattern: "a"}, {Name: "b", Pattern: "("}}},
 			[]string{"rules[1].pattern: error parsing regexp: "}},
 		{"bad action", Config{Rules: []Rule{{Name: "a", Pattern: "a", Action: "burn"}}},
-			[]string{"rules[0].action: must be mask or hash"}},
+			[]string{"rules[0].action: must be mask, hash, partial or drop"}},
 		{"missing name", Config{Rules: []Rule{{Pattern: "a"}}}, []string{"rules[0].name: required"}},
 		{"bad name", Config{Rules: []Rule{{Name: "a b", Pattern: "a"}}}, []string{"rules[0].name: must be of [A-Za-z0-9_-]"}},
 		{"missing pattern", Config{Rules: []Rule{{Name: "a"}}}, []string{"rules[0].pattern: required"}},
@@ -72,12 +72,12 @@ func TestNew_ErrorsNeverContainKey(t *testing.T) {
 
 func TestNew_Defaults(t *testing.T) {
 	r := mustNew(t, Config{})
-	if !r.core || !r.secrets {
-		t.Errorf("nil Packs: core=%v secrets=%v, want both", r.core, r.secrets)
+	if want := packs["core"] | packs["secrets"]; r.on != want {
+		t.Errorf("nil Packs: kinds %b, want core and secrets %b", r.on, want)
 	}
 	r = mustNew(t, Config{Packs: []string{}})
-	if r.core || r.secrets {
-		t.Errorf("empty Packs: core=%v secrets=%v, want none", r.core, r.secrets)
+	if r.on != 0 {
+		t.Errorf("empty Packs: kinds %b, want none", r.on)
 	}
 	if got := r.String("dana@example.com", nil); got != "dana@example.com" {
 		t.Errorf("no packs redacted %q", got)
@@ -160,7 +160,7 @@ func TestString_NoAllocWithoutPII(t *testing.T) {
 func TestTypes(t *testing.T) {
 	r := mustNew(t, Config{Rules: []Rule{{Name: "emp-id", Pattern: "x"}, {Name: "email", Pattern: "y"}}})
 	got := strings.Join(r.Types(), ",")
-	want := "PRIVATE_KEY,AWS_ACCESS_KEY,AWS_SECRET_KEY,GITHUB_TOKEN,JWT,AUTH,CARD,SSN,PHONE,IPV4,IPV6,EMAIL,EMP_ID,UNPROCESSABLE"
+	want := "PRIVATE_KEY,AWS_ACCESS_KEY,AWS_SECRET_KEY,GITHUB_TOKEN,API_KEY,JWT,AUTH,CARD,SSN,PHONE,IPV4,IPV6,EMAIL,EMP_ID,UNPROCESSABLE"
 	if got != want {
 		t.Errorf("Types() = %s\nwant %s", got, want)
 	}

@@ -6,29 +6,47 @@ import "strings"
 // e-mail addresses. Each scanner finds candidates with byte tests and
 // confirms them with a validator; none uses regexp.
 
-func scanCore(s string, mask uint16, ms []match) []match {
-	if mask&tDigit != 0 {
-		ms = scanNumbers(s, ms)
+func scanCore(s string, ctx keyCtx, on kindSet, mask uint16, ms []match) []match {
+	if mask&tDigit != 0 && on&numericKinds != 0 {
+		n := numScan{s: s, on: on, ctx: ctx}
+		ms = n.run(ms)
 	}
-	if mask&tColon != 0 {
+	if mask&tColon != 0 && on.has(kIPv6) {
 		ms = scanIPv6(s, ms)
 	}
-	if mask&tAt != 0 {
+	if mask&tAt != 0 && on.has(kEmail) {
 		ms = scanEmail(s, ms)
 	}
 	return ms
 }
 
-// scanNumbers finds cards, SSNs, phone numbers and IPv4 addresses. It walks
-// the maximal digit runs of s once, so a match never starts or ends inside
-// a longer digit run; the run's length and the byte after it decide which
-// validators run. Letters next to a number block only contiguous card
-// numbers (which hex ids and hashes can contain); shapes with separators
-// (SSN, phone, grouped card, dotted quad) are distinctive enough to be
-// redacted even when glued to a word ("tel:415-555-0132", "ip10.0.0.1").
-func scanNumbers(s string, ms []match) []match {
-	n := len(s)
-	for i := 0; i < n; i++ {
+// numScan finds every kind that starts with or is anchored on a digit:
+// cards, IBANs, national identifiers, dates of birth, phone numbers and
+// IPv4 addresses.
+type numScan struct {
+	s   string
+	on  kindSet
+	ctx keyCtx
+}
+
+// add appends s[a:b] as kind k if k is on (b <= a means no match).
+func (n *numScan) add(ms []match, a, b, k int) []match {
+	if b > a && n.on.has(k) {
+		ms = append(ms, match{a, b, uint16(k)})
+	}
+	return ms
+}
+
+// run walks the maximal digit runs of s once, so a match never starts or
+// ends inside a longer digit run; the run's length and the bytes around it
+// decide which validators run. Letters next to a number block only
+// contiguous card numbers (which hex ids and hashes can contain); shapes
+// with separators (SSN, phone, grouped card, dotted quad) are distinctive
+// enough to be redacted even when glued to a word ("tel:415-555-0132",
+// "ip10.0.0.1").
+func (n *numScan) run(ms []match) []match {
+	s := n.s
+	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c > '9' {
 			continue
@@ -36,95 +54,192 @@ func scanNumbers(s string, ms []match) []match {
 		switch {
 		case c >= '0':
 			j := i + 1
-			for j < n && isDigit(s[j]) {
+			for j < len(s) && isDigit(s[j]) {
 				j++
 			}
-			ms = numberAt(s, i, j, ms)
+			ms = n.number(i, j, ms)
 			i = j - 1
 		case c == '(':
 			if e := parenPhone(s, i); e > 0 {
-				ms = append(ms, match{i, e, kPhone})
+				ms = n.add(ms, i, e, kPhone)
 			}
 		case c == '+':
-			if i > 0 && isDigit(s[i-1]) {
-				continue // arithmetic, not a phone number
+			if i > 0 && isAlnum(s[i-1]) {
+				continue // arithmetic or an exponent (1e+10), not a phone number
 			}
 			if e := plusPhone(s, i); e > 0 {
-				ms = append(ms, match{i, e, kPhone})
+				ms = n.add(ms, i, e, kPhone)
 			}
 		}
 	}
 	return ms
 }
 
-// numberAt tries every number shape on the digit run s[i:j].
-func numberAt(s string, i, j int, ms []match) []match {
+// number tries every shape on the digit run s[i:j].
+func (n *numScan) number(i, j int, ms []match) []match {
+	s, on := n.s, n.on
 	l := j - i
-	var next byte
+	var prev, next byte
+	if i > 0 {
+		prev = s[i-1]
+	}
 	if j < len(s) {
 		next = s[j]
 	}
+	if isUpper(prev) {
+		ms = n.afterLetters(i, j, ms)
+	}
+	if on.has(kVIN) && (isUpper(prev) || isUpper(next)) {
+		ms = n.vin(i, j, ms)
+	}
+	if l >= 6 && l <= 12 && on.has(kMRN) {
+		ms = n.mrn(i, j, ms)
+	}
 	switch {
-	case l >= 13 && l <= 19:
-		if !isAlpha(next) && (i == 0 || !isAlpha(s[i-1])) && cardValid(s[i:j]) {
-			ms = append(ms, match{i, j, kCard})
+	case l >= 11 && l <= 19:
+		if isAlpha(next) || isAlpha(prev) || decimalAround(s, i, j) {
+			break
 		}
+		if l >= 13 && on.has(kCard) && cardValid(s[i:j]) {
+			ms = n.add(ms, i, j, kCard)
+		}
+		if isAlnum(next) || isAlnum(prev) {
+			break
+		}
+		ms = n.longRun(i, j, ms)
 	case l == 4:
 		if next == ' ' || next == '-' {
-			if e := groupedCard(s, i); e > 0 {
-				ms = append(ms, match{i, e, kCard})
+			if on.has(kCard) {
+				if e := groupedCard(s, i); e > 0 {
+					ms = n.add(ms, i, e, kCard)
+				}
 			}
+			if on.has(kAadhaar) {
+				ms = n.add(ms, i, aadhaarGrouped(s, i), kAadhaar)
+			}
+		}
+		if on.has(kDOB) && (next == '-' || next == '/' || next == '.') {
+			ms = n.dateYMD(i, ms)
 		}
 	case l == 3:
-		if next == '-' {
-			if e := ssnAt(s, i); e > 0 {
-				ms = append(ms, match{i, e, kSSN})
+		switch next {
+		case '-':
+			if on&(1<<kSSN|1<<kITIN) != 0 {
+				e, k := ssnAt(s, i)
+				ms = n.add(ms, i, e, k)
+			}
+		case '.':
+			if on.has(kCPF) {
+				ms = n.add(ms, i, cpfFormatted(s, i), kCPF)
 			}
 		}
-		if isPhoneSep(next) {
-			if e := usPhone(s, i); e > 0 {
-				ms = append(ms, match{i, e, kPhone})
+		if isPhoneSep(next) && on.has(kPhone) {
+			ms = n.add(ms, i, usPhone(s, i), kPhone)
+		}
+	case l == 2 || l == 1:
+		if l == 2 && next == '.' && on.has(kCNPJ) {
+			ms = n.add(ms, i, cnpjFormatted(s, i), kCNPJ)
+		}
+		if next == ' ' && on&(1<<kDETaxID|1<<kFRNIR) != 0 {
+			ms = n.spacedID(i, j, ms)
+		}
+		if on.has(kDOB) && (next == '/' || next == '.' || next == '-') {
+			ms = n.dateDMY(i, j, ms)
+		}
+		if l == 1 && s[i] == '1' && isPhoneSep(next) && j+1 < len(s) && on.has(kPhone) {
+			// 1-800-555-0132, 1 (800) 555-0132
+			e := -1
+			if s[j+1] == '(' {
+				e = parenPhone(s, j+1)
+			} else if runEnd(s, j+1, clDigit) == j+4 {
+				e = usPhone(s, j+1)
 			}
+			ms = n.add(ms, i, e, kPhone)
 		}
-	case l == 1 && s[i] == '1' && isPhoneSep(next) && j+1 < len(s):
-		// 1-800-555-0132, 1 (800) 555-0132
-		e := -1
-		if s[j+1] == '(' {
-			e = parenPhone(s, j+1)
-		} else if runEnd(s, j+1, clDigit) == j+4 {
-			e = usPhone(s, j+1)
+	case l >= 5 && l <= 10:
+		if l == 8 && on.has(kESNIF) && !isAlnum(prev) && prev != '.' && prev != ':' { // not the fraction of a time
+			ms = n.add(ms, i, esDNIAt(s, i, j), kESNIF)
 		}
-		if e > 0 {
-			ms = append(ms, match{i, e, kPhone})
+		if l >= 6 && on.has(kPassport) {
+			ms = n.passport(i, j, ms)
+		}
+		if l == 9 && on&(1<<kSSN|1<<kITIN) != 0 && !isAlnum(prev) && !isAlnum(next) {
+			ms = n.bareSSN(i, j, ms)
 		}
 	}
-	if l <= 3 && next == '.' && !(i >= 2 && s[i-1] == '.' && isDigit(s[i-2])) {
-		if e := ipv4End(s, i); e > 0 && ipv4Ends(s, e) {
-			ms = append(ms, match{i, e, kIPv4})
+	if (isPhoneSep(next) || next == '/') && prev != '+' && on.has(kPhone) {
+		ms = n.add(ms, i, nationalPhone(s, i, j), kPhone)
+	}
+	if l <= 3 && next == '.' && on.has(kIPv4) && !(i >= 2 && s[i-1] == '.' && isDigit(s[i-2])) {
+		if e := ipv4End(s, i); e > 0 && ipv4Ends(s, e) && !numberedSection(s, i) {
+			ms = n.add(ms, i, e, kIPv4)
 		}
 	}
 	return ms
 }
 
+// decimalAround reports whether the digit run s[i:j] is a part of a
+// decimal number (1234.5678, 0.1234).
+func decimalAround(s string, i, j int) bool {
+	return j+1 < len(s) && s[j] == '.' && isDigit(s[j+1]) || i >= 2 && s[i-1] == '.' && isDigit(s[i-2])
+}
+
+// numberedSection reports whether the dotted quad at i follows a word
+// that numbers a document part or a release, with at most three spaces
+// or marks between ("section 4.2.2.1", "section-6.2.3.2", "§ 6.2.3.2",
+// "version: 1.2.3.4", "v1.2.3.4"). A word further away does not count:
+// "version 2 runs on 10.0.0.5" names an address.
+func numberedSection(s string, i int) bool {
+	k := i
+	for k > 0 && i-k < 3 && strings.IndexByte(" \t-#:(", s[k-1]) >= 0 {
+		k--
+	}
+	if k > 0 && k == i && (s[k-1] == 'v' || s[k-1] == 'V') {
+		return true
+	}
+	for _, w := range numberingWords {
+		if a := k - len(w); a >= 0 && hasFoldAt(s, a, w) && (a == 0 || !isAlpha(s[a-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+var numberingWords = []string{"section", "sect.", "sec.", "§", "version", "ver.", "release", "rfc", "clause", "chapter"}
+
 // ipv4Ends reports whether a dotted quad may end at e: not followed by a
 // digit or ".digit" (which would make it part of a version number or an
-// OID).
+// OID), nor by a package revision or suffix ("-2", "~rc1", "+dfsg").
 func ipv4Ends(s string, e int) bool {
 	if e == len(s) {
 		return true
 	}
-	return !isDigit(s[e]) && !(s[e] == '.' && e+1 < len(s) && isDigit(s[e+1]))
+	switch c := s[e]; {
+	case isDigit(c), c == '.' && e+1 < len(s) && isDigit(s[e+1]):
+		return false
+	case c == '~' || c == '+':
+		return false // a package version: 1.2.3.4~rc1, 1.2.3.4+dfsg
+	case c == '-' && e+1 < len(s) && isDigit(s[e+1]):
+		// A package revision (1.2.3.4-2, 2.10.0.27-0.cvs), not a range
+		// (10.0.0.1-10.0.0.9).
+		return ipv4End(s, e+1) > 0
+	}
+	return true
 }
 
 // groupedCard matches a card number printed in groups separated by single
 // spaces or dashes (the separator of the first group throughout), starting
-// with the 4-digit group at s[i:]. It returns the end or -1. Longer
+// with the 4-digit group at s[i:], not preceded by another group of four
+// or more digits and the same separator. It returns the end or -1. Longer
 // groupings are tried first; a valid prefix of a longer digit sequence
 // matches too, so a card followed by another number is still found.
 func groupedCard(s string, i int) int {
 	var digits [19]byte
 	var lens, ends [5]int
 	sep := s[i+4]
+	if i >= 5 && s[i-1] == sep && allDigits(s, i-5, 4) {
+		return -1 // the groups continue a longer grouped number (a tracking number)
+	}
 	nd, ng, p := 0, 0, i
 	for ng < len(lens) {
 		j := runEnd(s, p, clDigit)
@@ -157,105 +272,25 @@ func groupedCard(s string, i int) int {
 	return -1
 }
 
-// ssnAt matches ddd-dd-dddd at s[i:] (s[i:i+3] are digits, s[i+3] is '-').
-func ssnAt(s string, i int) int {
+// ssnAt matches ddd-dd-dddd at s[i:] (s[i:i+3] are digits, s[i+3] is
+// '-'): an SSN, or an ITIN when the area starts with 9 and the group is
+// one the IRS issues. It returns the end and the kind, or -1.
+func ssnAt(s string, i int) (int, int) {
 	if !allDigits(s, i+4, 2) || i+6 >= len(s) || s[i+6] != '-' || !allDigits(s, i+7, 4) {
-		return -1
+		return -1, 0
 	}
 	e := i + 11
 	if e < len(s) && isDigit(s[e]) {
-		return -1
+		return -1, 0
 	}
-	if !ssnValid(atoi(s[i:i+3]), atoi(s[i+4:i+6]), atoi(s[i+7:i+11])) {
-		return -1
+	area, group, serial := atoi(s[i:i+3]), atoi(s[i+4:i+6]), atoi(s[i+7:i+11])
+	switch {
+	case ssnValid(area, group, serial):
+		return e, kSSN
+	case itinValid(area, group, serial):
+		return e, kITIN
 	}
-	return e
-}
-
-// usPhone matches ddd-ddd-dddd with '-', '.' or ' ' separators at s[p:]
-// (s[p:p+3] are digits). Unless both separators are dashes, the area code
-// and the exchange must start with 2-9 (NANP), which keeps runs of small
-// numbers in prose from matching.
-func usPhone(s string, p int) int {
-	e := p + 12
-	if e > len(s) || !isPhoneSep(s[p+3]) || !allDigits(s, p+4, 3) ||
-		!isPhoneSep(s[p+7]) || !allDigits(s, p+8, 4) {
-		return -1
-	}
-	if e < len(s) && isDigit(s[e]) {
-		return -1
-	}
-	if (s[p+3] != '-' || s[p+7] != '-') && (s[p] < '2' || s[p+4] < '2') {
-		return -1
-	}
-	return e
-}
-
-// parenPhone matches (ddd) ddd-dddd at s[p:] (s[p] is '('); the space after
-// ')' is optional and the last separator may be '-', '.' or ' '.
-func parenPhone(s string, p int) int {
-	if !allDigits(s, p+1, 3) || p+4 >= len(s) || s[p+4] != ')' {
-		return -1
-	}
-	q := p + 5
-	if q < len(s) && s[q] == ' ' {
-		q++
-	}
-	if !allDigits(s, q, 3) || q+3 >= len(s) || !isPhoneSep(s[q+3]) || !allDigits(s, q+4, 4) {
-		return -1
-	}
-	e := q + 8
-	if e < len(s) && isDigit(s[e]) {
-		return -1
-	}
-	return e
-}
-
-// plusPhone matches at s[p:] (s[p] is '+'): a US number after "+1" and an
-// optional separator, or E.164: 8-15 digits, optionally in groups split by
-// single spaces or dashes.
-func plusPhone(s string, p int) int {
-	n := len(s)
-	if p+2 < n && s[p+1] == '1' {
-		q := p + 2
-		if isPhoneSep(s[q]) {
-			q++
-		}
-		if q < n && s[q] == '(' {
-			if e := parenPhone(s, q); e > 0 {
-				return e
-			}
-		} else if runEnd(s, q, clDigit) == q+3 && q+3 < n {
-			if e := usPhone(s, q); e > 0 {
-				return e
-			}
-		}
-	}
-	// Collect groups while they fit in 15 digits, then take the longest
-	// run of groups that ends at a word boundary.
-	var ends, counts [15]int
-	q, nd, ng := p+1, 0, 0
-	for ng < len(ends) {
-		j := runEnd(s, q, clDigit)
-		l := j - q
-		if l == 0 || nd+l > 15 {
-			break
-		}
-		nd += l
-		ends[ng], counts[ng] = j, nd
-		ng++
-		if j+1 < n && (s[j] == ' ' || s[j] == '-') && isDigit(s[j+1]) {
-			q = j + 1
-		} else {
-			break
-		}
-	}
-	for k := ng - 1; k >= 0 && counts[k] >= 8; k-- {
-		if e := ends[k]; e == n || !isDigit(s[e]) {
-			return e
-		}
-	}
-	return -1
+	return -1, 0
 }
 
 // scanIPv6 expands each ':' to the surrounding run of hex digits, colons

@@ -58,8 +58,15 @@ func TestString_Card(t *testing.T) {
 		{"jcb", "3530111333300000", "[REDACTED:CARD]", one("CARD")},
 		{"diners", "diners 30569309025904", "diners [REDACTED:CARD]", one("CARD")},
 		{"visa 13", "4222222222222", "[REDACTED:CARD]", one("CARD")},
+		{"unionpay", "6212345678901232", "[REDACTED:CARD]", one("CARD")},
+		{"maestro", "6759649826438453", "[REDACTED:CARD]", one("CARD")},
+		{"mir", "2200123456789019", "[REDACTED:CARD]", one("CARD")},
+		{"rupay", luhnComplete("608123456789012"), "[REDACTED:CARD]", one("CARD")},
+		{"rupay luhn invalid", "6081234567890123", "6081234567890123", nil},
 		{"underscore is a separator", "acct_4111111111111111", "acct_[REDACTED:CARD]", one("CARD")},
 		{"card then number", "4111 1111 1111 1111 2024", "[REDACTED:CARD] 2024", one("CARD")},
+		{"number then card", "item 2 4111 1111 1111 1111", "item 2 [REDACTED:CARD]", one("CARD")},
+		{"inside a tracking number", "9400 4111 1111 1111 1111 98", "9400 4111 1111 1111 1111 98", nil},
 		{"two cards", "4111111111111111,5555555555554444", "[REDACTED:CARD],[REDACTED:CARD]", map[string]int{"CARD": 2}},
 		{"in json text", `{"card":"4111111111111111"}`, `{"card":"[REDACTED:CARD]"}`, one("CARD")},
 
@@ -67,6 +74,8 @@ func TestString_Card(t *testing.T) {
 		{"luhn invalid grouped", "4111 1111 1111 1112", "4111 1111 1111 1112", nil},
 		{"unknown brand", "ref 9111111111111119", "ref 9111111111111119", nil},
 		{"unix nanos", "ts 1717318800001261673", "ts 1717318800001261673", nil},
+		{"decimal", "delta 4111111111111111.25 and 0.4111111111111111", "delta 4111111111111111.25 and 0.4111111111111111", nil},
+		{"sentence end", "card 4111111111111111.", "card [REDACTED:CARD].", one("CARD")},
 		{"inside hex", "sha 4a4111111111111111b", "sha 4a4111111111111111b", nil},
 		{"inside hex left", "sha a4111111111111111", "sha a4111111111111111", nil},
 		{"grouped glued to word", "card4111 1111 1111 1111", "card[REDACTED:CARD]", one("CARD")},
@@ -137,6 +146,17 @@ func TestString_IPv4(t *testing.T) {
 		{"three parts", "1.2.3", "1.2.3", nil},
 		{"preceded by digit dot", "9.10.0.0.1", "9.10.0.0.1", nil},
 		{"glued to a word", "ip10.0.0.1", "ip[REDACTED:IPV4]", one("IPV4")},
+		{"section number", "RFC 5280, section 4.2.2.1 says", "RFC 5280, section 4.2.2.1 says", nil},
+		{"version word further away", "version 2 runs on 10.0.0.5", "version 2 runs on [REDACTED:IPV4]", one("IPV4")},
+		{"version colon", "version: 1.2.3.4", "version: 1.2.3.4", nil},
+		{"rfc section", "see rfc5246#section-6.2.3.2.", "see rfc5246#section-6.2.3.2.", nil},
+		{"paragraph sign", "§ 6.2.3.2", "§ 6.2.3.2", nil},
+		{"four-part version", "version 10.2.0.1", "version 10.2.0.1", nil},
+		{"v prefix", "v1.2.3.4", "v1.2.3.4", nil},
+		{"package revision", "binutils (2.10.0.27-1) unstable", "binutils (2.10.0.27-1) unstable", nil},
+		{"package revision with dots", "binutils (2.10.0.27-0.cvs20001001)", "binutils (2.10.0.27-0.cvs20001001)", nil},
+		{"package suffix", "1.2.5.1~rc2 and 3.6.2.1+dfsg", "1.2.5.1~rc2 and 3.6.2.1+dfsg", nil},
+		{"range", "10.0.0.1-10.0.0.9", "[REDACTED:IPV4]-[REDACTED:IPV4]", map[string]int{"IPV4": 2}},
 		{"four digit octet", "1000.1.1.1", "1000.1.1.1", nil},
 	})
 }
@@ -151,7 +171,7 @@ func TestString_IPv6(t *testing.T) {
 		{"bracket port", "http://[2001:db8::1]:8080/", "http://[[REDACTED:IPV6]]:8080/", one("IPV6")},
 		{"trailing colon", "addr 2001:db8::7: refused", "addr [REDACTED:IPV6]: refused", one("IPV6")},
 		// The embedded quad is an IPv4 match too; IPV4 ranks first.
-		{"mapped v4", "::ffff:192.0.2.1", "[REDACTED:IPV4]", one("IPV4")},
+		{"mapped v4", "::ffff:192.0.2.1", "[REDACTED:IPV6]", one("IPV6")},
 
 		{"time", "at 10:30:00 today", "at 10:30:00 today", nil},
 		{"iso timestamp", "2025-06-02T09:00:00.001261673Z", "2025-06-02T09:00:00.001261673Z", nil},
@@ -212,9 +232,10 @@ func TestString_NoPII(t *testing.T) {
 func TestString_Overlap(t *testing.T) {
 	r := mustNew(t, Config{Rules: []Rule{{Name: "order-id", Pattern: `ORD-\d+`}}})
 	runStringCases(t, r, []redactCase{
-		// The phone number inside the local part claims part of the address;
-		// the merged span covers both and is labelled PHONE (higher priority).
-		{"phone in email", "x 415-555-0132@example.com y", "x [REDACTED:PHONE] y", one("PHONE")},
+		// The phone number inside the local part is part of the address:
+		// the merged span is labelled by the detection containing the other.
+		{"phone in email", "x 415-555-0132@example.com y", "x [REDACTED:EMAIL] y", one("EMAIL")},
+		{"ipv6 ending in a quad", "::ffff:192.0.2.7", "[REDACTED:IPV6]", one("IPV6")},
 		{"custom beside builtin", "ORD-42 4111111111111111", "[REDACTED:ORDER_ID] [REDACTED:CARD]",
 			map[string]int{"ORDER_ID": 1, "CARD": 1}},
 		{"custom overlapping card", "ORD-4111111111111111", "[REDACTED:CARD]", one("CARD")},

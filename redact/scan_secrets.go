@@ -7,67 +7,23 @@ import "strings"
 // anchored on a literal (strings.Index is vectorised) or, for the
 // case-insensitive keywords, on a rare letter of the keyword.
 
-// keyCtx is what the JSON object key of a string value says about it.
-type keyCtx uint8
-
-const (
-	ctxAuth      keyCtx = 1 << iota // value of an Authorization header
-	ctxAWSSecret                    // value of an AWS secret key field
-)
-
-// keyContext classifies an object key. "Authorization" (any case, also as
-// a suffix: Proxy-Authorization, HTTP_AUTHORIZATION) marks an
-// Authorization header value; a key that, with '_', '-', '.' and ' '
-// removed, contains "awssecret" or "secretaccesskey" marks an AWS secret.
-func keyContext(k string) keyCtx {
-	if len(k) < 9 || len(k) > 64 {
-		return 0
-	}
-	var ctx keyCtx
-	if hasFoldAt(k, len(k)-13, "authorization") {
-		ctx |= ctxAuth
-	}
-	var buf [64]byte
-	n := 0
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case c == '_' || c == '-' || c == '.' || c == ' ':
-			continue
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		buf[n] = c
-		n++
-	}
-	if t := buf[:n]; containsASCII(t, "awssecret") || containsASCII(t, "secretaccesskey") {
-		ctx |= ctxAWSSecret
-	}
-	return ctx
-}
-
-func containsASCII(b []byte, w string) bool {
-	for i := 0; i+len(w) <= len(b); i++ {
-		if string(b[i:i+len(w)]) == w {
-			return true
-		}
-	}
-	return false
-}
-
 func scanSecrets(s string, ctx keyCtx, mask uint16, ms []match) []match {
 	if mask&tDash != 0 {
 		ms = scanPEM(s, ms)
+		ms = scanDashKeys(s, ms)
 	}
 	if mask&tUpperI != 0 {
 		ms = scanAWSKeyID(s, "AKIA", ms)
 		ms = scanAWSKeyID(s, "ASIA", ms)
+		ms = scanGoogleKeys(s, ms)
 	}
 	if mask&tUnder != 0 {
 		ms = scanGitHub(s, ms)
+		ms = scanUnderKeys(s, ms)
 	}
 	if mask&tUpperJ != 0 {
 		ms = scanJWT(s, ms)
+		ms = scanBase64PEM(s, ms) // "LS0tLS1CRUdJTi" has a J
 	}
 	if ctx&ctxAuth != 0 {
 		ms, _ = authValue(s, 0, ms)
@@ -104,7 +60,7 @@ func scanPEM(s string, ms []match) []match {
 			j++
 		}
 		label := strings.TrimRight(s[q:j], " ")
-		if !strings.HasSuffix(label, "PRIVATE KEY") {
+		if !strings.HasSuffix(label, "PRIVATE KEY") && label != "PGP PRIVATE KEY BLOCK" {
 			off = q
 			continue
 		}
@@ -125,6 +81,71 @@ func scanPEM(s string, ms []match) []match {
 		off = end
 	}
 	return ms
+}
+
+// b64Begin is "-----BEGIN" in base64, as a PEM file starts in the data of
+// a Kubernetes Secret.
+const b64Begin = "LS0tLS1CRUdJTi"
+
+// scanBase64PEM matches a run of base64 that starts with b64Begin and
+// decodes to a private key's BEGIN line; the whole run is the key.
+func scanBase64PEM(s string, ms []match) []match {
+	for off := 0; off < len(s); {
+		k := strings.Index(s[off:], b64Begin)
+		if k < 0 {
+			break
+		}
+		p := off + k
+		off = p + len(b64Begin)
+		if p > 0 && (isB64Std(s[p-1]) || s[p-1] == '=') {
+			continue
+		}
+		e := p
+		for e < len(s) && (isB64Std(s[e]) || s[e] == '=') {
+			e++
+		}
+		var head [48]byte
+		n := base64Prefix(head[:], s[p:e])
+		if line := string(head[:n]); strings.HasPrefix(line, pemBegin) &&
+			(strings.Contains(line, "PRIVATE KEY") || n < len(head) && strings.Contains(line, "PRIVATE")) {
+			ms = append(ms, match{p, e, kPrivateKey})
+			off = e
+		}
+	}
+	return ms
+}
+
+// base64Prefix decodes standard base64 from src into dst until dst is
+// full or src ends (or a byte outside the alphabet), and returns the
+// number of bytes written.
+func base64Prefix(dst []byte, src string) int {
+	n, acc, bits := 0, uint(0), 0
+	for i := 0; i < len(src) && n < len(dst); i++ {
+		c := src[i]
+		var v byte
+		switch {
+		case c >= 'A' && c <= 'Z':
+			v = c - 'A'
+		case c >= 'a' && c <= 'z':
+			v = c - 'a' + 26
+		case c >= '0' && c <= '9':
+			v = c - '0' + 52
+		case c == '+':
+			v = 62
+		case c == '/':
+			v = 63
+		default:
+			return n
+		}
+		acc = acc<<6 | uint(v)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			dst[n] = byte(acc >> bits)
+			n++
+		}
+	}
+	return n
 }
 
 // scanAWSKeyID matches prefix + 16 of [A-Z0-9] as a whole word.
@@ -156,8 +177,11 @@ func scanAWSKeyID(s, prefix string, ms []match) []match {
 	return ms
 }
 
-// scanGitHub matches ghp_/gho_/ghu_/ghs_/ghr_ followed by at least 36
-// alphanumerics, and github_pat_ followed by at least 82 of [A-Za-z0-9_].
+// scanGitHub matches ghp_/gho_/ghu_/ghs_/ghr_ followed by 36
+// alphanumerics whose last six are the base62 CRC32 of the first 30 (a
+// run of 36 that fails the checksum is not a token), or by more than 36
+// (GitHub may lengthen tokens; no checksum is known for those), and
+// github_pat_ followed by at least 82 of [A-Za-z0-9_].
 func scanGitHub(s string, ms []match) []match {
 	off := 0
 	for off < len(s) {
@@ -170,7 +194,7 @@ func scanGitHub(s string, ms []match) []match {
 		if p+4 > len(s) || strings.IndexByte("pousr", s[p+2]) < 0 || s[p+3] != '_' || (p > 0 && isAlnum(s[p-1])) {
 			continue
 		}
-		if e := runEnd(s, p+4, clDigit|clUpper|clLower); e-(p+4) >= 36 {
+		if e := runEnd(s, p+4, clDigit|clUpper|clLower); e-(p+4) > 36 || crc32TokenValid(s[p+4:e]) {
 			ms = append(ms, match{p, e, kGitHubToken})
 			off = e
 		}

@@ -12,9 +12,13 @@ const (
 )
 
 var (
-	testGHP = "ghp_" + strings.Repeat("aB3", 12)
+	testGHP = crcToken("ghp_", strings.Repeat("aB3", 10))
+	testGHS = crcToken("ghs_", strings.Repeat("Z9", 15))
 	testPAT = "github_pat_" + strings.Repeat("A1b_", 20) + "Zz"
-	testPEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nq2Nz/e4B==\n-----END RSA PRIVATE KEY-----"
+	testNPM = crcToken("npm_", strings.Repeat("Qw2", 10))
+	// testPEMBase64 is base64 of "-----BEGIN RSA PRIVATE KEY-----\nMIIEow...".
+	testPEMBase64 = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVBNwotLS0tLUVORCBSU0EgUFJJVkFURSBLRVktLS0tLQo="
+	testPEM       = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nq2Nz/e4B==\n-----END RSA PRIVATE KEY-----"
 )
 
 func TestString_Secrets(t *testing.T) {
@@ -34,10 +38,27 @@ func TestString_Secrets(t *testing.T) {
 		{"aws secret too far", "aws_secret " + strings.Repeat(".", 60) + testAWSSecret, "aws_secret " + strings.Repeat(".", 60) + testAWSSecret, nil},
 
 		{"github classic", "token " + testGHP, "token [REDACTED:GITHUB_TOKEN]", one("GITHUB_TOKEN")},
-		{"github server", "ghs_" + strings.Repeat("Z9", 18), "[REDACTED:GITHUB_TOKEN]", one("GITHUB_TOKEN")},
+		{"github server", testGHS, "[REDACTED:GITHUB_TOKEN]", one("GITHUB_TOKEN")},
+		{"github bad checksum", "ghp_" + strings.Repeat("aB3", 12), "ghp_" + strings.Repeat("aB3", 12), nil},
+		{"github longer", "ghp_" + strings.Repeat("aB3", 13), "[REDACTED:GITHUB_TOKEN]", one("GITHUB_TOKEN")},
 		{"github pat", testPAT + " end", "[REDACTED:GITHUB_TOKEN] end", one("GITHUB_TOKEN")},
 		{"github too short", "ghp_" + strings.Repeat("a", 35), "ghp_" + strings.Repeat("a", 35), nil},
 		{"github prose", "the ghost ghp_ prefix", "the ghost ghp_ prefix", nil},
+
+		{"slack bot", "xoxb-2048761234-4096123456789-Zq9xWv8uT7sR6qP5oN4m", "[REDACTED:API_KEY]", one("API_KEY")},
+		{"slack app", "tok xapp-1-A0123ABCDEF-1234567890123-abcdef0123456789", "tok [REDACTED:API_KEY]", one("API_KEY")},
+		{"slack short", "xoxb-123", "xoxb-123", nil},
+		{"stripe live", "sk_live_51H8xQ2Lk9vR3mN7pT4wY6zA", "[REDACTED:API_KEY]", one("API_KEY")},
+		{"stripe restricted", "key=rk_test_4eC39HqLyjWDarjtT1zdp7dc;", "key=[REDACTED:API_KEY];", one("API_KEY")},
+		{"stripe short", "sk_live_abc", "sk_live_abc", nil},
+		{"google", "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q key", "[REDACTED:API_KEY] key", one("API_KEY")},
+		{"google wrong length", "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6", "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6", nil},
+		{"openai", "OPENAI_API_KEY=sk-proj-Ab3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5", "OPENAI_API_KEY=[REDACTED:API_KEY]", one("API_KEY")},
+		{"anthropic", "sk-ant-api03-Xy7Zq9Wv8Ut6Sr5Qp4On3Ml2Kj1Ih0Gf-AbCd", "[REDACTED:API_KEY]", one("API_KEY")},
+		{"sk- words", "the task-list desk-top sk-this-is-just-a-long-hyphenated-phrase", "the task-list desk-top sk-this-is-just-a-long-hyphenated-phrase", nil},
+		{"gitlab", "glpat-Xy7Zq9Wv8Ut6Sr5Qp4On", "[REDACTED:API_KEY]", one("API_KEY")},
+		{"npm", "//registry.npmjs.org/:_authToken=" + testNPM, "//registry.npmjs.org/:_authToken=[REDACTED:API_KEY]", one("API_KEY")},
+		{"npm bad checksum", "npm_" + strings.Repeat("Ab1", 12), "npm_" + strings.Repeat("Ab1", 12), nil},
 
 		{"jwt", "jwt=" + testJWT + ";", "jwt=[REDACTED:JWT];", one("JWT")},
 		{"jwt unsigned", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMjM0In0.", "[REDACTED:JWT]", one("JWT")},
@@ -48,6 +69,11 @@ func TestString_Secrets(t *testing.T) {
 		{"pem openssh", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn==\n-----END OPENSSH PRIVATE KEY-----", "[REDACTED:PRIVATE_KEY]", one("PRIVATE_KEY")},
 		{"pem no end", "x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg", "x [REDACTED:PRIVATE_KEY]", one("PRIVATE_KEY")},
 		{"pem wrong end", "-----BEGIN EC PRIVATE KEY-----\nAAA\n-----END RSA PRIVATE KEY-----\ntail", "[REDACTED:PRIVATE_KEY]", one("PRIVATE_KEY")},
+		{"pem pgp", "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----", "[REDACTED:PRIVATE_KEY]", one("PRIVATE_KEY")},
+		{"pem json-escaped", `{\"key\":\"` + strings.ReplaceAll(testPEM, "\n", `\n`) + `\"}`, `{\"key\":\"[REDACTED:PRIVATE_KEY]\"}`, one("PRIVATE_KEY")},
+		{"pem openssh json-escaped no end", `"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA`, `"[REDACTED:PRIVATE_KEY]`, one("PRIVATE_KEY")},
+		{"pem base64 secret", "tls.key: " + testPEMBase64 + "\nnext: 1", "tls.key: [REDACTED:PRIVATE_KEY]\nnext: 1", one("PRIVATE_KEY")},
+		{"pem base64 certificate", "tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUI=", "tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUI=", nil},
 		{"pem certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", nil},
 
 		{"auth bearer", "Authorization: Bearer abc", "Authorization: Bearer [REDACTED:AUTH]", one("AUTH")},

@@ -57,6 +57,7 @@ var class = func() (t [256]uint8) {
 
 func isDigit(c byte) bool  { return c-'0' < 10 }
 func isAlpha(c byte) bool  { return class[c]&(clUpper|clLower) != 0 }
+func isUpper(c byte) bool  { return class[c]&clUpper != 0 }
 func isAlnum(c byte) bool  { return class[c]&(clDigit|clUpper|clLower) != 0 }
 func isHex(c byte) bool    { return class[c]&clHex != 0 }
 func isB64URL(c byte) bool { return class[c]&clB64URL != 0 }
@@ -127,18 +128,26 @@ func cardBrandOK[T string | []byte](d T) bool {
 	p3 := p2*10 + int(d[2]-'0')
 	p4 := p3*10 + int(d[3]-'0')
 	switch {
-	case d[0] == '4': // Visa
+	case d[0] == '4': // Visa (Electron, Dankort co-branded)
 		return n == 13 || n == 16 || n == 19
 	case p2 >= 51 && p2 <= 55, p4 >= 2221 && p4 <= 2720: // Mastercard
 		return n == 16
 	case p2 == 34 || p2 == 37: // Amex
 		return n == 15
-	case p4 == 6011, p2 == 65, p3 >= 644 && p3 <= 649: // Discover
+	case p4 == 6011, p2 == 65, p3 >= 644 && p3 <= 649: // Discover, RuPay 65
 		return n >= 16
 	case p4 >= 3528 && p4 <= 3589: // JCB
 		return n >= 16
 	case p3 >= 300 && p3 <= 305, p2 == 36, p2 == 38: // Diners Club
 		return n >= 14
+	case p2 == 62: // UnionPay
+		return n >= 16
+	case p4 >= 2200 && p4 <= 2204: // Mir
+		return n >= 16
+	case p2 == 60, p2 == 81, p2 == 82, p3 == 508: // RuPay
+		return n == 16
+	case p2 == 50, p2 >= 56 && p2 <= 58, p4 == 6304, p4 == 6759, p4 >= 6761 && p4 <= 6763: // Maestro
+		return n >= 13
 	}
 	return false
 }
@@ -149,6 +158,13 @@ func cardValid[T string | []byte](d T) bool { return cardBrandOK(d) && luhnValid
 // ssnValid applies the SSA's never-issued rules to area-group-serial.
 func ssnValid(area, group, serial int) bool {
 	return area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+// itinValid reports whether area-group-serial is an ITIN: area 9xx, group
+// 50-65, 70-88, 90-92 or 94-99.
+func itinValid(area, group, serial int) bool {
+	return area >= 900 && area <= 999 && serial != 0 &&
+		(group >= 50 && group <= 65 || group >= 70 && group <= 88 || group >= 90 && group <= 92 || group >= 94)
 }
 
 // cardGroupsOK reports whether digit group lengths look like a printed card
@@ -284,6 +300,7 @@ const (
 	tUpperJ              // eyJ (JWT)
 	tUnder               // gh?_ / github_pat_
 	tKeyword             // b B z Z w W k K: anchors of bearer, basic, authorization, aws, key
+	tPercent             // URL encoding: '%', '+'
 	tSpecial             // not a plain byte inside a JSON string: '"', '\\', < 0x20, >= 0x80
 )
 
@@ -307,6 +324,8 @@ var trig = func() (t [256]uint16) {
 			m = tUnder
 		case kwAnchor[c]:
 			m = tKeyword
+		case c == '%' || c == '+':
+			m = tPercent
 		case c == '"' || c == '\\' || c < 0x20 || c >= 0x80:
 			m = tSpecial
 		}

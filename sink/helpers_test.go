@@ -44,10 +44,13 @@ func newRecord(chain string, seq uint64, ts time.Time) *record.Record {
 		Arguments:  json.RawMessage(`{"amount":249,"card":"[REDACTED:card]","email":"[REDACTED:email]"}`),
 		Outcome:    "success",
 		Detail:     json.RawMessage(`{"latency_ms":42}`),
-		Redactions: map[string]int{"card": 1, "email": 1},
-		Source:     &record.Source{File: "/var/log/agent/events.jsonl", Dev: 64769, Ino: 1234567, Offset: int64(seq) * 300},
-		Kid:        "k-2026-11",
-		Prev:       hex.EncodeToString(prev[:]),
+		Manifest: &record.Manifest{Policy: "rp1-0123456789abcdef", Rules: []record.RuleHits{
+			{Rule: "builtin:CARD", Type: "CARD", Count: 1, Paths: []string{"arguments.card"}},
+			{Rule: "builtin:EMAIL", Type: "EMAIL", Count: 1, Paths: []string{"arguments.email"}},
+		}},
+		Source: &record.Source{File: "/var/log/agent/events.jsonl", Dev: 64769, Ino: 1234567, Offset: int64(seq) * 300},
+		Kid:    "k-2026-11",
+		Prev:   hex.EncodeToString(prev[:]),
 	}
 }
 

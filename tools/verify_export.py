@@ -58,7 +58,8 @@ def parse(payload):
     idx = [FIELDS.index(k) for k in keys if k in FIELDS]
     if idx != sorted(set(idx)): errs.append("payload members repeated or out of order")
     if not REQUIRED <= f.keys(): return None, errs + ["payload lacks %s" % ",".join(sorted(REQUIRED - f.keys()))]
-    if f["v"] != "1": errs.append("v is not 1")
+    if f["v"] not in ("1", "2"): errs.append("v is neither 1 nor 2")
+    if f["v"] == "1" and "epoch" in f: errs.append("a version 1 payload with an epoch")
     if not isint(f["seq"]) or int(f["seq"]) < 1 or not isinstance(f["chain"], str): return None, errs + ["bad chain or seq"]
     if not isinstance(f["prev"], str) or not HEX.match(f["prev"]) or not isinstance(f["kid"], str):
         return None, errs + ["bad prev or kid"]
@@ -66,10 +67,12 @@ def parse(payload):
         if not isinstance(f[k], str) or not TIME.match(f[k]): errs.append("%s is not a time" % k)
     if f["action"] not in ACTIONS: errs.append("unknown action %r" % (f["action"],))
     if "" in [f.get(k) for k in FIELDS[6:16] if k != "arguments"]: errs.append("empty optional string present")
-    for k in ("detail", "redactions"):
-        if k in f and (not isinstance(f[k], Obj) or [a for a, _ in f[k]] != sorted({a for a, _ in f[k]})):
-            errs.append("%s is not an object with keys in byte order" % k)
-    if "redactions" in f and not all(isint(n) for _, n in f["redactions"]): errs.append("redaction count not an integer")
+    if "detail" in f and (not isinstance(f["detail"], Obj) or [a for a, _ in f["detail"]] != sorted({a for a, _ in f["detail"]})):
+        errs.append("detail is not an object with keys in byte order")
+    if "redactions" in f:
+        errs += manifest_errors(f["redactions"]) if f["v"] == "2" else \
+            [] if isinstance(f["redactions"], Obj) and [a for a, _ in f["redactions"]] == sorted({a for a, _ in f["redactions"]}) \
+            and all(isint(n) for _, n in f["redactions"]) else ["v1 redactions are not type -> count in byte order"]
     src = f.get("source", Obj([("file", ""), ("dev", Num(0)), ("ino", Num(0)), ("offset", Num(0))]))
     if [k for k, _ in src] != ["file", "dev", "ino", "offset"] or not all(isint(n) for _, n in src[1:]):
         errs.append("source is not {file,dev,ino,offset}")
@@ -77,6 +80,21 @@ def parse(payload):
     f["epoch"] = int(f["epoch"]) if isint(f.get("epoch")) else 0
     f["seq"], f["detail"] = int(f["seq"]), dict(f["detail"]) if isinstance(f.get("detail"), Obj) else {}
     return f, errs
+
+def manifest_errors(m):  # version 2 "redactions": {"policy", "rules": [{"rule","type","count","paths"?,"more"?}]}
+    if not isinstance(m, Obj) or [k for k, _ in m] != ["policy", "rules"] or not isinstance(dict(m)["policy"], str) \
+            or not isinstance(dict(m)["rules"], list) or not dict(m)["rules"]:
+        return ["redactions is not {policy, rules}"]
+    rules = dict(m)["rules"]
+    for r in rules:
+        keys, d = [k for k, _ in r] if isinstance(r, Obj) else [], dict(r) if isinstance(r, Obj) else {}
+        paths = d.get("paths", [])
+        if keys[:3] != ["rule", "type", "count"] or keys[3:] not in ([], ["paths"], ["more"], ["paths", "more"]) \
+                or not isint(d["count"]) or int(d["count"]) < 1 or "paths" in d and (not paths or len(paths) > 16
+                or paths != sorted(set(paths))) or "more" in d and (not isint(d["more"]) or int(d["more"]) < 1):
+            return ["redactions rule malformed"]
+    if [dict(r)["rule"] for r in rules] != sorted(dict(r)["rule"] for r in rules): return ["redactions rules not in byte order"]
+    return []
 
 def ratchet(k, e):  # K(e+1) = HMAC-SHA256(K(e), "ratchet" || uint64_be(e))
     return hmac.new(k, b"ratchet" + e.to_bytes(8, "big"), hashlib.sha256).digest()

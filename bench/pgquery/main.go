@@ -472,7 +472,10 @@ func (g *generator) record(cs *chainState) record.Sealed {
 		rec.Outcome = "pending"
 		rec.Arguments = fmt.Appendf(nil, `{"amount":%d,"card":"[REDACTED:card]","email":"[REDACTED:email]","order":"o-%07d"}`,
 			r.IntN(5000), r.IntN(10_000_000))
-		rec.Redactions = map[string]int{"card": 1, "email": 1}
+		rec.Manifest = &record.Manifest{Policy: "rp1-0123456789abcdef", Rules: []record.RuleHits{
+			{Rule: "builtin:CARD", Type: "CARD", Count: 1, Paths: []string{"arguments.card"}},
+			{Rule: "builtin:EMAIL", Type: "EMAIL", Count: 1, Paths: []string{"arguments.email"}},
+		}}
 	case record.ActionToolResult:
 		rec.Tool = tools[toolWeights.pick(r)]
 		rec.Outcome = pickOutcome(r, 90, 8, 2)

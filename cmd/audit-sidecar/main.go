@@ -24,7 +24,7 @@ const usage = `usage:
                        [--witness DIR | --checkpoint FILE] [--max-age D] [--json]
   audit-sidecar export --config FILE [--sink NAME] [--from T] [--to T] > EXPORT.ndjson
   audit-sidecar migrate --config FILE [--sink NAME] [--dsn-env VAR]   (postgres schema)
-  audit-sidecar redact --config FILE      (stdin lines -> redacted stdout)
+  audit-sidecar redact --config FILE [--explain]   (stdin lines -> redacted stdout, or one line per hit)
   audit-sidecar version`
 
 func main() { os.Exit(dispatch(os.Args[1:])) }

@@ -3,15 +3,23 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"io"
 	"os"
+
+	"github.com/fips-agents/audit-sidecar/redact"
 )
 
 // redactCmd reads lines on stdin and writes them redacted: a line that is
 // JSON is redacted value by value (as the sidecar does); any other line is
-// redacted as one string.
+// redacted as one string. With --explain it writes instead one JSON line
+// per replacement: line number, rule, type, action, path and byte offsets,
+// never the text replaced.
 func redactCmd(args []string) int {
-	cfg, code := loadConfig("redact", args, nil)
+	var explain bool
+	cfg, code := loadConfig("redact", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&explain, "explain", false, "print each replacement (rule, type, path, offsets) instead of the output")
+	})
 	if cfg == nil {
 		return code
 	}
@@ -19,34 +27,68 @@ func redactCmd(args []string) int {
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
+	if err := redactLines(os.Stdin, out, red, explain); err != nil {
+		return fail(exitUsage, "redact: %v", err)
+	}
+	return exitOK
+}
+
+// explainRecord is one line of --explain output.
+type explainRecord struct {
+	Line   int    `json:"line"`
+	Rule   string `json:"rule"`
+	Type   string `json:"type"`
+	Action string `json:"action"`
+	Path   string `json:"path,omitempty"`
+	Key    bool   `json:"key,omitempty"`
+	Start  int    `json:"start"`
+	End    int    `json:"end"`
+}
+
+// redactLines redacts (or explains) every line of in onto out.
+func redactLines(in io.Reader, out io.Writer, red *redact.Redactor, explain bool) error {
+	rd := bufio.NewReaderSize(in, 1<<20)
+	enc := json.NewEncoder(out)
 	var buf []byte
-	for {
-		line, err := in.ReadBytes('\n')
+	for n := 1; ; n++ {
+		line, err := rd.ReadBytes('\n')
 		if len(line) > 0 {
 			text := line
 			if text[len(text)-1] == '\n' {
 				text = text[:len(text)-1]
 			}
 			buf = buf[:0]
+			var hits []redact.Hit
 			if json.Valid(text) {
-				if b, err := red.JSON(buf, text, nil); err == nil {
-					buf = b
+				b, h, err := red.ExplainJSON(buf, text, "", nil)
+				if err == nil {
+					buf, hits = b, h
 				} else {
-					buf = append(buf, `"[REDACTED:UNPROCESSABLE]"`...)
+					buf = append(buf, `"`+redact.Unprocessable+`"`...)
+					hits = []redact.Hit{{Rule: "builtin:" + redact.TypeUnprocessable, Type: redact.TypeUnprocessable, Action: "mask", End: len(text)}}
 				}
 			} else {
-				buf = append(buf, red.String(string(text), nil)...)
+				s, h := red.ExplainString(string(text), nil)
+				buf, hits = append(buf, s...), h
 			}
-			out.Write(append(buf, '\n'))
+			if explain {
+				for _, h := range hits {
+					rec := explainRecord{Line: n, Rule: h.Rule, Type: h.Type, Action: h.Action, Path: h.Path, Key: h.Key, Start: h.Start, End: h.End}
+					if err := enc.Encode(rec); err != nil {
+						return err
+					}
+				}
+			} else if _, err := out.Write(append(buf, '\n')); err != nil {
+				return err
+			}
 		}
 		if err == io.EOF {
-			return exitOK
+			return nil
 		}
 		if err != nil {
-			return fail(exitUsage, "redact: read stdin: %v", err)
+			return err
 		}
 	}
 }

@@ -186,7 +186,7 @@ func runCmd(args []string) int {
 	}
 	multi := tailer.IsPattern(cfg.Source.Path)
 	start := fipsFacts()
-	start["version"], start["kid"] = version, key.ID
+	start["version"], start["kid"], start["redaction_policy"] = version, key.ID, red.Policy()
 	var ckpt pipeline.CheckpointConfig
 	if signer != nil {
 		pub, err = witness.New(witness.Config{Stdout: os.Stdout, Dir: cfg.Chain.WitnessDir, URL: cfg.Chain.WitnessURL, Logger: log,

@@ -83,9 +83,12 @@ func newLogger(level string) *zap.Logger {
 }
 
 func newRedactor(cfg *config.Config) (*redact.Redactor, error) {
-	rc := redact.Config{Packs: cfg.Redact.Packs}
+	rc := redact.Config{Packs: cfg.Redact.Packs, Actions: cfg.Redact.Actions, HashKeyID: cfg.Redact.HashKeyID}
 	for _, r := range cfg.Redact.Rules {
 		rc.Rules = append(rc.Rules, redact.Rule{Name: r.Name, Pattern: r.Pattern, Action: r.Action})
+	}
+	for _, p := range cfg.Redact.Paths {
+		rc.Paths = append(rc.Paths, redact.PathRule{Path: p.Path, Action: p.Action, Name: p.Name})
 	}
 	if cfg.Redact.HashKeyFile != "" {
 		k, err := chain.LoadKeyFile(cfg.Redact.HashKeyFile, "")

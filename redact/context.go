@@ -1,0 +1,158 @@
+package redact
+
+// Context: a weak shape (a passport number, a date, an unformatted CPF)
+// counts only where an object key or a word shortly before it says what
+// it is.
+
+// keyCtx is what the JSON object key of a string value says about it.
+type keyCtx uint16
+
+const (
+	ctxAuth      keyCtx = 1 << iota // value of an Authorization header
+	ctxAWSSecret                    // value of an AWS secret key field
+	ctxDOB                          // a date of birth
+	ctxPassport                     // a passport number
+	ctxAadhaar                      // an Aadhaar number
+	ctxCPF                          // a CPF
+	ctxCNPJ                         // a CNPJ
+	ctxSSN                          // a US SSN or ITIN
+	ctxMRN                          // a medical record number
+)
+
+// contextWindow is how far before a candidate a context word may start.
+const contextWindow = 48
+
+// contextWords are the words that give each context in free text, lower
+// case; a word must not continue a longer word on its left.
+var contextWords = [...]struct {
+	ctx   keyCtx
+	words []string
+}{
+	{ctxDOB, []string{"dob", "d.o.b", "birth", "born", "geburt", "geb.", "naissance", "nacimiento", "nascita", "nascimento"}},
+	{ctxPassport, []string{"passport", "passeport", "reisepass", "pasaporte", "passaporto", "passaporte"}},
+	{ctxAadhaar, []string{"aadhaar", "aadhar", "uidai"}},
+	{ctxCPF, []string{"cpf"}},
+	{ctxCNPJ, []string{"cnpj"}},
+	{ctxSSN, []string{"ssn", "social security", "itin", "taxpayer id"}},
+	{ctxMRN, []string{"mrn", "medical record", "patient id", "chart no", "chart number"}},
+}
+
+// contextFirst marks the first letters of context words, both cases.
+var contextFirst = func() (t [256]bool) {
+	for _, cw := range contextWords {
+		for _, w := range cw.words {
+			t[w[0]] = true
+			t[w[0]-'a'+'A'] = true
+		}
+	}
+	return t
+}()
+
+// context reports whether the key gives want, or one of want's words
+// starts within contextWindow bytes before i.
+func (n *numScan) context(i int, want keyCtx) bool {
+	if n.ctx&want != 0 {
+		return true
+	}
+	s := n.s
+	for k := max(0, i-contextWindow); k < i; k++ {
+		if !contextFirst[s[k]] || (k > 0 && isAlpha(s[k-1])) {
+			continue
+		}
+		for _, cw := range contextWords {
+			if cw.ctx != want {
+				continue
+			}
+			for _, w := range cw.words {
+				if hasFoldAt(s, k, w) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// keyContext classifies an object key. "Authorization" (any case, also as
+// a suffix: Proxy-Authorization, HTTP_AUTHORIZATION) marks an
+// Authorization header value; with '_', '-', '.' and ' ' removed and
+// lower-cased, a key containing "awssecret" or "secretaccesskey" marks an
+// AWS secret, one that is or ends in "dob" or contains "birth" a date of
+// birth, and one containing a context word of another kind that kind.
+func keyContext(k string) keyCtx {
+	if len(k) < 3 || len(k) > 64 {
+		return 0
+	}
+	var ctx keyCtx
+	if hasFoldAt(k, len(k)-13, "authorization") {
+		ctx |= ctxAuth
+	}
+	var buf [64]byte
+	n := 0
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '_' || c == '-' || c == '.' || c == ' ':
+			continue
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	t := string(buf[:n])
+	if contains(t, "awssecret") || contains(t, "secretaccesskey") {
+		ctx |= ctxAWSSecret
+	}
+	if hasSuffix(t, "dob") {
+		ctx |= ctxDOB
+	}
+	if hasSuffix(t, "ssn") || hasSuffix(t, "itin") || contains(t, "socialsecurity") {
+		ctx |= ctxSSN
+	}
+	if hasSuffix(t, "mrn") || contains(t, "medicalrecord") || contains(t, "patientid") {
+		ctx |= ctxMRN
+	}
+	for i := 0; i < len(t); i++ {
+		for _, kw := range keyWords[t[i]] {
+			if len(t)-i >= len(kw.word) && t[i:i+len(kw.word)] == kw.word {
+				ctx |= kw.ctx
+			}
+		}
+	}
+	return ctx
+}
+
+type keyWord struct {
+	word string
+	ctx  keyCtx
+}
+
+// keyWords indexes by first byte the words that give a key its context
+// anywhere in it: birth, geburt and the context words of the kinds other
+// than DOB and SSN (whose short words must end the key).
+var keyWords = func() (t [256][]keyWord) {
+	add := func(w string, c keyCtx) { t[w[0]] = append(t[w[0]], keyWord{w, c}) }
+	add("birth", ctxDOB)
+	add("geburt", ctxDOB)
+	for _, cw := range contextWords[1:] {
+		if cw.ctx == ctxSSN || cw.ctx == ctxMRN {
+			continue
+		}
+		for _, w := range cw.words {
+			add(w, cw.ctx)
+		}
+	}
+	return t
+}()
+
+func contains(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if s[i:i+len(w)] == w {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSuffix(s, w string) bool { return len(s) >= len(w) && s[len(s)-len(w):] == w }
