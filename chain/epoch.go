@@ -129,32 +129,48 @@ type epochKeys struct {
 	ring Keyring
 	mu   sync.Mutex
 	kids map[string][]epochKey // newest last, at most keepEpochKeys
+	base map[string]*sync.Pool // HMAC states of the ring's keys (epoch 0 or 1)
 }
 
 type epochKey struct {
-	e uint64
-	k Key
+	e    uint64
+	k    Key
+	macs *sync.Pool // HMAC states keyed with k, reused across records
+}
+
+// macPool returns HMAC-SHA256 states keyed with k.
+func macPool(k Key) *sync.Pool {
+	return &sync.Pool{New: func() any { return hmac.New(sha256.New, k.secret) }}
 }
 
 const keepEpochKeys = 16
 
 func newEpochKeys(ring Keyring) *epochKeys {
-	return &epochKeys{ring: ring, kids: map[string][]epochKey{}}
+	return &epochKeys{ring: ring, kids: map[string][]epochKey{}, base: map[string]*sync.Pool{}}
 }
 
-// get returns the key of kid at epoch e (0: epochs off, the ring's key).
-func (c *epochKeys) get(kid string, e uint64) (Key, bool) {
+// get returns the key of kid at epoch e (0: epochs off, the ring's key)
+// and a pool of HMAC states keyed with it.
+func (c *epochKeys) get(kid string, e uint64) (Key, *sync.Pool, bool) {
 	base, ok := c.ring[kid]
-	if !ok || e <= 1 {
-		return base, ok
+	if !ok {
+		return Key{}, nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e <= 1 {
+		p := c.base[kid]
+		if p == nil {
+			p = macPool(base)
+			c.base[kid] = p
+		}
+		return base, p, true
+	}
 	ks := c.kids[kid]
-	from := epochKey{1, base}
+	from := epochKey{e: 1, k: base}
 	for i := len(ks) - 1; i >= 0; i-- {
 		if ks[i].e == e {
-			return ks[i].k, true
+			return ks[i].k, ks[i].macs, true
 		}
 		if ks[i].e < e {
 			from = ks[i]
@@ -162,13 +178,14 @@ func (c *epochKeys) get(kid string, e uint64) (Key, bool) {
 		}
 	}
 	for from.e < e {
-		from = epochKey{from.e + 1, from.k.Ratchet(from.e)}
+		from = epochKey{e: from.e + 1, k: from.k.Ratchet(from.e)}
 	}
+	from.macs = macPool(from.k)
 	if len(ks) == 0 || ks[len(ks)-1].e < e {
 		if len(ks) == keepEpochKeys {
 			ks = append(ks[:0], ks[1:]...)
 		}
 		c.kids[kid] = append(ks, from)
 	}
-	return from.k, true
+	return from.k, from.macs, true
 }

@@ -4,19 +4,26 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"math/bits"
+	"sync"
 )
 
 // LeafHash is the RFC 6962 leaf hash of a record: SHA-256(0x00 || payload),
 // over the record's canonical payload bytes.
 func LeafHash(payload []byte) [32]byte {
-	h := sha256.New()
+	h := leafHashes.Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte{0})
 	h.Write(payload)
 	var out [32]byte
 	h.Sum(out[:0])
+	leafHashes.Put(h)
 	return out
 }
+
+// leafHashes reuses SHA-256 states: one per record otherwise.
+var leafHashes = sync.Pool{New: func() any { return sha256.New() }}
 
 // NodeHash is the RFC 6962 interior node hash: SHA-256(0x01 || left || right).
 func NodeHash(left, right [32]byte) [32]byte {

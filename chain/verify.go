@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"math/bits"
 	"time"
 
@@ -173,10 +174,16 @@ func (v *Verifier) Prepare(seq uint64, payload, mac []byte) *Prepared {
 		copy(p.prev[:], pb)
 		p.prevOK = true
 	}
-	key, ok := v.epochKeys.get(p.r.Kid, p.r.Epoch)
+	_, macs, ok := v.epochKeys.get(p.r.Kid, p.r.Epoch)
 	p.keyOK = ok
 	if ok && p.prevOK && len(mac) == 32 {
-		want := MAC(key, p.prev, payload)
+		m := macs.Get().(hash.Hash)
+		m.Reset()
+		m.Write(p.prev[:])
+		m.Write(payload)
+		var want [32]byte
+		m.Sum(want[:0])
+		macs.Put(m)
 		p.macOK = hmac.Equal(want[:], mac)
 	}
 	return p

@@ -124,14 +124,22 @@ func routeLine(l []byte) (chain string, seq, start uint64, err error) {
 }
 
 // canonicalPrefix reads chain and seq from the start of a record line, as
-// canonical payloads begin: {"v":1,"chain":"<id>","seq":<n>, (a chain id
+// canonical payloads begin: {"v":<n>,"chain":"<id>","seq":<n>, (a chain id
 // with escapes is left to the JSON decoder).
 func canonicalPrefix(l []byte) (chain string, seq uint64, ok bool) {
-	const p1, p2 = `{"v":1,"chain":"`, `","seq":`
-	if !bytes.HasPrefix(l, []byte(p1)) {
+	const p0, p1, p2 = `{"v":`, `,"chain":"`, `","seq":`
+	if !bytes.HasPrefix(l, []byte(p0)) {
 		return "", 0, false
 	}
-	rest := l[len(p1):]
+	rest := l[len(p0):]
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || !bytes.HasPrefix(rest[i:], []byte(p1)) {
+		return "", 0, false
+	}
+	rest = rest[i+len(p1):]
 	q := bytes.IndexByte(rest, '"')
 	if q < 0 || bytes.IndexByte(rest[:q], '\\') >= 0 || !bytes.HasPrefix(rest[q:], []byte(p2)) {
 		return "", 0, false

@@ -274,3 +274,18 @@ func TestFileStore_Layouts(t *testing.T) {
 		}
 	}
 }
+
+// Record lines of every payload version are routed by their canonical
+// prefix, without a JSON decode.
+func TestCanonicalPrefix(t *testing.T) {
+	for _, l := range []string{`{"v":1,"chain":"a-b","seq":12,"ts":"x"}`, `{"v":2,"chain":"a-b","seq":12,"ts":"x"}`, `{"v":10,"chain":"a-b","seq":12,"ts":"x"}`} {
+		if c, n, ok := canonicalPrefix([]byte(l)); !ok || c != "a-b" || n != 12 {
+			t.Errorf("%s: %q %d %v", l, c, n, ok)
+		}
+	}
+	for _, l := range []string{`{"v":,"chain":"a","seq":1,`, `{"chain":"a","seq":1,`, `{"v":2,"chain":"a\"b","seq":1,`} {
+		if _, _, ok := canonicalPrefix([]byte(l)); ok {
+			t.Errorf("%s: accepted", l)
+		}
+	}
+}
