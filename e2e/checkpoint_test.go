@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -485,5 +486,86 @@ func TestE2E_WitnessURL(t *testing.T) {
 	writeFile(t, held, []byte(last))
 	if code, out, errs := runVerify(t, e.cfgPath, "--pubkey", pub, "--checkpoint", held); code != 0 {
 		t.Fatalf("verify --checkpoint exited %d\n%s%s", code, out, errs)
+	}
+}
+
+// checkpointsSealed reads audit_records_total{action="checkpoint"}.
+func checkpointsSealed(t *testing.T, addr string) (float64, bool) {
+	t.Helper()
+	_, body := get(t, addr, "", "/metrics", nil)
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, `audit_records_total{action="checkpoint"} `); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// Checkpoints and epochs with a PostgreSQL sink: the witness holds what
+// PostgreSQL stores, verify of the sink and of an export from it pass, a
+// PostgreSQL outage only delays publication, and after the spool is lost
+// the Merkle tree is rebuilt from PostgreSQL.
+func TestE2E_Postgres_Checkpoints(t *testing.T) {
+	t.Parallel()
+	c := newPGCluster(t)
+	c.start(t)
+	e := newPGEnv(t, c)
+	e.chainExtra = "  epoch: 300ms\n"
+	priv, pub := signingKeys(t, e.dir, "signing")
+	wdir := filepath.Join(e.dir, "witness")
+	cfg := strings.Replace(pgConfigYAML(e, c.dsn), "  key_file: "+e.keyPath+"\n", fmt.Sprintf(
+		"  key_file: %s\n  signing_key_file: %s\n  checkpoint_every: 50\n  checkpoint_interval: 200ms\n  witness_dir: %s\n",
+		e.keyPath, priv, wdir), 1)
+	writeFile(t, e.cfgPath, []byte(cfg))
+
+	p := e.start(t)
+	addr := p.addr(t)
+	appendPGEvents(t, e.logPath, 0, 200, 50)
+	pgWaitForEvents(t, c, e.chainID, 200, p)
+	// While PostgreSQL is down, nothing it lacks is witnessed.
+	waitFor(t, "a witnessed checkpoint", func() bool {
+		_, err := os.Stat(filepath.Join(wdir, e.chainID+".checkpoint"))
+		return err == nil
+	})
+	c.stop(t)
+	before := witnessedSize(t, wdir, e.chainID)
+	sealed, _ := checkpointsSealed(t, addr)
+	appendPGEvents(t, e.logPath, 200, 300, 50)
+	waitFor(t, "checkpoints sealed while PostgreSQL is down", func() bool {
+		n, _ := checkpointsSealed(t, addr)
+		return n >= sealed+2
+	})
+	if n := witnessedSize(t, wdir, e.chainID); n > before+2 {
+		t.Fatalf("witness moved from %d to %d while PostgreSQL was down", before, n)
+	}
+	c.start(t)
+	pgWaitForEvents(t, c, e.chainID, 300, p)
+	p.stop(t)
+	for _, args := range [][]string{{"--sink", pgSinkName, "--pubkey", pub, "--witness", wdir}, {"--sink", pgSinkName}} {
+		if code, out, errs := runVerify(t, e.cfgPath, args...); code != 0 {
+			t.Fatalf("verify %v exited %d\n%s%s", args, code, out, errs)
+		}
+	}
+	export := filepath.Join(e.dir, "export.ndjson")
+	exportTo(t, e.cfgPath, export)
+	if code, out, errs := runVerifyFile(t, export, "--pubkey", pub, "--witness", wdir); code != 0 {
+		t.Fatalf("verify of the export exited %d\n%s%s", code, out, errs)
+	}
+
+	// The spool and its epoch key file are lost: the chain, its tree and
+	// its epochs continue from PostgreSQL (the key file is still there).
+	os.Remove(e.spoolPath)
+	os.Remove(e.spoolPath + ".epoch-key")
+	seen := witnessedSize(t, wdir, e.chainID)
+	appendPGEvents(t, e.logPath, 300, 400, 50)
+	p = e.start(t)
+	pgWaitForEvents(t, c, e.chainID, 400, p)
+	p.stop(t)
+	if n := witnessedSize(t, wdir, e.chainID); n <= seen {
+		t.Fatalf("no checkpoint after the spool was lost (witness %d, before %d)", n, seen)
+	}
+	if code, out, errs := runVerify(t, e.cfgPath, "--sink", pgSinkName, "--pubkey", pub, "--witness", wdir); code != 0 {
+		t.Fatalf("verify after the spool loss exited %d\n%s%s", code, out, errs)
 	}
 }
