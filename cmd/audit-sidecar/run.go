@@ -27,7 +27,6 @@ import (
 	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
-	"github.com/fips-agents/audit-sidecar/witness"
 )
 
 type namedSink struct {
@@ -105,7 +104,6 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "%v", err)
 	}
 	var signer *chain.NoteSigner
-	var pub *witness.Publisher
 	if cfg.Chain.SigningKeyFile != "" {
 		if signer, err = chain.LoadSigner(cfg.Chain.SignerName, cfg.Chain.SigningKeyFile); err != nil {
 			return fail(exitUsage, "chain.signing_key_file: %v", err)
@@ -187,19 +185,11 @@ func runCmd(args []string) int {
 	multi := tailer.IsPattern(cfg.Source.Path)
 	start := fipsFacts()
 	start["version"], start["kid"], start["redaction_policy"] = version, key.ID, red.Policy()
-	var ckpt pipeline.CheckpointConfig
+	ckpt, pub, err := checkpoints(cfg, signer, sp, metrics, log)
+	if err != nil {
+		return fail(exitUsage, "chain.witness_dir: %v", err)
+	}
 	if signer != nil {
-		pub, err = witness.New(witness.Config{Stdout: os.Stdout, Dir: cfg.Chain.WitnessDir, URL: cfg.Chain.WitnessURL, Logger: log,
-			OnError:   func(target string) { metrics.WitnessErrors.WithLabelValues(target).Inc() },
-			Delivered: sp.Delivered, Changed: sp.Changed})
-		if err != nil {
-			return fail(exitUsage, "chain.witness_dir: %v", err)
-		}
-		ckpt = pipeline.CheckpointConfig{Signer: signer, Every: cfg.Chain.CheckpointEvery,
-			Interval: cfg.Chain.CheckpointInterval, Heartbeat: cfg.Chain.CheckpointHeartbeat,
-			Publish: func(p pipeline.Published) {
-				pub.Publish(witness.Checkpoint{Chain: p.Chain, Size: p.Size, Seq: p.Seq, Time: p.Time, Note: p.Note})
-			}}
 		start["signer"] = cfg.Chain.SignerName
 		start["signer_public_key"] = string(signer.Verifier().PublicKeyPEM())
 	}
@@ -227,25 +217,9 @@ func runCmd(args []string) int {
 		MaxLineBytes: cfg.Source.MaxLineBytes, RotateDrain: cfg.Source.RotateDrain, Logger: log,
 		Observer: metrics.TailerObserver(),
 	}
-	var tl interface {
-		Run(ctx context.Context, out chan<- tailer.Line) error
-	}
-	if multi {
-		all, err := ing.ResumeAll()
-		if err != nil {
-			return fail(exitUsage, "spool.path: %v", err)
-		}
-		if tl, err = tailer.NewMulti(cfg.Source.Path, tcfg, all); err != nil {
-			return fail(exitUsage, "source.path: %v", err)
-		}
-	} else {
-		resume, err := ing.Resume()
-		if err != nil {
-			return fail(exitUsage, "spool.path: %v", err)
-		}
-		if tl, err = tailer.New(tcfg, resume); err != nil {
-			return fail(exitUsage, "source: %v", err)
-		}
+	tl, key2, err := newSource(cfg, tcfg, ing, multi)
+	if err != nil {
+		return fail(exitUsage, "%s: %v", key2, err)
 	}
 
 	deliverers := make([]*pipeline.Deliverer, len(sinks))
@@ -268,26 +242,9 @@ func runCmd(args []string) int {
 		return nil
 	}
 
-	var srv *http.Server
-	if addr := cfg.Server.ListenAddr(); addr != "" {
-		h, err := query.NewHandler(query.Config{
-			Store: queryable, Tokens: tokens, Ready: ready, Logger: log,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		})
-		if err != nil {
-			return fail(exitUsage, "server: %v", err)
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fail(exitUsage, "server.listen: %v", err)
-		}
-		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		log.Info("http listening", zap.String("addr", ln.Addr().String()))
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server failed", zap.Error(err))
-			}
-		}()
+	srv, key3, err := serve(cfg, queryable, tokens, ready, reg, log)
+	if err != nil {
+		return fail(exitUsage, "%s: %v", key3, err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -371,6 +328,66 @@ func runCmd(args []string) int {
 	}
 	log.Info("sidecar stopped", zap.Uint64("head_seq", sp.State().HeadSeq), zap.Int64("pending_bytes", sp.PendingBytes()))
 	return exit
+}
+
+// serve starts the HTTP API (query, health, readiness, metrics) when
+// server.listen is set; nil when it is not. On error it names the config
+// key at fault.
+func serve(cfg *config.Config, store query.Store, tokens []query.Token, ready func() error, reg *prometheus.Registry, log *zap.Logger) (*http.Server, string, error) {
+	addr := cfg.Server.ListenAddr()
+	if addr == "" {
+		return nil, "", nil
+	}
+	h, err := query.NewHandler(query.Config{
+		Store: store, Tokens: tokens, Ready: ready, Logger: log,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	})
+	if err != nil {
+		return nil, "server", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "server.listen", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("http listening", zap.String("addr", ln.Addr().String()))
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server failed", zap.Error(err))
+		}
+	}()
+	return srv, "", nil
+}
+
+// source is what feeds lines to the ingester: a tailer of one file or of
+// every file matching a pattern.
+type source interface {
+	Run(ctx context.Context, out chan<- tailer.Line) error
+}
+
+// newSource makes the tailer for cfg.Source, resuming where the spool's
+// committed positions say; on error it names the config key at fault.
+func newSource(cfg *config.Config, tcfg tailer.Config, ing *pipeline.Ingester, multi bool) (source, string, error) {
+	if multi {
+		all, err := ing.ResumeAll()
+		if err != nil {
+			return nil, "spool.path", err
+		}
+		t, err := tailer.NewMulti(cfg.Source.Path, tcfg, all)
+		if err != nil {
+			return nil, "source.path", err
+		}
+		return t, "", nil
+	}
+	resume, err := ing.Resume()
+	if err != nil {
+		return nil, "spool.path", err
+	}
+	t, err := tailer.New(tcfg, resume)
+	if err != nil {
+		return nil, "source", err
+	}
+	return t, "", nil
 }
 
 // parseConfig is the parse package's view of source.
