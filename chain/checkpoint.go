@@ -351,6 +351,23 @@ func OpenCheckpoint(signed string, trusted Verifiers) (Checkpoint, error) {
 	return c, ErrBadSignature
 }
 
+// CheckpointDetail is the detail of a checkpoint record carrying the
+// signed note of tree t: {"note", "size", "tree"}, members in byte order
+// as every detail (docs/chain-format.md).
+// CheckpointTree reads its tree back.
+func CheckpointDetail(note string, t Tree) []byte {
+	hashes := make([]string, len(t.Hashes))
+	for i, h := range t.Hashes {
+		hashes[i] = hex.EncodeToString(h[:])
+	}
+	b, _ := json.Marshal(struct {
+		Note string   `json:"note"`
+		Size uint64   `json:"size"`
+		Tree []string `json:"tree"`
+	}{note, t.Size, hashes})
+	return b
+}
+
 // CheckpointTree returns the tree state that the detail of a checkpoint
 // record at seq states (size seq-1), if it is well formed. It checks
 // neither the signature nor the root: the caller does what it needs.

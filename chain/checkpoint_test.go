@@ -154,3 +154,20 @@ func TestParseSigner_Rejects(t *testing.T) {
 		t.Error("name with a space accepted")
 	}
 }
+
+// A checkpoint record's detail has its members in byte order, as every
+// detail, and CheckpointTree reads back the tree it carries.
+func TestCheckpointDetail(t *testing.T) {
+	var tr Tree
+	for i := range 5 {
+		tr.Append(LeafHash([]byte{byte(i)}))
+	}
+	d := CheckpointDetail("n", tr)
+	if !strings.HasPrefix(string(d), `{"note":"n","size":5,"tree":[`) {
+		t.Fatalf("detail %s", d)
+	}
+	back, ok := CheckpointTree(d, 6)
+	if !ok || back.Root() != tr.Root() {
+		t.Fatalf("tree not read back: %v", ok)
+	}
+}

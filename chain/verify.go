@@ -387,9 +387,8 @@ func firstDifference(a, b *Tree) (from, through uint64) {
 // checkpoint checks a checkpoint record at seq, whose prev is prev.
 func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 	var d struct {
-		Size uint64   `json:"size"`
-		Note string   `json:"note"`
-		Tree []string `json:"tree"`
+		Size uint64 `json:"size"`
+		Note string `json:"note"`
 	}
 	if json.Unmarshal(r.Detail, &d) != nil || d.Note == "" {
 		v.fail(seq, 0, false, "checkpoint record carries no signed note")

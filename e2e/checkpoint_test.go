@@ -279,33 +279,21 @@ func TestE2E_Checkpoints(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := *e
-			c.dir = t.TempDir()
-			c.dbPath = filepath.Join(c.dir, "audit-copy.db")
-			c.cfgPath = filepath.Join(c.dir, "config.yaml")
 			base := current
 			if tc.base != nil {
 				base = tc.base
 			}
-			writeFile(t, c.dbPath, base)
-			c.writeConfig(t, "")
-			if tc.tamper != nil {
-				db := openDB(t, c.dbPath)
-				dropTriggers(t, db)
-				tc.tamper(t, db)
-				mustExec(t, db, `PRAGMA wal_checkpoint(TRUNCATE)`)
-				db.Close()
-			}
+			cfg := tamperedCopy(t, e, base, tc.tamper)
 			args := tc.args
 			if args == nil {
 				args = []string{"--pubkey", pub, "--witness", wdir}
 			}
-			code, out, errs := runVerify(t, c.cfgPath, args...)
+			code, out, errs := runVerify(t, cfg, args...)
 			if code != tc.wantCode || !strings.Contains(out, tc.want) {
 				t.Fatalf("verify %v exited %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", args, code, tc.wantCode, tc.want, out, errs)
 			}
 			if tc.name == "two ranges deleted" {
-				_, js, _ := runVerify(t, c.cfgPath, append(args, "--json")...)
+				_, js, _ := runVerify(t, cfg, append(args, "--json")...)
 				var rep struct {
 					Gaps []struct{ Seq, Through int } `json:"gaps"`
 				}

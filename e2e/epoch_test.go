@@ -107,18 +107,7 @@ func TestE2E_Epochs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := *e
-			c.dir = t.TempDir()
-			c.dbPath = filepath.Join(c.dir, "audit-copy.db")
-			c.cfgPath = filepath.Join(c.dir, "config.yaml")
-			writeFile(t, c.dbPath, current)
-			c.writeConfig(t, "")
-			db := openDB(t, c.dbPath)
-			dropTriggers(t, db)
-			tc.tamper(t, db)
-			mustExec(t, db, `PRAGMA wal_checkpoint(TRUNCATE)`)
-			db.Close()
-			code, out, errs := runVerify(t, c.cfgPath)
+			code, out, errs := runVerify(t, tamperedCopy(t, e, current, tc.tamper))
 			if code != 1 || !strings.Contains(out, tc.want) {
 				t.Fatalf("verify exited %d, want 1 naming %q\n%s%s", code, tc.want, out, errs)
 			}

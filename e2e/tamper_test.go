@@ -98,20 +98,7 @@ func TestE2E_Tamper(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := *e
-			c.dir = t.TempDir()
-			c.dbPath = filepath.Join(c.dir, "audit-copy.db")
-			c.cfgPath = filepath.Join(c.dir, "config.yaml")
-			writeFile(t, c.dbPath, original)
-			c.writeConfig(t, "")
-
-			db := openDB(t, c.dbPath)
-			dropTriggers(t, db)
-			tc.tamper(t, db)
-			mustExec(t, db, `PRAGMA wal_checkpoint(TRUNCATE)`)
-			db.Close()
-
-			code, out, errs := runVerify(t, c.cfgPath)
+			code, out, errs := runVerify(t, tamperedCopy(t, e, original, tc.tamper))
 			if code != tc.wantCode {
 				t.Fatalf("verify exited %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errs)
 			}
@@ -169,6 +156,28 @@ func TestE2E_AppendOnly(t *testing.T) {
 	}
 	p.stop(t)
 	requireValid(t, e.cfgPath)
+}
+
+// tamperedCopy writes store (a snapshot of e's SQLite file) into a new
+// folder, lets tamper change it with the triggers dropped, as someone
+// with write access to the file can (nil: left as it is), and returns the
+// path of a config of e that reads the copy.
+func tamperedCopy(t *testing.T, e *env, store []byte, tamper func(*testing.T, *sql.DB)) string {
+	t.Helper()
+	c := *e
+	c.dir = t.TempDir()
+	c.dbPath = filepath.Join(c.dir, "audit-copy.db")
+	c.cfgPath = filepath.Join(c.dir, "config.yaml")
+	writeFile(t, c.dbPath, store)
+	c.writeConfig(t, "")
+	if tamper != nil {
+		db := openDB(t, c.dbPath)
+		dropTriggers(t, db)
+		tamper(t, db)
+		mustExec(t, db, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		db.Close()
+	}
+	return c.cfgPath
 }
 
 func payload(t *testing.T, db *sql.DB, seq int) []byte {

@@ -564,13 +564,7 @@ func (in *Ingester) checkpoint() {
 		in.sinceCkpt = 0
 		return
 	}
-	hashes := make([]string, len(tree.Hashes))
-	for i, th := range tree.Hashes {
-		hashes[i] = hex.EncodeToString(th[:])
-	}
-	r := &record.Record{TS: now, IngestedAt: now, Action: record.ActionCheckpoint}
-	r.Detail, _ = json.Marshal(map[string]any{"size": h.Seq, "note": signed, "tree": hashes})
-	in.seal(r)
+	in.seal(&record.Record{TS: now, IngestedAt: now, Action: record.ActionCheckpoint, Detail: chain.CheckpointDetail(signed, tree)})
 	in.sinceCkpt, in.lastCkpt = 0, now
 	in.toPublish = append(in.toPublish, Published{Chain: in.cfg.ChainID, Size: h.Seq, Seq: h.Seq + 1, Time: now, Note: signed})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
@@ -72,12 +71,7 @@ func writeExport(tb testing.TB, path string, n int) (chain.Key, *chain.NoteVerif
 			if err != nil {
 				tb.Fatal(err)
 			}
-			hs := make([]string, len(tr.Hashes))
-			for j, x := range tr.Hashes {
-				hs[j] = hex.EncodeToString(x[:])
-			}
-			d, _ := json.Marshal(map[string]any{"size": h.Seq, "note": note, "tree": hs})
-			r = &record.Record{TS: now, IngestedAt: now, Action: record.ActionCheckpoint, Detail: d}
+			r = &record.Record{TS: now, IngestedAt: now, Action: record.ActionCheckpoint, Detail: chain.CheckpointDetail(note, tr)}
 		}
 		write(r)
 		i++
