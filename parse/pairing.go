@@ -27,7 +27,78 @@ func Paired(d Dialect) Dialect { return &paired{d: d} }
 type paired struct {
 	d       Dialect
 	pending []approval // requests awaiting a decision, oldest first
-	denied  []approval // denials still in force, oldest first
+	denied  denials    // denials still in force
+}
+
+// denials is the list of denials in force, oldest first, with counts
+// that answer "can anything match?" without a scan: every tool call and
+// tool result asks, and denials of calls that never ran stay until
+// evicted, so the list is usually full.
+type denials struct {
+	list   []approval
+	ids    map[string]int // call id -> entries with it
+	noID   map[string]int // tool -> entries with that tool and no call id
+	byTool map[string]int // tool -> entries with that tool
+}
+
+func (ds *denials) push(a approval) {
+	if len(ds.list) >= MaxPending {
+		ds.removeAt(0)
+	}
+	if ds.ids == nil {
+		ds.ids, ds.noID, ds.byTool = map[string]int{}, map[string]int{}, map[string]int{}
+	}
+	ds.list = append(ds.list, a)
+	ds.count(a, 1)
+}
+
+func (ds *denials) removeAt(i int) {
+	ds.count(ds.list[i], -1)
+	ds.list = append(ds.list[:i], ds.list[i+1:]...)
+}
+
+func (ds *denials) count(a approval, d int) {
+	bump := func(m map[string]int, k string) {
+		if m[k] += d; m[k] == 0 {
+			delete(m, k)
+		}
+	}
+	if a.callID != "" {
+		bump(ds.ids, a.callID)
+	} else {
+		bump(ds.noID, a.tool)
+	}
+	bump(ds.byTool, a.tool)
+}
+
+// match returns the index of the oldest denial that a tool call or result
+// of tool and call id id belongs to: the same call id, or the same tool
+// when either side has no call id; -1 if none.
+func (ds *denials) match(tool, id string) int {
+	if id != "" && ds.ids[id] == 0 && (tool == "" || ds.noID[tool] == 0) {
+		return -1
+	}
+	if id == "" && (tool == "" || ds.byTool[tool] == 0) {
+		return -1
+	}
+	for i, d := range ds.list {
+		if id != "" && d.callID != "" && id == d.callID || (id == "" || d.callID == "") && d.tool != "" && d.tool == tool {
+			return i
+		}
+	}
+	return -1
+}
+
+// endTool forgets the denials of tool that carry no call id.
+func (ds *denials) endTool(tool string) {
+	if ds.noID[tool] == 0 {
+		return
+	}
+	for i := len(ds.list) - 1; i >= 0; i-- {
+		if d := ds.list[i]; d.callID == "" && d.tool == tool {
+			ds.removeAt(i)
+		}
+	}
 }
 
 type approval struct {
@@ -48,7 +119,7 @@ func (p *paired) observe(r *record.Record) {
 	switch r.Action {
 	case record.ActionApprovalRequested:
 		a := approval{tool: r.Tool, callID: callID(r), ts: r.TS}
-		p.endDenial(a.tool)
+		p.denied.endTool(a.tool)
 		p.pending = pushCapped(p.pending, a)
 	case record.ActionApprovalGranted, record.ActionApprovalDenied:
 		id := callID(r)
@@ -68,45 +139,33 @@ func (p *paired) observe(r *record.Record) {
 			addDetail(r, "request_ts", quote(record.FormatTime(req.ts)))
 		}
 		if r.Action == record.ActionApprovalDenied {
-			p.denied = pushCapped(p.denied, approval{tool: r.Tool, callID: id, ts: r.TS})
+			p.denied.push(approval{tool: r.Tool, callID: id, ts: r.TS})
 		} else {
-			p.endDenial(r.Tool)
+			p.denied.endTool(r.Tool)
 		}
 	case record.ActionToolCall, record.ActionToolResult:
-		if r.Outcome == "denied" || len(p.denied) == 0 {
+		if r.Outcome == "denied" {
 			return
 		}
 		id := callID(r)
-		for i, d := range p.denied {
-			if !(id != "" && d.callID != "" && id == d.callID) && !((id == "" || d.callID == "") && d.tool != "" && d.tool == r.Tool) {
-				continue
-			}
-			f := fields{}
-			f.str("type", "executed_after_denial")
-			f.str("denied_at", record.FormatTime(d.ts))
-			f.str("call_id", d.callID)
-			f.str("tool", d.tool)
-			addDetail(r, "finding", f.object())
-			if id == "" && d.callID != "" { // the execution belongs to the denied call's story
-				addDetail(r, "call_id", quote(d.callID))
-			}
-			if r.Action == record.ActionToolResult {
-				p.denied = append(p.denied[:i], p.denied[i+1:]...)
-			}
+		i := p.denied.match(r.Tool, id)
+		if i < 0 {
 			return
 		}
-	}
-}
-
-// endDenial forgets the denials of tool that carry no call id.
-func (p *paired) endDenial(tool string) {
-	out := p.denied[:0]
-	for _, d := range p.denied {
-		if d.callID != "" || d.tool != tool {
-			out = append(out, d)
+		d := p.denied.list[i]
+		f := fields{}
+		f.str("type", "executed_after_denial")
+		f.str("denied_at", record.FormatTime(d.ts))
+		f.str("call_id", d.callID)
+		f.str("tool", d.tool)
+		addDetail(r, "finding", f.object())
+		if id == "" && d.callID != "" { // the execution belongs to the denied call's story
+			addDetail(r, "call_id", quote(d.callID))
+		}
+		if r.Action == record.ActionToolResult {
+			p.denied.removeAt(i)
 		}
 	}
-	p.denied = out
 }
 
 // find returns the index of the oldest approval of call id id; else of

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -87,8 +88,8 @@ func TestPaired_Bounded(t *testing.T) {
 	}
 	parseAll(p, strings.Join(lines[:1], ""))
 	parseAll(p, lines...)
-	if len(p.pending) > MaxPending || len(p.denied) > MaxPending {
-		t.Fatalf("pending %d denied %d", len(p.pending), len(p.denied))
+	if len(p.pending) > MaxPending || len(p.denied.list) > MaxPending {
+		t.Fatalf("pending %d denied %d", len(p.pending), len(p.denied.list))
 	}
 }
 
@@ -101,4 +102,36 @@ func readLines(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// TestDenials_MatchesScan drives the denial table with random pushes,
+// removals and tool ends, and checks match against a plain scan after
+// every step: the counts that skip the scan must never hide a match.
+func TestDenials_MatchesScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	var ds denials
+	for step := range 20000 {
+		switch rng.IntN(4) {
+		case 0, 1:
+			ds.push(approval{tool: pick("", "a", "b"), callID: pick("", "c1", "c2", "c3", itoa(step))})
+		case 2:
+			if len(ds.list) > 0 {
+				ds.removeAt(rng.IntN(len(ds.list)))
+			}
+		case 3:
+			ds.endTool(pick("", "a", "b"))
+		}
+		tool, id := pick("", "a", "b"), pick("", "c1", "c2", "c3")
+		want := -1
+		for i, d := range ds.list {
+			if id != "" && d.callID != "" && id == d.callID || (id == "" || d.callID == "") && d.tool != "" && d.tool == tool {
+				want = i
+				break
+			}
+		}
+		if got := ds.match(tool, id); got != want {
+			t.Fatalf("step %d: match(%q, %q) = %d, want %d", step, tool, id, got, want)
+		}
+	}
 }
