@@ -619,11 +619,16 @@ func (s *Spool) trim(tx *bolt.Tx) error {
 	recs := tx.Bucket(bucketRecords)
 	c := recs.Cursor()
 	var freed int64
-	for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= low; k, v = c.First() {
+	// Seek past each deleted key rather than First: the leaves emptied so
+	// far stay in the transaction until it commits, and First would walk
+	// them all again for every record.
+	for k, v := c.Seek(be64(s.first)); k != nil && binary.BigEndian.Uint64(k) <= low; {
+		next := binary.BigEndian.Uint64(k) + 1
 		freed += int64(len(v))
 		if err := c.Delete(); err != nil {
 			return err
 		}
+		k, v = c.Seek(be64(next))
 	}
 	pend := s.pend - freed
 	if err := tx.Bucket(bucketMeta).Put(keyPending, be64(uint64(pend))); err != nil {
