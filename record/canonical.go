@@ -32,28 +32,36 @@ var ErrNotCanonical = errors.New("payload is not canonical")
 // payload's times are fixed-width); anything else goes to time.Parse, so
 // that a non-canonical time still decodes (and fails the canonical check).
 func parseTime(s string) (time.Time, error) {
-	if len(s) == len(TimeLayout) && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == '.' && s[29] == 'Z' {
-		num := func(i, j int) int {
-			n := 0
-			for ; i < j; i++ {
-				c := s[i]
-				if c < '0' || c > '9' {
-					return -1
-				}
-				n = n*10 + int(c-'0')
-			}
-			return n
-		}
-		y, mo, d, h, mi, sec, ns := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19), num(20, 29)
-		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && ns >= 0 {
-			t := time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC)
-			if t.Day() == d { // not normalised from an impossible date
-				return t, nil
-			}
-		}
+	if t, ok := layoutTime(s); ok {
+		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	return t.UTC(), err
+}
+
+// layoutTime reads s if it is a time written in TimeLayout, exactly as
+// FormatTime writes it.
+func layoutTime(s string) (time.Time, bool) {
+	if len(s) != len(TimeLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[29] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, j int) int {
+		n := 0
+		for ; i < j; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	y, mo, d, h, mi, sec, ns := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19), num(20, 29)
+	if y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h >= 24 || mi < 0 || mi >= 60 || sec < 0 || sec >= 60 || ns < 0 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC)
+	return t, t.Day() == d // not normalised from an impossible date
 }
 
 // FormatTime formats t in TimeLayout.

@@ -4,79 +4,68 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
 )
 
+// Columns are the query columns of a payload, as sinks store them.
+type Columns struct {
+	Chain string
+	Seq   uint64
+	// TS and IngestedAt are the payload's strings, in TimeLayout.
+	TS, IngestedAt                                                    string
+	Action, User, Tenant, Agent, Session, Trace, Model, Tool, Outcome string
+	Approver, Kid, Prev                                               string
+}
+
 // Index decodes the top-level scalar fields of a payload (chain, seq,
 // times, action, identity fields, kid, prev) in one pass, for sinks that
-// extract index columns on the write path. Arguments and Detail are left
-// raw; Redactions and Source are not decoded. It does not check that the
-// payload is canonical: verification uses Parse.
-func Index(payload []byte) (*Record, error) {
-	r := &Record{}
+// extract index columns on the write path. Times must be in TimeLayout,
+// the only form the sealer writes, and are returned as written. It does
+// not check that the rest of the payload is canonical: verification uses
+// Parse.
+func Index(payload []byte) (Columns, error) {
+	var c Columns
 	err := jsonscan.Object(payload, func(rawKey, val []byte) error {
 		var dst *string
 		switch string(rawKey) {
-		case `"v"`, `"seq"`:
+		case `"seq"`:
 			n, err := strconv.ParseUint(string(val), 10, 64)
 			if err != nil {
 				return fmt.Errorf("%s: not an unsigned integer", rawKey)
 			}
-			if rawKey[1] == 'v' {
-				r.V = int(n)
-			} else {
-				r.Seq = n
-			}
+			c.Seq = n
 			return nil
-		case `"ts"`, `"ingested_at"`:
-			s, err := jsonscan.Unquote(val)
-			if err != nil {
-				return fmt.Errorf("%s: %w", rawKey, err)
-			}
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return fmt.Errorf("%s: not an RFC 3339 time", rawKey)
-			}
-			if rawKey[1] == 't' {
-				r.TS = t.UTC()
-			} else {
-				r.IngestedAt = t.UTC()
-			}
-			return nil
-		case `"arguments"`:
-			r.Arguments = val
-			return nil
-		case `"detail"`:
-			r.Detail = val
-			return nil
+		case `"ts"`:
+			dst = &c.TS
+		case `"ingested_at"`:
+			dst = &c.IngestedAt
 		case `"chain"`:
-			dst = &r.Chain
+			dst = &c.Chain
 		case `"action"`:
-			dst = &r.Action
+			dst = &c.Action
 		case `"user"`:
-			dst = &r.User
+			dst = &c.User
 		case `"tenant"`:
-			dst = &r.Tenant
+			dst = &c.Tenant
 		case `"agent"`:
-			dst = &r.Agent
+			dst = &c.Agent
 		case `"session"`:
-			dst = &r.Session
+			dst = &c.Session
 		case `"trace"`:
-			dst = &r.Trace
+			dst = &c.Trace
 		case `"model"`:
-			dst = &r.Model
+			dst = &c.Model
 		case `"tool"`:
-			dst = &r.Tool
+			dst = &c.Tool
 		case `"outcome"`:
-			dst = &r.Outcome
+			dst = &c.Outcome
 		case `"approver"`:
-			dst = &r.Approver
+			dst = &c.Approver
 		case `"kid"`:
-			dst = &r.Kid
+			dst = &c.Kid
 		case `"prev"`:
-			dst = &r.Prev
+			dst = &c.Prev
 		default:
 			return nil
 		}
@@ -84,14 +73,19 @@ func Index(payload []byte) (*Record, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", rawKey, err)
 		}
+		if dst == &c.TS || dst == &c.IngestedAt {
+			if _, ok := layoutTime(s); !ok {
+				return fmt.Errorf("%s: not an RFC 3339 time in the payload layout (UTC, 9 fraction digits)", rawKey)
+			}
+		}
 		*dst = s
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("decode payload: %w", err)
+		return Columns{}, fmt.Errorf("decode payload: %w", err)
 	}
-	if r.Chain == "" || r.Seq == 0 || r.Action == "" || r.TS.IsZero() {
-		return nil, errors.New("decode payload: chain, seq, ts or action missing")
+	if c.Chain == "" || c.Seq == 0 || c.Action == "" || c.TS == "" {
+		return Columns{}, errors.New("decode payload: chain, seq, ts or action missing")
 	}
-	return r, nil
+	return c, nil
 }

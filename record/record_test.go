@@ -46,7 +46,7 @@ func TestCanonical_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if idx.Chain != r.Chain || idx.Seq != r.Seq || !idx.TS.Equal(r.TS) || idx.Tenant != r.Tenant || idx.Prev != r.Prev || idx.Approver != r.Approver {
+	if idx.Chain != r.Chain || idx.Seq != r.Seq || idx.TS != FormatTime(r.TS) || idx.IngestedAt != FormatTime(r.IngestedAt) || idx.Tenant != r.Tenant || idx.Prev != r.Prev || idx.Approver != r.Approver {
 		t.Fatalf("index %+v", idx)
 	}
 	full := AppendJSON(nil, p, [32]byte{1})

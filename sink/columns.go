@@ -53,8 +53,8 @@ func rowOf(s *record.Sealed) (Row, error) {
 	return Row{
 		Chain:      r.Chain,
 		Seq:        r.Seq,
-		TS:         record.FormatTime(r.TS),
-		IngestedAt: record.FormatTime(r.IngestedAt),
+		TS:         r.TS,
+		IngestedAt: r.IngestedAt,
 		Action:     r.Action,
 		User:       r.User,
 		Tenant:     r.Tenant,

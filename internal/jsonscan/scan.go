@@ -4,6 +4,7 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -86,6 +87,12 @@ func skipWS(s []byte, i int) int {
 // skipString returns the index just past the string starting at s[i]=='"'.
 func skipString(s []byte, i int) (int, error) {
 	for i++; i < len(s); i++ {
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		switch c := s[i]; {
 		case c == '"':
 			return i + 1, nil
@@ -109,6 +116,17 @@ func skipString(s []byte, i int) (int, error) {
 		}
 	}
 	return 0, syntaxErr(i)
+}
+
+// plain8 reports whether none of the 8 bytes packed in w ends a string,
+// starts an escape or is a control character: no '"', no '\\', none
+// below 0x20. (x-lsb*n)&^x&msb is non-zero exactly when some byte of x is
+// below n (n <= 0x80); applied to w xor a repeated byte it finds that byte.
+func plain8(w uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lsb * '"')
+	b := w ^ (lsb * '\\')
+	return ((q-lsb)&^q|(b-lsb)&^b|(w-lsb*0x20)&^w)&msb == 0
 }
 
 func isHex(c byte) bool {
