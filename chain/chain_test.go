@@ -470,3 +470,30 @@ func TestVerify_Version1ThenVersion2(t *testing.T) {
 		t.Errorf("summary %+v, problems %v", sum, problems)
 	}
 }
+
+// The columns the sealer attaches are exactly what a sink would decode
+// from the payload: sinks trust them in place of decoding.
+func TestSeal_ColumnsAreThePayloads(t *testing.T) {
+	key, err := NewKey("", []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSealer("c\"hain", key, Head{})
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))
+	for i, r := range []*record.Record{
+		{TS: ts, IngestedAt: ts, Action: record.ActionChainStart},
+		{TS: ts, IngestedAt: ts.Add(time.Second), Action: record.ActionToolCall, User: "ü\n\"", Tenant: "t", Agent: "a",
+			Session: "s", Trace: "tr", Model: "m", Tool: "x.y", Arguments: []byte(`{"a":"\u0000"}`), Outcome: "success",
+			Approver: "ops", Detail: []byte(`{"k":[1,2]}`), Source: &record.Source{File: "/f", Offset: 9}},
+		{TS: ts, IngestedAt: ts, Action: record.ActionDecision},
+	} {
+		sealed := s.Seal(r)
+		want, err := record.Index(sealed.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sealed.Columns == nil || *sealed.Columns != want {
+			t.Errorf("record %d: columns %+v, payload's %+v", i, sealed.Columns, want)
+		}
+	}
+}

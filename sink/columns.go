@@ -22,9 +22,10 @@ func rowsOf(batch []record.Sealed) ([]Row, error) {
 }
 
 // rowOf extracts the query columns of s from its payload, which is the
-// authority: nothing is taken from s but the payload and the MAC, and the
-// payload must name the same chain position as s. Payload and MAC of the
-// returned Row alias s.
+// authority: nothing is taken from s but the payload, the MAC and the
+// sealer's Columns (which are the payload's), and the payload must name
+// the same chain position as s. Payload and MAC of the returned Row alias
+// s.
 //
 // Errors are *RecordError wrapping ErrBadRecord, with a reason that never
 // quotes the payload.
@@ -38,10 +39,16 @@ func rowOf(s *record.Sealed) (Row, error) {
 	}
 	// Index decodes the top-level fields in one pass; whether the payload
 	// is canonical is verification's question (record.Parse), not the
-	// write path's: the sealer only produces canonical payloads.
-	r, err := record.Index(s.Payload)
-	if err != nil {
-		return bad(parseReason(err))
+	// write path's: the sealer only produces canonical payloads, and
+	// verify checks every stored column against the payload.
+	var r record.Columns
+	if s.Columns != nil {
+		r = *s.Columns
+	} else {
+		var err error
+		if r, err = record.Index(s.Payload); err != nil {
+			return bad(parseReason(err))
+		}
 	}
 	if r.Chain != s.Chain || r.Seq != s.Seq {
 		return bad("payload names another chain position")

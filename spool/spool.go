@@ -72,7 +72,16 @@ type Spool struct {
 	first  uint64 // lowest seq still held (0 when empty)
 	pend   int64
 	sinks  map[string]uint64
+	// recent holds the newest appended records, consecutive and still
+	// held, up to recentMax payload bytes: sinks that keep up read them
+	// (with the sealer's columns) without a read transaction or a copy.
+	// The payloads are shared, and nobody changes a sealed payload.
+	recent      []record.Sealed
+	recentBytes int
 }
+
+// recentMax bounds the payload bytes kept in Spool.recent.
+const recentMax = 16 << 20
 
 // Open opens or creates the spool file at path, creating its folder.
 func Open(path string, opts Options) (*Spool, error) {
@@ -463,6 +472,7 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 	if err != nil {
 		return fmt.Errorf("append to spool: %w", err)
 	}
+	s.remember(batch)
 	if n := len(batch); n > 0 {
 		last := batch[n-1]
 		s.state.Chain = last.Chain
@@ -544,18 +554,66 @@ func (s *Spool) Read(sink string, max int) ([]record.Sealed, error) {
 	return s.ReadBounded(sink, max, 0)
 }
 
+// remember adds a committed batch to recent. Called with mu held.
+func (s *Spool) remember(batch []record.Sealed) {
+	for _, r := range batch {
+		s.recent = append(s.recent, r)
+		s.recentBytes += len(r.Payload)
+	}
+	drop, over := 0, s.recentBytes-recentMax
+	for ; drop < len(s.recent) && over > 0; drop++ {
+		over -= len(s.recent[drop].Payload)
+	}
+	s.forget(drop)
+}
+
+// forget drops the oldest n records of recent. Called with mu held.
+func (s *Spool) forget(n int) {
+	if n == 0 {
+		return
+	}
+	for i := range n {
+		s.recentBytes -= len(s.recent[i].Payload)
+	}
+	clear(s.recent[:n]) // let the payloads go
+	s.recent = s.recent[n:]
+	if len(s.recent) == 0 {
+		s.recent, s.recentBytes = nil, 0
+	}
+}
+
+// fromRecent returns the records after seq after from recent, or false
+// when recent does not hold the next one. Called with mu held.
+func (s *Spool) fromRecent(after uint64, max, maxBytes int) ([]record.Sealed, bool) {
+	if len(s.recent) == 0 || s.recent[0].Seq > after+1 || after >= s.recent[len(s.recent)-1].Seq {
+		return nil, false
+	}
+	rs := s.recent[after+1-s.recent[0].Seq:]
+	n, size := 0, 0
+	for n < len(rs) && n < max && (maxBytes <= 0 || size < maxBytes) {
+		size += len(rs[n].Payload)
+		n++
+	}
+	return append([]record.Sealed(nil), rs[:n]...), true
+}
+
 // ReadBounded is Read that also stops once the records read hold maxBytes
 // of payload (0: no bound); it always returns at least one record when
-// one is there, whatever its size.
+// one is there, whatever its size. Records the spool still has in memory
+// are returned with their sealer's Columns and share its payload bytes,
+// which the caller must not change.
 func (s *Spool) ReadBounded(sink string, max int, maxBytes int) ([]record.Sealed, error) {
 	s.mu.Lock()
 	after, ok := s.sinks[sink]
 	chain := s.state.Chain
+	out, hit := s.fromRecent(after, max, maxBytes)
 	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("read %q: %w", sink, ErrUnknownSink)
 	}
-	var out []record.Sealed
+	if hit {
+		return out, nil
+	}
 	size := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
@@ -643,6 +701,11 @@ func (s *Spool) trim(tx *bolt.Tx) error {
 		if low < s.state.HeadSeq {
 			s.first = low + 1
 		}
+		n := 0
+		for n < len(s.recent) && s.recent[n].Seq <= low {
+			n++
+		}
+		s.forget(n)
 	})
 	return nil
 }

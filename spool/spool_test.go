@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -384,4 +385,94 @@ func BenchmarkSpool_Cycle1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Reads served from the records kept in memory return exactly what the
+// file holds, in order, whether a read starts inside the kept records,
+// before them (a slow sink, or more appended than is kept), or after an
+// ack trimmed some; and a failed append keeps nothing.
+func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path, 0)
+	if err := s.Register([]string{"fast", "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 4000)
+	next := 1
+	appendN := func(n int) {
+		batch := sealed("c", next, n)
+		for i := range batch {
+			batch[i].Payload = append(batch[i].Payload, pad...)
+			batch[i].Columns = &record.Columns{Chain: "c", Seq: batch[i].Seq}
+		}
+		if err := s.Append(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+		next += n
+	}
+	check := func(got []record.Sealed, from uint64, fromMemory bool) {
+		t.Helper()
+		for i, r := range got {
+			if r.Seq != from+uint64(i) || r.Chain != "c" || r.MAC[0] != byte(r.Seq) ||
+				!strings.HasPrefix(string(r.Payload), fmt.Sprintf(`{"seq":%d}`, r.Seq)) || len(r.Payload) < len(pad) {
+				t.Fatalf("record %d: seq %d chain %q", i, r.Seq, r.Chain)
+			}
+			if (r.Columns != nil) != fromMemory {
+				t.Fatalf("seq %d: columns %v, want from memory %v", r.Seq, r.Columns, fromMemory)
+			}
+		}
+	}
+	appendN(1000) // 4 MB: all kept
+	got, err := s.Read("fast", 300)
+	if err != nil || len(got) != 300 {
+		t.Fatal(len(got), err)
+	}
+	check(got, 1, true)
+	if err := s.Ack("fast", 300); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Read("fast", 1000)
+	check(got, 301, true)
+	if len(got) != 700 {
+		t.Fatalf("read %d", len(got))
+	}
+	appendN(5000) // 20 MB more: the oldest are no longer kept
+	got, _ = s.Read("slow", 2000)
+	check(got, 1, false)
+	if err := s.Ack("fast", 6000); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack("slow", 1000); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.ReadBounded("slow", 10000, 40000)
+	check(got, 1001, false)
+	if len(got) != 10 {
+		t.Fatalf("bounded read %d", len(got))
+	}
+	if err := s.Ack("slow", 5000); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.ReadBounded("slow", 10000, 40000)
+	check(got, 5001, true)
+	if len(got) != 10 {
+		t.Fatalf("bounded read %d", len(got))
+	}
+	if err := s.Append(sealed("c", next+1, 1), nil); err == nil {
+		t.Fatal("a gap was appended")
+	}
+	appendN(1)
+	if err := s.Ack("slow", 6000); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Read("slow", 10)
+	check(got, 6001, true)
+	if len(got) != 1 {
+		t.Fatalf("read %d after the failed append", len(got))
+	}
+	s.Close()
+	s = open(t, path, 0)
+	defer s.Close()
+	got, _ = s.Read("slow", 10)
+	check(got, 6001, false)
 }
