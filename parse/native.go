@@ -46,6 +46,39 @@ func Native(l Line, now time.Time) *record.Record {
 	return r
 }
 
+// keySet is a set of keys that lives on the stack while it is small: a
+// line's first keys are compared in a list (lines have a few dozen), and
+// only a line with more moves to a map, so that a hostile line of many
+// keys costs linear time.
+type keySet struct {
+	n    int
+	list [32]string
+	m    map[string]struct{}
+}
+
+// add adds k and reports whether it was new.
+func (s *keySet) add(k string) bool {
+	if s.m == nil {
+		if slices.Contains(s.list[:s.n], k) {
+			return false
+		}
+		if s.n < len(s.list) {
+			s.list[s.n] = k
+			s.n++
+			return true
+		}
+		s.m = make(map[string]struct{}, 2*len(s.list))
+		for _, x := range s.list {
+			s.m[x] = struct{}{}
+		}
+	}
+	if _, dup := s.m[k]; dup {
+		return false
+	}
+	s.m[k] = struct{}{}
+	return true
+}
+
 // member is one top-level key (decoded) and its raw value.
 type member struct {
 	key string
@@ -57,7 +90,7 @@ func native(text []byte, now time.Time) (*record.Record, error) {
 	r := &record.Record{IngestedAt: now, TS: now}
 	var (
 		detail      []member
-		seen        = make(map[string]struct{}, 24)
+		seen        keySet
 		action, ts  []byte
 		actionField string
 	)
@@ -66,10 +99,9 @@ func native(text []byte, now time.Time) (*record.Record, error) {
 		if err != nil {
 			return err
 		}
-		if _, dup := seen[k]; dup {
+		if !seen.add(k) {
 			return fmt.Errorf("duplicate key %q", k)
 		}
-		seen[k] = struct{}{}
 		var dst *string
 		switch k {
 		case "action", "type", "event":

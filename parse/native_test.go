@@ -2,6 +2,7 @@ package parse
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +198,27 @@ func BenchmarkNative_Dialect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d.Parse(Line{Text: line}, now, func(*record.Record) {})
+	}
+}
+
+// A duplicate key is found among a line's first keys and past the point
+// where the set moves to a map.
+func TestNative_DuplicateKeys(t *testing.T) {
+	for _, n := range []int{1, 31, 32, 33, 200} {
+		var b strings.Builder
+		b.WriteString(`{"action":"decision"`)
+		for i := range n {
+			fmt.Fprintf(&b, `,"k%d":%d`, i, i)
+		}
+		ok := b.String() + `}`
+		if r := Native(Line{Text: []byte(ok)}, now); r.Action != record.ActionDecision {
+			t.Fatalf("%d keys: %s", n, r.Action)
+		}
+		for _, dup := range []string{"k0", fmt.Sprintf("k%d", n-1), "action"} {
+			bad := b.String() + `,"` + dup + `":1}`
+			if r := Native(Line{Text: []byte(bad)}, now); r.Action != record.ActionParseError {
+				t.Errorf("%d keys, %s again: %s", n, dup, r.Action)
+			}
+		}
 	}
 }
