@@ -77,7 +77,9 @@ type Spool struct {
 	// (with the sealer's columns) without a read transaction or a copy.
 	// The payloads are shared, and nobody changes a sealed payload.
 	recent      []record.Sealed
+	recentBuf   []record.Sealed // recent's whole buffer (recent is a window of it)
 	recentBytes int
+	putBuf      []byte // AppendExtra's buffer of keys and values, reused
 }
 
 // recentMax bounds the payload bytes kept in Spool.recent.
@@ -423,12 +425,19 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		recs.FillPercent = 1.0 // keys only ever grow
+		// bbolt keeps key and value slices until the commit, and no
+		// longer: one buffer, kept for the next batch, holds them all.
+		buf := s.putBuf[:0]
+		if need := int(added) + 8*len(batch); cap(buf) < need {
+			buf = make([]byte, 0, need)
+			s.putBuf = buf
+		}
 		for _, r := range batch {
-			// bbolt keeps the value slice until commit: one allocation each.
-			v := make([]byte, 32+len(r.Payload))
-			copy(v, r.MAC[:])
-			copy(v[32:], r.Payload)
-			if err := recs.Put(be64(r.Seq), v); err != nil {
+			k := len(buf)
+			buf = binary.BigEndian.AppendUint64(buf, r.Seq)
+			buf = append(buf, r.MAC[:]...)
+			buf = append(buf, r.Payload...)
+			if err := recs.Put(buf[k:k+8:k+8], buf[k+8:len(buf):len(buf)]); err != nil {
 				return err
 			}
 		}
@@ -469,6 +478,9 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 		}
 		return putMarks(tx, x)
 	})
+	if cap(s.putBuf) > recentMax { // a huge batch once: do not keep its buffer
+		s.putBuf = nil
+	}
 	if err != nil {
 		return fmt.Errorf("append to spool: %w", err)
 	}
@@ -556,6 +568,17 @@ func (s *Spool) Read(sink string, max int) ([]record.Sealed, error) {
 
 // remember adds a committed batch to recent. Called with mu held.
 func (s *Spool) remember(batch []record.Sealed) {
+	if need := len(s.recent) + len(batch); need > cap(s.recent) {
+		// Move the kept records to the front of the buffer (forget
+		// advanced past the others), or to a larger one.
+		buf := s.recentBuf
+		if cap(buf) < need {
+			buf = make([]record.Sealed, 0, 2*need)
+		}
+		n := copy(buf[:len(s.recent)], s.recent)
+		clear(buf[n:cap(buf)]) // stale copies would keep payloads alive
+		s.recent, s.recentBuf = buf[:n], buf[:0]
+	}
 	for _, r := range batch {
 		s.recent = append(s.recent, r)
 		s.recentBytes += len(r.Payload)
@@ -577,9 +600,6 @@ func (s *Spool) forget(n int) {
 	}
 	clear(s.recent[:n]) // let the payloads go
 	s.recent = s.recent[n:]
-	if len(s.recent) == 0 {
-		s.recent, s.recentBytes = nil, 0
-	}
 }
 
 // fromRecent returns the records after seq after from recent, or false
