@@ -125,7 +125,7 @@ func (d *Deliverer) purge(ctx context.Context, recs []record.Sealed) {
 		return
 	}
 	for i := range recs {
-		if !bytes.Contains(recs[i].Payload, purgeMarker) {
+		if c := recs[i].Columns; c != nil && c.Action != record.ActionRetentionPurge || !bytes.Contains(recs[i].Payload, purgeMarker) {
 			continue
 		}
 		r, err := record.Parse(recs[i].Payload)
