@@ -3,6 +3,7 @@ package sink
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -374,5 +375,56 @@ func TestSQLite_Write_ConcurrentHandles(t *testing.T) {
 	}
 	if n := countRows(t, s.db); n != 2000 {
 		t.Errorf("rows = %d, want 2000", n)
+	}
+}
+
+// A database the sink creates, or finds created empty in WAL mode (as an
+// operator or a harness would), gets sqlitePageSize pages and stays in
+// WAL mode; one with a schema keeps its page size.
+func TestSQLite_PageSizeOfNewDatabases(t *testing.T) {
+	pageSize := func(path string) int {
+		t.Helper()
+		db, err := sql.Open("sqlite", rawDSN(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`PRAGMA page_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	precreate := func(path string, stmts ...string) {
+		t.Helper()
+		db, err := sql.Open("sqlite", rawDSN(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range stmts {
+			if _, err := db.Exec(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+	}
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh.db")
+	emptyWAL := filepath.Join(dir, "empty-wal.db")
+	precreate(emptyWAL, `PRAGMA page_size = 4096`, `PRAGMA journal_mode = WAL`)
+	withSchema := filepath.Join(dir, "schema.db")
+	precreate(withSchema, `PRAGMA page_size = 4096`, `PRAGMA journal_mode = WAL`, `CREATE TABLE other (x)`)
+	for path, want := range map[string]int{fresh: sqlitePageSize, emptyWAL: sqlitePageSize, withSchema: 4096} {
+		s, err := OpenSQLite(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(context.Background(), sealAll(chainRecords("c", 1, 3))); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if got := pageSize(path); got != want {
+			t.Errorf("%s: page size %d, want %d", filepath.Base(path), got, want)
+		}
 	}
 }
