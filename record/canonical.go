@@ -65,7 +65,40 @@ func layoutTime(s string) (time.Time, bool) {
 }
 
 // FormatTime formats t in TimeLayout.
-func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+func FormatTime(t time.Time) string {
+	var b [len(TimeLayout)]byte
+	return string(AppendTime(b[:0], t))
+}
+
+// AppendTime appends t in TimeLayout, as t.UTC().AppendFormat(dst,
+// TimeLayout) does, without interpreting the layout: every record's two
+// times go through it.
+func AppendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, TimeLayout)
+	}
+	h, mi, sec := t.Clock()
+	digits := func(dst []byte, v, n int) []byte {
+		for i := n - 1; i >= 0; i-- {
+			dst[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return dst[n:]
+	}
+	k := len(dst)
+	dst = append(dst, "0000-00-00T00:00:00.000000000Z"...)
+	b := dst[k:]
+	b = digits(b, y, 4)[1:]
+	b = digits(b, int(mo), 2)[1:]
+	b = digits(b, d, 2)[1:]
+	b = digits(b, h, 2)[1:]
+	b = digits(b, mi, 2)[1:]
+	b = digits(b, sec, 2)[1:]
+	digits(b, t.Nanosecond(), 9)
+	return dst
+}
 
 // AppendCanonical appends the canonical payload of r to dst.
 func AppendCanonical(dst []byte, r *Record) []byte {
@@ -75,9 +108,9 @@ func AppendCanonical(dst []byte, r *Record) []byte {
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, r.Seq, 10)
 	dst = append(dst, `,"ts":"`...)
-	dst = r.TS.UTC().AppendFormat(dst, TimeLayout)
+	dst = AppendTime(dst, r.TS)
 	dst = append(dst, `","ingested_at":"`...)
-	dst = r.IngestedAt.UTC().AppendFormat(dst, TimeLayout)
+	dst = AppendTime(dst, r.IngestedAt)
 	dst = append(dst, '"')
 	dst = appendStringField(dst, "action", r.Action, true)
 	dst = appendStringField(dst, "user", r.User, false)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,25 @@ func TestManifestBuilder(t *testing.T) {
 	}
 	if e := m.Rules[1]; e.Count != 21 || len(e.Paths) != MaxManifestPaths || e.More != 4 || e.Paths[0] != "a.to[00]" {
 		t.Errorf("email: %+v", e)
+	}
+}
+
+// AppendTime writes what the generic formatter writes, for any time.
+func TestAppendTime(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	times := []time.Time{{}, time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 27, 5, 4, 3, 2, time.FixedZone("x", -7*3600))}
+	for range 10000 {
+		times = append(times, time.Unix(rng.Int64N(1<<36)-1<<35, rng.Int64N(1e9)).In(time.FixedZone("y", rng.IntN(50000)-25000)))
+	}
+	for _, tm := range times {
+		want := tm.UTC().Format(TimeLayout)
+		if got := string(AppendTime([]byte("x"), tm)); got != "x"+want {
+			t.Fatalf("AppendTime(%v) = %q, want %q", tm, got, "x"+want)
+		}
+		if got := FormatTime(tm); got != want {
+			t.Fatalf("FormatTime(%v) = %q, want %q", tm, got, want)
+		}
 	}
 }
