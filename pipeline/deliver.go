@@ -14,9 +14,10 @@ import (
 	"github.com/fips-agents/audit-sidecar/spool"
 )
 
-// DeliverBatch is the most records one sink write carries, and
-// DeliverBytes the most payload bytes (a batch holds at least one record):
-// records of huge tool results must not make a batch of gigabytes.
+// DeliverBatch is the most records one sink write carries unless the sink
+// asks for more (sink.Batcher), and DeliverBytes the most payload bytes (a
+// batch holds at least one record): records of huge tool results must not
+// make a batch of gigabytes.
 const (
 	DeliverBatch = 1000
 	DeliverBytes = 16 << 20
@@ -62,9 +63,13 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	// At most 5 s between attempts: a sink that comes back is written to
 	// within seconds, and an attempt costs one connection try.
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	max := DeliverBatch
+	if bs, ok := d.sink.(sink.Batcher); ok && bs.MaxBatch() > 0 {
+		max = bs.MaxBatch()
+	}
 	for {
 		changed := d.spool.Changed()
-		recs, err := d.spool.ReadBounded(d.name, DeliverBatch, DeliverBytes)
+		recs, err := d.spool.ReadBounded(d.name, max, DeliverBytes)
 		if err != nil {
 			d.log.Error("spool read failed", zap.Error(err))
 			if b.wait(ctx) != nil {

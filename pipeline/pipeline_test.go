@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/fips-agents/audit-sidecar/envelope"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/redact"
+	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
 )
@@ -391,5 +393,63 @@ func TestIngest_CommitsLargeBatchesEarly(t *testing.T) {
 	}
 	if head < 16 {
 		t.Errorf("spool head %d while the batch held 20 MiB: no early commit", head)
+	}
+}
+
+// sizes is a sink that records the size of each batch, with an optional
+// MaxBatch.
+type sizes struct {
+	collect
+	max   int
+	sizes []int
+}
+
+func (s *sizes) Write(ctx context.Context, batch []record.Sealed) error {
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(batch))
+	s.mu.Unlock()
+	return s.collect.Write(ctx, batch)
+}
+
+type batcher struct{ *sizes }
+
+func (b batcher) MaxBatch() int { return b.max }
+
+// A waiting backlog is delivered in batches of DeliverBatch records, or
+// of the sink's MaxBatch when it is a sink.Batcher.
+func TestDeliver_BatchSizes(t *testing.T) {
+	for _, tc := range []struct {
+		max  int
+		want []int
+	}{{0, []int{1000, 1000, 1000, 1000, 1000, 1000}}, {2500, []int{2500, 2500, 1000}}} {
+		sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sp.Register([]string{"s"}); err != nil {
+			t.Fatal(err)
+		}
+		sealer := chain.NewSealer("c", testKey(t), chain.Head{})
+		var batch []record.Sealed
+		for range 6000 {
+			batch = append(batch, sealer.Seal(&record.Record{TS: time.Now(), IngestedAt: time.Now(), Action: record.ActionDecision}))
+		}
+		if err := sp.Append(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+		s := &sizes{collect: collect{got: map[uint64][]byte{}}, max: tc.max}
+		var sk sink.Sink = s
+		if tc.max > 0 {
+			sk = batcher{s}
+		}
+		drain := make(chan struct{})
+		close(drain)
+		if err := NewDeliverer("s", sk, sp, nil, nil).Run(context.Background(), drain); err != nil {
+			t.Fatal(err)
+		}
+		sp.Close()
+		if !slices.Equal(s.sizes, tc.want) || s.count() != 6000 {
+			t.Errorf("max %d: batches %v, want %v (%d records)", tc.max, s.sizes, tc.want, s.count())
+		}
 	}
 }

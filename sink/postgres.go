@@ -299,6 +299,16 @@ func (p *Postgres) Write(ctx context.Context, batch []record.Sealed) error {
 	return nil
 }
 
+// pgMaxBatch is the most records one Write carries when records are
+// waiting (a backlog, a replay after an outage). Each transaction costs a
+// commit flush and the per-chain lock and head reads: BenchmarkPostgres_Write
+// with every index measured 43 000 records/s in batches of 1000, 47 000 in
+// 2000, 50 000 in 5000 and 51 000 in 10 000.
+const pgMaxBatch = 5000
+
+// MaxBatch implements Batcher.
+func (p *Postgres) MaxBatch() int { return pgMaxBatch }
+
 // writeBatch stores rows in one transaction. It locks each chain of the
 // batch, then reads each chain's highest stored seq (one index descent per
 // partition). When every record is beyond it, which is every delivery but

@@ -40,6 +40,13 @@ type Purger interface {
 	Purge(ctx context.Context, p Purge) error
 }
 
+// Batcher is a Sink that takes larger batches than the deliverer's
+// default when records are waiting: MaxBatch is the most records one
+// Write should carry.
+type Batcher interface {
+	MaxBatch() int
+}
+
 // Filter selects records for a query. Empty fields do not filter. All set
 // fields combine with AND. From is inclusive, To exclusive.
 type Filter struct {
