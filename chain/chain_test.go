@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -495,5 +496,29 @@ func TestSeal_ColumnsAreThePayloads(t *testing.T) {
 		if sealed.Columns == nil || *sealed.Columns != want {
 			t.Errorf("record %d: columns %+v, payload's %+v", i, sealed.Columns, want)
 		}
+	}
+}
+
+// A text key loses its line ending; a binary key is used whole, even when
+// its last random byte is a newline (head -c 32 /dev/urandom makes one such
+// file in 256, which used to come out 31 bytes long and be refused).
+func TestKeyBytes(t *testing.T) {
+	bin := append(bytes.Repeat([]byte{0x00, 0xff}, 15), 'x', '\n')
+	for _, tc := range []struct{ in, want string }{
+		{"0123456789abcdef0123456789abcdef\n", "0123456789abcdef0123456789abcdef"},
+		{"0123456789abcdef0123456789abcdef\r\n", "0123456789abcdef0123456789abcdef"},
+		{"0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"},
+		{"0123456789abcdef0123456789abcdef\n\n", "0123456789abcdef0123456789abcdef\n\n"},
+		{string(bin), string(bin)},
+		{string(bin[:31]) + "\r\n", string(bin[:31]) + "\r\n"},
+	} {
+		if got := keyBytes([]byte(tc.in)); string(got) != tc.want {
+			t.Errorf("keyBytes(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "k")
+	os.WriteFile(path, bin, 0o600)
+	if k, err := LoadKeyFile(path, ""); err != nil || len(k.secret) != 32 {
+		t.Fatalf("binary key ending in a newline: %v", err)
 	}
 }

@@ -31,21 +31,35 @@ func NewKey(id string, secret []byte) (Key, error) {
 	return Key{ID: id, secret: bytes.Clone(secret)}, nil
 }
 
-// LoadKeyFile reads a key file. The file's bytes are the key; one trailing
-// newline ("\n" or "\r\n") is ignored so that `echo`-made files work.
-// Errors name the file, never its content.
+// LoadKeyFile reads a key file. The file's bytes are the key, except that
+// a text key (printable ASCII) loses one trailing "\n" or "\r\n", so that
+// `echo`-made files work; a binary key (`head -c 32 /dev/urandom`) is used
+// whole, whatever its last byte. Errors name the file, never its content.
 func LoadKeyFile(path, id string) (Key, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("read key file %q: %w", path, err)
 	}
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	b = bytes.TrimSuffix(b, []byte("\r"))
-	k, err := NewKey(id, b)
+	k, err := NewKey(id, keyBytes(b))
 	if err != nil {
 		return Key{}, fmt.Errorf("key file %q: %w", path, err)
 	}
 	return k, nil
+}
+
+// keyBytes is the key in the bytes of a key file: see LoadKeyFile.
+func keyBytes(b []byte) []byte {
+	t, ok := bytes.CutSuffix(b, []byte("\n"))
+	if !ok {
+		return b
+	}
+	t = bytes.TrimSuffix(t, []byte("\r"))
+	for _, c := range t {
+		if c < 0x20 || c > 0x7e {
+			return b
+		}
+	}
+	return t
 }
 
 // KeyID derives a public key id from a secret: "hk-" and the first 16 hex

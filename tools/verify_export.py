@@ -226,7 +226,8 @@ def main():
     try:
         for kid, path in [(None, p) for p in a.key_file] + a.kid_key:
             k = open(path, "rb").read()
-            k = k[:-2] if k.endswith(b"\r\n") else k[:-1] if k.endswith(b"\n") else k
+            t = k[:-2] if k.endswith(b"\r\n") else k[:-1] if k.endswith(b"\n") else None
+            k = t if t is not None and all(0x20 <= c <= 0x7e for c in t) else k
             if len(k) < 32: ap.error("%s: key shorter than 32 bytes" % path)
             keys[kid or "hk-" + hmac.new(k, b"audit-sidecar key id", hashlib.sha256).hexdigest()[:16]] = k
         if not keys: ap.error("at least one --key-file is required")
