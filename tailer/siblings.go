@@ -54,27 +54,48 @@ func siblingDir(path string) (dir, base string) {
 }
 
 // listSiblings returns the regular files that may be rotated generations of
-// path, oldest first (see byAge). A name that vanishes between the
-// directory read and its stat means a rotation (a shift of .1 -> .2 ...)
-// is under way: the listing is taken again, a few times, so that a
-// generation in the middle of a shift is not missed (it would otherwise
-// be found only at the next rotation, after newer lines). Files that still
+// path, oldest first (see byAge). A listing is a directory read and then a
+// stat of each name, so a rotation (a shift of .1 -> .2 ...) under way
+// can make it miss a generation: a name that vanishes before its stat, or
+// a name stat'ed before the shift while the generation moves onto a name
+// stat'ed after it. A missed generation would be found only at the next
+// rotation, after newer lines. So the listing is taken until two in a row
+// agree on every name and inode, a few times at most; files that still
 // vanish are skipped.
 func listSiblings(path string) ([]sibling, error) {
-	var sibs []sibling
+	var prev, sibs []sibling
 	var err error
-	for range listAttempts {
+	for i := range listAttempts {
 		var vanished bool
 		sibs, vanished, err = listSiblingsOnce(path)
-		if !vanished {
+		if err != nil || !vanished && i > 0 && sameFiles(prev, sibs) {
 			break
 		}
+		prev = sibs
 	}
 	return sibs, err
 }
 
-// listAttempts bounds how often listSiblings reads the directory again.
-const listAttempts = 5
+// sameFiles reports whether two listings hold the same names with the
+// same inodes.
+func sameFiles(a, b []sibling) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := make(map[string]inode, len(a))
+	for _, s := range a {
+		m[s.name] = s.ino
+	}
+	for _, s := range b {
+		if ino, ok := m[s.name]; !ok || ino != s.ino {
+			return false
+		}
+	}
+	return true
+}
+
+// listAttempts bounds how often listSiblings reads the directory.
+const listAttempts = 6
 
 func listSiblingsOnce(path string) (sibs []sibling, vanished bool, err error) {
 	dir, base := siblingDir(path)
