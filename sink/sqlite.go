@@ -121,8 +121,13 @@ const sqlitePageSize = 16384
 // one created empty in WAL mode by an operator) sqlitePageSize pages. A
 // WAL database keeps its page size, so the change leaves WAL for the
 // rollback journal, VACUUMs the empty file and returns to WAL, all on one
-// connection; the DSN's busy_timeout makes it wait out another process's
-// reader. A database with a schema keeps its page size.
+// connection. Leaving WAL needs every other connection closed, and SQLite
+// reports a reader of another process (a monitoring poll) as busy at once
+// rather than waiting: the change is tried again for up to
+// pageSizeTries × pageSizeWait, and if it still cannot be made (busy, or
+// anything else), the database keeps its page size and a warning says so:
+// the page size is worth a retry, not a refusal to start. A database with a
+// schema keeps its page size.
 func setPageSize(ctx context.Context, db *sql.DB, logger *zap.Logger) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -139,6 +144,33 @@ func setPageSize(ctx context.Context, db *sql.DB, logger *zap.Logger) error {
 	if objects > 0 || size == sqlitePageSize {
 		return nil
 	}
+	for try := 1; ; try++ {
+		err = changePageSize(ctx, conn)
+		if err == nil || try == pageSizeTries {
+			break
+		}
+		select {
+		case <-time.After(pageSizeWait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		// Back to WAL in any case; checkPragmas fails if that did not take.
+		_, _ = conn.ExecContext(ctx, `PRAGMA journal_mode = WAL`)
+		logger.Warn("sqlite new database keeps its page size", zap.Int("page_size", size),
+			zap.Int("wanted", sqlitePageSize), zap.Error(err))
+	}
+	return nil
+}
+
+const (
+	pageSizeTries = 50
+	pageSizeWait  = 20 * time.Millisecond
+)
+
+// changePageSize makes the page size change on conn; see setPageSize.
+func changePageSize(ctx context.Context, conn *sql.Conn) error {
 	for _, stmt := range []string{
 		`PRAGMA journal_mode = DELETE`,
 		fmt.Sprintf(`PRAGMA page_size = %d`, sqlitePageSize), // a constant
@@ -146,14 +178,15 @@ func setPageSize(ctx context.Context, db *sql.DB, logger *zap.Logger) error {
 		`PRAGMA journal_mode = WAL`,
 	} {
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("set page size %d on the new database: %s: %w", sqlitePageSize, stmt, err)
+			return fmt.Errorf("%s: %w", stmt, err)
 		}
 	}
+	var size int
 	if err := conn.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil {
 		return fmt.Errorf("read page_size: %w", err)
 	}
-	if size != sqlitePageSize { // another process kept the file open
-		logger.Warn("sqlite new database keeps its page size", zap.Int("page_size", size), zap.Int("wanted", sqlitePageSize))
+	if size != sqlitePageSize {
+		return fmt.Errorf("page_size is %d after the change", size)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
 )
@@ -425,6 +426,53 @@ func TestSQLite_PageSizeOfNewDatabases(t *testing.T) {
 		s.Close()
 		if got := pageSize(path); got != want {
 			t.Errorf("%s: page size %d, want %d", filepath.Base(path), got, want)
+		}
+	}
+}
+
+// While another connection has the new database open, it cannot leave
+// WAL mode to change its page size: the sink tries for a while, then opens
+// it with the page size it has, in WAL mode. Once the reader is gone (a
+// monitoring poll that ends), the change is made.
+func TestSQLite_PageSizeWithAReader(t *testing.T) {
+	for _, release := range []time.Duration{0, 100 * time.Millisecond} {
+		path := filepath.Join(t.TempDir(), "busy.db")
+		reader, err := sql.Open("sqlite", rawDSN(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reader.Exec(`PRAGMA journal_mode = WAL`); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := reader.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		want := 4096
+		if release > 0 {
+			want = sqlitePageSize
+			time.AfterFunc(release, func() { tx.Rollback(); reader.Close() }) // the poll ends
+		}
+		s, err := OpenSQLite(path, nil)
+		if err != nil {
+			t.Fatalf("reader held %v: %v", release, err)
+		}
+		if err := s.Write(context.Background(), sealAll(chainRecords("c", 1, 3))); err != nil {
+			t.Fatal(err)
+		}
+		var size int
+		var mode string
+		s.db.QueryRow(`PRAGMA page_size`).Scan(&size)
+		s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
+		s.Close()
+		tx.Rollback()
+		reader.Close()
+		if size != want || mode != "wal" {
+			t.Errorf("reader released after %v: page size %d, journal %s; want %d, wal", release, size, mode, want)
 		}
 	}
 }
