@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -13,20 +12,8 @@ type backoff struct {
 
 func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
 
-// errStopped is waitOr's error when done closed first.
-var errStopped = errors.New("stopped")
-
 // wait sleeps for the next interval or until ctx is done.
 func (b *backoff) wait(ctx context.Context) error {
-	if b.waitOr(ctx.Done()) != nil {
-		return ctx.Err()
-	}
-	return nil
-}
-
-// waitOr sleeps for the next interval or until done is closed
-// (errStopped).
-func (b *backoff) waitOr(done <-chan struct{}) error {
 	if b.cur == 0 {
 		b.cur = b.min
 	} else if b.cur *= 2; b.cur > b.max {
@@ -37,8 +24,8 @@ func (b *backoff) waitOr(done <-chan struct{}) error {
 	select {
 	case <-t.C:
 		return nil
-	case <-done:
-		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -59,13 +59,6 @@ func (d *Deliverer) FailingFor(now time.Time) time.Duration {
 
 // Run delivers until ctx is done. Once drain is closed it returns as soon
 // as the sink has every record the spool holds.
-//
-// Acknowledgements (the sink's cursor in the spool, and the removal of
-// records every sink has) are committed by a goroutine of their own while
-// the next batch is written: the deliverer reads on from the last record
-// written, not from the cursor. The newest acknowledgement is committed
-// before Run returns; one lost in a crash only makes a batch be written
-// again, which the sink skips.
 func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	// At most 5 s between attempts: a sink that comes back is written to
 	// within seconds, and an attempt costs one connection try.
@@ -74,12 +67,9 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	if bs, ok := d.sink.(sink.Batcher); ok && bs.MaxBatch() > 0 {
 		max = bs.MaxBatch()
 	}
-	acks := d.startAcker()
-	defer acks.finish()
-	written, _ := d.spool.Cursor(d.name)
 	for {
 		changed := d.spool.Changed()
-		recs, err := d.spool.ReadAfter(d.name, written, max, DeliverBytes)
+		recs, err := d.spool.ReadBounded(d.name, max, DeliverBytes)
 		if err != nil {
 			d.log.Error("spool read failed", zap.Error(err))
 			if b.wait(ctx) != nil {
@@ -112,84 +102,19 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 			}
 			continue
 		}
-		written = recs[len(recs)-1].Seq
-		acks.ack(written)
+		last := recs[len(recs)-1].Seq
+		if err := d.spool.Ack(d.name, last); err != nil {
+			// The sink has the records; a retry rewrites them idempotently.
+			d.log.Error("spool ack failed", zap.Uint64("seq", last), zap.Error(err))
+			if b.wait(ctx) != nil {
+				return ctx.Err()
+			}
+			continue
+		}
 		b.reset()
 		d.succeeded(len(recs))
 		d.purge(ctx, recs)
 	}
-}
-
-// acker commits a deliverer's acknowledgements: the newest asked for,
-// skipping those it has overtaken.
-type acker struct {
-	d    *Deliverer
-	mu   sync.Mutex
-	want uint64        // the newest seq to acknowledge
-	wake chan struct{} // a pending want (capacity 1)
-	stop chan struct{} // closed by finish
-	done chan struct{} // closed when the goroutine is gone
-}
-
-func (d *Deliverer) startAcker() *acker {
-	a := &acker{d: d, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go a.run()
-	return a
-}
-
-// ack asks for every record up to seq to be acknowledged.
-func (a *acker) ack(seq uint64) {
-	a.mu.Lock()
-	a.want = max(a.want, seq)
-	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
-}
-
-// finish commits the newest acknowledgement asked for (one attempt when the
-// others failed) and stops the goroutine.
-func (a *acker) finish() {
-	close(a.stop)
-	<-a.done
-}
-
-func (a *acker) run() {
-	defer close(a.done)
-	b := newBackoff(50*time.Millisecond, 5*time.Second)
-	for {
-		select {
-		case <-a.wake:
-		case <-a.stop:
-			a.commit() //nolint:errcheck // logged; the batch is written again after a restart
-			return
-		}
-		for a.commit() != nil {
-			if b.waitOr(a.stop) != nil {
-				break
-			}
-		}
-		b.reset()
-	}
-}
-
-// commit acknowledges the newest seq asked for.
-func (a *acker) commit() error {
-	a.mu.Lock()
-	seq := a.want
-	a.mu.Unlock()
-	if cur, _ := a.d.spool.Cursor(a.d.name); seq <= cur {
-		return nil
-	}
-	if err := a.d.spool.Ack(a.d.name, seq); err != nil {
-		// The sink has the records; until an ack succeeds they stay in
-		// the spool, and a restart writes them again (skipped).
-		a.d.log.Error("spool ack failed", zap.Uint64("seq", seq), zap.Error(err))
-		return err
-	}
-	a.d.metrics.SpoolBytes.Set(float64(a.d.spool.PendingBytes()))
-	return nil
 }
 
 // purgeMarker is how a retention_purge record's payload begins its action

@@ -24,9 +24,7 @@
 //
 // Deliverer: one goroutine per sink. It reads records after the sink's
 // cursor, writes them (sinks are idempotent on chain and seq, so a retry
-// after a crash never duplicates), then asks for them to be acknowledged
-// in the spool; a goroutine of its own commits the acknowledgements while
-// the next batch is written, and the newest before the deliverer returns.
+// after a crash never duplicates), then acknowledges them in the spool.
 // Every sink error is retried with exponential backoff (up to 5 s) that
 // resets on success; only the context stops a deliverer. After storing a
 // retention_purge record it asks a sink that can purge to do so.

@@ -453,34 +453,3 @@ func TestDeliver_BatchSizes(t *testing.T) {
 		}
 	}
 }
-
-// Acknowledgements are committed beside delivery, and the newest is
-// committed before Run returns: the cursor is at the head and the spool
-// holds nothing once a drained deliverer is done.
-func TestDeliver_AcksBeforeReturning(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	if err := sp.Register([]string{"s"}); err != nil {
-		t.Fatal(err)
-	}
-	sealer := chain.NewSealer("c", testKey(t), chain.Head{})
-	var batch []record.Sealed
-	for range 3500 {
-		batch = append(batch, sealer.Seal(&record.Record{TS: time.Now(), IngestedAt: time.Now(), Action: record.ActionDecision}))
-	}
-	if err := sp.Append(batch, nil); err != nil {
-		t.Fatal(err)
-	}
-	s := &collect{got: map[uint64][]byte{}}
-	drain := make(chan struct{})
-	close(drain)
-	if err := NewDeliverer("s", s, sp, nil, nil).Run(context.Background(), drain); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := sp.Cursor("s"); c != 3500 || sp.PendingBytes() != 0 || s.count() != 3500 {
-		t.Fatalf("cursor %d, pending %d bytes, sink has %d", c, sp.PendingBytes(), s.count())
-	}
-}

@@ -617,22 +617,6 @@ func (s *Spool) fromRecent(after uint64, max, maxBytes int) ([]record.Sealed, bo
 	return append([]record.Sealed(nil), rs[:n]...), true
 }
 
-// ReadAfter is ReadBounded from seq after instead of the sink's cursor,
-// for a reader that is ahead of its acknowledgements. after must not be
-// below the sink's cursor (the records before it may be gone).
-func (s *Spool) ReadAfter(sink string, after uint64, max int, maxBytes int) ([]record.Sealed, error) {
-	s.mu.Lock()
-	cur, ok := s.sinks[sink]
-	s.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("read %q: %w", sink, ErrUnknownSink)
-	}
-	if after < cur {
-		after = cur
-	}
-	return s.readBounded(after, max, maxBytes)
-}
-
 // ReadBounded is Read that also stops once the records read hold maxBytes
 // of payload (0: no bound); it always returns at least one record when
 // one is there, whatever its size. Records the spool still has in memory
@@ -641,19 +625,12 @@ func (s *Spool) ReadAfter(sink string, after uint64, max int, maxBytes int) ([]r
 func (s *Spool) ReadBounded(sink string, max int, maxBytes int) ([]record.Sealed, error) {
 	s.mu.Lock()
 	after, ok := s.sinks[sink]
+	chain := s.state.Chain
+	out, hit := s.fromRecent(after, max, maxBytes)
 	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("read %q: %w", sink, ErrUnknownSink)
 	}
-	return s.readBounded(after, max, maxBytes)
-}
-
-// readBounded reads the records after seq after.
-func (s *Spool) readBounded(after uint64, max int, maxBytes int) ([]record.Sealed, error) {
-	s.mu.Lock()
-	chain := s.state.Chain
-	out, hit := s.fromRecent(after, max, maxBytes)
-	s.mu.Unlock()
 	if hit {
 		return out, nil
 	}
@@ -672,7 +649,7 @@ func (s *Spool) readBounded(after uint64, max int, maxBytes int) ([]record.Seale
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read spool after seq %d: %w", after, err)
+		return nil, fmt.Errorf("read spool for %q: %w", sink, err)
 	}
 	return out, nil
 }

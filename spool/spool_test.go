@@ -476,31 +476,3 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	got, _ = s.Read("slow", 10)
 	check(got, 6001, false)
 }
-
-// ReadAfter reads from a position ahead of the sink's cursor, and from the
-// cursor when asked for records before it (those may be gone).
-func TestSpool_ReadAfter(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "spool.db"), 0)
-	defer s.Close()
-	if err := s.Register([]string{"a"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(sealed("c", 1, 10), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Ack("a", 4); err != nil {
-		t.Fatal(err)
-	}
-	for after, first := range map[uint64]uint64{0: 5, 4: 5, 7: 8} {
-		got, err := s.ReadAfter("a", after, 100, 0)
-		if err != nil || len(got) == 0 || got[0].Seq != first || got[len(got)-1].Seq != 10 {
-			t.Errorf("ReadAfter(%d): %d records from %v, %v; want from %d", after, len(got), got, err, first)
-		}
-	}
-	if got, _ := s.ReadAfter("a", 10, 100, 0); len(got) != 0 {
-		t.Errorf("ReadAfter(head): %d records", len(got))
-	}
-	if _, err := s.ReadAfter("b", 0, 1, 0); !errors.Is(err, ErrUnknownSink) {
-		t.Errorf("unknown sink: %v", err)
-	}
-}
