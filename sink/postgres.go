@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,9 @@ type PostgresOptions struct {
 	// RequireServer makes an unreachable server fail the open instead of
 	// deferring the setup (for tools that only talk to the database).
 	RequireServer bool
+	// PartitionCheck is how often the sink checks whether the next
+	// months' partitions must be created; 0 means every 10 minutes.
+	PartitionCheck time.Duration
 }
 
 // PostgresSchemaVersion is the schema version this program applies.
@@ -63,6 +67,10 @@ type Postgres struct {
 	connCfg *pgx.ConnConfig
 	setupMu sync.Mutex
 	isSetUp bool
+	setUp   atomic.Bool // isSetUp, read without waiting for a setup
+
+	stop     context.CancelFunc // ends keepPartitions
+	loopDone chan struct{}
 
 	mu sync.Mutex
 	// covered is the first month ("YYYY-MM") without a partition known
@@ -134,7 +142,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
 	}
-	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger, connCfg: cfg.ConnConfig}
+	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger, connCfg: cfg.ConnConfig, loopDone: make(chan struct{})}
 	if err := p.setup(ctx); err != nil {
 		if opts.RequireServer || !pgTransient(err) || ctx.Err() != nil {
 			pool.Close()
@@ -143,6 +151,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 		p.logger.Warn("postgres unreachable at start; records stay spooled and setup is retried before each write",
 			zap.Error(err))
 	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	go p.keepPartitions(loopCtx)
 	return p, nil
 }
 
@@ -170,6 +181,7 @@ func (p *Postgres) setup(ctx context.Context) error {
 	p.logger.Info("postgres sink open", zap.Int("schema_version", pgSchemaVersion), zap.Int("found_version", found),
 		zap.String("role", p.Posture.Role))
 	p.isSetUp = true
+	p.setUp.Store(true)
 	return nil
 }
 
@@ -246,6 +258,30 @@ func (p *Postgres) ensurePartitions(ctx context.Context, now time.Time) {
 	p.mu.Unlock()
 }
 
+// keepPartitions creates the coming months' partitions in time, until ctx
+// ends. It runs apart from the writes: creating a partition waits for the
+// open write transactions, and a write must never wait for it (see
+// pgLockTimeout).
+func (p *Postgres) keepPartitions(ctx context.Context) {
+	defer close(p.loopDone)
+	every := p.opts.PartitionCheck
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p.setUp.Load() { // else the setup creates them
+			p.maybeEnsurePartitions(ctx)
+		}
+	}
+}
+
 // maybeEnsurePartitions creates partitions when now is within a month of
 // the last one created.
 func (p *Postgres) maybeEnsurePartitions(ctx context.Context) {
@@ -265,26 +301,103 @@ func (p *Postgres) maybeEnsurePartitions(ctx context.Context) {
 // reported through OnQuarantine) so they never block the rest. Records
 // already stored identically are skipped; a record whose (chain, seq) is
 // stored with a different payload or MAC fails the batch with a
-// *RecordError wrapping ErrConflict. Each chain of the batch is locked for
-// the transaction, so two writers of one chain (a misconfiguration) cannot
-// both store different records at one position.
+// *RecordError wrapping ErrConflict. Each chain of the batch is locked
+// while the transaction checks its positions and commits, so two writers
+// of one chain (a misconfiguration) cannot both store different records at
+// one position. Write is Prepare then Commit.
 func (p *Postgres) Write(ctx context.Context, batch []record.Sealed) error {
-	if len(batch) == 0 {
-		return ctx.Err()
-	}
-	rows, err := rowsOf(batch)
+	b, err := p.Prepare(ctx, batch)
 	if err != nil {
 		return err
 	}
+	return b.Commit(ctx)
+}
+
+// pgInFlight is how many prepared batches a deliverer keeps: while one
+// commits, the next one's COPY runs in another session, so the index work
+// of two batches proceeds on two server cores.
+const pgInFlight = 2
+
+// InFlight implements Pipeliner.
+func (p *Postgres) InFlight() int { return pgInFlight }
+
+// pgLockTimeout bounds every lock wait of a write transaction. A deliverer
+// commits its prepared batches in order, a dependency the server cannot
+// see: were an earlier batch's transaction to wait for a lock queued
+// behind a later one's (another session's DROP or LOCK TABLE waiting for
+// the later transaction), neither could end. The wait fails instead, the
+// deliverer aborts the later batches and retries.
+const pgLockTimeout = "5s"
+
+// Prepare implements Pipeliner. It stores batch in a new transaction and
+// leaves it open; the returned Prepared's Commit locks the batch's chains,
+// checks that no position is stored twice and commits. A batch holding a
+// record the database rejects for good is rolled back here and stored one
+// record at a time by Commit (see Write).
+func (p *Postgres) Prepare(ctx context.Context, batch []record.Sealed) (Prepared, error) {
+	if len(batch) == 0 {
+		return pgPrepared{}, ctx.Err()
+	}
+	rows, err := rowsOf(batch)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.setup(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := p.prepareBatch(ctx, rows)
+	if err == nil {
+		return pgPrepared{p: p, tx: tx, rows: rows}, nil
+	}
+	if !isPoison(err) {
+		return nil, err
+	}
+	return pgPrepared{p: p, rows: rows, poison: true}, nil
+}
+
+// pgPrepared is a batch in an open transaction, or (poison) a batch that
+// Commit stores record by record.
+type pgPrepared struct {
+	p      *Postgres
+	tx     pgx.Tx
+	rows   []Row
+	poison bool
+}
+
+// Commit implements Prepared.
+func (b pgPrepared) Commit(ctx context.Context) error {
+	switch {
+	case b.poison:
+		return b.p.writeQuarantining(ctx, b.rows)
+	case b.tx == nil: // an empty batch
+		return ctx.Err()
+	}
+	defer b.tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	if err := lockChains(ctx, b.tx, b.rows); err != nil {
 		return err
 	}
-	p.maybeEnsurePartitions(ctx)
-	err = p.writeBatch(ctx, rows)
-	if err == nil || !isPoison(err) {
-		return err
+	if err := checkNoFork(ctx, b.tx, b.rows); err != nil {
+		return b.p.maybeConflict(err)
 	}
-	// Some record cannot be stored. Find which, one at a time.
+	if err := b.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres write: commit: %w", pgSafeErr(err))
+	}
+	return nil
+}
+
+// Abort implements Prepared.
+func (b pgPrepared) Abort() {
+	if b.tx == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pgConnectTimeout)
+	defer cancel()
+	b.tx.Rollback(ctx) //nolint:errcheck // a broken connection is discarded by the pool
+}
+
+// writeQuarantining stores rows, one of which the database rejects for
+// good, record by record, and reports what it moved to quarantine.
+func (p *Postgres) writeQuarantining(ctx context.Context, rows []Row) error {
 	quarantined, err := p.writeEach(ctx, rows)
 	if err != nil {
 		return err
@@ -309,26 +422,33 @@ const pgMaxBatch = 5000
 // MaxBatch implements Batcher.
 func (p *Postgres) MaxBatch() int { return pgMaxBatch }
 
-// writeBatch stores rows in one transaction. It locks each chain of the
-// batch, then reads each chain's highest stored seq (one index descent per
+// prepareBatch stores rows in a new transaction and returns it open. It
+// reads each chain's highest stored seq (one index descent per
 // partition). When every record is beyond it, which is every delivery but
 // a replay, the batch is new: COPY writes it straight into audit_records.
 // Otherwise the batch overlaps what is stored, and goes through the
 // session's staging table and INSERT … SELECT … ON CONFLICT DO NOTHING,
-// then every skipped record is compared with the stored one and no
-// position may be stored twice.
-func (p *Postgres) writeBatch(ctx context.Context, rows []Row) error {
+// then every skipped record is compared with the stored one. No chain
+// lock is held yet: a concurrent writer of the same positions is caught by
+// the unique key (same ingested_at) or by checkNoFork under the lock at
+// commit (another ingested_at).
+func (p *Postgres) prepareBatch(ctx context.Context, rows []Row) (pgx.Tx, error) {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres write: begin: %w", pgSafeErr(err))
+		return nil, fmt.Errorf("postgres write: begin: %w", pgSafeErr(err))
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
-	if err := lockChains(ctx, tx, rows); err != nil {
-		return err
+	ok := false
+	defer func() {
+		if !ok {
+			tx.Rollback(ctx) //nolint:errcheck // the error is returned
+		}
+	}()
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+pgLockTimeout+`'`); err != nil {
+		return nil, fmt.Errorf("postgres write: %w", pgSafeErr(err))
 	}
 	fresh, err := allBeyondStored(ctx, tx, rows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := &rows[i]
@@ -338,21 +458,18 @@ func (p *Postgres) writeBatch(ctx context.Context, rows []Row) error {
 	})
 	if fresh {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_records"}, pgColumns, src); err != nil {
-			return fmt.Errorf("postgres write: copy: %w", pgSafeErr(err))
+			return nil, fmt.Errorf("postgres write: copy: %w", pgSafeErr(err))
 		}
 	} else if err := p.insertOverlapping(ctx, tx, rows, src); err != nil {
-		return err
+		return nil, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres write: commit: %w", pgSafeErr(err))
-	}
-	return nil
+	ok = true
+	return tx, nil
 }
 
 // allBeyondStored reports whether, for every chain in rows, the rows' seqs
 // strictly increase and the first is beyond the chain's highest stored
-// seq. The caller holds the chains' locks, so no other writer can store
-// one of these positions before the transaction ends.
+// seq.
 func allBeyondStored(ctx context.Context, tx pgx.Tx, rows []Row) (bool, error) {
 	last := map[string]uint64{}
 	for i := range rows {
@@ -401,9 +518,6 @@ func (p *Postgres) insertOverlapping(ctx context.Context, tx pgx.Tx, rows []Row,
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("postgres write: compare stored: %w", pgSafeErr(err))
 		}
-	}
-	if err := checkNoFork(ctx, tx, rows); err != nil {
-		return p.maybeConflict(err)
 	}
 	return nil
 }
@@ -737,8 +851,10 @@ func (p *Postgres) queryRows(ctx context.Context, sizeHint int, q string, args .
 	return out, rows.Err()
 }
 
-// Close closes the pool.
+// Close stops the partition upkeep and closes the pool.
 func (p *Postgres) Close() error {
+	p.stop()
+	<-p.loopDone
 	p.pool.Close()
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,8 +276,11 @@ func TestPostgres_PoisonRecordsAreQuarantined(t *testing.T) {
 func TestPostgres_PartitionsAheadAndDefault(t *testing.T) {
 	dsn := pgTestSchema(t)
 	ctx := context.Background()
-	now := time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)
-	p, err := OpenPostgres(ctx, dsn, PostgresOptions{Now: func() time.Time { return now }})
+	var now atomic.Pointer[time.Time]
+	setNow := func(t time.Time) { now.Store(&t) }
+	setNow(time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC))
+	p, err := OpenPostgres(ctx, dsn, PostgresOptions{Now: func() time.Time { return *now.Load() },
+		PartitionCheck: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,17 +309,33 @@ func TestPostgres_PartitionsAheadAndDefault(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("partitions %v, want %v", got, want)
 	}
-	// Time passes: a write after mid-March creates May's partition. April's
-	// cannot be created while the default partition holds an April row
-	// (seq 3); that blocks April only.
-	now = time.Date(2027, 3, 20, 0, 0, 0, 0, time.UTC)
-	writeOK(t, p, sealAll([]*record.Record{withIngested(newRecord("c1", 5, baseTS), "2027-03-20T00:00:00.000000000Z")}))
-	var april, may bool
-	if err := c.QueryRow(ctx, `SELECT to_regclass('audit_records_2027_04') IS NOT NULL, to_regclass('audit_records_2027_05') IS NOT NULL`).Scan(&april, &may); err != nil {
+	// Time passes: after mid-March the sink creates May's partition, while
+	// a write transaction stays open (creating a partition waits for it;
+	// the write does not wait for the creation). April's cannot be created
+	// while the default partition holds an April row (seq 3); that blocks
+	// April only.
+	open, err := p.Prepare(ctx, sealAll([]*record.Record{withIngested(newRecord("c1", 5, baseTS), "2027-03-19T00:00:00.000000000Z")}))
+	if err != nil {
 		t.Fatal(err)
+	}
+	setNow(time.Date(2027, 3, 20, 0, 0, 0, 0, time.UTC))
+	time.Sleep(50 * time.Millisecond) // several checks, all waiting for the open transaction
+	if err := open.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var april, may bool
+	for deadline := time.Now().Add(30 * time.Second); !may && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := c.QueryRow(ctx, `SELECT to_regclass('audit_records_2027_04') IS NOT NULL, to_regclass('audit_records_2027_05') IS NOT NULL`).Scan(&april, &may); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if april || !may {
 		t.Errorf("April's partition exists: %v (want false), May's: %v (want true)", april, may)
+	}
+	writeOK(t, p, sealAll([]*record.Record{withIngested(newRecord("c1", 6, baseTS), "2027-05-02T00:00:00.000000000Z")}))
+	var part string
+	if err := c.QueryRow(ctx, `SELECT tableoid::regclass::text FROM audit_records WHERE seq = 6`).Scan(&part); err != nil || part != "audit_records_2027_05" {
+		t.Errorf("seq 6 in %q, %v", part, err)
 	}
 }
 
@@ -442,4 +462,112 @@ func TestPgTransient(t *testing.T) {
 	if !pgTransient(errors.New("dial tcp: connection refused")) || pgTransient(fmt.Errorf("x: %w", ErrSchemaVersion)) {
 		t.Error("network errors are transient, a newer schema is not")
 	}
+}
+
+// Prepared batches of one sink, in flight together, commit in order; an
+// aborted one leaves nothing, and is stored when prepared again.
+func TestPostgres_PreparedBatchesInFlight(t *testing.T) {
+	ctx := context.Background()
+	p := openTestPostgres(t)
+	first, err := p.Prepare(ctx, sealAll(chainRecords("c1", 1, 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := p.Prepare(ctx, sealAll(chainRecords("c1", 101, 200)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countStored(t, p); n != 0 {
+		t.Errorf("%d records visible before a commit", n)
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countStored(t, p); n != 100 {
+		t.Errorf("%d records visible after the first commit, want 100", n)
+	}
+	second.Abort()
+	if n := countStored(t, p); n != 100 {
+		t.Errorf("%d records visible after the abort, want 100", n)
+	}
+	again, err := p.Prepare(ctx, sealAll(chainRecords("c1", 101, 200)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkPostgresRows(t, p)
+	if n := countStored(t, p); n != 200 {
+		t.Errorf("stored %d, want 200", n)
+	}
+}
+
+// Two writers of one chain (a misconfiguration) prepare different records
+// at the same positions at once, with other ingested_at: neither sees the
+// other's uncommitted rows while preparing, and the chain lock taken at
+// commit lets the second see the first's and fail with a conflict.
+func TestPostgres_ConcurrentForkCaughtAtCommit(t *testing.T) {
+	ctx := context.Background()
+	a := openTestPostgres(t)
+	b, err := OpenPostgres(ctx, pgDSNOf(t, a), PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	mine := chainRecords("c1", 1, 50)
+	var theirs []*record.Record
+	for _, r := range chainRecords("c1", 1, 50) {
+		r.Outcome = "failure"
+		theirs = append(theirs, withIngested(r, "2031-01-01T00:00:00.000000000Z"))
+	}
+	pa, err := a.Prepare(ctx, sealAll(mine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := b.Prepare(ctx, sealAll(theirs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = pb.Commit(ctx)
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("second commit: %v, want ErrConflict", err)
+	}
+	if n := countStored(t, a); n != 50 {
+		t.Errorf("stored %d, want 50", n)
+	}
+	checkPostgresRows(t, a)
+}
+
+// A write whose lock waits are blocked (here by a LOCK TABLE another
+// session holds) fails after pgLockTimeout instead of waiting for ever, so
+// a deliverer's in-order commits can never wait in a cycle the server does
+// not see.
+func TestPostgres_WritesDoNotWaitForeverForALock(t *testing.T) {
+	ctx := context.Background()
+	p := openTestPostgres(t)
+	writeOK(t, p, sealAll(chainRecords("c1", 1, 5)))
+	c := pgAdmin(t, pgDSNOf(t, p))
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE audit_records IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // far beyond the lock timeout
+	defer cancel()
+	err = p.Write(wctx, sealAll(chainRecords("c1", 6, 10)))
+	if err == nil || wctx.Err() != nil || pgCode(err) != "55P03" {
+		t.Fatalf("write under a held lock: %v (context %v), want lock_not_available", err, wctx.Err())
+	}
+	if isPoison(err) {
+		t.Errorf("a lock timeout quarantines records: %v", err)
+	}
+	tx.Rollback(ctx)
+	writeOK(t, p, sealAll(chainRecords("c1", 6, 10)))
 }

@@ -47,6 +47,34 @@ type Batcher interface {
 	MaxBatch() int
 }
 
+// Pipeliner is a Sink that can have several batches in flight, so that
+// one sidecar is not held to the speed of one database session: Prepare
+// does the costly part of storing a batch (the transfer, the index
+// updates) in a transaction it leaves open, and the returned Prepared
+// makes it durable or drops it.
+//
+// The caller prepares batches in seq order, each while earlier ones may
+// still be prepared but uncommitted (Prepare is called from several
+// goroutines at once), and ends each Prepared exactly once, with Commit or
+// Abort, in the order they were prepared. After a failed Prepare or
+// Commit it aborts every later Prepared and starts again from the failed
+// batch, so records become visible in seq order and a failure never
+// leaves a hole. Commit keeps Write's guarantees: idempotent, all or
+// nothing, conflicts reported. Write is Prepare then Commit.
+type Pipeliner interface {
+	Sink
+	Prepare(ctx context.Context, batch []record.Sealed) (Prepared, error)
+	// InFlight is how many prepared batches the caller should keep.
+	InFlight() int
+}
+
+// Prepared is a batch Prepare stored but did not commit.
+type Prepared interface {
+	Commit(ctx context.Context) error
+	// Abort drops the batch; nothing of it becomes visible.
+	Abort()
+}
+
 // Filter selects records for a query. Empty fields do not filter. All set
 // fields combine with AND. From is inclusive, To exclusive.
 type Filter struct {

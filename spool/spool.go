@@ -623,8 +623,18 @@ func (s *Spool) fromRecent(after uint64, max, maxBytes int) ([]record.Sealed, bo
 // are returned with their sealer's Columns and share its payload bytes,
 // which the caller must not change.
 func (s *Spool) ReadBounded(sink string, max int, maxBytes int) ([]record.Sealed, error) {
+	return s.ReadAfter(sink, 0, max, maxBytes)
+}
+
+// ReadAfter is ReadBounded from the record after seq from, or after the
+// sink's cursor if that is further: a deliverer that has batches in
+// flight reads the next one before acknowledging them.
+func (s *Spool) ReadAfter(sink string, from uint64, max int, maxBytes int) ([]record.Sealed, error) {
 	s.mu.Lock()
 	after, ok := s.sinks[sink]
+	if from > after {
+		after = from
+	}
 	chain := s.state.Chain
 	out, hit := s.fromRecent(after, max, maxBytes)
 	s.mu.Unlock()

@@ -371,6 +371,46 @@ func TestSpool_ReadBounded(t *testing.T) {
 	}
 }
 
+// ReadAfter reads past records not yet acknowledged (a deliverer with
+// batches in flight), never before the cursor, from memory and from the
+// file alike.
+func TestSpool_ReadAfter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path, 0)
+	s.Register([]string{"a"})
+	if err := s.Append(sealed("c", 1, 10), nil); err != nil {
+		t.Fatal(err)
+	}
+	firstSeq := func(recs []record.Sealed, err error) uint64 {
+		t.Helper()
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("read: %d records, %v", len(recs), err)
+		}
+		return recs[0].Seq
+	}
+	if got := firstSeq(s.ReadAfter("a", 4, 3, 0)); got != 5 {
+		t.Errorf("after 4 read from %d", got)
+	}
+	if err := s.Ack("a", 6); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstSeq(s.ReadAfter("a", 2, 3, 0)); got != 7 {
+		t.Errorf("after 2 with the cursor at 6 read from %d", got)
+	}
+	if recs, err := s.ReadAfter("a", 10, 3, 0); err != nil || len(recs) != 0 {
+		t.Errorf("after the head: %d records, %v", len(recs), err)
+	}
+	s.Close()
+	s = open(t, path, 0) // nothing in memory now
+	defer s.Close()
+	if got := firstSeq(s.ReadAfter("a", 8, 3, 0)); got != 9 {
+		t.Errorf("from the file, after 8 read from %d", got)
+	}
+	if _, err := s.ReadAfter("b", 0, 1, 0); !errors.Is(err, ErrUnknownSink) {
+		t.Errorf("unknown sink: %v", err)
+	}
+}
+
 // BenchmarkSpool_Cycle1000 is the spool's share of steady delivery: a
 // batch of 1000 records appended, read by the sink and acked (removed).
 func BenchmarkSpool_Cycle1000(b *testing.B) { benchSpool(b, true) }
