@@ -59,6 +59,13 @@ func (d *Deliverer) FailingFor(now time.Time) time.Duration {
 
 // Run delivers until ctx is done. Once drain is closed it returns as soon
 // as the sink has every record the spool holds.
+//
+// A sink.Pipeliner gets its InFlight batches prepared at once, each in a
+// goroutine, and committed in order: a batch is acknowledged in the spool
+// only after its commit, and when a prepare, a commit or an
+// acknowledgement fails, every later batch is aborted and delivery starts
+// again from the spool's cursor. Any other sink is written one batch at a
+// time.
 func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	// At most 5 s between attempts: a sink that comes back is written to
 	// within seconds, and an attempt costs one connection try.
@@ -67,18 +74,43 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	if bs, ok := d.sink.(sink.Batcher); ok && bs.MaxBatch() > 0 {
 		max = bs.MaxBatch()
 	}
+	var pl sink.Pipeliner = writeOnly{d.sink}
+	depth := 1
+	if p, ok := d.sink.(sink.Pipeliner); ok && p.InFlight() > 1 {
+		pl, depth = p, p.InFlight()
+	}
+	var inFlight []*flight // in seq order
+	abortAll := func() {
+		for _, f := range inFlight {
+			f.abort()
+		}
+		inFlight = nil
+	}
+	defer abortAll()
 	for {
 		changed := d.spool.Changed()
-		recs, err := d.spool.ReadBounded(d.name, max, DeliverBytes)
-		if err != nil {
-			d.log.Error("spool read failed", zap.Error(err))
+		var readErr error
+		for len(inFlight) < depth {
+			var after uint64 // the cursor
+			if n := len(inFlight); n > 0 {
+				after = inFlight[n-1].last()
+			}
+			recs, err := d.spool.ReadAfter(d.name, after, max, DeliverBytes)
+			if err != nil || len(recs) == 0 {
+				readErr = err
+				break
+			}
+			inFlight = append(inFlight, prepare(ctx, pl, recs))
+		}
+		if readErr != nil && len(inFlight) == 0 {
+			d.log.Error("spool read failed", zap.Error(readErr))
 			if b.wait(ctx) != nil {
 				return ctx.Err()
 			}
 			continue
 		}
 		d.updateLag()
-		if len(recs) == 0 {
+		if len(inFlight) == 0 {
 			select {
 			case <-drain:
 				return nil
@@ -92,39 +124,98 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 			}
 			continue
 		}
-		if err := d.sink.Write(ctx, recs); err != nil {
+		f := inFlight[0]
+		inFlight = inFlight[1:]
+		if err := f.commit(ctx); err != nil {
+			abortAll()
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			d.failed(err, len(recs))
+			d.failed(err, len(f.recs))
 			if b.wait(ctx) != nil {
 				return ctx.Err()
 			}
 			continue
 		}
-		last := recs[len(recs)-1].Seq
-		if err := d.spool.Ack(d.name, last); err != nil {
+		if err := d.spool.Ack(d.name, f.last()); err != nil {
 			// The sink has the records; a retry rewrites them idempotently.
-			d.log.Error("spool ack failed", zap.Uint64("seq", last), zap.Error(err))
+			abortAll()
+			d.log.Error("spool ack failed", zap.Uint64("seq", f.last()), zap.Error(err))
 			if b.wait(ctx) != nil {
 				return ctx.Err()
 			}
 			continue
 		}
 		b.reset()
-		d.succeeded(len(recs))
-		d.purge(ctx, recs)
+		d.succeeded(len(f.recs))
+		// A purge may drop partitions, which waits for the sink's open
+		// transactions: the batches in flight are aborted first.
+		d.purge(ctx, f.recs, abortAll)
 	}
 }
+
+// flight is a batch being prepared in a goroutine of its own.
+type flight struct {
+	recs []record.Sealed
+	done chan struct{}
+	prep sink.Prepared
+	err  error
+}
+
+func prepare(ctx context.Context, pl sink.Pipeliner, recs []record.Sealed) *flight {
+	f := &flight{recs: recs, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		f.prep, f.err = pl.Prepare(ctx, recs)
+	}()
+	return f
+}
+
+func (f *flight) last() uint64 { return f.recs[len(f.recs)-1].Seq }
+
+// commit waits for the prepare and commits.
+func (f *flight) commit(ctx context.Context) error {
+	<-f.done
+	if f.err != nil {
+		return f.err
+	}
+	return f.prep.Commit(ctx)
+}
+
+// abort waits for the prepare and drops what it stored.
+func (f *flight) abort() {
+	<-f.done
+	if f.err == nil {
+		f.prep.Abort()
+	}
+}
+
+// writeOnly runs a plain Sink as a Pipeliner of one batch in flight:
+// Commit writes.
+type writeOnly struct{ sink.Sink }
+
+func (w writeOnly) Prepare(_ context.Context, batch []record.Sealed) (sink.Prepared, error) {
+	return pendingWrite{w.Sink, batch}, nil
+}
+
+func (w writeOnly) InFlight() int { return 1 }
+
+type pendingWrite struct {
+	s     sink.Sink
+	batch []record.Sealed
+}
+
+func (p pendingWrite) Commit(ctx context.Context) error { return p.s.Write(ctx, p.batch) }
+func (p pendingWrite) Abort()                           {}
 
 // purgeMarker is how a retention_purge record's payload begins its action
 // field; a payload containing it is decoded to be sure.
 var purgeMarker = []byte(`"action":"` + record.ActionRetentionPurge + `"`)
 
 // purge carries out the retention_purge records of a delivered batch in a
-// sink that can purge. A failure is logged and counted; the next purge
-// covers what this one left.
-func (d *Deliverer) purge(ctx context.Context, recs []record.Sealed) {
+// sink that can purge, calling before first. A failure is logged and
+// counted; the next purge covers what this one left.
+func (d *Deliverer) purge(ctx context.Context, recs []record.Sealed, before func()) {
 	p, ok := d.sink.(sink.Purger)
 	if !ok {
 		return
@@ -147,6 +238,10 @@ func (d *Deliverer) purge(ctx context.Context, recs []record.Sealed) {
 		}
 		cutoff, _ := time.Parse(time.RFC3339Nano, det.Cutoff)
 		req := sink.Purge{Chain: r.Chain, Seq: r.Seq, Through: det.Through, Cutoff: cutoff}
+		if before != nil {
+			before()
+			before = nil
+		}
 		if err := p.Purge(ctx, req); err != nil {
 			d.metrics.PurgeErrors.WithLabelValues(d.name).Inc()
 			d.log.Warn("retention purge failed; the next purge covers it", zap.Uint64("through_seq", det.Through), zap.Error(err))

@@ -25,6 +25,9 @@
 // Deliverer: one goroutine per sink. It reads records after the sink's
 // cursor, writes them (sinks are idempotent on chain and seq, so a retry
 // after a crash never duplicates), then acknowledges them in the spool.
+// A sink that can prepare batches (sink.Pipeliner: PostgreSQL) has the
+// next batch prepared while the previous one commits, commits in order,
+// and acknowledges each batch after its commit.
 // Every sink error is retried with exponential backoff (up to 5 s) that
 // resets on success; only the context stops a deliverer. After storing a
 // retention_purge record it asks a sink that can purge to do so.
