@@ -115,3 +115,53 @@ func rechain(batch []record.Sealed, id string) []record.Sealed {
 	}
 	return out
 }
+
+// BenchmarkPostgres_InFlight measures one chain's delivery as the
+// deliverer does it for a Pipeliner, with 1 or 2 batches in flight: the
+// next batch prepared while the previous one commits, commits in order.
+// b.N batches of BENCH_BATCH records (default 5000, the size a backlog is
+// sent in).
+func BenchmarkPostgres_InFlight(b *testing.B) {
+	batchSize := pgMaxBatch
+	if n, err := strconv.Atoi(os.Getenv("BENCH_BATCH")); err == nil {
+		batchSize = n
+	}
+	for _, depth := range []int{1, pgInFlight} {
+		b.Run(strconv.Itoa(depth), func(b *testing.B) {
+			p := openTestPostgres(b)
+			ctx := context.Background()
+			rng := rand.New(rand.NewPCG(1, 2))
+			batches := make([][]record.Sealed, b.N)
+			for n := range batches {
+				batches[n] = benchBatch(rng, n, batchSize)
+			}
+			type prepared struct {
+				b   Prepared
+				err error
+			}
+			var queue []chan prepared
+			next := 0
+			b.ResetTimer()
+			for range b.N {
+				for ; len(queue) < depth && next < b.N; next++ {
+					ch := make(chan prepared, 1)
+					go func(batch []record.Sealed) {
+						pb, err := p.Prepare(ctx, batch)
+						ch <- prepared{pb, err}
+					}(batches[next])
+					queue = append(queue, ch)
+				}
+				r := <-queue[0]
+				queue = queue[1:]
+				if r.err != nil {
+					b.Fatal(r.err)
+				}
+				if err := r.b.Commit(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
