@@ -157,8 +157,8 @@ func (g *gen) growHead(head []byte) {
 }
 
 // switchTo opens the new generation at the path and queues it after the
-// open ones, which get their drain deadline, and after any generation that
-// was born and rotated away unseen between two checks.
+// open ones, which get their drain deadline, and in age order among any
+// generations that were born and rotated away unseen between two checks.
 func (r *run) switchTo(now time.Time) bool {
 	f, id, _, err := openID(r.cfg.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -175,33 +175,18 @@ func (r *run) switchTo(now time.Time) bool {
 	}
 	appeared := len(r.gens) == 0
 	deadline := now.Add(r.cfg.RotateDrain)
-	for _, g := range r.gens {
+	sibs, unseen, split, serr := r.unseenSiblings(id.inode())
+	if serr != nil {
+		r.retry("list rotated", serr)
+	}
+	r.gens = append(r.gens, unseen[:split]...)
+	r.gens = append(r.gens, newGen(f, r.cfg.Path, id, 0))
+	r.gens = append(r.gens, unseen[split:]...)
+	for _, g := range r.gens[:len(r.gens)-1] { // each has a successor now
 		if !g.successor {
 			g.successor, g.drainUntil = true, deadline
 		}
 	}
-	sibs, serr := listSiblings(r.cfg.Path)
-	if serr != nil {
-		r.retry("list rotated", serr)
-	}
-	for _, s := range sibs {
-		if s.ino == id.inode() || r.holds(s.ino) || r.isKnown(s) || r.wasRetired(s) {
-			continue
-		}
-		g, _, err := openSibling(s, 0)
-		if err != nil {
-			r.log.Warn("cannot open rotated file, its lines are lost", zap.String("path", s.path), zap.Error(err))
-			r.cfg.Observer.Lost(-1)
-			continue
-		}
-		if g == nil {
-			continue
-		}
-		r.log.Info("reading file rotated away between checks", zap.String("path", s.path))
-		g.successor, g.drainUntil = true, deadline
-		r.gens = append(r.gens, g)
-	}
-	r.gens = append(r.gens, newGen(f, r.cfg.Path, id, 0))
 	r.learn(sibs, serr == nil)
 	msg := "file rotated"
 	if appeared {
@@ -210,6 +195,83 @@ func (r *run) switchTo(now time.Time) bool {
 	r.log.Info(msg, zap.String("path", r.cfg.Path), zap.Uint64("dev", id.Dev), zap.Uint64("ino", id.Ino))
 	r.cfg.Observer.Rotated()
 	return true
+}
+
+// unseenSiblings lists the siblings of the path and opens those that are
+// generations never seen (not open, not known, not retired), oldest
+// first. Generations born and rotated away unseen are older than the file
+// cur opened at the path, unless that file was itself rotated before the
+// listing (more rotations in between): then the listing holds it too, and
+// split tells how many of unseen are older than it. A sibling that is no
+// longer under its listed name when opened (a rotation under way) makes
+// the listing start again, a few times at most: skipping it would read it
+// later, after newer lines.
+func (r *run) unseenSiblings(cur inode) (sibs []sibling, unseen []*gen, split int, err error) {
+	for attempt := 1; ; attempt++ {
+		sibs, err = listSiblings(r.cfg.Path)
+		unseen, split = nil, -1
+		raced := false
+		for _, s := range sibs {
+			if s.ino == cur {
+				split = len(unseen)
+				continue
+			}
+			if r.holds(s.ino) {
+				continue
+			}
+			g, _, oerr := openSibling(s, 0)
+			if oerr != nil {
+				r.log.Warn("cannot open rotated file, its lines are lost", zap.String("path", s.path), zap.Error(oerr))
+				r.cfg.Observer.Lost(-1)
+				continue
+			}
+			if g == nil {
+				raced = true
+				break
+			}
+			if r.seenBefore(g) {
+				_ = g.f.Close()
+				continue
+			}
+			unseen = append(unseen, g)
+		}
+		if !raced || attempt == listAttempts {
+			break
+		}
+		for _, g := range unseen {
+			_ = g.f.Close()
+		}
+	}
+	if split < 0 {
+		split = len(unseen)
+	}
+	for _, g := range unseen {
+		r.log.Info("reading file rotated away between checks", zap.String("path", g.path), zap.Uint64("ino", g.id.Ino))
+	}
+	return sibs, unseen, split, err
+}
+
+// seenBefore reports whether the open sibling g is a known or a retired
+// generation, by its inode and what it holds now (read from the open
+// file, not by name, which a rotation may have given to another file).
+func (r *run) seenBefore(g *gen) bool {
+	head, err := readHead(g.f)
+	if err != nil {
+		return true // as before the read: unreadable is not news
+	}
+	if id, ok := r.known[g.id.inode()]; ok && headMatches(head, id) {
+		return true
+	}
+	id, ok := r.retired[g.id.inode()]
+	if !ok {
+		return false
+	}
+	if id.HeadLen == 0 {
+		// Retired empty: lines under its inode now belong to another
+		// generation (or came after it was read to its end and closed).
+		return len(head) == 0
+	}
+	return headMatches(head, id)
 }
 
 // holds reports whether one of the open generations is ino. Their inodes
@@ -250,16 +312,28 @@ func (r *run) learn(sibs []sibling, complete bool) {
 	r.known = next
 }
 
-// isKnown reports whether s was seen before: same inode and, where a head
-// was taken, the same first bytes (an inode freed and reused in between is
-// a new generation).
-func (r *run) isKnown(s sibling) bool {
-	return r.matches(r.known, s)
+// wasRetired reports whether s is a generation already read to its end.
+// A generation retired empty, without a fingerprint, is s only if s is
+// empty too: lines in a file under its inode were written to another
+// generation (or after this one was read to its end and closed).
+func (r *run) wasRetired(s sibling) bool {
+	if id, ok := r.retired[s.ino]; ok && id.HeadLen == 0 {
+		fi, err := os.Stat(s.path)
+		return err != nil || fi.Size() == 0
+	}
+	return r.matches(r.retired, s)
 }
 
-// wasRetired reports whether s is a generation already read to its end.
-func (r *run) wasRetired(s sibling) bool {
-	return r.matches(r.retired, s)
+// headOf reads g's first bytes if they still match its fingerprint.
+func (r *run) headOf(g *gen) ([]byte, error) {
+	head, err := readHead(g.f)
+	if err != nil {
+		return nil, err
+	}
+	if !headMatches(head, g.id) {
+		return nil, errors.New("rewritten")
+	}
+	return head, nil
 }
 
 // matches reports whether s is the generation ids holds for its inode: the

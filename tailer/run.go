@@ -19,8 +19,10 @@ type run struct {
 
 	// gens are the open generations still to read, oldest first: gens[0] is
 	// being read; every one but the last has a successor. The last is the
-	// one at cfg.Path when last looked (or, after a resume while the path is
-	// missing, the newest generation found).
+	// newest found: the one at cfg.Path when last looked, or one rotated
+	// away after it was opened there (several rotations between two
+	// checks), or, after a resume while the path is missing, the newest
+	// sibling.
 	gens []*gen
 	// known holds the siblings seen beside the path while it had not
 	// rotated: a sibling missing from it when a rotation is noticed is a
@@ -149,6 +151,12 @@ func (r *run) retire(g *gen) {
 		r.log.Warn("rotated file ends with an incomplete line, not handed out",
 			zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("bytes", g.lineLen))
 		r.cfg.Observer.Lost(int64(g.lineLen))
+	}
+	// Remembered with the fingerprint of what it holds now: a generation
+	// opened empty has none yet, and its inode, once freed, may hold the
+	// next generation, which must not pass for this one (see seenBefore).
+	if head, err := r.headOf(g); err == nil {
+		g.growHead(head)
 	}
 	_ = g.f.Close()
 	r.rememberRetired(g.id)

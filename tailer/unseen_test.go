@@ -1,0 +1,122 @@
+package tailer
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// unseenFixture lays out, beside path, three rotated generations, oldest
+// first: .3 ("old"), .2 (the file a rotation check opened at the path,
+// "cur", rotated away since) and .1 ("new"), and returns a run for path
+// and the opened file's identity.
+func unseenFixture(t *testing.T) (*run, string, FileID) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.log")
+	base := time.Now().Add(-time.Hour)
+	write := func(name, text string, age int) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := base.Add(time.Duration(age) * time.Second)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("agent.log.3", "old\n", 0)
+	write("agent.log", "cur\n", 1)
+	f, id, _, err := openID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	write("agent.log.1", "new\n", 2)
+	write("agent.log", "", 3)
+	r := newRun(Config{Path: path, Logger: zap.NewNop(), Observer: nopObserver{}})
+	t.Cleanup(r.close)
+	return r, path, id
+}
+
+func unseenNames(gens []*gen) []string {
+	var out []string
+	for _, g := range gens {
+		out = append(out, filepath.Base(g.path))
+		g.f.Close()
+	}
+	return out
+}
+
+// Generations found unseen at a rotation are queued in age order around
+// the file opened at the path, even when that file was itself rotated
+// away before the listing: the newer ones go after it.
+func TestUnseenSiblings_AroundTheOpenedFile(t *testing.T) {
+	r, _, id := unseenFixture(t)
+	_, unseen, split, err := r.unseenSiblings(id.inode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unseenNames(unseen); !slices.Equal(got, []string{"agent.log.3", "agent.log.1"}) || split != 1 {
+		t.Errorf("unseen %v split %d, want [agent.log.3 agent.log.1] split 1", got, split)
+	}
+}
+
+// A retired generation is recognised by what its inode holds: one retired
+// with a fingerprint is skipped while the file holds those bytes, and one
+// retired empty (no fingerprint) does not hide a later generation that
+// reuses its inode number with lines in it.
+func TestUnseenSiblings_RetiredByContent(t *testing.T) {
+	r, path, id := unseenFixture(t)
+	oldID := fileID(t, path+".3")
+	newID := fileID(t, path+".1")
+	r.rememberRetired(oldID)
+	r.rememberRetired(FileID{Dev: newID.Dev, Ino: newID.Ino}) // retired empty
+	_, unseen, split, err := r.unseenSiblings(id.inode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unseenNames(unseen); !slices.Equal(got, []string{"agent.log.1"}) || split != 0 {
+		t.Errorf("unseen %v split %d, want [agent.log.1] split 0", got, split)
+	}
+}
+
+// A generation retired while its head was not yet fingerprinted (opened
+// empty) is remembered with the fingerprint of what it held when closed.
+func TestRetire_FingerprintsWhatTheFileHolds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, id, _, err := openID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("lines\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(Config{Path: path, Logger: zap.NewNop(), Observer: nopObserver{}})
+	r.gens = []*gen{newGen(f, path, id, 0)}
+	r.retire(r.gens[0])
+	got := r.retired[id.inode()]
+	if got.HeadLen != len("lines\n") || got.Head != hashHead([]byte("lines\n")) {
+		t.Errorf("retired as %+v, want the fingerprint of its 6 bytes", got)
+	}
+}
+
+func fileID(t *testing.T, path string) FileID {
+	t.Helper()
+	f, id, _, err := openID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return id
+}
