@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,8 @@ const (
 	pgPartitionsAhead = 3
 	// pgChainLockSeed salts the advisory lock key of a chain.
 	pgChainLockSeed = 7461626173650002
-	// pgMaxConns bounds the pool: one writer plus readers for queries.
+	// pgMaxConns bounds the pool unless the DSN sets pool_max_conns: two
+	// writes in flight, the partition upkeep, and readers for queries.
 	pgMaxConns = 8
 	// pgConnectTimeout bounds a connection attempt when the DSN sets no
 	// connect_timeout: an unreachable server must fail a write, to be
@@ -120,7 +122,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 		// pgx's parse errors may quote the connection string.
 		return nil, errors.New("open postgres: dsn does not parse")
 	}
-	cfg.MaxConns = pgMaxConns
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = pgMaxConns
+	}
 	// Query plans: the audit filters are skewed (one tenant holds a third
 	// of the rows, another almost none), so a cached generic plan can be
 	// several times slower than a plan for the actual values, and JIT
@@ -318,8 +322,9 @@ func (p *Postgres) Write(ctx context.Context, batch []record.Sealed) error {
 // of two batches proceeds on two server cores.
 const pgInFlight = 2
 
-// InFlight implements Pipeliner.
-func (p *Postgres) InFlight() int { return pgInFlight }
+// InFlight implements Pipeliner: one batch at a time when the DSN allows
+// the sidecar a single connection.
+func (p *Postgres) InFlight() int { return min(pgInFlight, int(p.pool.Config().MaxConns)) }
 
 // pgLockTimeout bounds every lock wait of a write transaction. A deliverer
 // commits its prepared batches in order, a dependency the server cannot

@@ -571,3 +571,27 @@ func TestPostgres_WritesDoNotWaitForeverForALock(t *testing.T) {
 	tx.Rollback(ctx)
 	writeOK(t, p, sealAll(chainRecords("c1", 6, 10)))
 }
+
+// pool_max_conns in the DSN bounds the sidecar's connections; with one,
+// batches go one at a time.
+func TestPostgres_PoolSizeFromTheDSN(t *testing.T) {
+	dsn := pgTestSchema(t)
+	for _, tc := range []struct {
+		param      string
+		conns, fly int
+	}{{"", pgMaxConns, pgInFlight}, {"pool_max_conns=1", 1, 1}, {"pool_max_conns=3", 3, pgInFlight}} {
+		d := dsn
+		if tc.param != "" {
+			d += "&" + tc.param
+		}
+		p, err := OpenPostgres(context.Background(), d, PostgresOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := int(p.pool.Config().MaxConns); got != tc.conns || p.InFlight() != tc.fly {
+			t.Errorf("%q: %d connections, %d in flight; want %d, %d", tc.param, got, p.InFlight(), tc.conns, tc.fly)
+		}
+		writeOK(t, p, sealAll(chainRecords("c-"+tc.param, 1, 3)))
+		p.Close()
+	}
+}
