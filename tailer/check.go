@@ -262,16 +262,7 @@ func (r *run) seenBefore(g *gen) bool {
 	if id, ok := r.known[g.id.inode()]; ok && headMatches(head, id) {
 		return true
 	}
-	id, ok := r.retired[g.id.inode()]
-	if !ok {
-		return false
-	}
-	if id.HeadLen == 0 {
-		// Retired empty: lines under its inode now belong to another
-		// generation (or came after it was read to its end and closed).
-		return len(head) == 0
-	}
-	return headMatches(head, id)
+	return r.isRetired(g.id.inode(), head)
 }
 
 // holds reports whether one of the open generations is ino. Their inodes
@@ -312,40 +303,27 @@ func (r *run) learn(sibs []sibling, complete bool) {
 	r.known = next
 }
 
-// wasRetired reports whether s is a generation already read to its end.
-// A generation retired empty, without a fingerprint, is s only if s is
-// empty too: lines in a file under its inode were written to another
-// generation (or after this one was read to its end and closed).
-func (r *run) wasRetired(s sibling) bool {
-	if id, ok := r.retired[s.ino]; ok && id.HeadLen == 0 {
-		fi, err := os.Stat(s.path)
-		return err != nil || fi.Size() == 0
-	}
-	return r.matches(r.retired, s)
-}
-
-// headOf reads g's first bytes if they still match its fingerprint.
-func (r *run) headOf(g *gen) ([]byte, error) {
-	head, err := readHead(g.f)
-	if err != nil {
-		return nil, err
-	}
-	if !headMatches(head, g.id) {
-		return nil, errors.New("rewritten")
-	}
-	return head, nil
-}
-
-// matches reports whether s is the generation ids holds for its inode: the
-// same inode, and (when fingerprinted) the same first bytes, so that a
-// reused inode number is a new generation.
-func (r *run) matches(ids map[inode]FileID, s sibling) bool {
-	id, ok := ids[s.ino]
+// isRetired reports whether head, the first bytes of a file of inode
+// ino, are the generation retired under that inode: the same first bytes
+// or, for one retired empty (without a fingerprint), none either: lines
+// under its inode were written to another generation (or after it was read
+// to its end and closed).
+func (r *run) isRetired(ino inode, head []byte) bool {
+	id, ok := r.retired[ino]
 	if !ok {
 		return false
 	}
 	if id.HeadLen == 0 {
-		return true
+		return len(head) == 0
+	}
+	return headMatches(head, id)
+}
+
+// wasRetired is isRetired for a sibling read by its name; one that cannot
+// be read counts as retired (it is no news).
+func (r *run) wasRetired(s sibling) bool {
+	if _, ok := r.retired[s.ino]; !ok {
+		return false
 	}
 	f, err := os.Open(s.path)
 	if err != nil {
@@ -356,5 +334,5 @@ func (r *run) matches(ids map[inode]FileID, s sibling) bool {
 	if err != nil {
 		return true
 	}
-	return headMatches(head, id)
+	return r.isRetired(s.ino, head)
 }

@@ -155,7 +155,7 @@ func (r *run) retire(g *gen) {
 	// Remembered with the fingerprint of what it holds now: a generation
 	// opened empty has none yet, and its inode, once freed, may hold the
 	// next generation, which must not pass for this one (see seenBefore).
-	if head, err := r.headOf(g); err == nil {
+	if head, err := readHead(g.f); err == nil && headMatches(head, g.id) {
 		g.growHead(head)
 	}
 	_ = g.f.Close()
