@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,12 +77,22 @@ func pgAdmin(t testing.TB, dsn string) *pgx.Conn {
 	return c
 }
 
-// openTestPostgres opens the sink on a fresh schema; closed when the test
-// ends, after checking that every stored row's columns equal its payload.
+// testClock is the sink's clock in the tests: fixed at baseTS, so the
+// partitions created at open are those of the test records' months
+// whatever the day the test runs (a test that took the wall clock for
+// the partitions and fixed dates for the records broke on 2026-12-01).
+func testClock() time.Time { return baseTS }
+
+// partitionOf names the monthly partition of the rows ingested at t.
+func partitionOf(t time.Time) string { return "audit_records_" + t.UTC().Format("2006_01") }
+
+// openTestPostgres opens the sink on a fresh schema, its clock at baseTS;
+// closed when the test ends, after checking that every stored row's
+// columns equal its payload.
 func openTestPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	dsn := pgTestSchema(t)
-	p, err := OpenPostgres(context.Background(), dsn, PostgresOptions{})
+	p, err := OpenPostgres(context.Background(), dsn, PostgresOptions{Now: testClock})
 	if err != nil {
 		t.Fatalf("OpenPostgres: %v", err)
 	}

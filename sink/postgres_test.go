@@ -83,7 +83,13 @@ func TestPostgres_AppendOnlyForTheOwner(t *testing.T) {
 	writeOK(t, p, sealAll(chainRecords("c1", 1, 5)))
 	writeOK(t, p, sealAll([]*record.Record{withIngested(newRecord("c1", 6, baseTS), "2031-01-01T00:00:00.000000000Z")}))
 	c := pgAdmin(t, pgDSNOf(t, p))
-	part := "audit_records_" + time.Now().UTC().Format("2006_01")
+	// The partition of seq 1..5: an UPDATE of a partition without rows
+	// fires no row trigger and would pass for the wrong reason.
+	part := partitionOf(baseTS)
+	var inPart int
+	if err := c.QueryRow(context.Background(), `SELECT count(*) FROM `+part).Scan(&inPart); err != nil || inPart != 5 {
+		t.Fatalf("%s holds %d rows (%v), want 5", part, inPart, err)
+	}
 	for _, stmt := range []string{
 		`UPDATE audit_records SET outcome = 'failure' WHERE seq = 2`,
 		`DELETE FROM audit_records WHERE seq = 3`,
@@ -112,7 +118,7 @@ func TestPostgres_AppendOnlyForTheOwner(t *testing.T) {
 // alter rows nor remove the triggers that stop it.
 func TestPostgres_WriterRoleCannotAlterRows(t *testing.T) {
 	ownerDSN := pgTestSchema(t)
-	owner, err := OpenPostgres(context.Background(), ownerDSN, PostgresOptions{})
+	owner, err := OpenPostgres(context.Background(), ownerDSN, PostgresOptions{Now: testClock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +146,9 @@ func TestPostgres_WriterRoleCannotAlterRows(t *testing.T) {
 	})
 	writerDSN := withUser(t, ownerDSN, role)
 
-	w, err := OpenPostgres(ctx, writerDSN, PostgresOptions{Now: func() time.Time { return time.Now().AddDate(0, 4, 0) }})
+	// The writer's clock is four months past the owner's (baseTS).
+	later := baseTS.AddDate(0, 4, 0)
+	w, err := OpenPostgres(ctx, writerDSN, PostgresOptions{Now: func() time.Time { return later }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +162,7 @@ func TestPostgres_WriterRoleCannotAlterRows(t *testing.T) {
 		t.Errorf("stored %d, want 25", n)
 	}
 	// The writer created partitions months ahead through the function.
-	far := "audit_records_" + time.Now().UTC().AddDate(0, 4+pgPartitionsAhead-1, 0).Format("2006_01")
+	far := partitionOf(later.AddDate(0, pgPartitionsAhead-1, 0))
 	var exists bool
 	if err := admin.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, far).Scan(&exists); err != nil {
 		t.Fatal(err)
@@ -164,7 +172,7 @@ func TestPostgres_WriterRoleCannotAlterRows(t *testing.T) {
 	}
 
 	wc := pgAdmin(t, writerDSN)
-	part := "audit_records_" + time.Now().UTC().Format("2006_01")
+	part := partitionOf(baseTS) // created by the owner, holding the records
 	for _, stmt := range []string{
 		`UPDATE audit_records SET outcome = 'failure'`,
 		`DELETE FROM audit_records`,
@@ -510,7 +518,7 @@ func TestPostgres_PreparedBatchesInFlight(t *testing.T) {
 func TestPostgres_ConcurrentForkCaughtAtCommit(t *testing.T) {
 	ctx := context.Background()
 	a := openTestPostgres(t)
-	b, err := OpenPostgres(ctx, pgDSNOf(t, a), PostgresOptions{})
+	b, err := OpenPostgres(ctx, pgDSNOf(t, a), PostgresOptions{Now: testClock})
 	if err != nil {
 		t.Fatal(err)
 	}
