@@ -439,14 +439,7 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 // only when no message is left incomplete.
 func (in *Ingester) handle(l tailer.Line) {
 	if l.Gap != nil {
-		// Not a line: bytes of the source that are lost. Chained, so that
-		// the audit trail says so; the position does not move for it.
-		in.add(in.ownRecord(record.ActionGap, map[string]any{
-			"reason": "source " + l.Gap.Reason,
-			"file":   l.Path, "dev": l.Dev, "ino": l.Ino,
-			"from": l.Gap.From, "to": l.Gap.To,
-			"note": "bytes from..to were written to the file but could be neither read nor found in a copy; more may have been written and lost after to",
-		}))
+		in.gap(l)
 		return
 	}
 	in.lines++

@@ -14,6 +14,7 @@ type Metrics struct {
 	Truncations  prometheus.Counter
 	SourceLosses prometheus.Counter     // times source bytes could not be read
 	LostBytes    prometheus.Counter     // of those, the bytes counted
+	Refused      *prometheus.CounterVec // source files refused, by reason
 	Records      *prometheus.CounterVec // by action
 	Redactions   *prometheus.CounterVec // by type
 	ParseErrors  prometheus.Counter
@@ -53,6 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Truncations:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_truncations_total", Help: "Source files found truncated or rewritten, and read again from the start."}),
 		SourceLosses:     prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_losses_total", Help: "Times source bytes could not be read (each logged as a warning): a rotated file that could not be opened or was gone, an incomplete last line."}),
 		LostBytes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_lost_bytes_total", Help: "Source bytes known to be lost (losses of unknown size are only in audit_source_losses_total)."}),
+		Refused:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_source_refused_total", Help: "Files at the source path or beside it that were not read: outside source.allowed_dirs, the sidecar's own, or not regular files."}, []string{"reason"}),
 		Records:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_records_total", Help: "Records sealed into the chain, by action."}, []string{"action"}),
 		Redactions:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_redactions_total", Help: "Values redacted, by PII type."}, []string{"type"}),
 		ParseErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_parse_errors_total", Help: "Lines that became parse_error records."}),
@@ -75,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		WitnessErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_witness_errors_total", Help: "Failed publications of a checkpoint, by target (stdout, dir, url); the url is retried and a newer checkpoint supersedes an older one."}, []string{"target"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
+		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Refused, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
 			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries,
 			m.CheckpointSize, m.CheckpointErrors, m.WitnessErrors, m.Epoch)
 	}
@@ -89,6 +91,16 @@ type tailerObserver struct{ m *Metrics }
 
 func (o tailerObserver) Rotated()   { o.m.Rotations.Inc() }
 func (o tailerObserver) Truncated() { o.m.Truncations.Inc() }
+func (o tailerObserver) Refused(reason string) {
+	label := "not_regular"
+	switch reason {
+	case tailer.RefusedOutside:
+		label = "outside_allowed_dirs"
+	case tailer.RefusedOwnFile:
+		label = "own_file"
+	}
+	o.m.Refused.WithLabelValues(label).Inc()
+}
 func (o tailerObserver) Lost(bytes int64) {
 	o.m.SourceLosses.Inc()
 	if bytes > 0 {

@@ -23,7 +23,7 @@ func (r *run) check(now time.Time) bool {
 	}
 	// Siblings are listed before the path is looked at: if the path has not
 	// rotated by then, nothing listed can be a generation newer than ours.
-	sibs, serr := listSiblings(r.cfg.Path)
+	sibs, serr := r.o.listSiblings(r.cfg.Path)
 	if serr != nil {
 		r.retry("list rotated", serr)
 	} else {
@@ -74,6 +74,7 @@ func (r *run) verify(g *gen) bool {
 	if fi.Size() >= g.readOff && headMatches(head, g.id) {
 		g.growHead(head)
 		g.seen = max(g.seen, fi.Size())
+		g.mtime = fi.ModTime().UnixNano()
 		return false
 	}
 	r.rewritten(g, head, fi.Size())
@@ -123,7 +124,7 @@ func (r *run) copyOf(old FileID, off int64) *gen {
 	if old.HeadLen == 0 {
 		return nil // nothing to recognise a copy by
 	}
-	sibs, err := listSiblings(r.cfg.Path)
+	sibs, err := r.o.listSiblings(r.cfg.Path)
 	if err != nil {
 		return nil
 	}
@@ -132,7 +133,7 @@ func (r *run) copyOf(old FileID, off int64) *gen {
 		if s.ino == old.inode() || r.holds(s.ino) || r.wasRetired(s) {
 			continue
 		}
-		c, fi, err := openSibling(s, off)
+		c, fi, err := r.o.openSibling(s, off)
 		if err != nil || c == nil {
 			continue
 		}
@@ -160,9 +161,9 @@ func (g *gen) growHead(head []byte) {
 // open ones, which get their drain deadline, and in age order among any
 // generations that were born and rotated away unseen between two checks.
 func (r *run) switchTo(now time.Time) bool {
-	f, id, _, err := openID(r.cfg.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false // renamed away between stat and open; the next check sees its successor
+	f, id, _, err := r.openPath()
+	if f == nil && err == nil {
+		return false // renamed away between stat and open (the next check sees its successor), or refused
 	}
 	if err != nil {
 		r.retry("open", err)
@@ -208,7 +209,7 @@ func (r *run) switchTo(now time.Time) bool {
 // later, after newer lines.
 func (r *run) unseenSiblings(cur inode) (sibs []sibling, unseen []*gen, split int, err error) {
 	for attempt := 1; ; attempt++ {
-		sibs, err = listSiblings(r.cfg.Path)
+		sibs, err = r.o.listSiblings(r.cfg.Path)
 		unseen, split = nil, -1
 		raced := false
 		for _, s := range sibs {
@@ -219,7 +220,7 @@ func (r *run) unseenSiblings(cur inode) (sibs []sibling, unseen []*gen, split in
 			if r.holds(s.ino) {
 				continue
 			}
-			g, _, oerr := openSibling(s, 0)
+			g, _, oerr := r.o.openSibling(s, 0)
 			if oerr != nil {
 				r.log.Warn("cannot open rotated file, its lines are lost", zap.String("path", s.path), zap.Error(oerr))
 				r.cfg.Observer.Lost(-1)
@@ -288,7 +289,7 @@ func (r *run) learn(sibs []sibling, complete bool) {
 			next[s.ino] = id
 			continue
 		}
-		f, id, _, err := openID(s.path)
+		f, id, _, err := r.o.open(s.path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				next[s.ino] = FileID{Dev: s.ino.dev, Ino: s.ino.ino} // unreadable: known, without a head
@@ -325,7 +326,7 @@ func (r *run) wasRetired(s sibling) bool {
 	if _, ok := r.retired[s.ino]; !ok {
 		return false
 	}
-	f, err := os.Open(s.path)
+	f, _, _, err := r.o.open(s.path)
 	if err != nil {
 		return true
 	}

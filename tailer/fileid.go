@@ -80,18 +80,3 @@ func identify(f *os.File) (FileID, os.FileInfo, error) {
 	}
 	return FileID{Dev: dev, Ino: ino, Head: hashHead(head), HeadLen: len(head)}, fi, nil
 }
-
-// openID opens path and identifies it. The identity comes from the open
-// descriptor, so a rename racing with the open cannot mislabel it.
-func openID(path string) (*os.File, FileID, os.FileInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, FileID{}, nil, err
-	}
-	id, fi, err := identify(f)
-	if err != nil {
-		_ = f.Close()
-		return nil, FileID{}, nil, err
-	}
-	return f, id, fi, nil
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ func IsPattern(path string) bool { return strings.ContainsAny(path, "*?[") }
 // says which file (the name that matched) a line belongs to.
 type Multi struct {
 	pattern string
+	names   rotatedNames
 	cfg     Config
 	resume  map[string]Position
 	log     *zap.Logger
@@ -42,12 +42,19 @@ func NewMulti(pattern string, cfg Config, resume map[string]Position) (*Multi, e
 	}
 	cfg.Path = pattern
 	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	names, err := compileRotated(cfg.Rotated)
+	if err != nil {
+		return nil, err
+	}
 	for path, p := range resume {
 		if err := p.validate(); err != nil {
 			return nil, fmt.Errorf("resume position of %q: %w", path, err)
 		}
 	}
-	return &Multi{pattern: pattern, cfg: cfg, resume: resume, log: cfg.Logger}, nil
+	return &Multi{pattern: pattern, names: names, cfg: cfg, resume: resume, log: cfg.Logger}, nil
 }
 
 // matches returns the files matching the pattern, without the ones that
@@ -62,13 +69,12 @@ func (m *Multi) matches() ([]string, error) {
 	for _, p := range all {
 		rotated := false
 		for _, q := range all {
-			if q != p && filepath.Dir(q) == filepath.Dir(p) && isSiblingName(filepath.Base(q), filepath.Base(p)) {
+			if q != p && filepath.Dir(q) == filepath.Dir(p) && m.names.is(filepath.Base(q), filepath.Base(p)) {
 				rotated = true
 				break
 			}
 		}
-		lower := strings.ToLower(p)
-		if !rotated && !slices.ContainsFunc(compressedExts, func(ext string) bool { return strings.HasSuffix(lower, ext) }) {
+		if !rotated && !isCompressed(p) {
 			out = append(out, p)
 		}
 	}

@@ -36,15 +36,29 @@ type gen struct {
 	// read to its end, kept being read until drainUntil, and closed.
 	successor  bool
 	drainUntil time.Time
+	// rotatedWhileStopped: found rotated away at start. Its writer has
+	// moved on once the next generation holds bytes: it is finished at
+	// its end then, without waiting for drainUntil, so that a sidecar
+	// restarted every few seconds still gets past it. (One rotated while
+	// running keeps being read until drainUntil, for a writer that still
+	// appends to its old descriptor.)
+	rotatedWhileStopped bool
 
 	// seen is the largest size the file was seen to have (by a read or a
 	// stat) since it was last (re)started: after a truncation, what lay
 	// between next and seen and is not in a copy is known to be lost.
 	seen int64
+
+	// mtime is the modification time (Unix ns) when last looked at.
+	mtime int64
 }
 
 func newGen(f *os.File, path string, id FileID, off int64) *gen {
-	return &gen{f: f, path: path, id: id, next: off, readOff: off}
+	g := &gen{f: f, path: path, id: id, next: off, readOff: off}
+	if fi, err := f.Stat(); err == nil {
+		g.mtime = fi.ModTime().UnixNano()
+	}
+	return g
 }
 
 // restart drops the line being assembled and reads again from off.
@@ -63,7 +77,7 @@ func (g *gen) resetLine() {
 }
 
 func (g *gen) position() Position {
-	return Position{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Head: g.id.Head, HeadLen: g.id.HeadLen, Offset: g.next}
+	return Position{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Head: g.id.Head, HeadLen: g.id.HeadLen, Offset: g.next, MTime: g.mtime}
 }
 
 // add appends seg, a piece of the line being assembled, keeping at most

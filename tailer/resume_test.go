@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	warnNotFound  = "saved file generation not found, reading the current file from the start"
+	warnNotFound  = "saved file generation not found: its unread rest is lost; reading the newer generations still on disk"
 	warnTruncated = "file truncated while stopped, reading it again from the start"
 )
 
@@ -203,6 +203,18 @@ func TestTailer_Resume(t *testing.T) {
 				tt.running(t, path)
 			}
 			got := h.waitText("END")
+			if tt.warn == warnNotFound {
+				// The saved generation's unread rest is reported first, and
+				// the position moves to where reading goes on.
+				g := got[0].Gap
+				if g == nil || g.Reason != GapDeleted || g.From != saved.Offset || g.To != -1 || got[0].Ino != saved.Ino {
+					t.Fatalf("first line %+v (gap %+v), want the gap of the deleted generation from %d", got[0], g, saved.Offset)
+				}
+				if next := got[0].Next; next.Ino != got[1].Ino || next.Offset != 0 {
+					t.Errorf("gap moves the position to %+v, want offset 0 of the next generation (ino %d)", next, got[1].Ino)
+				}
+				got = got[1:]
+			}
 			wantTexts(t, got, tt.want)
 			checkOffsets(t, got)
 			if tt.warn == "" && got[0].Offset != saved.Offset {

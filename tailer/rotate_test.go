@@ -234,13 +234,14 @@ func TestTailer_CopyTruncateThenRename(t *testing.T) {
 
 // countObserver counts what a tailer reports.
 type countObserver struct {
-	mu                       sync.Mutex
-	rotated, truncated, lost int
+	mu                                sync.Mutex
+	rotated, truncated, lost, refused int
 }
 
-func (o *countObserver) Rotated()   { o.mu.Lock(); o.rotated++; o.mu.Unlock() }
-func (o *countObserver) Truncated() { o.mu.Lock(); o.truncated++; o.mu.Unlock() }
-func (o *countObserver) Lost(int64) { o.mu.Lock(); o.lost++; o.mu.Unlock() }
+func (o *countObserver) Rotated()       { o.mu.Lock(); o.rotated++; o.mu.Unlock() }
+func (o *countObserver) Truncated()     { o.mu.Lock(); o.truncated++; o.mu.Unlock() }
+func (o *countObserver) Lost(int64)     { o.mu.Lock(); o.lost++; o.mu.Unlock() }
+func (o *countObserver) Refused(string) { o.mu.Lock(); o.refused++; o.mu.Unlock() }
 func (o *countObserver) counts() (int, int, int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

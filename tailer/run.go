@@ -3,6 +3,9 @@ package tailer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,21 +43,69 @@ type run struct {
 	// gaps are lost ranges found by checks, to hand out before more lines.
 	gaps []Line
 
+	// o opens files under the source policy; refused remembers, by name,
+	// the last refusal reported for it, so that a file refused at every
+	// check is reported once (until it changes or is accepted).
+	o       *opener
+	refused map[string]string
+
 	w         *fsnotify.Watcher
 	watching  bool
 	lastCheck time.Time
 	failing   map[string]string // operation -> last error logged for it
 }
 
+// newRun prepares a Run of cfg, which New has validated.
 func newRun(cfg Config) *run {
-	return &run{
+	r := &run{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		buf:     make([]byte, readBufSize),
 		known:   map[inode]FileID{},
 		retired: map[inode]FileID{},
+		refused: map[string]string{},
 		failing: map[string]string{},
 	}
+	o, err := newOpener(cfg)
+	if err != nil {
+		panic(err) // New validated cfg
+	}
+	o.onRefuse = r.reportRefusal
+	r.o = o
+	return r
+}
+
+// maxRefused bounds the names whose refusal is remembered.
+const maxRefused = 4096
+
+// reportRefusal logs, counts and queues as a gap record a file the policy
+// refused, once for as long as the name keeps naming the same thing.
+func (r *run) reportRefusal(e *RefusedError) {
+	key := fmt.Sprintf("%d:%d:%s:%s", e.Dev, e.Ino, e.Reason, e.Target)
+	if r.refused[e.Path] == key {
+		return
+	}
+	if len(r.refused) >= maxRefused {
+		clear(r.refused)
+	}
+	r.refused[e.Path] = key
+	r.log.Warn("source file refused", zap.String("path", e.Path), zap.String("reason", e.Reason), zap.String("target", e.Target))
+	r.cfg.Observer.Refused(e.Reason)
+	r.gaps = append(r.gaps, Line{Path: e.Path, Dev: e.Dev, Ino: e.Ino, Gap: &Gap{Reason: e.Reason, Target: e.Target}})
+}
+
+// openPath opens the file at the path. A missing or refused file gives
+// a nil file and no error: it is waited for as if it were not there.
+func (r *run) openPath() (*os.File, FileID, os.FileInfo, error) {
+	f, id, fi, err := r.o.open(r.cfg.Path)
+	if _, refused := isRefused(err); refused || errors.Is(err, fs.ErrNotExist) {
+		return nil, FileID{}, nil, nil
+	}
+	if err != nil {
+		return nil, FileID{}, nil, err
+	}
+	delete(r.refused, r.cfg.Path)
+	return f, id, fi, nil
 }
 
 func (r *run) close() {
@@ -114,6 +165,10 @@ func (r *run) loop(ctx context.Context, out chan<- Line, resume *Position) error
 		}
 		g := r.gens[0]
 		began := time.Now()
+		// Looked at before the read: a writer that has written to the next
+		// generation had finished this one, so a read that then reaches
+		// the end has all of it.
+		moved := g.rotatedWhileStopped && r.successorHasData()
 		eof, err := r.readAvailable(ctx, out, g, r.cfg.Poll)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -125,7 +180,7 @@ func (r *run) loop(ctx context.Context, out chan<- Line, resume *Position) error
 		}
 		// A read that began after the drain deadline and reached the end has
 		// everything written before the deadline: the generation is done.
-		if eof && g.successor && !began.Before(g.drainUntil) {
+		if eof && g.successor && (moved || !began.Before(g.drainUntil)) {
 			r.retire(g)
 			continue
 		}
@@ -151,6 +206,12 @@ func (r *run) retire(g *gen) {
 		r.log.Warn("rotated file ends with an incomplete line, not handed out",
 			zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("bytes", g.lineLen))
 		r.cfg.Observer.Lost(int64(g.lineLen))
+		gap := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next,
+			Gap: &Gap{From: g.next, To: g.next + g.lineLen, Reason: GapUnterminated}}
+		if len(r.gens) > 1 {
+			gap.Next = r.gens[1].position() // reading goes on there
+		}
+		r.gaps = append(r.gaps, gap)
 	}
 	// Remembered with the fingerprint of what it holds now: a generation
 	// opened empty has none yet, and its inode, once freed, may hold the
@@ -162,6 +223,16 @@ func (r *run) retire(g *gen) {
 	r.rememberRetired(g.id)
 	r.gens[0] = nil
 	r.gens = r.gens[1:]
+}
+
+// successorHasData reports whether the generation after gens[0] holds
+// bytes.
+func (r *run) successorHasData() bool {
+	if len(r.gens) < 2 {
+		return false
+	}
+	fi, err := r.gens[1].f.Stat()
+	return err == nil && fi.Size() > 0
 }
 
 // maxRetired bounds the retired generations remembered.

@@ -27,30 +27,15 @@ type sibling struct {
 	mtime      time.Time
 }
 
-// isSiblingName reports whether name looks like a rotated generation of
-// base: base followed by '.', '-' or '_' and more ("agent.log.1",
-// "agent.log-20261126"), and not compressed.
-func isSiblingName(base, name string) bool {
-	if len(name) <= len(base) || !strings.HasPrefix(name, base) || !strings.ContainsRune(".-_", rune(name[len(base)])) {
-		return false
-	}
+// isCompressed reports whether name ends like a compressed file.
+func isCompressed(name string) bool {
 	lower := strings.ToLower(name)
 	for _, ext := range compressedExts {
 		if strings.HasSuffix(lower, ext) {
-			return false
+			return true
 		}
 	}
-	return true
-}
-
-// siblingDir returns the directory and base name under which rotated
-// generations of path are looked for: those of the file path resolves to,
-// so a symlink to a log file finds the rotations beside its target.
-func siblingDir(path string) (dir, base string) {
-	if resolved, err := filepath.EvalSymlinks(path); err == nil {
-		path = resolved
-	}
-	return filepath.Dir(path), filepath.Base(path)
+	return false
 }
 
 // listSiblings returns the regular files that may be rotated generations of
@@ -62,12 +47,12 @@ func siblingDir(path string) (dir, base string) {
 // rotation, after newer lines. So the listing is taken until two in a row
 // agree on every name and inode, a few times at most; files that still
 // vanish are skipped.
-func listSiblings(path string) ([]sibling, error) {
+func (o *opener) listSiblings(path string) ([]sibling, error) {
 	var prev, sibs []sibling
 	var err error
 	for i := range listAttempts {
 		var vanished bool
-		sibs, vanished, err = listSiblingsOnce(path)
+		sibs, vanished, err = o.listSiblingsOnce(path)
 		if err != nil || !vanished && i > 0 && sameFiles(prev, sibs) {
 			break
 		}
@@ -97,8 +82,11 @@ func sameFiles(a, b []sibling) bool {
 // listAttempts bounds how often listSiblings reads the directory.
 const listAttempts = 6
 
-func listSiblingsOnce(path string) (sibs []sibling, vanished bool, err error) {
-	dir, base := siblingDir(path)
+func (o *opener) listSiblingsOnce(path string) (sibs []sibling, vanished bool, err error) {
+	dir, base, ok := o.siblingDir(path)
+	if !ok {
+		return nil, false, nil // not a folder the source may read
+	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -108,7 +96,7 @@ func listSiblingsOnce(path string) (sibs []sibling, vanished bool, err error) {
 	}
 	var errs []error
 	for _, e := range ents {
-		if !isSiblingName(base, e.Name()) {
+		if !o.names.is(base, e.Name()) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -121,12 +109,12 @@ func listSiblingsOnce(path string) (sibs []sibling, vanished bool, err error) {
 			errs = append(errs, fmt.Errorf("stat %q: %w", p, err))
 			continue
 		}
-		if !fi.Mode().IsRegular() {
-			continue
-		}
 		dev, ino, err := devIno(fi)
 		if err != nil {
 			return nil, false, err
+		}
+		if o.permit(p, fi, resolve(p)) != nil {
+			continue // refused, and reported
 		}
 		sibs = append(sibs, sibling{path: p, name: e.Name(), ino: inode{dev, ino}, mtime: fi.ModTime()})
 	}
@@ -157,10 +145,10 @@ func numSuffix(base, name string) (uint64, bool) {
 
 // openSibling opens s and returns it as a generation if it is still the
 // inode that was listed; a rename racing with the listing yields nil.
-func openSibling(s sibling, off int64) (*gen, os.FileInfo, error) {
-	f, id, fi, err := openID(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+func (o *opener) openSibling(s sibling, off int64) (*gen, os.FileInfo, error) {
+	f, id, fi, err := o.open(s.path)
+	if _, refused := isRefused(err); refused || errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil // replaced since it was listed
 	}
 	if err != nil {
 		return nil, nil, err

@@ -1,8 +1,6 @@
 package tailer
 
 import (
-	"errors"
-	"io/fs"
 	"os"
 	"time"
 
@@ -13,15 +11,13 @@ import (
 // ones rotated after it, or the file at the path. A missing path is not an
 // error (it is waited for); other I/O errors are, and start is retried.
 func (r *run) start(resume *Position) error {
-	cur, curID, curFI, err := openID(r.cfg.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		cur = nil
-	} else if err != nil {
+	cur, curID, curFI, err := r.openPath()
+	if err != nil {
 		return err
 	}
 	// Listed after the open: a rotation in between leaves the generation we
 	// hold among the siblings, where a resume can still find it.
-	sibs, err := listSiblings(r.cfg.Path)
+	sibs, err := r.o.listSiblings(r.cfg.Path)
 	if err != nil {
 		if cur != nil {
 			_ = cur.Close()
@@ -92,7 +88,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		if s.ino != want.inode() {
 			continue
 		}
-		g, fi, err := openSibling(s, p.Offset)
+		g, fi, err := r.o.openSibling(s, p.Offset)
 		if err != nil {
 			return nil, err
 		}
@@ -123,21 +119,14 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 			}
 			return []*gen{c, newGen(cur, r.cfg.Path, curID, 0)}, nil
 		}
-		r.log.Warn("saved file generation not found, reading the current file from the start",
-			zap.String("path", r.cfg.Path), zap.Int64("saved_offset", p.Offset),
-			zap.Uint64("saved_dev", p.Dev), zap.Uint64("saved_ino", p.Ino))
-		r.cfg.Observer.Lost(-1)
-		if cur == nil {
-			return nil, nil
-		}
-		return []*gen{newGen(cur, r.cfg.Path, curID, 0)}, nil
+		return r.placeAfterDeleted(p, sibs, cur, curID)
 	}
 	// sibs is sorted oldest first: what follows the saved generation is newer.
 	for _, s := range sibs[saved+1:] {
 		if cur != nil && s.ino == curID.inode() {
 			continue
 		}
-		g, _, err := openSibling(s, 0)
+		g, _, err := r.o.openSibling(s, 0)
 		if err != nil {
 			closeAll()
 			return nil, err
@@ -151,7 +140,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 	}
 	deadline := time.Now().Add(r.cfg.RotateDrain)
 	for _, g := range gens[:len(gens)-1] {
-		g.successor, g.drainUntil = true, deadline
+		g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true
 	}
 	r.log.Info("resuming a generation rotated while stopped",
 		zap.String("path", gens[0].path), zap.Int64("offset", p.Offset), zap.Int("newer", len(gens)-1))
@@ -176,4 +165,48 @@ func startsWith(f *os.File, want FileID) (bool, error) {
 		return false, err
 	}
 	return headMatches(head, want), nil
+}
+
+// placeAfterDeleted starts after the saved generation p was deleted (or
+// compressed) while the tailer was stopped: what it held past the saved
+// offset is lost, reported as a gap, and every generation still on disk
+// that is newer than it is read, oldest first, then the file at the path
+// from 0. Newer means modified after p was last looked at; a position
+// saved without that time takes every sibling, which is right for
+// rotations that delete the oldest generations first.
+func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID FileID) ([]*gen, error) {
+	var gens []*gen
+	for _, s := range sibs {
+		if cur != nil && s.ino == curID.inode() || p.MTime != 0 && s.mtime.UnixNano() <= p.MTime {
+			continue
+		}
+		g, _, err := r.o.openSibling(s, 0)
+		if err != nil {
+			for _, g := range gens {
+				_ = g.f.Close()
+			}
+			return nil, err
+		}
+		if g != nil {
+			gens = append(gens, g)
+		}
+	}
+	if cur != nil {
+		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
+	}
+	r.log.Warn("saved file generation not found: its unread rest is lost; reading the newer generations still on disk",
+		zap.String("path", p.Path), zap.Int64("saved_offset", p.Offset),
+		zap.Uint64("saved_dev", p.Dev), zap.Uint64("saved_ino", p.Ino), zap.Int("newer", len(gens)))
+	r.cfg.Observer.Lost(-1)
+	gap := Line{Path: p.Path, Dev: p.Dev, Ino: p.Ino, Offset: p.Offset,
+		Gap: &Gap{From: p.Offset, To: -1, Reason: GapDeleted}}
+	if len(gens) > 0 {
+		gap.Next = gens[0].position()
+	}
+	r.gaps = append(r.gaps, gap)
+	deadline := time.Now().Add(r.cfg.RotateDrain)
+	for _, g := range gens[:max(0, len(gens)-1)] {
+		g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true
+	}
+	return gens, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +46,19 @@ type Config struct {
 	// old descriptor. Lines of newer generations wait for it. Default
 	// DefaultRotateDrain.
 	RotateDrain time.Duration
+	// AllowedDirs are the folders the path, and every rotated generation,
+	// may resolve into through symbolic links; a file resolving elsewhere
+	// is refused. Empty means the folder of Path (for a pattern, the
+	// deepest folder above its first wildcard).
+	AllowedDirs []string
+	// Deny are files never read whatever the path resolves to: the
+	// sidecar's own keys, tokens, spool and sinks. A hard link to one of
+	// them is refused too.
+	Deny []string
+	// Rotated says which names beside the path are its rotated
+	// generations: styles of RotatedStyles or /regular expressions/ of
+	// the suffix after the base name. Empty means DefaultRotated.
+	Rotated []string
 	// Logger gets warnings about lost ranges and retried errors; nil means
 	// zap.NewNop().
 	Logger *zap.Logger
@@ -65,13 +80,17 @@ type Observer interface {
 	// known): a rotated generation that could not be opened or was gone, a
 	// rotated file ending in an incomplete line.
 	Lost(bytes int64)
+	// Refused: a file was not read because the source policy forbids it
+	// (reason is one of the Refused* constants).
+	Refused(reason string)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Rotated()   {}
-func (nopObserver) Truncated() {}
-func (nopObserver) Lost(int64) {}
+func (nopObserver) Rotated()       {}
+func (nopObserver) Truncated()     {}
+func (nopObserver) Lost(int64)     {}
+func (nopObserver) Refused(string) {}
 
 // Position is where reading resumes: the generation and the byte offset just
 // past the last line handed out and committed. It is what the caller persists.
@@ -82,6 +101,10 @@ type Position struct {
 	Head    string `json:"head,omitempty"`
 	HeadLen int    `json:"head_len,omitempty"`
 	Offset  int64  `json:"offset"`
+	// MTime is the generation's modification time (Unix ns) when last
+	// looked at: if the generation is gone at the next start, the
+	// siblings modified after it are the generations newer than it.
+	MTime int64 `json:"mtime,omitempty"`
 }
 
 // FileID returns the generation p points into.
@@ -116,19 +139,45 @@ type Line struct {
 	// (the key of its position); "" from a single Tailer.
 	Watch string
 	// Gap, when set, makes this no line at all but the report of bytes
-	// that were written to the file and can no longer be read (Text is
-	// empty, and Next must not be persisted for it).
+	// of the source that will not be read (Text is empty). Next, unless
+	// it is the zero Position, is where reading goes on after the gap and
+	// is persisted as for a line.
 	Gap *Gap
 }
 
-// Gap is a byte range of a file generation that was lost: From..To were
-// seen in the file but were neither read nor in a copy when the file was
-// truncated. More may have been lost past To (written and truncated
-// between two looks); To is what was seen.
+// Gap reasons (Gap.Reason), besides the Refused* ones.
+const (
+	// GapTruncated: From..To were seen in the file but were neither read
+	// nor in a copy when the file was truncated.
+	GapTruncated = "truncated"
+	// GapCopied: as GapTruncated, with the part before From read from the
+	// copy that copytruncate made.
+	GapCopied = "copied and truncated"
+	// GapDeleted: the generation was deleted (or compressed) before it was
+	// read past From; how much it held is unknown (To is -1).
+	GapDeleted = "generation deleted unread"
+	// GapUnterminated: the generation ended in From..To, a last line
+	// without its "\n", when it was finished.
+	GapUnterminated = "unterminated last line"
+	// GapUnreadable: a rotated generation could not be opened.
+	GapUnreadable = "generation unreadable"
+)
+
+// Gap reports a part of the source that is not read: a byte range
+// From..To of the line's generation (To -1: up to its end, size
+// unknown), or, for a refusal, the whole file the path named (From and
+// To 0, Target what it resolved to). For a truncation, more may have been
+// lost past To (written and truncated between two looks); To is what was
+// seen.
 type Gap struct {
 	From, To int64
 	Reason   string
+	Target   string
 }
+
+// Refusal reports whether the gap is a refused file rather than a byte
+// range.
+func (g *Gap) Refusal() bool { return strings.HasPrefix(g.Reason, "refused") }
 
 // Tailer reads the lines of one file and its rotated generations.
 type Tailer struct {
@@ -174,6 +223,13 @@ func (c Config) withDefaults() Config {
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
+	if len(c.AllowedDirs) == 0 && c.Path != "" {
+		dir := filepath.Dir(c.Path)
+		for IsPattern(dir) {
+			dir = filepath.Dir(dir)
+		}
+		c.AllowedDirs = []string{dir}
+	}
 	return c
 }
 
@@ -195,6 +251,14 @@ func (c Config) Validate() error {
 	}
 	if c.RotateDrain < 0 {
 		errs = append(errs, fmt.Errorf("rotate_drain: %v is negative", c.RotateDrain))
+	}
+	for i, d := range c.AllowedDirs {
+		if d == "" {
+			errs = append(errs, fmt.Errorf("allowed_dirs[%d]: empty", i))
+		}
+	}
+	if _, err := compileRotated(c.Rotated); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
