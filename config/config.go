@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,24 @@ type Config struct {
 	Server    Server    `yaml:"server"`
 	Log       Log       `yaml:"log"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+
+	// File is the config file itself, absolute (set by Load).
+	File string `yaml:"-"`
+}
+
+// OwnFiles are the sidecar's own files that the config names: the config
+// itself, keys, tokens, the spool and the SQLite sinks (with their
+// journals). The source never reads them, whatever source.path says.
+func (c *Config) OwnFiles() []string {
+	files := []string{c.File, c.Chain.KeyFile, c.Chain.SigningKeyFile, c.Redact.HashKeyFile, c.Server.TokensFile,
+		c.Spool.Path, c.Spool.Path + ".epoch-key", c.Spool.Path + ".epoch-key.tmp"}
+	files = append(files, c.Chain.PreviousKeyFiles...)
+	for _, s := range c.Sinks {
+		if s.Path != "" {
+			files = append(files, s.Path, s.Path+"-wal", s.Path+"-shm", s.Path+"-journal")
+		}
+	}
+	return slices.DeleteFunc(files, func(f string) bool { return f == "" || f == ".epoch-key" || f == ".epoch-key.tmp" })
 }
 
 // Source is the agent's event log.
@@ -53,6 +72,15 @@ type Source struct {
 	Poll         time.Duration `yaml:"poll"`
 	RotateDrain  time.Duration `yaml:"rotate_drain"`
 	MaxLineBytes int           `yaml:"max_line_bytes"`
+	// AllowedDirs are the folders source.path (and its rotated
+	// generations) may resolve into through symbolic links; default the
+	// folder of source.path. Anything resolving elsewhere is refused.
+	AllowedDirs []string `yaml:"allowed_dirs"`
+	// Rotated says which names beside source.path are its rotated
+	// generations: styles (numbered, dateext, kubelet, timed) or
+	// /regular expressions/ of the suffix after the base name; default
+	// every style.
+	Rotated []string `yaml:"rotated"`
 	// IdentityPath is a gateway's JSON request log ({"request_id",
 	// "subject", "tenant_id"} per line): records with a detail.request_id
 	// get their user and tenant from it.
@@ -232,6 +260,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.resolve(dir)
+	c.File = filepath.Join(dir, filepath.Base(path))
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -402,6 +431,9 @@ func (c *Config) resolve(dir string) {
 	}
 	abs(&c.Source.Path)
 	abs(&c.Source.IdentityPath)
+	for i := range c.Source.AllowedDirs {
+		abs(&c.Source.AllowedDirs[i])
+	}
 	abs(&c.Chain.KeyFile)
 	abs(&c.Chain.SigningKeyFile)
 	abs(&c.Chain.WitnessDir)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fips-agents/audit-sidecar/redact"
+	"github.com/fips-agents/audit-sidecar/tailer"
 )
 
 var (
@@ -62,6 +63,14 @@ func (c *Config) Validate() error {
 	}
 	if s.MaxLineBytes < 4096 || s.MaxLineBytes > 1<<30 {
 		bad("source.max_line_bytes", "must be between 4096 and 1073741824")
+	}
+	for i, d := range s.AllowedDirs {
+		if d == "" || strings.ContainsAny(d, "*?[") {
+			bad(fmt.Sprintf("source.allowed_dirs[%d]", i), "must be a folder, not empty or a pattern")
+		}
+	}
+	if err := tailer.ValidateRotated(s.Rotated); err != nil {
+		errs = append(errs, fmt.Errorf("source.%w", err))
 	}
 
 	if c.Chain.ID == "" {

@@ -62,6 +62,13 @@ func compileRotated(entries []string) (rotatedNames, error) {
 	return rotatedNames{suffix: re}, nil
 }
 
+// ValidateRotated checks a Config.Rotated value; the error names the
+// entry ("rotated[1]: ...").
+func ValidateRotated(entries []string) error {
+	_, err := compileRotated(entries)
+	return err
+}
+
 func styleNames() string {
 	names := make([]string, 0, len(RotatedStyles))
 	for n := range RotatedStyles {

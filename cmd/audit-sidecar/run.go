@@ -215,7 +215,8 @@ func runCmd(args []string) int {
 	tcfg := tailer.Config{
 		Path: cfg.Source.Path, StartAt: cfg.Source.StartAt, Poll: cfg.Source.Poll,
 		MaxLineBytes: cfg.Source.MaxLineBytes, RotateDrain: cfg.Source.RotateDrain, Logger: log,
-		Observer: metrics.TailerObserver(),
+		Observer:    metrics.TailerObserver(),
+		AllowedDirs: cfg.Source.AllowedDirs, Rotated: cfg.Source.Rotated, Deny: cfg.OwnFiles(),
 	}
 	tl, key2, err := newSource(cfg, tcfg, ing, multi)
 	if err != nil {
@@ -262,6 +263,18 @@ func runCmd(args []string) int {
 	defer stopPub()
 	log.Info("sidecar started", zap.String("chain", cfg.Chain.ID), zap.String("kid", key.ID),
 		zap.String("source", cfg.Source.Path), zap.Bool("fips140", fips140.Enabled()), zap.String("version", version))
+
+	// Whatever the source or a sink is doing (a read stuck in the kernel, a
+	// hung server), a stop request ends the process within the drain
+	// deadline and a bound for the rest of the shutdown. Exiting there is
+	// as safe as a kill: the spool holds everything committed.
+	go func() {
+		<-ctx.Done()
+		time.Sleep(cfg.Shutdown.DrainTimeout + shutdownSlack)
+		log.Error("shutdown did not finish in time; exiting, the spool keeps everything committed")
+		_ = log.Sync()
+		os.Exit(exitFailure)
+	}()
 
 	// Delivery runs until drained after ingestion stops, within the deadline.
 	deliverCtx, cancelDeliver := context.WithCancel(context.Background())
@@ -329,6 +342,10 @@ func runCmd(args []string) int {
 	log.Info("sidecar stopped", zap.Uint64("head_seq", sp.State().HeadSeq), zap.Int64("pending_bytes", sp.PendingBytes()))
 	return exit
 }
+
+// shutdownSlack bounds the shutdown besides the drain: the final commit,
+// the witness, the HTTP server's own 5 s.
+const shutdownSlack = 10 * time.Second
 
 // serve starts the HTTP API (query, health, readiness, metrics) when
 // server.listen is set; nil when it is not. On error it names the config
