@@ -54,6 +54,13 @@
 // can write the file can drop them: they stop mistakes; tampering,
 // replacement included, is caught by the chain (verify).
 //
+// A file deleted, moved or replaced while open would take every later
+// write with no error, into a file nobody reads again. [SQLite.CheckStore]
+// (called by every Write) compares the file at the path with the one
+// open; when they differ it opens a new store at the path and returns a
+// [*ReplacedError], so what the lost file held is plainly missing from
+// the store (verify lists the gap) and the caller can report it.
+//
 // Search pages by keyset in the order (ts, chain, seq), never by offset.
 // Chains lists chain ids; Scan streams one chain in seq order in chunks,
 // in constant memory, for verification and export.

@@ -24,6 +24,10 @@ var (
 	// ErrSchemaVersion is returned by OpenSQLite for a database whose schema
 	// is newer than this program knows.
 	ErrSchemaVersion = errors.New("unsupported schema version")
+
+	// ErrReplaced is wrapped by the *ReplacedError a SQLite sink returns
+	// when the file at its path is no longer the one it has open.
+	ErrReplaced = errors.New("store file replaced while open")
 )
 
 // RecordError says which record of a batch Write failed on and why. It
@@ -44,3 +48,33 @@ func (e *RecordError) Error() string {
 }
 
 func (e *RecordError) Unwrap() error { return e.Err }
+
+// ReplacedError says that the file a SQLite sink had open was deleted or
+// moved, or another file was put at its path, while the sink had it open:
+// what was written to the open file is not in the file at the path. The
+// sink has closed the old file and, unless Err says why it could not,
+// opened a new store at the path.
+type ReplacedError struct {
+	Path    string
+	Missing bool  // no file was at the path (deleted or moved); else another file was
+	Err     error // why no store could be opened at the path; nil when one was
+}
+
+func (e *ReplacedError) Error() string {
+	what := "deleted or moved"
+	if !e.Missing {
+		what = "replaced by another file"
+	}
+	msg := fmt.Sprintf("sqlite store %q was %s while open: records written to it are not in the store at the path", e.Path, what)
+	if e.Err != nil {
+		return msg + "; no store could be opened there: " + e.Err.Error()
+	}
+	return msg + "; a new store was opened there"
+}
+
+func (e *ReplacedError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrReplaced}
+	}
+	return []error{ErrReplaced, e.Err}
+}

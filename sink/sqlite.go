@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,11 +32,16 @@ const (
 // SQLite is a Sink that stores records in one SQLite database file. It
 // also answers queries (Search) and streams chains for verification (Chains,
 // Scan). All methods are safe for concurrent use; writes are serialised by
-// SQLite.
+// SQLite. A file deleted or replaced while open is found by CheckStore,
+// which Write calls first.
 type SQLite struct {
-	db     *sql.DB
-	path   string
+	path   string // as configured, for messages
+	abs    string
 	logger *zap.Logger
+
+	mu     sync.RWMutex
+	db     *sql.DB     // nil while a replaced file could not be reopened
+	opened os.FileInfo // the file at abs when db was opened
 }
 
 var _ Sink = (*SQLite)(nil)
@@ -54,41 +60,58 @@ func OpenSQLite(path string, logger *zap.Logger) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+	db, opened, err := openStore(abs, path, logger)
+	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	return &SQLite{db: db, path: path, abs: abs, logger: logger, opened: opened}, nil
+}
+
+// openStore opens the database at abs as OpenSQLite says, and returns it
+// with the identity of the file it opened (see CheckStore).
+func openStore(abs, path string, logger *zap.Logger) (*sql.DB, os.FileInfo, error) {
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, nil, err
 	}
 	// SQLite would create the file world-readable under the usual umask;
 	// its -wal and -shm files take this file's mode.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		return nil, nil, err
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		return nil, nil, err
 	}
 	db, err := sql.Open("sqlite", sqliteDSN(abs))
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		return nil, nil, err
 	}
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
 	ctx := context.Background()
 	if err := setPageSize(ctx, db, logger); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		return nil, nil, err
 	}
 	if err := checkPragmas(ctx, db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		return nil, nil, err
 	}
 	found, err := migrate(ctx, db)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		return nil, nil, err
+	}
+	// The pool holds the file open from here on (idle connections are
+	// kept), so the file at the path now is the one open.
+	opened, err := os.Stat(abs)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
 	}
 	logger.Info("sqlite sink open", zap.String("path", path),
 		zap.Int("schema_version", schemaVersion), zap.Int("found_version", found))
-	return &SQLite{db: db, path: path, logger: logger}, nil
+	return db, opened, nil
 }
 
 // sqliteDSN builds the driver's URI for an absolute path. The pragmas run
@@ -97,8 +120,12 @@ func OpenSQLite(path string, logger *zap.Logger) (*SQLite, error) {
 // so a committed batch survives a power cut (NORMAL would only survive a
 // process crash). _txlock=immediate takes the write lock at BEGIN, so two
 // writers queue on busy_timeout instead of one failing on lock upgrade.
+// mode=rw: openStore creates the file; a connection the pool opens later
+// fails on a deleted file instead of creating an empty database at the
+// path (CheckStore finds the deletion and opens a store there).
 func sqliteDSN(abs string) string {
 	q := []string{
+		"mode=rw",
 		fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()),
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
@@ -253,7 +280,15 @@ func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	if err := s.CheckStore(); err != nil {
+		return err
+	}
+	db, release, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite write: begin: %w", err)
 	}
@@ -358,7 +393,12 @@ func (s *SQLite) Purge(ctx context.Context, p Purge) error {
 }
 
 func (s *SQLite) purgeChunk(ctx context.Context, p Purge) (int64, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	db, release, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -386,6 +426,11 @@ func (s *SQLite) purgeChunk(ctx context.Context, p Purge) (int64, error) {
 // Close closes the database. The last connection to close checkpoints the
 // WAL into the main file.
 func (s *SQLite) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close sqlite %q: %w", s.path, err)
 	}

@@ -44,7 +44,12 @@ func (s *SQLite) Chains(ctx context.Context) ([]string, error) {
 		FROM c WHERE c.chain IS NOT NULL
 	)
 	SELECT chain FROM c WHERE chain IS NOT NULL`
-	rows, err := s.db.QueryContext(ctx, q)
+	db, release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite chains: %w", err)
 	}
@@ -106,7 +111,12 @@ func scanChunks(fn func(Row) error, next func(after int64) ([]Row, error)) error
 // queryRows runs q and reads every result row; sizeHint, the most rows q
 // can return, presizes the slice up to a point.
 func (s *SQLite) queryRows(ctx context.Context, sizeHint int, q string, args ...any) ([]Row, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	db, release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -81,16 +81,21 @@ func chainTail(head func() (int64, []byte, error), noRows func(error) bool, newe
 // ChainTail returns where chain stands in the database; false if it holds
 // no record of it.
 func (s *SQLite) ChainTail(ctx context.Context, chain string) (Tail, bool, error) {
+	db, release, err := s.acquire()
+	if err != nil {
+		return Tail{}, false, err
+	}
+	defer release()
 	t, ok, err := chainTail(
 		func() (int64, []byte, error) {
 			var seq int64
 			var mac []byte
-			err := s.db.QueryRowContext(ctx, `SELECT seq, mac FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &mac)
+			err := db.QueryRowContext(ctx, `SELECT seq, mac FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &mac)
 			return seq, mac, err
 		},
 		func(err error) bool { return errors.Is(err, sql.ErrNoRows) },
 		func(n int) ([][]byte, error) {
-			rows, err := s.db.QueryContext(ctx, `SELECT payload FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT ?`, chain, n)
+			rows, err := db.QueryContext(ctx, `SELECT payload FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT ?`, chain, n)
 			if err != nil {
 				return nil, err
 			}
