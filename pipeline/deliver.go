@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -33,7 +34,20 @@ type Deliverer struct {
 
 	mu           sync.Mutex
 	failingSince time.Time // zero while healthy
+	lost         error     // why the sink's store lost delivered records; nil if it has not
 }
+
+// storeChecker is a sink whose store can be deleted or replaced under it
+// (sink.SQLite): CheckStore finds it, opens a new store and returns an
+// error wrapping sink.ErrReplaced. The deliverer calls it while idle; the
+// sink's Write calls it before each batch.
+type storeChecker interface {
+	CheckStore() error
+}
+
+// StoreCheckInterval is how often an idle deliverer checks a
+// storeChecker sink's store.
+const StoreCheckInterval = time.Second
 
 // NewDeliverer makes a deliverer for the sink registered in sp as name.
 func NewDeliverer(name string, s sink.Sink, sp *spool.Spool, m *Metrics, log *zap.Logger) *Deliverer {
@@ -79,6 +93,13 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	if p, ok := d.sink.(sink.Pipeliner); ok && p.InFlight() > 1 {
 		pl, depth = p, p.InFlight()
 	}
+	var checkStore <-chan time.Time
+	checker, canCheck := d.sink.(storeChecker)
+	if canCheck {
+		t := time.NewTicker(StoreCheckInterval)
+		defer t.Stop()
+		checkStore = t.C
+	}
 	var inFlight []*flight // in seq order
 	abortAll := func() {
 		for _, f := range inFlight {
@@ -119,6 +140,12 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 			select {
 			case <-changed:
 			case <-drain:
+			case <-checkStore:
+				// Other errors (no store can be opened yet) are for the
+				// next write to report.
+				if err := checker.CheckStore(); errors.Is(err, sink.ErrReplaced) {
+					d.replaced(err)
+				}
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -130,6 +157,12 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 			abortAll()
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, sink.ErrReplaced) {
+				// Nothing of the batch was written; it goes to the new
+				// store at once.
+				d.replaced(err)
+				continue
 			}
 			d.failed(err, len(f.recs))
 			if b.wait(ctx) != nil {
@@ -264,14 +297,49 @@ func (d *Deliverer) failed(err error, n int) {
 
 func (d *Deliverer) succeeded(n int) {
 	d.metrics.Delivered.WithLabelValues(d.name).Add(float64(n))
-	d.metrics.SinkUp.WithLabelValues(d.name).Set(1)
 	d.metrics.SpoolBytes.Set(float64(d.spool.PendingBytes()))
 	d.mu.Lock()
+	if d.lost == nil {
+		d.metrics.SinkUp.WithLabelValues(d.name).Set(1)
+	}
 	if !d.failingSince.IsZero() {
 		d.log.Info("sink recovered", zap.Duration("after", time.Since(d.failingSince)))
 		d.failingSince = time.Time{}
 	}
 	d.mu.Unlock()
+}
+
+// replaced handles a sink store found replaced under the deliverer: the
+// records delivered to the old one are not in the new one, and the spool
+// no longer holds them, so they are not sent again; verify lists them as
+// missing.
+func (d *Deliverer) replaced(err error) {
+	through, _ := d.spool.Cursor(d.name)
+	d.log.Error("sink store replaced while open: records delivered to it are not in the store now at its path",
+		zap.Uint64("delivered_through", through), zap.Error(err))
+	d.StoreLost(err)
+}
+
+// StoreLost records that the sink's store lacks records delivered to it
+// (found replaced while open, or empty at start; the caller logs why):
+// it is counted in audit_sink_replaced_total, and from then on
+// audit_sink_up stays 0 and LostRecords returns err, until the sidecar
+// restarts. A loss needs an operator; delivery to the store goes on.
+func (d *Deliverer) StoreLost(err error) {
+	d.metrics.SinkReplaced.WithLabelValues(d.name).Inc()
+	d.metrics.SinkUp.WithLabelValues(d.name).Set(0)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lost == nil {
+		d.lost = err
+	}
+}
+
+// LostRecords returns the first error given to StoreLost, or nil.
+func (d *Deliverer) LostRecords() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lost
 }
 
 func (d *Deliverer) updateLag() {

@@ -30,5 +30,11 @@
 // and acknowledges each batch after its commit.
 // Every sink error is retried with exponential backoff (up to 5 s) that
 // resets on success; only the context stops a deliverer. After storing a
-// retention_purge record it asks a sink that can purge to do so.
+// retention_purge record it asks a sink that can purge to do so. A store
+// found replaced under it (a SQLite file deleted while open: the sink's
+// Write reports it, and an idle deliverer checks every
+// StoreCheckInterval) has lost the records delivered to it, which the
+// spool no longer holds: the deliverer logs it, counts it, reports the
+// sink down (LostRecords) until the sidecar restarts, and delivers on to
+// the new store, where verify sees the lost range missing.
 package pipeline

@@ -26,7 +26,11 @@ type Metrics struct {
 	Delivered    *prometheus.CounterVec // by sink
 	SinkErrors   *prometheus.CounterVec // by sink
 	SinkLag      *prometheus.GaugeVec   // records not yet in the sink, by sink
-	SinkUp       *prometheus.GaugeVec   // 1 when the last write succeeded
+	SinkUp       *prometheus.GaugeVec   // 1 when the last write succeeded and the store lost nothing
+	// SinkReplaced counts, by sink, the times its store was found without
+	// records delivered to it: a file deleted or replaced while open, or
+	// an empty store at start where the spool says records were delivered.
+	SinkReplaced *prometheus.CounterVec
 	Quarantined  *prometheus.CounterVec // records a sink could not store and moved aside, by sink
 	// RetentionThrough is the seq through which the newest
 	// retention_purge record purges the chain.
@@ -66,7 +70,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Delivered:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_records_total", Help: "Records delivered, by sink."}, []string{"sink"}),
 		SinkErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_errors_total", Help: "Failed sink writes (retried), by sink."}, []string{"sink"}),
 		SinkLag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_lag_records", Help: "Records sealed but not yet in the sink."}, []string{"sink"}),
-		SinkUp:           prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_up", Help: "1 when the sink's last write succeeded."}, []string{"sink"}),
+		SinkUp:           prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_sink_up", Help: "1 when the sink's last write succeeded and its store has not lost records delivered to it since the start (see audit_sink_replaced_total)."}, []string{"sink"}),
+		SinkReplaced:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_replaced_total", Help: "Times a sink's store was found without records delivered to it (a SQLite file deleted or replaced while open, or a store empty at start where the spool says records were delivered); the sink then stays down and the sidecar not ready until it restarts. Any increase needs an operator."}, []string{"sink"}),
 		Quarantined:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_sink_quarantined_total", Help: "Records a sink rejected for good and kept aside (postgres: table audit_quarantine), by sink. Any increase needs an operator."}, []string{"sink"}),
 		RetentionThrough: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_retention_purged_through_seq", Help: "Seq through which the newest retention_purge record purges the chain."}),
 		SpoolRecoveries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_recoveries_total", Help: "Spool files found corrupt at start and moved aside (the chain continued from the sinks, with a gap record)."}),
@@ -78,7 +83,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Refused, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
-			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries,
+			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.SinkReplaced, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries,
 			m.CheckpointSize, m.CheckpointErrors, m.WitnessErrors, m.Epoch)
 	}
 	return m

@@ -318,7 +318,7 @@ func TestMetrics_AllCreatedAndRegistered(t *testing.T) {
 	}
 	m.Records.WithLabelValues("x").Inc()
 	m.Redactions.WithLabelValues("x").Inc()
-	for _, vec := range []*prometheus.CounterVec{m.Delivered, m.SinkErrors, m.Quarantined, m.PurgeErrors, m.WitnessErrors} {
+	for _, vec := range []*prometheus.CounterVec{m.Delivered, m.SinkErrors, m.SinkReplaced, m.Quarantined, m.PurgeErrors, m.WitnessErrors} {
 		vec.WithLabelValues("s").Inc()
 	}
 	m.SinkLag.WithLabelValues("s").Set(1)

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"strconv"
+	"unicode/utf8"
 )
 
 // Hit is one replacement, described without the text it replaced: for
@@ -26,8 +27,27 @@ var actionNames = [...]string{actMask: "mask", actHash: "hash", actPartial: "par
 
 // ExplainJSON is JSONAt that also returns every replacement.
 func (r *Redactor) ExplainJSON(dst, src []byte, root string, counts map[string]int) ([]byte, []Hit, error) {
-	out, hits, err := r.jsonAt(dst, src, root, counts, true)
+	out, hits, err := r.jsonAt(dst, src, root, counts, true, nil)
 	return out, hits, err
+}
+
+// MaxHitPathBytes bounds Hit.Path in ExplainJSONFunc: a longer path is
+// cut after its first segment that reaches this length.
+const MaxHitPathBytes = 1024
+
+// ExplainJSONFunc is ExplainJSON that hands each replacement to hit as it
+// is made instead of returning them all, so that what it keeps does not
+// grow with the number of replacements (a line of a million e-mail
+// addresses is a million hits). Consecutive hits at the same path share
+// one Path string, and a path is cut after MaxHitPathBytes (a deeply
+// nested value has a long one). A string holding JSON whose walk finds
+// something is walked twice, the second time reporting. hit is called
+// before JSON returns, in order; if src turns out not to be valid JSON,
+// the hits reported before the error stand for text that is not in the
+// output (the caller replaces the value whole).
+func (r *Redactor) ExplainJSONFunc(dst, src []byte, root string, counts map[string]int, hit func(Hit)) ([]byte, error) {
+	out, _, err := r.jsonAt(dst, src, root, counts, true, hit)
+	return out, err
 }
 
 // ExplainString is String that also returns every replacement. Like
@@ -77,7 +97,9 @@ func (w *walker) pushSeg(s segment) { w.segs = append(w.segs, s) }
 func (w *walker) popSeg()           { w.segs = w.segs[:len(w.segs)-1] }
 
 // appendPath appends the current path: the prefix (the root, or the path
-// of the string holding this document) and the segments.
+// of the string holding this document) and the segments. With onHit it
+// is cut to MaxHitPathBytes, so that a hit deep in a document costs no
+// more than that.
 func (w *walker) appendPath(dst []byte) []byte {
 	if w.up != nil {
 		dst = w.up.appendPath(dst)
@@ -85,9 +107,20 @@ func (w *walker) appendPath(dst []byte) []byte {
 		dst = append(dst, w.root...)
 	}
 	for _, s := range w.segs {
+		if w.onHit != nil && len(dst) > MaxHitPathBytes {
+			break
+		}
 		dst = w.appendSeg(dst, s)
 	}
-	return dst
+	return w.cutPath(dst)
+}
+
+// cutPath cuts a path built from dst[0] to MaxHitPathBytes with onHit.
+func (w *walker) cutPath(p []byte) []byte {
+	if w.onHit != nil && len(p) > MaxHitPathBytes {
+		return p[:MaxHitPathBytes]
+	}
+	return p
 }
 
 func (w *walker) appendSeg(dst []byte, s segment) []byte {
@@ -105,6 +138,15 @@ func (w *walker) appendSeg(dst []byte, s segment) []byte {
 			dst = append(dst, '.')
 		}
 		return append(dst, key...)
+	}
+	if room := MaxHitPathBytes - len(dst) + utf8.UTFMax; w.onHit != nil && len(key) > room {
+		// Only the first bytes can be in the cut path: quote whole runes
+		// up to past the cut, which quote as they do in the whole key.
+		n := max(room, 0)
+		for n > 0 && !utf8.RuneStart(key[n]) {
+			n--
+		}
+		key = key[:n]
 	}
 	dst = append(dst, '[')
 	dst = strconv.AppendQuote(dst, key)
@@ -126,5 +168,26 @@ func plainKey(k string) bool {
 
 func (w *walker) addHit(k uint16, key bool, start, end int) {
 	var buf [128]byte
-	w.hits = append(w.hits, w.r.hit(k, string(w.appendPath(buf[:0])), key, start, end))
+	w.report(w.r.hit(k, w.pathString(w.appendPath(buf[:0])), key, start, end))
+}
+
+// report hands h to the caller's function, or keeps it for the result.
+func (w *walker) report(h Hit) {
+	if w.onHit != nil {
+		w.onHit(h)
+		return
+	}
+	w.hits = append(w.hits, h)
+}
+
+// pathString returns p as a string; with onHit, cut to MaxHitPathBytes
+// and, when it is the path of the previous hit, that hit's string.
+func (w *walker) pathString(p []byte) string {
+	if w.onHit == nil {
+		return string(p)
+	}
+	if w.lastPath != string(p) { // compared without a copy
+		w.lastPath = string(p)
+	}
+	return w.lastPath
 }

@@ -42,16 +42,17 @@ func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []by
 // "detail"): path rules see root as the first key of every path. A value
 // dropped whole (a path or type with action drop) becomes null.
 func (r *Redactor) JSONAt(dst []byte, src []byte, root string, counts map[string]int) (out []byte, err error) {
-	out, _, err = r.jsonAt(dst, src, root, counts, false)
+	out, _, err = r.jsonAt(dst, src, root, counts, false, nil)
 	return out, err
 }
 
-// jsonAt is JSONAt; with track it also returns every replacement.
-func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, track bool) (out []byte, hits []Hit, err error) {
+// jsonAt is JSONAt; with track it also returns every replacement, or
+// hands each to onHit if that is not nil.
+func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string]int, track bool, onHit func(Hit)) (out []byte, hits []Hit, err error) {
 	mark := len(dst)
 	w := getWalker(r, src, dst)
 	defer putWalker(w)
-	w.track, w.root = track, root
+	w.track, w.root, w.onHit = track, root, onHit
 	defer func() {
 		if recover() != nil {
 			out, hits, err = dst[:mark], nil, ErrInternal
@@ -125,7 +126,7 @@ func putWalker(w *walker) {
 	if cap(w.hits) > 1024 {
 		w.hits = nil
 	}
-	w.r, w.src, w.out, w.err, w.scratchUsed, w.up = nil, nil, nil, nil, 0, nil
+	w.r, w.src, w.out, w.err, w.scratchUsed, w.up, w.onHit, w.lastPath = nil, nil, nil, nil, 0, nil, nil, ""
 	walkers.Put(w)
 }
 
@@ -149,6 +150,8 @@ type walker struct {
 	root        string    // with track: the first key of every path
 	up          *walker   // with track: the walker of the string holding this document
 	segs        []segment // with track: the path of the current value (see explain.go)
+	onHit       func(Hit) // with track: takes each hit instead of hits
+	lastPath    string    // with onHit: the path of the last hit
 }
 
 func (w *walker) fail(reason string) bool {

@@ -98,9 +98,12 @@ func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask u
 		w.out = append(w.out[:mark], `"`+Unprocessable+`"`...)
 		w.counts[len(w.counts)-1]++
 		if w.track {
+			// Hits already handed to onHit stay: the value they name
+			// is replaced all the same.
 			var buf [128]byte
-			w.hits = append(w.hits[:nh], Hit{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable,
-				Action: "mask", Path: string(w.appendPath(buf[:0])), Key: isKey, End: len(text)})
+			w.hits = w.hits[:nh]
+			w.report(Hit{Rule: "builtin:" + TypeUnprocessable, Type: TypeUnprocessable,
+				Action: "mask", Path: w.pathString(w.appendPath(buf[:0])), Key: isKey, End: len(text)})
 		}
 	}
 }
@@ -169,25 +172,14 @@ func (w *walker) nested(text string) bool {
 	if w.nest >= maxNested || !looksJSON(text) {
 		return false
 	}
-	sub := getWalker(w.r, unsafe.Slice(unsafe.StringData(text), len(text)), nil)
+	// Handed to onHit, a hit cannot be taken back: the document is walked
+	// first without them, to learn whether it is walked as JSON at all.
+	sub, found := w.walkNested(text, w.track && w.onHit == nil)
+	if found && w.onHit != nil {
+		putWalker(sub)
+		sub, found = w.walkNested(text, true)
+	}
 	defer putWalker(sub)
-	sub.nest = w.nest + 1
-	if len(w.r.paths) > 0 {
-		sub.keys = append(sub.keys, w.keys...)
-		sub.path = append(sub.path, w.path...)
-	}
-	if w.track {
-		sub.track, sub.up = true, w
-	}
-	found := false
-	sub.skipWS()
-	if sub.value(0, 0) {
-		sub.skipWS()
-		found = sub.pos == len(sub.src) && sub.dropped
-		for _, c := range sub.counts {
-			found = found || c > 0 && sub.pos == len(sub.src)
-		}
-	}
 	if !found {
 		return false
 	}
@@ -200,6 +192,31 @@ func (w *walker) nested(text string) bool {
 		w.counts[k] += c
 	}
 	return true
+}
+
+// walkNested walks text as a JSON document in a sub-walker (which the
+// caller puts back) and reports whether it is wholly JSON and something
+// in it was found.
+func (w *walker) walkNested(text string, track bool) (*walker, bool) {
+	sub := getWalker(w.r, unsafe.Slice(unsafe.StringData(text), len(text)), nil)
+	sub.nest = w.nest + 1
+	if len(w.r.paths) > 0 {
+		sub.keys = append(sub.keys, w.keys...)
+		sub.path = append(sub.path, w.path...)
+	}
+	if track {
+		sub.track, sub.up, sub.onHit = true, w, w.onHit
+	}
+	found := false
+	sub.skipWS()
+	if sub.value(0, 0) {
+		sub.skipWS()
+		found = sub.pos == len(sub.src) && sub.dropped
+		for _, c := range sub.counts {
+			found = found || c > 0 && sub.pos == len(sub.src)
+		}
+	}
+	return sub, found
 }
 
 // view returns b as a string without copying. The result is only read

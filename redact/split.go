@@ -85,8 +85,8 @@ func (w *walker) splitRun(parts []splitPart) {
 		parent := w.appendPath(buf[:0])
 		for h := 0; h < nh; h++ {
 			for j := hits[h].from; j < hits[h].to; j++ {
-				path := w.appendSeg(parent, parts[j].key)
-				w.hits = append(w.hits, w.r.hit(uint16(hits[h].kind), string(path), false, 0, parts[j].n))
+				path := w.cutPath(w.appendSeg(parent, parts[j].key))
+				w.report(w.r.hit(uint16(hits[h].kind), w.pathString(path), false, 0, parts[j].n))
 			}
 		}
 	}
