@@ -1,6 +1,7 @@
 package record
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -148,6 +149,9 @@ type RuleHits struct {
 }
 
 // ManifestBuilder collects hits into a Manifest. The zero value is ready.
+// Its memory does not grow with the hits added, only with the distinct
+// paths past MaxManifestPaths (16 bytes each): a record of a million
+// findings at a thousand places keeps a thousand digests.
 type ManifestBuilder struct {
 	rules map[string]*ruleAcc
 }
@@ -155,7 +159,12 @@ type ManifestBuilder struct {
 type ruleAcc struct {
 	typ   string
 	count int
-	paths map[string]bool
+	first []string // the smallest distinct paths, byte order, at most MaxManifestPaths
+	more  int      // distinct paths not in first
+	// seen holds a digest of every distinct path once there are more than
+	// MaxManifestPaths (until then they are all in first).
+	seen map[[16]byte]struct{}
+	last string // the path added last: hits at one place come in runs
 }
 
 // Add records one replacement by rule of type typ at path ("" for none).
@@ -165,13 +174,49 @@ func (b *ManifestBuilder) Add(rule, typ, path string) {
 	}
 	a := b.rules[rule]
 	if a == nil {
-		a = &ruleAcc{typ: typ, paths: map[string]bool{}}
+		a = &ruleAcc{typ: typ}
 		b.rules[rule] = a
 	}
 	a.count++
-	if path != "" {
-		a.paths[clipPath(path)] = true
+	if path != "" && path != a.last {
+		a.last = path
+		a.addPath(clipPath(path))
 	}
+}
+
+func (a *ruleAcc) addPath(p string) {
+	i, found := slices.BinarySearch(a.first, p)
+	if found {
+		return
+	}
+	if a.seen == nil {
+		if len(a.first) < MaxManifestPaths {
+			a.first = slices.Insert(a.first, i, p)
+			return
+		}
+		a.seen = make(map[[16]byte]struct{}, 2*MaxManifestPaths)
+		for _, q := range a.first {
+			a.seen[pathDigest(q)] = struct{}{}
+		}
+	}
+	d := pathDigest(p)
+	if _, dup := a.seen[d]; dup {
+		return
+	}
+	a.seen[d] = struct{}{}
+	a.more++
+	if i < len(a.first) {
+		a.first = slices.Insert(a.first, i, p)[:MaxManifestPaths]
+	}
+}
+
+// pathDigest names a path in 16 bytes of its SHA-256: distinct paths
+// collide with a probability too small to matter for the count of
+// paths left out.
+func pathDigest(p string) (d [16]byte) {
+	sum := sha256.Sum256([]byte(p))
+	copy(d[:], sum[:])
+	return d
 }
 
 // Manifest returns the manifest of the hits added, or nil if none.
@@ -181,16 +226,7 @@ func (b *ManifestBuilder) Manifest(policy string) *Manifest {
 	}
 	m := &Manifest{Policy: policy}
 	for rule, a := range b.rules {
-		rh := RuleHits{Rule: rule, Type: a.typ, Count: a.count}
-		for p := range a.paths {
-			rh.Paths = append(rh.Paths, p)
-		}
-		slices.Sort(rh.Paths)
-		if len(rh.Paths) > MaxManifestPaths {
-			rh.More = len(rh.Paths) - MaxManifestPaths
-			rh.Paths = rh.Paths[:MaxManifestPaths]
-		}
-		m.Rules = append(m.Rules, rh)
+		m.Rules = append(m.Rules, RuleHits{Rule: rule, Type: a.typ, Count: a.count, Paths: slices.Clone(a.first), More: a.more})
 	}
 	slices.SortFunc(m.Rules, func(x, y RuleHits) int { return strings.Compare(x.Rule, y.Rule) })
 	return m
