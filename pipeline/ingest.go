@@ -22,13 +22,14 @@ import (
 )
 
 // Redactor rewrites a JSON value with PII replaced, counting hits per type
-// in counts and returning each replacement (rule, type, path; never the
-// text) for the record's manifest. root names the record field holding
-// the value ("arguments", "detail"), the first key of the paths redaction
-// rules see. It must not modify src. Policy names the redaction
-// configuration.
+// in counts and handing each replacement (rule, type, path; never the
+// text) to hit, for the record's manifest, as it is made: a value with a
+// million findings is not a million hits held at once. root names the
+// record field holding the value ("arguments", "detail"), the first key
+// of the paths redaction rules see. It must not modify src. Policy names
+// the redaction configuration.
 type Redactor interface {
-	ExplainJSON(dst, src []byte, root string, counts map[string]int) ([]byte, []redact.Hit, error)
+	ExplainJSONFunc(dst, src []byte, root string, counts map[string]int, hit func(redact.Hit)) ([]byte, error)
 	Policy() string
 }
 
@@ -603,10 +604,9 @@ func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int
 	if v == nil {
 		return nil
 	}
-	out, hits, err := in.cfg.Redactor.ExplainJSON(make([]byte, 0, len(v)+16), v, root, counts)
-	for _, h := range hits {
+	out, err := in.cfg.Redactor.ExplainJSONFunc(make([]byte, 0, len(v)+16), v, root, counts, func(h redact.Hit) {
 		mb.Add(h.Rule, h.Type, h.Path)
-	}
+	})
 	switch {
 	case err == nil && object && string(out) == "null":
 		return nil // dropped whole by a rule
