@@ -54,9 +54,10 @@ type IngestConfig struct {
 	// the chain's head was sealed with one of them, the run starts with a
 	// key_rotation record sealed with that old key and naming Key's kid.
 	PreviousKeys chain.Keyring
-	// Gap, when not nil, is the detail of a gap record written at start,
-	// before sidecar_start (the spool was lost; see cmd/audit-sidecar).
-	Gap map[string]any
+	// Gaps are the details of gap records written at start, in order,
+	// before sidecar_start (the spool was lost, a sink found empty; see
+	// cmd/audit-sidecar).
+	Gaps []map[string]any
 	// Multi says the source is several files (tailer.Multi): positions
 	// are kept per file (Line.Watch) and committed together.
 	Multi bool
@@ -343,8 +344,8 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 		in.sealer.SetEpoch(in.cfg.KeyEpoch)
 		in.log.Info("key rotated", zap.String("old_kid", old), zap.String("new_kid", in.cfg.Key.ID))
 	}
-	if in.cfg.Gap != nil {
-		in.add(in.ownRecord(record.ActionGap, in.cfg.Gap))
+	for _, gap := range in.cfg.Gaps {
+		in.add(in.ownRecord(record.ActionGap, gap))
 	}
 	start := map[string]any{}
 	for k, v := range in.cfg.StartDetail {

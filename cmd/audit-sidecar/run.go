@@ -153,6 +153,10 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "spool.path: %v", err)
 	}
 	defer sp.Close()
+	var gaps []map[string]any
+	if gap != nil {
+		gaps = append(gaps, gap)
+	}
 	names := make([]string, len(sinks))
 	for i, s := range sinks {
 		names[i] = s.name
@@ -200,7 +204,7 @@ func runCmd(args []string) int {
 		Metrics: metrics, Logger: log,
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes, Dialect: dialect,
-		Gap: gap, Multi: multi, PreviousKeys: keyring,
+		Gaps: gaps, Multi: multi, PreviousKeys: keyring,
 		Epoch: cfg.Chain.EpochLength(), KeyEpoch: keyEpoch, EpochStore: epochStore,
 	})
 	if errors.Is(err, pipeline.ErrEpochsOff) {
