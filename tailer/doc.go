@@ -44,12 +44,30 @@
 //     (older rotations, copytruncate copies), are never taken for new ones.
 //   - Resume: if the generation at the path is the saved one, reading goes
 //     on at the saved offset. If it rotated while the tailer was stopped, it
-//     is looked for among the siblings (files in the same directory whose
-//     names are the base name followed by '.', '-' or '_': "agent.log.1",
-//     "agent.log-20261126"); if found, its rest is read, then the siblings
-//     newer than it, oldest first, then the file at the path from 0. These
-//     rotated generations are drained for RotateDrain, as after a rotation
-//     seen while running.
+//     is looked for among the siblings (files in the same directory named
+//     as Config.Rotated says: by default logrotate's "agent.log.1" and
+//     "agent.log-20261126", the kubelet's "0.log.20261126-101500",
+//     Python's "agent.log.2026-11-26"; nothing else beside the log, such
+//     as "agent.log.pii" or ".swp", is ever read); if found, its rest is
+//     read, then the siblings newer than it, oldest first, then the file
+//     at the path from 0. Each of these is finished at its end once the
+//     next one holds data (the writer has moved on), else after
+//     RotateDrain, so that a sidecar restarted every few seconds still
+//     makes progress.
+//   - If the saved generation is gone (deleted, or compressed, while the
+//     tailer was stopped), its unread rest is reported as a Gap
+//     (GapDeleted, To -1: its size is unknown) and every sibling modified
+//     after it was last looked at is read, oldest first, then the path.
+//   - A rotated generation that ends in a line without its "\n" is
+//     reported as a Gap (GapUnterminated) when it is finished.
+//   - Only regular files are read, opened without blocking (a FIFO or a
+//     device at the path cannot hang the tailer), that resolve into
+//     Config.AllowedDirs (default the path's folder) and are not one of
+//     Config.Deny (the sidecar's own files, also through a hard link).
+//     Anything else is refused: reported once as a Gap (a Refused*
+//     reason), counted, and waited on as if the path were missing; a
+//     symlink's target outside the allowed folders has its siblings left
+//     unlisted too.
 //   - A generation shorter than the offset reached, or whose first bytes
 //     changed, was truncated: it is read again from 0, with a warning. The
 //     first bytes are checked after every read and before its lines are
@@ -59,8 +77,8 @@
 // # What is not guaranteed
 //
 //   - Lines appended to a rotated generation more than RotateDrain after
-//     the rotation was noticed are lost; so is an incomplete last line of a
-//     rotated generation (it is logged).
+//     the rotation was noticed, or, for one rotated while stopped, after
+//     the next generation was written to, are not read.
 //   - copytruncate rotation races with the writer: what the writer appends
 //     between the copy and the truncation is in the copy only, which the
 //     tailer does not read (it cannot know which part of the copy it has
@@ -68,14 +86,14 @@
 //     first bytes between two reads cannot be told from a grown one. A file
 //     truncated to a non-empty prefix (not what copytruncate does) is read
 //     again from 0, so the lines that survived come twice.
-//   - Compressed siblings (.gz, .bz2, .xz, .zst, ...) are not read: if the
-//     saved generation exists only compressed, its rest is lost and the
-//     current file is read from 0, with a warning naming the saved offset.
-//     The same holds when the saved generation is gone altogether.
+//   - Compressed siblings (.gz, .bz2, .xz, .zst, ...) are not read: a
+//     saved generation that exists only compressed is a gap, as above.
 //   - Ordering siblings while stopped relies on modification times (ties
 //     broken by name: "name.2" is older than "name.1"). A writer that kept
 //     appending to an old generation after a newer one was last written can
 //     make the newer one look older, and it is then not read.
+//   - A generation still unread when the tailer stops and deleted before
+//     it starts again is lost (a Gap says so): nobody can read it then.
 //   - Siblings are looked for (after a restart, or for rotations between
 //     two checks) beside the file the path resolves to, under that file's
 //     name. A generation renamed to another directory, or to a name not
@@ -83,6 +101,11 @@
 //     it open, i.e. when it was rotated away while the tailer was running.
 //   - Notifications come from the path's own directory; with a symlinked
 //     path, changes beside the target are seen by polling only.
+//   - The policy is checked on the descriptor opened (its kernel path and
+//     identity), so a name swapped between the check and the open is
+//     caught; a file is still opened once before a swapped-in FIFO or
+//     device could be refused by its type only if the swap happens between
+//     the stat and the open (opened without blocking, then refused).
 //
 // # Use
 //
