@@ -157,6 +157,10 @@ func runCmd(args []string) int {
 	if gap != nil {
 		gaps = append(gaps, gap)
 	}
+	emptied := emptiedSinks(cfg, sp, sinks, log)
+	for _, e := range emptied {
+		gaps = append(gaps, e.gap)
+	}
 	names := make([]string, len(sinks))
 	for i, s := range sinks {
 		names[i] = s.name
@@ -231,6 +235,9 @@ func runCmd(args []string) int {
 	for i, s := range sinks {
 		deliverers[i] = pipeline.NewDeliverer(s.name, s.sink, sp, metrics, log)
 	}
+	for _, e := range emptied {
+		deliverers[e.index].StoreLost(e.err)
+	}
 	ready := func() error {
 		if ing.SpoolFull() {
 			return errors.New("spool full: source reading paused")
@@ -240,6 +247,9 @@ func runCmd(args []string) int {
 		}
 		now := time.Now()
 		for i, d := range deliverers {
+			if d.LostRecords() != nil {
+				return fmt.Errorf("sink %s lacks records delivered to it (see the log); not ready until the sidecar restarts", sinks[i].name)
+			}
 			if f := d.FailingFor(now); f > cfg.Server.ReadyGrace {
 				return fmt.Errorf("sink %s failing for %s", sinks[i].name, f.Round(time.Second))
 			}
