@@ -21,17 +21,21 @@ type emptiedSink struct {
 	err   error          // what the deliverer reports
 }
 
+// emptiedCheckTimeout bounds the reads of emptiedSinks, all sinks together.
+const emptiedCheckTimeout = 5 * time.Second
+
 // emptiedSinks finds the sinks that hold no record of the chain although
 // the spool's cursor says records were delivered to them: a SQLite file
 // deleted while the sidecar was stopped (the open created a new one), a
 // store emptied or swapped. Those records are gone from the spool too, so
 // each such sink gets a gap record at start saying so, and the loss is
-// reported like one found while running. A sink that cannot be read is
-// left to its writes to report. It must run before the spool registers
-// the sinks: a sink new to the spool gets a cursor then, with nothing
-// delivered.
+// reported like one found while running. A sink that cannot be read
+// within emptiedCheckTimeout is not checked (a warning says so): a
+// database out of reach must not hold up the start, the spool taking the
+// records meanwhile. It must run before the spool registers the sinks: a sink
+// new to the spool gets a cursor then, with nothing delivered.
 func emptiedSinks(cfg *config.Config, sp *spool.Spool, sinks []namedSink, log *zap.Logger) []emptiedSink {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), emptiedCheckTimeout)
 	defer cancel()
 	var out []emptiedSink
 	for i, s := range sinks {
