@@ -81,6 +81,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Epoch:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_key_epoch", Help: "The current forward-secure key epoch (0: epochs off)."}),
 		WitnessErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_witness_errors_total", Help: "Failed publications of a checkpoint, by target (stdout, dir, url); the url is retried and a newer checkpoint supersedes an older one."}, []string{"target"}),
 	}
+	for _, reason := range []string{tailer.RefusedOutside, tailer.RefusedOwnFile, tailer.RefusedNotRegular} {
+		m.Refused.WithLabelValues(refusedLabel(reason)) // every reason shows, at 0
+	}
 	if reg != nil {
 		reg.MustRegister(m.Lines, m.SourceBytes, m.Rotations, m.Truncations, m.SourceLosses, m.LostBytes, m.Refused, m.Records, m.Redactions, m.ParseErrors, m.Commits, m.CommitErrors,
 			m.SpoolFull, m.SpoolBytes, m.HeadSeq, m.Delivered, m.SinkErrors, m.SinkLag, m.SinkUp, m.SinkReplaced, m.Quarantined, m.RetentionThrough, m.PurgeErrors, m.SpoolRecoveries,
@@ -97,14 +100,18 @@ type tailerObserver struct{ m *Metrics }
 func (o tailerObserver) Rotated()   { o.m.Rotations.Inc() }
 func (o tailerObserver) Truncated() { o.m.Truncations.Inc() }
 func (o tailerObserver) Refused(reason string) {
-	label := "not_regular"
+	o.m.Refused.WithLabelValues(refusedLabel(reason)).Inc()
+}
+
+// refusedLabel is the reason label of audit_source_refused_total.
+func refusedLabel(reason string) string {
 	switch reason {
 	case tailer.RefusedOutside:
-		label = "outside_allowed_dirs"
+		return "outside_allowed_dirs"
 	case tailer.RefusedOwnFile:
-		label = "own_file"
+		return "own_file"
 	}
-	o.m.Refused.WithLabelValues(label).Inc()
+	return "not_regular"
 }
 func (o tailerObserver) Lost(bytes int64) {
 	o.m.SourceLosses.Inc()
