@@ -14,6 +14,7 @@ var gapNotes = map[string]string{
 	tailer.GapUnreadable:     "the rotated generation could not be opened; how much it held is unknown (to is -1)",
 	tailer.RefusedOutside:    "the path resolved outside source.allowed_dirs (a symbolic link): the file it names was not read",
 	tailer.RefusedOwnFile:    "the path named one of the sidecar's own files (keys, tokens, spool, sinks, config): it was not read",
+	tailer.RefusedTooMany:    "more files beside the source were refused than the sidecar remembers: those after this one are logged and counted, not recorded one by one",
 	tailer.RefusedNotRegular: "the path named something other than a regular file (a FIFO, a device, a socket, a folder): it was not read",
 }
 

@@ -170,7 +170,7 @@ func (r *run) switchTo(now time.Time) bool {
 		return false
 	}
 	r.recovered("open")
-	if r.holds(id.inode()) {
+	if r.holds(id.inode()) || r.readBefore(f, id) {
 		_ = f.Close()
 		return false
 	}
@@ -264,6 +264,22 @@ func (r *run) seenBefore(g *gen) bool {
 		return true
 	}
 	return r.isRetired(g.id.inode(), head)
+}
+
+// readBefore reports whether f, found at the path, is a generation read
+// before (retired) or a sibling known by its first bytes: the agent may
+// link or rename one back to the path, and it is not read twice. It is
+// asked again at every check, so a file that grows into something new is
+// taken then.
+func (r *run) readBefore(f *os.File, id FileID) bool {
+	head, err := readHead(f)
+	if err != nil {
+		return false
+	}
+	if k, ok := r.known[id.inode()]; ok && k.HeadLen > 0 && headMatches(head, k) {
+		return true
+	}
+	return r.isRetired(id.inode(), head)
 }
 
 // holds reports whether one of the open generations is ino. Their inodes

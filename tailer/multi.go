@@ -49,6 +49,7 @@ func NewMulti(pattern string, cfg Config, resume map[string]Position) (*Multi, e
 	if err != nil {
 		return nil, err
 	}
+	cfg = cfg.pinned()
 	for path, p := range resume {
 		if err := p.validate(); err != nil {
 			return nil, fmt.Errorf("resume position of %q: %w", path, err)

@@ -16,6 +16,9 @@ const (
 	RefusedOutside    = "refused: resolves outside allowed_dirs"
 	RefusedOwnFile    = "refused: a file of the sidecar's own"
 	RefusedNotRegular = "refused: not a regular file"
+	// RefusedTooMany: more files were refused than are remembered; those
+	// after it are not recorded one by one.
+	RefusedTooMany = "refused: too many files, further refusals not recorded one by one"
 )
 
 // RefusedError says a file of the source was not read because the source
@@ -48,12 +51,41 @@ type opener struct {
 	onRefuse func(*RefusedError)
 }
 
+// newOpener resolves the allowed folders and the denied files once, when
+// the run starts: resolving them again at every check would follow links
+// the agent may have put in their place since (an allowed folder replaced
+// by a link to "/" would allow everything).
 func newOpener(cfg Config) (*opener, error) {
 	names, err := compileRotated(cfg.Rotated)
 	if err != nil {
 		return nil, err
 	}
-	return &opener{allowed: cfg.AllowedDirs, deny: cfg.Deny, names: names}, nil
+	cfg = cfg.pinned()
+	return &opener{names: names, allowed: cfg.AllowedDirs, deny: cfg.Deny}, nil
+}
+
+// pinned returns c with its allowed folders and denied files resolved,
+// unless New or NewMulti already did: they pin them when they are called,
+// so that the tailers of a pattern's files, started later, use what the
+// folders were at start.
+func (c Config) pinned() Config {
+	if c.policyPinned {
+		return c
+	}
+	if c.AllowedDirs != nil {
+		dirs := make([]string, 0, len(c.AllowedDirs))
+		for _, a := range c.AllowedDirs {
+			dirs = append(dirs, resolve(a))
+		}
+		c.AllowedDirs = dirs
+	}
+	deny := make([]string, 0, len(c.Deny))
+	for _, d := range c.Deny {
+		deny = append(deny, resolveFile(d))
+	}
+	c.Deny = deny
+	c.policyPinned = true
+	return c
 }
 
 // open opens path for reading and identifies it. A missing file gives an
@@ -111,7 +143,8 @@ func (o *opener) check(fi os.FileInfo, dev, ino uint64, target string) (reason, 
 		return RefusedOutside, target
 	}
 	for _, d := range o.deny {
-		if resolve(d) == target {
+		// Its journals, moved-aside copies and key files share its name.
+		if target == d || strings.HasPrefix(target, d+".") || strings.HasPrefix(target, d+"-") {
 			return RefusedOwnFile, target
 		}
 		// A hard link to one of them is the same file under another name.
@@ -131,7 +164,7 @@ func (o *opener) inAllowed(target string) bool {
 		return true
 	}
 	for _, a := range o.allowed {
-		if within(resolve(a), target) {
+		if within(a, target) {
 			return true
 		}
 	}
@@ -156,6 +189,15 @@ func resolve(path string) string {
 		path = a
 	}
 	return filepath.Clean(path)
+}
+
+// resolveFile resolves path, or, when it does not exist (yet), its
+// folder, keeping the name.
+func resolveFile(path string) string {
+	if _, err := os.Lstat(path); err == nil {
+		return resolve(path)
+	}
+	return filepath.Join(resolve(filepath.Dir(path)), filepath.Base(path))
 }
 
 // openedPath returns where the open file f really is: the kernel's name

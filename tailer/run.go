@@ -46,8 +46,9 @@ type run struct {
 	// o opens files under the source policy; refused remembers, by name,
 	// the last refusal reported for it, so that a file refused at every
 	// check is reported once (until it changes or is accepted).
-	o       *opener
-	refused map[string]string
+	o           *opener
+	refused     map[string]string
+	refusedFull bool // maxRefused reached, and said
 
 	w         *fsnotify.Watcher
 	watching  bool
@@ -75,18 +76,27 @@ func newRun(cfg Config) *run {
 	return r
 }
 
-// maxRefused bounds the names whose refusal is remembered.
+// maxRefused bounds the names whose refusal is remembered. Past it, a
+// new refusal is no longer recorded one by one (a folder of refused names
+// would otherwise be recorded again at every check): one gap record says
+// so, and each is still logged once and counted.
 const maxRefused = 4096
 
 // reportRefusal logs, counts and queues as a gap record a file the policy
 // refused, once for as long as the name keeps naming the same thing.
 func (r *run) reportRefusal(e *RefusedError) {
 	key := fmt.Sprintf("%d:%d:%s:%s", e.Dev, e.Ino, e.Reason, e.Target)
-	if r.refused[e.Path] == key {
+	if old, ok := r.refused[e.Path]; old == key {
 		return
-	}
-	if len(r.refused) >= maxRefused {
-		clear(r.refused)
+	} else if !ok && len(r.refused) >= maxRefused {
+		if !r.refusedFull {
+			r.refusedFull = true
+			r.log.Error("too many refused files beside the source: further refusals are no longer recorded one by one",
+				zap.Int("remembered", maxRefused))
+			r.gaps = append(r.gaps, Line{Path: e.Path, Gap: &Gap{Reason: RefusedTooMany, Target: e.Target}})
+			r.cfg.Observer.Refused(e.Reason)
+		}
+		return
 	}
 	r.refused[e.Path] = key
 	r.log.Warn("source file refused", zap.String("path", e.Path), zap.String("reason", e.Reason), zap.String("target", e.Target))

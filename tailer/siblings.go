@@ -138,9 +138,12 @@ func byAge(base string, a, b sibling) int {
 	return strings.Compare(a.name, b.name)
 }
 
+// numSuffix returns N of a numbered generation "base.N". Eight digits or
+// more are a date (".20261126"), which sorts as a name.
 func numSuffix(base, name string) (uint64, bool) {
-	n, err := strconv.ParseUint(strings.TrimPrefix(name, base+"."), 10, 64)
-	return n, err == nil && strings.HasPrefix(name, base+".")
+	digits := strings.TrimPrefix(name, base+".")
+	n, err := strconv.ParseUint(digits, 10, 64)
+	return n, err == nil && strings.HasPrefix(name, base+".") && len(digits) < 8
 }
 
 // openSibling opens s and returns it as a generation if it is still the

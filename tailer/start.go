@@ -25,9 +25,14 @@ func (r *run) start(resume *Position) error {
 		return err
 	}
 	var gens []*gen
-	if resume == nil {
-		gens, err = r.placeFresh(cur, curID, curFI)
-	} else {
+	switch {
+	case resume == nil:
+		gens, err = r.placeFresh(cur, curID, curFI, r.cfg.StartAt)
+	case resume.Dev == 0 && resume.Ino == 0:
+		// Saved after a gap with nothing to read after it: whatever is at
+		// the path now came after the gap, and is read from its start.
+		gens, err = r.placeFresh(cur, curID, curFI, StartBeginning)
+	default:
 		gens, err = r.placeResume(*resume, sibs, cur, curID, curFI)
 	}
 	if err != nil {
@@ -41,13 +46,13 @@ func (r *run) start(resume *Position) error {
 	return nil
 }
 
-func (r *run) placeFresh(cur *os.File, id FileID, fi os.FileInfo) ([]*gen, error) {
+func (r *run) placeFresh(cur *os.File, id FileID, fi os.FileInfo, startAt string) ([]*gen, error) {
 	if cur == nil {
 		r.log.Info("waiting for file to appear", zap.String("path", r.cfg.Path))
 		return nil, nil
 	}
 	var off int64
-	if r.cfg.StartAt == StartEnd {
+	if startAt == StartEnd {
 		var err error
 		if off, err = lastLineEnd(cur, fi.Size()); err != nil {
 			return nil, err
@@ -177,7 +182,9 @@ func startsWith(f *os.File, want FileID) (bool, error) {
 func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID FileID) ([]*gen, error) {
 	var gens []*gen
 	for _, s := range sibs {
-		if cur != nil && s.ino == curID.inode() || p.MTime != 0 && s.mtime.UnixNano() <= p.MTime {
+		// Equal times are read: a coarse clock may give a newer generation
+		// the time the saved one was last seen at.
+		if cur != nil && s.ino == curID.inode() || p.MTime != 0 && s.mtime.UnixNano() < p.MTime {
 			continue
 		}
 		g, _, err := r.o.openSibling(s, 0)
@@ -202,6 +209,8 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 		Gap: &Gap{From: p.Offset, To: -1, Reason: GapDeleted}}
 	if len(gens) > 0 {
 		gap.Next = gens[0].position()
+	} else {
+		gap.Next = Position{Path: r.cfg.Path} // nothing to read yet: what comes is read from 0
 	}
 	r.gaps = append(r.gaps, gap)
 	deadline := time.Now().Add(r.cfg.RotateDrain)

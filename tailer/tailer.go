@@ -59,6 +59,8 @@ type Config struct {
 	// generations: styles of RotatedStyles or /regular expressions/ of
 	// the suffix after the base name. Empty means DefaultRotated.
 	Rotated []string
+	// policyPinned: AllowedDirs and Deny are resolved already (pinned).
+	policyPinned bool
 	// Logger gets warnings about lost ranges and retried errors; nil means
 	// zap.NewNop().
 	Logger *zap.Logger
@@ -194,6 +196,7 @@ func New(cfg Config, resume *Position) (*Tailer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.pinned()
 	if resume != nil {
 		if err := resume.validate(); err != nil {
 			return nil, err
