@@ -194,9 +194,18 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 			}
 			return nil, err
 		}
-		if g != nil {
-			gens = append(gens, g)
+		if g == nil {
+			continue
 		}
+		// A copy of the saved generation (copytruncate) holding no more
+		// than was read of it (copyOf takes a longer one) is not newer.
+		if p.HeadLen > 0 {
+			if copied, err := startsWith(g.f, p.FileID()); err != nil || copied {
+				_ = g.f.Close()
+				continue
+			}
+		}
+		gens = append(gens, g)
 	}
 	if cur != nil {
 		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
