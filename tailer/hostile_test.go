@@ -337,3 +337,23 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestTailer_DeletedWhileStopped_CopyOfItIsNotNewer: the saved generation
+// was copied (copytruncate) holding nothing past what was read, then
+// deleted and recreated while stopped: the copy is not read again as a
+// newer generation.
+func TestTailer_DeletedWhileStopped_CopyOfItIsNotNewer(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, joinLines(numbered("a", 0, 3)))
+	h := startTailer(t, testConfig(path), nil)
+	saved := h.waitN(3)[2].Next
+	h.stop()
+	raw, err := os.ReadFile(path)
+	must(t, err)
+	writeFile(t, path+".1", string(raw)) // the copy
+	must(t, os.Remove(path))
+	writeFile(t, path, "b-0\nEND\n")
+	h = startTailer(t, testConfig(path), &saved)
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), []string{"b-0", "END"})
+}
