@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"slices"
@@ -149,9 +150,9 @@ type RuleHits struct {
 }
 
 // ManifestBuilder collects hits into a Manifest. The zero value is ready.
-// Its memory does not grow with the hits added, only with the distinct
-// paths past MaxManifestPaths (16 bytes each): a record of a million
-// findings at a thousand places keeps a thousand digests.
+// Its memory does not grow with the hits added, only with the places
+// past MaxManifestPaths (16 bytes each): a record of a million findings
+// at a thousand paths keeps a thousand digests.
 type ManifestBuilder struct {
 	rules map[string]*ruleAcc
 }
@@ -160,11 +161,12 @@ type ruleAcc struct {
 	typ   string
 	count int
 	first []string // the smallest distinct paths, byte order, at most MaxManifestPaths
-	more  int      // distinct paths not in first
-	// seen holds a digest of every distinct path once there are more than
-	// MaxManifestPaths (until then they are all in first).
-	seen map[[16]byte]struct{}
-	last string // the path added last: hits at one place come in runs
+	// more holds a digest of each path added once first is full and the
+	// path is not in it, and of each path moved out of first; repeats
+	// included (hits at one path come in runs, and a run adds one). Their
+	// distinct number is the paths left out.
+	more [][16]byte
+	last string // the path added last
 }
 
 // Add records one replacement by rule of type typ at path ("" for none).
@@ -178,36 +180,34 @@ func (b *ManifestBuilder) Add(rule, typ, path string) {
 		b.rules[rule] = a
 	}
 	a.count++
-	if path != "" && path != a.last {
-		a.last = path
-		a.addPath(clipPath(path))
+	if path == "" || path == a.last {
+		return
+	}
+	a.last = path
+	p := clipPath(path)
+	i, found := slices.BinarySearch(a.first, p)
+	switch {
+	case found:
+	case len(a.first) < MaxManifestPaths:
+		a.first = slices.Insert(a.first, i, p)
+	case i < len(a.first):
+		// p takes its place among the smallest; the largest kept moves out.
+		a.more = appendDoubling(a.more, pathDigest(a.first[len(a.first)-1]))
+		copy(a.first[i+1:], a.first[i:])
+		a.first[i] = p
+	default:
+		a.more = appendDoubling(a.more, pathDigest(p))
 	}
 }
 
-func (a *ruleAcc) addPath(p string) {
-	i, found := slices.BinarySearch(a.first, p)
-	if found {
-		return
+// appendDoubling appends d, doubling the capacity when it grows (append
+// grows a large slice by a quarter, which allocates about five times the
+// final size on the way).
+func appendDoubling(s [][16]byte, d [16]byte) [][16]byte {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 16))
 	}
-	if a.seen == nil {
-		if len(a.first) < MaxManifestPaths {
-			a.first = slices.Insert(a.first, i, p)
-			return
-		}
-		a.seen = make(map[[16]byte]struct{}, 2*MaxManifestPaths)
-		for _, q := range a.first {
-			a.seen[pathDigest(q)] = struct{}{}
-		}
-	}
-	d := pathDigest(p)
-	if _, dup := a.seen[d]; dup {
-		return
-	}
-	a.seen[d] = struct{}{}
-	a.more++
-	if i < len(a.first) {
-		a.first = slices.Insert(a.first, i, p)[:MaxManifestPaths]
-	}
+	return append(s, d)
 }
 
 // pathDigest names a path in 16 bytes of its SHA-256: distinct paths
@@ -219,6 +219,15 @@ func pathDigest(p string) (d [16]byte) {
 	return d
 }
 
+// leftOut is the number of distinct paths in more, none of which is in
+// first: a path enters first only when it is new (the largest kept only
+// ever gets smaller), and one moved out never comes back. It sorts more.
+func (a *ruleAcc) leftOut() int {
+	slices.SortFunc(a.more, func(x, y [16]byte) int { return bytes.Compare(x[:], y[:]) })
+	a.more = slices.Compact(a.more)
+	return len(a.more)
+}
+
 // Manifest returns the manifest of the hits added, or nil if none.
 func (b *ManifestBuilder) Manifest(policy string) *Manifest {
 	if len(b.rules) == 0 {
@@ -226,7 +235,7 @@ func (b *ManifestBuilder) Manifest(policy string) *Manifest {
 	}
 	m := &Manifest{Policy: policy}
 	for rule, a := range b.rules {
-		m.Rules = append(m.Rules, RuleHits{Rule: rule, Type: a.typ, Count: a.count, Paths: slices.Clone(a.first), More: a.more})
+		m.Rules = append(m.Rules, RuleHits{Rule: rule, Type: a.typ, Count: a.count, Paths: slices.Clone(a.first), More: a.leftOut()})
 	}
 	slices.SortFunc(m.Rules, func(x, y RuleHits) int { return strings.Compare(x.Rule, y.Rule) })
 	return m
