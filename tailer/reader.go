@@ -84,7 +84,7 @@ func (g *gen) position() Position {
 // maxLen bytes and hashing the whole line once it exceeds maxLen.
 func (g *gen) add(seg []byte, maxLen int) {
 	if g.sum == nil && len(g.pending)+len(seg) <= maxLen {
-		g.pending = append(g.pending, seg...)
+		g.pending = appendDoubling(g.pending, seg, maxLen)
 		g.lineLen += int64(len(seg))
 		return
 	}
@@ -94,9 +94,22 @@ func (g *gen) add(seg []byte, maxLen int) {
 	}
 	g.sum.Write(seg)
 	if room := maxLen - len(g.pending); room > 0 {
-		g.pending = append(g.pending, seg[:min(room, len(seg))]...)
+		g.pending = appendDoubling(g.pending, seg[:min(room, len(seg))], maxLen)
 	}
 	g.lineLen += int64(len(seg))
+}
+
+// appendDoubling appends seg to b, at least doubling b's capacity when it
+// grows (append grows a large slice by a quarter: a line of n bytes
+// assembled in reads of 64 KiB would allocate about 5n on the way), and
+// never past maxLen.
+func appendDoubling(b, seg []byte, maxLen int) []byte {
+	if need := len(b) + len(seg); need > cap(b) {
+		nb := make([]byte, len(b), max(need, min(2*cap(b), maxLen)))
+		copy(nb, b)
+		b = nb
+	}
+	return append(b, seg...)
 }
 
 // finish turns the assembled line (whose "\n" was just read) into a Line
@@ -106,7 +119,12 @@ func (g *gen) finish(text []byte) Line {
 	if text != nil {
 		l.Text, l.FullLen = text, int64(len(text))
 	} else {
-		l.Text, l.FullLen = bytes.Clone(g.pending), g.lineLen
+		l.Text, l.FullLen = g.pending, g.lineLen
+		if cap(g.pending) > keepPendingCap {
+			g.pending = nil // not kept for the next line (resetLine): handed out, not copied
+		} else {
+			l.Text = bytes.Clone(g.pending)
+		}
 		if g.sum != nil {
 			l.Truncated = true
 			g.sum.Sum(l.FullSHA256[:0])
