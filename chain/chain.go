@@ -88,9 +88,16 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 	r.Kid = s.key.ID
 	r.Epoch = s.epoch
 	r.Prev = hex.EncodeToString(s.head.MAC[:])
-	s.buf = record.AppendCanonical(s.buf[:0], r)
-	payload := make([]byte, len(s.buf))
-	copy(payload, s.buf)
+	var payload []byte
+	if n := sizeHint(r); n > maxSealBuf {
+		// A big record is encoded once, into a buffer of its size that
+		// becomes its payload: no buffer grown by doubling, no copy.
+		payload = record.AppendCanonical(make([]byte, 0, n), r)
+	} else {
+		s.buf = record.AppendCanonical(s.buf[:0], r)
+		payload = make([]byte, len(s.buf))
+		copy(payload, s.buf)
+	}
 	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload, Columns: &record.Columns{
 		Chain: r.Chain, Seq: r.Seq, TS: record.FormatTime(r.TS), IngestedAt: record.FormatTime(r.IngestedAt),
 		Action: r.Action, User: r.User, Tenant: r.Tenant, Agent: r.Agent, Session: r.Session, Trace: r.Trace,
@@ -105,6 +112,28 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 	}
 	s.head = Head{Seq: r.Seq, MAC: out.MAC}
 	return out
+}
+
+// maxSealBuf bounds the encoding buffer a Sealer keeps between records.
+const maxSealBuf = 64 << 10
+
+// sizeHint is about the length of r's payload: its raw JSON and strings,
+// an eighth more for escapes, and room for the fixed fields.
+func sizeHint(r *record.Record) int {
+	n := 1024 + len(r.Arguments) + len(r.Detail)
+	for _, f := range [...]string{r.Chain, r.Action, r.User, r.Tenant, r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver, r.Kid, r.Prev} {
+		n += len(f) + len(f)/8
+	}
+	if m := r.Manifest; m != nil {
+		n += len(m.Policy)
+		for _, rh := range m.Rules {
+			n += 64 + len(rh.Rule) + len(rh.Type)
+			for _, p := range rh.Paths {
+				n += 4 + len(p) + len(p)/8
+			}
+		}
+	}
+	return n
 }
 
 // MAC computes HMAC-SHA256(key, prev || payload).
