@@ -202,8 +202,10 @@
 // A string longer than [MaxValueBytes], or one whose scanning fails
 // (a panic is recovered), is replaced whole by "[REDACTED:UNPROCESSABLE]"
 // and counted as UNPROCESSABLE. [Redactor.JSON] returns an error, and
-// writes nothing, for input that is not valid JSON; the caller must then
-// not write the input either.
+// writes nothing, for input that is not valid JSON, and for a value whose
+// redacted form would be longer than [MaxOutputBytes] of it (a long value
+// dense in findings shorter than their masks or hashes, [ErrTooLarge]);
+// the caller must then not write the input either.
 //
 // # Hash format
 //

@@ -14,6 +14,14 @@ var ErrInvalidJSON = errors.New("redact: invalid JSON")
 // written and the value must be treated as unprocessable.
 var ErrInternal = errors.New("redact: internal error")
 
+// ErrTooLarge is returned by [Redactor.JSON] when the redacted value would
+// be more than a quarter longer than the input, plus 2 MiB (see
+// [MaxOutputBytes]): masks and hashes are longer than most of what they
+// replace, and a value dense in short findings would otherwise grow
+// without bound. Like any error from JSON, the value must be treated as
+// unprocessable.
+var ErrTooLarge = errors.New("redact: redacted value too large")
+
 // SyntaxError says where input to [Redactor.JSON] stopped being valid JSON.
 // It never quotes the input: the input is unredacted text.
 type SyntaxError struct {

@@ -43,8 +43,8 @@ const MaxHitPathBytes = 1024
 // nested value has a long one). A string holding JSON whose walk finds
 // something is walked twice, the second time reporting. hit is called
 // before JSON returns, in order; if src turns out not to be valid JSON,
-// the hits reported before the error stand for text that is not in the
-// output (the caller replaces the value whole).
+// or its output too large, the hits reported before the error stand for
+// text that is not in the output (the caller replaces the value whole).
 func (r *Redactor) ExplainJSONFunc(dst, src []byte, root string, counts map[string]int, hit func(Hit)) ([]byte, error) {
 	out, _, err := r.jsonAt(dst, src, root, counts, true, hit)
 	return out, err

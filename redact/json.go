@@ -32,8 +32,9 @@ const maxDepth = 10000
 // A string longer than MaxValueBytes, or one whose scanning fails, becomes
 // "[REDACTED:UNPROCESSABLE]" and is counted as UNPROCESSABLE. If src is not
 // valid JSON the error wraps ErrInvalidJSON (a *SyntaxError giving the
-// offset), dst is returned unchanged and counts is not touched. dst and src
-// must not overlap; src is not modified.
+// offset); if the output would be longer than MaxOutputBytes(len(src)) it
+// is ErrTooLarge; either way dst is returned unchanged and counts is not
+// touched. dst and src must not overlap; src is not modified.
 func (r *Redactor) JSON(dst []byte, src []byte, counts map[string]int) (out []byte, err error) {
 	return r.JSONAt(dst, src, "", counts)
 }
@@ -53,6 +54,7 @@ func (r *Redactor) jsonAt(dst []byte, src []byte, root string, counts map[string
 	w := getWalker(r, src, dst)
 	defer putWalker(w)
 	w.track, w.root, w.onHit = track, root, onHit
+	w.maxOut = mark + MaxOutputBytes(len(src))
 	defer func() {
 		if recover() != nil {
 			out, hits, err = dst[:mark], nil, ErrInternal
@@ -152,6 +154,7 @@ type walker struct {
 	segs        []segment // with track: the path of the current value (see explain.go)
 	onHit       func(Hit) // with track: takes each hit instead of hits
 	lastPath    string    // with onHit: the path of the last hit
+	maxOut      int       // the longest out may grow (see MaxOutputBytes); 0: no bound
 }
 
 func (w *walker) fail(reason string) bool {
@@ -172,8 +175,28 @@ func (w *walker) skipWS() {
 	}
 }
 
-// value copies or redacts one value at w.pos; ctx comes from its key.
+// MaxOutputBytes is the longest output JSON writes for n bytes of input:
+// n and a quarter, plus 2 MiB, so that a value of up to 2 MiB may grow
+// by any amount and a longer one only by a quarter (one step of append's
+// growth). A value longer redacted is replaced whole (ErrTooLarge).
+func MaxOutputBytes(n int) int { return n + n/4 + 2*MaxValueBytes }
+
+// value copies or redacts one value at w.pos; ctx comes from its key. It
+// stops the walk once the output is longer than maxOut.
 func (w *walker) value(depth int, ctx keyCtx) bool {
+	if !w.value1(depth, ctx) {
+		return false
+	}
+	if w.maxOut > 0 && len(w.out) > w.maxOut {
+		if w.err == nil {
+			w.err = ErrTooLarge
+		}
+		return false
+	}
+	return true
+}
+
+func (w *walker) value1(depth int, ctx keyCtx) bool {
 	if w.pos >= len(w.src) {
 		return w.fail("unexpected end of input")
 	}
