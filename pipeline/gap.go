@@ -33,7 +33,7 @@ func (in *Ingester) gap(l tailer.Line) {
 		d["note"] = n
 	}
 	in.add(in.ownRecord(record.ActionGap, d))
-	if l.Next == (tailer.Position{}) {
+	if l.Next.IsZero() {
 		return
 	}
 	if fs := in.files[l.Watch]; fs != nil && (len(fs.held) > 0 || fs.env != nil && fs.env.Pending()) {

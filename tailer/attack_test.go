@@ -210,7 +210,7 @@ func TestAttack_DeletedWhileStopped_GapHasNoNextWhenNothingFollows(t *testing.T)
 		got := h.stop()
 		for _, g := range gapsOf(got) {
 			total++
-			if g.Next != (Position{}) {
+			if !g.Next.IsZero() {
 				saved = g.Next
 			}
 		}

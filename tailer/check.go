@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"maps"
@@ -18,8 +19,12 @@ func (r *run) check(now time.Time) bool {
 	r.lastCheck = now
 	r.ensureWatch()
 	changed := false
-	if len(r.gens) > 0 {
-		changed = r.verify(r.gens[0])
+	// Every open generation, not only the one being read: one queued
+	// behind it gets its fingerprint as it is written, so that a
+	// truncation (copytruncate) before it is read is seen, and its copy
+	// read first.
+	for _, g := range slices.Clone(r.gens) {
+		changed = r.verify(g) || changed
 	}
 	// Siblings are listed before the path is looked at: if the path has not
 	// rotated by then, nothing listed can be a generation newer than ours.
@@ -49,10 +54,53 @@ func (r *run) check(now time.Time) bool {
 		return changed
 	}
 	if n := len(r.gens); n > 0 && r.gens[n-1].id.inode() == (inode{dev, ino}) {
+		if g := r.gens[n-1]; serr == nil && g.id.HeadLen == 0 && !g.rewritten {
+			changed = r.unseenCopies(sibs, g) || changed
+		}
 		r.learn(sibs, serr == nil)
 		return changed
 	}
 	return r.switchTo(now) || changed
+}
+
+// unseenCopies queues before g, the generation at the path of which not
+// one byte was seen yet, the siblings that appeared since the last
+// listing (new inodes, while the path kept its own) holding other bytes
+// than g now begins with: copytruncate copies of what g held while the
+// tailer could not look (stopped by SIGSTOP, starved of CPU), truncated
+// and written again since. Without a fingerprint of g they cannot be
+// recognised by their first bytes as copyOf does, so what appeared is
+// what is read, whole, before g.
+func (r *run) unseenCopies(sibs []sibling, g *gen) bool {
+	cur, err := readHead(g.f)
+	if err != nil {
+		return false
+	}
+	found := false
+	for _, s := range sibs {
+		if r.holds(s.ino) {
+			continue
+		}
+		c, fi, err := r.o.openSibling(s, 0)
+		if err != nil || c == nil {
+			continue
+		}
+		// Known by its inode and first bytes: a number reused by a copy
+		// does not hide it.
+		head, err := readHead(c.f)
+		if err != nil || r.seenBefore(c) || fi.Size() == 0 || len(cur) > 0 && bytes.Equal(head, cur[:min(len(cur), len(head))]) {
+			_ = c.f.Close() // empty, or a plain copy of what g holds: g has it
+			continue
+		}
+		c.successor, c.drainUntil = true, time.Now()
+		i := slices.Index(r.gens, g)
+		r.gens = slices.Insert(r.gens, i, c)
+		r.log.Info("reading a copy of bytes the file held before it was truncated unseen",
+			zap.String("path", s.path), zap.Int64("size", fi.Size()))
+		r.cfg.Observer.Truncated()
+		found = true
+	}
+	return found
 }
 
 // verify checks that g still holds what was read from it. A file shorter
@@ -94,14 +142,15 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 		zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("size", size))
 	r.cfg.Observer.Truncated()
 	old, off, seen := g.id, g.next, g.seen
-	gap := Gap{From: off, To: seen, Reason: "truncated"}
+	g.rewritten = true
+	gap := Gap{From: off, To: seen, Reason: GapTruncated}
 	g.restart(0)
 	g.id.Head, g.id.HeadLen = hashHead(head), len(head)
 	if c := r.copyOf(old, off); c != nil {
 		if fi, err := c.f.Stat(); err == nil {
 			gap.From = max(off, fi.Size()) // the copy holds everything before
 		}
-		gap.Reason = "copied and truncated"
+		gap.Reason = GapCopied
 		if i := slices.Index(r.gens, g); i >= 0 {
 			r.gens = slices.Insert(r.gens, i, c)
 		} else {

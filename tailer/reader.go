@@ -51,6 +51,9 @@ type gen struct {
 
 	// mtime is the modification time (Unix ns) when last looked at.
 	mtime int64
+	// rewritten: found truncated or rewritten once; copies were looked
+	// for then (see unseenCopies).
+	rewritten bool
 }
 
 func newGen(f *os.File, path string, id FileID, off int64) *gen {
@@ -114,7 +117,7 @@ func appendDoubling(b, seg []byte, maxLen int) []byte {
 
 // finish turns the assembled line (whose "\n" was just read) into a Line
 // and moves next past it. text, when not nil, is the whole line, copied.
-func (g *gen) finish(text []byte) Line {
+func (g *gen) finish(text []byte, read []ReadGen) Line {
 	l := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next}
 	if text != nil {
 		l.Text, l.FullLen = text, int64(len(text))
@@ -132,13 +135,14 @@ func (g *gen) finish(text []byte) Line {
 	}
 	g.next += l.FullLen + 1
 	l.Next = g.position()
+	l.Next.Read = read
 	g.resetLine()
 	return l
 }
 
 // consume hands out the complete lines in chunk, which was read at
 // g.readOff, and keeps the trailing partial line for the next read.
-func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen int) error {
+func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen int, read []ReadGen) error {
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {
@@ -149,10 +153,10 @@ func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen
 		}
 		var l Line
 		if g.lineLen == 0 && i <= maxLen {
-			l = g.finish(bytes.Clone(chunk[:i]))
+			l = g.finish(bytes.Clone(chunk[:i]), read)
 		} else {
 			g.add(chunk[:i], maxLen)
-			l = g.finish(nil)
+			l = g.finish(nil, read)
 		}
 		g.readOff += int64(i + 1)
 		g.seen = max(g.seen, g.readOff)
@@ -187,7 +191,13 @@ func (r *run) readAvailable(ctx context.Context, out chan<- Line, g *gen, budget
 				continue
 			}
 			g.growHead(head)
-			if err := g.consume(ctx, out, r.buf[:n], r.cfg.MaxLineBytes); err != nil {
+			// The position carries the time the file had when its lines
+			// were read: generations modified after it are newer (see
+			// placeAfterDeleted), so it must not lag behind the data.
+			if fi, err := g.f.Stat(); err == nil {
+				g.mtime = fi.ModTime().UnixNano()
+			}
+			if err := g.consume(ctx, out, r.buf[:n], r.cfg.MaxLineBytes, r.read); err != nil {
 				return false, err
 			}
 		}

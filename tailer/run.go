@@ -40,6 +40,9 @@ type run struct {
 	// still a new generation.
 	retired      map[inode]FileID
 	retiredOrder []inode
+	// read are the last generations retired, carried in every Position
+	// (replaced, never changed in place: lines handed out share it).
+	read []ReadGen
 	// gaps are lost ranges found by checks, to hand out before more lines.
 	gaps []Line
 
@@ -216,12 +219,6 @@ func (r *run) retire(g *gen) {
 		r.log.Warn("rotated file ends with an incomplete line, not handed out",
 			zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("bytes", g.lineLen))
 		r.cfg.Observer.Lost(int64(g.lineLen))
-		gap := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next,
-			Gap: &Gap{From: g.next, To: g.next + g.lineLen, Reason: GapUnterminated}}
-		if len(r.gens) > 1 {
-			gap.Next = r.gens[1].position() // reading goes on there
-		}
-		r.gaps = append(r.gaps, gap)
 	}
 	// Remembered with the fingerprint of what it holds now: a generation
 	// opened empty has none yet, and its inode, once freed, may hold the
@@ -231,6 +228,15 @@ func (r *run) retire(g *gen) {
 	}
 	_ = g.f.Close()
 	r.rememberRetired(g.id)
+	if g.lineLen > 0 {
+		gap := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next,
+			Gap: &Gap{From: g.next, To: g.next + g.lineLen, Reason: GapUnterminated}}
+		if len(r.gens) > 1 {
+			gap.Next = r.gens[1].position() // reading goes on there
+			gap.Next.Read = r.read
+		}
+		r.gaps = append(r.gaps, gap)
+	}
 	r.gens[0] = nil
 	r.gens = r.gens[1:]
 }
@@ -249,6 +255,9 @@ func (r *run) successorHasData() bool {
 const maxRetired = 256
 
 func (r *run) rememberRetired(id FileID) {
+	read := make([]ReadGen, 0, MaxReadHistory)
+	read = append(read, r.read[max(0, len(r.read)-MaxReadHistory+1):]...)
+	r.read = append(read, ReadGen{Dev: id.Dev, Ino: id.Ino, Head: id.Head, HeadLen: id.HeadLen})
 	ino := id.inode()
 	if _, ok := r.retired[ino]; !ok {
 		r.retiredOrder = append(r.retiredOrder, ino)

@@ -11,6 +11,12 @@ import (
 // ones rotated after it, or the file at the path. A missing path is not an
 // error (it is waited for); other I/O errors are, and start is retried.
 func (r *run) start(resume *Position) error {
+	if resume != nil && r.read == nil {
+		// What was read before the stop is not new after it.
+		for _, g := range resume.Read {
+			r.rememberRetired(FileID{Dev: g.Dev, Ino: g.Ino, Head: g.Head, HeadLen: g.HeadLen})
+		}
+	}
 	cur, curID, curFI, err := r.openPath()
 	if err != nil {
 		return err
@@ -112,19 +118,10 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		break
 	}
 	if saved < 0 {
-		if c := r.copyOf(want, p.Offset); c != nil {
-			// copytruncate while stopped: the rest of the saved generation
-			// is in its copy.
-			r.log.Info("the saved generation was copied and truncated while stopped; reading the rest from the copy",
-				zap.String("path", r.cfg.Path), zap.Int64("saved_offset", p.Offset))
-			r.cfg.Observer.Truncated()
-			if cur == nil {
-				c.successor = false
-				return []*gen{c}, nil
-			}
-			return []*gen{c, newGen(cur, r.cfg.Path, curID, 0)}, nil
-		}
-		return r.placeAfterDeleted(p, sibs, cur, curID)
+		// copytruncate while stopped: the rest of the saved generation is
+		// in its copy (nil: it is lost), and what the truncated file holds
+		// now is newer, wherever a rotation since has put it.
+		return r.placeAfterDeleted(p, sibs, cur, curID, r.copyOf(want, p.Offset))
 	}
 	// sibs is sorted oldest first: what follows the saved generation is newer.
 	for _, s := range sibs[saved+1:] {
@@ -136,7 +133,9 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 			closeAll()
 			return nil, err
 		}
-		if g != nil {
+		if g != nil && r.seenBefore(g) {
+			_ = g.f.Close() // read before the stop
+		} else if g != nil {
 			gens = append(gens, g)
 		}
 	}
@@ -179,9 +178,15 @@ func startsWith(f *os.File, want FileID) (bool, error) {
 // from 0. Newer means modified after p was last looked at; a position
 // saved without that time takes every sibling, which is right for
 // rotations that delete the oldest generations first.
-func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID FileID) ([]*gen, error) {
+func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID FileID, copied *gen) ([]*gen, error) {
 	var gens []*gen
+	if copied != nil {
+		gens = append(gens, copied)
+	}
 	for _, s := range sibs {
+		if copied != nil && s.ino == copied.id.inode() {
+			continue
+		}
 		// Equal times are read: a coarse clock may give a newer generation
 		// the time the saved one was last seen at.
 		if cur != nil && s.ino == curID.inode() || p.MTime != 0 && s.mtime.UnixNano() < p.MTime {
@@ -197,6 +202,10 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 		if g == nil {
 			continue
 		}
+		if r.seenBefore(g) { // read before the stop
+			_ = g.f.Close()
+			continue
+		}
 		// A copy of the saved generation (copytruncate) holding no more
 		// than was read of it (copyOf takes a longer one) is not newer.
 		if p.HeadLen > 0 {
@@ -210,18 +219,25 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 	if cur != nil {
 		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
 	}
-	r.log.Warn("saved file generation not found: its unread rest is lost; reading the newer generations still on disk",
-		zap.String("path", p.Path), zap.Int64("saved_offset", p.Offset),
-		zap.Uint64("saved_dev", p.Dev), zap.Uint64("saved_ino", p.Ino), zap.Int("newer", len(gens)))
-	r.cfg.Observer.Lost(-1)
-	gap := Line{Path: p.Path, Dev: p.Dev, Ino: p.Ino, Offset: p.Offset,
-		Gap: &Gap{From: p.Offset, To: -1, Reason: GapDeleted}}
-	if len(gens) > 0 {
-		gap.Next = gens[0].position()
+	if copied != nil {
+		r.log.Info("the saved generation was copied and truncated while stopped; reading the rest from the copy",
+			zap.String("path", copied.path), zap.Int64("saved_offset", p.Offset), zap.Int("newer", len(gens)-1))
+		r.cfg.Observer.Truncated()
 	} else {
-		gap.Next = Position{Path: r.cfg.Path} // nothing to read yet: what comes is read from 0
+		r.log.Warn("saved file generation not found: its unread rest is lost; reading the newer generations still on disk",
+			zap.String("path", p.Path), zap.Int64("saved_offset", p.Offset),
+			zap.Uint64("saved_dev", p.Dev), zap.Uint64("saved_ino", p.Ino), zap.Int("newer", len(gens)))
+		r.cfg.Observer.Lost(-1)
+		gap := Line{Path: p.Path, Dev: p.Dev, Ino: p.Ino, Offset: p.Offset,
+			Gap: &Gap{From: p.Offset, To: -1, Reason: GapDeleted}}
+		if len(gens) > 0 {
+			gap.Next = gens[0].position()
+		} else {
+			gap.Next = Position{Path: r.cfg.Path} // nothing to read yet: what comes is read from 0
+		}
+		gap.Next.Read = r.read
+		r.gaps = append(r.gaps, gap)
 	}
-	r.gaps = append(r.gaps, gap)
 	deadline := time.Now().Add(r.cfg.RotateDrain)
 	for _, g := range gens[:max(0, len(gens)-1)] {
 		g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true

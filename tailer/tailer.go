@@ -107,7 +107,27 @@ type Position struct {
 	// looked at: if the generation is gone at the next start, the
 	// siblings modified after it are the generations newer than it.
 	MTime int64 `json:"mtime,omitempty"`
+	// Read are the generations last finished before this one (at most
+	// MaxReadHistory, oldest first): after a restart they are known not
+	// to be new, whatever their names and times say now (a copytruncate
+	// copy read before, an older generation with the same coarse time).
+	Read []ReadGen `json:"read,omitempty"`
 }
+
+// ReadGen names a generation read to its end: device, inode and the
+// fingerprint of its first bytes (see FileID).
+type ReadGen struct {
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Head    string `json:"head,omitempty"`
+	HeadLen int    `json:"head_len,omitempty"`
+}
+
+// MaxReadHistory bounds Position.Read.
+const MaxReadHistory = 8
+
+// IsZero reports whether p is the zero Position (no position at all).
+func (p Position) IsZero() bool { return p.Path == "" && p.Dev == 0 && p.Ino == 0 && p.Offset == 0 }
 
 // FileID returns the generation p points into.
 func (p Position) FileID() FileID {
@@ -284,6 +304,14 @@ func (p Position) validate() error {
 		errs = append(errs, errors.New("head: not a lowercase hex SHA-256"))
 	case p.HeadLen == 0 && p.Head != "":
 		errs = append(errs, errors.New("head: set without head_len"))
+	}
+	if len(p.Read) > MaxReadHistory {
+		errs = append(errs, fmt.Errorf("read: %d generations, at most %d", len(p.Read), MaxReadHistory))
+	}
+	for i, g := range p.Read {
+		if g.HeadLen < 0 || g.HeadLen > HeadSize || g.HeadLen > 0 && !hexSHA256.MatchString(g.Head) {
+			errs = append(errs, fmt.Errorf("read[%d]: bad head", i))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidPosition, errors.Join(errs...))
