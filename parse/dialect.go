@@ -47,6 +47,10 @@ type Config struct {
 	// Identities, when not nil, fills in the user and tenant of records
 	// with a detail.request_id (joined).
 	Identities *Identities
+	// MaxValues, when positive, bounds the JSON values and keys of a line
+	// (see Values): a line holding more becomes a parse_error record, so
+	// that what one line costs in memory stays bounded by its bytes.
+	MaxValues int
 }
 
 // ErrUnknownFormat is returned by New for a format not in Formats.
@@ -54,7 +58,7 @@ var ErrUnknownFormat = errors.New("unknown format")
 
 // New checks cfg and returns a constructor of dialects, to be called once
 // per source file. Every dialect is wrapped by approval pairing (see
-// Paired).
+// Paired) and, with MaxValues, by the value budget.
 func New(cfg Config) (func() Dialect, error) {
 	var mk func() Dialect
 	switch cfg.Format {
@@ -87,6 +91,10 @@ func New(cfg Config) (func() Dialect, error) {
 	if ids := cfg.Identities; ids != nil {
 		inner := mk
 		mk = func() Dialect { return joined{inner(), ids} }
+	}
+	if cfg.MaxValues > 0 {
+		limit := cfg.MaxValues
+		return func() Dialect { return budgeted{Paired(mk()), limit} }, nil
 	}
 	return func() Dialect { return Paired(mk()) }, nil
 }

@@ -31,7 +31,11 @@
 // cut is moved back to a separator so that no PII literal is split into an
 // unrecognisable prefix), the line's full length and the SHA-256 of the
 // whole line, so an auditor can match it against the source. Other
-// dialects make parse_error records the same way.
+// dialects make parse_error records the same way. With Config.MaxValues, a
+// line holding more JSON values and keys than that (see Values: its '{',
+// '[', ',' and ':' bytes) becomes a parse_error record before any dialect
+// reads it, so that the memory a line takes is bounded by its bytes
+// whatever its shape.
 //
 // An action outside the record's vocabulary becomes "other" with the
 // original in detail.action; an outcome outside it becomes "unknown" with

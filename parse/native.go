@@ -34,11 +34,11 @@ type Line struct {
 // event, or a parse_error record describing why the line is not one.
 // IngestedAt is set to now; TS falls back to now when the event has none.
 func Native(l Line, now time.Time) *record.Record {
+	if l.FullLen > int64(len(l.Text)) { // not read: its members would cost memory for nothing
+		return ParseError(l, now, fmt.Errorf("line of %d bytes exceeds the line limit", l.FullLen))
+	}
 	r, err := native(l.Text, now)
-	if err != nil || l.FullLen > int64(len(l.Text)) {
-		if err == nil {
-			err = fmt.Errorf("line of %d bytes exceeds the line limit", l.FullLen)
-		}
+	if err != nil {
 		r = ParseError(l, now, err)
 	}
 	src := l.Source
