@@ -32,6 +32,10 @@ const (
 	DefaultEpoch              = 60 * time.Second
 )
 
+// DefaultLineBytesPerValue sets the default of source.max_line_values:
+// max_line_bytes / DefaultLineBytesPerValue.
+const DefaultLineBytesPerValue = 64
+
 // Config is the whole configuration.
 type Config struct {
 	Source    Source    `yaml:"source"`
@@ -72,6 +76,11 @@ type Source struct {
 	Poll         time.Duration `yaml:"poll"`
 	RotateDrain  time.Duration `yaml:"rotate_drain"`
 	MaxLineBytes int           `yaml:"max_line_bytes"`
+	// MaxLineValues bounds the JSON values and keys of one line (counted
+	// as its '{', '[', ',' and ':' bytes): a line holding more becomes a
+	// parse_error record, so that the memory one line takes is bounded
+	// by max_line_bytes. Default max_line_bytes / DefaultLineBytesPerValue.
+	MaxLineValues int `yaml:"max_line_values"`
 	// AllowedDirs are the folders source.path (and its rotated
 	// generations) may resolve into through symbolic links; default the
 	// folder of source.path. Anything resolving elsewhere is refused.
@@ -383,6 +392,9 @@ func (c *Config) defaults() {
 	setDur(&c.Source.RotateDrain, DefaultRotateDrain)
 	if c.Source.MaxLineBytes == 0 {
 		c.Source.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.Source.MaxLineValues == 0 {
+		c.Source.MaxLineValues = c.Source.MaxLineBytes / DefaultLineBytesPerValue
 	}
 	if c.Redact.Packs == nil {
 		c.Redact.Packs = []string{"core", "secrets"}

@@ -64,6 +64,9 @@ func (c *Config) Validate() error {
 	if s.MaxLineBytes < 4096 || s.MaxLineBytes > 1<<30 {
 		bad("source.max_line_bytes", "must be between 4096 and 1073741824")
 	}
+	if s.MaxLineValues < 64 || s.MaxLineValues > max(s.MaxLineBytes, 64) {
+		bad("source.max_line_values", "must be between 64 and source.max_line_bytes")
+	}
 	for i, d := range s.AllowedDirs {
 		if d == "" || strings.ContainsAny(d, "*?[") {
 			bad(fmt.Sprintf("source.allowed_dirs[%d]", i), "must be a folder, not empty or a pattern")

@@ -439,5 +439,6 @@ func parseConfig(s config.Source) parse.Config {
 		},
 		OpenAIAgents: parse.OpenAIAgentsConfig{UserKey: s.OpenAIAgents.UserKey, TenantKey: s.OpenAIAgents.TenantKey},
 		LangChain:    parse.LangChainConfig{UserKey: s.LangChain.UserKey, TenantKey: s.LangChain.TenantKey},
+		MaxValues:    s.MaxLineValues,
 	}
 }
