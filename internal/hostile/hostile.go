@@ -158,9 +158,10 @@ func shapeMembers(e *enc, shape string, size, pad, n int) {
 func longStrings(e *enc, room int, unit string) {
 	per := ((1 << 20) - 64) / len(unit) * len(unit)
 	n := max((room+per-1)/per, 1)
+	room -= 64 * n // each string's quotes, comma and OTLP wrapping
 	e.member("x", func() {
 		e.array(n, func(i int) {
-			e.raw(`"` + strings.Repeat(unit, max(min(per, room-i*per-8), 0)/len(unit)) + `"`)
+			e.raw(`"` + strings.Repeat(unit, max(min(per, room-i*per), 0)/len(unit)) + `"`)
 		})
 	})
 }
