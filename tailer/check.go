@@ -186,7 +186,14 @@ func (r *run) copyOf(old FileID, off int64) *gen {
 		if err != nil || c == nil {
 			continue
 		}
-		if ok, err := startsWith(c.f, old); err != nil || !ok || fi.Size() <= off {
+		ok, err := startsWith(c.f, old)
+		if err == nil && ok && fi.Size() <= off {
+			// A copy of no more than was read: remembered as read, so that
+			// no later listing (nor a restart, through Position.Read) takes
+			// it for a generation of its own.
+			r.rememberRetired(c.id)
+		}
+		if err != nil || !ok || fi.Size() <= off {
 			_ = c.f.Close()
 			continue
 		}

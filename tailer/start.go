@@ -210,6 +210,9 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 		// than was read of it (copyOf takes a longer one) is not newer.
 		if p.HeadLen > 0 {
 			if copied, err := startsWith(g.f, p.FileID()); err != nil || copied {
+				if copied {
+					r.rememberRetired(g.id)
+				}
 				_ = g.f.Close()
 				continue
 			}
