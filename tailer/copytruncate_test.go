@@ -1,0 +1,91 @@
+package tailer
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// copyTruncate does what logrotate's copytruncate does: copy path to to,
+// then truncate path.
+func copyTruncate(t *testing.T, path, to string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	must(t, err)
+	writeFile(t, to, string(raw))
+	must(t, os.Truncate(path, 0))
+}
+
+// TestTailer_CopyTruncateOfAQueuedGeneration: the generation at the path
+// is copied and truncated while the one before it is still being drained,
+// before a byte of it was read: its first lines are read from the copy,
+// then what it holds after the truncation.
+func TestTailer_CopyTruncateOfAQueuedGeneration(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, joinLines(numbered("a", 0, 3)))
+	cfg := testConfig(path)
+	cfg.RotateDrain = time.Second
+	h := startTailer(t, cfg, nil)
+	h.waitText("a-00002")
+	rename(t, path, path+".1")
+	writeFile(t, path, "")
+	h.waitLog("file rotated") // the new one is queued behind the drained one
+	appendTo(t, path, joinLines(numbered("b", 0, 3)))
+	time.Sleep(5 * cfg.Poll) // checks may fingerprint it meanwhile, or not: both must work
+	rename(t, path+".1", path+".2")
+	copyTruncate(t, path, path+".1")
+	appendTo(t, path, joinLines(numbered("c", 0, 3))+"END\n")
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), cat(numbered("a", 0, 3), numbered("b", 0, 3), numbered("c", 0, 3), []string{"END"}))
+}
+
+// TestTailer_ReadCopyNotReadAgainAfterRestart: a copytruncate copy that
+// holds only what was read is remembered in the position; after a
+// restart that finds the truncated generation deleted, the copy is not
+// taken for a newer generation even with the very same time.
+func TestTailer_ReadCopyNotReadAgainAfterRestart(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, joinLines(numbered("a", 0, 3)))
+	h := startTailer(t, testConfig(path), nil)
+	h.waitText("a-00002")
+	copyTruncate(t, path, path+".1")
+	h.waitLog("file truncated or rewritten, reading it again from the start")
+	appendTo(t, path, joinLines(numbered("b", 0, 2)))
+	got := h.waitText("b-00001")
+	saved := got[len(got)-1].Next
+	h.stop()
+	if len(saved.Read) == 0 {
+		t.Fatalf("saved position %+v carries no generation read", saved)
+	}
+	must(t, os.Remove(path))
+	mt := time.Unix(0, saved.MTime)
+	must(t, os.Chtimes(path+".1", mt, mt)) // a coarse clock's tie
+	writeFile(t, path, "c-0\nEND\n")
+	h = startTailer(t, testConfig(path), &saved)
+	got = h.waitText("END")
+	wantTexts(t, linesOf(got), []string{"c-0", "END"})
+}
+
+// TestTailer_CopyTruncatedThenRotatedWhileStopped: while stopped, the
+// saved generation is copied and truncated, written again, and then
+// rotated away: the rest comes from the copy, then the truncated
+// generation from 0 under its new name, then the new file.
+func TestTailer_CopyTruncatedThenRotatedWhileStopped(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, joinLines(numbered("a", 0, 3)))
+	h := startTailer(t, testConfig(path), nil)
+	saved := h.waitN(3)[1].Next
+	h.stop()
+	appendTo(t, path, joinLines(numbered("a", 3, 2)))
+	copyTruncate(t, path, path+".1")
+	appendTo(t, path, joinLines(numbered("b", 0, 2)))
+	rename(t, path+".1", path+".2")
+	rename(t, path, path+".1")
+	writeFile(t, path, "c-0\nEND\n")
+	h = startTailer(t, testConfig(path), &saved)
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), cat(numbered("a", 2, 3), numbered("b", 0, 2), []string{"c-0", "END"}))
+	if len(gapsOf(got)) != 0 {
+		t.Errorf("gaps %+v, want none: nothing was lost", gapsOf(got))
+	}
+}
