@@ -72,7 +72,15 @@
 //     changed, was truncated: it is read again from 0, with a warning. The
 //     first bytes are checked after every read and before its lines are
 //     handed out, so a file rewritten in place is never read on from the
-//     old offset.
+//     old offset. Every open generation is checked at every look, also
+//     one queued behind the one being read, so that a copytruncate before
+//     it is read has its copy read first; a copy that appears beside a
+//     generation of which no byte was seen yet (the tailer was stopped by
+//     SIGSTOP meanwhile) is read before it.
+//   - Every Position carries the last generations read to their end
+//     (Position.Read, MaxReadHistory), copies of no more than was read
+//     among them: after a restart, none of them is taken for a new
+//     generation, whatever its name and time say.
 //
 // # What is not guaranteed
 //
