@@ -89,3 +89,27 @@ func TestTailer_CopyTruncatedThenRotatedWhileStopped(t *testing.T) {
 		t.Errorf("gaps %+v, want none: nothing was lost", gapsOf(got))
 	}
 }
+
+// TestTailer_ResumeAtAnEmptyGenerationWhoseInodeWasReused: the saved
+// position names a generation of which no byte was seen (offset 0, no
+// fingerprint). While stopped it was rotated away, written, and deleted,
+// and its inode number went to the new file at the path: only the times
+// tell that the rotated generation (modified after the saved one was
+// seen) is newer, and it is read first. A sibling older than the saved
+// generation is not.
+func TestTailer_ResumeAtAnEmptyGenerationWhoseInodeWasReused(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path+".2", "old-0\n")
+	setMtime(t, path+".2", time.Hour)
+	writeFile(t, path, "") // the file the inode number now names
+	fi, err := os.Stat(path)
+	must(t, err)
+	dev, ino, err := devIno(fi)
+	must(t, err)
+	saved := Position{Path: path, Dev: dev, Ino: ino, MTime: time.Now().Add(-time.Minute).UnixNano()}
+	writeFile(t, path+".1", joinLines(numbered("rotated", 0, 3))) // modified after the saved one was seen
+	appendTo(t, path, "new-0\nEND\n")
+	h := startTailer(t, testConfig(path), &saved)
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), cat(numbered("rotated", 0, 3), []string{"new-0", "END"}))
+}

@@ -2,6 +2,7 @@ package tailer
 
 import (
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,6 +81,28 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		ok, err := startsWith(cur, want)
 		if err != nil {
 			return nil, err
+		}
+		if ok && p.HeadLen == 0 && p.MTime != 0 {
+			// Nothing of it was seen, so nothing but the inode number says
+			// the file at the path is the saved generation: a number freed
+			// by deleting it may have been given to a newer file. Siblings
+			// modified after the saved generation was seen are then newer
+			// than it and come first (if it is the same file, there are
+			// none: it was never rotated).
+			newer, err := r.newerSiblings(p, sibs, p.MTime, curID.inode())
+			if err != nil {
+				return nil, err
+			}
+			if len(newer) > 0 {
+				gens := append(newer, newGen(cur, r.cfg.Path, curID, 0))
+				deadline := time.Now().Add(r.cfg.RotateDrain)
+				for _, g := range gens[:len(gens)-1] {
+					g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true
+				}
+				r.log.Info("the saved generation had no byte read; reading the generations modified after it first",
+					zap.String("path", r.cfg.Path), zap.Int("newer", len(newer)))
+				return gens, nil
+			}
 		}
 		if ok {
 			g := newGen(cur, r.cfg.Path, curID, p.Offset)
@@ -183,42 +206,23 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 	if copied != nil {
 		gens = append(gens, copied)
 	}
-	for _, s := range sibs {
-		if copied != nil && s.ino == copied.id.inode() {
-			continue
-		}
-		// Equal times are read: a coarse clock may give a newer generation
-		// the time the saved one was last seen at.
-		if cur != nil && s.ino == curID.inode() || p.MTime != 0 && s.mtime.UnixNano() < p.MTime {
-			continue
-		}
-		g, _, err := r.o.openSibling(s, 0)
-		if err != nil {
-			for _, g := range gens {
-				_ = g.f.Close()
-			}
-			return nil, err
-		}
-		if g == nil {
-			continue
-		}
-		if r.seenBefore(g) { // read before the stop
-			_ = g.f.Close()
-			continue
-		}
-		// A copy of the saved generation (copytruncate) holding no more
-		// than was read of it (copyOf takes a longer one) is not newer.
-		if p.HeadLen > 0 {
-			if copied, err := startsWith(g.f, p.FileID()); err != nil || copied {
-				if copied {
-					r.rememberRetired(g.id)
-				}
-				_ = g.f.Close()
-				continue
-			}
-		}
-		gens = append(gens, g)
+	skip := []inode{}
+	if cur != nil {
+		skip = append(skip, curID.inode())
 	}
+	if copied != nil {
+		skip = append(skip, copied.id.inode())
+	}
+	// Equal times are read: a coarse clock may give a newer generation
+	// the time the saved one was last seen at.
+	newer, err := r.newerSiblings(p, sibs, p.MTime-1, skip...)
+	if err != nil {
+		for _, g := range gens {
+			_ = g.f.Close()
+		}
+		return nil, err
+	}
+	gens = append(gens, newer...)
 	if cur != nil {
 		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
 	}
@@ -244,6 +248,44 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 	deadline := time.Now().Add(r.cfg.RotateDrain)
 	for _, g := range gens[:max(0, len(gens)-1)] {
 		g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true
+	}
+	return gens, nil
+}
+
+// newerSiblings opens, oldest first, the siblings modified after since
+// (Unix ns; any when p has no time) that are neither one of skip, nor a
+// generation read before, nor a copy of p's generation holding no more
+// than was read of it (copyOf takes a longer one).
+func (r *run) newerSiblings(p Position, sibs []sibling, since int64, skip ...inode) ([]*gen, error) {
+	var gens []*gen
+	for _, s := range sibs {
+		if slices.Contains(skip, s.ino) || p.MTime != 0 && s.mtime.UnixNano() <= since {
+			continue
+		}
+		g, _, err := r.o.openSibling(s, 0)
+		if err != nil {
+			for _, g := range gens {
+				_ = g.f.Close()
+			}
+			return nil, err
+		}
+		if g == nil {
+			continue
+		}
+		if r.seenBefore(g) { // read before the stop
+			_ = g.f.Close()
+			continue
+		}
+		if p.HeadLen > 0 {
+			if copied, err := startsWith(g.f, p.FileID()); err != nil || copied {
+				if copied {
+					r.rememberRetired(g.id)
+				}
+				_ = g.f.Close()
+				continue
+			}
+		}
+		gens = append(gens, g)
 	}
 	return gens, nil
 }
