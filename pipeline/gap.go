@@ -33,6 +33,13 @@ func (in *Ingester) gap(l tailer.Line) {
 		d["note"] = n
 	}
 	in.add(in.ownRecord(record.ActionGap, d))
+	in.moveOn(l)
+}
+
+// moveOn moves the position to where the tailer says reading goes on
+// after l (a gap, or a generation finished), unless container-log
+// fragments read before it are still held: a crash would lose them.
+func (in *Ingester) moveOn(l tailer.Line) {
 	if l.Next.IsZero() {
 		return
 	}

@@ -444,6 +444,10 @@ func (in *Ingester) handle(l tailer.Line) {
 		in.gap(l)
 		return
 	}
+	if l.Advance {
+		in.moveOn(l)
+		return
+	}
 	in.lines++
 	in.cfg.Metrics.Lines.Inc()
 	if l.Truncated {

@@ -2,7 +2,9 @@ package tailer
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -78,7 +80,9 @@ func (r *run) unseenCopies(sibs []sibling, g *gen) bool {
 	}
 	found := false
 	for _, s := range sibs {
-		if r.holds(s.ino) {
+		// A copy is made after g was opened (it copies what g held since);
+		// an old generation put back beside the log keeps an older time.
+		if r.holds(s.ino) || s.mtime.UnixNano() < g.openedMTime {
 			continue
 		}
 		c, fi, err := r.o.openSibling(s, 0)
@@ -141,12 +145,12 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 	r.log.Warn("file truncated or rewritten, reading it again from the start",
 		zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("size", size))
 	r.cfg.Observer.Truncated()
-	old, off, seen := g.id, g.next, g.seen
+	old, off, seen, tail := g.id, g.next, g.seen, g.position()
 	g.rewritten = true
 	gap := Gap{From: off, To: seen, Reason: GapTruncated}
 	g.restart(0)
 	g.id.Head, g.id.HeadLen = hashHead(head), len(head)
-	if c := r.copyOf(old, off); c != nil {
+	if c := r.copyOf(old, off, tail); c != nil {
 		if fi, err := c.f.Stat(); err == nil {
 			gap.From = max(off, fi.Size()) // the copy holds everything before
 		}
@@ -169,7 +173,7 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 // another inode, starting with the bytes old was fingerprinted by) and
 // holds more than off bytes, opened at off to be read to its end; nil if
 // there is none.
-func (r *run) copyOf(old FileID, off int64) *gen {
+func (r *run) copyOf(old FileID, off int64, end Position) *gen {
 	if old.HeadLen == 0 {
 		return nil // nothing to recognise a copy by
 	}
@@ -187,6 +191,9 @@ func (r *run) copyOf(old FileID, off int64) *gen {
 			continue
 		}
 		ok, err := startsWith(c.f, old)
+		if err == nil && ok && fi.Size() >= off {
+			ok, err = endsAt(c.f, off, end)
+		}
 		if err == nil && ok && fi.Size() <= off {
 			// A copy of no more than was read: remembered as read, so that
 			// no later listing (nor a restart, through Position.Read) takes
@@ -203,6 +210,22 @@ func (r *run) copyOf(old FileID, off int64) *gen {
 		return c
 	}
 	return nil
+}
+
+// endsAt reports whether f holds, just before off, the bytes end's tail
+// fingerprinted (true when it has none).
+func endsAt(f *os.File, off int64, end Position) (bool, error) {
+	if end.TailLen == 0 || off < int64(end.TailLen) {
+		return true, nil
+	}
+	buf := make([]byte, end.TailLen)
+	if _, err := f.ReadAt(buf, off-int64(end.TailLen)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		return false, err
+	}
+	return sha256.Sum256(buf) == [32]byte(end.Tail), nil
 }
 
 // growHead takes head, which starts with the bytes g.id fingerprinted, as
@@ -273,7 +296,8 @@ func (r *run) unseenSiblings(cur inode) (sibs []sibling, unseen []*gen, split in
 				split = len(unseen)
 				continue
 			}
-			if r.holds(s.ino) {
+			// An inode under two names (a hard link) is queued once.
+			if r.holds(s.ino) || slices.ContainsFunc(unseen, func(g *gen) bool { return g.id.inode() == s.ino }) {
 				continue
 			}
 			g, _, oerr := r.o.openSibling(s, 0)
@@ -352,6 +376,9 @@ func (r *run) holds(ino inode) bool {
 // learn records sibs as known. A complete listing also forgets siblings that
 // are gone; a partial one (some failed to stat) only adds.
 func (r *run) learn(sibs []sibling, complete bool) {
+	if complete {
+		r.pruneRead(sibs)
+	}
 	next := make(map[inode]FileID, len(sibs))
 	if !complete {
 		maps.Copy(next, r.known)
@@ -374,6 +401,25 @@ func (r *run) learn(sibs []sibling, complete bool) {
 		}
 	}
 	r.known = next
+}
+
+// pruneRead drops from the read history the generations no longer on
+// disk (neither listed nor open): only those can be met again.
+func (r *run) pruneRead(sibs []sibling) {
+	keep := func(g ReadGen) bool {
+		ino := inode{g.Dev, g.Ino}
+		return r.holds(ino) || slices.ContainsFunc(sibs, func(s sibling) bool { return s.ino == ino })
+	}
+	if !slices.ContainsFunc(r.read, func(g ReadGen) bool { return !keep(g) }) {
+		return
+	}
+	read := make([]ReadGen, 0, len(r.read))
+	for _, g := range r.read {
+		if keep(g) {
+			read = append(read, g)
+		}
+	}
+	r.read = read
 }
 
 // isRetired reports whether head, the first bytes of a file of inode

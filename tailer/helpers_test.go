@@ -34,9 +34,10 @@ type harness struct {
 	collected chan struct{}
 	logs      *observer.ObservedLogs
 
-	mu      sync.Mutex
-	lines   []Line
-	stopped bool
+	mu       sync.Mutex
+	lines    []Line
+	advances []Line // Line.Advance, kept apart: most tests look at lines
+	stopped  bool
 }
 
 // testConfig is a config for path with fast polling and a short drain;
@@ -63,7 +64,11 @@ func startTailer(t *testing.T, cfg Config, resume *Position) *harness {
 			select {
 			case l := <-out:
 				h.mu.Lock()
-				h.lines = append(h.lines, l)
+				if l.Advance {
+					h.advances = append(h.advances, l)
+				} else {
+					h.lines = append(h.lines, l)
+				}
 				h.mu.Unlock()
 			case <-ctx.Done():
 				return
@@ -95,12 +100,17 @@ func startManual(t *testing.T, cfg Config) (recv func() Line) {
 	})
 	return func() Line {
 		t.Helper()
-		select {
-		case l := <-out:
-			return l
-		case <-time.After(waitLimit):
-			t.Fatal("gave up waiting for a line")
-			return Line{}
+		for {
+			select {
+			case l := <-out:
+				if l.Advance {
+					continue
+				}
+				return l
+			case <-time.After(waitLimit):
+				t.Fatal("gave up waiting for a line")
+				return Line{}
+			}
 		}
 	}
 }
@@ -112,6 +122,29 @@ func recvUntil(recv func() Line, s string) []Line {
 		got = append(got, recv())
 	}
 	return got
+}
+
+// lastAdvance waits for a position move (Line.Advance) and returns the
+// last one.
+func (h *harness) lastAdvance() Line {
+	h.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		h.mu.Lock()
+		n := len(h.advances)
+		var l Line
+		if n > 0 {
+			l = h.advances[n-1]
+		}
+		h.mu.Unlock()
+		if n > 0 {
+			return l
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal("gave up waiting for a position move")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (h *harness) snapshot() []Line {

@@ -21,7 +21,7 @@ func gapsOf(lines []Line) []Line {
 
 // linesOf returns the real lines (no gap reports).
 func linesOf(lines []Line) []Line {
-	return slices.DeleteFunc(slices.Clone(lines), func(l Line) bool { return l.Gap != nil })
+	return slices.DeleteFunc(slices.Clone(lines), func(l Line) bool { return l.Gap != nil || l.Advance })
 }
 
 func TestRotatedNames_Styles(t *testing.T) {

@@ -49,8 +49,13 @@ type gen struct {
 	// between next and seen and is not in a copy is known to be lost.
 	seen int64
 
-	// mtime is the modification time (Unix ns) when last looked at.
-	mtime int64
+	// tail fingerprints the tailLen bytes before next (see Position.Tail).
+	tail    Digest
+	tailLen int
+
+	// mtime is the modification time (Unix ns) when last looked at;
+	// openedMTime when it was opened.
+	mtime, openedMTime int64
 	// rewritten: found truncated or rewritten once; copies were looked
 	// for then (see unseenCopies).
 	rewritten bool
@@ -60,12 +65,30 @@ func newGen(f *os.File, path string, id FileID, off int64) *gen {
 	g := &gen{f: f, path: path, id: id, next: off, readOff: off}
 	if fi, err := f.Stat(); err == nil {
 		g.mtime = fi.ModTime().UnixNano()
+		g.openedMTime = g.mtime
 	}
 	return g
 }
 
+// TailSize is the most bytes a tail fingerprint (Position.Tail) covers.
+const TailSize = 64
+
+// setTail fingerprints the last bytes before g.next, the end of line
+// (whole unless truncated, when the end is not kept) and its "\n".
+func (g *gen) setTail(line []byte, truncated bool) {
+	if truncated {
+		g.tail, g.tailLen = Digest{}, 0
+		return
+	}
+	var buf [TailSize]byte
+	n := copy(buf[:], line[max(0, len(line)-(TailSize-1)):])
+	buf[n] = '\n'
+	g.tail, g.tailLen = Digest(sha256.Sum256(buf[:n+1])), n+1
+}
+
 // restart drops the line being assembled and reads again from off.
 func (g *gen) restart(off int64) {
+	g.tail, g.tailLen = Digest{}, 0
 	g.next, g.readOff, g.seen = off, off, off
 	g.resetLine()
 }
@@ -80,7 +103,8 @@ func (g *gen) resetLine() {
 }
 
 func (g *gen) position() Position {
-	return Position{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Head: g.id.Head, HeadLen: g.id.HeadLen, Offset: g.next, MTime: g.mtime}
+	return Position{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Head: g.id.Head, HeadLen: g.id.HeadLen, Offset: g.next, MTime: g.mtime,
+		Tail: g.tail, TailLen: g.tailLen}
 }
 
 // add appends seg, a piece of the line being assembled, keeping at most
@@ -134,6 +158,7 @@ func (g *gen) finish(text []byte, read []ReadGen) Line {
 		}
 	}
 	g.next += l.FullLen + 1
+	g.setTail(l.Text, l.Truncated)
 	l.Next = g.position()
 	l.Next.Read = read
 	g.resetLine()

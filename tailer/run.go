@@ -228,6 +228,11 @@ func (r *run) retire(g *gen) {
 	}
 	_ = g.f.Close()
 	r.rememberRetired(g.id)
+	if g.lineLen == 0 && len(r.gens) > 1 {
+		next := r.gens[1].position()
+		next.Read = r.read
+		r.gaps = append(r.gaps, Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next, Advance: true, Next: next})
+	}
 	if g.lineLen > 0 {
 		gap := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next,
 			Gap: &Gap{From: g.next, To: g.next + g.lineLen, Reason: GapUnterminated}}

@@ -35,9 +35,9 @@ func (r *run) start(resume *Position) error {
 	switch {
 	case resume == nil:
 		gens, err = r.placeFresh(cur, curID, curFI, r.cfg.StartAt)
-	case resume.Dev == 0 && resume.Ino == 0:
-		// Saved after a gap with nothing to read after it: whatever is at
-		// the path now came after the gap, and is read from its start.
+	case resume.Dev == 0 && resume.Ino == 0 && resume.MTime == 0:
+		// Saved after a gap with nothing to read after it (by a version
+		// that did not say when): what is at the path is read from 0.
 		gens, err = r.placeFresh(cur, curID, curFI, StartBeginning)
 	default:
 		gens, err = r.placeResume(*resume, sibs, cur, curID, curFI)
@@ -77,32 +77,13 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 	if p.Path != "" && p.Path != r.cfg.Path {
 		r.log.Info("resume position was saved for another path", zap.String("path", r.cfg.Path), zap.String("saved_path", p.Path))
 	}
+	if p.HeadLen == 0 && p.MTime != 0 {
+		return r.placeUnseen(p, sibs, cur, curID)
+	}
 	if cur != nil && curID.sameInode(want) {
 		ok, err := startsWith(cur, want)
 		if err != nil {
 			return nil, err
-		}
-		if ok && p.HeadLen == 0 && p.MTime != 0 {
-			// Nothing of it was seen, so nothing but the inode number says
-			// the file at the path is the saved generation: a number freed
-			// by deleting it may have been given to a newer file. Siblings
-			// modified after the saved generation was seen are then newer
-			// than it and come first (if it is the same file, there are
-			// none: it was never rotated).
-			newer, err := r.newerSiblings(p, sibs, p.MTime, curID.inode())
-			if err != nil {
-				return nil, err
-			}
-			if len(newer) > 0 {
-				gens := append(newer, newGen(cur, r.cfg.Path, curID, 0))
-				deadline := time.Now().Add(r.cfg.RotateDrain)
-				for _, g := range gens[:len(gens)-1] {
-					g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true
-				}
-				r.log.Info("the saved generation had no byte read; reading the generations modified after it first",
-					zap.String("path", r.cfg.Path), zap.Int("newer", len(newer)))
-				return gens, nil
-			}
 		}
 		if ok {
 			g := newGen(cur, r.cfg.Path, curID, p.Offset)
@@ -144,13 +125,23 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		// copytruncate while stopped: the rest of the saved generation is
 		// in its copy (nil: it is lost), and what the truncated file holds
 		// now is newer, wherever a rotation since has put it.
-		return r.placeAfterDeleted(p, sibs, cur, curID, r.copyOf(want, p.Offset))
+		// Only a file that still exists was copied and truncated: with no
+		// file of the saved inode left, it was deleted, and a sibling that
+		// merely starts and ends alike is a newer generation, not a copy.
+		var copied *gen
+		if cur != nil && curID.sameInode(want) || slices.ContainsFunc(sibs, func(s sibling) bool { return s.ino == want.inode() }) {
+			copied = r.copyOf(want, p.Offset, p)
+		}
+		return r.placeAfterDeleted(p, sibs, cur, curID, copied)
 	}
-	// sibs is sorted oldest first: what follows the saved generation is newer.
+	// sibs is sorted oldest first: what follows the saved generation is
+	// newer. An inode under two names (a hard link) is queued once.
+	queued := []inode{want.inode()}
 	for _, s := range sibs[saved+1:] {
-		if cur != nil && s.ino == curID.inode() {
+		if cur != nil && s.ino == curID.inode() || slices.Contains(queued, s.ino) {
 			continue
 		}
+		queued = append(queued, s.ino)
 		g, _, err := r.o.openSibling(s, 0)
 		if err != nil {
 			closeAll()
@@ -240,7 +231,8 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 		if len(gens) > 0 {
 			gap.Next = gens[0].position()
 		} else {
-			gap.Next = Position{Path: r.cfg.Path} // nothing to read yet: what comes is read from 0
+			// Nothing to read yet: what is written from now on is newer.
+			gap.Next = Position{Path: r.cfg.Path, MTime: time.Now().UnixNano()}
 		}
 		gap.Next.Read = r.read
 		r.gaps = append(r.gaps, gap)
@@ -258,10 +250,12 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 // than was read of it (copyOf takes a longer one).
 func (r *run) newerSiblings(p Position, sibs []sibling, since int64, skip ...inode) ([]*gen, error) {
 	var gens []*gen
+	skip = slices.Clone(skip)
 	for _, s := range sibs {
 		if slices.Contains(skip, s.ino) || p.MTime != 0 && s.mtime.UnixNano() <= since {
 			continue
 		}
+		skip = append(skip, s.ino) // an inode under two names is queued once
 		g, _, err := r.o.openSibling(s, 0)
 		if err != nil {
 			for _, g := range gens {
@@ -276,16 +270,58 @@ func (r *run) newerSiblings(p Position, sibs []sibling, since int64, skip ...ino
 			_ = g.f.Close()
 			continue
 		}
-		if p.HeadLen > 0 {
-			if copied, err := startsWith(g.f, p.FileID()); err != nil || copied {
-				if copied {
-					r.rememberRetired(g.id)
-				}
-				_ = g.f.Close()
-				continue
-			}
+		if p.HeadLen > 0 && r.readCopy(g, p) {
+			r.rememberRetired(g.id)
+			_ = g.f.Close()
+			continue
 		}
 		gens = append(gens, g)
 	}
 	return gens, nil
+}
+
+// placeUnseen starts after a saved position that names no byte read
+// (offset 0, no fingerprint: an empty generation, or the fresh start after
+// a gap with nothing after it). Its inode number alone cannot name a file
+// (freed by a delete, the number goes to the next file), so what is read
+// is every sibling modified after the position was saved (generations
+// newer than it, oldest first, not one read before), then the file at the
+// path from 0. If the saved generation is still the file at the path, it
+// was never rotated and no sibling is newer than it.
+func (r *run) placeUnseen(p Position, sibs []sibling, cur *os.File, curID FileID) ([]*gen, error) {
+	var skip []inode
+	if cur != nil {
+		skip = append(skip, curID.inode())
+	}
+	gens, err := r.newerSiblings(p, sibs, p.MTime, skip...)
+	if err != nil {
+		return nil, err
+	}
+	if len(gens) > 0 {
+		r.log.Info("no byte of the saved generation was read; reading the generations modified after it first",
+			zap.String("path", r.cfg.Path), zap.Int("newer", len(gens)))
+	}
+	if cur != nil {
+		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
+	}
+	deadline := time.Now().Add(r.cfg.RotateDrain)
+	for _, g := range gens[:max(0, len(gens)-1)] {
+		g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true
+	}
+	return gens, nil
+}
+
+// readCopy reports whether g is a copy of p's generation holding no more
+// than was read of it: it starts and ends (at most at p.Offset) with the
+// bytes p fingerprinted.
+func (r *run) readCopy(g *gen, p Position) bool {
+	fi, err := g.f.Stat()
+	if err != nil || fi.Size() > p.Offset {
+		return false
+	}
+	if ok, err := startsWith(g.f, p.FileID()); err != nil || !ok {
+		return false
+	}
+	ok, err := endsAt(g.f, fi.Size(), p)
+	return err == nil && ok && fi.Size() == p.Offset
 }

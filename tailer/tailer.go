@@ -2,6 +2,7 @@ package tailer
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -112,6 +113,27 @@ type Position struct {
 	// to be new, whatever their names and times say now (a copytruncate
 	// copy read before, an older generation with the same coarse time).
 	Read []ReadGen `json:"read,omitempty"`
+	// Tail is the SHA-256 of the TailLen (at most TailSize) bytes just
+	// before Offset: the end of the last line read. A copytruncate copy of
+	// the generation holds them at the same place; another generation
+	// that merely starts alike does not.
+	Tail    Digest `json:"tail,omitzero"`
+	TailLen int    `json:"tail_len,omitempty"`
+}
+
+// Digest is a SHA-256, written in JSON as lowercase hex.
+type Digest [32]byte
+
+// MarshalText writes d as hex.
+func (d Digest) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, d[:]), nil }
+
+// UnmarshalText reads hex.
+func (d *Digest) UnmarshalText(b []byte) error {
+	if len(b) != 2*len(d) {
+		return fmt.Errorf("digest: %d hex digits, want %d", len(b), 2*len(d))
+	}
+	_, err := hex.Decode(d[:], b)
+	return err
 }
 
 // ReadGen names a generation read to its end: device, inode and the
@@ -123,8 +145,9 @@ type ReadGen struct {
 	HeadLen int    `json:"head_len,omitempty"`
 }
 
-// MaxReadHistory bounds Position.Read.
-const MaxReadHistory = 8
+// MaxReadHistory bounds Position.Read. Generations no longer on disk
+// are dropped from it first.
+const MaxReadHistory = 32
 
 // IsZero reports whether p is the zero Position (no position at all).
 func (p Position) IsZero() bool { return p.Path == "" && p.Dev == 0 && p.Ino == 0 && p.Offset == 0 }
@@ -160,6 +183,11 @@ type Line struct {
 	// Watch is, from a Multi, the matching file name the line belongs to
 	// (the key of its position); "" from a single Tailer.
 	Watch string
+	// Advance, when set, makes this no line at all but a move of the
+	// position to Next: a generation was read to its end and finished, so
+	// that a restart after it is deleted does not take it for one
+	// deleted unread.
+	Advance bool
 	// Gap, when set, makes this no line at all but the report of bytes
 	// of the source that will not be read (Text is empty). Next, unless
 	// it is the zero Position, is where reading goes on after the gap and
@@ -304,6 +332,9 @@ func (p Position) validate() error {
 		errs = append(errs, errors.New("head: not a lowercase hex SHA-256"))
 	case p.HeadLen == 0 && p.Head != "":
 		errs = append(errs, errors.New("head: set without head_len"))
+	}
+	if p.TailLen < 0 || p.TailLen > TailSize || p.TailLen > 0 && int64(p.TailLen) > p.Offset {
+		errs = append(errs, fmt.Errorf("tail_len: %d is outside 0..%d or past the offset", p.TailLen, TailSize))
 	}
 	if len(p.Read) > MaxReadHistory {
 		errs = append(errs, fmt.Errorf("read: %d generations, at most %d", len(p.Read), MaxReadHistory))
