@@ -88,7 +88,8 @@ import (
 // -timeout to match) would be passed. AUDIT_FAULT_KEEP=1 keeps the
 // folder of a failed sequence (logs, spool, database, and report.txt: the
 // report with every step, run and finding) and prints where it is;
-// AUDIT_FAULT_OPS=all draws every fault (unset: those in fmHolding);
+// AUDIT_FAULT_CONTINUE=1 counts failed sequences instead of stopping at
+// the first; AUDIT_FAULT_OPS=all draws every fault (unset: those in fmHolding);
 // AUDIT_FAULT_OPS=rotate,kill9 (say) draws only those faults besides
 // appends, sleeps, starts and SIGCONT (the names: rotate, copytruncate,
 // recreate, stray, crashloop, kill9, term, pause, outage);
@@ -122,17 +123,27 @@ func TestFaultModel(t *testing.T) {
 		budget = max(0, time.Until(deadline)-3*time.Minute)
 	}
 	t.Logf("fault model: seed %d, duration %s (AUDIT_FAULT_SEED=%d replays these sequences)", seed, budget, seed)
+	// AUDIT_FAULT_CONTINUE=1 goes on after a failed sequence, to count
+	// failures over a long run instead of stopping at the first.
+	keepGoing := os.Getenv("AUDIT_FAULT_CONTINUE") != ""
 	began := time.Now()
 	var longest time.Duration
+	var failed []uint64
 	for i := uint64(0); ; i++ {
 		if i > 0 && (testing.Short() || time.Since(began)+longest > budget) {
-			t.Logf("fault model: %d sequences passed in %s", i, time.Since(began).Round(time.Second))
+			t.Logf("fault model: %d sequences, %d failed, in %s", i, len(failed), time.Since(began).Round(time.Second))
+			if len(failed) > 0 {
+				t.Errorf("failed sequences (seeds): %v", failed)
+			}
 			return
 		}
 		s := seed + i
 		t0 := time.Now()
 		if !t.Run(fmt.Sprintf("seed_%d", s), func(t *testing.T) { runFaultSequence(t, s) }) {
-			t.Fatalf("sequence with seed %d failed; replay it with AUDIT_FAULT_SEED=%d go test -count=1 -run TestFaultModel ./e2e/ -v", s, s)
+			if !keepGoing {
+				t.Fatalf("sequence with seed %d failed; replay it with AUDIT_FAULT_SEED=%d go test -count=1 -run TestFaultModel ./e2e/ -v", s, s)
+			}
+			failed = append(failed, s)
 		}
 		longest = max(longest, time.Since(t0))
 	}
