@@ -310,7 +310,7 @@ func (r *run) unseenSiblings(cur inode) (sibs []sibling, unseen []*gen, split in
 				raced = true
 				break
 			}
-			if r.seenBefore(g) {
+			if r.seenBefore(g) || r.copyOfOpen(g) {
 				_ = g.f.Close()
 				continue
 			}
@@ -360,6 +360,23 @@ func (r *run) readBefore(f *os.File, id FileID) bool {
 		return true
 	}
 	return r.isRetired(id.inode(), head)
+}
+
+// copyOfOpen reports whether g starts with the bytes an open generation
+// of another inode was fingerprinted by: a copytruncate copy of it, not a
+// generation of its own. Its part not read yet is read from it when the
+// truncation is seen (copyOf).
+func (r *run) copyOfOpen(g *gen) bool {
+	head, err := readHead(g.f)
+	if err != nil {
+		return false
+	}
+	for _, o := range r.gens {
+		if o.id.HeadLen > 0 && o.id.inode() != g.id.inode() && headMatches(head, o.id) {
+			return true
+		}
+	}
+	return false
 }
 
 // holds reports whether one of the open generations is ino. Their inodes

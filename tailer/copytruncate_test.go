@@ -113,3 +113,51 @@ func TestTailer_ResumeAtAnEmptyGenerationWhoseInodeWasReused(t *testing.T) {
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), cat(numbered("rotated", 0, 3), []string{"new-0", "END"}))
 }
+
+// TestTailer_CopyTruncateThenRotateOfAQueuedGeneration: the generation
+// queued behind one being drained is copied and truncated, and then
+// rotated away: its copy starts like it and is not taken for a generation
+// born between two checks; every line comes once.
+func TestTailer_CopyTruncateThenRotateOfAQueuedGeneration(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, joinLines(numbered("a", 0, 3)))
+	cfg := testConfig(path)
+	cfg.RotateDrain = time.Second
+	h := startTailer(t, cfg, nil)
+	h.waitText("a-00002")
+	rename(t, path, path+".1")
+	writeFile(t, path, "")
+	h.waitLog("file rotated") // B is queued behind A, which is drained
+	appendTo(t, path, joinLines(numbered("b", 0, 3)))
+	time.Sleep(5 * cfg.Poll) // checks fingerprint B meanwhile
+	rename(t, path+".1", path+".2")
+	copyTruncate(t, path, path+".1")
+	rename(t, path+".2", path+".3")
+	rename(t, path+".1", path+".2")
+	rename(t, path, path+".1")
+	writeFile(t, path, "c-0\nEND\n")
+	got := h.waitText("END")
+	time.Sleep(5 * cfg.Poll)
+	got = h.stop()
+	wantTexts(t, linesOf(got), cat(numbered("a", 0, 3), numbered("b", 0, 3), []string{"c-0", "END"}))
+}
+
+// TestTailer_CopyOfTheOpenGenerationIsNotANewOne: a copy of the file being
+// read appears among the siblings in the same look as a rotation (the
+// truncation that copytruncate makes after the copy is not seen yet): it
+// starts like the open generation and is not read as a generation born
+// between two checks.
+func TestTailer_CopyOfTheOpenGenerationIsNotANewOne(t *testing.T) {
+	path := logPath(t)
+	a := numbered("a", 0, 20)
+	writeFile(t, path, joinLines(a))
+	recv := startManual(t, testConfig(path))
+	got := []Line{recv()} // the tailer holds the rest of a and blocks
+	raw, err := os.ReadFile(path)
+	must(t, err)
+	writeFile(t, path+".2", string(raw)) // the copy, already shifted once
+	rename(t, path, path+".1")
+	writeFile(t, path, "b-0\nEND\n")
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, linesOf(got), cat(a, []string{"b-0", "END"}))
+}
