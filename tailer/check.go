@@ -340,10 +340,21 @@ func (r *run) seenBefore(g *gen) bool {
 	if err != nil {
 		return true // as before the read: unreadable is not news
 	}
-	if id, ok := r.known[g.id.inode()]; ok && headMatches(head, id) {
+	if id, ok := r.known[g.id.inode()]; ok && sameFile(head, id) {
 		return true
 	}
 	return r.isRetired(g.id.inode(), head)
+}
+
+// sameFile reports whether a file of id's inode whose first bytes are
+// head is the file id was taken from: it starts with the bytes id
+// fingerprinted, or, for a file known empty (no fingerprint), is empty
+// still. A known empty file's inode number, freed, may name a newer file.
+func sameFile(head []byte, id FileID) bool {
+	if id.HeadLen == 0 {
+		return len(head) == 0
+	}
+	return headMatches(head, id)
 }
 
 // readBefore reports whether f, found at the path, is a generation read
@@ -446,13 +457,7 @@ func (r *run) pruneRead(sibs []sibling) {
 // to its end and closed).
 func (r *run) isRetired(ino inode, head []byte) bool {
 	id, ok := r.retired[ino]
-	if !ok {
-		return false
-	}
-	if id.HeadLen == 0 {
-		return len(head) == 0
-	}
-	return headMatches(head, id)
+	return ok && sameFile(head, id)
 }
 
 // wasRetired is isRetired for a sibling read by its name; one that cannot

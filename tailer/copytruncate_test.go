@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // copyTruncate does what logrotate's copytruncate does: copy path to to,
@@ -160,4 +162,32 @@ func TestTailer_CopyOfTheOpenGenerationIsNotANewOne(t *testing.T) {
 	writeFile(t, path, "b-0\nEND\n")
 	got = append(got, recvUntil(recv, "END")...)
 	wantTexts(t, linesOf(got), cat(a, []string{"b-0", "END"}))
+}
+
+// TestSeenBefore_KnownEmptyIsNotANewFile: a sibling known while it was
+// empty (no fingerprint) is known by its inode number only while it is
+// still empty: once that number names a file with bytes (freed by a
+// delete, given to a newer generation), it is news.
+func TestSeenBefore_KnownEmptyIsNotANewFile(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path+".1", "")
+	f, id, _, err := openID(path + ".1")
+	must(t, err)
+	defer f.Close()
+	r := newRun(Config{Path: path, Logger: zap.NewNop(), Observer: nopObserver{}})
+	defer r.close()
+	r.known[id.inode()] = FileID{Dev: id.Dev, Ino: id.Ino} // learnt empty
+	g := &gen{f: f, id: id}
+	if !r.seenBefore(g) {
+		t.Fatal("an empty file known empty is news")
+	}
+	appendTo(t, path+".1", "new-0\n")
+	if r.seenBefore(g) {
+		t.Fatal("a file with bytes under the number of one known empty is taken for it")
+	}
+	r.rememberRetired(FileID{Dev: id.Dev, Ino: id.Ino}) // retired empty
+	delete(r.known, id.inode())
+	if r.seenBefore(g) {
+		t.Fatal("a file with bytes under the number of one retired empty is taken for it")
+	}
 }
