@@ -32,7 +32,7 @@ func (in *Ingester) gap(l tailer.Line) {
 	if n, ok := gapNotes[l.Gap.Reason]; ok {
 		d["note"] = n
 	}
-	in.add(in.ownRecord(record.ActionGap, d))
+	in.addOwn(record.ActionGap, d)
 	in.moveOn(l)
 }
 

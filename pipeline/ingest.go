@@ -339,13 +339,13 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 		// new one; everything after is sealed with the new key.
 		in.sealer.Rekey(in.cfg.PreviousKeys[old])
 		in.sealer.SetEpoch(in.cfg.Spool.State().Epoch)
-		in.add(in.ownRecord(record.ActionKeyRotation, map[string]any{"old_kid": old, "new_kid": in.cfg.Key.ID}))
+		in.addOwn(record.ActionKeyRotation, map[string]any{"old_kid": old, "new_kid": in.cfg.Key.ID})
 		in.sealer.Rekey(in.cfg.Key)
 		in.sealer.SetEpoch(in.cfg.KeyEpoch)
 		in.log.Info("key rotated", zap.String("old_kid", old), zap.String("new_kid", in.cfg.Key.ID))
 	}
 	for _, gap := range in.cfg.Gaps {
-		in.add(in.ownRecord(record.ActionGap, gap))
+		in.addOwn(record.ActionGap, gap)
 	}
 	start := map[string]any{}
 	for k, v := range in.cfg.StartDetail {
@@ -356,7 +356,7 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	} else if len(in.positions) > 0 {
 		start["resume"] = in.positions
 	}
-	in.add(in.ownRecord(record.ActionSidecarStart, start))
+	in.addOwn(record.ActionSidecarStart, start)
 	in.storeEpoch = in.cfg.Epoch > 0
 	if err := in.commit(ctx); err != nil {
 		return err
@@ -530,6 +530,12 @@ func (in *Ingester) record(fs *fileState, src tailer.Line, text []byte, truncate
 // add redacts, seals and appends r to the open batch.
 func (in *Ingester) add(r *record.Record) {
 	in.seal(in.redactRecord(r))
+	in.maybeCheckpoint()
+}
+
+// maybeCheckpoint seals a checkpoint once Checkpoint.Every records were
+// sealed since the last one.
+func (in *Ingester) maybeCheckpoint() {
 	if c := in.cfg.Checkpoint; c.Signer != nil && in.sinceCkpt >= c.Every {
 		in.checkpoint()
 	}
@@ -630,18 +636,6 @@ func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int
 	return json.RawMessage(`"[REDACTED:UNPROCESSABLE]"`)
 }
 
-func (in *Ingester) ownRecord(action string, detail map[string]any) *record.Record {
-	now := in.cfg.Now()
-	r := &record.Record{TS: now, IngestedAt: now, Action: action}
-	if len(detail) > 0 {
-		b, err := json.Marshal(detail)
-		if err == nil {
-			r.Detail = b
-		}
-	}
-	return r
-}
-
 // commit stores the open batch and position, retrying until it succeeds or
 // ctx is done.
 func (in *Ingester) commit(ctx context.Context) error {
@@ -737,12 +731,12 @@ func (in *Ingester) retain(ctx context.Context) error {
 	if m == nil {
 		return nil
 	}
-	in.add(in.ownRecord(record.ActionRetentionPurge, map[string]any{
+	in.addOwn(record.ActionRetentionPurge, map[string]any{
 		"policy":      map[string]any{"max_age": in.cfg.Retention.MaxAge.String()},
 		"cutoff":      record.FormatTime(m.Time),
 		"through_seq": m.Seq - 1,
 		"through_mac": hex.EncodeToString(m.Prev[:]),
-	}))
+	})
 	in.dropMarks = m.Seq
 	in.cfg.Metrics.RetentionThrough.Set(float64(m.Seq - 1))
 	in.log.Info("retention: purging records sealed before the cutoff",
@@ -775,9 +769,9 @@ func (in *Ingester) waitForRoom(ctx context.Context) error {
 // stop commits the open batch with a sidecar_stop record. It must succeed
 // within a bounded time even though ctx is done.
 func (in *Ingester) stop() error {
-	in.add(in.ownRecord(record.ActionSidecarStop, map[string]any{
+	in.addOwn(record.ActionSidecarStop, map[string]any{
 		"reason": "shutdown", "lines_this_run": in.lines,
-	}))
+	})
 	if in.cfg.Checkpoint.Signer != nil {
 		in.checkpoint()
 	}
