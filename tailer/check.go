@@ -161,6 +161,13 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 			_ = c.f.Close()
 		}
 	}
+	// Truncated more than once between two looks (copytruncate twice):
+	// what it held in between is only in the later copies, which start
+	// with bytes never seen here. They are read after the copy of what
+	// was seen, before what it holds now.
+	if sibs, err := r.o.listSiblings(r.cfg.Path); err == nil && slices.Contains(r.gens, g) {
+		r.unseenCopies(sibs, g)
+	}
 	if gap.To > gap.From {
 		r.log.Warn("bytes written before the truncation are lost: they were neither read nor copied",
 			zap.String("path", g.path), zap.Int64("from", gap.From), zap.Int64("to", gap.To))

@@ -191,3 +191,23 @@ func TestSeenBefore_KnownEmptyIsNotANewFile(t *testing.T) {
 		t.Fatal("a file with bytes under the number of one retired empty is taken for it")
 	}
 }
+
+// TestTailer_CopyTruncateTwiceBetweenLooks: while the tailer is blocked,
+// the file is copied and truncated twice, with lines written in between:
+// those lines are only in the second copy, which starts with bytes the
+// tailer never saw. Everything comes once, in order.
+func TestTailer_CopyTruncateTwiceBetweenLooks(t *testing.T) {
+	path := logPath(t)
+	a := numbered("a", 0, 20)
+	writeFile(t, path, joinLines(a))
+	recv := startManual(t, testConfig(path))
+	got := []Line{recv()} // the tailer holds the rest of a and blocks
+	appendTo(t, path, joinLines(numbered("b", 0, 3)))
+	copyTruncate(t, path, path+".1")
+	appendTo(t, path, joinLines(numbered("c", 0, 3)))
+	rename(t, path+".1", path+".2")
+	copyTruncate(t, path, path+".1")
+	appendTo(t, path, joinLines(numbered("d", 0, 3))+"END\n")
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, linesOf(got), cat(a, numbered("b", 0, 3), numbered("c", 0, 3), numbered("d", 0, 3), []string{"END"}))
+}
