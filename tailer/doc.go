@@ -102,6 +102,11 @@
 //     make the newer one look older, and it is then not read.
 //   - A generation still unread when the tailer stops and deleted before
 //     it starts again is lost (a Gap says so): nobody can read it then.
+//   - A copytruncate copy of bytes the tailer never saw (the file was
+//     copied, truncated and written again between two looks, before a byte
+//     of it was read) is read when it is found: if that is after the
+//     file's new lines were read, its lines come after them, out of the
+//     order they were written in, but once and not lost.
 //   - Siblings are looked for (after a restart, or for rotations between
 //     two checks) beside the file the path resolves to, under that file's
 //     name. A generation renamed to another directory, or to a name not
