@@ -57,7 +57,7 @@ func (r *run) check(now time.Time) bool {
 	}
 	if n := len(r.gens); n > 0 && r.gens[n-1].id.inode() == (inode{dev, ino}) {
 		if g := r.gens[n-1]; serr == nil && g.id.HeadLen == 0 && !g.rewritten {
-			changed = r.unseenCopies(sibs, g) || changed
+			changed = r.unseenCopies(sibs, g, FileID{}) || changed
 		}
 		r.learn(sibs, serr == nil)
 		return changed
@@ -73,7 +73,7 @@ func (r *run) check(now time.Time) bool {
 // and written again since. Without a fingerprint of g they cannot be
 // recognised by their first bytes as copyOf does, so what appeared is
 // what is read, whole, before g.
-func (r *run) unseenCopies(sibs []sibling, g *gen) bool {
+func (r *run) unseenCopies(sibs []sibling, g *gen, seen FileID) bool {
 	cur, err := readHead(g.f)
 	if err != nil {
 		return false
@@ -90,9 +90,11 @@ func (r *run) unseenCopies(sibs []sibling, g *gen) bool {
 			continue
 		}
 		// Known by its inode and first bytes: a number reused by a copy
-		// does not hide it.
+		// does not hide it. A copy of what was seen of g (seen) is
+		// copyOf's: read from where g was read to, or not at all.
 		head, err := readHead(c.f)
-		if err != nil || r.seenBefore(c) || fi.Size() == 0 || len(cur) > 0 && bytes.Equal(head, cur[:min(len(cur), len(head))]) {
+		if err != nil || r.seenBefore(c) || fi.Size() == 0 || len(cur) > 0 && bytes.Equal(head, cur[:min(len(cur), len(head))]) ||
+			seen.HeadLen > 0 && headMatches(head, seen) {
 			_ = c.f.Close() // empty, or a plain copy of what g holds: g has it
 			continue
 		}
@@ -166,7 +168,7 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 	// with bytes never seen here. They are read after the copy of what
 	// was seen, before what it holds now.
 	if sibs, err := r.o.listSiblings(r.cfg.Path); err == nil && slices.Contains(r.gens, g) {
-		r.unseenCopies(sibs, g)
+		r.unseenCopies(sibs, g, old)
 	}
 	if gap.To > gap.From {
 		r.log.Warn("bytes written before the truncation are lost: they were neither read nor copied",
@@ -184,9 +186,23 @@ func (r *run) copyOf(old FileID, off int64, end Position) *gen {
 	if old.HeadLen == 0 {
 		return nil // nothing to recognise a copy by
 	}
+	// A rotation may rename the copy between the listing and its open:
+	// the listing is then taken again, a few times at most.
+	for attempt := 1; attempt <= listAttempts; attempt++ {
+		c, raced := r.copyOfListed(old, off, end)
+		if c != nil || !raced {
+			return c
+		}
+	}
+	return nil
+}
+
+// copyOfListed is copyOf over one listing; raced says a listed sibling
+// was no longer under its name when opened.
+func (r *run) copyOfListed(old FileID, off int64, end Position) (copied *gen, raced bool) {
 	sibs, err := r.o.listSiblings(r.cfg.Path)
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	for i := len(sibs) - 1; i >= 0; i-- { // newest first
 		s := sibs[i]
@@ -194,7 +210,11 @@ func (r *run) copyOf(old FileID, off int64, end Position) *gen {
 			continue
 		}
 		c, fi, err := r.o.openSibling(s, off)
-		if err != nil || c == nil {
+		if err != nil {
+			continue
+		}
+		if c == nil {
+			raced = true
 			continue
 		}
 		ok, err := startsWith(c.f, old)
@@ -214,9 +234,9 @@ func (r *run) copyOf(old FileID, off int64, end Position) *gen {
 		c.successor, c.drainUntil = true, time.Now()
 		r.log.Info("reading the rest of the truncated file from its copy",
 			zap.String("path", s.path), zap.Int64("offset", off), zap.Int64("size", fi.Size()))
-		return c
+		return c, false
 	}
-	return nil
+	return nil, raced
 }
 
 // endsAt reports whether f holds, just before off, the bytes end's tail
