@@ -56,8 +56,12 @@ func (r *run) check(now time.Time) bool {
 		return changed
 	}
 	if n := len(r.gens); n > 0 && r.gens[n-1].id.inode() == (inode{dev, ino}) {
-		if g := r.gens[n-1]; serr == nil && g.id.HeadLen == 0 && !g.rewritten {
-			changed = r.unseenCopies(sibs, g, FileID{}) || changed
+		// The path kept its file: a sibling of a new inode is a copy of it
+		// (copytruncate). One of bytes it no longer starts with, and that
+		// were never read, is read now (unseenCopies); one of what was read
+		// is copyOf's.
+		if g := r.gens[n-1]; serr == nil {
+			changed = r.unseenCopies(sibs, g, g.id) || changed
 		}
 		r.learn(sibs, serr == nil)
 		return changed
@@ -65,12 +69,12 @@ func (r *run) check(now time.Time) bool {
 	return r.switchTo(now) || changed
 }
 
-// unseenCopies queues before g, the generation at the path of which not
-// one byte was seen yet, the siblings that appeared since the last
-// listing (new inodes, while the path kept its own) holding other bytes
-// than g now begins with: copytruncate copies of what g held while the
-// tailer could not look (stopped by SIGSTOP, starved of CPU), truncated
-// and written again since. Without a fingerprint of g they cannot be
+// unseenCopies queues before g, the generation at the path, the siblings
+// that appeared while the path kept its file (new inodes, or files never
+// read) holding other bytes than g now begins with and than seen (what
+// was read of g): copytruncate copies of what g held while the tailer
+// could not look (stopped by SIGSTOP, starved of CPU, or before a byte of
+// g was read), truncated and written again since. They cannot be
 // recognised by their first bytes as copyOf does, so what appeared is
 // what is read, whole, before g.
 func (r *run) unseenCopies(sibs []sibling, g *gen, seen FileID) bool {
