@@ -211,3 +211,27 @@ func TestTailer_CopyTruncateTwiceBetweenLooks(t *testing.T) {
 	got = append(got, recvUntil(recv, "END")...)
 	wantTexts(t, linesOf(got), cat(a, numbered("b", 0, 3), numbered("c", 0, 3), numbered("d", 0, 3), []string{"END"}))
 }
+
+// TestTailer_CopyOfADeletedGenerationReadOnFromTheOffset: while stopped,
+// the saved generation (read far enough to be told by its first and last
+// bytes read) is copied with more lines, truncated, and deleted: the copy
+// is read from the saved offset, not again from 0.
+func TestTailer_CopyOfADeletedGenerationReadOnFromTheOffset(t *testing.T) {
+	path := logPath(t)
+	a := padded(numbered("a", 0, 10), 60)
+	writeFile(t, path, joinLines(a))
+	h := startTailer(t, testConfig(path), nil)
+	saved := h.waitN(len(a))[len(a)-1].Next
+	h.stop()
+	if saved.HeadLen != HeadSize || saved.TailLen != TailSize {
+		t.Fatalf("saved %+v: want a full head and tail", saved)
+	}
+	appendTo(t, path, joinLines(numbered("b", 0, 2)))
+	copyTruncate(t, path, path+".1")
+	rename(t, path, path+".gone") // no sibling name; removed once the new file has its own inode
+	writeFile(t, path, "c-0\nEND\n")
+	must(t, os.Remove(path+".gone"))
+	h = startTailer(t, testConfig(path), &saved)
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), cat(numbered("b", 0, 2), []string{"c-0", "END"}))
+}

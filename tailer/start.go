@@ -125,11 +125,15 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		// copytruncate while stopped: the rest of the saved generation is
 		// in its copy (nil: it is lost), and what the truncated file holds
 		// now is newer, wherever a rotation since has put it.
-		// Only a file that still exists was copied and truncated: with no
-		// file of the saved inode left, it was deleted, and a sibling that
-		// merely starts and ends alike is a newer generation, not a copy.
+		// A copy is looked for when a file of the saved inode still exists
+		// (copied and truncated), or when the saved generation was read far
+		// enough to be told apart by its first and its last bytes read (it
+		// may have been copied and truncated, then deleted). A small one
+		// that is gone was deleted: a sibling that merely starts and ends
+		// alike is a newer generation, not a copy.
 		var copied *gen
-		if cur != nil && curID.sameInode(want) || slices.ContainsFunc(sibs, func(s sibling) bool { return s.ino == want.inode() }) {
+		exists := cur != nil && curID.sameInode(want) || slices.ContainsFunc(sibs, func(s sibling) bool { return s.ino == want.inode() })
+		if exists || p.HeadLen == HeadSize && p.TailLen == TailSize {
 			copied = r.copyOf(want, p.Offset, p)
 		}
 		return r.placeAfterDeleted(p, sibs, cur, curID, copied)
