@@ -53,18 +53,17 @@ type Config struct {
 }
 
 // OwnFiles are the sidecar's own files that the config names: the config
-// itself, keys, tokens, the spool and the SQLite sinks (with their
-// journals). The source never reads them, whatever source.path says.
+// itself, keys, tokens, the spool and the SQLite sinks. The source never
+// reads them, whatever source.path says; the source also refuses every
+// file named like one of them followed by '.' or '-' (journals, the
+// epoch key, moved-aside copies).
 func (c *Config) OwnFiles() []string {
-	files := []string{c.File, c.Chain.KeyFile, c.Chain.SigningKeyFile, c.Redact.HashKeyFile, c.Server.TokensFile,
-		c.Spool.Path, c.Spool.Path + ".epoch-key", c.Spool.Path + ".epoch-key.tmp"}
+	files := []string{c.File, c.Chain.KeyFile, c.Chain.SigningKeyFile, c.Redact.HashKeyFile, c.Server.TokensFile, c.Spool.Path}
 	files = append(files, c.Chain.PreviousKeyFiles...)
 	for _, s := range c.Sinks {
-		if s.Path != "" {
-			files = append(files, s.Path, s.Path+"-wal", s.Path+"-shm", s.Path+"-journal")
-		}
+		files = append(files, s.Path)
 	}
-	return slices.DeleteFunc(files, func(f string) bool { return f == "" || f == ".epoch-key" || f == ".epoch-key.tmp" })
+	return slices.DeleteFunc(files, func(f string) bool { return f == "" })
 }
 
 // Source is the agent's event log.
