@@ -36,9 +36,14 @@ func TestE2E_PythonVerifier(t *testing.T) {
 	// PII too, so that records carry a redactions manifest.
 	appendLines(t, e.logPath, event(map[string]any{"action": "tool_call", "tool": "mail", "n": 99,
 		"arguments": map[string]any{"to": "dana@example.com", "card": "4111 1111 1111 1111"}}))
+	// A line that is not valid UTF-8: its record carries source.raw_sha256.
+	appendLines(t, e.logPath, "{\"action\":\"tool_call\",\"tool\":\"sh\xffell\",\"n\":100}\n")
 	p := e.start(t)
 	db := openDB(t, e.dbPath)
-	waitForEvents(t, db, 100, p)
+	waitForEvents(t, db, 101, p)
+	if n := count(t, db, `json_extract(payload, '$.source.raw_sha256') IS NOT NULL`); n != 1 {
+		t.Fatalf("%d records with source.raw_sha256, want 1", n)
+	}
 	waitFor(t, "two seals", func() bool { return count(t, db, `action = 'seal'`) >= 2 })
 	p.stop(t)
 	db.Close()

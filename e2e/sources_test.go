@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Process-level tests of the source faults of docs/guarantees.md (rows 5, 7,
@@ -463,5 +464,81 @@ func TestE2E_BadInput(t *testing.T) {
 	requireNoSecretsInFiles(t, e, []string{email})
 	requireExactlyOnce(t, db, n)
 	requireGaplessSeqs(t, db, e.chainID)
+	requireValid(t, e.cfgPath)
+}
+
+// TestE2E_InvalidUTF8InAString: a well-formed event whose strings hold
+// bytes that are not UTF-8 is stored as the event it is (a hostile agent
+// cannot turn a tool call into a parse_error with one stray byte), its
+// strings hold U+FFFD for the invalid bytes, and its record carries the
+// SHA-256 of the line's exact bytes, so that what the agent wrote stays
+// provable; a line that holds U+FFFD itself carries no digest, so the two
+// are never confused.
+func TestE2E_InvalidUTF8InAString(t *testing.T) {
+	t.Parallel()
+	const email = "utf8.case@example.com"
+	lines := []string{
+		"{\"n\":0,\"action\":\"tool_call\",\"tool\":\"shell\",\"arguments\":{\"cmd\":\"rm -rf /tmp/x\xff\xfe\",\"to\":\"" + email + "\"}}",
+		"{\"n\":1,\"action\":\"tool_call\",\"tool\":\"sh\xc3\x28ell\",\"arguments\":{\"cmd\":\"ls\"}}",
+		"{\"n\":2,\"action\":\"tool_call\",\"tool\":\"shell\",\"arguments\":{\"cmd\":\"rm -rf /tmp/x\uFFFD\uFFFD\"}}",
+	}
+	e := newEnv(t)
+	appendLines(t, e.logPath, strings.Join(lines, "\n")+"\n")
+	p, db := startAndWait(t, e, len(lines))
+	p.stop(t)
+
+	rows, err := db.Query(`SELECT action, tool, json_extract(payload, '$.source.offset'),
+		json_extract(payload, '$.source.raw_sha256'), payload FROM audit_records
+		WHERE action NOT IN ('chain_start','checkpoint','seal','key_rotation','sidecar_start','sidecar_stop') ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var off int64
+	i := 0
+	for rows.Next() {
+		var action, tool string
+		var offset int64
+		var sum sql.NullString
+		var payload []byte
+		if err := rows.Scan(&action, &tool, &offset, &sum, &payload); err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(lines) {
+			t.Fatalf("unexpected record %s", payload)
+		}
+		l := lines[i]
+		if action != "tool_call" {
+			t.Errorf("line %d: action %q, want tool_call", i, action)
+		}
+		if offset != off {
+			t.Errorf("line %d: source offset %d, want %d", i, offset, off)
+		}
+		if !utf8.Valid(payload) || !bytes.Contains(payload, []byte("\uFFFD")) {
+			t.Errorf("line %d: payload is not UTF-8 or lacks U+FFFD: %q", i, payload)
+		}
+		want := ""
+		if !utf8.ValidString(l) {
+			s := sha256.Sum256([]byte(l))
+			want = hex.EncodeToString(s[:])
+		}
+		if sum.String != want {
+			t.Errorf("line %d: source.raw_sha256 %q, want %q", i, sum.String, want)
+		}
+		if bytes.Contains(payload, []byte(email)) {
+			t.Errorf("line %d: the e-mail address was stored", i)
+		}
+		if i == 1 && tool != "sh\uFFFD(ell" {
+			t.Errorf("line %d: tool column %q", i, tool)
+		}
+		off += int64(len(l)) + 1
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if i != len(lines) {
+		t.Fatalf("%d event records, want %d", i, len(lines))
+	}
 	requireValid(t, e.cfgPath)
 }

@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"golang.org/x/mod/sumdb/note"
@@ -518,6 +520,15 @@ func (in *Ingester) record(fs *fileState, src tailer.Line, text []byte, truncate
 	pl := parse.Line{Text: text, Source: record.Source{File: src.Path, Dev: src.Dev, Ino: src.Ino, Offset: src.Offset}}
 	if truncated {
 		pl.FullLen, pl.FullSHA256 = fullLen, sum
+	}
+	if !truncated && !utf8.Valid(text) {
+		// Strings keep U+FFFD for the invalid bytes (as encoding/json
+		// does); the digest keeps the line's exact bytes provable. (A
+		// truncated line is a parse_error whose detail has the whole
+		// line's digest already.)
+		sum = sha256.Sum256(text)
+		pl.Source.RawSHA256 = hex.EncodeToString(sum[:])
+		in.cfg.Metrics.InvalidUTF8.Inc()
 	}
 	fs.dialect.Parse(pl, in.cfg.Now(), func(r *record.Record) {
 		if r.Action == record.ActionParseError {

@@ -24,6 +24,19 @@ var Fields = []string{
 	"approver", "detail", "redactions", "source", "kid", "epoch", "prev",
 }
 
+// isSHA256Hex reports whether s is 64 lower-case hex digits.
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrNotCanonical reports a payload that parses but is not the canonical
 // encoding of what it contains.
 var ErrNotCanonical = errors.New("payload is not canonical")
@@ -158,6 +171,10 @@ func AppendCanonical(dst []byte, r *Record) []byte {
 		dst = strconv.AppendUint(dst, s.Ino, 10)
 		dst = append(dst, `,"offset":`...)
 		dst = strconv.AppendInt(dst, s.Offset, 10)
+		if s.RawSHA256 != "" {
+			dst = append(dst, `,"raw_sha256":`...)
+			dst = AppendString(dst, s.RawSHA256)
+		}
 		dst = append(dst, '}')
 	}
 	dst = appendStringField(dst, "kid", r.Kid, true)
@@ -359,6 +376,10 @@ func Parse(payload []byte) (*Record, error) {
 					r.Source.Ino, err = strconv.ParseUint(string(v), 10, 64)
 				case `"offset"`:
 					r.Source.Offset, err = strconv.ParseInt(string(v), 10, 64)
+				case `"raw_sha256"`:
+					if r.Source.RawSHA256, err = jsonscan.Unquote(v); err == nil && !isSHA256Hex(r.Source.RawSHA256) {
+						err = errors.New("raw_sha256 is not 64 lower-case hex digits")
+					}
 				}
 				return err
 			})

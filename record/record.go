@@ -71,11 +71,17 @@ func contains(list []string, s string) bool {
 
 // Source says where an agent event came from: the file, its generation
 // (device and inode) and the byte offset of the line's first byte.
+// RawSHA256, when not empty, is the lower-case hex SHA-256 of the line's
+// exact bytes (the message as the envelope delivered it, without its
+// "\n"); it is set only when those bytes are not valid UTF-8, so that the
+// U+FFFD that stand for the invalid bytes in the stored strings never hide
+// what the agent wrote: the original line stays provable against the log.
 type Source struct {
-	File   string `json:"file"`
-	Dev    uint64 `json:"dev"`
-	Ino    uint64 `json:"ino"`
-	Offset int64  `json:"offset"`
+	File      string `json:"file"`
+	Dev       uint64 `json:"dev"`
+	Ino       uint64 `json:"ino"`
+	Offset    int64  `json:"offset"`
+	RawSHA256 string `json:"raw_sha256,omitempty"`
 }
 
 // Record is one audit record. Parsing fills the event fields, redaction

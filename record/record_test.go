@@ -56,6 +56,42 @@ func TestCanonical_RoundTrip(t *testing.T) {
 	}
 }
 
+// TestSource_RawSHA256: the optional digest of a line that was not valid
+// UTF-8 is the source object's last member, round-trips, and is refused
+// when it is anything but 64 lower-case hex digits (an empty one is not
+// canonical: the encoder leaves it out).
+func TestSource_RawSHA256(t *testing.T) {
+	r := sample()
+	sum := strings.Repeat("0f", 32)
+	r.Source.RawSHA256 = sum
+	p := AppendCanonical(nil, r)
+	if !strings.Contains(string(p), `"source":{"file":"/x","dev":1,"ino":2,"offset":3,"raw_sha256":"`+sum+`"},"kid"`) {
+		t.Fatalf("payload %s", p)
+	}
+	got, err := Parse(p)
+	if err != nil || got.Source.RawSHA256 != sum {
+		t.Fatalf("parse: %v, %+v", err, got.Source)
+	}
+	for name, v := range map[string]string{
+		"upper case": strings.ToUpper(sum),
+		"short":      sum[:62],
+		"not hex":    strings.Repeat("zz", 32),
+		"a number":   "",
+	} {
+		bad := strings.Replace(string(p), `"`+sum+`"`, `"`+v+`"`, 1)
+		if name == "a number" {
+			bad = strings.Replace(string(p), `"`+sum+`"`, `12`, 1)
+		}
+		if _, err := Parse([]byte(bad)); err == nil || errors.Is(err, ErrNotCanonical) {
+			t.Errorf("%s: %v, want a decode error", name, err)
+		}
+	}
+	empty := strings.Replace(string(p), sum, "", 1)
+	if _, err := Parse([]byte(empty)); err == nil {
+		t.Error("an empty raw_sha256 parsed")
+	}
+}
+
 func TestParse_RejectsNonCanonical(t *testing.T) {
 	p := string(AppendCanonical(nil, sample()))
 	for name, mutated := range map[string]string{

@@ -74,8 +74,9 @@ def parse(payload):
             [] if isinstance(f["redactions"], Obj) and [a for a, _ in f["redactions"]] == sorted({a for a, _ in f["redactions"]}) \
             and all(isint(n) for _, n in f["redactions"]) else ["v1 redactions are not type -> count in byte order"]
     src = f.get("source", Obj([("file", ""), ("dev", Num(0)), ("ino", Num(0)), ("offset", Num(0))]))
-    if [k for k, _ in src] != ["file", "dev", "ino", "offset"] or not all(isint(n) for _, n in src[1:]):
-        errs.append("source is not {file,dev,ino,offset}")
+    if [k for k, _ in src][:4] != ["file", "dev", "ino", "offset"] or not all(isint(n) for _, n in src[1:4]) \
+            or len(src) > 5 or len(src) == 5 and (src[4][0] != "raw_sha256" or not isinstance(src[4][1], str) or not HEX.match(src[4][1])):
+        errs.append("source is not {file,dev,ino,offset[,raw_sha256]}")
     if "epoch" in f and (not isint(f["epoch"]) or int(f["epoch"]) < 1): errs.append("epoch is not a positive integer")
     f["epoch"] = int(f["epoch"]) if isint(f.get("epoch")) else 0
     f["seq"], f["detail"] = int(f["seq"]), dict(f["detail"]) if isinstance(f.get("detail"), Obj) else {}
