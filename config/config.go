@@ -26,6 +26,13 @@ const (
 	DefaultReadyGrace    = 30 * time.Second
 	DefaultDrainTimeout  = 10 * time.Second
 
+	// The HTTP listeners' bounds (server.max_connections, server.timeouts).
+	DefaultMaxConnections    = 512
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 10 * time.Minute
+	DefaultIdleTimeout       = 60 * time.Second
+
 	DefaultSignerName         = "audit-sidecar"
 	DefaultCheckpointEvery    = 1000
 	DefaultCheckpointInterval = 10 * time.Second
@@ -53,12 +60,13 @@ type Config struct {
 }
 
 // OwnFiles are the sidecar's own files that the config names: the config
-// itself, keys, tokens, the spool and the SQLite sinks. The source never
+// itself, keys, tokens, TLS files, the spool and the SQLite sinks. The source never
 // reads them, whatever source.path says; the source also refuses every
 // file named like one of them followed by '.' or '-' (journals, the
 // epoch key, moved-aside copies).
 func (c *Config) OwnFiles() []string {
 	files := []string{c.File, c.Chain.KeyFile, c.Chain.SigningKeyFile, c.Redact.HashKeyFile, c.Server.TokensFile, c.Spool.Path}
+	files = append(files, c.Server.TLS.CertFile, c.Server.TLS.KeyFile, c.Server.TLS.ClientCAFile)
 	files = append(files, c.Chain.PreviousKeyFiles...)
 	for _, s := range c.Sinks {
 		files = append(files, s.Path)
@@ -220,12 +228,23 @@ type Retention struct {
 	Interval time.Duration `yaml:"interval"` // default 1h
 }
 
-// Server is the HTTP listener.
+// Server is the HTTP listeners: the API (Listen) and, when AdminListen is
+// set, the probes and metrics on a listener of their own.
 type Server struct {
 	Listen     *string       `yaml:"listen"` // "" disables the listener
 	QuerySink  string        `yaml:"query_sink"`
 	TokensFile string        `yaml:"tokens_file"`
 	ReadyGrace time.Duration `yaml:"ready_grace"`
+	// AdminListen serves /healthz, /readyz, /metrics (and /debug/pprof
+	// with PProf); they then leave the API listener. "" (the default)
+	// keeps them on the API listener.
+	AdminListen string `yaml:"admin_listen"`
+	PProf       bool   `yaml:"pprof"`
+	// MaxConnections caps the open connections of each listener; the
+	// sidecar lowers it to what the open-file limit leaves.
+	MaxConnections int      `yaml:"max_connections"`
+	Timeouts       Timeouts `yaml:"timeouts"`
+	TLS            TLS      `yaml:"tls"`
 }
 
 // Log sets the log level.
@@ -415,6 +434,13 @@ func (c *Config) defaults() {
 		set(&c.Server.QuerySink, c.Sinks[0].Name)
 	}
 	setDur(&c.Server.ReadyGrace, DefaultReadyGrace)
+	if c.Server.MaxConnections == 0 {
+		c.Server.MaxConnections = DefaultMaxConnections
+	}
+	setDur(&c.Server.Timeouts.Read, DefaultReadTimeout)
+	setDur(&c.Server.Timeouts.ReadHeader, min(DefaultReadHeaderTimeout, c.Server.Timeouts.Read))
+	setDur(&c.Server.Timeouts.Write, DefaultWriteTimeout)
+	setDur(&c.Server.Timeouts.Idle, DefaultIdleTimeout)
 	set(&c.Log.Level, "info")
 	setDur(&c.Shutdown.DrainTimeout, DefaultDrainTimeout)
 	if c.Retention.MaxAge > 0 {
@@ -454,6 +480,9 @@ func (c *Config) resolve(dir string) {
 	abs(&c.Redact.HashKeyFile)
 	abs(&c.Spool.Path)
 	abs(&c.Server.TokensFile)
+	abs(&c.Server.TLS.CertFile)
+	abs(&c.Server.TLS.KeyFile)
+	abs(&c.Server.TLS.ClientCAFile)
 	for i := range c.Sinks {
 		abs(&c.Sinks[i].Path)
 	}

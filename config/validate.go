@@ -246,6 +246,7 @@ func (c *Config) Validate() error {
 	if c.Server.ReadyGrace < 0 {
 		bad("server.ready_grace", "must not be negative")
 	}
+	errs = append(errs, c.Server.validateListeners()...)
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	if c.Shutdown.DrainTimeout < 0 {
 		bad("shutdown.drain_timeout", "must not be negative")
