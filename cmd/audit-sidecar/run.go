@@ -5,8 +5,6 @@ import (
 	"crypto/fips140"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/fips-agents/audit-sidecar/chain"
@@ -114,6 +111,10 @@ func runCmd(args []string) int {
 		if tokens, err = query.LoadTokens(cfg.Server.TokensFile); err != nil {
 			return fail(exitUsage, "server.tokens_file: %v", err)
 		}
+	}
+	tlsFiles, tlsKey, err := loadTLS(cfg, log)
+	if err != nil {
+		return fail(exitUsage, "%s: %v", tlsKey, err)
 	}
 	// The spool first, so that an unusable spool path fails the start
 	// before any sink file or table is created; a corrupt one is replaced
@@ -257,7 +258,7 @@ func runCmd(args []string) int {
 		return nil
 	}
 
-	srv, key3, err := serve(cfg, queryable, tokens, ready, reg, log)
+	srv, key3, err := serve(cfg, queryable, tokens, tlsFiles, ready, reg, log)
 	if err != nil {
 		return fail(exitUsage, "%s: %v", key3, err)
 	}
@@ -348,11 +349,7 @@ func runCmd(args []string) int {
 		<-done
 	}
 	stopPub() // publishes what the drain delivered
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(sctx)
-		cancel()
-	}
+	srv.shutdown(5 * time.Second)
 	log.Info("sidecar stopped", zap.Uint64("head_seq", sp.State().HeadSeq), zap.Int64("pending_bytes", sp.PendingBytes()))
 	return exit
 }
@@ -360,35 +357,6 @@ func runCmd(args []string) int {
 // shutdownSlack bounds the shutdown besides the drain: the final commit,
 // the witness, the HTTP server's own 5 s.
 const shutdownSlack = 10 * time.Second
-
-// serve starts the HTTP API (query, health, readiness, metrics) when
-// server.listen is set; nil when it is not. On error it names the config
-// key at fault.
-func serve(cfg *config.Config, store query.Store, tokens []query.Token, ready func() error, reg *prometheus.Registry, log *zap.Logger) (*http.Server, string, error) {
-	addr := cfg.Server.ListenAddr()
-	if addr == "" {
-		return nil, "", nil
-	}
-	h, err := query.NewHandler(query.Config{
-		Store: store, Tokens: tokens, Ready: ready, Logger: log,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-	})
-	if err != nil {
-		return nil, "server", err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "server.listen", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("http listening", zap.String("addr", ln.Addr().String()))
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server failed", zap.Error(err))
-		}
-	}()
-	return srv, "", nil
-}
 
 // source is what feeds lines to the ingester: a tailer of one file or of
 // every file matching a pattern.

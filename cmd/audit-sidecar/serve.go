@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/config"
+	"github.com/fips-agents/audit-sidecar/query"
+	"github.com/fips-agents/audit-sidecar/server"
+)
+
+// listeners are the HTTP listeners serve started.
+type listeners []*server.Listener
+
+// shutdown lets requests in progress finish for at most d in all, then
+// closes every connection left.
+func (ls listeners) shutdown(d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for _, l := range ls {
+		l.Shutdown(ctx)
+	}
+}
+
+// loadTLS reads server.tls's files when it is set; on error it names the
+// key at fault.
+func loadTLS(cfg *config.Config, log *zap.Logger) (*server.TLS, string, error) {
+	t := cfg.Server.TLS
+	if !t.On() {
+		return nil, "", nil
+	}
+	tlsFiles, err := server.NewTLS(server.TLSFiles{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}, log)
+	if fe := (*server.FileError)(nil); errors.As(err, &fe) {
+		return nil, "server.tls." + fe.Field, fe.Err
+	} else if err != nil {
+		return nil, "server.tls", err
+	}
+	return tlsFiles, "", nil
+}
+
+// serve starts the API listener (server.listen: /v1/audit, and the probes
+// and metrics unless server.admin_listen is set) and the admin listener
+// (server.admin_listen: /healthz, /readyz, /metrics, /debug/pprof with
+// server.pprof), each when it is set; tlsFiles (from loadTLS) makes the API
+// listener TLS. On error it names the config key at fault and nothing is
+// left listening.
+func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles *server.TLS, ready func() error, reg *prometheus.Registry, log *zap.Logger) (listeners, string, error) {
+	sc := cfg.Server
+	apiAddr, adminAddr := sc.ListenAddr(), sc.AdminListen
+	n := 0
+	for _, a := range []string{apiAddr, adminAddr} {
+		if a != "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, "", nil
+	}
+	perListener, fdLimit, err := server.ConnBudget(n)
+	if err != nil {
+		return nil, "server.max_connections", err
+	}
+	conns := min(sc.MaxConnections, perListener)
+	if conns < sc.MaxConnections {
+		log.Warn("server.max_connections lowered to keep file descriptors for the pipeline",
+			zap.Int("max_connections", conns), zap.Uint64("open_file_limit", fdLimit), zap.Int("reserved", server.FDReserve))
+	}
+	metrics := server.NewMetrics(reg)
+	timeouts := server.Timeouts{ReadHeader: sc.Timeouts.ReadHeader, Read: sc.Timeouts.Read, Write: sc.Timeouts.Write, Idle: sc.Timeouts.Idle}
+	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+
+	var out listeners
+	if apiAddr != "" {
+		qcfg := query.Config{Store: store, Tokens: tokens, Ready: ready, Logger: log, Metrics: promHandler}
+		newHandler := query.NewHandler
+		if adminAddr != "" {
+			newHandler = query.NewAPIHandler
+		}
+		h, err := newHandler(qcfg)
+		if err != nil {
+			return nil, "server", err
+		}
+		l, err := server.Listen(server.Config{Name: "api", Addr: apiAddr, Handler: h, MaxConns: conns,
+			Timeouts: timeouts, TLS: tlsFiles, Logger: log, Metrics: metrics})
+		if err != nil {
+			return nil, "server.listen", err
+		}
+		out = append(out, l)
+		log.Info("http listening", zap.String("addr", l.Addr().String()), zap.Bool("tls", tlsFiles != nil),
+			zap.Bool("client_certificates", sc.TLS.ClientCAFile != ""), zap.Bool("probes", adminAddr == ""),
+			zap.Int("max_connections", conns))
+	}
+	if adminAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/", query.NewProbeHandler(ready, promHandler))
+		if sc.PProf {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
+		l, err := server.Listen(server.Config{Name: "admin", Addr: adminAddr, Handler: mux, MaxConns: conns,
+			Timeouts: timeouts, Logger: log, Metrics: metrics})
+		if err != nil {
+			out.shutdown(0)
+			return nil, "server.admin_listen", err
+		}
+		out = append(out, l)
+		log.Info("admin listening", zap.String("addr", l.Addr().String()), zap.Bool("pprof", sc.PProf),
+			zap.Int("max_connections", conns))
+	}
+	return out, "", nil
+}
