@@ -26,7 +26,13 @@ type VerifyError struct {
 	Unverifiable bool `json:"unverifiable,omitempty"`
 }
 
+// Error says where and why. A problem of the chain as a whole (Seq 0: no
+// checkpoint within the freshness bound, nothing vouches for the chain)
+// names the chain only.
 func (e *VerifyError) Error() string {
+	if e.Seq == 0 {
+		return fmt.Sprintf("chain %q: %s", e.Chain, e.Reason)
+	}
 	if e.Through > e.Seq {
 		return fmt.Sprintf("chain %q seq %d-%d: %s", e.Chain, e.Seq, e.Through, e.Reason)
 	}
