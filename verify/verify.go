@@ -49,6 +49,9 @@ type Report struct {
 	// is signed and what is not yet covered, and what the inputs given
 	// leave unchecked.
 	Exposure []string `json:"exposure"`
+	// Checked says what was checked and with what, in terms for people
+	// (see checked.go); Run fills it, the caller adds what only it knows.
+	Checked *Checked `json:"checked,omitempty"`
 }
 
 // Options says what to verify with.
@@ -93,6 +96,7 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 	rep := &Report{Problems: []*chain.VerifyError{}, Chains: make([]chain.Summary, len(ids))}
 	var mu sync.Mutex // guards listed, perChain and onProblem calls
 	perChain := make([][]*chain.VerifyError, len(ids))
+	tallies := make([]tally, len(ids))
 	listed := 0
 	verifyChain := func(ctx context.Context, i int) error {
 		report := func(e *chain.VerifyError) {
@@ -112,6 +116,7 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 		}
 		err := scanPrepared(ctx, st, ids[i], v, func(row *sink.Row, p *chain.Prepared) {
 			r := v.AddPrepared(p)
+			tallies[i].add(row, r)
 			if r != nil && !row.Quarantined && !row.PayloadOnly {
 				for _, col := range mismatchedColumns(row, r) {
 					v.Fail(row.Seq, "column %s does not match the payload", col)
@@ -177,6 +182,7 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 		}
 	}
 	rep.Exposure = exposure(rep.Chains, opts)
+	rep.Checked = newChecked(opts, ids, tallies)
 	return rep, nil
 }
 

@@ -1,0 +1,172 @@
+package verify
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"time"
+)
+
+//go:embed report.html.tmpl
+var reportHTML string
+
+var reportTmpl = template.Must(template.New("report").Parse(reportHTML))
+
+// MaxHTMLProblems bounds the problems an HTML report lists; the rest are
+// counted (the --json report lists up to MaxListed).
+const MaxHTMLProblems = 1000
+
+// WriteHTML writes rep as a self-contained HTML page for people: the
+// verdict in plain words, each problem (what happened, where, what it
+// means), what remains unprotected, what each chain holds, and what was
+// checked with which keys (by fingerprint). The page loads nothing (its
+// style is inline, it has no script), prints on paper, and escapes every
+// string from the store. Nothing is written if rendering fails.
+func WriteHTML(w io.Writer, rep *Report) error {
+	var buf bytes.Buffer
+	if err := reportTmpl.Execute(&buf, newReportView(rep)); err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// reportView is what the template shows.
+type reportView struct {
+	Verdict, Headline, Summary string
+	Exit                       int
+	Checked                    *Checked
+	RanAt                      string
+	Chains                     []chainView
+	Problems                   []Problem
+	MoreProblems               int
+	Invalid, Unverifiable      int
+	Unprotected                []string
+}
+
+type chainView struct {
+	Chain                    string
+	Records, Head            uint64
+	Invalid, Unverifiable    int
+	Checkpoints              int
+	Signed                   string
+	PurgedThrough, From      uint64
+	EventsFrom, EventsTo     string
+	IngestedFrom, IngestedTo string
+	Actions                  []actionCount
+	Sealed                   string
+}
+
+type actionCount struct {
+	Action, Label string
+	Count         uint64
+}
+
+// actionLabels name the actions for people, in the order shown.
+var actionLabels = []struct{ action, label string }{
+	{"decision", "Decisions"},
+	{"model_call", "Model calls"},
+	{"tool_call", "Tool calls"},
+	{"tool_result", "Tool results"},
+	{"approval_requested", "Approvals requested"},
+	{"approval_granted", "Approvals granted"},
+	{"approval_denied", "Approvals denied"},
+	{"error", "Errors"},
+	{"other", "Other events"},
+	{"parse_error", "Log lines that could not be read"},
+	{"gap", "Gaps the sidecar recorded"},
+	{"chain_start", "Chain starts"},
+	{"sidecar_start", "Sidecar starts"},
+	{"sidecar_stop", "Sidecar stops"},
+	{"checkpoint", "Signed checkpoints"},
+	{"seal", "Key periods closed"},
+	{"key_rotation", "Key changes"},
+	{"retention_purge", "Retention purges"},
+	{ActionUnrecognized, "Records with an unknown action"},
+	{ActionUnreadable, "Records that could not be read"},
+}
+
+func newReportView(rep *Report) *reportView {
+	v := &reportView{Verdict: rep.Verdict, Checked: rep.Explained()}
+	if v.Checked == nil {
+		v.Checked = &Checked{Tool: Tool{Name: "audit-sidecar"}}
+		e := *rep
+		e.Checked = v.Checked
+		v.Checked = e.Explained()
+	}
+	v.RanAt = humanTime(v.Checked.RanAt)
+	for _, p := range v.Checked.Problems {
+		if p.Kind == KindUnverifiable {
+			v.Unverifiable++
+		} else {
+			v.Invalid++
+		}
+	}
+	v.Problems = v.Checked.Problems
+	if len(v.Problems) > MaxHTMLProblems {
+		v.MoreProblems = len(v.Problems) - MaxHTMLProblems
+		v.Problems = v.Problems[:MaxHTMLProblems]
+	}
+	v.Unprotected = v.Checked.Unprotected
+	switch rep.Verdict {
+	case Valid:
+		v.Headline = "Valid: no sign of tampering was found"
+		v.Summary = "Every record checked is intact, complete and in order, as far as the keys, signatures and witness given to this check can prove. " +
+			"The section “What remains unprotected” says what this check could not cover."
+	case Invalid:
+		v.Exit = 1
+		v.Headline = "Invalid: the audit trail was altered or damaged"
+		v.Summary = fmt.Sprintf("%s that records were changed, removed, added or moved after they were written. "+
+			"Each problem is listed below with where it is and what it means.", plural(v.Invalid, "problem proves", "problems prove"))
+	default:
+		v.Exit = 3
+		v.Headline = "Unverifiable: the audit trail could not be fully checked"
+		v.Summary = fmt.Sprintf("No tampering was proven, but %s could not be checked with what was given (a missing key, an unknown signer, or no recent signed checkpoint). "+
+			"Each is listed below with what it means.", plural(v.Unverifiable, "thing", "things"))
+	}
+	acts := map[string]Activity{}
+	for _, a := range v.Checked.Chains {
+		acts[a.Chain] = a
+	}
+	for _, s := range rep.Chains {
+		c := chainView{Chain: s.Chain, Records: s.Records, Head: s.Head, Invalid: s.Invalid, Unverifiable: s.Unverifiable,
+			Checkpoints: s.Checkpoints, PurgedThrough: s.PurgedThrough, From: s.From}
+		switch {
+		case s.CheckpointSize > 0:
+			c.Signed = fmt.Sprintf("records 1 to %d, signed %s", s.CheckpointSize, humanTime(s.CheckpointTime))
+		default:
+			c.Signed = "no record is covered by a valid signed checkpoint"
+		}
+		if s.SealedEpoch > 0 {
+			c.Sealed = fmt.Sprintf("key periods 1 to %d closed, the last %s", s.SealedEpoch, humanTime(s.SealedAt))
+		}
+		if a, ok := acts[s.Chain]; ok {
+			c.EventsFrom, c.EventsTo = humanTime(a.EventsFrom), humanTime(a.EventsTo)
+			c.IngestedFrom, c.IngestedTo = humanTime(a.IngestedFrom), humanTime(a.IngestedTo)
+			for _, l := range actionLabels {
+				if n := a.Actions[l.action]; n > 0 {
+					c.Actions = append(c.Actions, actionCount{l.action, l.label, n})
+				}
+			}
+		}
+		v.Chains = append(v.Chains, c)
+	}
+	return v
+}
+
+// humanTime is t in UTC to the second ("" for the zero time).
+func humanTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
