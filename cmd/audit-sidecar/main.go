@@ -21,7 +21,7 @@ const (
 const usage = `usage:
   audit-sidecar run --config FILE
   audit-sidecar verify (--config FILE [--sink NAME] | --file EXPORT.ndjson) [--key-file K]... [--pubkey PUB.pem]...
-                       [--witness DIR | --checkpoint FILE] [--max-age D] [--json]
+                       [--witness DIR | --checkpoint FILE] [--max-age D] [--json] [--report FILE.html]
   audit-sidecar export --config FILE [--sink NAME] [--from T] [--to T] > EXPORT.ndjson
   audit-sidecar migrate --config FILE [--sink NAME] [--dsn-env VAR]   (postgres schema)
   audit-sidecar redact --config FILE [--explain]   (stdin lines -> redacted stdout, or one line per hit)

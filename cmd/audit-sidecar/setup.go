@@ -23,6 +23,9 @@ func versionCmd() int {
 	f := fipsFacts()
 	fmt.Printf("audit-sidecar %s (%s, %s/%s)\nfips140 mode: %v (enforced: %v)\nfips140 module: %s\nGOFIPS140 build setting: %s\n",
 		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, f["fips140"], f["fips140_enforced"], f["fips140_module"], f["gofips140"])
+	if t := toolFacts(); t.Revision != "" {
+		fmt.Printf("vcs revision: %s %s (modified: %v)\n", t.Revision, t.RevisionTime, t.Modified)
+	}
 	return exitOK
 }
 

@@ -43,6 +43,7 @@ func verifyCmd(args []string) int {
 	ckptFile := fs.String("checkpoint", "", "a trusted checkpoint file: a signed note, or the sidecar's stdout JSON lines")
 	maxAge := fs.Duration("max-age", 0, "freshness bound: the newest checkpoint of each chain must be younger")
 	asJSON := fs.Bool("json", false, "print a machine-readable report")
+	report := fs.String("report", "", "also write the verdict for people, as a self-contained HTML file")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -186,6 +187,16 @@ func verifyCmd(args []string) int {
 			rep.Verdict = verify.Invalid
 		case rep.Verdict == verify.Valid:
 			rep.Verdict = verify.Unverifiable
+		}
+	}
+	if rep.Checked != nil {
+		rep.Checked.Tool, rep.Checked.Input = toolFacts(), verifyInput(cfg, *cfgPath, *sinkName, *file)
+		rep.Checked.Witness.Source = strings.Trim(*witnessDir+", "+*ckptFile, ", ")
+	}
+	if *report != "" {
+		if err := writeReportFile(*report, rep); err != nil {
+			out.Flush()
+			return fail(exitUsage, "verify: %v", err)
 		}
 	}
 	if *asJSON {
