@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
@@ -73,13 +75,18 @@ type Verifier struct {
 	// records 1..tree.Size while treeOK; it is lost at a gap and at a
 	// purged prefix, and taken up again from the next checkpoint record.
 	trusted   Verifiers
-	witnessed []Checkpoint
-	checkedW  []bool // witnessed[i] compared with the records
+	witnessed []Checkpoint // by size, smallest first
+	checkedW  []bool       // witnessed[i] compared with the records
+	wnext     int          // the first witnessed[i] not smaller than the tree
+	matched   int          // index+1 of the largest witnessed[i] found equal (0: none)
 	skipMAC   bool
 	tree      Tree
 	treeOK    bool
 	ckpts     int
 	lastCkpt  *Checkpoint
+	// export: the records are a copy that ends where it was taken (see
+	// AsExport), not the live store.
+	export bool
 
 	// Epochs: the epoch of the previous linked record and the epoch its
 	// seal closed (0: it was not a seal); derived keys per kid; the newest
@@ -104,7 +111,23 @@ func (v *Verifier) WithCheckpoints(trusted Verifiers, witnessed []Checkpoint, sk
 			v.witnessed = append(v.witnessed, w)
 		}
 	}
+	// Compared as the tree grows: smallest first (a witness's history,
+	// such as the sidecar's stdout lines, may hold thousands).
+	slices.SortStableFunc(v.witnessed, func(a, b Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 	v.checkedW = make([]bool, len(v.witnessed))
+	return v
+}
+
+// AsExport says the records are an export: a copy of the chain that ends
+// where it was taken, not the live store. A witnessed checkpoint past its
+// end is then no truncation: the chain went on after the export was taken.
+// The export is shown to be part of the witnessed chain by the witnessed
+// checkpoints its records reach (compared as for a store); one that ends
+// before every witnessed checkpoint given, with none it can be compared
+// with, is unverifiable against them. A live store shorter than a
+// witnessed checkpoint has lost its newest records and is invalid.
+func (v *Verifier) AsExport() *Verifier {
+	v.export = true
 	return v
 }
 
@@ -358,15 +381,28 @@ func (v *Verifier) leaf(h [32]byte) {
 		return
 	}
 	v.tree.Append(h)
-	for i, w := range v.witnessed {
-		if w.Size != v.tree.Size {
-			continue
+	v.compareWitnessed()
+}
+
+// compareWitnessed compares the witnessed checkpoints of the tree's size
+// with the tree (the tree only grows, so each is looked at once).
+func (v *Verifier) compareWitnessed() {
+	for v.wnext < len(v.witnessed) && v.witnessed[v.wnext].Size < v.tree.Size {
+		v.wnext++
+	}
+	var root [32]byte
+	for i := v.wnext; i < len(v.witnessed) && v.witnessed[i].Size == v.tree.Size; i++ {
+		w := v.witnessed[i]
+		if i == v.wnext {
+			root = v.tree.Root()
 		}
 		v.checkedW[i] = true
-		if w.Root != v.tree.Root() {
+		if w.Root != root {
 			v.fail(1, w.Size, false, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)",
 				w.Size, record.FormatTime(w.Time))
+			continue
 		}
+		v.matched = i + 1
 	}
 }
 
@@ -439,6 +475,7 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 		// state lets the records from here on be checked against later
 		// roots, each problem once.
 		v.tree, v.treeOK = t, true
+		v.compareWitnessed()
 	}
 	v.ckpts++
 	if signed || len(v.trusted) == 0 {
@@ -507,7 +544,42 @@ type Summary struct {
 	// SealedAt (0: none).
 	SealedEpoch uint64    `json:"sealed_epoch,omitempty"`
 	SealedAt    time.Time `json:"sealed_at,omitzero"`
+	// Witness says how the records stand against the witnessed
+	// checkpoints of the chain ("": none was given): one of the Witness*
+	// constants. WitnessedSize and WitnessedTime describe the newest
+	// witnessed checkpoint, WitnessedMatch is the largest witnessed size
+	// the records were compared with and found equal (0: none).
+	Witness        string    `json:"witness,omitempty"`
+	WitnessedSize  uint64    `json:"witnessed_size,omitempty"`
+	WitnessedTime  time.Time `json:"witnessed_time,omitzero"`
+	WitnessedMatch uint64    `json:"witnessed_match,omitempty"`
+	// Absent: the store holds no record of this chain, which a witnessed
+	// checkpoint or the caller (the config's chain.id) names.
+	Absent bool `json:"absent,omitempty"`
 }
+
+// How a chain's records stand against its witnessed checkpoints
+// (Summary.Witness).
+const (
+	// WitnessExtended: the records reach the newest witnessed checkpoint
+	// (whether they match it is in the problems).
+	WitnessExtended = "extended"
+	// WitnessExportEnds: an export that ends before the newest witnessed
+	// checkpoint and was compared with an earlier one: it was taken before
+	// the chain grew, and is valid, ending where it ends, when it matched
+	// (WitnessedMatch; a difference is a problem).
+	WitnessExportEnds = "export_ends_earlier"
+	// WitnessExportUnconfirmed: an export that ends before every
+	// witnessed checkpoint it could be compared with: that it is part of
+	// the witnessed chain cannot be shown (unverifiable).
+	WitnessExportUnconfirmed = "export_ends_earlier_unconfirmed"
+	// WitnessTruncated: a live store shorter than the newest witnessed
+	// checkpoint: its newest records were removed (invalid).
+	WitnessTruncated = "truncated"
+	// WitnessAbsent: the store holds no record of a witnessed chain
+	// (invalid).
+	WitnessAbsent = "absent"
+)
 
 // Finish returns the summary. A chain with no records at all is reported
 // as a problem: a chain that exists has at least its chain_start.
@@ -518,22 +590,86 @@ func (v *Verifier) Finish() Summary {
 	if v.missingPrefix > 0 && v.purgedThrough < v.missingPrefix && v.startAt != v.missingPrefix+1 {
 		v.fail(1, v.missingPrefix, false, "records missing (no retention_purge record covers them)")
 	}
-	for i, w := range v.witnessed {
-		if !v.checkedW[i] && w.Size <= v.lastSeen && w.Size > v.purgedThrough {
-			v.fail(w.Size, 0, true, "the witnessed checkpoint of size %d could not be compared: the records before it cannot be hashed from seq 1 or from a checkpoint (gap)", w.Size)
-		}
-		if w.Size > v.lastSeen {
-			v.fail(v.lastSeen+1, w.Size, false, "the store ends at seq %d, but a witnessed checkpoint of %s covers %d records (the newest records were removed: truncation or rollback)",
-				v.lastSeen, record.FormatTime(w.Time), w.Size)
-		}
-	}
-	s := Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen, Invalid: v.invalid, Unverifiable: v.unverif,
+	s := Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen,
 		PurgedThrough: v.purgedThrough, Checkpoints: v.ckpts, SealedEpoch: v.sealedEpoch, SealedAt: v.sealedAt}
+	v.finishWitnessed(&s)
+	s.Invalid, s.Unverifiable = v.invalid, v.unverif
 	if v.startAt > 1 && v.missingPrefix+1 == v.startAt {
 		s.From = v.startAt
 	}
 	if v.lastCkpt != nil {
 		s.CheckpointSize, s.CheckpointTime = v.lastCkpt.Size, v.lastCkpt.Time
 	}
+	return s
+}
+
+// finishWitnessed judges the witnessed checkpoints that the records did
+// not reach or could not be compared with, and says in s how the records
+// stand against them.
+func (v *Verifier) finishWitnessed(s *Summary) {
+	if len(v.witnessed) == 0 {
+		return
+	}
+	newest := v.witnessed[len(v.witnessed)-1]
+	s.WitnessedSize, s.WitnessedTime = newest.Size, newest.Time
+	if v.matched > 0 {
+		s.WitnessedMatch = v.witnessed[v.matched-1].Size
+	}
+	// Witnessed checkpoints of records before those given on purpose (an
+	// export from a seq, a purged prefix) cannot be compared, and need not.
+	prefixGiven := v.missingPrefix > 0 && (v.purgedThrough >= v.missingPrefix || v.startAt == v.missingPrefix+1)
+	var uncompared []Checkpoint
+	for i, w := range v.witnessed {
+		if v.checkedW[i] || w.Size > v.lastSeen || w.Size <= v.purgedThrough || prefixGiven && w.Size < v.missingPrefix {
+			continue
+		}
+		uncompared = append(uncompared, w)
+	}
+	switch n := len(uncompared); {
+	case n == 1:
+		v.fail(uncompared[0].Size, 0, true, "the witnessed checkpoint of size %d could not be compared: the records before it cannot be hashed from seq 1 or from a checkpoint (gap)", uncompared[0].Size)
+	case n > 1:
+		v.fail(uncompared[0].Size, 0, true, "%d witnessed checkpoints (sizes %d..%d) could not be compared: the records before them cannot be hashed from seq 1 or from a checkpoint (gap)",
+			n, uncompared[0].Size, uncompared[n-1].Size)
+	}
+	switch {
+	case newest.Size <= v.lastSeen:
+		s.Witness = WitnessExtended
+	case !v.export:
+		s.Witness = WitnessTruncated
+		v.fail(v.lastSeen+1, newest.Size, false, "the store ends at seq %d, but a witnessed checkpoint of %s covers %d records (the newest records were removed: truncation or rollback)",
+			v.lastSeen, record.FormatTime(newest.Time), newest.Size)
+	case v.matched > 0 || slices.Contains(v.checkedW, true):
+		// An export taken before the chain grew: it ends where it was
+		// taken, and matches the witness up to there (or differs from
+		// it, which the problems say).
+		s.Witness = WitnessExportEnds
+	default:
+		s.Witness = WitnessExportUnconfirmed
+		v.fail(v.lastSeen+1, newest.Size, true, "the export ends at seq %d, before the witnessed checkpoint of %s (%d records), and reaches no witnessed checkpoint it can be compared with: that it is part of the witnessed chain cannot be shown (give a checkpoint witnessed when it was taken, such as the sidecar's stdout lines, with --checkpoint)",
+			v.lastSeen, record.FormatTime(newest.Time), newest.Size)
+	}
+}
+
+// Absent returns the summary of a chain of which the store holds no
+// record although it is named: by a witnessed checkpoint (something was
+// published for it: the chain was deleted, emptied or replaced; invalid),
+// or only by namedBy, such as the config's chain.id (nothing proves it
+// ever had records; unverifiable). Call it instead of feeding records.
+func (v *Verifier) Absent(namedBy string) Summary {
+	s := Summary{Chain: v.chain, Absent: true}
+	if len(v.witnessed) > 0 {
+		w := v.witnessed[len(v.witnessed)-1]
+		s.Witness, s.WitnessedSize, s.WitnessedTime = WitnessAbsent, w.Size, w.Time
+		what := "the store"
+		if v.export {
+			what = "the export"
+		}
+		v.fail(1, w.Size, false, "%s holds no record of this chain, but a witnessed checkpoint of %s covers %d records (the chain was deleted, emptied or replaced)",
+			what, record.FormatTime(w.Time), w.Size)
+	} else {
+		v.fail(1, 0, true, "%s names this chain, but the store holds no record of it, and no witnessed checkpoint says whether it had any: an emptied store cannot be told from one never written to", namedBy)
+	}
+	s.Invalid, s.Unverifiable = v.invalid, v.unverif
 	return s
 }

@@ -49,6 +49,10 @@ type Report struct {
 	// is signed and what is not yet covered, and what the inputs given
 	// leave unchecked.
 	Exposure []string `json:"exposure"`
+	// Scope says what the records read are: the live store (ScopeStore),
+	// which must reach every witnessed checkpoint, or an export
+	// (ScopeExport), which ends where it was taken.
+	Scope string `json:"scope"`
 	// Checked says what was checked and with what, in terms for people
 	// (see checked.go); Run fills it, the caller adds what only it knows.
 	Checked *Checked `json:"checked,omitempty"`
@@ -69,6 +73,12 @@ type Options struct {
 	// checkpoint is older (or that has none) is unverifiable.
 	MaxAge time.Duration
 	Now    func() time.Time // nil: time.Now
+	// Expect names chains the store must hold, such as the config's
+	// chain.id: one it lacks is unverifiable (invalid when witnessed).
+	Expect []string
+	// Export says the store is an export that ends where it was taken
+	// (always so for a *FileStore): see chain.Verifier.AsExport.
+	Export bool
 }
 
 // MaxListed bounds the problems kept in a report; the counts in Chains
@@ -88,6 +98,9 @@ var Workers = max(2, runtime.GOMAXPROCS(0))
 func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.VerifyError)) (*Report, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if _, ok := st.(*FileStore); ok {
+		opts.Export = true
 	}
 	ids, err := st.Chains(ctx)
 	if err != nil {
@@ -111,6 +124,9 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 			}
 		}
 		v := chain.NewVerifier(ids[i], opts.Keys, report).WithCheckpoints(opts.Trusted, opts.Witnessed, len(opts.Keys) == 0)
+		if opts.Export {
+			v.AsExport()
+		}
 		if s, ok := st.(interface{ StartSeq(string) uint64 }); ok {
 			v.StartAt(s.StartSeq(ids[i]))
 		}
@@ -162,6 +178,9 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 	if first != nil {
 		return nil, first
 	}
+	absent, absentProblems := absentChains(ids, opts, onProblem)
+	rep.Chains = append(rep.Chains, absent...)
+	perChain = append(perChain, absentProblems...)
 	rep.Gaps = []*chain.VerifyError{}
 	for _, ps := range perChain {
 		rep.Problems = append(rep.Problems, ps...)
@@ -172,6 +191,9 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 		}
 	}
 	rep.Verdict = Valid
+	if len(rep.Chains) == 0 {
+		rep.Verdict = Unverifiable // an empty input (absentChains)
+	}
 	for _, s := range rep.Chains {
 		if s.Invalid > 0 {
 			rep.Verdict = Invalid
@@ -182,6 +204,10 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 		}
 	}
 	rep.Exposure = exposure(rep.Chains, opts)
+	rep.Scope = ScopeStore
+	if opts.Export {
+		rep.Scope = ScopeExport
+	}
 	rep.Checked = newChecked(opts, ids, tallies)
 	return rep, nil
 }
@@ -265,6 +291,12 @@ func exposure(chains []chain.Summary, opts Options) []string {
 		out = append(out, "no witnessed checkpoint given (--witness, --checkpoint): the newest records cut together with their checkpoints are detected only by the freshness bound (--max-age)")
 	}
 	for _, c := range chains {
+		if c.Absent {
+			continue
+		}
+		if c.Witness == chain.WitnessExportEnds {
+			out = append(out, Standing(c))
+		}
 		if c.From > 1 {
 			out = append(out, fmt.Sprintf("chain %s: the export starts at seq %d; seq 1..%d were not given and are not verified", c.Chain, c.From, c.From-1))
 		}

@@ -71,6 +71,9 @@ func verifyCmd(args []string) int {
 
 	// HMAC keys: --key-file, else the config's; none with --pubkey only.
 	opts := verify.Options{Keys: chain.Keyring{}, MaxAge: *maxAge}
+	if cfg != nil {
+		opts.Expect = []string{cfg.Chain.ID} // an emptied store lacks it
+	}
 	for _, p := range keyFiles {
 		k, err := chain.LoadKeyFile(p, "")
 		if err != nil {
@@ -129,8 +132,11 @@ func verifyCmd(args []string) int {
 		var err error
 		if *witnessDir != "" {
 			notes, err = readWitnessDir(*witnessDir)
-		} else {
-			notes, err = readCheckpointFile(*ckptFile)
+		}
+		if err == nil && *ckptFile != "" {
+			var more []string
+			more, err = readCheckpointFile(*ckptFile)
+			notes = append(notes, more...)
 		}
 		if err != nil {
 			return fail(exitUsage, "verify: %v", err)
@@ -204,9 +210,17 @@ func verifyCmd(args []string) int {
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
 	} else {
+		if rep.Scope == verify.ScopeExport {
+			fmt.Fprintln(out, "scope: export (a copy that ends where it was taken: it must match the witnessed checkpoints it reaches, not reach the newest)")
+		} else {
+			fmt.Fprintln(out, "scope: live store (it must reach every witnessed checkpoint: one shorter is truncated)")
+		}
 		for _, c := range rep.Chains {
 			fmt.Fprintf(out, "chain %s: %d records, head seq %d, %d checkpoints, %d problems, %d unverifiable\n",
 				c.Chain, c.Records, c.Head, c.Checkpoints, c.Invalid, c.Unverifiable)
+			if s := verify.Standing(c); s != "" && c.Witness != chain.WitnessExportEnds { // that one is in the exposure
+				fmt.Fprintln(out, "witness:", s)
+			}
 		}
 		for _, e := range rep.Exposure {
 			fmt.Fprintln(out, "exposure:", e)
@@ -287,8 +301,10 @@ func readWitnessDir(dir string) ([]string, error) {
 }
 
 // readCheckpointFile reads a signed note, or JSON lines as the sidecar
-// prints checkpoints on stdout (the newest line per chain counts; other
-// lines, such as a log collector's, are skipped).
+// prints checkpoints on stdout: every checkpoint line counts, the history
+// of each chain (an export taken earlier is compared with the checkpoint
+// witnessed when it was taken); other lines, such as a log collector's,
+// are skipped, and a note repeated is read once.
 func readCheckpointFile(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -297,37 +313,20 @@ func readCheckpointFile(path string) ([]string, error) {
 	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
 		return []string{string(b)}, nil
 	}
-	newest := map[string]struct {
-		size uint64
-		note string
-	}{}
-	var order []string
+	seen := map[string]bool{}
+	var out []string
 	for _, l := range bytes.Split(b, []byte("\n")) {
 		var v struct {
-			Chain      string `json:"chain"`
-			Size       uint64 `json:"size"`
 			Checkpoint string `json:"checkpoint"`
 		}
-		if json.Unmarshal(l, &v) != nil || v.Checkpoint == "" {
+		if json.Unmarshal(l, &v) != nil || v.Checkpoint == "" || seen[v.Checkpoint] {
 			continue
 		}
-		cur, ok := newest[v.Chain]
-		if !ok {
-			order = append(order, v.Chain)
-		}
-		if !ok || v.Size >= cur.size {
-			newest[v.Chain] = struct {
-				size uint64
-				note string
-			}{v.Size, v.Checkpoint}
-		}
+		seen[v.Checkpoint] = true
+		out = append(out, v.Checkpoint)
 	}
-	if len(order) == 0 {
+	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no checkpoint lines", path)
-	}
-	out := make([]string, len(order))
-	for i, c := range order {
-		out[i] = newest[c].note
 	}
 	return out, nil
 }
