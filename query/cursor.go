@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
@@ -70,13 +71,18 @@ func decodeCursor(s string) (*cursor, error) {
 	if err := dec.Decode(&c); err != nil || dec.More() {
 		return nil, errBadCursor
 	}
-	if c.V != cursorVersion || c.Chain == "" || c.Seq == 0 || len(c.Filter) != hex.EncodedLen(bindingSize) {
+	// The stores keep seq as a signed 64-bit integer: a larger seq names
+	// no record, and no store can take it as a position.
+	if c.V != cursorVersion || c.Chain == "" || c.Seq == 0 || c.Seq > math.MaxInt64 ||
+		len(c.Filter) != hex.EncodedLen(bindingSize) {
 		return nil, errBadCursor
 	}
 	if _, err := hex.DecodeString(c.Filter); err != nil {
 		return nil, errBadCursor
 	}
-	if _, err := time.Parse(time.RFC3339Nano, c.TS); err != nil {
+	// A year outside 0001..9999 in UTC would compare wrongly with the
+	// stored times (see ParseTime); encodeCursor never writes one.
+	if _, err := ParseTime(c.TS); err != nil {
 		return nil, errBadCursor
 	}
 	return &c, nil
@@ -84,8 +90,8 @@ func decodeCursor(s string) (*cursor, error) {
 
 // key returns the keyset position the cursor points at.
 func (c *cursor) key() *sink.Key {
-	ts, _ := time.Parse(time.RFC3339Nano, c.TS) // checked by decodeCursor
-	return &sink.Key{TS: ts.UTC(), Chain: c.Chain, Seq: c.Seq}
+	ts, _ := ParseTime(c.TS) // checked by decodeCursor
+	return &sink.Key{TS: ts, Chain: c.Chain, Seq: c.Seq}
 }
 
 // matches reports whether the cursor was issued for filter f.

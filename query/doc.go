@@ -3,8 +3,10 @@
 // NewHandler returns an http.Handler for the routes below; it reads from a
 // [Store] (a sink that can search) and authenticates with tokens loaded by
 // [LoadTokens]. Every response body is JSON (Content-Type
-// application/json, Cache-Control no-store) except /metrics. Only GET is
-// allowed: any other method is 405 with Allow: GET. Unknown paths are 404.
+// application/json, Cache-Control no-store) except /metrics and the
+// NDJSON export, and every response, errors included, carries
+// X-Content-Type-Options: nosniff. Only GET is allowed: any other method
+// is 405 with Allow: GET. Unknown paths are 404.
 //
 // # GET /v1/audit
 //
@@ -20,7 +22,9 @@
 //
 // Parameters (all optional, filters combine with AND):
 //
-//	from, to   RFC 3339 times; from is inclusive, to exclusive; from < to
+//	from, to   RFC 3339 times in the years 0001 to 9999 once converted
+//	           to UTC (see [ParseTime]); from is inclusive, to
+//	           exclusive; from < to
 //	tenant, user, tool, model, session, chain
 //	           exact match on the record field
 //	action     one of record.Actions
@@ -49,7 +53,8 @@
 // seq order, checkpoints included, one per line (docs/chain-format.md,
 // "Export files"). It takes only chain (one chain; default all), from and
 // to (RFC 3339, on ingested_at, the sidecar's clock, so that each chain's
-// part is contiguous); any other parameter is 400. A tenant-scoped token
+// part is contiguous; the years 0001 to 9999 UTC, as for a page); any
+// other parameter is 400. A tenant-scoped token
 // is 403: a tenant's records alone are not a verifiable chain. If the
 // store fails mid-stream the body ends with an "export_error" line, which
 // no verifier accepts.
@@ -67,7 +72,9 @@
 // position of the last record served (ts, chain, seq) and a hash of the
 // query's filters (from, to, tenant after token scoping, user, action,
 // tool, outcome, model, session, chain). Treat it as opaque. A cursor that
-// does not decode is 400 "cursor: malformed"; one used with other filters
+// does not decode, or whose position no store can hold (a seq past
+// 2^63-1, a time outside the years 0001 to 9999 UTC), is 400
+// "cursor: malformed"; one used with other filters
 // is 400 "cursor: issued for different filters". limit may change between
 // pages. The cursor grants nothing: the token is checked on every page.
 //

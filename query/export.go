@@ -52,9 +52,9 @@ func (h *handler) serveExport(w http.ResponseWriter, r *http.Request, cred *cred
 	}
 	for i, name := range []string{"from", "to"} {
 		if v := vals.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
+			t, err := ParseTime(v)
 			if err != nil {
-				writeError(w, http.StatusBadRequest, name+": must be an RFC 3339 time")
+				writeError(w, http.StatusBadRequest, name+": "+err.Error())
 				return
 			}
 			bounds[i] = record.FormatTime(t)
@@ -62,6 +62,7 @@ func (h *handler) serveExport(w http.ResponseWriter, r *http.Request, cred *cred
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	bw := bufio.NewWriterSize(w, 256<<10)
 	flush := func() {
 		bw.Flush()

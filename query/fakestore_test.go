@@ -73,6 +73,10 @@ func (s *fakeStore) Search(ctx context.Context, f sink.Filter) ([]sink.Row, erro
 	if s.err != nil {
 		return nil, s.err
 	}
+	// What the stores refuse (a seq past int64), the fake refuses too.
+	if _, _, err := sink.PostgresSearchSQL(f); err != nil {
+		return nil, err
+	}
 	var out []sink.Row
 	for _, r := range s.rows {
 		if len(out) == f.Limit {
@@ -83,6 +87,41 @@ func (s *fakeStore) Search(ctx context.Context, f sink.Filter) ([]sink.Row, erro
 		}
 	}
 	return out, nil
+}
+
+// Chains and Scan make the fake a verify.Store, for the export.
+func (s *fakeStore) Chains(ctx context.Context) ([]string, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []string
+	for _, r := range s.rows {
+		if !slices.Contains(out, r.Chain) {
+			out = append(out, r.Chain)
+		}
+	}
+	slices.Sort(out)
+	return out, ctx.Err()
+}
+
+func (s *fakeStore) Scan(ctx context.Context, chain string, fn func(sink.Row) error) error {
+	if s.err != nil {
+		return s.err
+	}
+	rows := slices.Clone(s.rows)
+	slices.SortFunc(rows, func(a, b sink.Row) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, r := range rows {
+		if r.Chain != chain {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *fakeStore) lastCall() sink.Filter {

@@ -84,6 +84,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every response, /metrics and the export included: a browser must
+	// never take a record's text for HTML or script.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	route, ok := h.routes[r.URL.Path]
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
@@ -151,6 +154,10 @@ func (h *handler) serveAudit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.After = req.cursor.key()
+	}
+	if req.nothing {
+		writeBody(w, http.StatusOK, []byte(`{"records":[],"next_cursor":null}`+"\n"))
+		return
 	}
 	rows, more, err := h.page(r.Context(), f, req.limit)
 	if err == nil {

@@ -31,7 +31,7 @@ func testTokens() []Token {
 	}
 }
 
-func newTestHandler(t *testing.T, cfg Config) http.Handler {
+func newTestHandler(t testing.TB, cfg Config) http.Handler {
 	t.Helper()
 	if cfg.Tokens == nil {
 		cfg.Tokens = testTokens()

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
@@ -34,6 +33,10 @@ type request struct {
 	filter sink.Filter // Limit and After unset
 	limit  int
 	cursor *cursor // nil on the first page
+	// nothing is set when to is 0001-01-01T00:00:00Z, the first instant
+	// a query can name: nothing is before it, and a zero Filter.To would
+	// mean no bound at all.
+	nothing bool
 }
 
 // stringParams maps the plain equality filters to their Filter field.
@@ -68,7 +71,7 @@ func parseRequest(rawQuery string) (*request, *paramError) {
 		}
 	}
 	f := &req.filter
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+	if vals.Has("from") && vals.Has("to") && !f.From.Before(f.To) {
 		return nil, &paramError{"from", "must be before to"}
 	}
 	return req, nil
@@ -91,14 +94,15 @@ func (req *request) set(name string, vs []string) *paramError {
 	}
 	switch name {
 	case "from", "to":
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := ParseTime(v)
 		if err != nil {
-			return &paramError{name, "must be an RFC 3339 time"}
+			return &paramError{name, err.Error()}
 		}
 		if name == "from" {
-			req.filter.From = t.UTC()
+			req.filter.From = t
 		} else {
-			req.filter.To = t.UTC()
+			req.filter.To = t
+			req.nothing = t.IsZero()
 		}
 	case "limit":
 		n, err := strconv.Atoi(v)

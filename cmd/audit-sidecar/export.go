@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
+	"github.com/fips-agents/audit-sidecar/query"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/verify"
 )
@@ -36,9 +36,9 @@ func exportCmd(args []string) int {
 		if b.v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339Nano, b.v)
+		t, err := query.ParseTime(b.v)
 		if err != nil {
-			return fail(exitUsage, "export: %s: not an RFC 3339 time", b.flag)
+			return fail(exitUsage, "export: %s: %v", b.flag, err)
 		}
 		*b.dst = record.FormatTime(t)
 	}
