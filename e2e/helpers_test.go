@@ -120,6 +120,13 @@ type proc struct {
 // sets E2E_SHOW_STDERR.
 func (e *env) start(t *testing.T) *proc {
 	t.Helper()
+	return e.startCmd(t, exec.Command(bin, "run", "--config", e.cfgPath))
+}
+
+// startCmd is start with a command of the caller's (another environment,
+// or the binary run through a shell that sets a limit first).
+func (e *env) startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	e.runs++
 	n := e.runs
 	p := &proc{stderrPath: filepath.Join(e.dir, fmt.Sprintf("stderr-%d.log", e.runs)), done: make(chan struct{})}
@@ -133,7 +140,7 @@ func (e *env) start(t *testing.T) *proc {
 		t.Fatal(err)
 	}
 	defer of.Close() // the child has its own descriptor
-	p.cmd = exec.Command(bin, "run", "--config", e.cfgPath)
+	p.cmd = cmd
 	p.cmd.Stderr = f
 	p.cmd.Stdout = of
 	if err := p.cmd.Start(); err != nil {
