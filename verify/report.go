@@ -36,6 +36,7 @@ func WriteHTML(w io.Writer, rep *Report) error {
 // reportView is what the template shows.
 type reportView struct {
 	Verdict, Headline, Summary string
+	Scope                      string
 	Exit                       int
 	Checked                    *Checked
 	RanAt                      string
@@ -53,6 +54,7 @@ type chainView struct {
 	Checkpoints              int
 	Signed                   string
 	PurgedThrough, From      uint64
+	Absent                   bool
 	EventsFrom, EventsTo     string
 	IngestedFrom, IngestedTo string
 	Actions                  []actionCount
@@ -126,13 +128,19 @@ func newReportView(rep *Report) *reportView {
 		v.Summary = fmt.Sprintf("No tampering was proven, but %s could not be checked with what was given (a missing key, an unknown signer, or no recent signed checkpoint). "+
 			"Each is listed below with what it means.", plural(v.Unverifiable, "thing", "things"))
 	}
+	switch rep.Scope {
+	case ScopeStore:
+		v.Scope = "the live store: it must still hold every record that a checkpoint kept off the pod vouches for"
+	case ScopeExport:
+		v.Scope = "an export: a copy that ends where it was taken; it must match the checkpoints kept off the pod that it reaches"
+	}
 	acts := map[string]Activity{}
 	for _, a := range v.Checked.Chains {
 		acts[a.Chain] = a
 	}
 	for _, s := range rep.Chains {
 		c := chainView{Chain: s.Chain, Records: s.Records, Head: s.Head, Invalid: s.Invalid, Unverifiable: s.Unverifiable,
-			Checkpoints: s.Checkpoints, PurgedThrough: s.PurgedThrough, From: s.From}
+			Checkpoints: s.Checkpoints, PurgedThrough: s.PurgedThrough, From: s.From, Absent: s.Absent}
 		switch {
 		case s.CheckpointSize > 0:
 			c.Signed = fmt.Sprintf("records 1 to %d, signed %s", s.CheckpointSize, humanTime(s.CheckpointTime))

@@ -149,3 +149,44 @@ func TestWriteHTML_Verdicts(t *testing.T) {
 		}
 	}
 }
+
+// An emptied store reads as such: the chain a witness names is shown with
+// no record, its problem is about the chain as a whole, and an input that
+// holds nothing at all is about the input, never a "chain" with no name.
+func TestWriteHTML_EmptiedStore(t *testing.T) {
+	w := chain.Checkpoint{Chain: "gone", Size: 40, Time: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"witnessed", Options{Witnessed: []chain.Checkpoint{w}}, []string{
+			"none: the store holds no record of this chain",
+			"No record of this chain is left, but the checkpoint kept off the pod (of 2026-03-04 10:00:00 UTC) shows that it held 40 records.",
+			`chain "gone" as a whole`, "What was read: the live store"}},
+		{"nothing", Options{}, []string{"The input holds no records at all.", "the input as a whole", "The input holds no chain."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Run(context.Background(), memStore{}, tc.opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Verdict == Valid {
+				t.Fatalf("an empty store is %s", rep.Verdict)
+			}
+			var buf bytes.Buffer
+			if err := WriteHTML(&buf, rep); err != nil {
+				t.Fatal(err)
+			}
+			text := html.UnescapeString(buf.String())
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("the page lacks %q", w)
+				}
+			}
+			if strings.Contains(text, `chain ""`) {
+				t.Error(`the page names a chain ""`)
+			}
+		})
+	}
+}
