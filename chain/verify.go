@@ -460,6 +460,10 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 		// root is still compared, to say which records changed.
 		v.fail(seq, 0, false, "checkpoint's head mac is not the mac of seq %d", seq-1)
 	}
+	if !c.Time.Equal(r.IngestedAt) {
+		// The note's time is the record's ingested_at (freshness reads it).
+		v.fail(seq, 0, false, "checkpoint's time is not the ingested_at of its record")
+	}
 	t, parsed := CheckpointTree(r.Detail, seq)
 	stateOK := parsed && t.Root() == c.Root
 	if v.treeOK && v.tree.Root() != c.Root {

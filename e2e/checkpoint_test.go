@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,7 +156,10 @@ func reMAC(t *testing.T, db *sql.DB, key []byte, from int) {
 }
 
 // TestE2E_Checkpoints runs a sidecar that signs checkpoints, twice, then
-// attacks copies of its store: each attack must get its verdict.
+// attacks copies of its store: each attack must get its verdict, from
+// `verify --config` (the live store), and for the store's export from
+// both `verify --file` and the independent tools/verify_export.py with the
+// same flags (the same verdict from both).
 func TestE2E_Checkpoints(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -168,6 +172,7 @@ func TestE2E_Checkpoints(t *testing.T) {
 	db.Close()
 	old := snapshot(t, e.dbPath)
 	oldWitness := copyDir(t, wdir)
+	firstStdout := p.stdoutPath
 
 	appendLines(t, e.logPath, events(40, 80))
 	p = e.start(t)
@@ -195,6 +200,18 @@ func TestE2E_Checkpoints(t *testing.T) {
 		t.Fatalf("witness holds size %d, want %d", n, head-1)
 	}
 	oldSize := witnessedSize(t, oldWitness, e.chainID)
+	// Every checkpoint either run published on stdout, as a log collector
+	// keeps them: the witness's history.
+	history := filepath.Join(e.dir, "stdout-history.log")
+	var hist []byte
+	for _, f := range []string{firstStdout, p.stdoutPath} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist = append(hist, b...)
+	}
+	writeFile(t, history, hist)
 
 	// An export verifies offline, with the public key alone or the HMAC
 	// key alone.
@@ -220,35 +237,45 @@ func TestE2E_Checkpoints(t *testing.T) {
 		base     []byte // the store to attack (default: current)
 		tamper   func(t *testing.T, db *sql.DB)
 		args     []string // verify flags (default: --pubkey pub --witness wdir)
-		wantCode int
-		want     string // in verify's output
+		wantCode int      // verify --config: the live store
+		want     string   // in verify's output
+		// exportCode is the verdict on the store's export, from verify
+		// --file and from tools/verify_export.py alike (with --key-file
+		// added when args has none, as the config gives the key). It
+		// differs from wantCode where the export cannot show what the
+		// store does: indexed columns are not exported, and an export
+		// ends where it was taken (a store cut short of the witness
+		// exports as an earlier export: valid when it matches a witnessed
+		// checkpoint it reaches, unverifiable when it reaches none).
+		exportCode int
+		exportWant string // in verify --file's output
 	}{
-		{name: "untouched", wantCode: 0},
-		{name: "one payload byte", wantCode: 1, want: "seq 25: mac mismatch", tamper: func(t *testing.T, db *sql.DB) {
+		{name: "untouched", wantCode: 0, exportWant: "reaches the newest witnessed checkpoint"},
+		{name: "one payload byte", wantCode: 1, want: "seq 25: mac mismatch", exportCode: 1, exportWant: "seq 25: mac mismatch", tamper: func(t *testing.T, db *sql.DB) {
 			pl := payload(t, db, 25)
 			pl[len(pl)/2] ^= 1
 			mustExec(t, db, `UPDATE audit_records SET payload = ? WHERE seq = 25`, pl)
 		}},
-		{name: "indexed column only", wantCode: 1, want: "column tool", tamper: func(t *testing.T, db *sql.DB) {
+		{name: "indexed column only", wantCode: 1, want: "column tool", exportCode: 0, tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `UPDATE audit_records SET tool = 'other' WHERE seq = 30`)
 		}},
-		{name: "two ranges deleted", wantCode: 1, want: "seq 12-14: records missing", tamper: func(t *testing.T, db *sql.DB) {
+		{name: "two ranges deleted", wantCode: 1, want: "seq 12-14: records missing", exportCode: 1, exportWant: "seq 50-53: records missing", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM audit_records WHERE seq BETWEEN 12 AND 14 OR seq BETWEEN 50 AND 53`)
 		}},
-		{name: "forged row", wantCode: 1, want: "mac mismatch", tamper: func(t *testing.T, db *sql.DB) {
+		{name: "forged row", wantCode: 1, want: "mac mismatch", exportCode: 1, exportWant: "seq 20: mac mismatch", tamper: func(t *testing.T, db *sql.DB) {
 			pl := payload(t, db, 20)
 			mustExec(t, db, `DELETE FROM audit_records WHERE seq = 20`)
 			pl = bytes.Replace(pl, []byte(`"tool":"search"`), []byte(`"tool":"wire-transfer"`), 1)
 			mustExec(t, db, `INSERT INTO audit_records (chain, seq, ts, ingested_at, action, payload, mac, prev, kid)
 				SELECT chain, 20, ts, ingested_at, action, ?, randomblob(32), prev, kid FROM audit_records WHERE seq = 21`, pl)
 		}},
-		{name: "two records swapped", wantCode: 1, want: "seq 33", tamper: func(t *testing.T, db *sql.DB) {
+		{name: "two records swapped", wantCode: 1, want: "seq 33", exportCode: 1, exportWant: "seq 33", tamper: func(t *testing.T, db *sql.DB) {
 			a, b := payload(t, db, 33), payload(t, db, 34)
 			mustExec(t, db, `UPDATE audit_records SET payload = ? WHERE seq = 33`, b)
 			mustExec(t, db, `UPDATE audit_records SET payload = ? WHERE seq = 34`, a)
 		}},
 		{name: "newest records cut after the witnessed checkpoint", wantCode: 0, args: []string{"--pubkey", pub, "--witness", oldWitness},
-			want: "not yet covered by a checkpoint", tamper: func(t *testing.T, db *sql.DB) {
+			want: "not yet covered by a checkpoint", exportCode: 0, exportWant: "not yet covered by a checkpoint", tamper: func(t *testing.T, db *sql.DB) {
 				// Keep two records after a checkpoint well after the old
 				// witness, cut the rest.
 				last := maxSeq(t, db, fmt.Sprintf(` WHERE action = 'checkpoint' AND seq BETWEEN %d AND %d`, oldSize+2, head-6))
@@ -257,24 +284,55 @@ func TestE2E_Checkpoints(t *testing.T) {
 				}
 				mustExec(t, db, `DELETE FROM audit_records WHERE seq > ?`, last+2)
 			}},
-		{name: "the same cut against the newest witness", wantCode: 1, want: "truncation or rollback", tamper: func(t *testing.T, db *sql.DB) {
-			mustExec(t, db, `DELETE FROM audit_records WHERE seq > ?`, head-3)
-		}},
+		{name: "the same cut against the newest witness", wantCode: 1, want: "truncation or rollback",
+			exportCode: 3, exportWant: "reaches no witnessed checkpoint", tamper: func(t *testing.T, db *sql.DB) {
+				mustExec(t, db, `DELETE FROM audit_records WHERE seq > ?`, head-3)
+			}},
 		{name: "newest records and checkpoints cut below the witness", wantCode: 1, args: []string{"--pubkey", pub, "--witness", oldWitness},
-			want: "truncation or rollback", tamper: func(t *testing.T, db *sql.DB) {
+			want: "truncation or rollback", exportCode: 3, exportWant: "reaches no witnessed checkpoint", tamper: func(t *testing.T, db *sql.DB) {
 				mustExec(t, db, `DELETE FROM audit_records WHERE seq > ?`, oldSize-5)
 			}},
-		{name: "old backup restored", base: old, wantCode: 1, want: "truncation or rollback"},
-		{name: "chain rewritten with the HMAC key", wantCode: 1, want: "do not match the merkle root", tamper: func(t *testing.T, db *sql.DB) {
+		{name: "old backup restored", base: old, wantCode: 1, want: "truncation or rollback", exportCode: 3, exportWant: "reaches no witnessed checkpoint"},
+		// The witness's history (every checkpoint published on stdout)
+		// holds the checkpoint of the backup's time: as the live store
+		// the backup is still a rollback, as an export it is an earlier
+		// export, valid and ending where it was taken.
+		{name: "old backup restored, against the witness's history", base: old, args: []string{"--pubkey", pub, "--checkpoint", history},
+			wantCode: 1, want: "truncation or rollback", exportCode: 0, exportWant: "where it was taken; it matches the witnessed checkpoint of size"},
+		// An emptied store or an empty file is never valid: invalid when
+		// a witnessed or given checkpoint names the chain, unverifiable
+		// when only the config does (nothing says it ever had records).
+		{name: "emptied store", wantCode: 1, want: "holds no record of this chain, but a witnessed checkpoint", exportCode: 1, exportWant: "the export holds no record",
+			tamper: func(t *testing.T, db *sql.DB) { mustExec(t, db, `DELETE FROM audit_records`) }},
+		{name: "emptied store, given checkpoint", args: []string{"--pubkey", pub, "--checkpoint", history, "--max-age", "1s"},
+			wantCode: 1, want: "holds no record of this chain", exportCode: 1, exportWant: "holds no record of this chain",
+			tamper: func(t *testing.T, db *sql.DB) { mustExec(t, db, `DELETE FROM audit_records`) }},
+		{name: "emptied store, only the config names the chain", args: []string{"--pubkey", pub, "--max-age", "1s"},
+			wantCode: 3, want: "names this chain, but the store holds no record of it", exportCode: 3, exportWant: "the input holds no records",
+			tamper: func(t *testing.T, db *sql.DB) { mustExec(t, db, `DELETE FROM audit_records`) }},
+		{name: "empty database file", base: []byte{}, wantCode: 1, want: "holds no record of this chain", exportCode: 1, exportWant: "the export holds no record"},
+		{name: "chain rewritten with the HMAC key", wantCode: 1, want: "do not match the merkle root", exportCode: 1, exportWant: "do not match the merkle root", tamper: func(t *testing.T, db *sql.DB) {
 			seq := seqOfEvent(t, db, 15)
 			pl := bytes.Replace(payload(t, db, seq), []byte(`"tool":"search"`), []byte(`"tool":"seArch"`), 1)
 			mustExec(t, db, `UPDATE audit_records SET payload = ?, tool = 'seArch' WHERE seq = ?`, pl, seq)
 			reMAC(t, db, e.key, seq)
 		}},
-		{name: "checkpoints by an unknown key", wantCode: 3, args: []string{"--pubkey", otherPub}, want: "not signed by a trusted key"},
+		// The record carrying the newest checkpoint, re-dated and sealed
+		// again by a holder of the HMAC key (to look fresher): the signed
+		// note keeps its time, which must be the record's ingested_at.
+		{name: "newest checkpoint's record re-dated with the HMAC key", wantCode: 1, want: "checkpoint's time is not the ingested_at of its record",
+			exportCode: 1, exportWant: "checkpoint's time is not the ingested_at of its record", tamper: func(t *testing.T, db *sql.DB) {
+				pl := payload(t, db, head)
+				i := bytes.Index(pl, []byte(`"ingested_at":"`)) + len(`"ingested_at":"`)
+				later := "2999-01-01T00:00:00.000000000Z"
+				pl = append(append(append([]byte(nil), pl[:i]...), later...), pl[i+len(later):]...)
+				mustExec(t, db, `UPDATE audit_records SET payload = ?, ingested_at = ? WHERE seq = ?`, pl, later, head)
+				reMAC(t, db, e.key, head)
+			}},
+		{name: "checkpoints by an unknown key", wantCode: 3, args: []string{"--pubkey", otherPub}, want: "not signed by a trusted key", exportCode: 3, exportWant: "not signed by a trusted key"},
 		// Its kid differs: no record can be checked, so unverifiable.
-		{name: "wrong HMAC key", wantCode: 3, args: []string{"--key-file", otherKey, "--pubkey", pub}, want: "no key for kid"},
-		{name: "stale checkpoints", wantCode: 3, args: []string{"--pubkey", pub, "--max-age", "1ns"}, want: "freshness"},
+		{name: "wrong HMAC key", wantCode: 3, args: []string{"--key-file", otherKey, "--pubkey", pub}, want: "no key for kid", exportCode: 3, exportWant: "no key for kid"},
+		{name: "stale checkpoints", wantCode: 3, args: []string{"--pubkey", pub, "--max-age", "1ns"}, want: "freshness", exportCode: 3, exportWant: "freshness"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,6 +350,22 @@ func TestE2E_Checkpoints(t *testing.T) {
 			if code != tc.wantCode || !strings.Contains(out, tc.want) {
 				t.Fatalf("verify %v exited %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", args, code, tc.wantCode, tc.want, out, errs)
 			}
+			// The same store exported, checked offline by both verifiers.
+			export := filepath.Join(t.TempDir(), "export.ndjson")
+			exportTo(t, cfg, export)
+			fileArgs := args
+			if !slices.Contains(args, "--key-file") {
+				fileArgs = append([]string{"--key-file", e.keyPath}, args...)
+			}
+			code, out, errs = runVerifyFile(t, export, fileArgs...)
+			if code != tc.exportCode || !strings.Contains(out, tc.exportWant) {
+				t.Fatalf("verify --file %v exited %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", fileArgs, code, tc.exportCode, tc.exportWant, out, errs)
+			}
+			pyCode, pyOut := runPyVerify(t, export, fileArgs...)
+			if pyCode != code {
+				t.Fatalf("tools/verify_export.py %v exited %d, verify --file %d\npython:\n%s\ngo:\n%s", fileArgs, pyCode, code, pyOut, out)
+			}
+			t.Logf("export: verify --file and verify_export.py exited %d\ngo:\n%s\npython:\n%s", code, out, pyOut)
 			if tc.name == "two ranges deleted" {
 				_, js, _ := runVerify(t, cfg, append(args, "--json")...)
 				var rep struct {

@@ -1,10 +1,16 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +18,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/chain"
+	"github.com/fips-agents/audit-sidecar/record"
 )
 
 // TestE2E_PythonVerifier checks an export of a real sidecar with the
@@ -168,5 +178,134 @@ func TestE2E_PythonVerifier(t *testing.T) {
 	t.Logf("wrong key: exit %d\n%s", code, out)
 	if code == 0 || !strings.Contains(out, "verdict: ") {
 		t.Errorf("wrong key: verify_export.py exited %d, want non-zero\n%s", code, out)
+	}
+}
+
+// runPyVerify runs tools/verify_export.py on an export with verify's
+// flags (it takes the same --key-file, --pubkey, --witness, --checkpoint
+// and --max-age) and returns its exit code and output. Without python3 on
+// PATH the test is skipped.
+func runPyVerify(t *testing.T, file string, args ...string) (int, string) {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not on PATH")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(python, append([]string{filepath.Join(root, "tools", "verify_export.py"), file}, args...)...).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("python3 verify_export.py: %v\n%s", err, out)
+	return 0, ""
+}
+
+// TestE2E_PythonVerifier_Signatures: checkpoint signatures by Ed25519 and
+// ECDSA P-256 keys (written as openssl writes them) get the same verdict
+// from verify --file and from tools/verify_export.py, which checks them
+// with its own code: valid with the signer's public key, unverifiable with
+// another key, invalid when a signature or the signed text was altered.
+func TestE2E_PythonVerifier_Signatures(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "hmac.key")
+	writeFile(t, keyPath, []byte(randHex(t, 32)+"\n"))
+	key, err := chain.LoadKeyFile(keyPath, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, alg := range []struct {
+		name string
+		key  any
+	}{{"ed25519", edKey}, {"ecdsa-p256", ecKey}} {
+		der, err := x509.MarshalPKCS8PrivateKey(alg.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, err := chain.ParseSigner(chain.DefaultSignerName, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := filepath.Join(dir, alg.name+".pub")
+		writeFile(t, pub, signer.Verifier().PublicKeyPEM())
+		_, otherPub := signingKeys(t, t.TempDir(), "other")
+
+		// A chain of 25 records with checkpoints at seq 11 and 21, as the
+		// sidecar seals them.
+		s := chain.NewSealer("sig-"+alg.name, key, chain.Head{})
+		t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+		var lines []string
+		for i := 1; i <= 25; i++ {
+			now := t0.Add(time.Duration(i) * time.Second)
+			r := &record.Record{TS: now, IngestedAt: now, Action: record.ActionToolCall, Tool: "search"}
+			switch {
+			case i == 1:
+				r.Action = record.ActionChainStart
+				r.Tool = ""
+			case i%10 == 1:
+				h, tr := s.Head(), s.Tree()
+				note, err := chain.Sign(chain.Checkpoint{Chain: "sig-" + alg.name, Size: h.Seq, Root: tr.Root(), HeadMAC: h.MAC, Time: now}, signer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = &record.Record{TS: now, IngestedAt: now, Action: record.ActionCheckpoint, Detail: chain.CheckpointDetail(note, tr)}
+			}
+			sealed := s.Seal(r)
+			lines = append(lines, string(record.AppendJSON(nil, sealed.Payload, sealed.MAC))+"\n")
+		}
+		export := filepath.Join(dir, alg.name+".ndjson")
+		writeFile(t, export, []byte(strings.Join(lines, "")))
+		// The note's signature line sits in the payload as "\u2014 name base64\n".
+		sigAt := strings.Index(lines[20], `\n\n— `)
+		if sigAt < 0 {
+			t.Fatalf("no signature line in %s", lines[20])
+		}
+		alter := func(i int, f func(l string) string) string {
+			out := append([]string(nil), lines...)
+			out[i] = f(out[i])
+			p := filepath.Join(t.TempDir(), "altered.ndjson")
+			writeFile(t, p, []byte(strings.Join(out, "")))
+			return p
+		}
+		// One character of the signature's base64, past the key hash
+		// (MACs are not checked here: --pubkey alone).
+		badSig := alter(20, func(l string) string {
+			j := sigAt + len(`\n\n— `+chain.DefaultSignerName+" ") + 12
+			c := byte('A')
+			if l[j] == 'A' {
+				c = 'B'
+			}
+			return l[:j] + string(c) + l[j+1:]
+		})
+		cases := []struct {
+			name string
+			file string
+			args []string
+			want int
+		}{
+			{"signer's key", export, []string{"--pubkey", pub}, 0},
+			{"signer's key and the HMAC key", export, []string{"--pubkey", pub, "--key-file", keyPath}, 0},
+			{"another key", export, []string{"--pubkey", otherPub}, 3},
+			{"signature altered", badSig, []string{"--pubkey", pub}, 1},
+		}
+		for _, tc := range cases {
+			t.Run(alg.name+"/"+tc.name, func(t *testing.T) {
+				code, out, errs := runVerifyFile(t, tc.file, tc.args...)
+				pyCode, pyOut := runPyVerify(t, tc.file, tc.args...)
+				if code != tc.want || pyCode != tc.want {
+					t.Fatalf("verify --file exited %d, verify_export.py %d, want %d\ngo:\n%s%s\npython:\n%s", code, pyCode, tc.want, out, errs, pyOut)
+				}
+				t.Logf("both exited %d\ngo:\n%s\npython:\n%s", code, out, pyOut)
+			})
+		}
 	}
 }

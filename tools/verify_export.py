@@ -6,10 +6,15 @@ Per chain it checks: the line framing (payload recovered byte for byte), seq
 order and gaps (from an export_chain/from_seq start line, or a prefix purged by
 a retention_purge record), canonical payloads, prev links, HMAC-SHA256 MACs by
 kid, key rotations, and checkpoints: size, origin, head, time, the RFC 6962
-root of the payloads and the signed tree state. Checkpoint signatures are NOT
-checked. Exit: 0 valid, 1 invalid, 3 unverifiable, 2 usage or I/O error.
+root of the payloads and the signed tree state. With --pubkey it checks the
+checkpoints' signatures too (Ed25519 and ECDSA P-256, written here from RFC
+8032 and FIPS 186), with --witness/--checkpoint the witnessed checkpoints
+(rule 10: an export ends where it was taken, so it must match the witnessed
+checkpoints it reaches), and with --max-age the freshness bound (rule 11).
+An empty export, or one lacking a chain that a witnessed checkpoint names, is
+never valid. Exit: 0 valid, 1 invalid, 3 unverifiable, 2 usage or I/O error.
 """
-import argparse, base64, calendar, hashlib, hmac, json, re, sys, time
+import argparse, base64, calendar, glob, hashlib, hmac, json, os, re, sys, time
 from fractions import Fraction
 
 FIELDS = ("v chain seq ts ingested_at action user tenant agent session trace model tool "
@@ -105,6 +110,115 @@ def nh(l, r): return hashlib.sha256(b"\1" + l + r).digest()
 def fold(hs): return hashlib.sha256(b"").digest() if not hs else hs[0] if len(hs) == 1 else nh(hs[0], fold(hs[1:]))
 def heights(n): return [h for h in range(n.bit_length() - 1, -1, -1) if n >> h & 1]
 
+# Ed25519 (RFC 8032, section 5.1.7), as Go's crypto/ed25519 verifies: A may be
+# any encoding of a point (y is taken mod p), s < L, and [s]B - [k]A must
+# encode to R byte for byte.
+EP, EL = 2**255 - 19, 2**252 + 27742317777372353535851937790883648493
+ED = -121665 * pow(121666, EP - 2, EP) % EP
+def ed_x(y, sign):
+    x2 = (y * y - 1) * pow(ED * y * y + 1, EP - 2, EP) % EP
+    x = pow(x2, (EP + 3) // 8, EP)
+    if (x * x - x2) % EP: x = x * pow(2, (EP - 1) // 4, EP) % EP
+    if (x * x - x2) % EP: return None
+    return EP - x if (x & 1) != sign and x else x
+def ed_add(a, b):  # extended coordinates (X, Y, Z, T)
+    A, B = (a[1] - a[0]) * (b[1] - b[0]) % EP, (a[1] + a[0]) * (b[1] + b[0]) % EP
+    C, D = 2 * a[3] * b[3] * ED % EP, 2 * a[2] * b[2] % EP
+    E, F, G, H = B - A, D - C, D + C, B + A
+    return (E * F % EP, G * H % EP, F * G % EP, E * H % EP)
+def ed_mul(k, p):
+    q = (0, 1, 1, 0)
+    while k:
+        if k & 1: q = ed_add(q, p)
+        p, k = ed_add(p, p), k >> 1
+    return q
+def ed_point(b):
+    y = int.from_bytes(b, "little")
+    sign, y = y >> 255, (y & (1 << 255) - 1) % EP
+    x = ed_x(y, sign)
+    return None if x is None else (x, y, 1, x * y % EP)
+def ed_bytes(p):
+    zi = pow(p[2], EP - 2, EP)
+    x, y = p[0] * zi % EP, p[1] * zi % EP
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+EB = ed_point((4 * pow(5, EP - 2, EP) % EP).to_bytes(32, "little"))
+def ed25519_verify(pub, msg, sig):
+    A = ed_point(pub) if len(pub) == 32 else None
+    if A is None or len(sig) != 64 or int.from_bytes(sig[32:], "little") >= EL: return False
+    k = int.from_bytes(hashlib.sha512(sig[:32] + pub + msg).digest(), "little") % EL
+    negA = (EP - A[0], A[1], 1, (EP - A[3]) % EP)
+    return ed_bytes(ed_add(ed_mul(int.from_bytes(sig[32:], "little"), EB), ed_mul(k, negA))) == sig[:32]
+
+# ECDSA P-256 (FIPS 186-5) over SHA-256, the signature ASN.1 DER as Go reads it.
+CP, CN = 2**256 - 2**224 + 2**192 + 2**96 - 1, 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551
+CB = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b
+CG = (0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296, 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5)
+def ec_add(a, b):
+    if a is None or b is None: return a or b
+    if a[0] == b[0] and (a[1] + b[1]) % CP == 0: return None
+    l = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, CP) if a == b else (b[1] - a[1]) * pow(b[0] - a[0], -1, CP)
+    x = (l * l - a[0] - b[0]) % CP
+    return (x, (l * (a[0] - x) - a[1]) % CP)
+def ec_mul(k, p):
+    q = None
+    while k:
+        if k & 1: q = ec_add(q, p)
+        p, k = ec_add(p, p), k >> 1
+    return q
+def der_ints(b):  # SEQUENCE { INTEGER r, INTEGER s }, minimal, positive, nothing after
+    if len(b) < 2 or b[0] != 0x30 or b[1] != len(b) - 2 or b[1] > 0x7f: return None
+    out, i = [], 2
+    while i < len(b):
+        if b[i] != 2 or i + 1 >= len(b) or b[i + 1] > 0x7f or i + 2 + b[i + 1] > len(b) or b[i + 1] == 0: return None
+        v = b[i + 2:i + 2 + b[i + 1]]
+        if v[0] & 0x80 or len(v) > 1 and v[0] == 0 and not v[1] & 0x80: return None
+        out.append(int.from_bytes(v, "big")); i += 2 + b[i + 1]
+    return out if len(out) == 2 else None
+def ecdsa_verify(q, msg, sig):
+    rs = der_ints(sig)
+    if not rs or not (0 < rs[0] < CN and 0 < rs[1] < CN): return False
+    w = pow(rs[1], -1, CN)
+    p = ec_add(ec_mul(int.from_bytes(hashlib.sha256(msg).digest(), "big") * w % CN, CG), ec_mul(rs[0] * w % CN, q))
+    return p is not None and p[0] % CN == rs[0]
+
+ED_SPKI, EC_SPKI = bytes.fromhex("302a300506032b6570032100"), bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200" "04")
+def load_pubkey(path, name):
+    """A PKIX PEM public key: (name, key hash, verify(msg, sig)). Rule 7."""
+    m = re.search(rb"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", open(path, "rb").read(), re.S)
+    der = base64.b64decode(b"".join(m.group(1).split()), validate=True) if m else b""
+    if len(der) == 44 and der.startswith(ED_SPKI):
+        alg, raw, check = 1, der[12:], lambda msg, sig, k=der[12:]: ed25519_verify(k, msg, sig)
+    elif len(der) == 91 and der.startswith(EC_SPKI):
+        q = (int.from_bytes(der[27:59], "big"), int.from_bytes(der[59:], "big"))
+        if (q[1] ** 2 - q[0] ** 3 + 3 * q[0] - CB) % CP or not max(q) < CP: raise ValueError("%s: not a point of P-256" % path)
+        alg, raw, check = 2, der, lambda msg, sig, q=q: ecdsa_verify(q, msg, sig)
+    else:
+        raise ValueError("%s: not a PEM Ed25519 or ECDSA P-256 public key" % path)
+    kh = hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + raw).digest()[:4]
+    return name, kh, check
+
+def open_note(note, trusted):
+    """Rule 7 on a signed note: ("ok"|"unknown"|"bad"|"malformed", checkpoint text lines)."""
+    b = note.encode("utf-8", "surrogatepass") if isinstance(note, str) else note
+    try: t = b.decode("utf-8")
+    except UnicodeError: return "malformed", None
+    split = b.rfind(b"\n\n")
+    if any(c < " " and c != "\n" for c in t) or split < 0 or not b.endswith(b"\n"):
+        return "malformed", None
+    text, status = b[:split + 1], "unknown"
+    ln = text.decode().split("\n")
+    for line in b[split + 2:-1].split(b"\n"):
+        if not line.startswith("\u2014 ".encode()): return "malformed", None
+        nm, _, b64 = line[4:].decode().partition(" ")
+        try: sig = base64.b64decode(b64, validate=True)
+        except ValueError: return "malformed", None
+        if not nm or not b64 or len(sig) < 5 or any(c in nm for c in " +"): return "malformed", None
+        for tn, kh, check in trusted:
+            if tn == nm and kh == sig[:4]:
+                if not check(text, sig[4:]): return "bad", ln
+                status = "ok"
+    return status, ln
+
 class Chain:
     def __init__(s, name):
         s.name, s.start, s.last, s.mac, s.kid, s.rotate_to = name, None, None, None, None, None
@@ -112,9 +226,13 @@ class Chain:
         s.need = s.boundary = None       # purged prefix 1..need awaiting a retention_purge; prev of its first record
         s.first, s.records, s.ckpts, s.nokey = None, 0, 0, set()
         s.epoch, s.sealed = 0, 0         # epoch of the previous record; the epoch its seal closed (0: not a seal)
+        s.purged, s.ckpt_time = 0, None  # highest through_seq purged; time of the newest checkpoint that checked out
+        s.compared, s.matched = set(), 0 # witnessed sizes compared with the tree; the largest found equal
 
 class Verifier:
-    def __init__(v, keys): v.keys, v.chains, v.invalid, v.unverifiable, v.derived = keys, {}, False, False, {}
+    def __init__(v, keys, trusted=(), witnessed=None):
+        v.keys, v.chains, v.invalid, v.unverifiable, v.derived = keys, {}, False, False, {}
+        v.trusted, v.witnessed = list(trusted), witnessed or {}  # witnessed: chain -> {size: (root, time)}
     def key(v, kid, e):  # the key of kid at epoch e (0: epochs off), derived from K(1)
         if kid not in v.keys or e <= 1: return v.keys.get(kid)
         de, k = v.derived.get(kid, (1, v.keys[kid]))
@@ -123,8 +241,8 @@ class Verifier:
         v.derived[kid] = (de, k)
         return k
     def gap(v, c, lo, hi): v.say(c, lo if lo == hi else "%d-%d" % (lo, hi), "records missing")
-    def say(v, c, seq, why, unverifiable=False):
-        print("chain %s seq %s: %s" % (c, seq, why))
+    def say(v, c, seq, why, unverifiable=False):   # seq 0: the chain as a whole; no chain: the input
+        print("chain %s seq %s: %s" % (c, seq, why) if seq != 0 else "chain %s: %s" % (c, why) if c else "problem: %s" % why)
         if unverifiable: v.unverifiable = True
         else: v.invalid = True
 
@@ -156,12 +274,13 @@ class Verifier:
             elif not st.sealed and e < st.epoch: say("epoch %d after epoch %d" % (e, st.epoch))
         if f["action"] == "seal" and (e == 0 or f["detail"].get("epoch") != Num(e)): say("seal does not name its own epoch")
         key = v.key(f["kid"], e)                          # rule 5
-        if key is None:
+        if not v.keys: pass                               # --pubkey only: checkpoints vouch for the records
+        elif key is None:
             if f["kid"] not in st.nokey: say("no key for kid %s (this and later records unchecked)" % f["kid"], True)
             st.nokey.add(f["kid"])
         elif not hmac.compare_digest(hmac.new(key, bytes.fromhex(f["prev"]) + payload, hashlib.sha256).digest(), mac):
             say("mac mismatch")
-        if linked and f["kid"] != st.kid and f["kid"] != st.rotate_to:
+        if v.keys and linked and f["kid"] != st.kid and f["kid"] != st.rotate_to:
             say("kid changes from %s to %s without a key_rotation" % (st.kid, f["kid"]))
         d = f["detail"]
         if f["action"] == "key_rotation" and d.get("old_kid") != f["kid"]: say("key_rotation not sealed with its old_kid")
@@ -173,6 +292,7 @@ class Verifier:
             while len(st.tree) > 1 and st.tree[-1][0] == st.tree[-2][0]:
                 (h, a), (_, b) = st.tree.pop(-2), st.tree.pop()
                 st.tree.append((h + 1, nh(a, b)))
+            v.compare(st, seq)
         st.last, st.mac, st.kid, st.size, st.records = seq, mac, f["kid"], seq, st.records + 1
         st.rotate_to = d.get("new_kid") if f["action"] == "key_rotation" else None
         st.epoch, st.sealed = e, e if f["action"] == "seal" else 0
@@ -190,14 +310,18 @@ class Verifier:
             if thr == st.need and d.get("through_mac") != st.boundary:
                 return say("through_mac does not match the prev of seq %d" % st.first)
             st.need = None                                # the purged prefix is accounted for
+        st.purged = max(st.purged, thr)
 
     def checkpoint(v, st, f, say):                        # rules 8 and 9
         s, d, st.ckpts = f["seq"], f["detail"], st.ckpts + 1
         text, _, sig = str(d.get("note", "")).partition("\n\n")
         ln = text.split("\n")
         if len(ln) != 5 or not sig.startswith("\u2014 "): return say("checkpoint note malformed")
-        if ln[0] != "audit-sidecar/" + st.name: say("checkpoint origin %r does not name the chain" % ln[0])
-        if ln[1] != str(s - 1) or not isint(d.get("size")) or int(d["size"]) != s - 1: say("checkpoint size is not seq-1")
+        status = open_note(d["note"], v.trusted)[0] if v.trusted else "unchecked"   # rule 7
+        if status == "unknown": return say("checkpoint is not signed by a trusted key", True)
+        if status in ("bad", "malformed"): return say("checkpoint signature does not verify")
+        if ln[0] != "audit-sidecar/" + st.name: return say("checkpoint origin %r does not name the chain" % ln[0])
+        if ln[1] != str(s - 1) or not isint(d.get("size")) or int(d["size"]) != s - 1: return say("checkpoint size is not seq-1")
         if ln[3] != "head " + f["prev"]: say("checkpoint head is not the record's prev")
         if ln[4] != "time " + f["ingested_at"]: say("checkpoint time is not the record's ingested_at")
         try:
@@ -217,13 +341,84 @@ class Verifier:
             st.tree = None
         if st.tree is None and fold(signed) == root:      # records before it not hashed here (or mismatched):
             st.tree = list(zip(heights(s - 1), signed))   # take up the signed state, check later ones from it
+            v.compare(st, s - 1)
+        st.ckpt_time = ln[4][5:]                          # the newest checkpoint that checked out (rule 11)
+
+    def compare(v, st, size):                             # rule 10: the tree of `size` records against the witness
+        ws = v.witnessed.get(st.name, {}).get(size)
+        if ws is None or size in st.compared: return
+        st.compared.add(size)
+        root = fold([h for _, h in st.tree])
+        for w in ws:
+            if root != w[0]: v.say(st.name, "1-%d" % size, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)" % (size, w[1]))
+            else: st.matched = max(st.matched, size)
+
+    def finish(v, st, max_age):                           # rules 10 and 11, once the export is read
+        ws = v.witnessed.get(st.name, {})
+        given = st.first > 1 and (st.start == st.first or st.start is None and st.need is None)
+        left = sorted(n for n in ws if n not in st.compared and n <= st.last and n > st.purged and not (given and n < st.first - 1))
+        if left: v.say(st.name, left[0], "%d witnessed checkpoint(s) (sizes %d..%d) could not be compared (gap)" % (len(left), left[0], left[-1]), True)
+        if ws:
+            n = max(ws)
+            if n <= st.last: print("witness: chain %s: reaches the newest witnessed checkpoint (size %d)" % (st.name, n))
+            elif st.compared and st.matched:              # an export ends where it was taken
+                print("witness: chain %s: the export ends at seq %d, where it was taken; it matches the witnessed checkpoint of size %d; "
+                      "the chain had %d records when witnessed at %s: seq %d..%d were written after the export and are not in it"
+                      % (st.name, st.last, st.matched, n, ws[n][0][1], st.last + 1, n))
+            elif not st.compared:
+                v.say(st.name, "%d-%d" % (st.last + 1, n), "the export ends at seq %d, before the witnessed checkpoint of %s (%d records), "
+                      "and reaches no witnessed checkpoint: it cannot be shown to be part of the witnessed chain" % (st.last, ws[n][0][1], n), True)
+        if not v.keys and st.ckpt_time is None:
+            v.say(st.name, 0, "no HMAC key was given and no signed checkpoint covers any record", True)
+        if max_age is not None and (st.ckpt_time is None or time.time() * 10**9 - ns(st.ckpt_time) > max_age):
+            v.say(st.name, 0, "the newest checkpoint is older than the freshness bound, or there is none", True)
+
+def read_witness(a, trusted, v):
+    """Rule 10's input: the notes of a witness folder (*.checkpoint) and of a checkpoint
+    file (a note, or the sidecar's stdout JSON lines: every checkpoint line counts)."""
+    notes = []
+    if a.witness:
+        paths = sorted(glob.glob(os.path.join(a.witness, "*.checkpoint")))
+        if not paths: raise OSError("witness folder %s holds no *.checkpoint file" % a.witness)
+        notes += [open(p, "rb").read() for p in paths]
+    if a.checkpoint:
+        b = open(a.checkpoint, "rb").read()
+        if not b.strip().startswith(b"{"): notes.append(b)
+        else:
+            lines = []
+            for l in b.split(b"\n"):
+                try: c = json.loads(l).get("checkpoint")
+                except (ValueError, AttributeError): continue
+                if isinstance(c, str) and c and c.encode() not in lines: lines.append(c.encode())
+            if not lines: raise OSError("%s: no checkpoint lines" % a.checkpoint)
+            notes += lines
+    for note in notes:
+        status, ln = open_note(note, trusted)
+        try:
+            if ln is None or len(ln) != 6 or ln[5] or not ln[0].startswith("audit-sidecar/") or not INT.match(ln[1]) \
+                    or not ln[3].startswith("head ") or not ln[4].startswith("time "): raise ValueError
+            chain, size, root = ln[0][14:], int(ln[1]), base64.b64decode(ln[2], validate=True)
+            if len(root) != 32: raise ValueError
+        except ValueError:
+            v.say("", 0, "witnessed checkpoint: malformed checkpoint"); continue
+        if status == "unknown": v.say(chain, size, "witnessed checkpoint is not signed by a trusted key", True)
+        elif status != "ok": v.say(chain, size, "witnessed checkpoint: checkpoint signature is invalid")
+        else: v.witnessed.setdefault(chain, {}).setdefault(size, []).append((root, ln[4][5:]))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("export")
     ap.add_argument("--key-file", action="append", default=[], help="HMAC key file; kid derived (hk-...)")
     ap.add_argument("--kid-key", nargs=2, action="append", default=[], metavar=("KID", "FILE"), help="key with an explicit kid")
+    ap.add_argument("--pubkey", action="append", default=[], help="checkpoint public key, PKIX PEM (Ed25519 or ECDSA P-256)")
+    ap.add_argument("--signer-name", default="audit-sidecar", help="key name in checkpoint signatures")
+    ap.add_argument("--witness", help="folder of witnessed checkpoints (chain.witness_dir)")
+    ap.add_argument("--checkpoint", help="a witnessed checkpoint file: a signed note, or the sidecar's stdout JSON lines")
+    ap.add_argument("--max-age", help="freshness bound (a Go duration): each chain's newest checkpoint must be younger")
     a, keys = ap.parse_args(), {}
+    try:
+        max_age = go_ns(a.max_age) if a.max_age else None
+    except ValueError: ap.error("--max-age: not a duration")
     try:
         for kid, path in [(None, p) for p in a.key_file] + a.kid_key:
             k = open(path, "rb").read()
@@ -231,10 +426,15 @@ def main():
             k = t if t is not None and all(0x20 <= c <= 0x7e for c in t) else k
             if len(k) < 32: ap.error("%s: key shorter than 32 bytes" % path)
             keys[kid or "hk-" + hmac.new(k, b"audit-sidecar key id", hashlib.sha256).hexdigest()[:16]] = k
-        if not keys: ap.error("at least one --key-file is required")
-        v = Verifier(keys)
+        try: trusted = [load_pubkey(p, a.signer_name) for p in a.pubkey]
+        except ValueError as e: ap.error(str(e))
+        if not keys and not trusted: ap.error("give --key-file (MAC check) or --pubkey (signed checkpoints), or both")
+        if (a.witness or a.checkpoint) and not trusted: ap.error("--witness and --checkpoint need --pubkey")
+        v = Verifier(keys, trusted)
+        print("scope: export (a copy that ends where it was taken: it must match the witnessed checkpoints it reaches, not reach the newest)")
+        if not trusted: print("note: checkpoint signatures are not checked (no --pubkey)")
+        read_witness(a, trusted, v)
         with open(a.export, "rb") as fh:
-            print("note: checkpoint signatures, witnesses and freshness (rules 7, 10, 11) are not checked")
             for n, line in enumerate(fh, 1):
                 line = line[:-1] if line.endswith(b"\n") else line
                 if line.startswith(b'{"export_chain":'):  # an export of a time range: chain starts at from_seq
@@ -254,8 +454,14 @@ def main():
         print("verify_export: %s" % e, file=sys.stderr); sys.exit(2)
     for st in v.chains.values():
         if st.need is not None: v.say(st.name, "1-%d" % st.need, "records missing (no retention_purge accounts for them)")
+        if not st.records: v.say(st.name, 1, "chain has no records")
+        else: v.finish(st, max_age)
         print("chain %s: seqs %s-%s, %d records, %d checkpoints" % (st.name, st.first, st.last, st.records, st.ckpts))
-    if not v.chains: v.say("-", "-", "no records", True)
+    for name, ws in v.witnessed.items():             # a witnessed chain the export lacks: it was emptied or left out
+        if name not in v.chains:
+            n = max(ws)
+            v.say(name, "1-%d" % n, "the export holds no record of this chain, but a witnessed checkpoint of %s covers %d records" % (ws[n][0][1], n))
+    if not v.chains and not v.witnessed: v.say("", 0, "the input holds no records: there is nothing to verify", True)
     verdict = "invalid" if v.invalid else "unverifiable" if v.unverifiable else "valid"
     print("verdict: " + verdict)
     sys.exit({"valid": 0, "invalid": 1, "unverifiable": 3}[verdict])
