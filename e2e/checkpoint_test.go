@@ -299,6 +299,11 @@ func TestE2E_Checkpoints(t *testing.T) {
 		// export, valid and ending where it was taken.
 		{name: "old backup restored, against the witness's history", base: old, args: []string{"--pubkey", pub, "--checkpoint", history},
 			wantCode: 1, want: "truncation or rollback", exportCode: 0, exportWant: "where it was taken; it matches the witnessed checkpoint of size"},
+		// The witness folder (today's) with the witness file copied when
+		// the backup was taken: both are read.
+		{name: "old backup restored, against the witness folder and the checkpoint of its time", base: old,
+			args:     []string{"--pubkey", pub, "--witness", wdir, "--checkpoint", filepath.Join(oldWitness, e.chainID+".checkpoint")},
+			wantCode: 1, want: "truncation or rollback", exportCode: 0, exportWant: fmt.Sprintf("it matches the witnessed checkpoint of size %d", oldSize)},
 		// An emptied store or an empty file is never valid: invalid when
 		// a witnessed or given checkpoint names the chain, unverifiable
 		// when only the config does (nothing says it ever had records).
