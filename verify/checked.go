@@ -271,9 +271,9 @@ type reportJSON Report
 
 // MarshalJSON encodes the report's fields as they are, and "checked" as
 // Explained returns it (so that it covers every problem, including those
-// a caller added after Run).
-func (rep *Report) MarshalJSON() ([]byte, error) {
-	cp := *rep
-	cp.Checked = rep.Explained()
-	return json.Marshal((*reportJSON)(&cp))
+// a caller added after Run). A value receiver: a Report encodes the same
+// by value or by pointer.
+func (rep Report) MarshalJSON() ([]byte, error) {
+	rep.Checked = rep.Explained()
+	return json.Marshal((*reportJSON)(&rep))
 }

@@ -124,6 +124,9 @@ func TestRun_Checked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if byValue, _ := json.Marshal(*rep); string(byValue) != string(b) {
+		t.Error("a Report encodes differently by value and by pointer")
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
 		t.Fatal(err)
