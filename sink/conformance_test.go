@@ -11,6 +11,8 @@ import (
 type store interface {
 	Sink
 	Search(ctx context.Context, f Filter) ([]Row, error)
+	SearchEach(ctx context.Context, f Filter, fn func(*Row) error) error
+	searchEach(ctx context.Context, f Filter, c chunkSize, fn func(*Row) error) error
 	Chains(ctx context.Context) ([]string, error)
 	Scan(ctx context.Context, chain string, fn func(Row) error) error
 	TailReader

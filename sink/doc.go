@@ -26,7 +26,7 @@
 //
 // [OpenSQLite] opens one database file (created with mode 0600, its folder
 // too) in WAL mode with synchronous=FULL: a batch that Write returned for
-// is on disk and survives a power cut. Readers (Search, Scan) run
+// is on disk and survives a power cut. Readers (Search, SearchEach, Scan) run
 // alongside the writer. The schema is versioned with PRAGMA user_version
 // and created in one transaction; a database from a newer program fails
 // with [ErrSchemaVersion].
@@ -61,9 +61,13 @@
 // [*ReplacedError], so what the lost file held is plainly missing from
 // the store (verify lists the gap) and the caller can report it.
 //
-// Search pages by keyset in the order (ts, chain, seq), never by offset.
-// Chains lists chain ids; Scan streams one chain in seq order in chunks,
-// in constant memory, for verification and export.
+// Search pages by keyset in the order (ts, chain, seq), never by offset;
+// SearchEach yields the same rows one by one, reading them in chunks of at
+// most 100 rows and about [SearchChunkBytes], with no connection or read
+// snapshot held between chunks, so that the HTTP API writes a page as it
+// is read and a slow client holds nothing the writer needs. Chains lists
+// chain ids; Scan streams one chain in seq order in chunks (1000 rows,
+// fewer past 4 MiB), in constant memory, for verification and export.
 //
 // # PostgreSQL
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"net/url"
 	"os"
 	"strings"
@@ -105,7 +106,7 @@ func openTestPostgres(t testing.TB) *Postgres {
 
 func checkPostgresRows(t testing.TB, p *Postgres) {
 	t.Helper()
-	rows, err := p.queryRows(context.Background(), 0, `SELECT `+rowColumns+` FROM audit_records`)
+	rows, _, err := p.queryRows(context.Background(), chunkSize{rows: math.MaxInt, bytes: math.MaxInt}, `SELECT `+rowColumns+` FROM audit_records`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,31 +6,60 @@ import (
 	"fmt"
 )
 
-const (
-	// maxSearchLimit is the largest page Search returns.
-	maxSearchLimit = 1000
-	// scanChunk is how many rows Scan reads per query.
-	scanChunk = 1000
-)
+// maxSearchLimit is the largest page Search and SearchEach return.
+const maxSearchLimit = 1000
 
 // rowColumns are read in the order of the Row fields; see scanRow.
 const rowColumns = `chain, seq, ts, ingested_at, action, "user", tenant, agent,
 	session, trace, model, tool, outcome, approver, kid, prev, mac, payload`
 
 // Search returns up to f.Limit records matching f in the order
-// (ts, chain, seq). Paging is by keyset (f.After), never by offset, so a
-// page costs the same wherever it starts and records appended meanwhile do
-// not shift later pages.
+// (ts, chain, seq), as SearchEach yields them. Paging is by keyset
+// (f.After), never by offset, so a page costs the same wherever it starts
+// and records appended meanwhile do not shift later pages.
 func (s *SQLite) Search(ctx context.Context, f Filter) ([]Row, error) {
-	q, args, err := searchQuery(&f, sqliteDialect)
+	return collect(func(fn func(*Row) error) error { return s.SearchEach(ctx, f, fn) })
+}
+
+// SearchEach calls fn for each of up to f.Limit records matching f, in
+// the order (ts, chain, seq), and stops at the first error of fn, which
+// it returns as is. It reads in chunks (at most 100 rows and about
+// SearchChunkBytes each, by keyset from the last row of the chunk before)
+// and holds no connection or read snapshot while fn runs, so that a page
+// costs about one chunk of memory and a slow reader neither holds one of
+// the few connections the writer needs nor keeps the WAL from being
+// checkpointed. fn must not keep the row after it returns. Each chunk
+// sees the store as it is when it is read: records appended meanwhile are
+// included if they sort after the chunk before, as on a next page.
+func (s *SQLite) SearchEach(ctx context.Context, f Filter, fn func(*Row) error) error {
+	return s.searchEach(ctx, f, searchChunk, fn)
+}
+
+func (s *SQLite) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(*Row) error) error {
+	return searchEach(f, c, fn, func(q *Filter) ([]Row, bool, error) {
+		text, args, err := searchQuery(q, sqliteDialect)
+		if err != nil {
+			return nil, false, err
+		}
+		rows, cut, err := s.queryRows(ctx, c, text, args...)
+		if err != nil {
+			return nil, false, fmt.Errorf("sqlite search: %w", err)
+		}
+		return rows, cut, nil
+	})
+}
+
+// collect returns the rows each yields, copied.
+func collect(each func(fn func(*Row) error) error) ([]Row, error) {
+	var out []Row
+	err := each(func(r *Row) error {
+		out = append(out, *r)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.queryRows(ctx, f.Limit, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite search: %w", err)
-	}
-	return rows, nil
+	return out, nil
 }
 
 // Chains returns the distinct chain ids in byte order.
@@ -69,30 +98,31 @@ func (s *SQLite) Chains(ctx context.Context) ([]string, error) {
 }
 
 // Scan calls fn for every stored record of chain in seq order and stops at
-// the first error, which it returns as is. It reads scanChunk rows per
-// query and holds no connection or read snapshot while fn runs, so memory
-// stays constant, a long scan does not keep the WAL from being
-// checkpointed, and fn may call other methods. Records appended during the
-// scan are included if their seq is beyond the current chunk.
+// the first error, which it returns as is. It reads in chunks (1000 rows,
+// fewer past 4 MiB) and holds no connection or read snapshot while fn
+// runs, so memory stays constant, a long scan does not keep the WAL from
+// being checkpointed, and fn may call other methods. Records appended
+// during the scan are included if their seq is beyond the current chunk.
 func (s *SQLite) Scan(ctx context.Context, chain string, fn func(Row) error) error {
 	const q = `SELECT ` + rowColumns + ` FROM audit_records
 		WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`
-	return scanChunks(fn, func(after int64) ([]Row, error) {
-		rows, err := s.queryRows(ctx, scanChunk, q, chain, after, scanChunk)
+	return scanChunks(fn, func(after int64) ([]Row, bool, error) {
+		rows, cut, err := s.queryRows(ctx, scanChunk, q, chain, after, scanChunk.rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite scan chain %q after seq %d: %w", chain, after, err)
+			return nil, false, fmt.Errorf("sqlite scan chain %q after seq %d: %w", chain, after, err)
 		}
-		return rows, nil
+		return rows, cut, nil
 	})
 }
 
 // scanChunks calls fn for each row next returns, chunk after chunk: next
-// returns up to scanChunk rows after seq after, in seq order. It stops at
-// the first error of either, returned as is.
-func scanChunks(fn func(Row) error, next func(after int64) ([]Row, error)) error {
+// returns up to scanChunk.rows rows after seq after, in seq order, and
+// whether it stopped early for scanChunk.bytes. It stops at the first
+// error of either, returned as is.
+func scanChunks(fn func(Row) error, next func(after int64) ([]Row, bool, error)) error {
 	var after int64
 	for {
-		rows, err := next(after)
+		rows, cut, err := next(after)
 		if err != nil {
 			return err
 		}
@@ -101,38 +131,37 @@ func scanChunks(fn func(Row) error, next func(after int64) ([]Row, error)) error
 				return err
 			}
 		}
-		if len(rows) < scanChunk {
+		if len(rows) == 0 || !cut && len(rows) < scanChunk.rows {
 			return nil
 		}
 		after = int64(rows[len(rows)-1].Seq)
 	}
 }
 
-// queryRows runs q and reads every result row; sizeHint, the most rows q
-// can return, presizes the slice up to a point.
-func (s *SQLite) queryRows(ctx context.Context, sizeHint int, q string, args ...any) ([]Row, error) {
+// queryRows runs q, which returns at most c.rows rows, and reads them
+// until c.bytes are held (see readChunk).
+func (s *SQLite) queryRows(ctx context.Context, c chunkSize, q string, args ...any) ([]Row, bool, error) {
 	db, release, err := s.acquire()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer release()
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rows.Close()
-	out := make([]Row, 0, min(sizeHint, 128))
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	out, cut, err := readChunk(c, rows.Next, func(r *Row) (err error) {
+		*r, err = scanRow(rows)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return out, nil
+	return out, cut, nil
 }
 
 // scanRow reads one row selected with rowColumns. database/sql copies

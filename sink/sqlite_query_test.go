@@ -330,9 +330,9 @@ func TestScan(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(testing.TB) store) {
 		s := open(t)
 		// More than two chunks in one chain, written newest batch first.
-		main := sealAll(chainRecords("main", 1, 2*scanChunk+17))
-		writeOK(t, s, main[scanChunk:])
-		writeOK(t, s, main[:scanChunk])
+		main := sealAll(chainRecords("main", 1, uint64(2*scanChunk.rows+17)))
+		writeOK(t, s, main[scanChunk.rows:])
+		writeOK(t, s, main[:scanChunk.rows])
 		writeOK(t, s, sealAll(chainRecords("other", 1, 5)))
 
 		tests := []struct {
@@ -362,13 +362,13 @@ func TestScan(t *testing.T) {
 			stop := errors.New("stop")
 			var n int
 			err := s.Scan(context.Background(), "main", func(Row) error {
-				if n++; n == scanChunk+3 {
+				if n++; n == scanChunk.rows+3 {
 					return stop
 				}
 				return nil
 			})
-			if err != stop || n != scanChunk+3 {
-				t.Errorf("err = %v after %d rows, want stop after %d", err, n, scanChunk+3)
+			if err != stop || n != scanChunk.rows+3 {
+				t.Errorf("err = %v after %d rows, want stop after %d", err, n, scanChunk.rows+3)
 			}
 		})
 

@@ -1,0 +1,119 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Search returns up to f.Limit records matching f in the order
+// (ts, chain, seq), by keyset like SQLite.Search. Quarantined records are
+// not searchable: their columns could not be stored.
+func (p *Postgres) Search(ctx context.Context, f Filter) ([]Row, error) {
+	return collect(func(fn func(*Row) error) error { return p.SearchEach(ctx, f, fn) })
+}
+
+// SearchEach calls fn for each of up to f.Limit records matching f, in
+// the order (ts, chain, seq), like SQLite.SearchEach: in chunks, with no
+// connection held while fn runs, so that a slow reader never keeps from
+// the writer a connection of the pool.
+func (p *Postgres) SearchEach(ctx context.Context, f Filter, fn func(*Row) error) error {
+	return p.searchEach(ctx, f, searchChunk, fn)
+}
+
+func (p *Postgres) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(*Row) error) error {
+	return searchEach(f, c, fn, func(q *Filter) ([]Row, bool, error) {
+		text, args, err := searchQuery(q, postgresDialect)
+		if err != nil {
+			return nil, false, err
+		}
+		rows, cut, err := p.queryRows(ctx, c, text, args...)
+		if err != nil {
+			return nil, false, fmt.Errorf("postgres search: %w", pgSafeErr(err))
+		}
+		return rows, cut, nil
+	})
+}
+
+// PostgresSearchSQL returns the SQL text and arguments Search runs for f
+// (for tools that show query plans).
+func PostgresSearchSQL(f Filter) (string, []any, error) { return searchQuery(&f, postgresDialect) }
+
+// Chains returns the distinct chain ids, of stored and of quarantined
+// records, in byte order.
+func (p *Postgres) Chains(ctx context.Context) ([]string, error) {
+	// A skip-scan: one index descent per chain, where DISTINCT would read
+	// every row.
+	const q = `WITH RECURSIVE c(chain) AS (
+		SELECT min(chain) FROM audit_records
+		UNION ALL
+		SELECT (SELECT min(chain) FROM audit_records WHERE chain > c.chain)
+		FROM c WHERE c.chain IS NOT NULL
+	)
+	SELECT chain FROM c WHERE chain IS NOT NULL
+	UNION SELECT DISTINCT chain FROM audit_quarantine
+	ORDER BY 1`
+	rows, err := p.pool.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("postgres chains: %w", pgSafeErr(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres chains: %w", pgSafeErr(err))
+	}
+	return out, nil
+}
+
+// Scan calls fn for every stored record of chain in seq order, quarantined
+// ones included (with Quarantined set and only Chain, Seq, MAC and Payload
+// filled), and stops at the first error, which it returns as is. It reads
+// in chunks (1000 rows, fewer past 4 MiB) and holds no connection while fn
+// runs.
+func (p *Postgres) Scan(ctx context.Context, chain string, fn func(Row) error) error {
+	const q = `SELECT * FROM (
+		SELECT ` + rowColumns + `, false AS quarantined FROM audit_records
+			WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
+	) r UNION ALL SELECT * FROM (
+		SELECT chain, seq, '', '', '', '', '', '', '', '', '', '', '', '', '', ''::bytea, mac, payload, true
+			FROM audit_quarantine WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
+	) q ORDER BY seq LIMIT $3`
+	return scanChunks(fn, func(after int64) ([]Row, bool, error) {
+		rows, cut, err := p.queryRows(ctx, scanChunk, q, chain, after, scanChunk.rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("postgres scan chain %q after seq %d: %w", chain, after, pgSafeErr(err))
+		}
+		return rows, cut, nil
+	})
+}
+
+// queryRows runs q, whose columns are rowColumns and optionally a
+// trailing quarantined flag, and which returns at most c.rows rows, and
+// reads them until c.bytes are held (see readChunk). The rows not read are
+// discarded as they arrive when the result is closed.
+func (p *Postgres) queryRows(ctx context.Context, c chunkSize, q string, args ...any) ([]Row, bool, error) {
+	rows, err := p.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	withFlag := len(rows.FieldDescriptions()) == len(pgColumns)+1
+	out, cut, err := readChunk(c, rows.Next, func(r *Row) error {
+		var seq int64
+		dst := []any{&r.Chain, &seq, &r.TS, &r.IngestedAt, &r.Action, &r.User,
+			&r.Tenant, &r.Agent, &r.Session, &r.Trace, &r.Model, &r.Tool,
+			&r.Outcome, &r.Approver, &r.Kid, &r.Prev, &r.MAC, &r.Payload}
+		if withFlag {
+			dst = append(dst, &r.Quarantined)
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return err
+		}
+		r.Seq = uint64(seq)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, cut, rows.Err()
+}
