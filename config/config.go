@@ -32,6 +32,9 @@ const (
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 10 * time.Minute
 	DefaultIdleTimeout       = 60 * time.Second
+	// DefaultMaxConcurrentQueries is server.max_concurrent_queries'
+	// default, query.DefaultMaxConcurrentQueries.
+	DefaultMaxConcurrentQueries = 4
 
 	DefaultSignerName         = "audit-sidecar"
 	DefaultCheckpointEvery    = 1000
@@ -245,6 +248,10 @@ type Server struct {
 	MaxConnections int      `yaml:"max_connections"`
 	Timeouts       Timeouts `yaml:"timeouts"`
 	TLS            TLS      `yaml:"tls"`
+	// MaxConcurrentQueries bounds the GET /v1/audit requests (pages and
+	// exports) served at once; past it a request waits briefly, then is
+	// 429 with Retry-After.
+	MaxConcurrentQueries int `yaml:"max_concurrent_queries"`
 }
 
 // Log sets the log level.
@@ -436,6 +443,9 @@ func (c *Config) defaults() {
 	setDur(&c.Server.ReadyGrace, DefaultReadyGrace)
 	if c.Server.MaxConnections == 0 {
 		c.Server.MaxConnections = DefaultMaxConnections
+	}
+	if c.Server.MaxConcurrentQueries == 0 {
+		c.Server.MaxConcurrentQueries = DefaultMaxConcurrentQueries
 	}
 	setDur(&c.Server.Timeouts.Read, DefaultReadTimeout)
 	setDur(&c.Server.Timeouts.ReadHeader, min(DefaultReadHeaderTimeout, c.Server.Timeouts.Read))

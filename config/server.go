@@ -24,6 +24,11 @@ type TLS struct {
 // On reports whether any TLS key is set.
 func (t TLS) On() bool { return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "" }
 
+// MaxConcurrentQueriesLimit is the largest server.max_concurrent_queries:
+// each query served holds about a MiB, one record more when records are
+// larger.
+const MaxConcurrentQueriesLimit = 1024
+
 // validateListeners checks the keys of the listeners besides the API's
 // address, tokens and query sink: the admin listener, the connection cap,
 // the timeouts and TLS. The files are read by the run command, not here.
@@ -46,6 +51,9 @@ func (s Server) validateListeners() []error {
 	}
 	if s.MaxConnections < 0 {
 		bad("server.max_connections", "must be positive")
+	}
+	if s.MaxConcurrentQueries < 0 || s.MaxConcurrentQueries > MaxConcurrentQueriesLimit {
+		bad("server.max_concurrent_queries", "must be from 1 to %d", MaxConcurrentQueriesLimit)
 	}
 	t := s.Timeouts
 	for _, d := range []struct {

@@ -18,7 +18,7 @@
 // query is restricted to it, and any other tenant is 403. Tokens are never
 // logged; log lines name the token by its configured name. Checks run in
 // this order: token (401), role (403), parameters (400), tenant scope
-// (403), cursor binding (400).
+// (403), cursor binding (400), the bound on concurrent queries (429).
 //
 // Parameters (all optional, filters combine with AND):
 //
@@ -45,6 +45,27 @@
 // Each record is its stored canonical payload with its MAC added as a
 // final "mac" key (see package record), byte for byte what was chained, so
 // that a reader can verify it. next_cursor is null on the last page.
+//
+// A page is written as the store yields it (Store.SearchEach reads it in
+// chunks of about a MiB), never built in memory first, so its size does
+// not bound the memory of the process; it has no Content-Length beyond
+// 32 KiB. The status goes out with the first 32 KiB: a store that fails
+// before gets a clean 500, one that fails after (or returns a row outside
+// the token's tenant, or a malformed one) cuts the response (the
+// connection closes before the end of the chunked body), so that a client
+// never takes part of a page for all of it.
+//
+// # Concurrent queries
+//
+// At most Config.MaxConcurrentQueries requests for records (pages and
+// exports; server.max_concurrent_queries, default 4) are served at once.
+// Past the bound a request waits in a short queue (at most two requests
+// per slot, each for at most 2 s): a page is usually served in
+// milliseconds, so a client that sends a few requests together is served
+// rather than bounced. A request that finds the queue full, or waits in
+// vain, is 429 {"error":"too many concurrent queries; retry later"} with
+// Retry-After: 1. Refusals are counted (audit_queries_rejected_total), the
+// queries served are a gauge (audit_queries_in_flight).
 //
 // # GET /v1/audit?format=ndjson
 //
@@ -78,8 +99,9 @@
 // is 400 "cursor: issued for different filters". limit may change between
 // pages. The cursor grants nothing: the token is checked on every page.
 //
-// Other statuses: 500 {"error":"internal error"} when the store fails (the
-// cause is logged, never returned); 503 when the client went away.
+// Other statuses: 500 {"error":"internal error"} when the store fails
+// before the page's first bytes were sent (the cause is logged, never
+// returned); 503 when the client went away.
 //
 // # GET /healthz, GET /readyz, GET /metrics
 //

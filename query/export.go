@@ -60,6 +60,12 @@ func (h *handler) serveExport(w http.ResponseWriter, r *http.Request, cred *cred
 			bounds[i] = record.FormatTime(t)
 		}
 	}
+	release, ok := h.admit(w, r)
+	if !ok {
+		log.Debug("audit export refused", zap.String("reason", "too many concurrent queries"))
+		return
+	}
+	defer release()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

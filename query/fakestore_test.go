@@ -16,8 +16,11 @@ import (
 	"github.com/fips-agents/audit-sidecar/sink"
 )
 
-// The SQLite sink is the Store that production wires in.
-var _ Store = (*sink.SQLite)(nil)
+// The sinks that production wires in are Stores.
+var (
+	_ Store = (*sink.SQLite)(nil)
+	_ Store = (*sink.Postgres)(nil)
+)
 
 // fakeStore is an in-memory Store with the semantics of sink.SQLite.Search:
 // every set field filters with AND, From inclusive, To exclusive, keyset
@@ -87,6 +90,20 @@ func (s *fakeStore) Search(ctx context.Context, f sink.Filter) ([]sink.Row, erro
 		}
 	}
 	return out, nil
+}
+
+// SearchEach yields what Search returns, row by row.
+func (s *fakeStore) SearchEach(ctx context.Context, f sink.Filter, fn func(*sink.Row) error) error {
+	rows, err := s.Search(ctx, f)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		if err := fn(&rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Chains and Scan make the fake a verify.Store, for the export.

@@ -9,20 +9,25 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
 )
 
 // Store is what the HTTP API reads from.
 //
-// Search returns at most f.Limit (1..1000) rows matching every set field
-// of f, ordered by (ts, chain, seq), starting strictly after f.After when it
-// is set; From is inclusive, To exclusive. Search is called concurrently
-// from many requests and must not keep f or modify the rows it returned.
+// SearchEach calls fn for each of at most f.Limit (1..1000) rows matching
+// every set field of f, ordered by (ts, chain, seq), starting strictly
+// after f.After when it is set; From is inclusive, To exclusive. It stops
+// at the first error of fn and returns it as is. The handler writes each
+// row to the response inside fn, so SearchEach should hold no more than a
+// few rows at once, and nothing a writer of the store needs (a
+// connection, a lock, a read snapshot) while fn runs: the client may read
+// slowly. fn does not keep the row after it returns. SearchEach is called
+// concurrently from many requests and must not keep f.
 type Store interface {
-	Search(ctx context.Context, f sink.Filter) ([]sink.Row, error)
+	SearchEach(ctx context.Context, f sink.Filter, fn func(*sink.Row) error) error
 }
 
 // Config is what NewHandler needs.
@@ -36,6 +41,13 @@ type Config struct {
 	Metrics http.Handler
 	// Logger receives request logs; nil means no logging.
 	Logger *zap.Logger
+	// MaxConcurrentQueries bounds the /v1/audit requests (pages and
+	// exports) served at once; past it a request waits briefly, then is
+	// 429. 0 means DefaultMaxConcurrentQueries.
+	MaxConcurrentQueries int
+	// Registerer, when set, receives the query metrics
+	// (audit_queries_in_flight, audit_queries_rejected_total).
+	Registerer prometheus.Registerer
 }
 
 type handler struct {
@@ -43,6 +55,7 @@ type handler struct {
 	creds  []credential
 	ready  func() error
 	log    *zap.Logger
+	limit  *limiter
 	routes map[string]http.HandlerFunc
 }
 
@@ -58,10 +71,17 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err := validateTokens(cfg.Tokens, false); err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.MaxConcurrentQueries < 0 {
+		errs = append(errs, errors.New("max concurrent queries: must not be negative"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	h := &handler{store: cfg.Store, ready: cfg.Ready, log: cfg.Logger}
+	maxQueries := cfg.MaxConcurrentQueries
+	if maxQueries == 0 {
+		maxQueries = DefaultMaxConcurrentQueries
+	}
+	h := &handler{store: cfg.Store, ready: cfg.Ready, log: cfg.Logger, limit: newLimiter(maxQueries, cfg.Registerer)}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
@@ -159,106 +179,13 @@ func (h *handler) serveAudit(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, http.StatusOK, []byte(`{"records":[],"next_cursor":null}`+"\n"))
 		return
 	}
-	rows, more, err := h.page(r.Context(), f, req.limit)
-	if err == nil {
-		err = checkScope(rows, cred.tenant)
-	}
-	var body []byte
-	if err == nil {
-		body, err = appendPage(nil, rows, more, &f)
-	}
-	if err != nil && r.Context().Err() != nil {
-		log.Info("audit query canceled", zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, "request canceled")
+	release, ok := h.admit(w, r)
+	if !ok {
+		log.Debug("audit query refused", zap.String("reason", "too many concurrent queries"))
 		return
 	}
-	if err != nil {
-		log.Error("audit query failed", zap.Error(err))
-		writeError(w, http.StatusInternalServerError, "internal error")
-		return
-	}
-	log.Info("audit query served", zap.Int("records", len(rows)), zap.Bool("more", more),
-		zap.Duration("took", time.Since(start)))
-	writeBody(w, http.StatusOK, body)
-}
-
-// page reads up to limit rows and reports whether more follow. It asks the
-// store for one row more than it serves; at MaxLimit, which is also the
-// store's maximum, a full page is followed by a one-row probe instead.
-func (h *handler) page(ctx context.Context, f sink.Filter, limit int) ([]sink.Row, bool, error) {
-	f.Limit = limit + 1
-	probe := f.Limit > MaxLimit
-	if probe {
-		f.Limit = limit
-	}
-	rows, err := h.store.Search(ctx, f)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(rows) > limit {
-		return rows[:limit], true, nil
-	}
-	if !probe || len(rows) < limit {
-		return rows, false, nil
-	}
-	last := rows[len(rows)-1]
-	ts, err := time.Parse(time.RFC3339Nano, last.TS)
-	if err != nil {
-		return nil, false, err
-	}
-	f.After = &sink.Key{TS: ts.UTC(), Chain: last.Chain, Seq: last.Seq}
-	f.Limit = 1
-	extra, err := h.store.Search(ctx, f)
-	if err != nil {
-		return nil, false, err
-	}
-	return rows, len(extra) > 0, nil
-}
-
-// errOutOfScope is a store that returned another tenant's row to a
-// tenant-scoped token: a bug that must not become a disclosure.
-var errOutOfScope = errors.New("store returned a row outside the token's tenant")
-
-func checkScope(rows []sink.Row, tenant string) error {
-	if tenant == "" {
-		return nil
-	}
-	for i := range rows {
-		if rows[i].Tenant != tenant {
-			return errOutOfScope
-		}
-	}
-	return nil
-}
-
-// appendPage appends the 200 body: {"records":[...],"next_cursor":...}.
-func appendPage(dst []byte, rows []sink.Row, more bool, f *sink.Filter) ([]byte, error) {
-	dst = append(dst, `{"records":[`...)
-	for i := range rows {
-		row := &rows[i]
-		var mac [32]byte
-		if len(row.MAC) != len(mac) || len(row.Payload) < 2 {
-			return nil, errors.New("row " + row.Chain + "/" + strconv.FormatUint(row.Seq, 10) + ": bad mac or payload")
-		}
-		copy(mac[:], row.MAC)
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = record.AppendJSON(dst, row.Payload, mac)
-	}
-	dst = append(dst, `],"next_cursor":`...)
-	if more && len(rows) > 0 {
-		c, err := encodeCursor(&rows[len(rows)-1], f)
-		if err != nil {
-			return nil, err
-		}
-		dst = append(dst, '"')
-		dst = append(dst, c...) // base64url needs no escaping
-		dst = append(dst, '"')
-	} else {
-		dst = append(dst, "null"...)
-	}
-	return append(dst, "}\n"...), nil
+	defer release()
+	h.servePage(w, r, &f, req.limit, cred.tenant, log, start)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

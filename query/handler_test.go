@@ -2,9 +2,12 @@ package query
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,9 +140,13 @@ func TestHandler_Metrics(t *testing.T) {
 	}
 }
 
+// TestHandler_InternalError_NoInternals fails the store before the first
+// record of the page is written: a clean 500 that says nothing of why.
 func TestHandler_InternalError_NoInternals(t *testing.T) {
 	badMAC := newFakeStore(genRecords(3))
-	badMAC.rows[1].MAC = badMAC.rows[1].MAC[:31]
+	badMAC.rows[0].MAC = badMAC.rows[0].MAC[:31]
+	leaky := newFakeStore(genRecords(10))
+	leaky.rows = slices.DeleteFunc(leaky.rows, func(r sink.Row) bool { return r.Tenant == "acme" })
 	tests := []struct {
 		name  string
 		store Store
@@ -147,7 +154,7 @@ func TestHandler_InternalError_NoInternals(t *testing.T) {
 	}{
 		{"store error", &fakeStore{err: errDiskOnFire}, adminToken},
 		{"bad mac", badMAC, adminToken},
-		{"row outside tenant", leakyStore{newFakeStore(genRecords(10))}, acmeToken},
+		{"row outside tenant", leakyStore{leaky}, acmeToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,12 +167,76 @@ func TestHandler_InternalError_NoInternals(t *testing.T) {
 	}
 }
 
+// TestHandler_FailureMidPage_CutsTheResponse fails the store after some
+// records of the page were written, so after the 200 went out: the
+// response is cut (no end of the chunked body), so that no client takes
+// the part it got for a whole page, and it never holds a row of another
+// tenant.
+func TestHandler_FailureMidPage_CutsTheResponse(t *testing.T) {
+	badMAC := newFakeStore(genRecords(300))
+	badMAC.rows[150].MAC = badMAC.rows[150].MAC[:31]
+	failing := &failAfterStore{s: newFakeStore(genRecords(300)), after: 150}
+	leaky := newFakeStore(genRecords(600)) // 200 rows of acme, then globex
+	acme := slices.DeleteFunc(slices.Clone(leaky.rows), func(r sink.Row) bool { return r.Tenant != "acme" })
+	globex := slices.DeleteFunc(slices.Clone(leaky.rows), func(r sink.Row) bool { return r.Tenant != "globex" })
+	leaky.rows = append(acme[:200], globex...)
+	tests := []struct {
+		name  string
+		store Store
+		token string
+	}{
+		{"store error", failing, adminToken},
+		{"bad mac", badMAC, adminToken},
+		{"row outside tenant", leakyStore{leaky}, acmeToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(newTestHandler(t, Config{Store: tt.store}))
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/audit?limit=1000", nil)
+			req.Header.Set("Authorization", bearer(tt.token))
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				return // cut before the status line
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err == nil {
+				t.Fatalf("status %d, body of %d bytes read to its end; want the response cut", resp.StatusCode, len(body))
+			}
+			if json.Valid(body) {
+				t.Fatalf("the cut body is valid JSON")
+			}
+			if tt.token == acmeToken && strings.Contains(string(body), `"tenant":"globex"`) {
+				t.Fatalf("the body holds a record of another tenant")
+			}
+		})
+	}
+}
+
+// failAfterStore yields after rows of s, then fails.
+type failAfterStore struct {
+	s     *fakeStore
+	after int
+}
+
+func (f *failAfterStore) SearchEach(ctx context.Context, q sink.Filter, fn func(*sink.Row) error) error {
+	n := 0
+	err := f.s.SearchEach(ctx, q, func(r *sink.Row) error {
+		if n++; n > f.after {
+			return errDiskOnFire
+		}
+		return fn(r)
+	})
+	return err
+}
+
 // leakyStore ignores the tenant filter, as a buggy sink might.
 type leakyStore struct{ s *fakeStore }
 
-func (l leakyStore) Search(ctx context.Context, f sink.Filter) ([]sink.Row, error) {
+func (l leakyStore) SearchEach(ctx context.Context, f sink.Filter, fn func(*sink.Row) error) error {
 	f.Tenant = ""
-	return l.s.Search(ctx, f)
+	return l.s.SearchEach(ctx, f, fn)
 }
 
 func TestHandler_ClientGone(t *testing.T) {

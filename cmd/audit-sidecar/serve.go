@@ -78,7 +78,8 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 
 	var out listeners
 	if apiAddr != "" {
-		qcfg := query.Config{Store: store, Tokens: tokens, Ready: ready, Logger: log, Metrics: promHandler}
+		qcfg := query.Config{Store: store, Tokens: tokens, Ready: ready, Logger: log, Metrics: promHandler,
+			MaxConcurrentQueries: sc.MaxConcurrentQueries, Registerer: reg}
 		newHandler := query.NewHandler
 		if adminAddr != "" {
 			newHandler = query.NewAPIHandler
