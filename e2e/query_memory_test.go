@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,14 +26,26 @@ import (
 const queryBurstBudget = 128 << 20
 
 // Sizes of the burst: queryBurstEvents events with an argument of
-// queryBurstArgBytes each, so that one page of 1000 is about 3.5 MiB.
+// queryBurstArgBytes each, so that one page of 1000 is about 3.4 MiB, and
+// 1000 clients (E2E_QUERY_BURST_CLIENTS for more).
 const (
 	queryBurstEvents   = 1100
 	queryBurstArgBytes = 3000
-	queryBurstClients  = 1000
 )
 
-// TestE2E_QueryBurst_MemoryBounded fires queryBurstClients concurrent
+func queryBurstClients(t *testing.T) int {
+	t.Helper()
+	if v := os.Getenv("E2E_QUERY_BURST_CLIENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 {
+			t.Fatalf("E2E_QUERY_BURST_CLIENTS=%q: want a number, at least 100", v)
+		}
+		return n
+	}
+	return 1000
+}
+
+// TestE2E_QueryBurst_MemoryBounded fires 1000 concurrent
 // GET /v1/audit?limit=1000 at a store of large records and reads the
 // process's peak RSS (VmHWM) after them. It requires the peak within the
 // warm peak plus queryBurstBudget, some requests refused with 429, a
@@ -41,6 +55,7 @@ func TestE2E_QueryBurst_MemoryBounded(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/PID/status")
 	}
+	clients := queryBurstClients(t)
 	e := newEnv(t)
 	words := strings.Repeat("audit trail sidecar query memory bound ", queryBurstArgBytes/39+1)[:queryBurstArgBytes]
 	var b strings.Builder
@@ -101,7 +116,7 @@ func TestE2E_QueryBurst_MemoryBounded(t *testing.T) {
 		wg       sync.WaitGroup
 		start    = make(chan struct{})
 	)
-	for range queryBurstClients {
+	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -122,7 +137,7 @@ func TestE2E_QueryBurst_MemoryBounded(t *testing.T) {
 	wg.Wait()
 	peak := vmHWM(t, p)
 	t.Logf("%d concurrent limit=1000 queries (pages of %.1f MiB): statuses %v; peak RSS %.1f MiB = warm %.1f MiB + %.1f MiB",
-		queryBurstClients, float64(1000*(queryBurstArgBytes+600))/(1<<20), statuses,
+		clients, float64(1000*(queryBurstArgBytes+600))/(1<<20), statuses,
 		float64(peak)/(1<<20), float64(warm)/(1<<20), float64(peak-warm)/(1<<20))
 	if peak-warm > queryBurstBudget {
 		t.Errorf("peak RSS %d bytes, more than the warm peak %d + %d MiB", peak, warm, queryBurstBudget>>20)
@@ -139,7 +154,7 @@ func TestE2E_QueryBurst_MemoryBounded(t *testing.T) {
 	if statuses[http.StatusOK] == 0 {
 		t.Errorf("no request was served")
 	}
-	if statuses[http.StatusOK]+statuses[http.StatusTooManyRequests] != queryBurstClients {
+	if statuses[http.StatusOK]+statuses[http.StatusTooManyRequests] != clients {
 		t.Errorf("statuses %v: want only 200 and 429", statuses)
 	}
 	// The burst over, a query is served again.

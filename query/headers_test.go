@@ -2,6 +2,7 @@ package query
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +18,11 @@ func TestHandler_EveryResponseNosniff(t *testing.T) {
 	})
 	h := newTestHandler(t, Config{Store: store, Metrics: metrics, Ready: func() error { return errDiskOnFire }})
 	failing := newTestHandler(t, Config{Store: &fakeStore{err: errDiskOnFire}})
+	probes := NewProbeHandler(nil, metrics)
+	api, err := NewAPIHandler(Config{Store: store, Tokens: testTokens()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const ndjson, js = "application/x-ndjson", "application/json"
 	tests := []struct {
 		name        string
@@ -42,6 +48,11 @@ func TestHandler_EveryResponseNosniff(t *testing.T) {
 		{"healthz", h, http.MethodGet, "/healthz", "", http.StatusOK, js},
 		{"readyz", h, http.MethodGet, "/readyz", "", http.StatusServiceUnavailable, js},
 		{"metrics", h, http.MethodGet, "/metrics", "", http.StatusOK, "text/plain; version=0.0.4"},
+		{"admin healthz", probes, http.MethodGet, "/healthz", "", http.StatusOK, js},
+		{"admin metrics", probes, http.MethodGet, "/metrics", "", http.StatusOK, "text/plain; version=0.0.4"},
+		{"admin unknown path", probes, http.MethodGet, "/v1/audit", adminToken, http.StatusNotFound, js},
+		{"api without probes", api, http.MethodGet, "/healthz", "", http.StatusNotFound, js},
+		{"api page", api, http.MethodGet, "/v1/audit?limit=2", adminToken, http.StatusOK, js},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +67,7 @@ func TestHandler_EveryResponseNosniff(t *testing.T) {
 			if got := hd.Get("Content-Type"); got != tt.contentType {
 				t.Errorf("Content-Type %q, want %q", got, tt.contentType)
 			}
-			if got := hd.Get("Cache-Control"); got != "no-store" && tt.name != "metrics" {
+			if got := hd.Get("Cache-Control"); got != "no-store" && !strings.HasSuffix(tt.name, "metrics") {
 				t.Errorf("Cache-Control %q, want no-store", got)
 			}
 		})
