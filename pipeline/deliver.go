@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fips-agents/audit-sidecar/internal/backoff"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/spool"
@@ -83,7 +84,7 @@ func (d *Deliverer) FailingFor(now time.Time) time.Duration {
 func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	// At most 5 s between attempts: a sink that comes back is written to
 	// within seconds, and an attempt costs one connection try.
-	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	b := backoff.New(100*time.Millisecond, 5*time.Second)
 	max := DeliverBatch
 	if bs, ok := d.sink.(sink.Batcher); ok && bs.MaxBatch() > 0 {
 		max = bs.MaxBatch()
@@ -125,7 +126,7 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 		}
 		if readErr != nil && len(inFlight) == 0 {
 			d.log.Error("spool read failed", zap.Error(readErr))
-			if b.wait(ctx) != nil {
+			if b.Wait(ctx) != nil {
 				return ctx.Err()
 			}
 			continue
@@ -165,7 +166,7 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 				continue
 			}
 			d.failed(err, len(f.recs))
-			if b.wait(ctx) != nil {
+			if b.Wait(ctx) != nil {
 				return ctx.Err()
 			}
 			continue
@@ -174,12 +175,12 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 			// The sink has the records; a retry rewrites them idempotently.
 			abortAll()
 			d.log.Error("spool ack failed", zap.Uint64("seq", f.last()), zap.Error(err))
-			if b.wait(ctx) != nil {
+			if b.Wait(ctx) != nil {
 				return ctx.Err()
 			}
 			continue
 		}
-		b.reset()
+		b.Reset()
 		d.succeeded(len(f.recs))
 		// A purge may drop partitions, which waits for the sink's open
 		// transactions: the batches in flight are aborted first.

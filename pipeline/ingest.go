@@ -16,6 +16,7 @@ import (
 
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/envelope"
+	"github.com/fips-agents/audit-sidecar/internal/backoff"
 	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/redact"
@@ -669,7 +670,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 		t := in.sealer.Tree()
 		x.Tree, _ = t.MarshalBinary()
 	}
-	b := newBackoff(50*time.Millisecond, 5*time.Second)
+	b := backoff.New(50*time.Millisecond, 5*time.Second)
 	for {
 		err := in.cfg.Spool.AppendExtra(in.batch, pos, x)
 		in.failing.Store(err != nil)
@@ -697,7 +698,7 @@ func (in *Ingester) commit(ctx context.Context) error {
 		if errors.Is(err, spool.ErrChainMismatch) || errors.Is(err, spool.ErrNotContiguous) {
 			return err
 		}
-		if b.wait(ctx) != nil {
+		if b.Wait(ctx) != nil {
 			return err
 		}
 	}

@@ -31,6 +31,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fips-agents/audit-sidecar/internal/backoff"
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	// doubles up to 30 s.
 	RetryMin time.Duration
 }
+
+// maxRetry is the longest wait between two POSTs of a checkpoint.
+const maxRetry = 30 * time.Second
 
 // maxQueued bounds the checkpoints waiting for delivery (a long sink
 // outage); the oldest are dropped first, as each newer one extends them.
@@ -253,7 +257,7 @@ func (p *Publisher) postLoop(final <-chan struct{}) {
 		<-final
 		cancel()
 	}()
-	wait := p.cfg.RetryMin
+	b := backoff.New(p.cfg.RetryMin, maxRetry)
 	for {
 		p.mu.Lock()
 		c := p.next
@@ -280,14 +284,10 @@ func (p *Publisher) postLoop(final <-chan struct{}) {
 				continue // the final attempt follows
 			}
 			p.failed("url", *c, err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, 30*time.Second)
+			_ = b.Wait(ctx) // once ctx is done, the final attempt follows
 			continue
 		}
-		wait = p.cfg.RetryMin
+		b.Reset()
 		p.mu.Lock()
 		if p.next == c {
 			p.next = nil
