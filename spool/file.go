@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fips-agents/audit-sidecar/internal/fsutil"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
@@ -53,16 +54,20 @@ func CheckFile(path string) error {
 	})
 }
 
+// syncDir makes a rename in a folder durable; tests replace it to make it
+// fail.
+var syncDir = fsutil.SyncDir
+
 // MoveAside renames a (corrupt) spool file out of the way, to
-// path.corrupt-<UTC time>, and returns the new name.
+// path.corrupt-<UTC time>, and returns the new name; an error after the
+// rename (the folder could not be synced) comes with the new name too.
 func MoveAside(path string, now time.Time) (string, error) {
 	to := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
 	if err := os.Rename(path, to); err != nil {
 		return "", err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return to, fmt.Errorf("moved to %q: %w", to, err)
 	}
 	return to, nil
 }
@@ -117,9 +122,8 @@ func compactIfSparse(path string, opts Options) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("compact: %w", err)
 	}
 	after, _ := os.Stat(path)
 	if after != nil {

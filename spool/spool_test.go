@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fips-agents/audit-sidecar/internal/fsutil"
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
@@ -503,4 +504,46 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	defer s.Close()
 	got, _ = s.Read("slow", 10)
 	check(got, 6001, false)
+}
+
+// A folder that cannot be synced after a rename fails MoveAside and the
+// compaction at Open: the rename may not survive a crash, and the caller
+// must hear of it.
+func TestSpool_FolderSyncFailure(t *testing.T) {
+	injected := errors.New("injected folder sync failure")
+	syncDir = func(string) error { return injected }
+	t.Cleanup(func() { syncDir = fsutil.SyncDir })
+
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path, 0)
+	if err := s.Register([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	for b := 0; b < 4; b++ {
+		batch := sealed("c", b*500+1, 500)
+		for i := range batch {
+			batch[i].Payload = append(batch[i].Payload, make([]byte, 2000)...)
+		}
+		if err := s.Append(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Ack("a", 2000); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(path, Options{CompactAbove: 1}); !errors.Is(err, injected) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open compacting a sparse file whose folder cannot be synced: %v, want the sync error", err)
+	}
+
+	to, err := MoveAside(path, time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	if !errors.Is(err, injected) {
+		t.Fatalf("MoveAside with a folder that cannot be synced: %v, want the sync error", err)
+	}
+	if _, err := os.Stat(to); err != nil {
+		t.Fatalf("MoveAside's error names %q, which is not there: %v", to, err)
+	}
 }

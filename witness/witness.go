@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fips-agents/audit-sidecar/internal/backoff"
+	"github.com/fips-agents/audit-sidecar/internal/fsutil"
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
@@ -210,12 +211,7 @@ func writeFile(path string, data []byte) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.SyncDir(filepath.Dir(path))
 }
 
 // Run publishes queued checkpoints as they are delivered until ctx ends,
