@@ -117,7 +117,7 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 			if n := len(inFlight); n > 0 {
 				after = inFlight[n-1].last()
 			}
-			recs, err := d.spool.ReadAfter(d.name, after, max, DeliverBytes)
+			recs, err := d.spool.Read(d.name, spool.Range{After: after, Max: max, MaxBytes: DeliverBytes})
 			if err != nil || len(recs) == 0 {
 				readErr = err
 				break

@@ -50,7 +50,7 @@ func TestIngest_DialectPerFile(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := sp.Read("s", 100)
+	sealed, err := sp.Read("s", spool.Range{Max: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

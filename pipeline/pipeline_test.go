@@ -192,7 +192,7 @@ func TestIngestAndDeliver(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	in2.Run(ctx2, nil)
-	recs, _ := sp.Read("s", 10)
+	recs, _ := sp.Read("s", spool.Range{Max: 10})
 	if len(recs) != 2 || recs[0].Seq != n+4 {
 		t.Fatalf("second run: %d records", len(recs))
 	}
@@ -241,7 +241,7 @@ func TestIngest_BackpressureWhenFull(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	// Delivering frees room and ingestion resumes.
-	recs, _ := sp.Read("s", 1000)
+	recs, _ := sp.Read("s", spool.Range{Max: 1000})
 	sp.Ack("s", recs[len(recs)-1].Seq)
 	lines <- line(sent, `{"action":"decision"}`)
 	cancel()

@@ -9,29 +9,31 @@ import (
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
-// Read returns up to max records after the sink's cursor, in seq order.
-// The returned records are copies owned by the caller.
-func (s *Spool) Read(sink string, max int) ([]record.Sealed, error) {
-	return s.ReadBounded(sink, max, 0)
+// Range says which records Read returns.
+type Range struct {
+	// After: the records after this seq, or after the sink's cursor when
+	// that is further (0: after the cursor). A deliverer with batches in
+	// flight reads the next one before they are acknowledged.
+	After uint64
+	// Max is the most records returned.
+	Max int
+	// MaxBytes, when not 0, stops the read once the records read hold this
+	// many payload bytes; at least one record is returned when one is
+	// there, whatever its size.
+	MaxBytes int
 }
 
-// ReadBounded is Read that also stops once the records read hold maxBytes
-// of payload (0: no bound); it always returns at least one record when
-// one is there, whatever its size. Records the spool still has in memory
-// are returned with their sealer's Columns and share its payload bytes,
-// which the caller must not change.
-func (s *Spool) ReadBounded(sink string, max int, maxBytes int) ([]record.Sealed, error) {
-	return s.ReadAfter(sink, 0, max, maxBytes)
-}
-
-// ReadAfter is ReadBounded from the record after seq from, or after the
-// sink's cursor if that is further: a deliverer that has batches in
-// flight reads the next one before acknowledging them.
-func (s *Spool) ReadAfter(sink string, from uint64, max int, maxBytes int) ([]record.Sealed, error) {
+// Read returns the records of r for sink, in seq order. The slice is the
+// caller's, its records are not all copies: the newest, which the spool
+// still holds in memory, carry their sealer's Columns and share their
+// payload bytes with the spool and with other readers (nobody may change
+// them); records read from the file are copies, without Columns.
+func (s *Spool) Read(sink string, r Range) ([]record.Sealed, error) {
+	max, maxBytes := r.Max, r.MaxBytes
 	s.mu.Lock()
 	after, ok := s.sinks[sink]
-	if from > after {
-		after = from
+	if r.After > after {
+		after = r.After
 	}
 	chain := s.state.Chain
 	out, hit := s.fromRecent(after, max, maxBytes)
@@ -50,9 +52,9 @@ func (s *Spool) ReadAfter(sink string, from uint64, max int, maxBytes int) ([]re
 			if len(v) < 32 {
 				return fmt.Errorf("spooled record %d is %d bytes", binary.BigEndian.Uint64(k), len(v))
 			}
-			r := record.Sealed{Chain: chain, Seq: binary.BigEndian.Uint64(k), Payload: append([]byte(nil), v[32:]...)}
-			copy(r.MAC[:], v[:32])
-			out = append(out, r)
+			rec := record.Sealed{Chain: chain, Seq: binary.BigEndian.Uint64(k), Payload: append([]byte(nil), v[32:]...)}
+			copy(rec.MAC[:], v[:32])
+			out = append(out, rec)
 		}
 		return nil
 	})

@@ -42,7 +42,7 @@ func TestSpool_AppendReadAckTrim(t *testing.T) {
 	if err := s.Append(sealed("c", 1, 10), []byte("pos-10")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Read("a", 4)
+	got, err := s.Read("a", Range{Max: 4})
 	if err != nil || len(got) != 4 || got[0].Seq != 1 || string(got[3].Payload) != `{"seq":4}` || got[3].MAC[0] != 4 {
 		t.Fatalf("read: %v %v", got, err)
 	}
@@ -55,7 +55,7 @@ func TestSpool_AppendReadAckTrim(t *testing.T) {
 	if err := s.Ack("b", 6); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Read("b", 100)
+	got, _ = s.Read("b", Range{Max: 100})
 	if len(got) != 4 || got[0].Seq != 7 {
 		t.Fatalf("b after ack 6: %v", got)
 	}
@@ -71,11 +71,11 @@ func TestSpool_AppendReadAckTrim(t *testing.T) {
 	if err := s.Register([]string{"a", "b"}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Read("b", 100)
+	got, _ = s.Read("b", Range{Max: 100})
 	if len(got) != 4 || got[0].Seq != 7 {
 		t.Fatalf("b after reopen: %v", got)
 	}
-	if got, _ := s.Read("a", 100); len(got) != 0 {
+	if got, _ := s.Read("a", Range{Max: 100}); len(got) != 0 {
 		t.Fatalf("a after reopen: %v", got)
 	}
 	if err := s.Ack("b", 10); err != nil {
@@ -101,7 +101,7 @@ func TestSpool_AppendRejects(t *testing.T) {
 	if err := s.Append(sealed("other", 4, 1), nil); !errors.Is(err, ErrChainMismatch) {
 		t.Fatalf("other chain: %v", err)
 	}
-	if _, err := s.Read("nobody", 1); !errors.Is(err, ErrUnknownSink) {
+	if _, err := s.Read("nobody", Range{Max: 1}); !errors.Is(err, ErrUnknownSink) {
 		t.Fatalf("unknown sink: %v", err)
 	}
 }
@@ -121,7 +121,7 @@ func TestSpool_FullAndRegisterChanges(t *testing.T) {
 	if err := s.Register([]string{"b"}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Read("b", 1000)
+	got, _ := s.Read("b", Range{Max: 1000})
 	if len(got) == 0 || got[0].Seq != 1 {
 		t.Fatalf("new sink reads %d records from %v", len(got), got)
 	}
@@ -166,7 +166,7 @@ func benchSpool(b *testing.B, deliver bool) {
 		if !deliver {
 			continue
 		}
-		got, err := s.Read("a", 1000)
+		got, err := s.Read("a", Range{Max: 1000})
 		if err != nil || len(got) != 1000 {
 			b.Fatal(len(got), err)
 		}
@@ -231,7 +231,7 @@ func TestSpool_CompactsASparseFileAtOpen(t *testing.T) {
 	if c, _ := s.Cursor("a"); c != 19990 {
 		t.Errorf("cursor %d", c)
 	}
-	got, err := s.Read("a", 100)
+	got, err := s.Read("a", Range{Max: 100})
 	if err != nil || len(got) != 10 || got[0].Seq != 19991 || len(got[9].Payload) != len(`{"seq":20000}`)+2000 {
 		t.Errorf("read after compaction: %d records, %v", len(got), err)
 	}
@@ -353,7 +353,7 @@ func TestCheckFile_SoundAndMissing(t *testing.T) {
 	}
 }
 
-func TestSpool_ReadBounded(t *testing.T) {
+func TestSpool_Read_MaxBytes(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "spool.db"), 0)
 	defer s.Close()
 	s.Register([]string{"a"})
@@ -365,17 +365,17 @@ func TestSpool_ReadBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ max, bytes, want int }{{100, 0, 10}, {4, 0, 4}, {100, 2500, 3}, {100, 1, 1}, {2, 10000, 2}} {
-		got, err := s.ReadBounded("a", tc.max, tc.bytes)
+		got, err := s.Read("a", Range{Max: tc.max, MaxBytes: tc.bytes})
 		if err != nil || len(got) != tc.want {
-			t.Errorf("ReadBounded(%d, %d) = %d records, %v; want %d", tc.max, tc.bytes, len(got), err, tc.want)
+			t.Errorf("Read(Max %d, MaxBytes %d) = %d records, %v; want %d", tc.max, tc.bytes, len(got), err, tc.want)
 		}
 	}
 }
 
-// ReadAfter reads past records not yet acknowledged (a deliverer with
+// Read with After reads past records not yet acknowledged (a deliverer with
 // batches in flight), never before the cursor, from memory and from the
 // file alike.
-func TestSpool_ReadAfter(t *testing.T) {
+func TestSpool_Read_After(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	s := open(t, path, 0)
 	s.Register([]string{"a"})
@@ -389,25 +389,25 @@ func TestSpool_ReadAfter(t *testing.T) {
 		}
 		return recs[0].Seq
 	}
-	if got := firstSeq(s.ReadAfter("a", 4, 3, 0)); got != 5 {
+	if got := firstSeq(s.Read("a", Range{After: 4, Max: 3})); got != 5 {
 		t.Errorf("after 4 read from %d", got)
 	}
 	if err := s.Ack("a", 6); err != nil {
 		t.Fatal(err)
 	}
-	if got := firstSeq(s.ReadAfter("a", 2, 3, 0)); got != 7 {
+	if got := firstSeq(s.Read("a", Range{After: 2, Max: 3})); got != 7 {
 		t.Errorf("after 2 with the cursor at 6 read from %d", got)
 	}
-	if recs, err := s.ReadAfter("a", 10, 3, 0); err != nil || len(recs) != 0 {
+	if recs, err := s.Read("a", Range{After: 10, Max: 3}); err != nil || len(recs) != 0 {
 		t.Errorf("after the head: %d records, %v", len(recs), err)
 	}
 	s.Close()
 	s = open(t, path, 0) // nothing in memory now
 	defer s.Close()
-	if got := firstSeq(s.ReadAfter("a", 8, 3, 0)); got != 9 {
+	if got := firstSeq(s.Read("a", Range{After: 8, Max: 3})); got != 9 {
 		t.Errorf("from the file, after 8 read from %d", got)
 	}
-	if _, err := s.ReadAfter("b", 0, 1, 0); !errors.Is(err, ErrUnknownSink) {
+	if _, err := s.Read("b", Range{Max: 1}); !errors.Is(err, ErrUnknownSink) {
 		t.Errorf("unknown sink: %v", err)
 	}
 }
@@ -452,7 +452,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 		}
 	}
 	appendN(1000) // 4 MB: all kept
-	got, err := s.Read("fast", 300)
+	got, err := s.Read("fast", Range{Max: 300})
 	if err != nil || len(got) != 300 {
 		t.Fatal(len(got), err)
 	}
@@ -460,13 +460,13 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if err := s.Ack("fast", 300); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Read("fast", 1000)
+	got, _ = s.Read("fast", Range{Max: 1000})
 	check(got, 301, true)
 	if len(got) != 700 {
 		t.Fatalf("read %d", len(got))
 	}
 	appendN(5000) // 20 MB more: the oldest are no longer kept
-	got, _ = s.Read("slow", 2000)
+	got, _ = s.Read("slow", Range{Max: 2000})
 	check(got, 1, false)
 	if err := s.Ack("fast", 6000); err != nil {
 		t.Fatal(err)
@@ -474,7 +474,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if err := s.Ack("slow", 1000); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.ReadBounded("slow", 10000, 40000)
+	got, _ = s.Read("slow", Range{Max: 10000, MaxBytes: 40000})
 	check(got, 1001, false)
 	if len(got) != 10 {
 		t.Fatalf("bounded read %d", len(got))
@@ -482,7 +482,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if err := s.Ack("slow", 5000); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.ReadBounded("slow", 10000, 40000)
+	got, _ = s.Read("slow", Range{Max: 10000, MaxBytes: 40000})
 	check(got, 5001, true)
 	if len(got) != 10 {
 		t.Fatalf("bounded read %d", len(got))
@@ -494,7 +494,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if err := s.Ack("slow", 6000); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Read("slow", 10)
+	got, _ = s.Read("slow", Range{Max: 10})
 	check(got, 6001, true)
 	if len(got) != 1 {
 		t.Fatalf("read %d after the failed append", len(got))
@@ -502,7 +502,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	s.Close()
 	s = open(t, path, 0)
 	defer s.Close()
-	got, _ = s.Read("slow", 10)
+	got, _ = s.Read("slow", Range{Max: 10})
 	check(got, 6001, false)
 }
 
@@ -545,5 +545,58 @@ func TestSpool_FolderSyncFailure(t *testing.T) {
 	}
 	if _, err := os.Stat(to); err != nil {
 		t.Fatalf("MoveAside's error names %q, which is not there: %v", to, err)
+	}
+}
+
+// A Register whose transaction fails (here: a sink name longer than bbolt
+// takes as a key) leaves the spool as it was, in memory too: the sink it
+// would have removed still has its cursor and its records, the sink it
+// would have added is unknown, and nothing was trimmed.
+func TestSpool_Register_FailedTransactionChangesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := open(t, path, 0)
+	defer func() { s.Close() }()
+	if err := s.Register([]string{"old", "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(sealed("c", 1, 10), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack("kept", 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack("old", 4); err != nil {
+		t.Fatal(err)
+	}
+	pending, delivered := s.PendingBytes(), s.Delivered()
+
+	tooLong := strings.Repeat("x", 1<<16)
+	if err := s.Register([]string{"kept", "new", tooLong}); err == nil {
+		t.Fatal("Register with a sink name bbolt cannot store succeeded")
+	}
+	if c, ok := s.Cursor("old"); !ok || c != 4 {
+		t.Errorf("cursor of the sink the failed Register removed: %d, %v; want 4, true", c, ok)
+	}
+	if _, ok := s.Cursor("new"); ok {
+		t.Error("the sink the failed Register added has a cursor")
+	}
+	if _, err := s.Read("new", Range{Max: 1}); !errors.Is(err, ErrUnknownSink) {
+		t.Errorf("Read for the sink the failed Register added: %v, want ErrUnknownSink", err)
+	}
+	if p, d := s.PendingBytes(), s.Delivered(); p != pending || d != delivered {
+		t.Errorf("pending bytes %d, delivered %d after the failed Register; want %d, %d", p, d, pending, delivered)
+	}
+	if got, err := s.Read("old", Range{Max: 100}); err != nil || len(got) != 6 || got[0].Seq != 5 {
+		t.Errorf("old's records after the failed Register: %d, %v; want seqs 5-10", len(got), err)
+	}
+
+	// What memory says is what the file says.
+	s.Close()
+	s = open(t, path, 0)
+	if c, ok := s.Cursor("old"); !ok || c != 4 {
+		t.Errorf("after reopening: cursor of old %d, %v", c, ok)
+	}
+	if _, ok := s.Cursor("new"); ok {
+		t.Error("after reopening: new has a cursor")
 	}
 }
