@@ -328,11 +328,17 @@ func (in *Ingester) SpoolFull() bool { return in.full.Load() }
 // fail (and are being retried).
 func (in *Ingester) CommitFailing() bool { return in.failing.Load() }
 
-// Run writes the start records, then ingests lines until ctx is done, then
-// commits what it has with a sidecar_stop record. It returns nil after a
+// Run writes the start records, then ingests lines until ctx is done or
+// lines is closed (the source has no more), then commits what it has with
+// a sidecar_stop record. A source position that cannot be read stops it
+// before anything is written. It returns nil after a
 // clean stop; an error means the final commit failed (nothing is lost: the
 // source position was not advanced past uncommitted lines).
 func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
+	resume, err := in.Resume()
+	if err != nil {
+		return err
+	}
 	now := in.cfg.Now()
 	if in.sealer.Head().Seq == 0 {
 		in.add(&record.Record{TS: now, IngestedAt: now, Action: record.ActionChainStart})
@@ -354,8 +360,8 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	for k, v := range in.cfg.StartDetail {
 		start[k] = v
 	}
-	if p, _ := in.Resume(); p != nil {
-		start["resume"] = p
+	if resume != nil {
+		start["resume"] = resume
 	} else if len(in.positions) > 0 {
 		start["resume"] = in.positions
 	}
@@ -395,7 +401,10 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 		select {
 		case <-ctx.Done():
 			return in.stop()
-		case l := <-lines:
+		case l, ok := <-lines:
+			if !ok {
+				return in.stopFor("source closed")
+			}
 			in.handle(l)
 			if len(in.batch) >= in.cfg.BatchRecords || in.batchBytes >= maxBatchBytes {
 				if err := in.commit(ctx); err != nil {
@@ -780,9 +789,12 @@ func (in *Ingester) waitForRoom(ctx context.Context) error {
 
 // stop commits the open batch with a sidecar_stop record. It must succeed
 // within a bounded time even though ctx is done.
-func (in *Ingester) stop() error {
+func (in *Ingester) stop() error { return in.stopFor("shutdown") }
+
+// stopFor is stop, for reason.
+func (in *Ingester) stopFor(reason string) error {
 	in.addOwn(record.ActionSidecarStop, map[string]any{
-		"reason": "shutdown", "lines_this_run": in.lines,
+		"reason": reason, "lines_this_run": in.lines,
 	})
 	if in.cfg.Checkpoint.Signer != nil {
 		in.checkpoint()
