@@ -18,7 +18,9 @@
 // With forward-secure epochs (Sealer.SetEpoch), the key of epoch e+1 is
 // HMAC-SHA256(K(e), "ratchet" || uint64be(e)) (Key.Ratchet) and the old key
 // is erased (Sealer.Ratchet); a seal record closes each epoch. EpochFile
-// keeps the current key beside the spool, overwritten in place.
+// keeps the current key beside the spool: replaced whole at each epoch,
+// the previous key erased, and checksummed so that a damaged file is
+// refused rather than read as a wrong key.
 //
 // # Checkpoints
 //

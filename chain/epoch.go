@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
+
+	"github.com/fips-agents/audit-sidecar/internal/fsutil"
 )
 
 // Forward-secure epochs: epoch 1 is sealed with the key from the key file,
@@ -50,27 +53,43 @@ func (k Key) Erase() { clear(k.secret) }
 
 // EpochFile keeps the current epoch and its key beside the spool, so that
 // the sidecar continues after a restart without the key file (which the
-// operator removes from the pod once the chain is running). Each Store
-// overwrites the file in place (same size, same blocks on a file system
-// that updates in place) and syncs it: the previous epoch's key is gone
-// from the file once Store returns.
+// operator removes from the pod once the chain is running).
+//
+// Each Store writes the new key to a file beside it (<path>.new), syncs
+// it, renames it over the file and syncs the folder, then overwrites the
+// replaced file's bytes with zeros through a descriptor still open on it,
+// and syncs it: at every instant the path holds one whole key (the old or
+// the new), and once Store returns the previous epoch's key is gone from
+// the file's blocks (on a file system that writes in place; a crash
+// between the rename and the erasure leaves it in freed blocks).
+//
+// The file ends in a SHA-256 checksum of the rest: Load refuses a file
+// cut short, zero-filled or with a flipped bit, naming it, rather than
+// hand out a wrong key, with which every later record would be
+// unverifiable. A file of the first format (ASEPOCH1, no checksum) is
+// still read, and replaced by the current one at the next Store.
 type EpochFile struct{ path string }
 
 // NewEpochFile names the file.
 func NewEpochFile(path string) *EpochFile { return &EpochFile{path: path} }
 
-// epochFileSize is the fixed size of the file: magic, kid length and kid
-// (up to 128 bytes), epoch, key length and key (up to 256 bytes).
+// The file is epochBodySize bytes (magic, kid length and kid up to 128
+// bytes, epoch, key length and key up to 256 bytes, zero-padded), then,
+// from ASEPOCH2 on, the SHA-256 of those bytes.
 const (
-	epochMagic    = "ASEPOCH1"
-	epochFileSize = 8 + 1 + 128 + 8 + 2 + 256
+	epochMagic    = "ASEPOCH2"
+	epochMagicV1  = "ASEPOCH1" // no checksum; read, never written
+	epochBodySize = 8 + 1 + 128 + 8 + 2 + 256
+	epochFileSize = epochBodySize + sha256.Size
+	epochNewExt   = ".new"
 )
 
-// ErrBadEpochFile says the epoch file is malformed.
+// ErrBadEpochFile says the epoch key file is damaged or not one.
 var ErrBadEpochFile = errors.New("malformed epoch key file")
 
 // Load returns the stored key and its epoch; ok is false if there is no
-// file.
+// file. A damaged file is an error wrapping ErrBadEpochFile and naming
+// the file (never the key).
 func (f *EpochFile) Load() (k Key, epoch uint64, ok bool, err error) {
 	b, err := os.ReadFile(f.path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -80,20 +99,37 @@ func (f *EpochFile) Load() (k Key, epoch uint64, ok bool, err error) {
 		return Key{}, 0, false, fmt.Errorf("read epoch key file %q: %w", f.path, err)
 	}
 	defer clear(b)
-	if len(b) != epochFileSize || string(b[:8]) != epochMagic {
-		return Key{}, 0, false, fmt.Errorf("epoch key file %q: %w", f.path, ErrBadEpochFile)
+	bad := func(why string) (Key, uint64, bool, error) {
+		return Key{}, 0, false, fmt.Errorf("epoch key file %q: %w: %s", f.path, ErrBadEpochFile, why)
+	}
+	switch {
+	case len(b) >= 8 && string(b[:8]) == epochMagicV1:
+		if len(b) != epochBodySize {
+			return bad(fmt.Sprintf("%d bytes, want %d", len(b), epochBodySize))
+		}
+	case len(b) >= 8 && string(b[:8]) == epochMagic:
+		if len(b) != epochFileSize {
+			return bad(fmt.Sprintf("%d bytes, want %d (cut short or written past its end)", len(b), epochFileSize))
+		}
+		sum := sha256.Sum256(b[:epochBodySize])
+		if !bytes.Equal(sum[:], b[epochBodySize:]) {
+			return bad("checksum mismatch (a torn or damaged write)")
+		}
+	default:
+		return bad(fmt.Sprintf("%d bytes, not starting with %q", len(b), epochMagic))
 	}
 	kl := int(b[8])
 	off := 9 + 128
 	epoch = binary.BigEndian.Uint64(b[off:])
 	sl := int(binary.BigEndian.Uint16(b[off+8:]))
 	if kl == 0 || kl > 128 || sl < MinKeyBytes || sl > 256 || epoch == 0 {
-		return Key{}, 0, false, fmt.Errorf("epoch key file %q: %w", f.path, ErrBadEpochFile)
+		return bad("kid, key length or epoch out of range")
 	}
 	return Key{ID: string(b[9 : 9+kl]), secret: bytes.Clone(b[off+10 : off+10+sl])}, epoch, true, nil
 }
 
-// Store writes k as the key of epoch, in place, and syncs the file.
+// Store makes k the key of epoch in the file, durably, and erases the key
+// it held before (see EpochFile).
 func (f *EpochFile) Store(k Key, epoch uint64) error {
 	if len(k.ID) == 0 || len(k.ID) > 128 || len(k.secret) > 256 {
 		return fmt.Errorf("epoch key file %q: key id or key too long", f.path)
@@ -107,19 +143,97 @@ func (f *EpochFile) Store(k Key, epoch uint64) error {
 	binary.BigEndian.PutUint64(b[off:], epoch)
 	binary.BigEndian.PutUint16(b[off+8:], uint16(len(k.secret)))
 	copy(b[off+10:], k.secret)
-	fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
+	sum := sha256.Sum256(b[:epochBodySize])
+	copy(b[epochBodySize:], sum[:])
+
+	// The file replaced, held open to be erased once the new one is in
+	// place.
+	old, err := openRegular(f.path, false)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("epoch key file %q: %w", f.path, err)
+	}
+	if old != nil {
+		defer old.Close()
+	}
+	tmp := f.path + epochNewExt
+	if err := writeSynced(tmp, b); err != nil {
+		return fmt.Errorf("epoch key file %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		return fmt.Errorf("epoch key file %q: %w", f.path, err)
+	}
+	if err := fsutil.SyncDir(filepath.Dir(f.path)); err != nil {
+		return fmt.Errorf("epoch key file %q: %w", f.path, err)
+	}
+	if old != nil {
+		if err := erase(old); err != nil {
+			return fmt.Errorf("epoch key file %q: erase the previous key: %w", f.path, err)
+		}
+	}
+	return nil
+}
+
+// openRegular opens the regular file at path for writing, never through a
+// symbolic link or anything but a regular file; with create, it is created
+// (mode 0600) if missing.
+func openRegular(path string, create bool) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		if !create {
+			return nil, nil // replaced by the rename, never written through
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+	}
+	flag := os.O_WRONLY
+	if create {
+		flag |= os.O_CREATE
+	}
+	fd, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
-		return fmt.Errorf("epoch key file %q: %w", f.path, err)
+		return nil, err
 	}
-	if _, err := fd.WriteAt(b, 0); err != nil {
+	ofi, err1 := fd.Stat()
+	lfi, err2 := os.Lstat(path)
+	if err := errors.Join(err1, err2); err != nil || !os.SameFile(ofi, lfi) {
 		fd.Close()
-		return fmt.Errorf("epoch key file %q: %w", f.path, err)
+		return nil, fmt.Errorf("%q changed while it was opened", path)
 	}
-	if err := fd.Sync(); err != nil {
-		fd.Close()
-		return fmt.Errorf("epoch key file %q: %w", f.path, err)
+	return fd, nil
+}
+
+// writeSynced writes b over the start of the file at path (a leftover of
+// a Store cut short is overwritten, not unlinked with a key in it), cuts
+// it to len(b) and syncs it.
+func writeSynced(path string, b []byte) error {
+	fd, err := openRegular(path, true)
+	if err != nil {
+		return err
 	}
-	return fd.Close()
+	_, err = fd.WriteAt(b, 0)
+	if err == nil {
+		err = fd.Truncate(int64(len(b)))
+	}
+	if err == nil {
+		err = fd.Sync()
+	}
+	if cerr := fd.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// erase overwrites every byte of fd's file with zeros and syncs it, so
+// that its blocks no longer hold what it held once it is closed.
+func erase(fd *os.File) error {
+	fi, err := fd.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := fd.WriteAt(make([]byte, fi.Size()), 0); err != nil {
+		return err
+	}
+	return fd.Sync()
 }
 
 // epochKeys derives the epoch keys of a keyring's kids for verification,

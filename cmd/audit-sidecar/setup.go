@@ -141,6 +141,11 @@ func chainKeys(cfg *config.Config, st spool.State) (chain.Key, uint64, chain.Key
 		return fileKey, 0, prev, fileErr
 	}
 	stored, storedEpoch, ok, err := chain.NewEpochFile(epochFilePath(cfg)).Load()
+	if errors.Is(err, chain.ErrBadEpochFile) {
+		// Never a guessed key: every record sealed with a wrong one would
+		// be unverifiable.
+		return chain.Key{}, 0, nil, fmt.Errorf("chain.epoch: %w; to continue the chain, remove the file and mount the key of epoch 1 as chain.key_file for one start (the current epoch's key is derived from it)", err)
+	}
 	if err != nil {
 		return chain.Key{}, 0, nil, fmt.Errorf("chain.epoch: %w", err)
 	}
