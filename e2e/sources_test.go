@@ -481,7 +481,12 @@ func TestE2E_InvalidUTF8InAString(t *testing.T) {
 		"{\"n\":0,\"action\":\"tool_call\",\"tool\":\"shell\",\"arguments\":{\"cmd\":\"rm -rf /tmp/x\xff\xfe\",\"to\":\"" + email + "\"}}",
 		"{\"n\":1,\"action\":\"tool_call\",\"tool\":\"sh\xc3\x28ell\",\"arguments\":{\"cmd\":\"ls\"}}",
 		"{\"n\":2,\"action\":\"tool_call\",\"tool\":\"shell\",\"arguments\":{\"cmd\":\"rm -rf /tmp/x\uFFFD\uFFFD\"}}",
+		// Escapes: an unpaired surrogate stands for no character (U+FFFD
+		// and a digest); an escaped pair is one character (neither).
+		`{"n":3,"action":"tool_call","tool":"shell","arguments":{"cmd":"rm -rf /tmp/x\ud800"}}`,
+		`{"n":4,"action":"tool_call","tool":"shell","arguments":{"cmd":"echo \ud83d\ude00"}}`,
 	}
+	substituted := func(l string) bool { return !utf8.ValidString(l) || strings.Contains(l, `\ud800`) }
 	e := newEnv(t)
 	appendLines(t, e.logPath, strings.Join(lines, "\n")+"\n")
 	p, db := startAndWait(t, e, len(lines))
@@ -514,11 +519,11 @@ func TestE2E_InvalidUTF8InAString(t *testing.T) {
 		if offset != off {
 			t.Errorf("line %d: source offset %d, want %d", i, offset, off)
 		}
-		if !utf8.Valid(payload) || !bytes.Contains(payload, []byte("\uFFFD")) {
-			t.Errorf("line %d: payload is not UTF-8 or lacks U+FFFD: %q", i, payload)
+		if !utf8.Valid(payload) || bytes.Contains(payload, []byte("\uFFFD")) != (substituted(l) || strings.Contains(l, "\uFFFD")) {
+			t.Errorf("line %d: payload is not UTF-8, or has U+FFFD where it should not or lacks it: %q", i, payload)
 		}
 		want := ""
-		if !utf8.ValidString(l) {
+		if substituted(l) {
 			s := sha256.Sum256([]byte(l))
 			want = hex.EncodeToString(s[:])
 		}
@@ -539,6 +544,47 @@ func TestE2E_InvalidUTF8InAString(t *testing.T) {
 	}
 	if i != len(lines) {
 		t.Fatalf("%d event records, want %d", i, len(lines))
+	}
+	requireValid(t, e.cfgPath)
+}
+
+// TestE2E_InvalidUTF8InAString_Docker: under an envelope the digest is of
+// the envelope's lines as they are in the file, whatever level of escaping
+// held what decoding replaced.
+func TestE2E_InvalidUTF8InAString_Docker(t *testing.T) {
+	t.Parallel()
+	wrap := func(log string) string {
+		return `{"log":"` + log + `","stream":"stdout","time":"2026-11-27T10:00:00.5Z"}`
+	}
+	lines := []string{
+		wrap("{\\\"n\\\":0,\\\"action\\\":\\\"tool_call\\\",\\\"tool\\\":\\\"sh\xffell\\\"}\\n"),
+		wrap(`{\"n\":1,\"action\":\"tool_call\",\"tool\":\"sh\\ud800ell\"}\n`),
+		wrap(`{\"n\":2,\"action\":\"tool_call\",\"tool\":\"shell\"}\n`),
+	}
+	e := newEnv(t)
+	cfg := strings.Replace(e.configYAML(""), "  format: native\n", "  format: native\n  envelope: docker\n", 1)
+	writeFile(t, e.cfgPath, []byte(cfg))
+	appendLines(t, e.logPath, strings.Join(lines, "\n")+"\n")
+	p, db := startAndWait(t, e, len(lines))
+	p.stop(t)
+	for i, l := range lines {
+		var tool string
+		var sum sql.NullString
+		if err := db.QueryRow(`SELECT tool, json_extract(payload, '$.source.raw_sha256') FROM audit_records
+			WHERE action = 'tool_call' AND json_extract(payload, '$.detail.n') = ?`, i).Scan(&tool, &sum); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		want := ""
+		if i < 2 {
+			s := sha256.Sum256([]byte(l))
+			want = hex.EncodeToString(s[:])
+			if tool != "sh\uFFFDell" {
+				t.Errorf("event %d: tool %q", i, tool)
+			}
+		}
+		if sum.String != want {
+			t.Errorf("event %d: source.raw_sha256 %q, want %q", i, sum.String, want)
+		}
 	}
 	requireValid(t, e.cfgPath)
 }

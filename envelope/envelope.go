@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind is the envelope format.
@@ -69,6 +70,62 @@ type Message struct {
 	Truncated  bool
 	FullLen    int64
 	FullSHA256 [32]byte
+	// Substitutes says that decoding the message's lines replaces some
+	// of what the agent wrote with U+FFFD (Substitutes of a line); RawSHA256
+	// is then the SHA-256 of those physical lines as they are in the file,
+	// joined by "\n" (one line: its bytes without the "\n").
+	Substitutes bool
+	RawSHA256   [32]byte
+}
+
+// Substitutes reports whether decoding line may replace some of what the
+// agent wrote with U+FFFD: bytes that are not valid UTF-8, or a \u escape
+// of a UTF-16 surrogate (D800-DFFF) that is not half of an escaped pair.
+// Escapes are found without regard to the backslashes before them, so an
+// escape inside an escaped string (\\ud800, as in a docker envelope) is
+// reported too: a false positive only adds a digest, while a miss would let
+// a U+FFFD hide what the agent wrote.
+func Substitutes(line []byte) bool {
+	if !utf8.Valid(line) {
+		return true
+	}
+	for i := 0; ; {
+		j := bytes.Index(line[i:], []byte(`\u`))
+		if j < 0 {
+			return false
+		}
+		i += j
+		switch surrogate(line[i:]) {
+		case 'h':
+			if surrogate(line[i+6:]) != 'l' {
+				return true
+			}
+			i += 12 // the pair
+		case 'l':
+			return true // a low half with no high half before it
+		default:
+			i += 2
+		}
+	}
+}
+
+// surrogate says what the \u escape at the start of b stands for: 'h' a
+// high surrogate (D800-DBFF), 'l' a low one (DC00-DFFF), 0 anything else.
+func surrogate(b []byte) byte {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' || b[2]|0x20 != 'd' || !isHex(b[4]) || !isHex(b[5]) {
+		return 0
+	}
+	switch c := b[3] | 0x20; {
+	case c == '8' || c == '9' || c == 'a' || c == 'b':
+		return 'h'
+	case c >= 'c' && c <= 'f':
+		return 'l'
+	}
+	return 0
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
 }
 
 // Decoder joins fragments. It keeps one pending message per stream. Not
@@ -83,6 +140,7 @@ type partial struct {
 	msg  Message
 	hash hash.Hash // of the whole text, once it exceeds max
 	full []byte    // the whole text while it fits in max
+	raw  hash.Hash // of the physical lines, once the message spans two
 }
 
 // NewDecoder returns a decoder for kind that keeps at most max bytes of a
@@ -117,6 +175,9 @@ func (d *Decoder) Feed(line []byte, tag any, truncated bool) (Message, bool) {
 	if !ok {
 		// No envelope, or one that does not parse: the line as it is.
 		m := Message{Text: append([]byte(nil), line...), First: tag, FullLen: int64(len(line)), Truncated: truncated}
+		if !truncated && Substitutes(line) {
+			m.Substitutes, m.RawSHA256 = true, sha256.Sum256(line)
+		}
 		return m, true
 	}
 	if truncated {
@@ -127,6 +188,17 @@ func (d *Decoder) Feed(line []byte, tag any, truncated bool) (Message, bool) {
 	p := d.pending[string(stream)]
 	if p == nil {
 		p = &partial{msg: Message{Stream: string(stream), Time: ts, First: tag}}
+		if !final {
+			p.raw = sha256.New()
+		}
+	} else {
+		p.raw.Write([]byte{'\n'})
+	}
+	if p.raw != nil {
+		p.raw.Write(line)
+	}
+	if !truncated && Substitutes(line) {
+		p.msg.Substitutes = true
 	}
 	d.add(p, text)
 	if truncated {
@@ -138,6 +210,9 @@ func (d *Decoder) Feed(line []byte, tag any, truncated bool) (Message, bool) {
 	}
 	delete(d.pending, string(stream))
 	m := p.msg
+	if m.Substitutes {
+		m.RawSHA256 = p.rawSum(line)
+	}
 	if p.hash != nil {
 		m.Truncated = true
 		copy(m.FullSHA256[:], p.hash.Sum(nil))
@@ -145,6 +220,16 @@ func (d *Decoder) Feed(line []byte, tag any, truncated bool) (Message, bool) {
 		m.FullSHA256 = sha256.Sum256(p.full)
 	}
 	return m, true
+}
+
+// rawSum is the digest of p's physical lines; line is the last one (the
+// only one when the message did not span lines).
+func (p *partial) rawSum(line []byte) (sum [32]byte) {
+	if p.raw == nil {
+		return sha256.Sum256(line)
+	}
+	p.raw.Sum(sum[:0])
+	return sum
 }
 
 // add appends text to p, keeping at most max bytes and hashing the whole
@@ -246,6 +331,9 @@ func (d *Decoder) Flush() []Message {
 	var out []Message
 	for s, p := range d.pending {
 		m := p.msg
+		if m.Substitutes {
+			m.RawSHA256 = p.rawSum(nil)
+		}
 		if p.hash != nil {
 			m.Truncated = true
 			copy(m.FullSHA256[:], p.hash.Sum(nil))

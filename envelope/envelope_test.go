@@ -171,3 +171,86 @@ func TestParseKind(t *testing.T) {
 		t.Error("ParseKind accepted journald")
 	}
 }
+
+// TestSubstitutes: what decoding would replace with U+FFFD is found
+// (invalid bytes, an unpaired surrogate escape, also inside an escaped
+// string); what it would not replace is not.
+func TestSubstitutes(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{`{"a":"plain"}`, false},
+		{"{\"a\":\"\uFFFD written by the agent\"}", false},
+		{`{"a":"\u00e9 \u20ac"}`, false},
+		{`{"a":"\ud83d\ude00"}`, false}, // an escaped pair: one character
+		{`{"a":"\uD83D\uDE00"}`, false},
+		{`{"a":"\ud800"}`, true},
+		{`{"a":"\uDBFFx"}`, true},
+		{`{"a":"\udc00"}`, true},                  // a low half alone
+		{`{"a":"\ud800\ud800"}`, true},            // two high halves
+		{`{"a":"\ude00\ud83d"}`, true},            // reversed
+		{`{"log":"{\"a\":\"\\ud800\"}\n"}`, true}, // inside an escaped string
+		{`{"a":"\ud8`, false},                     // cut short: not an escape
+		{"{\"a\":\"\xff\"}", true},
+		{"{\"a\":\"\xc3\x28\"}", true},
+		{"{\"a\":\"\xed\xa0\x80\"}", true}, // a surrogate encoded in UTF-8
+		{"{\"a\":\"\xc0\xaf\"}", true},     // overlong
+	} {
+		if got := Substitutes([]byte(tc.line)); got != tc.want {
+			t.Errorf("Substitutes(%q) = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}
+
+// TestRawDigestOfSubstitutedMessages: a message whose lines decoding
+// replaces with U+FFFD carries the SHA-256 of those lines as they are in
+// the file (joined by "\n"), whichever fragment held the bytes; a clean
+// message carries none.
+func TestRawDigestOfSubstitutedMessages(t *testing.T) {
+	sum := func(lines ...string) [32]byte { return sha256.Sum256([]byte(strings.Join(lines, "\n"))) }
+	dockerRaw := func(log string) string {
+		return `{"log":"` + log + `","stream":"stdout","time":"2026-11-27T10:00:00.5Z"}`
+	}
+	for _, tc := range []struct {
+		name  string
+		kind  Kind
+		lines []string
+		dirty bool
+	}{
+		{"docker clean", Docker, []string{dockerRaw(`{\"a\":\"x\"}\n`)}, false},
+		{"docker invalid byte", Docker, []string{dockerRaw("{\\\"a\\\":\\\"x\xff\\\"}\\n")}, true},
+		{"docker escaped surrogate in the log", Docker, []string{dockerRaw(`{\"a\":\"\ud800\"}\n`)}, true},
+		{"docker surrogate escaped in the event", Docker, []string{dockerRaw(`{\"a\":\"\\ud800\"}\n`)}, true},
+		{"docker fragments, the second dirty", Docker, []string{dockerRaw(`{\"a\":\"x`), dockerRaw("y\xfe\\\"}\\n")}, true},
+		{"docker fragments, clean", Docker, []string{dockerRaw(`{\"a\":\"x`), dockerRaw(`y\"}\n`)}, false},
+		{"cri fragments, the first dirty", CRI, []string{"2026-11-27T10:00:00.1Z stdout P {\"a\":\"\xff", "2026-11-27T10:00:00.2Z stdout F x\"}"}, true},
+		{"cri clean", CRI, []string{`2026-11-27T10:00:00.1Z stdout F {"a":"x"}`}, false},
+		{"passed through", Docker, []string{"not an envelope \xff"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := feedAll(NewDecoder(tc.kind, 1<<20), tc.lines)
+			if len(ms) != 1 {
+				t.Fatalf("%d messages, want 1", len(ms))
+			}
+			m := ms[0]
+			if m.Substitutes != tc.dirty {
+				t.Fatalf("Substitutes %v, want %v", m.Substitutes, tc.dirty)
+			}
+			if tc.dirty && m.RawSHA256 != sum(tc.lines...) {
+				t.Errorf("RawSHA256 is not the digest of the lines joined by \\n")
+			}
+			if !tc.dirty && m.RawSHA256 != ([32]byte{}) {
+				t.Errorf("a clean message carries a digest")
+			}
+		})
+	}
+	// A message never completed (the container died mid-line) keeps it.
+	d := NewDecoder(Docker, 1<<20)
+	lines := []string{dockerRaw("{\\\"a\\\":\\\"\xff"), dockerRaw(`more`)}
+	feedAll(d, lines)
+	ms := d.Flush()
+	if len(ms) != 1 || !ms[0].Substitutes || ms[0].RawSHA256 != sum(lines...) {
+		t.Fatalf("flushed %+v", ms)
+	}
+}

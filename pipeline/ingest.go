@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"golang.org/x/mod/sumdb/note"
@@ -469,7 +468,12 @@ func (in *Ingester) handle(l tailer.Line) {
 	}
 	fs := in.file(l.Watch)
 	if in.cfg.Envelope == envelope.None {
-		in.record(fs, l, l.Text, l.Truncated, l.FullLen, l.FullSHA256)
+		var raw *[32]byte
+		if !l.Truncated && envelope.Substitutes(l.Text) {
+			sum := sha256.Sum256(l.Text)
+			raw = &sum
+		}
+		in.record(fs, l, l.Text, l.Truncated, l.FullLen, l.FullSHA256, raw)
 		in.advance(l.Watch, l.Next)
 		return
 	}
@@ -492,7 +496,11 @@ func (in *Ingester) handle(l tailer.Line) {
 		}
 	}
 	for _, h := range fs.held {
-		in.record(fs, h.src, h.msg.Text, h.msg.Truncated, h.msg.FullLen, h.msg.FullSHA256)
+		var raw *[32]byte
+		if h.msg.Substitutes {
+			raw = &h.msg.RawSHA256
+		}
+		in.record(fs, h.src, h.msg.Text, h.msg.Truncated, h.msg.FullLen, h.msg.FullSHA256, raw)
 	}
 	fs.held, fs.heldRead = fs.held[:0], 0
 	in.advance(l.Watch, l.Next)
@@ -526,18 +534,16 @@ func (in *Ingester) advance(watch string, next tailer.Position) {
 // record parses one message (from the line src starts at) with the file's
 // dialect into sealed records in the open batch (a dialect may make
 // several records of one line, or none when it holds state for later).
-func (in *Ingester) record(fs *fileState, src tailer.Line, text []byte, truncated bool, fullLen int64, sum [32]byte) {
+// raw, when not nil, is the digest of the lines the message was read from,
+// whose decoding replaces some of what the agent wrote with U+FFFD
+// (envelope.Substitutes): the records carry it as source.raw_sha256.
+func (in *Ingester) record(fs *fileState, src tailer.Line, text []byte, truncated bool, fullLen int64, sum [32]byte, raw *[32]byte) {
 	pl := parse.Line{Text: text, Source: record.Source{File: src.Path, Dev: src.Dev, Ino: src.Ino, Offset: src.Offset}}
 	if truncated {
 		pl.FullLen, pl.FullSHA256 = fullLen, sum
 	}
-	if !truncated && !utf8.Valid(text) {
-		// Strings keep U+FFFD for the invalid bytes (as encoding/json
-		// does); the digest keeps the line's exact bytes provable. (A
-		// truncated line is a parse_error whose detail has the whole
-		// line's digest already.)
-		sum = sha256.Sum256(text)
-		pl.Source.RawSHA256 = hex.EncodeToString(sum[:])
+	if raw != nil {
+		pl.Source.RawSHA256 = hex.EncodeToString(raw[:])
 		in.cfg.Metrics.InvalidUTF8.Inc()
 	}
 	fs.dialect.Parse(pl, in.cfg.Now(), func(r *record.Record) {

@@ -18,8 +18,8 @@ type Metrics struct {
 	Records      *prometheus.CounterVec // by action
 	Redactions   *prometheus.CounterVec // by type
 	ParseErrors  prometheus.Counter
-	// InvalidUTF8 counts lines whose bytes are not valid UTF-8 (their
-	// records carry source.raw_sha256).
+	// InvalidUTF8 counts messages whose decoding replaces some of what
+	// the agent wrote with U+FFFD (their records carry source.raw_sha256).
 	InvalidUTF8  prometheus.Counter
 	Commits      prometheus.Counter
 	CommitErrors prometheus.Counter
@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Records:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_records_total", Help: "Records sealed into the chain, by action."}, []string{"action"}),
 		Redactions:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_redactions_total", Help: "Values redacted, by PII type."}, []string{"type"}),
 		ParseErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_parse_errors_total", Help: "Lines that became parse_error records."}),
-		InvalidUTF8:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_invalid_utf8_total", Help: "Lines whose bytes are not valid UTF-8: their strings hold U+FFFD and their records the line's SHA-256 (source.raw_sha256)."}),
+		InvalidUTF8:      prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_source_invalid_utf8_total", Help: "Messages whose decoding replaced some of what the agent wrote with U+FFFD (bytes that are not valid UTF-8, unpaired surrogate escapes): their records carry the SHA-256 of the lines (source.raw_sha256)."}),
 		Commits:          prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_commits_total", Help: "Spool transactions committed by ingestion."}),
 		CommitErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "audit_spool_commit_errors_total", Help: "Spool commits that failed and were retried."}),
 		SpoolFull:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "audit_spool_full", Help: "1 while the spool is full and the source is not read."}),

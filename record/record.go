@@ -72,10 +72,11 @@ func contains(list []string, s string) bool {
 // Source says where an agent event came from: the file, its generation
 // (device and inode) and the byte offset of the line's first byte.
 // RawSHA256, when not empty, is the lower-case hex SHA-256 of the line's
-// exact bytes (the message as the envelope delivered it, without its
-// "\n"); it is set only when those bytes are not valid UTF-8, so that the
-// U+FFFD that stand for the invalid bytes in the stored strings never hide
-// what the agent wrote: the original line stays provable against the log.
+// exact bytes without its "\n" (under an envelope, of the lines the
+// message was joined from, joined by "\n"); it is set only when decoding
+// them replaced some of what the agent wrote with U+FFFD (invalid UTF-8,
+// an unpaired surrogate escape), so that a U+FFFD in the stored strings
+// never hides what the agent wrote: the original stays provable.
 type Source struct {
 	File      string `json:"file"`
 	Dev       uint64 `json:"dev"`
