@@ -16,7 +16,10 @@
 // shutdown ends with sidecar_stop. With a container-log envelope,
 // fragments are joined per file and stream, and the committed position
 // never passes an incomplete message; with several source files, each
-// file's position is committed with the batch. Gaps the tailer reports
+// file's position is committed with the batch. A position is stored as
+// versioned JSON (version 1 names its version and kind, one file or
+// several); positions stored before versions are read too, and a sidecar
+// that knows only those reads version 1 the same. Gaps the tailer reports
 // (bytes lost to a truncation) become gap records. With a retention
 // policy, the first record of each period is marked in the spool, and a
 // retention_purge record is appended once a whole period is older than

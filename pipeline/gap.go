@@ -46,5 +46,5 @@ func (in *Ingester) moveOn(l tailer.Line) {
 	if fs := in.files[l.Watch]; fs != nil && (len(fs.held) > 0 || fs.env != nil && fs.env.Pending()) {
 		return
 	}
-	in.advance(l.Watch, l.Next)
+	in.pos.advance(l.Watch, l.Next)
 }

@@ -270,22 +270,22 @@ func TestIngest_EnvelopeHoldsPositionWhileAMessageIsIncomplete(t *testing.T) {
 		return "2026-11-27T10:00:00Z " + stream + " " + tag + " " + text
 	}
 	in.handle(line(0, cri("stdout", "F", `{"action":"decision","n":0}`)))
-	if in.pos == nil || in.pos.Offset != 100 || len(in.batch) != 1 {
-		t.Fatalf("after a whole line: pos %+v, %d records", in.pos, len(in.batch))
+	if in.pos.single == nil || in.pos.single.Offset != 100 || len(in.batch) != 1 {
+		t.Fatalf("after a whole line: pos %+v, %d records", in.pos.single, len(in.batch))
 	}
 	in.handle(line(1, cri("stdout", "P", `{"action":"deci`)))
 	for n := 2; n <= maxHeldLines; n++ { // the fragment's line and maxHeldLines-1 more
 		in.handle(line(n, cri("stderr", "F", fmt.Sprintf(`{"action":"error","n":%d}`, n))))
-		if in.pos.Offset != 100 || len(in.batch) != 1 {
-			t.Fatalf("line %d: position moved to %d with a message pending (%d records)", n, in.pos.Offset, len(in.batch))
+		if in.pos.single.Offset != 100 || len(in.batch) != 1 {
+			t.Fatalf("line %d: position moved to %d with a message pending (%d records)", n, in.pos.single.Offset, len(in.batch))
 		}
 	}
 	// One more line: the stuck message is recorded as received, then all
 	// that was held, in order; the position moves past everything.
 	last := maxHeldLines + 1
 	in.handle(line(last, cri("stderr", "F", `{"action":"error"}`)))
-	if in.pos.Offset != int64(last*100+100) {
-		t.Errorf("position %d, want %d", in.pos.Offset, last*100+100)
+	if in.pos.single.Offset != int64(last*100+100) {
+		t.Errorf("position %d, want %d", in.pos.single.Offset, last*100+100)
 	}
 	if want := maxHeldLines + 2; len(in.batch) != want {
 		t.Fatalf("%d records, want %d", len(in.batch), want)
@@ -345,8 +345,8 @@ func TestIngest_GapBecomesARecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.handle(tailer.Line{Path: "/log", Dev: 1, Ino: 2, Offset: 800, Gap: &tailer.Gap{From: 800, To: 1000, Reason: "copied and truncated"}})
-	if in.pos != nil || len(in.batch) != 1 {
-		t.Fatalf("pos %v, %d records", in.pos, len(in.batch))
+	if in.pos.single != nil || len(in.batch) != 1 {
+		t.Fatalf("pos %v, %d records", in.pos.single, len(in.batch))
 	}
 	r, err := record.Parse(in.batch[0].Payload)
 	if err != nil || r.Action != record.ActionGap {

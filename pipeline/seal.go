@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"encoding/json"
+
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/redact"
+)
+
+// Redactor rewrites a JSON value with PII replaced, counting hits per type
+// in counts and handing each replacement (rule, type, path; never the
+// text) to hit, for the record's manifest, as it is made: a value with a
+// million findings is not a million hits held at once. root names the
+// record field holding the value ("arguments", "detail"), the first key
+// of the paths redaction rules see. It must not modify src. Policy names
+// the redaction configuration.
+type Redactor interface {
+	ExplainJSONFunc(dst, src []byte, root string, counts map[string]int, hit func(redact.Hit)) ([]byte, error)
+	Policy() string
+}
+
+// maxBatchBytes commits a batch early when its records are this large.
+const maxBatchBytes = 16 << 20
+
+// add redacts, seals and appends r to the open batch.
+func (in *Ingester) add(r *record.Record) {
+	in.seal(in.redactRecord(r))
+	in.maybeCheckpoint()
+}
+
+// seal seals r and appends it to the open batch.
+func (in *Ingester) seal(r *record.Record) {
+	in.marks.sealing(r.IngestedAt, in.sealer.Head())
+	s := in.sealer.Seal(r)
+	in.cfg.Metrics.Records.WithLabelValues(r.Action).Inc()
+	in.batch = append(in.batch, s)
+	in.batchBytes += len(s.Payload)
+	if r.Action != record.ActionCheckpoint {
+		in.ckpt.since++
+	}
+}
+
+// batchFull reports whether the open batch is to be committed now.
+func (in *Ingester) batchFull() bool {
+	return len(in.batch) >= in.cfg.BatchRecords || in.batchBytes >= maxBatchBytes
+}
+
+// redactRecord redacts r's arguments and detail in place and returns it.
+func (in *Ingester) redactRecord(r *record.Record) *record.Record {
+	counts := map[string]int{}
+	var mb record.ManifestBuilder
+	r.Arguments = in.redact(r.Arguments, "arguments", counts, &mb, false)
+	r.Detail = in.redact(r.Detail, "detail", counts, &mb, true)
+	if len(counts) > 0 {
+		r.Manifest = mb.Manifest(in.cfg.Redactor.Policy())
+		for k, n := range counts {
+			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
+		}
+	}
+	return r
+}
+
+// redact fails closed: a value the redactor cannot process is replaced
+// whole, and the replacement is counted.
+func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int, mb *record.ManifestBuilder, object bool) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	out, err := in.cfg.Redactor.ExplainJSONFunc(make([]byte, 0, len(v)+16), v, root, counts, func(h redact.Hit) {
+		mb.Add(h.Rule, h.Type, h.Path)
+	})
+	switch {
+	case err == nil && object && string(out) == "null":
+		return nil // dropped whole by a rule
+	case err == nil && object && (len(out) == 0 || out[0] != '{'):
+		// Replaced whole by a rule: detail stays an object.
+		return json.RawMessage(`{"redacted":` + string(out) + `}`)
+	case err == nil:
+		return out
+	}
+	in.log.Warn("value replaced: redaction failed", zap.Error(err))
+	counts["UNPROCESSABLE"]++
+	mb.Add("builtin:UNPROCESSABLE", "UNPROCESSABLE", root)
+	if object {
+		return json.RawMessage(`{"redaction_failed":"[REDACTED:UNPROCESSABLE]"}`)
+	}
+	return json.RawMessage(`"[REDACTED:UNPROCESSABLE]"`)
+}
