@@ -152,9 +152,11 @@ func (in *Ingester) CommitFailing() bool { return in.failing.Load() }
 // Run writes the start records, then ingests lines until ctx is done or
 // lines is closed (the source has no more), then commits what it has with
 // a sidecar_stop record. A source position that cannot be read stops it
-// before anything is written. It returns nil after a clean stop; an error
-// means the final commit failed (nothing is lost: the source position was
-// not advanced past uncommitted lines).
+// before anything is written. It returns nil after a clean stop. An error
+// means the start could not be committed, or a commit failed for good
+// (the final commit is still tried, and its error joined), or the final
+// commit failed; nothing is lost either way: the source position is never
+// committed past lines whose records are not.
 func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 	if err := in.start(ctx); err != nil {
 		return err
@@ -217,7 +219,7 @@ func (in *Ingester) Run(ctx context.Context, lines <-chan tailer.Line) error {
 			}
 		}
 		if err != nil {
-			return in.stop(stopShutdown)
+			return in.abort(ctx, err)
 		}
 		if len(in.batch) == 0 && timerC != nil {
 			timer.Stop()
@@ -282,6 +284,19 @@ func (in *Ingester) waitForRoom(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// abort ends the run after a commit failed with err: for good, or while
+// ctx was done. The final commit is still tried. A run stopped while a
+// commit was being retried ends clean when the final commit stores it all;
+// otherwise err is returned, with the final commit's error when it failed
+// too (the first error is never put out of sight by the second).
+func (in *Ingester) abort(ctx context.Context, err error) error {
+	serr := in.stop(stopShutdown)
+	if ctx.Err() != nil && serr == nil {
+		return nil
+	}
+	return errors.Join(fmt.Errorf("spool commit: %w", err), serr)
 }
 
 // stop commits the open batch with a sidecar_stop record. It must succeed
