@@ -3,8 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/redact"
@@ -65,5 +69,32 @@ func TestIngest_OwnRecordsKeepTheirNumbers(t *testing.T) {
 		if i == 2 && (bytes.Contains(r.Detail, []byte("dana@example.com")) || r.Manifest == nil) {
 			t.Errorf("the link target's e-mail address is stored, or not in the manifest: %s", r.Detail)
 		}
+	}
+}
+
+// An own record whose detail cannot be encoded is stored saying so, and
+// the failure is logged: its detail never vanishes silently (it did when
+// json.Marshal failed).
+func TestIngest_OwnRecordDetailUnencodable(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	core, logs := observer.New(zap.ErrorLevel)
+	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.addOwn(record.ActionGap, map[string]any{"reason": "source deleted", "to": math.Inf(1)})
+	r, err := record.Parse(in.batch[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(r.Detail, []byte(`"detail_unencodable":true`)) {
+		t.Errorf("detail %s", r.Detail)
+	}
+	if logs.FilterMessage("own record detail not encodable").Len() != 1 {
+		t.Errorf("logged %v", logs.All())
 	}
 }
