@@ -17,22 +17,38 @@ import (
 // identity log's existing lines to be read.
 const identityCatchUp = 5 * time.Second
 
-// followIdentities reads source.identity_path into ids until ctx is done:
-// from its first byte at every start (the table is in memory), following
-// rotations like the source. caughtUp is closed once the bytes the file
-// held at start have been read; done when it has stopped. A failure is
-// logged, not fatal: records then say that their request was not found.
-func followIdentities(ctx context.Context, src config.Source, ids *parse.Identities, log *zap.Logger) (caughtUp, done <-chan struct{}, err error) {
+// identityFollower reads source.identity_path into a parse.Identities
+// table: from its first byte at every start (the table is in memory),
+// following rotations like the source.
+type identityFollower struct {
+	path string
+	tl   *tailer.Tailer
+	ids  *parse.Identities
+	log  *zap.Logger
+}
+
+// newIdentityFollower checks source.identity_path's settings; nothing is
+// read before follow.
+func newIdentityFollower(src config.Source, ids *parse.Identities, log *zap.Logger) (*identityFollower, error) {
 	log = log.With(zap.String("identity_path", src.IdentityPath))
 	tl, err := tailer.New(tailer.Config{
 		Path: src.IdentityPath, StartAt: "beginning", Poll: src.Poll,
 		MaxLineBytes: 1 << 20, RotateDrain: src.RotateDrain, Logger: log,
 	}, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return &identityFollower{path: src.IdentityPath, tl: tl, ids: ids, log: log}, nil
+}
+
+// follow reads the identity log until ctx is done. caughtUp is closed once
+// the bytes the file held when follow was called have been read; done
+// when it has stopped. A failure is logged, not fatal: records then say
+// that their request was not found.
+func (f *identityFollower) follow(ctx context.Context) (caughtUp, done <-chan struct{}) {
+	log := f.log
 	var size int64
-	if fi, err := os.Stat(src.IdentityPath); err == nil {
+	if fi, err := os.Stat(f.path); err == nil {
 		size = fi.Size()
 	}
 	up, stopped := make(chan struct{}), make(chan struct{})
@@ -41,7 +57,7 @@ func followIdentities(ctx context.Context, src config.Source, ids *parse.Identit
 	}
 	lines := make(chan tailer.Line, 1024)
 	go func() {
-		if err := tl.Run(ctx, lines); err != nil && !errors.Is(err, context.Canceled) {
+		if err := f.tl.Run(ctx, lines); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("identity log: tailer failed; records are no longer joined with new requests", zap.Error(err))
 		}
 		close(lines)
@@ -53,7 +69,7 @@ func followIdentities(ctx context.Context, src config.Source, ids *parse.Identit
 			if l.Gap != nil {
 				continue
 			}
-			if ids.Add(l.Text) {
+			if f.ids.Add(l.Text) {
 				n++
 			} else {
 				bad++
@@ -65,5 +81,5 @@ func followIdentities(ctx context.Context, src config.Source, ids *parse.Identit
 			}
 		}
 	}()
-	return up, stopped, nil
+	return up, stopped
 }
