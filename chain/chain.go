@@ -136,7 +136,10 @@ func sizeHint(r *record.Record) int {
 	return n
 }
 
-// MAC computes HMAC-SHA256(key, prev || payload).
+// MAC computes HMAC-SHA256(key, prev || payload), a record's MAC as
+// docs/chain-format.md defines it, spelled out once. The sealer and the
+// verifier reuse keyed HMAC states instead; MAC is for checking a record
+// by hand (the tests of this package and of those that seal records).
 func MAC(key Key, prev [32]byte, payload []byte) [32]byte {
 	m := hmac.New(sha256.New, key.secret)
 	m.Write(prev[:])

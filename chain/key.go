@@ -75,10 +75,11 @@ func KeyID(secret []byte) string {
 // HMAC (redaction's hash action). Never log it.
 func (k Key) Secret() []byte { return bytes.Clone(k.secret) }
 
-// String returns the key id only.
+// String returns the key id only: a Key formatted by mistake (%v, %s,
+// a zap.Any field) never shows its bytes.
 func (k Key) String() string { return "Key(" + k.ID + ")" }
 
-// GoString returns the key id only.
+// GoString returns the key id only, for %#v (see String).
 func (k Key) GoString() string { return k.String() }
 
 // Keyring maps key ids to keys for verification.

@@ -169,13 +169,6 @@ func (v *Verifier) Unverifiable(seq uint64, format string, args ...any) {
 	v.fail(seq, 0, true, format, args...)
 }
 
-// Add checks one stored record: its seq as stored, its payload and its
-// MAC. It returns the decoded record (nil when the payload does not
-// decode) so that the caller can compare stored columns with it.
-func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
-	return v.AddPrepared(v.Prepare(seq, payload, mac))
-}
-
 // Prepared is what checking one record needs that depends on no other
 // record: the decoded payload, whether its MAC matches under the key its
 // kid and epoch name, and its leaf hash. Prepare may run on many records

@@ -61,7 +61,6 @@ func isUpper(c byte) bool  { return class[c]&clUpper != 0 }
 func isAlnum(c byte) bool  { return class[c]&(clDigit|clUpper|clLower) != 0 }
 func isHex(c byte) bool    { return class[c]&clHex != 0 }
 func isB64URL(c byte) bool { return class[c]&clB64URL != 0 }
-func isToken(c byte) bool  { return class[c]&clToken != 0 }
 
 // isB64Std reports whether c is in the standard base64 alphabet without
 // padding (AWS secret keys use it).
