@@ -44,6 +44,7 @@ func TestPublisher_WaitsForDeliveryAndRetries(t *testing.T) {
 	var delivered atomic.Uint64
 	var mu sync.Mutex
 	changed := make(chan struct{})
+	var looks atomic.Int64 // calls of Changed: one per pass of Run's loop
 	bump := func(seq uint64) {
 		delivered.Store(seq)
 		mu.Lock()
@@ -71,7 +72,7 @@ func TestPublisher_WaitsForDeliveryAndRetries(t *testing.T) {
 	p, err := New(Config{Stdout: &out, Dir: dir, URL: srv.URL, RetryMin: 10 * time.Millisecond,
 		OnError:   func(target string) { errs.Add(1) },
 		Delivered: delivered.Load,
-		Changed:   func() <-chan struct{} { mu.Lock(); defer mu.Unlock(); return changed }})
+		Changed:   func() <-chan struct{} { looks.Add(1); mu.Lock(); defer mu.Unlock(); return changed }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,15 @@ func TestPublisher_WaitsForDeliveryAndRetries(t *testing.T) {
 	go func() { defer close(done); p.Run(ctx) }()
 
 	p.Publish(Checkpoint{Chain: "c", Size: 9, Seq: 10, Time: time.Unix(1, 0), Note: "note-9\n"})
-	time.Sleep(50 * time.Millisecond)
+	// Run's loop asks for Changed, then releases what is delivered. A pass
+	// that began after Publish returned saw the checkpoint queued; once
+	// the pass after it has begun, that one has finished: whatever it was
+	// going to publish is out. Wake-ups that deliver nothing move it on.
+	after := looks.Load()
+	waitUntil(t, "two passes of the publisher after Publish", func() bool {
+		bump(delivered.Load())
+		return looks.Load() >= after+2
+	})
 	if out.String() != "" {
 		t.Fatalf("published before delivery: %q", out.String())
 	}
