@@ -28,7 +28,26 @@ var (
 	// ErrReplaced is wrapped by the *ReplacedError a SQLite sink returns
 	// when the file at its path is no longer the one it has open.
 	ErrReplaced = errors.New("store file replaced while open")
+
+	// ErrNotAStore is wrapped by the *NotAStoreError that the read-only
+	// opens (OpenSQLiteReadOnly, OpenPostgresReadOnly) return for a
+	// database that holds no audit store.
+	ErrNotAStore = errors.New("not an audit store")
 )
+
+// NotAStoreError says why a database opened for reading holds no audit
+// store: an empty file, a file that is not a SQLite database, no
+// audit_records table, or one without a column the store reads. Empty is
+// true when it holds no records at all (an empty file, or a database
+// without the table): an export of it is empty.
+type NotAStoreError struct {
+	Reason string
+	Empty  bool
+}
+
+func (e *NotAStoreError) Error() string { return "not an audit store: " + e.Reason }
+
+func (e *NotAStoreError) Unwrap() error { return ErrNotAStore }
 
 // RecordError says which record of a batch Write failed on and why. It
 // never holds payload content: Reason is fixed text written by this

@@ -78,6 +78,10 @@ type Postgres struct {
 	// covered is the first month ("YYYY-MM") without a partition known
 	// to exist.
 	covered string
+
+	// readOnly: opened by OpenPostgresReadOnly (no setup, no writes);
+	// noQuarantine: its database has no audit_quarantine table to read.
+	readOnly, noQuarantine bool
 }
 
 var _ Sink = (*Postgres)(nil)
@@ -164,6 +168,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 // setup runs the migrations, the posture check and the partition creation
 // once; after a failure the next call tries again.
 func (p *Postgres) setup(ctx context.Context) error {
+	if p.readOnly {
+		return errors.New("postgres: the store is open read-only")
+	}
 	p.setupMu.Lock()
 	defer p.setupMu.Unlock()
 	if p.isSetUp {

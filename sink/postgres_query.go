@@ -45,16 +45,20 @@ func PostgresSearchSQL(f Filter) (string, []any, error) { return searchQuery(&f,
 func (p *Postgres) Chains(ctx context.Context) ([]string, error) {
 	// A skip-scan: one index descent per chain, where DISTINCT would read
 	// every row.
-	const q = `WITH RECURSIVE c(chain) AS (
+	const skip = `WITH RECURSIVE c(chain) AS (
 		SELECT min(chain) FROM audit_records
 		UNION ALL
 		SELECT (SELECT min(chain) FROM audit_records WHERE chain > c.chain)
 		FROM c WHERE c.chain IS NOT NULL
 	)
-	SELECT chain FROM c WHERE chain IS NOT NULL
+	SELECT chain FROM c WHERE chain IS NOT NULL`
+	query := skip + `
 	UNION SELECT DISTINCT chain FROM audit_quarantine
 	ORDER BY 1`
-	rows, err := p.pool.Query(ctx, q)
+	if p.noQuarantine { // a database of an older schema, read only
+		query = skip + ` ORDER BY 1`
+	}
+	rows, err := p.pool.Query(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("postgres chains: %w", pgSafeErr(err))
 	}
@@ -78,8 +82,14 @@ func (p *Postgres) Scan(ctx context.Context, chain string, fn func(Row) error) e
 		SELECT chain, seq, '', '', '', '', '', '', '', '', '', '', '', '', '', ''::bytea, mac, payload, true
 			FROM audit_quarantine WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
 	) q ORDER BY seq LIMIT $3`
+	const plain = `SELECT ` + rowColumns + `, false AS quarantined FROM audit_records
+		WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+	query := q
+	if p.noQuarantine { // a database of an older schema, read only
+		query = plain
+	}
 	return scanChunks(fn, func(after int64) ([]Row, bool, error) {
-		rows, cut, err := p.queryRows(ctx, scanChunk, q, chain, after, scanChunk.rows)
+		rows, cut, err := p.queryRows(ctx, scanChunk, query, chain, after, scanChunk.rows)
 		if err != nil {
 			return nil, false, fmt.Errorf("postgres scan chain %q after seq %d: %w", chain, after, pgSafeErr(err))
 		}

@@ -42,6 +42,9 @@ type SQLite struct {
 	mu     sync.RWMutex
 	db     *sql.DB     // nil while a replaced file could not be reopened
 	opened os.FileInfo // the file at abs when db was opened
+	// readOnly: opened by OpenSQLiteReadOnly; writes fail, and opened is
+	// set only for an immutable open (see Unchanged).
+	readOnly bool
 }
 
 var _ Sink = (*SQLite)(nil)
@@ -272,6 +275,9 @@ const insertRows = 64
 // wrapping ErrConflict; one whose payload does not decode, with one
 // wrapping ErrBadRecord. Both name chain and seq and no payload content.
 func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
+	if s.readOnly {
+		return s.errReadOnly()
+	}
 	if len(batch) == 0 {
 		return ctx.Err()
 	}
@@ -375,6 +381,9 @@ const purgeChunk = 10000
 // in a transaction that holds a guard naming the chain's stored
 // retention_purge record at p.Seq (see the schema's delete trigger).
 func (s *SQLite) Purge(ctx context.Context, p Purge) error {
+	if s.readOnly {
+		return s.errReadOnly()
+	}
 	if p.Through == 0 || p.Through >= p.Seq || p.Seq > math.MaxInt64 {
 		return fmt.Errorf("sqlite purge: through %d and record %d out of range", p.Through, p.Seq)
 	}

@@ -29,6 +29,9 @@ import (
 // file (a folder turned unreadable) proves nothing and is not reported
 // here; the writes report it if the store is unusable.
 func (s *SQLite) CheckStore() error {
+	if s.readOnly {
+		return nil // nothing is written; a reader reopens nothing
+	}
 	s.mu.RLock()
 	replaced, missing := s.replacedLocked()
 	s.mu.RUnlock()
