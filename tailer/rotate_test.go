@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,18 +31,34 @@ func TestTailer_RotateWhileRunning_WriterKeepsOldFD(t *testing.T) {
 	write(early...)
 	cfg := testConfig(path)
 	cfg.RotateDrain = DefaultRotateDrain
+	obs := &countObserver{}
+	cfg.Observer = obs
 	h := startTailer(t, cfg, nil)
 	h.waitN(len(early))
 
 	rename(t, path, path+".1")
 	newer := numbered("new", 0, 100)
 	writeFile(t, path, joinLines(newer))
+	// The writer goes on appending to its old descriptor until the tailer
+	// has found the new generation and, after that, handed out a line
+	// written to the old one: such lines come from the drain.
 	var late []string
-	for i, began := 0, time.Now(); time.Since(began) < time.Second; i++ {
+	afterRotation := ""
+	deadline := time.Now().Add(waitLimit)
+	for i := 0; ; i++ {
 		l := fmt.Sprintf("old-late-%05d", i)
 		write(l)
 		late = append(late, l)
-		time.Sleep(10 * time.Millisecond)
+		rotations, _, _ := obs.counts()
+		if afterRotation == "" && rotations > 0 {
+			afterRotation = l
+		} else if afterRotation != "" && slices.Contains(texts(h.snapshot()), afterRotation) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for a line written after the rotation was found (%d rotations seen)", rotations)
+		}
+		time.Sleep(10 * time.Millisecond) // the writer's pace
 	}
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
@@ -68,22 +85,44 @@ func TestTailer_RotateWhileRunning_WriterKeepsOldFD(t *testing.T) {
 
 func TestTailer_RotateWhileRunning(t *testing.T) {
 	tests := []struct {
-		name   string
-		rotate func(t *testing.T, path string)
+		name string
+		// rotate moves the file away; it returns the lines it wrote to
+		// the old generation after that.
+		rotate func(t *testing.T, path string, h *harness) []string
 	}{
-		{"rename and create", func(t *testing.T, path string) { rename(t, path, path+".1") }},
-		{"dated rename", func(t *testing.T, path string) { rename(t, path, path+"-20261126") }},
-		{"delete and create", func(t *testing.T, path string) {
+		{"rename and create", func(t *testing.T, path string, h *harness) []string {
+			rename(t, path, path+".1")
+			return nil
+		}},
+		{"dated rename", func(t *testing.T, path string, h *harness) []string {
+			rename(t, path, path+"-20261126")
+			return nil
+		}},
+		{"delete and create", func(t *testing.T, path string, h *harness) []string {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
 			}
+			return nil
 		}},
-		{"rename out of the directory", func(t *testing.T, path string) {
+		{"rename out of the directory", func(t *testing.T, path string, h *harness) []string {
 			rename(t, path, filepath.Join(t.TempDir(), "elsewhere"))
+			return nil
 		}},
-		{"path missing for a while", func(t *testing.T, path string) {
+		{"path missing for a while", func(t *testing.T, path string, h *harness) []string {
 			rename(t, path, path+".1")
-			time.Sleep(100 * time.Millisecond) // several polls see no file at the path
+			// Several checks see no file at the path. A read that hands
+			// out a line ends at the end of the file, and the tailer
+			// checks the path before it reads again: each line written
+			// once the one before it has come out proves one more check
+			// after the rename.
+			var more []string
+			for i := range 3 {
+				l := fmt.Sprintf("a-missing-%d", i)
+				appendTo(t, path+".1", l+"\n")
+				h.waitText(l)
+				more = append(more, l)
+			}
+			return more
 		}},
 	}
 	for _, tt := range tests {
@@ -98,12 +137,12 @@ func TestTailer_RotateWhileRunning(t *testing.T) {
 			h.waitN(len(seen))
 			unread := numbered("a", 50, 50)
 			appendTo(t, path, joinLines(unread))
-			tt.rotate(t, path)
+			more := tt.rotate(t, path, h)
 			newer := numbered("b", 0, 50)
 			writeFile(t, path, joinLines(newer))
 			appendTo(t, path, "END\n")
 			got := h.waitText("END")
-			wantTexts(t, got, cat(seen, unread, newer, []string{"END"}))
+			wantTexts(t, got, cat(seen, unread, more, newer, []string{"END"}))
 			checkOffsets(t, got)
 			if r, tr, l := obs.counts(); r != 1 || tr != 0 || l != 0 {
 				t.Errorf("observer: %d rotations, %d truncations, %d losses; want 1, 0, 0", r, tr, l)

@@ -58,16 +58,50 @@ func TestTailer_RunTwice(t *testing.T) {
 	}
 }
 
+// TestTailer_PartialLineAcrossWrites writes lines in pieces and reads the
+// file to its end after each piece (the read loop driven by hand, so that
+// every partial state is read, not only those a running tailer happens to
+// see): a line is handed out once, whole, when its "\n" is read, never
+// before.
 func TestTailer_PartialLineAcrossWrites(t *testing.T) {
 	path := logPath(t)
 	writeFile(t, path, "")
-	h := startTailer(t, testConfig(path), nil)
-	for _, piece := range []string{`{"a":`, `1,"b"`, `:2}`, "\n", "second\r", "\nthi", "rd\n"} {
-		appendTo(t, path, piece)
-		time.Sleep(30 * time.Millisecond) // give the tailer a chance to see the partial line
+	f, id, _, err := openID(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	got := h.waitN(3)
-	wantTexts(t, got, []string{`{"a":1,"b":2}`, "second\r", "third"})
+	r := newRun(testConfig(path).withDefaults())
+	defer r.close()
+	g := newGen(f, path, id, 0)
+	r.gens = []*gen{g}
+	out := make(chan Line, 16)
+	var got []Line
+	for _, step := range []struct {
+		piece string
+		lines []string // handed out by the read after the piece
+	}{
+		{`{"a":`, nil},
+		{`1,"b"`, nil},
+		{`:2}`, nil},
+		{"\n", []string{`{"a":1,"b":2}`}},
+		{"second\r", nil},
+		{"\nthi", []string{"second\r"}},
+		{"rd\n", []string{"third"}},
+	} {
+		appendTo(t, path, step.piece)
+		eof, err := r.readAvailable(context.Background(), out, g, time.Hour)
+		if err != nil || !eof {
+			t.Fatalf("after %q: read to the end %v, %v", step.piece, eof, err)
+		}
+		var now []Line
+		for len(out) > 0 {
+			now = append(now, <-out)
+		}
+		if !slices.Equal(texts(now), step.lines) {
+			t.Fatalf("after %q: handed out %q, want %q", step.piece, texts(now), step.lines)
+		}
+		got = append(got, now...)
+	}
 	for i, off := range []int64{0, 14, 22} {
 		if got[i].Offset != off {
 			t.Errorf("line %d offset %d, want %d", i, got[i].Offset, off)
