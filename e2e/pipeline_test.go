@@ -152,6 +152,8 @@ func TestE2E_PartialLine(t *testing.T) {
 // restart when restart is set): it must arrive once and whole.
 func testPartialLine(t *testing.T, restart bool) {
 	e := newEnv(t)
+	e.chainExtra = "  epoch: 200ms\n" // seals: what the sidecar did since is seen in the store
+	e.writeConfig(t, "")
 	var b strings.Builder
 	for n := 0; n < 10; n++ {
 		b.WriteString(event(map[string]any{"action": "tool_call", "tool": "search", "n": n}))
@@ -165,15 +167,23 @@ func testPartialLine(t *testing.T, restart bool) {
 	p.addr(t) // the sink is open before the listener
 	db := openDB(t, e.dbPath)
 	waitForEvents(t, db, 10, p)
-	// Give the tailer many polls to (wrongly) emit the half line.
-	time.Sleep(20 * waitPoll)
+	// The half line was read with the ten events: all of it was on disk
+	// before the start, in fewer bytes than one read takes. The sidecar
+	// then has to have run on with it held, its tailer polling the file
+	// (every 50 ms): until three more epochs (200 ms each) are sealed, or,
+	// when restart is set, until it has stopped and committed all it had.
+	if restart {
+		p.stop(t)
+	} else {
+		seals := count(t, db, `action = 'seal'`)
+		waitFor(t, "three more seals with the half line held", func() bool {
+			return count(t, db, `action = 'seal'`) >= seals+3
+		})
+	}
 	if c := nCounts(t, db)[10]; c != 0 {
 		t.Fatalf("half-written event n=10 stored %d times before its end was written", c)
 	}
 	requireNoParseErrors(t, db)
-	if restart {
-		p.stop(t)
-	}
 
 	appendLines(t, e.logPath, line[cut:]+event(map[string]any{"action": "tool_call", "tool": "search", "n": 11}))
 	if restart {
