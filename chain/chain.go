@@ -148,3 +148,12 @@ func MAC(key Key, prev [32]byte, payload []byte) [32]byte {
 	m.Sum(out[:0])
 	return out
 }
+
+// Add checks one stored record (its seq as stored, its payload and its
+// MAC) with v: Prepare, then AddPrepared, in one step. It returns the
+// decoded record (nil when the payload does not decode). verify.Run
+// prepares many records at once; Add is for checking a chain record by
+// record, as tests of the packages that seal records do.
+func (v *Verifier) Add(seq uint64, payload, mac []byte) *record.Record {
+	return v.AddPrepared(v.Prepare(seq, payload, mac))
+}

@@ -65,11 +65,6 @@ type vector struct {
 
 // TestVectors checks the published test vectors with code independent of
 // the Sealer: plain crypto/hmac over prev || payload.
-// add checks one stored record with v, as verify.Run does in two steps.
-func add(v *Verifier, seq uint64, payload, mac []byte) *record.Record {
-	return v.AddPrepared(v.Prepare(seq, payload, mac))
-}
-
 func TestVectors(t *testing.T) {
 	path := filepath.Join("testdata", "vectors.json")
 	if *update {
@@ -210,7 +205,7 @@ func TestVerifier(t *testing.T) {
 			var got []string
 			v := NewVerifier("demo-agent", keys, func(e *VerifyError) { got = append(got, e.Reason) })
 			for _, e := range tc.tamper(seal()) {
-				add(v, e.seq, e.payload, e.mac)
+				v.Add(e.seq, e.payload, e.mac)
 			}
 			sum := v.Finish()
 			if len(tc.want) == 0 && len(got) > 0 {
@@ -296,7 +291,7 @@ func TestVerifier_RetentionPurge(t *testing.T) {
 			var got []string
 			v := NewVerifier("demo-agent", keys, func(e *VerifyError) { got = append(got, e.Reason) })
 			for _, e := range tc.e {
-				add(v, e.seq, e.payload, e.mac)
+				v.Add(e.seq, e.payload, e.mac)
 			}
 			sum := v.Finish()
 			if tc.want == "" {
@@ -360,7 +355,7 @@ func TestVerifier_KeyRotation(t *testing.T) {
 			var got []string
 			v := NewVerifier("demo-agent", keys, func(e *VerifyError) { got = append(got, e.Reason) })
 			for _, e := range build(tc.rotation) {
-				add(v, e.seq, e.payload, e.mac)
+				v.Add(e.seq, e.payload, e.mac)
 			}
 			sum := v.Finish()
 			if tc.want == "" {
@@ -414,7 +409,7 @@ func TestVerifier_Epochs(t *testing.T) {
 		var got []string
 		v := NewVerifier("demo-agent", Keyring{key.ID: key}, func(e *VerifyError) { got = append(got, e.Reason) })
 		for _, e := range es {
-			add(v, e.seq, e.payload, e.mac)
+			v.Add(e.seq, e.payload, e.mac)
 		}
 		if s := v.Finish(); s.SealedEpoch != 3 && len(got) == 0 {
 			t.Errorf("sealed epoch %d, want 3", s.SealedEpoch)
@@ -470,7 +465,7 @@ func TestVerify_Version1ThenVersion2(t *testing.T) {
 	var problems []string
 	v := NewVerifier("demo-agent", Keyring{key.ID: key}, func(e *VerifyError) { problems = append(problems, e.Error()) })
 	for i := range payloads {
-		add(v, uint64(i+1), payloads[i], macs[i][:])
+		v.Add(uint64(i+1), payloads[i], macs[i][:])
 	}
 	if sum := v.Finish(); sum.Invalid != 0 || len(problems) != 0 || sum.Records != 3 {
 		t.Errorf("summary %+v, problems %v", sum, problems)
