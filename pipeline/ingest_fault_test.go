@@ -118,57 +118,65 @@ func TestIngest_RecordsAndPositionCommitTogether(t *testing.T) {
 				fired++
 				return errDisk
 			}}
-			if err := runLines(in, feed(all)); err != nil {
-				t.Fatal(err)
+			runErr := runLines(in, feed(all))
+			if crashed != "" {
+				checkCrashed(t, cfg, crashed, all)
+			}
+			if runErr != nil {
+				t.Fatal(runErr)
 			}
 			checkExactlyOnce(t, spooled(t, sp), key, all) // the run itself retried
-			if crashed == "" {
-				return
-			}
-
-			// Killed at the fault: what is durable is one whole commit.
-			sp2, err := spool.Open(crashed, spool.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sp2.Close()
-			cfg.Spool = sp2
-			in2, err := NewIngester(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := in2.Resume()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var next int64 // the first line not committed
-			if p != nil {
-				next = p.Offset
-			}
-			durable := spooled(t, sp2)
-			held := sourced(t, durable)
-			for _, l := range all {
-				if n := held[lineKey{l.Path, l.Offset}]; (l.Offset < next) != (n == 1) || n > 1 {
-					t.Errorf("after the fault: position %d, line at %d has %d records", next, l.Offset, n)
-				}
-			}
-			// And the restart goes on from there: with what it adds, every
-			// line is stored once in one valid chain.
-			var rest []tailer.Line
-			for _, l := range all {
-				if l.Offset >= next {
-					rest = append(rest, l)
-				}
-			}
-			if err := runLines(in2, feed(rest)); err != nil {
-				t.Fatal(err)
-			}
-			checkExactlyOnce(t, append(durable, spooled(t, sp2)...), key, all)
 		})
 	}
 	if fired < calls {
 		t.Errorf("%d faults injected, want at least one at each of the %d commits", fired, calls)
 	}
+}
+
+// checkCrashed starts from the spool file crashed, a copy of what a kill -9
+// at a failed commit leaves, and fails unless it holds records and source
+// position of whole commits (both or neither of each), and a run from
+// there stores every line of all once.
+func checkCrashed(t *testing.T, cfg IngestConfig, crashed string, all []tailer.Line) {
+	t.Helper()
+	key := cfg.Key
+	sp2, err := spool.Open(crashed, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp2.Close()
+	cfg.Spool = sp2
+	in2, err := NewIngester(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := in2.Resume()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next int64 // the first line not committed
+	if p != nil {
+		next = p.Offset
+	}
+	durable := spooled(t, sp2)
+	held := sourced(t, durable)
+	for _, l := range all {
+		if n := held[lineKey{l.Path, l.Offset}]; (l.Offset < next) != (n == 1) || n > 1 {
+			t.Errorf("after the fault: position %d, line at %d has %d records", next, l.Offset, n)
+		}
+	}
+	// And the restart goes on from there: with what it adds, every
+	// line is stored once in one valid chain.
+	var rest []tailer.Line
+	for _, l := range all {
+		if l.Offset >= next {
+			rest = append(rest, l)
+		}
+	}
+	if err := runLines(in2, feed(rest)); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, append(durable, spooled(t, sp2)...), key, all)
 }
 
 // commitsOf is how many calls to the spool a run over ls makes.
