@@ -42,6 +42,12 @@ type Ingester struct {
 	// failing is set while a spool commit is being retried (a full disk,
 	// an I/O error): the source is not read meanwhile.
 	failing atomic.Bool
+
+	// roomPoll is how often a full spool is looked at again when it
+	// signals no change; waitingForRoom, when set, is called each time the
+	// ingester finds the spool full and waits (tests observe it).
+	roomPoll       time.Duration
+	waitingForRoom func()
 }
 
 // Reasons a run stops, in the sidecar_stop record.
@@ -76,7 +82,8 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 		}
 	}
 	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head), store: cfg.Spool,
-		files: map[string]*fileState{}, ckpt: checkpoints{last: cfg.Now()}, pos: positions{multi: cfg.Multi}}
+		files: map[string]*fileState{}, ckpt: checkpoints{last: cfg.Now()}, pos: positions{multi: cfg.Multi},
+		roomPoll: time.Second}
 	if st.Tree != nil {
 		var t chain.Tree
 		if err := t.UnmarshalBinary(st.Tree); err != nil {
@@ -276,9 +283,12 @@ func (in *Ingester) waitForRoom(ctx context.Context) error {
 		in.log.Info("spool has room: source reading resumed")
 	}()
 	for in.cfg.Spool.Full() {
+		if in.waitingForRoom != nil {
+			in.waitingForRoom()
+		}
 		select {
 		case <-in.cfg.Spool.Changed():
-		case <-time.After(time.Second):
+		case <-time.After(in.roomPoll):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
