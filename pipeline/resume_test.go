@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/fips-agents/audit-sidecar/spool"
 	"github.com/fips-agents/audit-sidecar/tailer"
 )
 
@@ -74,5 +76,33 @@ func TestIngest_ResumesVersion0Spool(t *testing.T) {
 			}
 			checkExactlyOnce(t, spooled(t, sp), key, all)
 		})
+	}
+}
+
+// A position committed by a single-file run, of either version, is where a
+// multi-file run (the config changed to a pattern) resumes that file.
+func TestIngest_ResumeAllTakesASingleFilePosition(t *testing.T) {
+	v0, _ := openFixture(t, "spool-v0-single.db")
+	v1, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v1.Close()
+	one, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: v1, Redactor: upper{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runLines(one, feed(sourceLines(8, false))); err != nil {
+		t.Fatal(err)
+	}
+	for name, sp := range map[string]*spool.Spool{"version 0": v0, "version 1": v1} {
+		in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, Multi: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := in.ResumeAll()
+		if p, ok := all["/log"]; err != nil || len(all) != 1 || !ok || p.Offset != 800 {
+			t.Errorf("%s: resumes %+v, %v; want /log at 800", name, all, err)
+		}
 	}
 }
