@@ -106,3 +106,121 @@ func (t *Tree) UnmarshalBinary(b []byte) error {
 	}
 	return nil
 }
+
+// Range is the compact form of the leaves [Begin, End) of a chain's tree
+// when the leaves before Begin are not at hand (a purged prefix, an export
+// that starts later, a gap): the hashes of the maximal perfect subtrees,
+// each aligned at its size, that make it up, left to right. A subtree of
+// a tree state of size End that lies wholly within [Begin, End) is one of
+// them, so the leaves at hand can be checked against a signed tree state
+// without those before them. Memory is O(log(End-Begin)).
+type Range struct {
+	Begin, End uint64
+	Nodes      []RangeNode
+}
+
+// RangeNode is one perfect subtree of a Range: leaves [Start,
+// Start+2^Height).
+type RangeNode struct {
+	Start  uint64
+	Height uint
+	Hash   [32]byte
+}
+
+// NewRange is the empty range that begins at leaf begin.
+func NewRange(begin uint64) Range { return Range{Begin: begin, End: begin} }
+
+// Append adds the next leaf hash (leaf End).
+func (r *Range) Append(leaf [32]byte) {
+	r.Nodes = append(r.Nodes, RangeNode{Start: r.End, Hash: leaf})
+	r.End++
+	for n := len(r.Nodes); n >= 2; n = len(r.Nodes) {
+		a, b := r.Nodes[n-2], r.Nodes[n-1]
+		// Siblings: the same height, the left one aligned at their
+		// parent's size.
+		if a.Height != b.Height || a.Start&(uint64(2)<<a.Height-1) != 0 {
+			break
+		}
+		r.Nodes = append(r.Nodes[:n-2], RangeNode{Start: a.Start, Height: a.Height + 1, Hash: NodeHash(a.Hash, b.Hash)})
+	}
+}
+
+// Subtree is one perfect subtree of a tree state: leaves [Start,
+// Start+2^Height) with hash Hash.
+type Subtree struct {
+	Start  uint64
+	Height uint
+	Hash   [32]byte
+}
+
+// Subtrees lists the perfect subtrees of t, largest (leftmost) first.
+func (t *Tree) Subtrees() []Subtree {
+	out := make([]Subtree, 0, len(t.Hashes))
+	start := uint64(0)
+	for bit := 63; bit >= 0; bit-- {
+		if t.Size>>bit&1 == 0 {
+			continue
+		}
+		i := len(out)
+		if i >= len(t.Hashes) {
+			break
+		}
+		out = append(out, Subtree{Start: start, Height: uint(bit), Hash: t.Hashes[i]})
+		start += uint64(1) << bit
+	}
+	return out
+}
+
+// Covered compares r with the tree state t of size r.End: each subtree of
+// t that lies wholly within [r.Begin, r.End) must have the hash of r's
+// node of the same leaves. It returns the first leaf of the first such
+// subtree (r.End when none: the leaves [r.Begin, from) share a subtree of
+// t with leaves before r and are not covered by t) and the subtrees whose
+// hashes differ.
+func (r *Range) Covered(t *Tree) (from uint64, differ []Subtree) {
+	from = r.End
+	if t.Size != r.End {
+		return from, nil
+	}
+	nodes := r.Nodes
+	for _, s := range t.Subtrees() {
+		if s.Start < r.Begin {
+			continue
+		}
+		if from == r.End {
+			from = s.Start
+		}
+		for len(nodes) > 0 && nodes[0].Start < s.Start {
+			nodes = nodes[1:]
+		}
+		if len(nodes) == 0 || nodes[0].Start != s.Start || nodes[0].Height != s.Height || nodes[0].Hash != s.Hash {
+			differ = append(differ, s)
+		}
+	}
+	return from, differ
+}
+
+// PrefixRoot is the root of the first n leaves when n is the size of the
+// first subtrees of t (n is t.Size with some of its lowest set bits
+// cleared): then the witnessed root of n leaves can be checked against t
+// without the leaves, as an RFC 6962 consistency proof all of whose
+// hashes t holds. ok is false for any other n.
+func (t *Tree) PrefixRoot(n uint64) (root [32]byte, ok bool) {
+	if n == 0 || n > t.Size {
+		return root, false
+	}
+	var sum uint64
+	k := 0
+	for _, s := range t.Subtrees() {
+		if sum == n {
+			break
+		}
+		sum += uint64(1) << s.Height
+		k++
+	}
+	if sum != n {
+		return root, false
+	}
+	p := Tree{Size: n, Hashes: t.Hashes[:k]}
+	return p.Root(), true
+}

@@ -66,6 +66,20 @@ type Verifier struct {
 	purgedThrough uint64
 	startAt       uint64 // see StartAt
 
+	// A retention_purge record is honoured (purgedThrough) only once it is
+	// authentic: with checkpoint signatures checked, once a checkpoint
+	// signed by a trusted key covers its leaf (vouchFrom..); without
+	// them, by its MAC. pending holds the purges that wait for such a
+	// checkpoint, in seq order, each with a higher through_seq than the
+	// ones after it (a later purge through as far or farther replaces
+	// them). now is the verification's clock (zero: not checked against
+	// it); retention the configured retention.max_age (see WithRetention).
+	pending     []pendingPurge
+	now         time.Time
+	retention   time.Duration
+	retentionOK bool
+	witnessMax  []int // witnessMax[i]: index of the latest time of witnessed[0..i]
+
 	// lastKid is the kid of the previous authentic record, and rotateTo
 	// the new kid its key_rotation named ("" if it was not one): the kid
 	// may change from one record to the next only through a key_rotation.
@@ -74,6 +88,16 @@ type Verifier struct {
 	// Checkpoints (see WithCheckpoints). tree is the Merkle tree of
 	// records 1..tree.Size while treeOK; it is lost at a gap and at a
 	// purged prefix, and taken up again from the next checkpoint record.
+	// Meanwhile rng hashes the records from the cut, so that the subtrees
+	// of that checkpoint's signed tree state they make up wholly are
+	// checked. vouchFrom is the first leaf of the tree that signed roots
+	// vouch for (those before it were not given, or differ); the first
+	// run of records after a cut that no signed tree state covers is
+	// unsignedFrom..unsignedThrough.
+	rng                           Range
+	vouchFrom                     uint64
+	unsignedFrom, unsignedThrough uint64
+
 	trusted   Verifiers
 	witnessed []Checkpoint // by size, smallest first
 	checkedW  []bool       // witnessed[i] compared with the records
@@ -115,8 +139,31 @@ func (v *Verifier) WithCheckpoints(trusted Verifiers, witnessed []Checkpoint, sk
 	// such as the sidecar's stdout lines, may hold thousands).
 	slices.SortStableFunc(v.witnessed, func(a, b Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 	v.checkedW = make([]bool, len(v.witnessed))
+	v.witnessMax = make([]int, len(v.witnessed))
+	for i := range v.witnessed {
+		if j := v.witnessMax[max(i-1, 0)]; i > 0 && !v.witnessed[i].Time.After(v.witnessed[j].Time) {
+			v.witnessMax[i] = j
+		} else {
+			v.witnessMax[i] = i
+		}
+	}
 	return v
 }
+
+// WithRetention says what a retention_purge record is checked against
+// besides its own statements: now, the verification's clock (a purge's
+// cutoff must be at least its max_age before it), and, when configured
+// (verify --config), the config's retention.max_age: a purge whose
+// policy keeps records for less, or any purge when maxAge is 0 (no
+// retention configured), is invalid.
+func (v *Verifier) WithRetention(now time.Time, maxAge time.Duration, configured bool) *Verifier {
+	v.now, v.retention, v.retentionOK = now, maxAge, configured
+	return v
+}
+
+// pendingPurge is a retention_purge record that checks out but waits for
+// a signed checkpoint to cover it.
+type pendingPurge struct{ seq, through uint64 }
 
 // AsExport says the records are an export: a copy of the chain that ends
 // where it was taken, not the live store. A witnessed checkpoint past its
@@ -225,11 +272,11 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 		// may account for the missing prefix.
 		v.missingPrefix = seq - 1
 		v.prevOK = false
-		v.treeOK = false
+		v.cut(seq)
 	} else if seq > v.next {
 		v.fail(v.next, seq-1, false, "records missing")
 		v.prevOK = false
-		v.treeOK = false
+		v.cut(seq)
 	}
 	v.next = seq + 1
 	v.lastSeen = seq
@@ -287,15 +334,30 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 	if r.Action == record.ActionCheckpoint {
 		v.checkpoint(seq, prev, r)
 	}
+	v.epochRules(seq, linked, r)
+	// The kid may change only right after a key_rotation record, to the
+	// kid it names: checked before the key is looked up, so that a record
+	// given a kid whose key is unknown is invalid for the change, not
+	// only unverifiable for the key. (Without the HMAC key the records
+	// are vouched for by the signed roots alone, and this is not checked.)
+	if !v.skipMAC && linked && v.lastKid != "" && r.Kid != v.lastKid && r.Kid != v.rotateTo {
+		v.fail(seq, 0, false, "key changed from %q to %q without a key_rotation record", v.lastKid, r.Kid)
+	}
+	v.lastKid, v.rotateTo = r.Kid, ""
+	if r.Action == record.ActionKeyRotation {
+		var d struct {
+			NewKid string `json:"new_kid"`
+		}
+		if json.Unmarshal(r.Detail, &d) == nil {
+			v.rotateTo = d.NewKid
+		}
+	}
 	if v.skipMAC {
-		v.epochRules(seq, linked, r)
-		v.lastKid, v.rotateTo = r.Kid, ""
 		if r.Action == record.ActionRetentionPurge {
 			v.purge(seq, r)
 		}
 		return r
 	}
-	v.epochRules(seq, linked, r)
 	if !p.keyOK {
 		v.fail(seq, 0, true, "no key for kid %q", r.Kid)
 		return r
@@ -304,21 +366,13 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 		v.fail(seq, 0, false, "mac mismatch")
 		return r
 	}
-	if linked && v.lastKid != "" && r.Kid != v.lastKid && r.Kid != v.rotateTo {
-		v.fail(seq, 0, false, "key changed from %q to %q without a key_rotation record", v.lastKid, r.Kid)
-	}
-	v.lastKid, v.rotateTo = r.Kid, ""
 	switch r.Action {
 	case record.ActionRetentionPurge:
 		v.purge(seq, r)
 	case record.ActionKeyRotation:
-		var d struct {
-			NewKid string `json:"new_kid"`
-		}
-		if json.Unmarshal(r.Detail, &d) != nil || d.NewKid == "" {
+		if v.rotateTo == "" {
 			v.fail(seq, 0, false, "key_rotation record names no new_kid")
 		}
-		v.rotateTo = d.NewKid
 	}
 	return r
 }
@@ -371,10 +425,40 @@ func (v *Verifier) epochRules(seq uint64, linked bool, r *record.Record) {
 // checkpoint of that size.
 func (v *Verifier) leaf(h [32]byte) {
 	if !v.treeOK {
+		v.rng.Append(h)
 		return
 	}
 	v.tree.Append(h)
 	v.compareWitnessed()
+}
+
+// cut says that record seq does not follow the records before it (the
+// first record given is past seq 1, or records are missing): the tree is
+// lost until a checkpoint's signed tree state, and the records from seq
+// on are hashed as a range meanwhile. A purge still waiting for a signed
+// checkpoint can no longer be covered by one: it is not honoured.
+func (v *Verifier) cut(seq uint64) {
+	v.treeOK = false
+	v.rng = NewRange(seq - 1)
+	v.pending = v.pending[:0]
+}
+
+// vouch takes note that a checkpoint signed by a trusted key covers the
+// leaves vouchFrom..size-1: the purges waiting among them are honoured,
+// those before them never will be.
+func (v *Verifier) vouch(size uint64) {
+	n := 0
+	for _, p := range v.pending {
+		if p.seq > size {
+			v.pending[n] = p
+			n++
+			continue
+		}
+		if p.seq-1 >= v.vouchFrom {
+			v.purgedThrough = max(v.purgedThrough, p.through)
+		}
+	}
+	v.pending = v.pending[:n]
 }
 
 // compareWitnessed compares the witnessed checkpoints of the tree's size
@@ -459,13 +543,47 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 	}
 	t, parsed := CheckpointTree(r.Detail, seq)
 	stateOK := parsed && t.Root() == c.Root
-	if v.treeOK && v.tree.Root() != c.Root {
+	// A checkpoint signed by a trusted key vouches for the records its
+	// root covers, as far as they are hashed into it.
+	vouches := signed && len(v.trusted) > 0
+	size := seq - 1
+	hashed := v.treeOK // the records before it were hashed into its root
+	switch {
+	case v.treeOK && v.tree.Root() != c.Root:
 		from, through := uint64(1), c.Size
 		if stateOK {
 			from, through = firstDifference(&v.tree, &t)
 		}
 		v.fail(from, through, false, "records %d..%d do not match the merkle root signed at seq %d", from, through, seq)
-		v.treeOK = false
+		v.cut(seq)
+		v.vouchFrom = size // nothing before it is vouched for
+	case v.treeOK:
+	case stateOK:
+		// After a cut: the subtrees of the signed state that the records
+		// since the cut make up wholly are compared with them; the records
+		// before the first of them share a subtree with records not given,
+		// and no signed root can vouch for them.
+		from, differ := v.rng.Covered(&t)
+		for _, d := range differ {
+			lo, hi := d.Start+1, d.Start+uint64(1)<<d.Height
+			v.fail(lo, hi, false, "records %d..%d do not match the merkle root signed at seq %d", lo, hi, seq)
+		}
+		hashed = true
+		v.vouchFrom = from
+		if len(differ) > 0 {
+			v.vouchFrom = size
+		}
+		if from > v.rng.Begin && vouches {
+			if v.unsignedThrough == 0 {
+				v.unsignedFrom, v.unsignedThrough = v.rng.Begin+1, from
+			}
+			if v.skipMAC {
+				v.fail(v.rng.Begin+1, from, true, "records %d..%d are covered by no signed tree state (they share a merkle subtree with records not given), and no HMAC key was given: nothing vouches for them", v.rng.Begin+1, from)
+			}
+		}
+	}
+	if vouches && hashed {
+		v.vouch(size)
 	}
 	if !v.treeOK && stateOK {
 		// After a gap, a purged prefix or a mismatch: the signed tree
@@ -474,15 +592,51 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 		v.tree, v.treeOK = t, true
 		v.compareWitnessed()
 	}
+	if stateOK && (signed || len(v.trusted) == 0) {
+		v.compareWitnessedPrefixes(&t)
+	}
 	v.ckpts++
 	if signed || len(v.trusted) == 0 {
 		v.lastCkpt = &c
 	}
 }
 
-// purge takes note of an authentic retention_purge record: it attests that
-// records 1..through_seq of the chain were removed by the retention policy,
-// and through_mac is the MAC of record through_seq.
+// compareWitnessedPrefixes compares the witnessed checkpoints that the
+// records cannot reach (they are before the records given: a purged
+// prefix, an export from a seq, a gap) with a signed tree state t, where
+// t holds their subtrees: a witnessed size that is the size of t's first
+// subtrees must have their root (an RFC 6962 consistency proof all of
+// whose hashes t holds).
+func (v *Verifier) compareWitnessedPrefixes(t *Tree) {
+	var n uint64
+	for _, st := range t.Subtrees() {
+		n += uint64(1) << st.Height
+		i, _ := slices.BinarySearchFunc(v.witnessed, n, func(w Checkpoint, n uint64) int { return cmp.Compare(w.Size, n) })
+		for ; i < len(v.witnessed) && v.witnessed[i].Size == n; i++ {
+			if v.checkedW[i] {
+				continue
+			}
+			w := v.witnessed[i]
+			root, _ := t.PrefixRoot(n)
+			v.checkedW[i] = true
+			if root != w.Root {
+				v.fail(1, w.Size, false, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)",
+					w.Size, record.FormatTime(w.Time))
+				continue
+			}
+			v.matched = max(v.matched, i+1)
+		}
+	}
+}
+
+// purge checks a retention_purge record at seq, which attests that records
+// 1..through_seq of the chain were removed by the retention policy,
+// through_mac being the MAC of record through_seq. One that breaks a rule
+// is invalid. One that checks out is honoured (it accounts for a missing
+// prefix up to through_seq) once it is authentic: by its MAC when no
+// public key was given; when checkpoint signatures are checked, only once
+// a checkpoint signed by a trusted key covers it (see vouch): whoever
+// holds the HMAC key alone cannot write one.
 func (v *Verifier) purge(seq uint64, r *record.Record) {
 	var d struct {
 		ThroughSeq uint64 `json:"through_seq"`
@@ -513,11 +667,54 @@ func (v *Verifier) purge(seq uint64, r *record.Record) {
 		v.fail(seq, 0, false, "retention_purge record covers itself (through_seq %d)", d.ThroughSeq)
 		return
 	}
+	// Times from outside the record: the configured policy, the clock of
+	// this verification, the witnessed checkpoints.
+	switch {
+	case v.retentionOK && v.retention <= 0:
+		v.fail(seq, 0, false, "retention_purge record, but the config sets no retention.max_age: no record may be purged")
+		return
+	case v.retentionOK && maxAge < v.retention:
+		v.fail(seq, 0, false, "retention_purge keeps records for %s, less than the config's retention.max_age %s", maxAge, v.retention)
+		return
+	case !v.now.IsZero() && cutoff.Add(maxAge).After(v.now):
+		v.fail(seq, 0, false, "retention_purge's cutoff %s is less than its max_age %s before this verification", record.FormatTime(cutoff), maxAge)
+		return
+	}
+	// A witnessed checkpoint whose record (seq size+1) was purged was
+	// sealed before the cutoff.
+	if i := sortSearchSize(v.witnessed, d.ThroughSeq) - 1; i >= 0 {
+		if w := v.witnessed[v.witnessMax[i]]; !w.Time.Before(cutoff) {
+			v.fail(seq, 0, false, "retention_purge through seq %d purges the checkpoint witnessed at %s (size %d), which is not older than its cutoff %s",
+				d.ThroughSeq, record.FormatTime(w.Time), w.Size, record.FormatTime(cutoff))
+			return
+		}
+	}
 	if d.ThroughSeq == v.missingPrefix && hex.EncodeToString(v.firstPrev[:]) != d.ThroughMAC {
 		v.fail(d.ThroughSeq+1, 0, false, "first kept record does not link to the purge boundary of seq %d", seq)
 		return
 	}
-	v.purgedThrough = max(v.purgedThrough, d.ThroughSeq)
+	if len(v.trusted) == 0 && !v.skipMAC {
+		v.purgedThrough = max(v.purgedThrough, d.ThroughSeq) // its MAC checked out
+		return
+	}
+	// Wait for a signed checkpoint. A purge through as far or farther
+	// replaces the ones waiting before it.
+	for len(v.pending) > 0 && v.pending[len(v.pending)-1].through <= d.ThroughSeq {
+		v.pending = v.pending[:len(v.pending)-1]
+	}
+	v.pending = append(v.pending, pendingPurge{seq: seq, through: d.ThroughSeq})
+}
+
+// sortSearchSize is the number of witnessed checkpoints (sorted by size)
+// whose record, at seq size+1, is at or before seq through.
+func sortSearchSize(ws []Checkpoint, through uint64) int {
+	i, _ := slices.BinarySearchFunc(ws, through, func(w Checkpoint, t uint64) int {
+		if w.Size+1 <= t {
+			return -1
+		}
+		return 1
+	})
+	return i
 }
 
 // Summary is the outcome of verifying one chain.
@@ -537,6 +734,12 @@ type Summary struct {
 	CheckpointTime time.Time `json:"checkpoint_time,omitzero"`
 	// From is the first seq given when an export starts past seq 1.
 	From uint64 `json:"from_seq,omitempty"`
+	// UnsignedFrom..UnsignedThrough (0: none) is the first run of records
+	// after a cut (a purged prefix, an export's start, a gap) that share a
+	// Merkle subtree with records not given: no signed tree state can
+	// cover them, only their MACs vouch for them.
+	UnsignedFrom    uint64 `json:"unsigned_from,omitempty"`
+	UnsignedThrough uint64 `json:"unsigned_through,omitempty"`
 	// SealedEpoch is the newest epoch closed by a seal record, at
 	// SealedAt (0: none).
 	SealedEpoch uint64    `json:"sealed_epoch,omitempty"`
@@ -585,10 +788,21 @@ func (v *Verifier) Finish() Summary {
 		v.fail(1, 0, false, "chain has no records")
 	}
 	if v.missingPrefix > 0 && v.purgedThrough < v.missingPrefix && v.startAt != v.missingPrefix+1 {
-		v.fail(1, v.missingPrefix, false, "records missing (no retention_purge record covers them)")
+		// A purge that checks out but that no signed checkpoint covers yet
+		// (the sidecar writes one right after each purge; a store read
+		// between the two, or a purge forged with the HMAC key alone, looks
+		// like this) leaves the prefix unproven; nothing else accounts for
+		// it.
+		if len(v.pending) > 0 && v.pending[0].through >= v.missingPrefix {
+			v.fail(1, v.missingPrefix, true, "seq 1..%d were purged by the retention_purge record at seq %d, which no checkpoint signed by a trusted key covers: the purge cannot be told from a forgery",
+				v.missingPrefix, v.pending[0].seq)
+		} else {
+			v.fail(1, v.missingPrefix, false, "records missing (no retention_purge record covers them)")
+		}
 	}
 	s := Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen,
-		PurgedThrough: v.purgedThrough, Checkpoints: v.ckpts, SealedEpoch: v.sealedEpoch, SealedAt: v.sealedAt}
+		PurgedThrough: v.purgedThrough, Checkpoints: v.ckpts, SealedEpoch: v.sealedEpoch, SealedAt: v.sealedAt,
+		UnsignedFrom: v.unsignedFrom, UnsignedThrough: v.unsignedThrough}
 	v.finishWitnessed(&s)
 	s.Invalid, s.Unverifiable = v.invalid, v.unverif
 	if v.startAt > 1 && v.missingPrefix+1 == v.startAt {

@@ -4,9 +4,12 @@ docs/chain-format.md with the Python standard library only.
 
 Per chain it checks: the line framing (payload recovered byte for byte), seq
 order and gaps (from an export_chain/from_seq start line, or a prefix purged by
-a retention_purge record), canonical payloads, prev links, HMAC-SHA256 MACs by
-kid, key rotations, and checkpoints: size, origin, head, time, the RFC 6962
-root of the payloads and the signed tree state. With --pubkey it checks the
+a retention_purge record: honoured by its MAC without --pubkey, else only once a
+checkpoint signed by a trusted key covers it), canonical payloads, prev links,
+HMAC-SHA256 MACs by kid, key rotations, and checkpoints: size, origin, head,
+time, the RFC 6962 root of the payloads and the signed tree state (after a cut,
+the subtrees of it that the records make up wholly; the records before them are
+vouched for by nothing without the HMAC key). With --pubkey it checks the
 checkpoints' signatures too (Ed25519 and ECDSA P-256, written here from RFC
 8032 and FIPS 186), with --witness/--checkpoint the witnessed checkpoints
 (rule 10: an export ends where it was taken, so it must match the witnessed
@@ -226,7 +229,10 @@ class Chain:
         s.need = s.boundary = None       # purged prefix 1..need awaiting a retention_purge; prev of its first record
         s.first, s.records, s.ckpts, s.nokey = None, 0, 0, set()
         s.epoch, s.sealed = 0, 0         # epoch of the previous record; the epoch its seal closed (0: not a seal)
-        s.purged, s.ckpt_time = 0, None  # highest through_seq purged; time of the newest checkpoint that checked out
+        s.purged, s.ckpt_time = 0, None  # highest through_seq of an honoured purge; time of the newest checkpoint that checked out
+        s.pending = []                   # purges waiting for a signed checkpoint: [(seq, through_seq)], through_seq decreasing
+        s.rng_begin, s.rng = 0, []       # while tree is None: the leaves since the cut as maximal subtrees [(start, height, hash)]
+        s.vouch_from = 0                 # first leaf of the tree that signed roots vouch for
         s.compared, s.matched = set(), 0 # witnessed sizes compared with the tree; the largest found equal
 
 class Verifier:
@@ -252,15 +258,17 @@ class Verifier:
         if st.last is None:                               # the chain's first line in this file
             st.first, start = seq, st.start or 1
             if seq > start and st.start is not None: v.gap(c, start, seq - 1)
-            elif seq > 1 and st.start is None: st.need, st.boundary = seq - 1, f["prev"]
+            elif seq > 1 and st.start is None: st.need = seq - 1
             elif seq < start: say("before the export_chain from_seq %d" % start)
+            if seq > 1: st.boundary = f["prev"]
             st.tree, st.size = ([], 0) if seq == 1 else (None, 0)
+            if seq > 1: v.cut(st, seq)
             if seq == 1 and (f["action"] != "chain_start" or f["prev"] != "0" * 64): say("seq 1 is not a chain_start with a zero prev")
         elif seq <= st.last:
             say("out of order or repeated (after seq %d)" % st.last)
         elif not linked:
             v.gap(c, st.last + 1, seq - 1)
-            st.tree = None
+            v.cut(st, seq)
         elif f["prev"] != st.mac.hex(): say("prev does not match the MAC of seq %d" % st.last)
         e = f["epoch"]                                    # rules 12-14
         if linked or seq == 1:
@@ -273,18 +281,19 @@ class Verifier:
             elif not st.sealed and e > st.epoch: say("epoch %d begins without a seal of epoch %d" % (e, st.epoch))
             elif not st.sealed and e < st.epoch: say("epoch %d after epoch %d" % (e, st.epoch))
         if f["action"] == "seal" and (e == 0 or f["detail"].get("epoch") != Num(e)): say("seal does not name its own epoch")
-        key = v.key(f["kid"], e)                          # rule 5
+        key, authentic = v.key(f["kid"], e), not v.keys   # rule 5
         if not v.keys: pass                               # --pubkey only: checkpoints vouch for the records
         elif key is None:
             if f["kid"] not in st.nokey: say("no key for kid %s (this and later records unchecked)" % f["kid"], True)
             st.nokey.add(f["kid"])
         elif not hmac.compare_digest(hmac.new(key, bytes.fromhex(f["prev"]) + payload, hashlib.sha256).digest(), mac):
             say("mac mismatch")
+        else: authentic = True
         if v.keys and linked and f["kid"] != st.kid and f["kid"] != st.rotate_to:
             say("kid changes from %s to %s without a key_rotation" % (st.kid, f["kid"]))
         d = f["detail"]
         if f["action"] == "key_rotation" and d.get("old_kid") != f["kid"]: say("key_rotation not sealed with its old_kid")
-        if f["action"] == "retention_purge": v.purge(st, f, say)
+        if f["action"] == "retention_purge" and authentic: v.purge(st, f, say)
         if f["action"] == "checkpoint" and (st.last is None or seq > st.last): v.checkpoint(st, f, say)
         if st.last is not None and seq <= st.last: return  # keep the state of the newer record
         if st.tree is not None:                           # every record is a leaf, seq i = leaf i-1
@@ -293,24 +302,43 @@ class Verifier:
                 (h, a), (_, b) = st.tree.pop(-2), st.tree.pop()
                 st.tree.append((h + 1, nh(a, b)))
             v.compare(st, seq)
+        else:                                             # after a cut: the leaves as a range of maximal subtrees
+            st.rng.append((seq - 1, 0, lh(payload)))
+            while len(st.rng) > 1 and st.rng[-1][1] == st.rng[-2][1] and st.rng[-2][0] % (2 << st.rng[-2][1]) == 0:
+                (lo, h, a), (_, _, b) = st.rng.pop(-2), st.rng.pop()
+                st.rng.append((lo, h + 1, nh(a, b)))
         st.last, st.mac, st.kid, st.size, st.records = seq, mac, f["kid"], seq, st.records + 1
         st.rotate_to = d.get("new_kid") if f["action"] == "key_rotation" else None
         st.epoch, st.sealed = e, e if f["action"] == "seal" else 0
 
-    def purge(v, st, f, say):
-        d = f["detail"]
+    def cut(v, st, seq):  # record seq does not follow the one before: the tree is lost until a signed tree state
+        st.tree, st.rng_begin, st.rng, st.pending = None, seq - 1, [], []
+
+    def vouch(v, st, size):  # a checkpoint signed by a trusted key covers leaves vouch_from..size-1
+        for p in [p for p in st.pending if p[0] <= size]:
+            if p[0] - 1 >= st.vouch_from: st.purged = max(st.purged, p[1])
+        st.pending = [p for p in st.pending if p[0] > size]
+
+    def purge(v, st, f, say):  # a retention_purge that checks out is honoured once authentic: by its MAC without
+        d = f["detail"]        # --pubkey, else once a checkpoint signed by a trusted key covers it
         try:
             thr, cut, age = int(d["through_seq"]), d["cutoff"], go_ns(dict(d["policy"])["max_age"])
-            if not TIME.match(cut): raise ValueError(cut)
-            if thr >= f["seq"]: say("retention_purge through_seq %d >= its own seq" % thr)
-            if ns(cut) > ns(f["ingested_at"]) - age: say("retention_purge cutoff is younger than its policy")
+            if not TIME.match(cut) or thr < 1 or age <= 0: raise ValueError(cut)
         except (KeyError, ValueError, TypeError):
             return say("retention_purge detail malformed")
-        if st.need is not None and thr >= st.need:
-            if thr == st.need and d.get("through_mac") != st.boundary:
-                return say("through_mac does not match the prev of seq %d" % st.first)
-            st.need = None                                # the purged prefix is accounted for
-        st.purged = max(st.purged, thr)
+        if ns(cut) > ns(f["ingested_at"]) - age: return say("retention_purge cutoff is younger than its policy")
+        if thr >= f["seq"]: return say("retention_purge through_seq %d >= its own seq" % thr)
+        if ns(cut) + age > time.time_ns(): return say("retention_purge cutoff is less than max_age before now")
+        ws = v.witnessed.get(st.name, {})                 # witnessed checkpoints whose record (seq size+1) it purged
+        late = [w[1] for n in ws if n + 1 <= thr for w in ws[n] if ns(w[1]) >= ns(cut)]
+        if late: return say("retention_purge purges a checkpoint witnessed at %s, not older than its cutoff %s" % (max(late), cut))
+        if st.first > 1 and thr == st.first - 1 and d.get("through_mac") != st.boundary:
+            return say("through_mac does not match the prev of seq %d" % st.first)
+        if v.keys and not v.trusted:
+            st.purged = max(st.purged, thr)               # its MAC checked out
+            return
+        while st.pending and st.pending[-1][1] <= thr: st.pending.pop()
+        st.pending.append((f["seq"], thr))
 
     def checkpoint(v, st, f, say):                        # rules 8 and 9
         s, d, st.ckpts = f["seq"], f["detail"], st.ckpts + 1
@@ -331,17 +359,44 @@ class Verifier:
                     not len(signed) == len(d["tree"]) == len(heights(s - 1)): raise ValueError
         except (ValueError, KeyError, TypeError):
             return say("checkpoint root or tree state malformed")
-        if fold(signed) != root: say("signed tree state does not fold to the note's root")
-        if st.tree is not None and st.size == s - 1 and fold([h for _, h in st.tree]) != root:
+        folds, vouches, hashed = fold(signed) == root, status == "ok", st.tree is not None
+        if not folds: say("signed tree state does not fold to the note's root")
+        state = list(zip(heights(s - 1), signed))
+        if st.tree is not None and fold([h for _, h in st.tree]) != root:
             lo, why = 0, "merkle root mismatch"           # name the first perfect subtree that differs
             for (h, a), b in zip(st.tree, signed):
                 if a != b: why += ": subtree of seqs %d-%d differs" % (lo + 1, lo + (1 << h)); break
                 lo += 1 << h
             say(why)
-            st.tree = None
-        if st.tree is None and fold(signed) == root:      # records before it not hashed here (or mismatched):
-            st.tree = list(zip(heights(s - 1), signed))   # take up the signed state, check later ones from it
+            v.cut(st, s)
+            st.vouch_from = s - 1                         # nothing before it is vouched for
+        elif st.tree is None and folds:                   # after a cut: the subtrees of the signed state that the
+            lo, first, differ = 0, s - 1, False           # records since the cut make up wholly must match them
+            nodes = {(a, h): x for a, h, x in st.rng}
+            for h, x in state:
+                if lo >= st.rng_begin:
+                    first = min(first, lo)
+                    if nodes.get((lo, h)) != x:
+                        differ = True
+                        say("merkle root mismatch: subtree of seqs %d-%d differs from the signed tree state" % (lo + 1, lo + (1 << h)))
+                lo += 1 << h
+            hashed, st.vouch_from = True, s - 1 if differ else first
+            if first > st.rng_begin and vouches and not v.keys:
+                v.say(st.name, "%d-%d" % (st.rng_begin + 1, first), "records %d..%d are covered by no signed tree state "
+                      "and no HMAC key was given: nothing vouches for them" % (st.rng_begin + 1, first), True)
+        if vouches and hashed: v.vouch(st, s - 1)
+        if st.tree is None and folds:                     # records before it not hashed here (or mismatched):
+            st.tree = state                               # take up the signed state, check later ones from it
             v.compare(st, s - 1)
+        if folds:                                         # witnessed checkpoints the records cannot reach: compared
+            lo, ws = 0, v.witnessed.get(st.name, {})      # where the signed state holds their subtrees
+            for k, (h, _) in enumerate(state):
+                lo += 1 << h
+                if lo in st.compared or lo not in ws: continue
+                st.compared.add(lo)
+                for w in ws[lo]:
+                    if fold(signed[:k + 1]) != w[0]: v.say(st.name, "1-%d" % lo, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)" % (lo, w[1]))
+                    else: st.matched = max(st.matched, lo)
         st.ckpt_time = ln[4][5:]                          # the newest checkpoint that checked out (rule 11)
 
     def compare(v, st, size):                             # rule 10: the tree of `size` records against the witness
@@ -355,7 +410,7 @@ class Verifier:
 
     def finish(v, st, max_age):                           # rules 10 and 11, once the export is read
         ws = v.witnessed.get(st.name, {})
-        given = st.first > 1 and (st.start == st.first or st.start is None and st.need is None)
+        given = st.first > 1 and (st.start == st.first or st.need is not None and st.purged >= st.need)
         left = sorted(n for n in ws if n not in st.compared and n <= st.last and n > st.purged and not (given and n < st.first - 1))
         if left: v.say(st.name, left[0], "%d witnessed checkpoint(s) (sizes %d..%d) could not be compared (gap)" % (len(left), left[0], left[-1]), True)
         if ws:
@@ -453,7 +508,10 @@ def main():
     except OSError as e:
         print("verify_export: %s" % e, file=sys.stderr); sys.exit(2)
     for st in v.chains.values():
-        if st.need is not None: v.say(st.name, "1-%d" % st.need, "records missing (no retention_purge accounts for them)")
+        if st.need is not None and st.purged < st.need:
+            if st.pending and st.pending[0][1] >= st.need:
+                v.say(st.name, "1-%d" % st.need, "purged by the retention_purge at seq %d, which no checkpoint signed by a trusted key covers" % st.pending[0][0], True)
+            else: v.say(st.name, "1-%d" % st.need, "records missing (no retention_purge accounts for them)")
         if not st.records: v.say(st.name, 1, "chain has no records")
         else: v.finish(st, max_age)
         print("chain %s: seqs %s-%s, %d records, %d checkpoints" % (st.name, st.first, st.last, st.records, st.ckpts))

@@ -79,6 +79,11 @@ type Options struct {
 	// Export says the store is an export that ends where it was taken
 	// (always so for a *FileStore): see chain.Verifier.AsExport.
 	Export bool
+	// Retention, when not nil, is the config's retention.max_age (0: no
+	// retention configured): a retention_purge record whose policy keeps
+	// records for less, or any purge when it is 0, is invalid. nil (an
+	// export checked without the config) checks a purge's own policy only.
+	Retention *time.Duration
 }
 
 // MaxListed bounds the problems kept in a report; the counts in Chains
@@ -124,6 +129,11 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 			}
 		}
 		v := chain.NewVerifier(ids[i], opts.Keys, report).WithCheckpoints(opts.Trusted, opts.Witnessed, len(opts.Keys) == 0)
+		if opts.Retention != nil {
+			v.WithRetention(opts.Now(), *opts.Retention, true)
+		} else {
+			v.WithRetention(opts.Now(), 0, false)
+		}
 		if opts.Export {
 			v.AsExport()
 		}
@@ -290,6 +300,9 @@ func exposure(chains []chain.Summary, opts Options) []string {
 	if len(opts.Witnessed) == 0 {
 		out = append(out, "no witnessed checkpoint given (--witness, --checkpoint): the newest records cut together with their checkpoints are detected only by the freshness bound (--max-age)")
 	}
+	if len(opts.Trusted) > 1 || len(opts.Trusted) > 0 && len(chains) > 1 {
+		out = append(out, "checkpoint public keys are not bound to chains: a checkpoint of any chain signed by any public key given is trusted, so whoever holds one sidecar's signing key can sign checkpoints of another's chain")
+	}
 	for _, c := range chains {
 		if c.Absent {
 			continue
@@ -303,11 +316,25 @@ func exposure(chains []chain.Summary, opts Options) []string {
 		switch {
 		case c.Checkpoints == 0 || c.CheckpointSize == 0:
 			out = append(out, fmt.Sprintf("chain %s: no checkpoint: seq 1..%d are not signed; removal of the newest records is not detectable", c.Chain, c.Head))
+		case c.UnsignedThrough > 0 && c.Head > c.CheckpointSize+1:
+			out = append(out, fmt.Sprintf("chain %s: signed from seq %d up to seq %d at %s; seq %d..%d not yet covered by a checkpoint",
+				c.Chain, c.UnsignedThrough+1, c.CheckpointSize, record.FormatTime(c.CheckpointTime), c.CheckpointSize+2, c.Head))
+		case c.UnsignedThrough > 0:
+			out = append(out, fmt.Sprintf("chain %s: signed from seq %d up to seq %d at %s (the head)", c.Chain, c.UnsignedThrough+1, c.CheckpointSize, record.FormatTime(c.CheckpointTime)))
 		case c.Head > c.CheckpointSize+1:
 			out = append(out, fmt.Sprintf("chain %s: signed up to seq %d at %s; seq %d..%d not yet covered by a checkpoint",
 				c.Chain, c.CheckpointSize, record.FormatTime(c.CheckpointTime), c.CheckpointSize+2, c.Head))
 		default:
 			out = append(out, fmt.Sprintf("chain %s: signed up to seq %d at %s (the head)", c.Chain, c.CheckpointSize, record.FormatTime(c.CheckpointTime)))
+		}
+		switch {
+		case c.UnsignedThrough == 0:
+		case len(opts.Keys) == 0:
+			out = append(out, fmt.Sprintf("chain %s: seq %d..%d are covered by no signed checkpoint (they share a Merkle subtree with records before them that were not given): nothing vouches for them (no HMAC key given)",
+				c.Chain, c.UnsignedFrom, c.UnsignedThrough))
+		default:
+			out = append(out, fmt.Sprintf("chain %s: seq %d..%d are covered by no signed checkpoint (they share a Merkle subtree with records before them that were not given): only their MACs vouch for them",
+				c.Chain, c.UnsignedFrom, c.UnsignedThrough))
 		}
 		if c.SealedEpoch > 0 {
 			out = append(out, fmt.Sprintf("chain %s: sealed up to epoch %d at %s; the records of the epochs after it can be altered by whoever holds the running sidecar's key",
