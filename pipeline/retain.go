@@ -46,6 +46,11 @@ func newMarks(r Retention, sp *spool.Spool) (marks, error) {
 	return m, nil
 }
 
+// begins reports whether a record ingested at at would begin a period.
+func (m *marks) begins(at time.Time) bool {
+	return m.interval > 0 && at.Truncate(m.interval).After(m.last)
+}
+
 // sealing marks the record about to be sealed after head, ingested at at,
 // when it is the first of its period.
 func (m *marks) sealing(at time.Time, head chain.Head) {
@@ -98,6 +103,11 @@ func (in *Ingester) retain(ctx context.Context) error {
 		"through_seq": m.Seq - 1,
 		"through_mac": hex.EncodeToString(m.Prev[:]),
 	})
+	if in.cfg.Checkpoint.Signer != nil {
+		// A purge is honoured by a verifier only once a signed checkpoint
+		// covers it: one follows it in the same commit.
+		in.checkpoint()
+	}
 	in.marks.drop = m.Seq
 	in.cfg.Metrics.RetentionThrough.Set(float64(m.Seq - 1))
 	in.log.Info("retention: purging records sealed before the cutoff",

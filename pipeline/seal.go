@@ -32,6 +32,13 @@ func (in *Ingester) add(r *record.Record) {
 
 // seal seals r and appends it to the open batch.
 func (in *Ingester) seal(r *record.Record) {
+	if r.Action != record.ActionCheckpoint && in.cfg.Checkpoint.Signer != nil && in.marks.begins(r.IngestedAt) {
+		// A retention period begins with a checkpoint, which takes the
+		// mark: a purge ends right before it, so what a purge leaves
+		// begins with the signed tree state of its boundary, and verifies
+		// with the public key alone.
+		in.checkpoint()
+	}
 	in.marks.sealing(r.IngestedAt, in.sealer.Head())
 	s := in.sealer.Seal(r)
 	in.cfg.Metrics.Records.WithLabelValues(r.Action).Inc()
