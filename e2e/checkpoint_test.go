@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // signingKeys writes an Ed25519 PKCS#8 private key and its public key as
@@ -222,6 +223,7 @@ func TestE2E_Checkpoints(t *testing.T) {
 			t.Fatalf("verify --file %v exited %d\n%s%s", args, code, o, errs)
 		}
 	}
+	pubkeyOnlyExports(t, e, export, pub, history)
 	// Also from the stdout lines, as a log collector keeps them.
 	if code, o, _ := runVerify(t, e.cfgPath, "--pubkey", pub, "--checkpoint", p.stdoutPath); code != 0 {
 		t.Fatalf("verify --checkpoint stdout exited %d\n%s", code, o)
@@ -338,6 +340,33 @@ func TestE2E_Checkpoints(t *testing.T) {
 		// Its kid differs: no record can be checked, so unverifiable.
 		{name: "wrong HMAC key", wantCode: 3, args: []string{"--key-file", otherKey, "--pubkey", pub}, want: "no key for kid", exportCode: 3, exportWant: "no key for kid"},
 		{name: "stale checkpoints", wantCode: 3, args: []string{"--pubkey", pub, "--max-age", "1ns"}, want: "freshness", exportCode: 3, exportWant: "freshness"},
+		// A holder of the HMAC key (with epochs: the running sidecar's
+		// current key) deletes the oldest records and appends a
+		// retention_purge record naming them, MACed with that key: no
+		// signed checkpoint covers it. It purges checkpoints witnessed
+		// after its cutoff: invalid. (The store's config sets no
+		// retention: no purge is allowed there.)
+		{name: "retention_purge forged with the HMAC key", args: []string{"--pubkey", pub, "--checkpoint", history},
+			wantCode: 1, want: "the config sets no retention.max_age", exportCode: 1, exportWant: "which is not older than its cutoff",
+			tamper: func(t *testing.T, db *sql.DB) { forgePurge(t, db, e, "2000-01-01T00:00:00.000000000Z") }},
+		// The same with a cutoff after every checkpoint it purges: its
+		// times say nothing against it, but no signed checkpoint covers
+		// it, so it cannot be told from a forgery.
+		{name: "retention_purge forged with the HMAC key, after the witnessed times", args: []string{"--pubkey", pub, "--checkpoint", history},
+			wantCode: 1, want: "the config sets no retention.max_age", exportCode: 3, exportWant: "which no checkpoint signed by a trusted key covers",
+			tamper: func(t *testing.T, db *sql.DB) { forgePurge(t, db, e, "") }},
+		// A record edited by an insider holding no key, its kid set to
+		// one whose key is unknown: the kid changed without a
+		// key_rotation record, which is invalid, not unverifiable.
+		{name: "a record edited under an unknown kid", wantCode: 1, want: "without a key_rotation record", exportCode: 1, exportWant: "without a key_rotation record",
+			tamper: func(t *testing.T, db *sql.DB) {
+				seq := seqOfEvent(t, db, 35)
+				pl := bytes.Replace(payload(t, db, seq), []byte(`"tool":"search"`), []byte(`"tool":"noop"`), 1)
+				i := bytes.Index(pl, []byte(`"kid":"`)) + len(`"kid":"`)
+				j := i + bytes.IndexByte(pl[i:], '"')
+				pl = append(append(append([]byte(nil), pl[:i]...), "hk-0000000000000000"...), pl[j:]...)
+				mustExec(t, db, `UPDATE audit_records SET payload = ?, tool = 'noop', kid = 'hk-0000000000000000' WHERE seq = ?`, pl, seq)
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -382,6 +411,154 @@ func TestE2E_Checkpoints(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pubkeyOnlyExports checks the export, and copies of it cut or edited as
+// an insider can, with the public key alone (an auditor without the HMAC
+// key): the records a signed tree state cannot cover (they share a Merkle
+// subtree with records not given) are not vouched for, those it covers
+// are checked, and a purge no signed checkpoint covers is not honoured.
+// verify --file and tools/verify_export.py give the same verdict.
+func pubkeyOnlyExports(t *testing.T, e *env, export, pub, history string) {
+	t.Helper()
+	b, err := os.ReadFile(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type line struct {
+		raw []byte
+		rec struct {
+			Seq        int    `json:"seq"`
+			Action     string `json:"action"`
+			TS         string `json:"ts"`
+			IngestedAt string `json:"ingested_at"`
+			Kid        string `json:"kid"`
+			Epoch      uint64 `json:"epoch"`
+			Prev       string `json:"prev"`
+			MAC        string `json:"mac"`
+		}
+	}
+	var lines []line
+	for _, l := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var x line
+		x.raw = l
+		if err := json.Unmarshal(l, &x.rec); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, x)
+	}
+	from := func(seq int, edit func(line) []byte) []byte {
+		out := fmt.Appendf(nil, `{"export_chain":"%s","from_seq":%d}`+"\n", e.chainID, seq)
+		for _, l := range lines {
+			switch {
+			case l.rec.Seq < seq:
+			case l.rec.Seq == seq && edit != nil:
+				out = append(out, edit(l)...)
+			default:
+				out = append(out, l.raw...)
+			}
+		}
+		return out
+	}
+	// The first checkpoint (seq c, size c-1) whose smallest subtree of
+	// records a+1..c-1 holds two agent records or more first.
+	a := 0
+	for _, l := range lines {
+		c := l.rec.Seq
+		if l.rec.Action != "checkpoint" || c < 20 {
+			continue
+		}
+		size := (c - 1) & -(c - 1)
+		if size >= 2 && lines[c-size-1].rec.Action == "tool_call" && lines[c-size].rec.Action == "tool_call" {
+			a = c - 1 - size
+			break
+		}
+	}
+	if a == 0 {
+		t.Fatal("no checkpoint whose smallest subtree begins with two agent records")
+	}
+	editTool := func(l line) []byte {
+		return bytes.Replace(l.raw, []byte(`"tool":"search"`), []byte(`"tool":"wipe-disk"`), 1)
+	}
+	// Record k, an agent record, turned into a retention_purge of the
+	// records before it by an insider holding no key (its MAC kept).
+	k := 0
+	for _, l := range lines {
+		if l.rec.Seq >= 45 && l.rec.Action == "tool_call" {
+			k = l.rec.Seq
+			break
+		}
+	}
+	fakePurge := func(l line) []byte {
+		epoch := ""
+		if l.rec.Epoch > 0 {
+			epoch = fmt.Sprintf(`,"epoch":%d`, l.rec.Epoch)
+		}
+		return fmt.Appendf(nil, `{"v":2,"chain":"%s","seq":%d,"ts":"%s","ingested_at":"%s","action":"retention_purge","detail":{"cutoff":"2000-01-01T00:00:00.000000000Z","policy":{"max_age":"1h0m0s"},"through_mac":"%s","through_seq":%d},"kid":"%s"%s,"prev":"%s","mac":"%s"}`+"\n",
+			e.chainID, l.rec.Seq, l.rec.TS, l.rec.IngestedAt, l.rec.Prev, l.rec.Seq-1, l.rec.Kid, epoch, l.rec.Prev, l.rec.MAC)
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		args []string
+		want int
+	}{
+		{"the whole export", b, []string{"--pubkey", pub, "--checkpoint", history}, 0},
+		{"from the first record of a subtree of the first checkpoint, that record edited", from(a+1, editTool), []string{"--pubkey", pub}, 1},
+		{"from inside a subtree of the first checkpoint", from(a+2, nil), []string{"--pubkey", pub}, 3},
+		{"from inside a subtree of the first checkpoint, with the HMAC key", from(a+2, nil), []string{"--pubkey", pub, "--key-file", e.keyPath}, 0},
+		{"a record turned into a retention_purge by an insider holding no key", bytes.TrimPrefix(from(k, fakePurge), fmt.Appendf(nil, `{"export_chain":"%s","from_seq":%d}`+"\n", e.chainID, k)),
+			[]string{"--pubkey", pub, "--checkpoint", history}, 1},
+	} {
+		path := filepath.Join(t.TempDir(), "export.ndjson")
+		writeFile(t, path, tc.body)
+		code, out, errs := runVerifyFile(t, path, tc.args...)
+		pyCode, pyOut := runPyVerify(t, path, tc.args...)
+		if code != tc.want || pyCode != tc.want {
+			t.Errorf("public key only, %s: verify --file exited %d, verify_export.py %d, want %d\ngo:\n%s%s\npython:\n%s", tc.name, code, pyCode, tc.want, out, errs, pyOut)
+		}
+	}
+}
+
+// forgePurge deletes the records before the first checkpoint record at or
+// after seq 40 and appends a retention_purge record naming them, MACed
+// with the HMAC key, as a holder of that key can; cutoff "" is the
+// ingested_at of the first record kept (after every record purged).
+func forgePurge(t *testing.T, db *sql.DB, e *env, cutoff string) {
+	t.Helper()
+	var k, head int
+	var prev []byte
+	var kid, kept string
+	if err := db.QueryRow(`SELECT seq, prev, ingested_at FROM audit_records WHERE action = 'checkpoint' AND seq >= 40 ORDER BY seq LIMIT 1`).Scan(&k, &prev, &kept); err != nil {
+		t.Fatal(err)
+	}
+	var last []byte
+	if err := db.QueryRow(`SELECT seq, kid, payload FROM audit_records ORDER BY seq DESC LIMIT 1`).Scan(&head, &kid, &last); err != nil {
+		t.Fatal(err)
+	}
+	var ep struct {
+		Epoch uint64 `json:"epoch"`
+	}
+	if err := json.Unmarshal(last, &ep); err != nil {
+		t.Fatal(err)
+	}
+	epoch := ""
+	if ep.Epoch > 0 {
+		epoch = fmt.Sprintf(`,"epoch":%d`, ep.Epoch)
+	}
+	if cutoff == "" {
+		cutoff = kept
+	}
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z")
+	pl := fmt.Sprintf(`{"v":2,"chain":"%s","seq":%d,"ts":"%s","ingested_at":"%s","action":"retention_purge","detail":{"cutoff":"%s","policy":{"max_age":"1ms"},"through_mac":"%x","through_seq":%d},"kid":"%s"%s,"prev":"%s"}`,
+		e.chainID, head+1, now, now, cutoff, prev, k-1, kid, epoch, strings.Repeat("0", 64))
+	mustExec(t, db, `DELETE FROM audit_records WHERE seq < ?`, k)
+	mustExec(t, db, `INSERT INTO audit_records (chain, seq, ts, ingested_at, action, kid, prev, mac, payload) VALUES (?, ?, ?, ?, 'retention_purge', ?, ?, ?, ?)`,
+		e.chainID, head+1, now, now, kid, make([]byte, 32), make([]byte, 32), []byte(pl))
+	reMAC(t, db, e.key, head+1)
 }
 
 // TestE2E_CheckpointsNoFalseAlarm: verify while the sidecar writes, and

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,9 +24,10 @@ func retentionPurge(t *testing.T, signed bool) {
 	e := newEnv(t)
 	e.writeConfig(t, "retention: {max_age: 2s, interval: 500ms}\n")
 	var verifyArgs []string
+	var pub, wdir string
 	if signed {
 		e.chainExtra = "  epoch: 300ms\n"
-		pub, wdir := withCheckpoints(t, e)
+		pub, wdir = withCheckpoints(t, e)
 		appendLines(t, e.cfgPath, "retention: {max_age: 2s, interval: 500ms}\n")
 		verifyArgs = []string{"--pubkey", pub, "--witness", wdir}
 	}
@@ -70,6 +72,32 @@ func retentionPurge(t *testing.T, signed bool) {
 	code, out, _ := runVerify(t, e.cfgPath, verifyArgs...)
 	if code != 0 {
 		t.Fatalf("verify after the purge exited %d:\n%s", code, out)
+	}
+	if signed {
+		// A purge is honoured only once a signed checkpoint covers it:
+		// one follows it. What it left begins with a checkpoint (a
+		// retention period begins with one), the signed tree state of
+		// its boundary: the rest verifies with the public key alone, in
+		// both verifiers, as with the HMAC key alone.
+		var first, after string
+		if err := db.QueryRow(`SELECT action FROM audit_records WHERE seq = ?`, got.first).Scan(&first); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(`SELECT action FROM audit_records WHERE seq = ?`, got.seq+1).Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		if first != "checkpoint" || after != "checkpoint" {
+			t.Errorf("the first record kept (seq %d) is %s and the record after the purge (seq %d) %s, want checkpoints", got.first, first, got.seq+1, after)
+		}
+		export := filepath.Join(e.dir, "export.ndjson")
+		exportTo(t, e.cfgPath, export)
+		for _, args := range [][]string{{"--pubkey", pub, "--witness", wdir}, {"--key-file", e.keyPath}, {"--key-file", e.keyPath, "--pubkey", pub, "--witness", wdir}} {
+			code, out, errs := runVerifyFile(t, export, args...)
+			pyCode, pyOut := runPyVerify(t, export, args...)
+			if code != 0 || pyCode != 0 {
+				t.Errorf("the export after a purge, %v: verify --file exited %d, verify_export.py %d\ngo:\n%s%s\npython:\n%s", args, code, pyCode, out, errs, pyOut)
+			}
+		}
 	}
 
 	// An attacker drops the guard trigger and deletes the first record

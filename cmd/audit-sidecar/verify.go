@@ -41,6 +41,7 @@ func verifyCmd(args []string) int {
 	signerName := fs.String("signer-name", "", "key name in checkpoint signatures (default: chain.signer_name or "+chain.DefaultSignerName+")")
 	witnessDir := fs.String("witness", "", "folder of witnessed checkpoints (chain.witness_dir): each chain must extend them")
 	ckptFile := fs.String("checkpoint", "", "a trusted checkpoint file: a signed note, or the sidecar's stdout JSON lines")
+	noWitness := fs.Bool("no-witness", false, "do not read the config's chain.witness_dir (with --config it is read by default, unless --witness is given)")
 	maxAge := fs.Duration("max-age", 0, "freshness bound: the newest checkpoint of each chain must be younger")
 	asJSON := fs.Bool("json", false, "print a machine-readable report")
 	report := fs.String("report", "", "also write the verdict for people, as a self-contained HTML file")
@@ -73,6 +74,12 @@ func verifyCmd(args []string) int {
 	opts := verify.Options{Keys: chain.Keyring{}, MaxAge: *maxAge}
 	if cfg != nil {
 		opts.Expect = []string{cfg.Chain.ID} // an emptied store lacks it
+		// Purges must follow the config's policy (none without one).
+		retention := cfg.Retention.MaxAge
+		opts.Retention = &retention
+	}
+	if *noWitness && *witnessDir != "" {
+		return fail(exitUsage, "verify: give --witness or --no-witness, not both")
 	}
 	for _, p := range keyFiles {
 		k, err := chain.LoadKeyFile(p, "")
@@ -122,9 +129,25 @@ func verifyCmd(args []string) int {
 		return fail(exitUsage, "verify: no HMAC key and no checkpoint public key could be loaded: nothing to verify with")
 	}
 
+	// The config's witness file (chain.witness_dir/<chain.id>.checkpoint,
+	// its own chain's: the folder may be shared) is read by default, as
+	// its keys are; --witness replaces it, --no-witness leaves it out.
+	cfgWitness := ""
+	if cfg != nil && *witnessDir == "" && !*noWitness && cfg.Chain.WitnessDir != "" {
+		p := filepath.Join(cfg.Chain.WitnessDir, cfg.Chain.ID+witness.FileSuffix)
+		switch _, err := os.Stat(p); {
+		case err != nil:
+			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: the config's chain.witness_dir holds no checkpoint of this chain (%v): none compared\n", err)
+		case len(opts.Trusted) == 0:
+			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: the config's chain.witness_dir is not read: no checkpoint public key\n")
+		default:
+			cfgWitness = p
+		}
+	}
+
 	// Witnessed checkpoints.
 	var pre []*chain.VerifyError
-	if *witnessDir != "" || *ckptFile != "" {
+	if *witnessDir != "" || *ckptFile != "" || cfgWitness != "" {
 		if len(opts.Trusted) == 0 {
 			return fail(exitUsage, "verify: --witness and --checkpoint need --pubkey")
 		}
@@ -133,10 +156,12 @@ func verifyCmd(args []string) int {
 		if *witnessDir != "" {
 			notes, err = readWitnessDir(*witnessDir)
 		}
-		if err == nil && *ckptFile != "" {
-			var more []string
-			more, err = readCheckpointFile(*ckptFile)
-			notes = append(notes, more...)
+		for _, f := range []string{*ckptFile, cfgWitness} {
+			if err == nil && f != "" {
+				var more []string
+				more, err = readCheckpointFile(f)
+				notes = append(notes, more...)
+			}
 		}
 		if err != nil {
 			return fail(exitUsage, "verify: %v", err)
@@ -197,7 +222,13 @@ func verifyCmd(args []string) int {
 	}
 	if rep.Checked != nil {
 		rep.Checked.Tool, rep.Checked.Input = toolFacts(), verifyInput(cfg, *cfgPath, *sinkName, *file)
-		rep.Checked.Witness.Source = strings.Trim(*witnessDir+", "+*ckptFile, ", ")
+		var sources []string
+		for _, s := range []string{*witnessDir, *ckptFile, cfgWitness} {
+			if s != "" {
+				sources = append(sources, s)
+			}
+		}
+		rep.Checked.Witness.Source = strings.Join(sources, ", ")
 	}
 	if *report != "" {
 		if err := writeReportFile(*report, rep); err != nil {
@@ -214,6 +245,9 @@ func verifyCmd(args []string) int {
 			fmt.Fprintln(out, "scope: export (a copy that ends where it was taken: it must match the witnessed checkpoints it reaches, not reach the newest)")
 		} else {
 			fmt.Fprintln(out, "scope: live store (it must reach every witnessed checkpoint: one shorter is truncated)")
+		}
+		if cfgWitness != "" {
+			fmt.Fprintf(out, "witness: read %q, the config's chain.witness_dir file of this chain (by default; --no-witness leaves it out)\n", cfgWitness)
 		}
 		for _, c := range rep.Chains {
 			fmt.Fprintf(out, "chain %s: %d records, head seq %d, %d checkpoints, %d problems, %d unverifiable\n",
