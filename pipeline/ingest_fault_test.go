@@ -46,12 +46,7 @@ func feed(ls []tailer.Line) chan tailer.Line {
 // A spool commit that fails is retried with the same batch: nothing is
 // lost, nothing stored twice, and no line is read while it fails.
 func TestIngest_FailedCommitKeepsTheBatch(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	sp.Register([]string{"s"})
+	sp := newSpool(t)
 	key := testKey(t)
 	reg := prometheus.NewRegistry()
 	in, err := NewIngester(IngestConfig{ChainID: "c", Key: key, Spool: sp, Redactor: upper{}, BatchRecords: 3, BatchWait: time.Hour,
@@ -181,11 +176,7 @@ func checkCrashed(t *testing.T, cfg IngestConfig, crashed string, all []tailer.L
 
 // commitsOf is how many calls to the spool a run over ls makes.
 func commitsOf(t *testing.T, ls []tailer.Line) int {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := newSpool(t)
 	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, BatchRecords: 3, BatchWait: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -202,11 +193,7 @@ func commitsOf(t *testing.T, ls []tailer.Line) int {
 // when the final commit fails otherwise (its error is joined, not put in
 // the first one's place).
 func TestIngest_FirstCommitErrorIsReturned(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := newSpool(t)
 	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, BatchRecords: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -230,12 +217,7 @@ func TestIngest_FirstCommitErrorIsReturned(t *testing.T) {
 // Stopped while a failed commit is retried, the run still commits it all
 // with sidecar_stop and ends clean.
 func TestIngest_StopWhileCommitRetried(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	sp.Register([]string{"s"})
+	sp := newSpool(t)
 	key := testKey(t)
 	in, err := NewIngester(IngestConfig{ChainID: "c", Key: key, Spool: sp, Redactor: upper{}, BatchRecords: 1})
 	if err != nil {

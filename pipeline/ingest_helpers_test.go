@@ -43,6 +43,21 @@ func (f *faultySpool) AppendExtra(batch []record.Sealed, source []byte, x spool.
 	return err
 }
 
+// newSpool opens a spool in a temporary folder, with the sink "s"
+// registered; it is closed when the test ends.
+func newSpool(t *testing.T) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	if err := sp.Register([]string{"s"}); err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
+
 // keep is a sink that keeps every record it is given, MAC included.
 type keep struct {
 	mu  sync.Mutex

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,12 +16,7 @@ import (
 // empty lines: parse_error records sealed in a loop, each committing a
 // zero source position.)
 func TestIngest_ClosedLinesEndTheRun(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	sp.Register([]string{"s"})
+	sp := newSpool(t)
 	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, BatchRecords: 1, BatchWait: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -78,11 +72,7 @@ func TestIngest_ClosedLinesEndTheRun(t *testing.T) {
 // before anything is written (it was dropped: the run started as if the
 // source had never been read).
 func TestIngest_UnreadablePositionStopsTheRun(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := newSpool(t)
 	if err := sp.AppendExtra(nil, []byte(`{"path":"/log","offset":"not a number"}`), spool.Extra{}); err != nil {
 		t.Fatal(err)
 	}

@@ -76,11 +76,7 @@ func TestIngest_OwnRecordsKeepTheirNumbers(t *testing.T) {
 // the failure is logged: its detail never vanishes silently (it did when
 // json.Marshal failed).
 func TestIngest_OwnRecordDetailUnencodable(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := newSpool(t)
 	core, logs := observer.New(zap.ErrorLevel)
 	in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, Logger: zap.New(core)})
 	if err != nil {

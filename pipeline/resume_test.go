@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"context"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -58,20 +56,13 @@ func TestIngest_ResumesVersion0Spool(t *testing.T) {
 			}
 			// The tailer goes on from there: lines 8..19 of the source.
 			all := sourceLines(20, tc.multi)
-			lines := make(chan tailer.Line, len(all))
+			var rest []tailer.Line
 			for _, l := range all {
 				if l.Offset >= resume[l.Path] {
-					lines <- l
+					rest = append(rest, l)
 				}
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- in.Run(ctx, lines) }()
-			for len(lines) > 0 { // all received: Run handles a line before it selects again
-				time.Sleep(time.Millisecond)
-			}
-			cancel()
-			if err := <-done; err != nil {
+			if err := runLines(in, feed(rest)); err != nil {
 				t.Fatal(err)
 			}
 			checkExactlyOnce(t, spooled(t, sp), key, all)
@@ -83,11 +74,7 @@ func TestIngest_ResumesVersion0Spool(t *testing.T) {
 // multi-file run (the config changed to a pattern) resumes that file.
 func TestIngest_ResumeAllTakesASingleFilePosition(t *testing.T) {
 	v0, _ := openFixture(t, "spool-v0-single.db")
-	v1, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v1.Close()
+	v1 := newSpool(t)
 	one, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: v1, Redactor: upper{}})
 	if err != nil {
 		t.Fatal(err)
