@@ -25,8 +25,12 @@ const (
 	// pgChainLockSeed salts the advisory lock key of a chain.
 	pgChainLockSeed = 7461626173650002
 	// pgMaxConns bounds the pool unless the DSN sets pool_max_conns: two
-	// writes in flight, the partition upkeep, and readers for queries.
+	// writes in flight, the partition upkeep, and the reads of the write
+	// path (chain tails at start).
 	pgMaxConns = 8
+	// pgReadConns bounds the queries' pool (Postgres.rpool), whatever the
+	// DSN says: queries never take a connection of the writer's pool.
+	pgReadConns = 4
 	// pgConnectTimeout bounds a connection attempt when the DSN sets no
 	// connect_timeout: an unreachable server must fail a write, to be
 	// retried, rather than hang it.
@@ -58,7 +62,12 @@ var PostgresSchemaVersion = pgSchemaVersion
 // chains for verification (Chains, Scan). All methods are safe for
 // concurrent use.
 type Postgres struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// rpool is the pool of the queries (Search, SearchEach, Chains,
+	// Scan): sessions of their own, read-only, so that no number of
+	// queries, however slow, takes a connection the writer needs. It is
+	// pool itself for a store opened read-only.
+	rpool  *pgxpool.Pool
 	opts   PostgresOptions
 	logger *zap.Logger
 
@@ -146,13 +155,23 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*Postg
 		_, err := c.Exec(ctx, pgStagingDDL)
 		return err
 	}
+	rcfg := cfg.Copy()
+	rcfg.MaxConns, rcfg.MinConns = pgReadConns, 0
+	rcfg.AfterConnect = nil // no staging table: nothing is written
+	rcfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects lazily
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
 	}
-	p := &Postgres{pool: pool, opts: opts, logger: opts.Logger, connCfg: cfg.ConnConfig, loopDone: make(chan struct{})}
+	rpool, err := pgxpool.NewWithConfig(ctx, rcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", pgSafeErr(err))
+	}
+	p := &Postgres{pool: pool, rpool: rpool, opts: opts, logger: opts.Logger, connCfg: cfg.ConnConfig, loopDone: make(chan struct{})}
 	if err := p.setup(ctx); err != nil {
 		if opts.RequireServer || !pgTransient(err) || ctx.Err() != nil {
+			rpool.Close()
 			pool.Close()
 			return nil, err
 		}
@@ -774,6 +793,9 @@ func (p *Postgres) Purge(ctx context.Context, pg Purge) error {
 func (p *Postgres) Close() error {
 	p.stop()
 	<-p.loopDone
+	if p.rpool != p.pool {
+		p.rpool.Close()
+	}
 	p.pool.Close()
 	return nil
 }

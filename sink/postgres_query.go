@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -23,17 +24,49 @@ func (p *Postgres) SearchEach(ctx context.Context, f Filter, fn func(*Row) error
 }
 
 func (p *Postgres) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(*Row) error) error {
-	return searchEach(f, c, fn, func(q *Filter) ([]Row, bool, error) {
-		text, args, err := searchQuery(q, postgresDialect)
+	read := func(q *Filter, upto *Key) ([]Row, bool, error) {
+		text, args, err := searchSQL(q, postgresDialect, upto)
 		if err != nil {
 			return nil, false, err
 		}
-		rows, cut, err := p.queryRows(ctx, c, text, args...)
+		type chunk struct {
+			rows []Row
+			cut  bool
+		}
+		got, err := withDeadline(ctx, func(ctx context.Context) (chunk, error) {
+			rows, cut, err := p.queryRows(ctx, c, text, args...)
+			return chunk{rows, cut}, err
+		})
 		if err != nil {
 			return nil, false, fmt.Errorf("postgres search: %w", pgSafeErr(err))
 		}
-		return rows, cut, nil
-	})
+		return got.rows, got.cut, nil
+	}
+	var probe func(*Filter, int) (*Key, error)
+	if postgresDialect.residual(&f) {
+		probe = func(q *Filter, offset int) (*Key, error) {
+			text, args, err := searchProbe(q, postgresDialect, offset)
+			if err != nil {
+				return nil, err
+			}
+			k, err := withDeadline(ctx, func(ctx context.Context) (*Key, error) {
+				var ts, chain string
+				var seq int64
+				switch err := p.rpool.QueryRow(ctx, text, args...).Scan(&ts, &chain, &seq); {
+				case errors.Is(err, pgx.ErrNoRows):
+					return nil, nil
+				case err != nil:
+					return nil, err
+				}
+				return parseKey(ts, chain, seq)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("postgres search: %w", pgSafeErr(err))
+			}
+			return k, nil
+		}
+	}
+	return searchEach(f, c, fn, read, probe)
 }
 
 // PostgresSearchSQL returns the SQL text and arguments Search runs for f
@@ -58,7 +91,7 @@ func (p *Postgres) Chains(ctx context.Context) ([]string, error) {
 	if p.noQuarantine { // a database of an older schema, read only
 		query = skip + ` ORDER BY 1`
 	}
-	rows, err := p.pool.Query(ctx, query)
+	rows, err := p.rpool.Query(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("postgres chains: %w", pgSafeErr(err))
 	}
@@ -99,10 +132,11 @@ func (p *Postgres) Scan(ctx context.Context, chain string, fn func(Row) error) e
 
 // queryRows runs q, whose columns are rowColumns and optionally a
 // trailing quarantined flag, and which returns at most c.rows rows, and
-// reads them until c.bytes are held (see readChunk). The rows not read are
-// discarded as they arrive when the result is closed.
+// reads them until c.bytes are held (see readChunk), on the queries' pool
+// (Postgres.rpool). The rows not read are discarded as they arrive when
+// the result is closed.
 func (p *Postgres) queryRows(ctx context.Context, c chunkSize, q string, args ...any) ([]Row, bool, error) {
-	rows, err := p.pool.Query(ctx, q, args...)
+	rows, err := p.rpool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, false, err
 	}

@@ -46,7 +46,7 @@ func OpenPostgresReadOnly(ctx context.Context, dsn string) (*Postgres, error) {
 	done := make(chan struct{})
 	close(done)
 	nop := zap.NewNop()
-	p := &Postgres{pool: pool, opts: PostgresOptions{Logger: nop, Now: time.Now}, logger: nop,
+	p := &Postgres{pool: pool, rpool: pool, opts: PostgresOptions{Logger: nop, Now: time.Now}, logger: nop,
 		connCfg: cfg.ConnConfig, loopDone: done, stop: func() {}, readOnly: true}
 	if err := p.checkReadableSchema(ctx); err != nil {
 		pool.Close()

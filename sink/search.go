@@ -1,6 +1,8 @@
 package sink
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -19,6 +21,11 @@ type dialect struct {
 	chainEq string
 	// callIDEq is the condition on the payload's detail.call_id, as text.
 	callIDEq string
+	// residual reports whether f has a filter that no index of the store
+	// serves for the query order, so that the rows are found by walking
+	// the time index (or the tenant's) and checking each: such a search is
+	// read window by window (see searchEach).
+	residual func(f *Filter) bool
 }
 
 var (
@@ -30,35 +37,155 @@ var (
 		// walking the ts index and filtering is the fast plan.
 		chainEq:  `+chain = %s`,
 		callIDEq: `CAST(json_extract(CAST(payload AS TEXT), '$.detail.call_id') AS TEXT) = %s`,
+		// Only ts and (tenant, ts) are indexed (see the schema): every
+		// other filter is checked row by row.
+		residual: func(f *Filter) bool {
+			return f.User != "" || f.Action != "" || f.Tool != "" || f.Outcome != "" || f.Model != "" ||
+				f.Session != "" || f.Chain != "" || f.CallID != ""
+		},
 	}
 	postgresDialect = dialect{
 		placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		chainEq:     `chain = %s`,
 		callIDEq:    `(convert_from(payload, 'UTF8')::jsonb #>> '{detail,call_id}') = %s`,
+		// user, session and tool have indexes, and so do the rare actions
+		// and outcomes (partial indexes, see the schema); model, call_id
+		// and the bulk actions and outcomes have none.
+		residual: func(f *Filter) bool {
+			return f.Model != "" || f.CallID != "" || pgBulkAction[f.Action] || f.Outcome == "success"
+		},
 	}
 )
+
+// pgBulkAction are the actions the partial indexes of PostgreSQL leave out.
+var pgBulkAction = map[string]bool{"decision": true, "model_call": true, "tool_call": true, "tool_result": true}
+
+// A search with a filter no index serves (dialect.residual) reads its
+// rows window by window: each chunk query examines at most searchWindow
+// rows of the index it walks, found first by a probe of that index
+// (searchProbe), and one SearchEach examines at most searchBudget rows
+// in windows that yield less than a chunk; past it, it stops with a
+// *SearchBoundError saying where to resume. So a query whose filter
+// matches few or no rows (a call_id, a user that does not exist) costs
+// the store a bounded amount of work per statement and per call, however
+// large the table, instead of one statement reading the whole of it.
+var (
+	searchWindow = 10_000
+	searchBudget = 100_000
+	// searchChunkTimeout bounds each statement of a search: past it the
+	// statement is interrupted (SQLite: sqlite3_interrupt; PostgreSQL: a
+	// cancel request) and the search fails with ErrSearchTimeout.
+	searchChunkTimeout = 10 * time.Second
+)
+
+// ErrSearchTimeout is a search statement that ran past its deadline.
+var ErrSearchTimeout = errors.New("a search statement ran past its deadline")
+
+// SearchBoundError ends a SearchEach that examined the most rows one call
+// may (a filter that no index serves, and matches few rows) before it
+// yielded f.Limit rows: the rows yielded before are valid, and a search
+// with After set to Resume goes on from where it stopped. Resume is the
+// position of the last row examined (a row the walked index holds, within
+// the tenant's rows when the filter names a tenant), not of a row that
+// matched.
+type SearchBoundError struct {
+	Resume   Key
+	Examined int
+}
+
+func (e *SearchBoundError) Error() string {
+	return fmt.Sprintf("search stopped after examining %d rows without filling the page", e.Examined)
+}
+
+// withDeadline runs one statement of a search under searchChunkTimeout;
+// an interrupted statement is ErrSearchTimeout, unless ctx itself ended.
+func withDeadline[T any](ctx context.Context, run func(context.Context) (T, error)) (T, error) {
+	sctx, cancel := context.WithTimeout(ctx, searchChunkTimeout)
+	defer cancel()
+	v, err := run(sctx)
+	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		var zero T
+		return zero, fmt.Errorf("%w (%s)", ErrSearchTimeout, searchChunkTimeout)
+	}
+	return v, err
+}
 
 // searchQuery builds the SQL for f in dialect d. Values are always
 // parameters; only fixed column names are written into the text. Both
 // sinks store times as record.TimeLayout text in byte order, so times
 // compare as strings: the layout is fixed-width UTC.
 func searchQuery(f *Filter, d dialect) (string, []any, error) {
+	return searchSQL(f, d, nil)
+}
+
+// searchSQL is searchQuery for rows up to upto (inclusive) when it is
+// set: the end of a window (see searchEach).
+func searchSQL(f *Filter, d dialect, upto *Key) (string, []any, error) {
+	w, err := searchWhere(f, d, true)
+	if err != nil {
+		return "", nil, err
+	}
+	if upto != nil {
+		w.add(`(ts, chain, seq) <= (%s, %s, %s)`, record.FormatTime(upto.TS), upto.Chain, int64(upto.Seq))
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ` + rowColumns + ` FROM audit_records`)
+	w.writeTo(&b)
+	w.args = append(w.args, f.Limit)
+	b.WriteString(` ORDER BY ts, chain, seq LIMIT ` + d.placeholder(len(w.args)))
+	return b.String(), w.args, nil
+}
+
+// searchProbe builds the query of the position of the row offset rows
+// past the first row of f's walk: the rows f's time bounds, position and
+// tenant select, in the query order, with no other filter. Every column
+// it reads is in the index it walks (ts, chain, seq; or tenant, ts,
+// chain, seq), so it reads the index only.
+func searchProbe(f *Filter, d dialect, offset int) (string, []any, error) {
+	w, err := searchWhere(f, d, false)
+	if err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ts, chain, seq FROM audit_records`)
+	w.writeTo(&b)
+	w.args = append(w.args, offset)
+	b.WriteString(` ORDER BY ts, chain, seq LIMIT 1 OFFSET ` + d.placeholder(len(w.args)))
+	return b.String(), w.args, nil
+}
+
+// where is the WHERE clause of a search being built.
+type where struct {
+	d     dialect
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, v ...any) {
+	ph := make([]any, len(v))
+	for i := range v {
+		ph[i] = w.d.placeholder(len(w.args) + i + 1)
+	}
+	w.conds = append(w.conds, fmt.Sprintf(cond, ph...))
+	w.args = append(w.args, v...)
+}
+
+func (w *where) writeTo(b *strings.Builder) {
+	if len(w.conds) > 0 {
+		b.WriteString(` WHERE ` + strings.Join(w.conds, ` AND `))
+	}
+}
+
+// searchWhere is the WHERE clause of f: its time bounds, position and
+// tenant, and with residual its other filters too.
+func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 	if f.Limit < 1 || f.Limit > maxSearchLimit {
-		return "", nil, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidFilter, f.Limit, maxSearchLimit)
+		return nil, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidFilter, f.Limit, maxSearchLimit)
 	}
 	if f.After != nil && f.After.Seq > math.MaxInt64 {
-		return "", nil, fmt.Errorf("%w: after seq out of range", ErrInvalidFilter)
+		return nil, fmt.Errorf("%w: after seq out of range", ErrInvalidFilter)
 	}
-	var where []string
-	var args []any
-	add := func(cond string, v ...any) {
-		ph := make([]any, len(v))
-		for i := range v {
-			ph[i] = d.placeholder(len(args) + i + 1)
-		}
-		where = append(where, fmt.Sprintf(cond, ph...))
-		args = append(args, v...)
-	}
+	w := &where{d: d}
 	// From and After are both lower bounds, and the planner seeks the index
 	// with one of them and filters by the other: with From as the seek,
 	// every page would re-read all rows from From up to After, as OFFSET
@@ -71,37 +198,35 @@ func searchQuery(f *Filter, d dialect) (string, []any, error) {
 		after = record.FormatTime(f.After.TS)
 	}
 	if from != "" && (f.After == nil || from > after) {
-		add(`ts >= %s`, from)
+		w.add(`ts >= %s`, from)
 	}
 	if !f.To.IsZero() {
-		add(`ts < %s`, record.FormatTime(f.To))
+		w.add(`ts < %s`, record.FormatTime(f.To))
 	}
-	for _, c := range []struct{ col, v string }{
-		{"tenant", f.Tenant}, {`"user"`, f.User}, {"action", f.Action},
-		{"tool", f.Tool}, {"outcome", f.Outcome}, {"model", f.Model},
-		{"session", f.Session},
-	} {
-		if c.v != "" {
-			add(c.col+` = %s`, c.v)
+	if f.Tenant != "" {
+		w.add(`tenant = %s`, f.Tenant)
+	}
+	if residual {
+		for _, c := range []struct{ col, v string }{
+			{`"user"`, f.User}, {"action", f.Action},
+			{"tool", f.Tool}, {"outcome", f.Outcome}, {"model", f.Model},
+			{"session", f.Session},
+		} {
+			if c.v != "" {
+				w.add(c.col+` = %s`, c.v)
+			}
+		}
+		if f.Chain != "" {
+			w.add(d.chainEq, f.Chain)
+		}
+		if f.CallID != "" {
+			w.add(d.callIDEq, f.CallID)
 		}
 	}
-	if f.Chain != "" {
-		add(d.chainEq, f.Chain)
-	}
-	if f.CallID != "" {
-		add(d.callIDEq, f.CallID)
-	}
 	if f.After != nil && (from == "" || after >= from) {
-		add(`(ts, chain, seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
+		w.add(`(ts, chain, seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT ` + rowColumns + ` FROM audit_records`)
-	if len(where) > 0 {
-		b.WriteString(` WHERE ` + strings.Join(where, ` AND `))
-	}
-	args = append(args, f.Limit)
-	b.WriteString(` ORDER BY ts, chain, seq LIMIT ` + d.placeholder(len(args)))
-	return b.String(), args, nil
+	return w, nil
 }
 
 // chunkSize bounds what one query of a chunked read holds in memory: at
@@ -149,24 +274,44 @@ func readChunk(c chunkSize, next func() bool, scan func(*Row) error) (out []Row,
 
 // searchEach calls fn for each of up to f.Limit rows matching f, in the
 // order (ts, chain, seq), reading them in chunks of size c: read runs one
-// query for a filter (f with the chunk's Limit and position) and returns
-// its rows, and cut as readChunk does. No query is open while fn runs. It
-// stops at the first error of read or fn, returned as is.
-func searchEach(f Filter, c chunkSize, fn func(*Row) error, read func(*Filter) ([]Row, bool, error)) error {
+// query for a filter (f with the chunk's Limit and position), up to the
+// position upto when it is set, and returns its rows, and cut as
+// readChunk does. No query is open while fn runs. It stops at the first
+// error of read, probe or fn, returned as is.
+//
+// With probe set (a filter no index serves: dialect.residual), each chunk
+// is read within a window: probe returns the position offset rows past
+// the first row the walked index holds after the chunk's position (nil
+// when fewer rows are left), and read stops there. A window that yields
+// less than a chunk was examined whole, and the next chunk starts after
+// it; once searchBudget rows were examined in such windows, searchEach
+// returns a *SearchBoundError. (Chunks that fill are bounded by f.Limit.)
+func searchEach(f Filter, c chunkSize, fn func(*Row) error, read func(q *Filter, upto *Key) ([]Row, bool, error), probe func(q *Filter, offset int) (*Key, error)) error {
 	if f.Limit < 1 || f.Limit > maxSearchLimit {
 		return fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidFilter, f.Limit, maxSearchLimit)
 	}
+	examined := 0
 	for left := f.Limit; left > 0; {
 		q := f
 		q.Limit = min(left, c.rows)
-		rows, cut, err := read(&q)
+		var upto *Key
+		if probe != nil {
+			if examined >= searchBudget && f.After != nil {
+				return &SearchBoundError{Resume: *f.After, Examined: examined}
+			}
+			var err error
+			if upto, err = probe(&q, searchWindow-1); err != nil {
+				return err
+			}
+		}
+		rows, cut, err := read(&q, upto)
 		if err != nil {
 			return err
 		}
-		if len(rows) == 0 {
-			return nil
+		var last Row
+		if len(rows) > 0 {
+			last = rows[len(rows)-1]
 		}
-		last := rows[len(rows)-1]
 		for i := range rows {
 			if err := fn(&rows[i]); err != nil {
 				return err
@@ -175,7 +320,13 @@ func searchEach(f Filter, c chunkSize, fn func(*Row) error, read func(*Filter) (
 		}
 		left -= len(rows)
 		if !cut && len(rows) < q.Limit {
-			return nil
+			if upto == nil {
+				return nil // nothing matches past these
+			}
+			examined += searchWindow
+			after := *upto
+			f.After = &after
+			continue
 		}
 		ts, err := time.Parse(time.RFC3339Nano, last.TS)
 		if err != nil {
@@ -184,4 +335,16 @@ func searchEach(f Filter, c chunkSize, fn func(*Row) error, read func(*Filter) (
 		f.After = &Key{TS: ts, Chain: last.Chain, Seq: last.Seq}
 	}
 	return nil
+}
+
+// parseKey is the position of a row read by a probe.
+func parseKey(ts, chain string, seq int64) (*Key, error) {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return nil, fmt.Errorf("row %s/%d: stored ts is not a time: %w", chain, seq, err)
+	}
+	if seq < 1 {
+		return nil, fmt.Errorf("row %s/%d: stored seq out of range", chain, seq)
+	}
+	return &Key{TS: t.UTC(), Chain: chain, Seq: uint64(seq)}, nil
 }

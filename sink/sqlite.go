@@ -24,8 +24,9 @@ const (
 	// sqliteBusyTimeout is how long a statement waits for another
 	// connection's lock (a checkpoint, another process) before failing.
 	sqliteBusyTimeout = 10 * time.Second
-	// sqliteMaxConns bounds the pool: one writer at a time (SQLite allows
-	// no more) plus concurrent readers for queries.
+	// sqliteMaxConns bounds each pool: the writer's (one writer at a time,
+	// as SQLite allows, plus the reads of the write path) and the queries'
+	// (see SQLite.rdb).
 	sqliteMaxConns = 4
 )
 
@@ -39,8 +40,14 @@ type SQLite struct {
 	abs    string
 	logger *zap.Logger
 
-	mu     sync.RWMutex
-	db     *sql.DB     // nil while a replaced file could not be reopened
+	mu sync.RWMutex
+	db *sql.DB // nil while a replaced file could not be reopened
+	// rdb is the pool of the queries (Search, SearchEach, Chains, Scan):
+	// read-only connections of their own (see openReadOnly), so that no
+	// number of queries, however slow, takes a connection the writer
+	// needs; in WAL mode readers and the writer do not block each other.
+	// It is db itself for a store opened read-only, and nil when db is.
+	rdb    *sql.DB
 	opened os.FileInfo // the file at abs when db was opened
 	// readOnly: opened by OpenSQLiteReadOnly; writes fail, and opened is
 	// set only for an immutable open (see Unchanged).
@@ -63,16 +70,33 @@ func OpenSQLite(path string, logger *zap.Logger) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	db, opened, err := openStore(abs, path, logger)
+	db, rdb, opened, err := openStore(abs, path, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	return &SQLite{db: db, path: path, abs: abs, logger: logger, opened: opened}, nil
+	return &SQLite{db: db, rdb: rdb, path: path, abs: abs, logger: logger, opened: opened}, nil
 }
 
-// openStore opens the database at abs as OpenSQLite says, and returns it
-// with the identity of the file it opened (see CheckStore).
-func openStore(abs, path string, logger *zap.Logger) (*sql.DB, os.FileInfo, error) {
+// openStore opens the database at abs as OpenSQLite says, and returns it,
+// the queries' read-only pool of it (SQLite.rdb), and the identity of the
+// file it opened (see CheckStore).
+func openStore(abs, path string, logger *zap.Logger) (db, rdb *sql.DB, opened os.FileInfo, err error) {
+	db, opened, err = openWriter(abs, path, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The file exists, in WAL mode, with its schema: the readers open it
+	// read-only (mode=ro, query_only), so that one opened after the file
+	// was removed fails rather than creating an empty database.
+	if rdb, err = openReadOnly(abs, false); err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return db, rdb, opened, nil
+}
+
+// openWriter opens the database at abs for writing, as OpenSQLite says.
+func openWriter(abs, path string, logger *zap.Logger) (*sql.DB, os.FileInfo, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, nil, err
 	}
@@ -433,12 +457,18 @@ func (s *SQLite) purgeChunk(ctx context.Context, p Purge) (int64, error) {
 }
 
 // Close closes the database. The last connection to close checkpoints the
-// WAL into the main file.
+// WAL into the main file: the queries' pool closes first.
 func (s *SQLite) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
 		return nil
+	}
+	if s.rdb != nil && s.rdb != s.db {
+		if err := s.rdb.Close(); err != nil {
+			s.db.Close()
+			return fmt.Errorf("close sqlite %q: %w", s.path, err)
+		}
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close sqlite %q: %w", s.path, err)

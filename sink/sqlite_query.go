@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -36,17 +37,58 @@ func (s *SQLite) SearchEach(ctx context.Context, f Filter, fn func(*Row) error) 
 }
 
 func (s *SQLite) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(*Row) error) error {
-	return searchEach(f, c, fn, func(q *Filter) ([]Row, bool, error) {
-		text, args, err := searchQuery(q, sqliteDialect)
+	read := func(q *Filter, upto *Key) ([]Row, bool, error) {
+		text, args, err := searchSQL(q, sqliteDialect, upto)
 		if err != nil {
 			return nil, false, err
 		}
-		rows, cut, err := s.queryRows(ctx, c, text, args...)
+		type chunk struct {
+			rows []Row
+			cut  bool
+		}
+		got, err := withDeadline(ctx, func(ctx context.Context) (chunk, error) {
+			rows, cut, err := s.queryRows(ctx, c, text, args...)
+			return chunk{rows, cut}, err
+		})
 		if err != nil {
 			return nil, false, fmt.Errorf("sqlite search: %w", err)
 		}
-		return rows, cut, nil
-	})
+		return got.rows, got.cut, nil
+	}
+	var probe func(*Filter, int) (*Key, error)
+	if sqliteDialect.residual(&f) {
+		probe = func(q *Filter, offset int) (*Key, error) {
+			text, args, err := searchProbe(q, sqliteDialect, offset)
+			if err != nil {
+				return nil, err
+			}
+			k, err := withDeadline(ctx, func(ctx context.Context) (*Key, error) { return s.probeKey(ctx, text, args...) })
+			if err != nil {
+				return nil, fmt.Errorf("sqlite search: %w", err)
+			}
+			return k, nil
+		}
+	}
+	return searchEach(f, c, fn, read, probe)
+}
+
+// probeKey runs a searchProbe query: the position it names, or nil when
+// it names none.
+func (s *SQLite) probeKey(ctx context.Context, q string, args ...any) (*Key, error) {
+	db, release, err := s.acquireReader()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var ts, chain string
+	var seq int64
+	switch err := db.QueryRowContext(ctx, q, args...).Scan(&ts, &chain, &seq); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return parseKey(ts, chain, seq)
 }
 
 // collect returns the rows each yields, copied.
@@ -73,7 +115,7 @@ func (s *SQLite) Chains(ctx context.Context) ([]string, error) {
 		FROM c WHERE c.chain IS NOT NULL
 	)
 	SELECT chain FROM c WHERE chain IS NOT NULL`
-	db, release, err := s.acquire()
+	db, release, err := s.acquireReader()
 	if err != nil {
 		return nil, err
 	}
@@ -139,9 +181,9 @@ func scanChunks(fn func(Row) error, next func(after int64) ([]Row, bool, error))
 }
 
 // queryRows runs q, which returns at most c.rows rows, and reads them
-// until c.bytes are held (see readChunk).
+// until c.bytes are held (see readChunk), on the queries' pool.
 func (s *SQLite) queryRows(ctx context.Context, c chunkSize, q string, args ...any) ([]Row, bool, error) {
-	db, release, err := s.acquire()
+	db, release, err := s.acquireReader()
 	if err != nil {
 		return nil, false, err
 	}

@@ -82,7 +82,7 @@ func OpenSQLiteReadOnly(path string) (*SQLite, error) {
 		}
 		return nil, fmt.Errorf("open sqlite %q read-only: %w", path, err)
 	}
-	s := &SQLite{db: db, path: path, abs: abs, logger: zap.NewNop(), readOnly: true}
+	s := &SQLite{db: db, rdb: db, path: path, abs: abs, logger: zap.NewNop(), readOnly: true}
 	if immutable {
 		s.opened = fi
 	}

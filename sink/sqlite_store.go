@@ -75,6 +75,12 @@ func (s *SQLite) replacedLocked() (replaced, missing bool) {
 // that store. (A deleted or moved database is not checkpointed when it
 // closes, and SQLite leaves its -wal file.)
 func (s *SQLite) retireLocked() {
+	if s.rdb != nil && s.rdb != s.db {
+		if err := s.rdb.Close(); err != nil {
+			s.logger.Warn("sqlite replaced store: its query pool not closed cleanly", zap.String("path", s.path), zap.Error(err))
+		}
+	}
+	s.rdb = nil
 	var busy, frames, done int
 	err := s.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
 	if err == nil && busy != 0 {
@@ -92,11 +98,11 @@ func (s *SQLite) retireLocked() {
 
 // reopenLocked opens the store at the sink's path; s.mu is held.
 func (s *SQLite) reopenLocked() error {
-	db, opened, err := openStore(s.abs, s.path, s.logger)
+	db, rdb, opened, err := openStore(s.abs, s.path, s.logger)
 	if err != nil {
 		return fmt.Errorf("reopen sqlite %q: %w", s.path, err)
 	}
-	s.db, s.opened = db, opened
+	s.db, s.rdb, s.opened = db, rdb, opened
 	return nil
 }
 
@@ -110,4 +116,15 @@ func (s *SQLite) acquire() (db *sql.DB, release func(), err error) {
 		return nil, nil, fmt.Errorf("sqlite %q: the file was replaced while open and no store could be opened at the path yet", s.path)
 	}
 	return s.db, s.mu.RUnlock, nil
+}
+
+// acquireReader is acquire for the queries: it returns their read-only
+// pool (SQLite.rdb), never the writer's.
+func (s *SQLite) acquireReader() (db *sql.DB, release func(), err error) {
+	s.mu.RLock()
+	if s.rdb == nil {
+		s.mu.RUnlock()
+		return nil, nil, fmt.Errorf("sqlite %q: the file was replaced while open and no store could be opened at the path yet", s.path)
+	}
+	return s.rdb, s.mu.RUnlock, nil
 }
