@@ -23,6 +23,14 @@ const (
 	authUnknown authFailure = "invalid token"
 )
 
+// label is the failure's label in audit_http_unauthorized_total.
+func (f authFailure) label() string {
+	if f == authMissing {
+		return "missing"
+	}
+	return "invalid"
+}
+
 // authenticate returns the credential of the request's bearer token.
 //
 // The presented token is hashed with SHA-256 and compared with every

@@ -22,9 +22,9 @@
 //
 // Parameters (all optional, filters combine with AND):
 //
-//	from, to   RFC 3339 times in the years 0001 to 9999 once converted
-//	           to UTC (see [ParseTime]); from is inclusive, to
-//	           exclusive; from < to
+//	from, to   RFC 3339 times (offset hours 00 to 23) in the years 0001
+//	           to 9999 once converted to UTC (see [ParseTime]); from is
+//	           inclusive, to exclusive; from < to
 //	tenant, user, tool, model, session, chain
 //	           exact match on the record field
 //	action     one of record.Actions
@@ -46,6 +46,19 @@
 // final "mac" key (see package record), byte for byte what was chained, so
 // that a reader can verify it. next_cursor is null on the last page.
 //
+// A filter that no index of the store serves (call_id, user, action,
+// tool, outcome, model, session, chain on SQLite; model, call_id and the
+// bulk actions and outcomes on PostgreSQL) is checked row by row while
+// the store walks its time index (or the tenant's): the store examines at
+// most 100 000 rows for one request (sink.SearchBoundError), so a filter
+// that matches few rows may end a page with fewer than limit records,
+// even none, and a next_cursor that resumes where the store stopped.
+// Follow next_cursor until null, as always; a short page is not the last
+// one unless its next_cursor is null. For a tenant-scoped token the walk
+// is over the tenant's records only, so the cursor names one of them. A
+// store statement that runs past its deadline (10 s) is 503 with
+// Retry-After before the status is sent.
+//
 // A page is written as the store yields it (Store.SearchEach reads it in
 // chunks of about a MiB), never built in memory first, so its size does
 // not bound the memory of the process; it has no Content-Length beyond
@@ -58,14 +71,28 @@
 // # Concurrent queries
 //
 // At most Config.MaxConcurrentQueries requests for records (pages and
-// exports; server.max_concurrent_queries, default 4) are served at once.
-// Past the bound a request waits in a short queue (at most two requests
-// per slot, each for at most 2 s): a page is usually served in
-// milliseconds, so a client that sends a few requests together is served
-// rather than bounced. A request that finds the queue full, or waits in
-// vain, is 429 {"error":"too many concurrent queries; retry later"} with
+// exports; server.max_concurrent_queries, default 4) are served at once,
+// and one token holds at most half of them (at least one). Past the
+// bound a request waits in a short queue (at most two requests per slot,
+// each for at most 2 s): a page is usually served in milliseconds, so a
+// client that sends a few requests together is served rather than
+// bounced. A request of a token that holds its share waits in a queue of
+// the token's own (two requests per slot of its share), never in the
+// shared one. A request that finds its queue full, or waits in vain, is
+// 429 {"error":"too many concurrent queries; retry later"} with
 // Retry-After: 1. Refusals are counted (audit_queries_rejected_total), the
 // queries served are a gauge (audit_queries_in_flight).
+//
+// A page or an export is written with the connection's write deadline
+// renewed before each write by Config.WriteStall (20 s): a client that
+// reads slowly but steadily is served, one that stops reading is cut
+// then and its slot freed, whatever server.timeouts.write allows for the
+// whole response.
+//
+// Requests without a valid token (401) are counted by
+// audit_http_unauthorized_total{reason} (missing, invalid) and logged at
+// most 5 times per 10 s: an anonymous client does not decide how much the
+// sidecar logs.
 //
 // # GET /v1/audit?format=ndjson
 //
@@ -75,7 +102,8 @@
 // "Export files"). It takes only chain (one chain; default all), from and
 // to (RFC 3339, on ingested_at, the sidecar's clock, so that each chain's
 // part is contiguous; the years 0001 to 9999 UTC, as for a page); any
-// other parameter is 400. A tenant-scoped token
+// other parameter is 400, and so is from not before to, as for a page;
+// a chain the store holds no record of is 404. A tenant-scoped token
 // is 403: a tenant's records alone are not a verifiable chain. If the
 // store fails mid-stream the body ends with an "export_error" line, which
 // no verifier accepts.
@@ -101,7 +129,8 @@
 //
 // Other statuses: 500 {"error":"internal error"} when the store fails
 // before the page's first bytes were sent (the cause is logged, never
-// returned); 503 when the client went away.
+// returned); 503 when the client went away, or when a store statement ran
+// past its deadline (with Retry-After).
 //
 // # GET /healthz, GET /readyz, GET /metrics
 //

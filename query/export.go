@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,18 +61,39 @@ func (h *handler) serveExport(w http.ResponseWriter, r *http.Request, cred *cred
 			bounds[i] = record.FormatTime(t)
 		}
 	}
-	release, ok := h.admit(w, r)
+	// As for a page: an empty range is a mistake, not an empty export.
+	if bounds[0] != "" && bounds[1] != "" && bounds[0] >= bounds[1] {
+		writeError(w, http.StatusBadRequest, "from: must be before to")
+		return
+	}
+	release, ok := h.admit(w, r, cred)
 	if !ok {
 		log.Debug("audit export refused", zap.String("reason", "too many concurrent queries"))
 		return
 	}
 	defer release()
+	if chains != nil {
+		// An export of a chain the store does not hold would be an empty
+		// body, which says nothing a verifier could check: 404.
+		known, err := st.Chains(r.Context())
+		if err != nil {
+			log.Error("audit export failed", zap.Error(err))
+			writeError(w, http.StatusInternalServerError, "internal error")
+			return
+		}
+		if !slices.Contains(known, chains[0]) {
+			writeError(w, http.StatusNotFound, "chain: the store holds no record of this chain")
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	bw := bufio.NewWriterSize(w, 256<<10)
+	stall := newStallDeadline(w, h.stall)
+	bw := bufio.NewWriterSize(stallWriter{w, stall}, 256<<10)
 	flush := func() {
 		bw.Flush()
+		stall.renew()
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/fips-agents/audit-sidecar/sink"
 )
@@ -46,9 +47,29 @@ type Config struct {
 	// 429. 0 means DefaultMaxConcurrentQueries.
 	MaxConcurrentQueries int
 	// Registerer, when set, receives the query metrics
-	// (audit_queries_in_flight, audit_queries_rejected_total).
+	// (audit_queries_in_flight, audit_queries_rejected_total,
+	// audit_http_unauthorized_total).
 	Registerer prometheus.Registerer
+	// WriteStall bounds how long a page or an export waits for its client
+	// to take the next bytes: the write deadline of the connection is
+	// renewed by that much before each write, so a client that reads
+	// slowly but steadily is served, and one that stops reading is cut
+	// and its query slot freed. 0 means DefaultWriteStall.
+	WriteStall time.Duration
 }
+
+// DefaultWriteStall is Config.WriteStall when it is 0.
+const DefaultWriteStall = 20 * time.Second
+
+// Requests without a valid token are logged at most unauthorizedLogFirst
+// times per unauthorizedLogTick (zap's sampler; the rest are dropped) and
+// all counted by audit_http_unauthorized_total{reason}: an anonymous
+// client must not decide how much the sidecar logs, nor push its own
+// lines out of a rotated container log.
+const (
+	unauthorizedLogTick  = 10 * time.Second
+	unauthorizedLogFirst = 5
+)
 
 type handler struct {
 	store  Store
@@ -57,6 +78,11 @@ type handler struct {
 	log    *zap.Logger
 	limit  *limiter
 	routes map[string]http.HandlerFunc
+	stall  time.Duration
+	// unauthLog is log sampled for the lines of requests without a valid
+	// token; unauthorized counts them by reason (nil: no metrics).
+	unauthLog    *zap.Logger
+	unauthorized *prometheus.CounterVec
 }
 
 // NewHandler returns the HTTP API: /v1/audit, /healthz, /readyz and, when
@@ -74,6 +100,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.MaxConcurrentQueries < 0 {
 		errs = append(errs, errors.New("max concurrent queries: must not be negative"))
 	}
+	if cfg.WriteStall < 0 {
+		errs = append(errs, errors.New("write stall: must not be negative"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -81,9 +110,26 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if maxQueries == 0 {
 		maxQueries = DefaultMaxConcurrentQueries
 	}
-	h := &handler{store: cfg.Store, ready: cfg.Ready, log: cfg.Logger, limit: newLimiter(maxQueries, cfg.Registerer)}
+	h := &handler{store: cfg.Store, ready: cfg.Ready, log: cfg.Logger, limit: newLimiter(maxQueries, cfg.Registerer),
+		stall: cfg.WriteStall}
+	if h.stall == 0 {
+		h.stall = DefaultWriteStall
+	}
 	if h.log == nil {
 		h.log = zap.NewNop()
+	}
+	h.unauthLog = h.log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, unauthorizedLogTick, unauthorizedLogFirst, 0)
+	}))
+	if cfg.Registerer != nil {
+		h.unauthorized = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audit_http_unauthorized_total",
+			Help: "GET /v1/audit requests refused with 401, by reason (missing: no bearer token; invalid: a token not configured). Their log lines are sampled.",
+		}, []string{"reason"})
+		for _, r := range []string{"missing", "invalid"} {
+			h.unauthorized.WithLabelValues(r)
+		}
+		cfg.Registerer.MustRegister(h.unauthorized)
 	}
 	if h.ready == nil {
 		h.ready = func() error { return nil }
@@ -136,7 +182,10 @@ func (h *handler) serveAudit(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	cred, failure := h.authenticate(r.Header.Values("Authorization"))
 	if cred == nil {
-		h.log.Info("audit query unauthorized", zap.String("reason", string(failure)),
+		if h.unauthorized != nil {
+			h.unauthorized.WithLabelValues(failure.label()).Inc()
+		}
+		h.unauthLog.Info("audit query unauthorized", zap.String("reason", string(failure)),
 			zap.String("remote", r.RemoteAddr))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="audit"`)
 		writeError(w, http.StatusUnauthorized, string(failure))
@@ -179,7 +228,7 @@ func (h *handler) serveAudit(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, http.StatusOK, []byte(`{"records":[],"next_cursor":null}`+"\n"))
 		return
 	}
-	release, ok := h.admit(w, r)
+	release, ok := h.admit(w, r, cred)
 	if !ok {
 		log.Debug("audit query refused", zap.String("reason", "too many concurrent queries"))
 		return

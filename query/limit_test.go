@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -104,23 +105,43 @@ func want429(t *testing.T, rec *httptest.ResponseRecorder) {
 	}
 }
 
-// TestAudit_ConcurrencyBound holds MaxConcurrentQueries requests inside
-// the store and fills the queue: the next request is 429 at once, with
-// Retry-After; the queued requests are served when the held ones end.
+// adminTokens are n admin tokens without a tenant, each its own
+// credential: tok-admin-0, tok-admin-1, ...
+func adminTokens(n int) (tokens []Token, secrets []string) {
+	for i := range n {
+		secret := fmt.Sprintf("tok-admin-%d", i)
+		tokens = append(tokens, Token{Name: fmt.Sprintf("ops-%d", i), SHA256: hashOf(secret), Role: RoleAdmin})
+		secrets = append(secrets, secret)
+	}
+	return tokens, secrets
+}
+
+// TestAudit_ConcurrencyBound holds MaxConcurrentQueries requests (of
+// several tokens) inside the store and fills the queue: the next request
+// is 429 at once, with Retry-After; the queued requests are served when
+// the held ones end.
 func TestAudit_ConcurrencyBound(t *testing.T) {
 	store := newBlockingStore()
 	reg := prometheus.NewRegistry()
-	h := newLimitedHandler(t, store, 2, reg)
+	tokens, secrets := adminTokens(8)
+	hh, err := NewHandler(Config{Store: store, Tokens: tokens, MaxConcurrentQueries: 2, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hh.(*handler)
 	h.limit.wait = waitLong // the queued requests wait for a slot, however slow the machine
 
 	var wg sync.WaitGroup
 	results := make(chan *httptest.ResponseRecorder, 10)
+	next := 0
 	fire := func(n int) {
 		for range n {
 			wg.Add(1)
+			token := secrets[next]
+			next++
 			go func() {
 				defer wg.Done()
-				results <- get(h, "/v1/audit?limit=5", adminToken)
+				results <- get(h, "/v1/audit?limit=5", token)
 			}()
 		}
 	}
@@ -138,13 +159,13 @@ func TestAudit_ConcurrencyBound(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	// Slots taken, queue full: refused at once, for pages and exports.
-	want429(t, get(h, "/v1/audit?limit=5", adminToken))
-	want429(t, get(h, "/v1/audit?format=ndjson", adminToken))
+	want429(t, get(h, "/v1/audit?limit=5", secrets[next]))
+	want429(t, get(h, "/v1/audit?format=ndjson", secrets[next+1]))
 	if got := metricValue(t, reg, "audit_queries_rejected_total"); got != 2 {
 		t.Errorf("audit_queries_rejected_total %v, want 2", got)
 	}
 	// What is checked before the bound is answered as always.
-	wantError(t, get(h, "/v1/audit?limit=0", adminToken), http.StatusBadRequest)
+	wantError(t, get(h, "/v1/audit?limit=0", secrets[next]), http.StatusBadRequest)
 	wantError(t, get(h, "/v1/audit", ""), http.StatusUnauthorized)
 
 	close(store.release)
@@ -156,7 +177,97 @@ func TestAudit_ConcurrencyBound(t *testing.T) {
 	if got := metricValue(t, reg, "audit_queries_in_flight"); got != 0 {
 		t.Errorf("audit_queries_in_flight %v after, want 0", got)
 	}
-	decodePage(t, get(h, "/v1/audit?limit=5", adminToken))
+	decodePage(t, get(h, "/v1/audit?limit=5", secrets[0]))
+	if n := len(h.limit.tokens); n != 0 {
+		t.Errorf("%d tokens' shares kept after every request ended", n)
+	}
+}
+
+// TestAudit_TokenShare: one token holds at most half of the slots; its
+// further requests wait in a queue of its own, bounded, and are refused
+// when their wait ends, while every other token is still served at once.
+func TestAudit_TokenShare(t *testing.T) {
+	store := newBlockingStore()
+	reg := prometheus.NewRegistry()
+	h := newLimitedHandler(t, store, 4, reg)
+	h.limit.wait = waitLong
+	var wg sync.WaitGroup
+	held := make(chan *httptest.ResponseRecorder, 10)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			held <- get(h, "/v1/audit?limit=5", acmeToken)
+		}()
+	}
+	store.waitEntered(t, 2) // the tenant's two slots
+	// Its queue: queueFactor requests per slot of its share, then 429.
+	for range queueFactor * 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			held <- get(h, "/v1/audit?limit=5", acmeToken)
+		}()
+	}
+	deadline := time.Now().Add(waitLong)
+	for {
+		h.limit.mu.Lock()
+		n := int64(0)
+		for _, ts := range h.limit.tokens {
+			n += ts.waiting
+		}
+		h.limit.mu.Unlock()
+		if n == queueFactor*2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the token's requests wait, want %d", n, queueFactor*2)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	want429(t, get(h, "/v1/audit?limit=5", acmeToken))
+	if h.limit.waiting.Load() != 0 {
+		t.Errorf("%d requests in the shared queue: a token past its share took places in it", h.limit.waiting.Load())
+	}
+	// The other half is the other tokens': served while the tenant's
+	// requests are held.
+	other := make(chan *httptest.ResponseRecorder, 1)
+	go func() { other <- get(h, "/v1/audit?limit=5", adminToken) }()
+	store.waitEntered(t, 1)
+	if got := metricValue(t, reg, "audit_queries_in_flight"); got != 3 {
+		t.Errorf("audit_queries_in_flight %v, want 3 (the tenant's two and the admin's)", got)
+	}
+	close(store.release)
+	decodePage(t, <-other)
+	wg.Wait()
+	close(held)
+	for rec := range held {
+		decodePage(t, rec)
+	}
+	// A queued request of a token whose slots stay taken is refused when
+	// its wait ends.
+	blocked := newBlockingStore()
+	h = newLimitedHandler(t, blocked, 2, nil)
+	h.limit.wait = time.Millisecond
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		decodePage(t, get(h, "/v1/audit", acmeToken))
+	}()
+	blocked.waitEntered(t, 1)
+	want429(t, get(h, "/v1/audit", acmeToken))
+	h.limit.wait = waitLong
+	go func() { blocked.waitEntered(t, 1); close(blocked.release) }()
+	decodePage(t, get(h, "/v1/audit", adminToken))
+	<-done
+}
+
+func TestShareOf(t *testing.T) {
+	for n, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 1024: 512} {
+		if got := shareOf(n); got != want {
+			t.Errorf("shareOf(%d) = %d, want %d", n, got, want)
+		}
+	}
 }
 
 // TestAudit_ConcurrencyBound_QueueWaitEnds: a request queued while the

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
 )
 
@@ -30,13 +31,18 @@ var errOutOfScope = errors.New("store returned a row outside the token's tenant"
 // store that fails early, a small page) still gets a clean 500.
 type pageWriter struct {
 	w      http.ResponseWriter
+	stall  stallDeadline
 	bw     *bufio.Writer // nil until the first record
 	limit  int
 	tenant string
 	n      int
 	more   bool
 	last   sink.Row // the position of the last record written: TS, Chain, Seq
-	sent   bool     // the status is sent
+	// resume, when set, is where the next page starts instead of last:
+	// the store stopped at its bound of rows examined (see
+	// sink.SearchBoundError) before the page was full.
+	resume *sink.Row
+	sent   bool // the status is sent
 	// werr is the error of a write to the client (gone, or too slow for
 	// the server's write timeout): the client's doing, not the store's.
 	werr error
@@ -52,6 +58,7 @@ func (p *pageWriter) Write(b []byte) (int, error) {
 		p.w.WriteHeader(http.StatusOK)
 		p.sent = true
 	}
+	p.stall.renew()
 	return p.w.Write(b)
 }
 
@@ -100,8 +107,12 @@ func (p *pageWriter) finish(f *sink.Filter) error {
 		p.start()
 	}
 	p.bw.WriteString(`],"next_cursor":`)
-	if p.more && p.n > 0 {
-		c, err := encodeCursor(&p.last, f)
+	at := &p.last
+	if p.resume != nil {
+		at = p.resume
+	}
+	if p.more && (p.n > 0 || p.resume != nil) {
+		c, err := encodeCursor(at, f)
 		if err != nil {
 			return err
 		}
@@ -136,9 +147,16 @@ func appendHex(dst, b []byte) []byte {
 // it aborts the response (the connection is closed without the end of
 // the chunked body), so that a client never takes a cut page for a
 // whole one.
+//
+// A filter that no index serves is read by the store window by window,
+// within a bound of rows examined per request (sink.SearchBoundError):
+// when the store reaches it first, the page ends with the records found
+// so far, possibly none, and a next_cursor that resumes where the store
+// stopped. A store statement that runs past its deadline
+// (sink.ErrSearchTimeout) is 503 before the status is sent.
 func (h *handler) servePage(w http.ResponseWriter, r *http.Request, f *sink.Filter, limit int, tenant string, log *zap.Logger, start time.Time) {
 	ctx := r.Context()
-	p := &pageWriter{w: w, limit: limit, tenant: tenant}
+	p := &pageWriter{w: w, stall: newStallDeadline(w, h.stall), limit: limit, tenant: tenant}
 	q := *f
 	q.Limit = limit + 1
 	probe := q.Limit > MaxLimit
@@ -158,6 +176,11 @@ func (h *handler) servePage(w http.ResponseWriter, r *http.Request, f *sink.Filt
 	if errors.Is(err, errPageFull) {
 		err = nil
 	}
+	if be := (*sink.SearchBoundError)(nil); errors.As(err, &be) {
+		p.more = true
+		p.resume = &sink.Row{TS: record.FormatTime(be.Resume.TS), Chain: be.Resume.Chain, Seq: be.Resume.Seq}
+		err = nil
+	}
 	if err == nil {
 		err = p.finish(f)
 	}
@@ -170,6 +193,13 @@ func (h *handler) servePage(w http.ResponseWriter, r *http.Request, f *sink.Filt
 		log.Info("audit query canceled", zap.Error(err), zap.Int("records_read", p.n))
 		if !p.sent {
 			writeError(w, http.StatusServiceUnavailable, "request canceled")
+			return
+		}
+	case errors.Is(err, sink.ErrSearchTimeout):
+		log.Warn("audit query took too long", zap.Error(err), zap.Int("records_read", p.n))
+		if !p.sent {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+			writeError(w, http.StatusServiceUnavailable, "the store took too long for this query; narrow it (from, to)")
 			return
 		}
 	default:
@@ -190,4 +220,36 @@ func lastKey(row *sink.Row) *sink.Key {
 		return nil
 	}
 	return &sink.Key{TS: ts.UTC(), Chain: row.Chain, Seq: row.Seq}
+}
+
+// stallDeadline renews the write deadline of a response's connection
+// before each write (see Config.WriteStall): the server's write timeout
+// bounds a whole response, this bounds each wait for the client.
+type stallDeadline struct {
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func newStallDeadline(w http.ResponseWriter, d time.Duration) stallDeadline {
+	return stallDeadline{rc: http.NewResponseController(w), d: d}
+}
+
+// renew sets the deadline d from now; a ResponseWriter that has no
+// connection (a test's recorder) is left as it is.
+func (s stallDeadline) renew() {
+	if s.rc != nil && s.d > 0 {
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.d))
+	}
+}
+
+// stallWriter is a ResponseWriter's Write with the deadline renewed
+// first.
+type stallWriter struct {
+	w     http.ResponseWriter
+	stall stallDeadline
+}
+
+func (s stallWriter) Write(b []byte) (int, error) {
+	s.stall.renew()
+	return s.w.Write(b)
 }

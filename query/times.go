@@ -14,8 +14,10 @@ var (
 
 // ParseTime parses a time bound given by a reader (from and to of a query
 // or an export, the position in a cursor, the export command's --from and
-// --to): RFC 3339 with a zone offset, whose instant falls in the years
-// 0001 to 9999 once converted to UTC. It returns the time in UTC.
+// --to): RFC 3339 with a zone offset (hours 00 to 23 and minutes 00 to
+// 59, as RFC 3339 says, where Go's parser takes +24:00 and +23:60), whose
+// instant falls in the years 0001 to 9999 once converted to UTC. It
+// returns the time in UTC.
 //
 // The stores keep times as record.TimeLayout text in UTC and compare them
 // as text, which orders them only while the year has four digits:
@@ -24,7 +26,7 @@ var (
 // records by the order of its digits, not by time, so it is refused.
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	if err != nil || !offsetInRange(s) {
 		return time.Time{}, ErrTimeSyntax
 	}
 	t = t.UTC()
@@ -32,4 +34,16 @@ func ParseTime(s string) (time.Time, error) {
 		return time.Time{}, ErrTimeRange
 	}
 	return t, nil
+}
+
+// offsetInRange reports whether the numeric zone offset ending s, if it
+// has one, has hours 00 to 23 and minutes 00 to 59; s parsed as RFC 3339.
+func offsetInRange(s string) bool {
+	n := len(s)
+	if n < 6 || (s[n-6] != '+' && s[n-6] != '-') {
+		return true // Z
+	}
+	hh := int(s[n-5]-'0')*10 + int(s[n-4]-'0')
+	mm := int(s[n-2]-'0')*10 + int(s[n-1]-'0')
+	return hh <= 23 && mm <= 59
 }
