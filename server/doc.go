@@ -8,10 +8,18 @@
 //     on a kept-alive connection (Idle); a TLS handshake is bounded by the
 //     shortest of them (net/http); request headers are capped at
 //     MaxHeaderBytes;
-//   - a cap on open connections (MaxConns). Past the cap, Accept waits for
-//     a connection to close: the connections past it stay in the kernel's
-//     accept queue (bounded by net.core.somaxconn, then refused) and hold
-//     no descriptor of the process;
+//   - a cap on open connections (MaxConns). At the cap, a new connection
+//     takes the place of the oldest one that has not sent a complete
+//     request (nothing yet, part of its headers, or kept alive between
+//     requests: http.Server's StateNew and StateIdle), which is closed, so
+//     that silent clients cannot keep a probe out; when every connection
+//     has a request under way, Accept holds the new one and waits for one
+//     to close, and those behind it stay in the kernel's accept queue
+//     (bounded by net.core.somaxconn, then refused), holding no
+//     descriptor of the process;
+//   - connections kept alive at most MaxConnAge (10 min): the response to
+//     a later request says Connection: close;
+//   - OPTIONS * answered by the handler (DisableGeneralOptionsHandler);
 //   - optionally TLS from files ([TLSFiles]), reloaded when they change.
 //
 // [ConnBudget] sizes the caps below the process's open-file limit, keeping
@@ -35,7 +43,12 @@
 // TLS 1.2 is the minimum. With a client CA, every client must present a
 // certificate that it signed (tls.RequireAndVerifyClientCert), and session
 // tickets are off so that a resumed session never skips that check after
-// the CA changes. In Go's FIPS 140-3 mode (crypto/fips140.Enabled) crypto/tls
+// the CA changes. The client certificate is checked again at every
+// request, against the client CA in force and the time of the request: a
+// kept-alive connection whose certificate has expired, or whose CA was
+// rotated out, is answered 403 with Connection: close. The files are
+// read only if they are regular files of at most 4 MiB (a device such as
+// /dev/zero, a FIFO or a folder fails the start at once). In Go's FIPS 140-3 mode (crypto/fips140.Enabled) crypto/tls
 // itself negotiates only approved parameters: TLS 1.2 and 1.3; AES-GCM
 // suites (and AES-CBC-SHA256 ones for TLS 1.2) with ECDHE; the groups
 // P-256, P-384, P-521 and the ML-KEM hybrids; certificates with RSA of

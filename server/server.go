@@ -19,6 +19,12 @@ import (
 // memory.
 const MaxHeaderBytes = 64 << 10
 
+// MaxConnAge is how long a connection is kept alive at most: the response
+// to its first request after that says Connection: close, so that every
+// client makes a new connection (and a new TLS handshake, with the
+// certificates of the day) at least this often.
+const MaxConnAge = 10 * time.Minute
+
 // Timeouts bound each phase of a connection (see http.Server); all must
 // be positive.
 type Timeouts struct {
@@ -39,9 +45,10 @@ type Config struct {
 
 // Listener is one serving listener.
 type Listener struct {
-	srv  *http.Server
-	addr net.Addr
-	done chan struct{}
+	srv     *http.Server
+	addr    net.Addr
+	done    chan struct{}
+	limited *limitListener
 }
 
 // Listen binds cfg.Addr and serves cfg.Handler on it until Shutdown.
@@ -64,13 +71,23 @@ func Listen(cfg Config) (*Listener, error) {
 		opened = func(d int) { g.Add(float64(d)) }
 		cfg.Metrics.limit.WithLabelValues(cfg.Name).Set(float64(cfg.MaxConns))
 	}
-	var served net.Listener = newLimitListener(ln, cfg.MaxConns, opened)
+	limited := newLimitListener(ln, cfg.MaxConns, opened)
+	if cfg.Metrics != nil {
+		c := cfg.Metrics.evicted.WithLabelValues(cfg.Name)
+		limited.evicted = c.Inc
+	}
+	var served net.Listener = limited
+	handler := cfg.Handler
 	if cfg.TLS != nil {
 		served = tls.NewListener(served, cfg.TLS.Config())
+		if cfg.TLS.files.ClientCAFile != "" {
+			handler = cfg.TLS.requireValidClient(handler, lg)
+		}
 	}
+	handler = maxAge(handler)
 	t := cfg.Timeouts
 	srv := &http.Server{
-		Handler:           cfg.Handler,
+		Handler:           handler,
 		ReadHeaderTimeout: t.ReadHeader,
 		ReadTimeout:       t.Read,
 		WriteTimeout:      t.Write,
@@ -81,8 +98,15 @@ func Listen(cfg Config) (*Listener, error) {
 		// connection.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     log.New(errorLog{lg}, "", 0),
+		// OPTIONS * goes to the handler, which answers it as any unknown
+		// path (with nosniff), instead of net/http's bare 200.
+		DisableGeneralOptionsHandler: true,
+		ConnState:                    limited.track,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, limitConnOf(c))
+		},
 	}
-	l := &Listener{srv: srv, addr: ln.Addr(), done: make(chan struct{})}
+	l := &Listener{srv: srv, addr: ln.Addr(), done: make(chan struct{}), limited: limited}
 	go func() {
 		defer close(l.done)
 		if err := srv.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -90,6 +114,19 @@ func Listen(cfg Config) (*Listener, error) {
 		}
 	}()
 	return l, nil
+}
+
+// connKey holds a request's *limitConn in its context.
+type connKey struct{}
+
+// maxAge closes connections older than MaxConnAge after their response.
+func maxAge(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lc, _ := r.Context().Value(connKey{}).(*limitConn); lc != nil && time.Since(lc.accepted) > MaxConnAge {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the bound address (the port chosen for ":0").
@@ -118,17 +155,19 @@ func (w errorLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Metrics are the listeners' gauges.
+// Metrics are the listeners' gauges and counters.
 type Metrics struct {
 	open, limit *prometheus.GaugeVec
+	evicted     *prometheus.CounterVec
 }
 
 // NewMetrics registers the listeners' metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		open:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_http_connections", Help: "Open connections of an HTTP listener (api, admin)."}, []string{"listener"}),
-		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_http_connections_limit", Help: "Open connections an HTTP listener holds at most (server.max_connections, lowered to fit the open-file limit); past it, new connections wait in the kernel's queue."}, []string{"listener"}),
+		open:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_http_connections", Help: "Open connections of an HTTP listener (api, admin)."}, []string{"listener"}),
+		limit:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audit_http_connections_limit", Help: "Open connections an HTTP listener holds at most (server.max_connections, lowered to fit the open-file limit); past it, a new connection takes the place of the oldest that has sent no complete request, or waits."}, []string{"listener"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audit_http_connections_evicted_total", Help: "Connections an HTTP listener at its cap closed, new or idle (no request under way), to accept a new one."}, []string{"listener"}),
 	}
-	reg.MustRegister(m.open, m.limit)
+	reg.MustRegister(m.open, m.limit, m.evicted)
 	return m
 }

@@ -11,9 +11,10 @@ import (
 )
 
 // TestListen_SilentAndSlowClientsAreCutAndTheCapHolds: two clients that
-// send nothing, or a header byte now and then, fill a listener capped at
-// two; a real request waits in the kernel's queue and is served once the
-// header timeout has cut them. The open connections never pass the cap.
+// send nothing, or a header line now and then, fill a listener capped at
+// two; a real request is served, in the place of the oldest of them, and
+// the header timeout cuts the other. The open connections never pass the
+// cap.
 func TestListen_SilentAndSlowClientsAreCutAndTheCapHolds(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)

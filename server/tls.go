@@ -13,8 +13,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -86,13 +89,50 @@ func (t *TLS) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
 	return t.current, nil
 }
 
+// maxTLSFile bounds what is read of a certificate, key or CA file: PEM
+// bundles of a few hundred certificates are far below it.
+const maxTLSFile = 4 << 20
+
+// readTLSFile reads a regular file of at most maxTLSFile bytes: a device
+// (/dev/zero), a FIFO or a folder named by mistake must fail the start,
+// not hang it or fill the memory.
+func readTLSFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxTLSFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxTLSFile {
+		clear(b)
+		return nil, fmt.Errorf("%s: larger than %d MiB", path, maxTLSFile>>20)
+	}
+	return b, nil
+}
+
 // load reads the files into a server config.
 func (t *TLS) load() (*tls.Config, error) {
-	certPEM, err := os.ReadFile(t.files.CertFile)
+	certPEM, err := readTLSFile(t.files.CertFile)
 	if err != nil {
 		return nil, &FileError{"cert_file", err}
 	}
-	keyPEM, err := os.ReadFile(t.files.KeyFile)
+	keyPEM, err := readTLSFile(t.files.KeyFile)
 	if err != nil {
 		return nil, &FileError{"key_file", err}
 	}
@@ -118,7 +158,7 @@ func (t *TLS) load() (*tls.Config, error) {
 	sum := sha256.Sum256(leaf.Raw)
 	fields := []zap.Field{zap.String("cert_sha256", hex.EncodeToString(sum[:])), zap.Time("not_after", leaf.NotAfter)}
 	if t.files.ClientCAFile != "" {
-		caPEM, err := os.ReadFile(t.files.ClientCAFile)
+		caPEM, err := readTLSFile(t.files.ClientCAFile)
 		if err != nil {
 			return nil, &FileError{"client_ca_file", err}
 		}
@@ -133,6 +173,57 @@ func (t *TLS) load() (*tls.Config, error) {
 	}
 	t.log.Info("tls certificate loaded", fields...)
 	return cfg, nil
+}
+
+// requireValidClient serves h only to a request whose client
+// certificate is valid now against the client CA in force: the handshake
+// checked it against the CA of its time, and a kept-alive connection
+// outlives both a rotation of the CA and the certificate's expiry.
+// Another request is 403 with Connection: close (the client's next
+// connection is checked at its handshake).
+func (t *TLS) requireValidClient(h http.Handler, log *zap.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := t.verifyClient(r.TLS, time.Now()); err != nil {
+			fields := []zap.Field{zap.String("remote", r.RemoteAddr), zap.Error(err)}
+			if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+				leaf := r.TLS.PeerCertificates[0]
+				sum := sha256.Sum256(leaf.Raw)
+				fields = append(fields, zap.String("cert_sha256", hex.EncodeToString(sum[:])), zap.Time("not_after", leaf.NotAfter))
+			}
+			log.Warn("client certificate no longer valid; connection closed", fields...)
+			hd := w.Header()
+			hd.Set("Connection", "close")
+			hd.Set("Content-Type", "application/json")
+			hd.Set("Cache-Control", "no-store")
+			hd.Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"error":"client certificate: not valid now (expired, or its CA is no longer trusted)"}`+"\n") //nolint:errcheck
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// verifyClient checks the client certificate of a connection against the
+// client CA of the newest set of files that loaded (read again if they
+// changed, as at a handshake) at time now.
+func (t *TLS) verifyClient(cs *tls.ConnectionState, now time.Time) error {
+	cfg, _ := t.configForClient(nil)
+	if cfg.ClientCAs == nil {
+		return nil
+	}
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return errors.New("no client certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: cfg.ClientCAs, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err
 }
 
 // firstCertificate parses the first CERTIFICATE block of a PEM file.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/pprof"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,42 @@ func loadTLS(cfg *config.Config, log *zap.Logger) (*server.TLS, string, error) {
 		return nil, "server.tls", err
 	}
 	return tlsFiles, "", nil
+}
+
+// adminReadHeader bounds the headers of a request to the admin listener:
+// a probe or a scrape sends them at once, and a connection that sends
+// nothing must not hold a slot for long (server.timeouts.read_header is
+// for the API's clients).
+const adminReadHeader = 2 * time.Second
+
+// adminTimeouts are the API's timeouts with adminReadHeader at most.
+func adminTimeouts(t server.Timeouts) server.Timeouts {
+	t.ReadHeader = min(t.ReadHeader, adminReadHeader)
+	return t
+}
+
+// adminHandler serves the probes and, with pprof, Go's profiles; every
+// answer says nosniff. Paths match exactly (no redirect to a cleaned
+// path, as http.ServeMux does with an HTML body): anything else is the
+// probe handler's 404.
+func adminHandler(probes http.Handler, withPProf bool) http.Handler {
+	profiles := map[string]http.HandlerFunc{
+		"/debug/pprof/cmdline": pprof.Cmdline, "/debug/pprof/profile": pprof.Profile,
+		"/debug/pprof/symbol": pprof.Symbol, "/debug/pprof/trace": pprof.Trace,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		p := r.URL.Path
+		if withPProf && strings.HasPrefix(p, "/debug/pprof/") && path.Clean(p) == strings.TrimSuffix(p, "/") && !strings.Contains(p, "//") {
+			if h, ok := profiles[p]; ok {
+				h(w, r)
+			} else {
+				pprof.Index(w, r) // the index, or a named profile
+			}
+			return
+		}
+		probes.ServeHTTP(w, r)
+	})
 }
 
 // serve starts the API listener (server.listen: /v1/audit, and the probes
@@ -99,17 +137,8 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 			zap.Int("max_connections", conns))
 	}
 	if adminAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/", query.NewProbeHandler(ready, promHandler))
-		if sc.PProf {
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		}
-		l, err := server.Listen(server.Config{Name: "admin", Addr: adminAddr, Handler: mux, MaxConns: conns,
-			Timeouts: timeouts, Logger: log, Metrics: metrics})
+		l, err := server.Listen(server.Config{Name: "admin", Addr: adminAddr, Handler: adminHandler(query.NewProbeHandler(ready, promHandler), sc.PProf),
+			MaxConns: conns, Timeouts: adminTimeouts(timeouts), Logger: log, Metrics: metrics})
 		if err != nil {
 			out.shutdown(0)
 			return nil, "server.admin_listen", err
