@@ -2,7 +2,9 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,7 +52,7 @@ func (c *countingConn) Close() error {
 func TestLimitListener_HandsOutPastTheCapOnlyAfterAClose(t *testing.T) {
 	inner := &pipeListener{shut: make(chan struct{})}
 	var open atomic.Int64
-	l := newLimitListener(inner, 2, func(d int) { open.Add(int64(d)) })
+	l := newLimitListener(inner, 2, func(d int) { open.Add(int64(d)) }, time.Second)
 	c1, err := l.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -113,5 +115,106 @@ func TestLimitListener_HandsOutPastTheCapOnlyAfterAClose(t *testing.T) {
 	c3.Close()
 	if open.Load() != 0 {
 		t.Errorf("%d open after every close, want 0", open.Load())
+	}
+}
+
+// TestLimitListener_OnlySilentConnectionsMakeRoom: at the cap, a
+// kept-alive connection idle between requests may be closed for a new one
+// at once, a new connection only once it has been silent for silentGrace,
+// and neither while bytes it sent wait to be read, so the clients of a
+// burst, whose requests are on their way, are not cut
+// (e2e.TestE2E_QueryBurst_MemoryBounded sends 1000 to a cap of 512).
+func TestLimitListener_OnlySilentConnectionsMakeRoom(t *testing.T) {
+	l := newLimitListener(&pipeListener{shut: make(chan struct{})}, 2, func(int) {}, 2*time.Second)
+	t0 := time.Now()
+	silentGrace := l.grace
+	if silentGrace != 200*time.Millisecond {
+		t.Fatalf("grace %v for a 2 s header timeout, want 200ms", silentGrace)
+	}
+	track := func(c net.Conn, since time.Time, kept bool) *limitConn {
+		lc := &limitConn{Conn: c, release: func() {}}
+		l.idle[lc] = idleConn{since: since, conn: lc, kept: kept}
+		return lc
+	}
+	pipe := func() (net.Conn, net.Conn) {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	}
+	isClosed := func(peer net.Conn) bool {
+		peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := peer.Read(make([]byte, 1))
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+
+	a, youngPeer := pipe()
+	young := track(a, t0, false)
+	if evicted, wait := l.evictOldest(t0.Add(silentGrace / 4)); evicted || wait != silentGrace*3/4 {
+		t.Fatalf("a new connection within its grace: evicted %v, wait %v; want none, %v", evicted, wait, silentGrace*3/4)
+	}
+	b, keptPeer := pipe()
+	kept := track(b, t0.Add(silentGrace/8), true)
+	if evicted, _ := l.evictOldest(t0.Add(silentGrace / 4)); !evicted {
+		t.Fatal("a kept-alive connection idle between requests was not closed at the cap")
+	}
+	if _, ok := l.idle[kept]; ok || !isClosed(keptPeer) {
+		t.Fatal("the connection closed was not the kept-alive one")
+	}
+	if _, ok := l.idle[young]; !ok {
+		t.Fatal("the new connection within its grace was closed")
+	}
+
+	// Real sockets: one whose request waits to be read is passed over,
+	// however old, for a younger silent one.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accept := func(write string) (server, client net.Conn) {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { client.Close() })
+		server, err = ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { server.Close() })
+		if write != "" {
+			io.WriteString(client, write)
+			waitFor(t, "the request in the server's receive queue", func() bool { n, _ := pendingBytes(server); return n == len(write) })
+		}
+		return server, client
+	}
+	if n, ok := pendingBytes(&net.TCPConn{}); ok || n != 0 {
+		t.Fatalf("a closed socket: %d pending, known %v", n, ok)
+	}
+	delete(l.idle, young)
+	youngPeer.Close()
+	const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	s1, c1 := accept(req)
+	burst := track(s1, t0, false)
+	s2, c2 := accept("")
+	silent := track(s2, t0.Add(silentGrace/2), false)
+	if evicted, wait := l.evictOldest(t0.Add(silentGrace)); evicted || wait != recheck {
+		t.Fatalf("an old connection with its request waiting and a young silent one: evicted %v, wait %v; want none, %v", evicted, wait, recheck)
+	}
+	if evicted, _ := l.evictOldest(t0.Add(2 * silentGrace)); !evicted {
+		t.Fatal("the silent connection past its grace was not closed")
+	}
+	if _, ok := l.idle[silent]; ok || !isClosed(c2) {
+		t.Fatal("the connection closed was not the silent one")
+	}
+	if _, ok := l.idle[burst]; !ok {
+		t.Fatal("the connection whose request waits to be read was closed")
+	}
+	if evicted, wait := l.evictOldest(t0.Add(time.Hour)); evicted || wait != recheck {
+		t.Fatalf("only a connection with its request waiting: evicted %v, wait %v; want none, recheck in %v", evicted, wait, recheck)
+	}
+	io.ReadFull(s1, make([]byte, len(req))) //nolint:errcheck // drained: now it is silent
+	if evicted, _ := l.evictOldest(t0.Add(time.Hour)); !evicted || !isClosed(c1) {
+		t.Fatal("a connection whose request was read, and that then fell silent, was not closed")
 	}
 }

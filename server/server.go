@@ -71,7 +71,7 @@ func Listen(cfg Config) (*Listener, error) {
 		opened = func(d int) { g.Add(float64(d)) }
 		cfg.Metrics.limit.WithLabelValues(cfg.Name).Set(float64(cfg.MaxConns))
 	}
-	limited := newLimitListener(ln, cfg.MaxConns, opened)
+	limited := newLimitListener(ln, cfg.MaxConns, opened, cfg.Timeouts.ReadHeader)
 	if cfg.Metrics != nil {
 		c := cfg.Metrics.evicted.WithLabelValues(cfg.Name)
 		limited.evicted = c.Inc
