@@ -129,7 +129,8 @@ func (f *EpochFile) Load() (k Key, epoch uint64, ok bool, err error) {
 }
 
 // Store makes k the key of epoch in the file, durably, and erases the key
-// it held before (see EpochFile).
+// it held before (see EpochFile); when the file holds them already, it
+// writes nothing.
 func (f *EpochFile) Store(k Key, epoch uint64) error {
 	if len(k.ID) == 0 || len(k.ID) > 128 || len(k.secret) > 256 {
 		return fmt.Errorf("epoch key file %q: key id or key too long", f.path)
@@ -145,6 +146,9 @@ func (f *EpochFile) Store(k Key, epoch uint64) error {
 	copy(b[off+10:], k.secret)
 	sum := sha256.Sum256(b[:epochBodySize])
 	copy(b[epochBodySize:], sum[:])
+	if f.holds(b) {
+		return nil
+	}
 
 	// The file replaced, held open to be erased once the new one is in
 	// place.
@@ -171,6 +175,20 @@ func (f *EpochFile) Store(k Key, epoch uint64) error {
 		}
 	}
 	return nil
+}
+
+// holds says whether the file already holds exactly b, so that a Store
+// of the key it has (every restart stores the current epoch's key) writes
+// nothing: it needs no free block, so a restart on a full disk goes on.
+// Whatever is at the path was synced before it was renamed there.
+func (f *EpochFile) holds(b []byte) bool {
+	fi, err := os.Lstat(f.path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != int64(len(b)) {
+		return false
+	}
+	cur, err := os.ReadFile(f.path)
+	defer clear(cur)
+	return err == nil && hmac.Equal(cur, b)
 }
 
 // openRegular opens the regular file at path for writing, never through a

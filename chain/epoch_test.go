@@ -201,3 +201,48 @@ func TestEpochFile_Store_LeftoverTemporaryFile(t *testing.T) {
 		})
 	}
 }
+
+// A Store of the key and epoch the file holds writes nothing (every
+// restart stores its current key; on a full disk the write beside would
+// fail and stop the start): the file keeps its inode, and a temporary
+// path that cannot be written does not matter, while it does for any
+// other key or epoch, and for a file of the first format.
+func TestEpochFile_Store_UnchangedWritesNothing(t *testing.T) {
+	k := epochTestKey(t, 0xa1)
+	path := storedEpochFile(t, k)
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No file can be written there: a folder that is not empty.
+	if err := os.MkdirAll(filepath.Join(path+epochNewExt, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f := NewEpochFile(path)
+	if err := f.Store(k, 7); err != nil {
+		t.Fatalf("Store of the key the file holds: %v", err)
+	}
+	if after, err := os.Stat(path); err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the file was replaced by a Store of what it holds (%v)", err)
+	}
+	for name, store := range map[string]func() error{
+		"another epoch": func() error { return f.Store(k, 8) },
+		"another key":   func() error { return f.Store(epochTestKey(t, 0xb2), 7) },
+	} {
+		if err := store(); err == nil {
+			t.Errorf("%s: stored although nothing can be written beside the file", name)
+		}
+	}
+	// A file of the first format holding the same key is upgraded.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b, epochMagicV1)
+	if err := os.WriteFile(path, b[:epochBodySize], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Store(k, 7); err == nil {
+		t.Error("a file of the first format was not rewritten (nothing can be written beside it, so the Store must fail)")
+	}
+}
