@@ -75,6 +75,15 @@
 // chain ids; Scan streams one chain in seq order in chunks (1000 rows,
 // fewer past 4 MiB), in constant memory, for verification and export.
 //
+// [OpenSQLiteReadOnly] opens a store for verify and export, which never
+// write to the evidence they read: no file, folder, schema or migration is
+// created and no pragma that writes is set. A WAL database without a -wal
+// file (a stopped sidecar's store, a copy) is read as an immutable file,
+// which leaves no -wal or -shm beside it and works on read-only media
+// ([SQLite.Unchanged] says whether a writer changed it meanwhile); one
+// with its -wal is read with it, read-only. A file that holds no store
+// returns a [*NotAStoreError].
+//
 // # PostgreSQL
 //
 // [OpenPostgres] connects with pgx, applies versioned migrations under an
@@ -85,7 +94,9 @@
 // CONFLICT DO NOTHING, comparing what was skipped. Records the server
 // rejects for good go whole to audit_quarantine; Scan returns them with
 // their chain. Triggers reject UPDATE, DELETE and TRUNCATE for every
-// role; the writer role of docs/postgres.md cannot drop them. Purge drops
+// role; the writer role of docs/postgres.md cannot drop them.
+// [OpenPostgresReadOnly] reads for verify and export in read-only
+// transactions, with no migration, partition or temporary table. Purge drops
 // whole partitions that every chain has purged. The same conformance
 // tests run against both sinks.
 //

@@ -45,6 +45,50 @@ def enc(v):  # the canonical encoding of a parsed value (strings per "Strings")
     return "null" if v is None else "true" if v is True else "false"
 
 def isint(v): return isinstance(v, Num) and INT.match(v) is not None
+
+GO_ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+def esc(c):  # the Go escape (strconv.Quote) of a character that is not printable
+    o = ord(c)
+    return GO_ESC.get(c) or ("\\x%02x" % o if o < 0x80 else "\\u%04x" % o if o < 0x10000 else "\\U%08x" % o)
+def vis(s):  # s with every character that is not printable escaped, as verify's Visible: a store's strings never
+    return "".join(c if c.isprintable() else esc(c) for c in s)  # reach the terminal raw (\r, escape sequences, bidi)
+def q(s):    # s quoted as Go's %q: what verify prints for a chain id
+    return '"' + "".join('\\' + c if c in '"\\' else c if c.isprintable() else esc(c) for c in s) + '"'
+
+# Export framing (docs/chain-format.md, "Export files"): lines that each end in \n, each a record line or a start
+# line exactly as export writes it; anything else is a problem of the export (invalid) and is not read.
+MAX_LINE, START = 64 << 20, b'{"export_chain":'
+def start_line(l):  # (chain, from_seq) of a start line exactly as export writes it (from_seq >= 2), else None
+    try:
+        o = json.loads(l.decode("utf-8"), object_pairs_hook=Obj, parse_int=Num, parse_float=Num, parse_constant=bad)
+        c, n = dict(o)["export_chain"], dict(o)["from_seq"]
+        if [k for k, _ in o] == ["export_chain", "from_seq"] and isinstance(c, str) and isint(n) and int(n) >= 2 \
+                and enc(o).encode("utf-8") == l: return c, int(n)
+    except (ValueError, RecursionError, UnicodeError, TypeError, KeyError): pass
+    return None
+def framing(l, lf, too_long):  # why a line (without its \n) breaks the framing; None when it does not
+    if too_long: return "is longer than %d bytes" % MAX_LINE
+    if not lf: return "does not end in a newline (\\n): the file was cut or edited"
+    if not l: return "is empty"
+    if l.endswith(b"\r"): return "ends in a carriage return (\\r): the lines of an export end in \\n alone"
+    if l.startswith(START):
+        return None if start_line(l) else 'is a malformed start line (not exactly {"export_chain":<chain>,"from_seq":<n from 2>})'
+    if not TAIL.search(l): return 'is not a record line (a payload with a final "mac" member of 64 hex digits)'
+    return None
+def export_lines(fh):  # (number, line without its \n, ends in \n, longer than MAX_LINE), a long line never held whole
+    n = 0
+    while True:
+        l = fh.readline(MAX_LINE + 2)
+        if not l: return
+        n, lf = n + 1, l.endswith(b"\n")
+        if len(l) - lf > MAX_LINE:
+            while not lf:
+                l = fh.readline(1 << 20)
+                if not l: break
+                lf = l.endswith(b"\n")
+            yield n, b"", lf, True
+            continue
+        yield n, l[:-1] if lf else l, lf, False
 def ns(t): return calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) * 10**9 + int(t[20:29])
 def go_ns(d):  # a Go duration ("720h0m0s") in nanoseconds
     parts = re.findall(r"([0-9.]+)(ns|us|µs|μs|ms|h|m|s)", d)
@@ -248,7 +292,7 @@ class Verifier:
         return k
     def gap(v, c, lo, hi): v.say(c, lo if lo == hi else "%d-%d" % (lo, hi), "records missing")
     def say(v, c, seq, why, unverifiable=False):   # seq 0: the chain as a whole; no chain: the input
-        print("chain %s seq %s: %s" % (c, seq, why) if seq != 0 else "chain %s: %s" % (c, why) if c else "problem: %s" % why)
+        print(vis("chain %s seq %s: %s" % (q(c), seq, why) if seq != 0 else "chain %s: %s" % (q(c), why) if c else "problem: %s" % why))
         if unverifiable: v.unverifiable = True
         else: v.invalid = True
 
@@ -415,11 +459,11 @@ class Verifier:
         if left: v.say(st.name, left[0], "%d witnessed checkpoint(s) (sizes %d..%d) could not be compared (gap)" % (len(left), left[0], left[-1]), True)
         if ws:
             n = max(ws)
-            if n <= st.last: print("witness: chain %s: reaches the newest witnessed checkpoint (size %d)" % (st.name, n))
+            if n <= st.last: print(vis("witness: chain %s: reaches the newest witnessed checkpoint (size %d)" % (st.name, n)))
             elif st.compared and st.matched:              # an export ends where it was taken
-                print("witness: chain %s: the export ends at seq %d, where it was taken; it matches the witnessed checkpoint of size %d; "
+                print(vis("witness: chain %s: the export ends at seq %d, where it was taken; it matches the witnessed checkpoint of size %d; "
                       "the chain had %d records when witnessed at %s: seq %d..%d were written after the export and are not in it"
-                      % (st.name, st.last, st.matched, n, ws[n][0][1], st.last + 1, n))
+                      % (st.name, st.last, st.matched, n, ws[n][0][1], st.last + 1, n)))
             elif not st.compared:
                 v.say(st.name, "%d-%d" % (st.last + 1, n), "the export ends at seq %d, before the witnessed checkpoint of %s (%d records), "
                       "and reaches no witnessed checkpoint: it cannot be shown to be part of the witnessed chain" % (st.last, ws[n][0][1], n), True)
@@ -490,21 +534,27 @@ def main():
         if not trusted: print("note: checkpoint signatures are not checked (no --pubkey)")
         read_witness(a, trusted, v)
         with open(a.export, "rb") as fh:
-            for n, line in enumerate(fh, 1):
-                line = line[:-1] if line.endswith(b"\n") else line
-                if line.startswith(b'{"export_chain":'):  # an export of a time range: chain starts at from_seq
-                    try:
-                        h = json.loads(line)
-                        st = v.chains.setdefault(h["export_chain"], Chain(h["export_chain"]))
-                        if st.last is not None: v.say(st.name, "-", "export_chain line after records of its chain")
-                        st.start = int(h["from_seq"])
-                    except (ValueError, KeyError, TypeError): v.say("?", "line %d" % n, "bad export_chain line")
+            begun = set()                                 # chains with a record line read
+            for n, line, lf, too_long in export_lines(fh):
+                why = framing(line, lf, too_long)
+                if why: v.say("", 0, "export line %d %s" % (n, why)); continue
+                if line.startswith(START):                # an export of a time range: chain starts at from_seq
+                    name, start = start_line(line)
+                    st = v.chains.setdefault(name, Chain(name))
+                    if name in begun: v.say("", 0, "export line %d: a start line of chain %s after records of that chain" % (n, q(name)))
+                    elif st.start is not None: v.say("", 0, "export line %d: a second start line of chain %s" % (n, q(name)))
+                    else: st.start = start
                     continue
                 m = TAIL.search(line)
-                if not m: v.say("?", "line %d" % n, "no final mac member"); continue
                 f, errs = parse(line[:-74] + b"}")      # the payload, byte for byte
                 for e in errs: v.say(f["chain"] if f else "?", f["seq"] if f else "line %d" % n, e)
-                if f: v.record(v.chains.setdefault(f["chain"], Chain(f["chain"])), f, line[:-74] + b"}", bytes.fromhex(m.group(1).decode()))
+                if not f: continue
+                st = v.chains.setdefault(f["chain"], Chain(f["chain"]))
+                if f["chain"] not in begun:
+                    begun.add(f["chain"])
+                    if st.start is not None and f["seq"] != st.start:
+                        v.say("", 0, "export line %d: chain %s begins at seq %d, not at the from_seq %d of its start line" % (n, q(f["chain"]), f["seq"], st.start))
+                v.record(st, f, line[:-74] + b"}", bytes.fromhex(m.group(1).decode()))
     except OSError as e:
         print("verify_export: %s" % e, file=sys.stderr); sys.exit(2)
     for st in v.chains.values():
@@ -514,7 +564,7 @@ def main():
             else: v.say(st.name, "1-%d" % st.need, "records missing (no retention_purge accounts for them)")
         if not st.records: v.say(st.name, 1, "chain has no records")
         else: v.finish(st, max_age)
-        print("chain %s: seqs %s-%s, %d records, %d checkpoints" % (st.name, st.first, st.last, st.records, st.ckpts))
+        print("chain %s: seqs %s-%s, %d records, %d checkpoints" % (q(st.name), st.first, st.last, st.records, st.ckpts))
     for name, ws in v.witnessed.items():             # a witnessed chain the export lacks: it was emptied or left out
         if name not in v.chains:
             n = max(ws)

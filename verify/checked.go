@@ -29,12 +29,40 @@ type Checked struct {
 	Signatures Signatures `json:"signatures"`
 	Witness    Witness    `json:"witness"`
 	Freshness  Freshness  `json:"freshness"`
-	Chains     []Activity `json:"chains"`
+	// Chains lists what at most MaxCheckedChains chains hold: those with
+	// problems first, then the others, in the store's order; MoreChains
+	// adds up the rest (nil when every chain is listed), so that a store
+	// of many chains gives a report of bounded size with exact totals.
+	// The report's own "chains" lists every chain.
+	Chains     []Activity  `json:"chains"`
+	MoreChains *MoreChains `json:"more_chains,omitempty"`
 	// Problems and Unprotected are derived from the report's Problems and
 	// Exposure when it is encoded or rendered (see Report.Explained), so
 	// that they never lag behind problems a caller adds to the report.
-	Problems    []Problem `json:"problems"`
-	Unprotected []string  `json:"unprotected"`
+	// Unprotected says the exposure lines that concern no chain or a chain
+	// that Chains lists (at most MaxListed); MoreUnprotected counts the
+	// others, which the report's "exposure" holds.
+	Problems        []Problem `json:"problems"`
+	Unprotected     []string  `json:"unprotected"`
+	MoreUnprotected int       `json:"more_unprotected,omitempty"`
+}
+
+// MaxCheckedChains bounds the chains that Checked.Chains lists.
+const MaxCheckedChains = 1000
+
+// MoreChains adds up the chains that a report does not list one by one:
+// how many, their records (per action too), their problems, and the span
+// of their times.
+type MoreChains struct {
+	Chains       int               `json:"chains"`
+	Records      uint64            `json:"records"`
+	Problems     int               `json:"problems"`
+	Unverifiable int               `json:"unverifiable"`
+	EventsFrom   time.Time         `json:"events_from,omitzero"`
+	EventsTo     time.Time         `json:"events_to,omitzero"`
+	IngestedFrom time.Time         `json:"ingested_from,omitzero"`
+	IngestedTo   time.Time         `json:"ingested_to,omitzero"`
+	Actions      map[string]uint64 `json:"actions"`
 }
 
 // Tool is the program that verified: what `audit-sidecar version` prints.
@@ -184,6 +212,22 @@ func widen(from, to time.Time, have bool, t time.Time) (time.Time, time.Time, bo
 	return from, to, true
 }
 
+// merge adds o's counts and times to t.
+func (t *tally) merge(o *tally) {
+	t.records += o.records
+	for i, n := range o.actions {
+		t.actions[i] += n
+	}
+	if o.haveEvents {
+		t.evFrom, t.evTo, t.haveEvents = widen(t.evFrom, t.evTo, t.haveEvents, o.evFrom)
+		t.evFrom, t.evTo, t.haveEvents = widen(t.evFrom, t.evTo, t.haveEvents, o.evTo)
+	}
+	if o.haveInges {
+		t.inFrom, t.inTo, t.haveInges = widen(t.inFrom, t.inTo, t.haveInges, o.inFrom)
+		t.inFrom, t.inTo, t.haveInges = widen(t.inFrom, t.inTo, t.haveInges, o.inTo)
+	}
+}
+
 func (t *tally) activity(id string) Activity {
 	a := Activity{Chain: id, Records: t.records, Actions: map[string]uint64{},
 		EventsFrom: t.evFrom, EventsTo: t.evTo, IngestedFrom: t.inFrom, IngestedTo: t.inTo}
@@ -203,9 +247,29 @@ func (t *tally) activity(id string) Activity {
 	return a
 }
 
-// newChecked says what Run checked with opts; chains are the chains
-// verified and their tallies.
-func newChecked(opts Options, ids []string, tallies []tally) *Checked {
+// listedChains marks up to limit of chains to list one by one: those
+// with problems first, then the others, each in order.
+func listedChains(chains []chain.Summary, limit int) []bool {
+	listed := make([]bool, len(chains))
+	n := 0
+	for _, withProblems := range []bool{true, false} {
+		for i, c := range chains {
+			if n == limit {
+				return listed
+			}
+			if (c.Invalid+c.Unverifiable > 0) == withProblems {
+				listed[i] = true
+				n++
+			}
+		}
+	}
+	return listed
+}
+
+// newChecked says what Run checked with opts; ids are the chains
+// verified, tallies and sums (in the same order) what they hold and how
+// they stand.
+func newChecked(opts Options, ids []string, tallies []tally, sums []chain.Summary) *Checked {
 	c := &Checked{
 		Tool:        Tool{Name: "audit-sidecar"},
 		RanAt:       opts.Now().UTC(),
@@ -213,7 +277,7 @@ func newChecked(opts Options, ids []string, tallies []tally) *Checked {
 		Signatures:  Signatures{Checked: len(opts.Trusted) > 0, Keys: []PublicKey{}},
 		Witness:     Witness{Checked: len(opts.Witnessed) > 0, Checkpoints: []WitnessedCheckpoint{}},
 		Freshness:   Freshness{Checked: opts.MaxAge > 0},
-		Chains:      make([]Activity, len(ids)),
+		Chains:      []Activity{},
 		Problems:    []Problem{},
 		Unprotected: []string{},
 	}
@@ -241,8 +305,27 @@ func newChecked(opts Options, ids []string, tallies []tally) *Checked {
 	if opts.MaxAge > 0 {
 		c.Freshness.MaxAge = opts.MaxAge.String()
 	}
+	listed := listedChains(sums[:min(len(sums), len(ids))], MaxCheckedChains)
+	var more tally
 	for i, id := range ids {
-		c.Chains[i] = tallies[i].activity(id)
+		if i < len(listed) && listed[i] {
+			c.Chains = append(c.Chains, tallies[i].activity(id))
+			continue
+		}
+		if c.MoreChains == nil {
+			c.MoreChains = &MoreChains{}
+		}
+		c.MoreChains.Chains++
+		if i < len(sums) {
+			c.MoreChains.Problems += sums[i].Invalid
+			c.MoreChains.Unverifiable += sums[i].Unverifiable
+		}
+		more.merge(&tallies[i])
+	}
+	if m := c.MoreChains; m != nil {
+		a := more.activity("")
+		m.Records, m.Actions = a.Records, a.Actions
+		m.EventsFrom, m.EventsTo, m.IngestedFrom, m.IngestedTo = a.EventsFrom, a.EventsTo, a.IngestedFrom, a.IngestedTo
 	}
 	return c
 }
@@ -259,11 +342,54 @@ func (rep *Report) Explained() *Checked {
 	for i, p := range rep.Problems {
 		c.Problems[i] = Explain(p)
 	}
-	c.Unprotected = make([]string, len(rep.Exposure))
-	for i, e := range rep.Exposure {
-		c.Unprotected[i] = Unprotected(e)
+	listed := map[string]bool{}
+	for _, a := range c.Chains {
+		listed[a.Chain] = true
 	}
+	for _, s := range rep.Chains {
+		if s.Absent { // not in the store, so not in Chains: always listed
+			listed[s.Chain] = true
+		}
+	}
+	c.Unprotected, c.MoreUnprotected = rep.unprotected(listed, MaxListed)
 	return &c
+}
+
+// unprotected puts in plain words the exposure lines that concern no
+// chain, or a chain in listed, up to limit of them, and counts the others.
+func (rep *Report) unprotected(listed map[string]bool, limit int) ([]string, int) {
+	ids := make(map[string]bool, len(rep.Chains))
+	for _, s := range rep.Chains {
+		ids[s.Chain] = true
+	}
+	out, more := []string{}, 0
+	for _, e := range rep.Exposure {
+		if id, ok := exposureChain(e, ids); ok && !listed[id] || len(out) == limit {
+			more++
+			continue
+		}
+		out = append(out, Unprotected(e))
+	}
+	return out, more
+}
+
+// exposureChain is the chain an exposure line is about ("chain <id>:
+// ..."), found among ids; ok false for a line about no chain.
+func exposureChain(line string, ids map[string]bool) (string, bool) {
+	rest, ok := strings.CutPrefix(line, "chain ")
+	if !ok {
+		return "", false
+	}
+	for i := 0; ; {
+		j := strings.Index(rest[i:], ": ")
+		if j < 0 {
+			return "", false
+		}
+		if id := rest[:i+j]; ids[id] {
+			return id, true
+		}
+		i += j + 2
+	}
 }
 
 // reportJSON is Report without its MarshalJSON.

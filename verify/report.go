@@ -12,18 +12,28 @@ import (
 //go:embed report.html.tmpl
 var reportHTML string
 
-var reportTmpl = template.Must(template.New("report").Parse(reportHTML))
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"vis": visibleHTML}).Parse(reportHTML))
 
-// MaxHTMLProblems bounds the problems an HTML report lists; the rest are
-// counted (the --json report lists up to MaxListed).
-const MaxHTMLProblems = 1000
+// Bounds of an HTML report, so that a store of many chains or problems
+// gives a page of bounded size: the problems, the chains and the lines of
+// what remains unprotected it lists one by one; the rest are counted (the
+// --json report lists every chain and up to MaxListed problems).
+const (
+	MaxHTMLProblems    = 1000
+	MaxHTMLChains      = 100
+	MaxHTMLUnprotected = 300
+)
 
 // WriteHTML writes rep as a self-contained HTML page for people: the
 // verdict in plain words, each problem (what happened, where, what it
 // means), what remains unprotected, what each chain holds, and what was
 // checked with which keys (by fingerprint). The page loads nothing (its
 // style is inline, it has no script), prints on paper, and escapes every
-// string from the store. Nothing is written if rendering fails.
+// string from the store, showing the characters of those strings that are
+// not printable (control characters, bidi overrides) as marked escapes.
+// It lists at most MaxHTMLProblems problems and MaxHTMLChains chains (those
+// with problems first) and adds up the rest. Nothing is written if
+// rendering fails.
 func WriteHTML(w io.Writer, rep *Report) error {
 	var buf bytes.Buffer
 	if err := reportTmpl.Execute(&buf, newReportView(rep)); err != nil {
@@ -45,6 +55,15 @@ type reportView struct {
 	MoreProblems               int
 	Invalid, Unverifiable      int
 	Unprotected                []string
+	MoreUnprotected            int
+	// MoreChains adds up the chains not listed (Chains == 0: none).
+	MoreChains moreChainsView
+}
+
+type moreChainsView struct {
+	Chains                int
+	Records               uint64
+	Invalid, Unverifiable int
 }
 
 type chainView struct {
@@ -111,7 +130,7 @@ func newReportView(rep *Report) *reportView {
 		v.MoreProblems = len(v.Problems) - MaxHTMLProblems
 		v.Problems = v.Problems[:MaxHTMLProblems]
 	}
-	v.Unprotected = v.Checked.Unprotected
+	v.Unprotected, v.MoreUnprotected = v.Checked.Unprotected, v.Checked.MoreUnprotected
 	switch rep.Verdict {
 	case Valid:
 		v.Headline = "Valid: no sign of tampering was found"
@@ -125,8 +144,8 @@ func newReportView(rep *Report) *reportView {
 	default:
 		v.Exit = 3
 		v.Headline = "Unverifiable: the audit trail could not be fully checked"
-		v.Summary = fmt.Sprintf("No tampering was proven, but %s could not be checked with what was given (a missing key, an unknown signer, or no recent signed checkpoint). "+
-			"Each is listed below with what it means.", plural(v.Unverifiable, "thing", "things"))
+		v.Summary = fmt.Sprintf("Tampering was neither proven nor ruled out: %s could not be checked with what was given (a missing key, an unknown signer, no recent signed checkpoint, or an input that holds no records). "+
+			"Each is listed below with what it means; until they are checked, the audit trail must not be relied on.", plural(v.Unverifiable, "thing", "things"))
 	}
 	switch rep.Scope {
 	case ScopeStore:
@@ -138,10 +157,23 @@ func newReportView(rep *Report) *reportView {
 	for _, a := range v.Checked.Chains {
 		acts[a.Chain] = a
 	}
-	for _, s := range rep.Chains {
+	listed := listedChains(rep.Chains, MaxHTMLChains)
+	names := map[string]bool{}
+	for i, s := range rep.Chains {
+		if !listed[i] {
+			m := &v.MoreChains
+			m.Chains++
+			m.Records += s.Records
+			m.Invalid += s.Invalid
+			m.Unverifiable += s.Unverifiable
+			continue
+		}
+		names[s.Chain] = true
 		c := chainView{Chain: s.Chain, Records: s.Records, Head: s.Head, Invalid: s.Invalid, Unverifiable: s.Unverifiable,
 			Checkpoints: s.Checkpoints, PurgedThrough: s.PurgedThrough, From: s.From, Absent: s.Absent}
 		switch {
+		case s.CheckpointSize > 0 && !v.Checked.Signatures.Checked:
+			c.Signed = fmt.Sprintf("records 1 to %d, said to be signed %s (the signature was not checked: no public key was given)", s.CheckpointSize, humanTime(s.CheckpointTime))
 		case s.CheckpointSize > 0:
 			c.Signed = fmt.Sprintf("records 1 to %d, signed %s", s.CheckpointSize, humanTime(s.CheckpointTime))
 		default:
@@ -160,6 +192,13 @@ func newReportView(rep *Report) *reportView {
 			}
 		}
 		v.Chains = append(v.Chains, c)
+	}
+	if v.MoreChains.Chains > 0 {
+		// The lines of what remains unprotected about the chains listed.
+		v.Unprotected, v.MoreUnprotected = rep.unprotected(names, MaxHTMLUnprotected)
+	} else if len(v.Unprotected) > MaxHTMLUnprotected {
+		v.MoreUnprotected += len(v.Unprotected) - MaxHTMLUnprotected
+		v.Unprotected = v.Unprotected[:MaxHTMLUnprotected]
 	}
 	return v
 }

@@ -112,6 +112,17 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
 	rep := &Report{Problems: []*chain.VerifyError{}, Chains: make([]chain.Summary, len(ids))}
+	// An export's lines that break its framing are problems of the input
+	// (invalid), reported first.
+	var framing []*chain.VerifyError
+	if f, ok := st.(*FileStore); ok {
+		framing = f.Problems()
+		for _, e := range framing {
+			if onProblem != nil {
+				onProblem(e)
+			}
+		}
+	}
 	var mu sync.Mutex // guards listed, perChain and onProblem calls
 	perChain := make([][]*chain.VerifyError, len(ids))
 	tallies := make([]tally, len(ids))
@@ -192,6 +203,7 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 	rep.Chains = append(rep.Chains, absent...)
 	perChain = append(perChain, absentProblems...)
 	rep.Gaps = []*chain.VerifyError{}
+	rep.Problems = append(rep.Problems, framing...)
 	for _, ps := range perChain {
 		rep.Problems = append(rep.Problems, ps...)
 		for _, p := range ps {
@@ -213,12 +225,15 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 			rep.Verdict = Unverifiable
 		}
 	}
+	if len(framing) > 0 {
+		rep.Verdict = Invalid
+	}
 	rep.Exposure = exposure(rep.Chains, opts)
 	rep.Scope = ScopeStore
 	if opts.Export {
 		rep.Scope = ScopeExport
 	}
-	rep.Checked = newChecked(opts, ids, tallies)
+	rep.Checked = newChecked(opts, ids, tallies, rep.Chains)
 	return rep, nil
 }
 

@@ -36,15 +36,36 @@ func toolFacts() verify.Tool {
 	return t
 }
 
-// writeReportFile writes rep as HTML to path: a temp file beside it,
-// synced, then renamed, so that a reader never sees half a report.
-func writeReportFile(path string, rep *verify.Report) error {
+// reportFile is the --report file being written: a temp file beside its
+// path, created before the verification runs (so that a folder that does
+// not exist or cannot be written to fails at once, not after the
+// verification), filled, synced and renamed once the report is known, so
+// that a reader never sees half a report.
+type reportFile struct {
+	path string
+	f    *os.File
+}
+
+// createReport checks that path can take the report and creates its temp
+// file.
+func createReport(path string) (*reportFile, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("--report %s is a folder: give the report's file name", path)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("--report: %w", err)
+		return nil, fmt.Errorf("--report: %w", err)
 	}
-	tmp := f.Name()
+	return &reportFile{path: path, f: f}, nil
+}
+
+// commit writes rep to the temp file and renames it to the report's path.
+// The temp file is removed if anything fails.
+func (r *reportFile) commit(rep *verify.Report) error {
+	tmp := r.f.Name()
 	defer os.Remove(tmp) // after the rename: no such file, no harm
+	f := r.f
+	r.f = nil
 	if err := verify.WriteHTML(f, rep); err != nil {
 		f.Close()
 		return fmt.Errorf("--report: %w", err)
@@ -60,10 +81,33 @@ func writeReportFile(path string, rep *verify.Report) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("--report: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, r.path); err != nil {
 		return fmt.Errorf("--report: %w", err)
 	}
 	return nil
+}
+
+// abort removes the temp file of a report that is not committed (a no-op
+// after commit).
+func (r *reportFile) abort() {
+	if r == nil || r.f == nil {
+		return
+	}
+	r.f.Close()
+	os.Remove(r.f.Name())
+	r.f = nil
+}
+
+// exitAfterReportFailure is the exit code of a verification whose report
+// could not be written after it ran (the verdict is printed all the
+// same): 1 when the verdict is invalid, so that a proven tampering is
+// never hidden behind an I/O error; 2 otherwise, so that a script never
+// takes a missing report for success.
+func exitAfterReportFailure(verdict string) int {
+	if verdict == verify.Invalid {
+		return exitFailure
+	}
+	return exitUsage
 }
 
 // verifyInput names what verify reads, for the report: the export file,
@@ -72,13 +116,8 @@ func verifyInput(cfg *config.Config, cfgPath, sinkName, file string) string {
 	if file != "" {
 		return "export file " + file
 	}
-	if sinkName == "" {
-		sinkName = cfg.Server.QuerySink
-	}
-	for _, s := range cfg.Sinks {
-		if (sinkName == "" || s.Name == sinkName) && (s.Type == "sqlite" || s.Type == "postgres") {
-			return fmt.Sprintf("%s sink %q of %s", s.Type, s.Name, cfgPath)
-		}
+	if s := selectSink(cfg, sinkName); s != nil {
+		return fmt.Sprintf("%s sink %q of %s", s.Type, s.Name, cfgPath)
 	}
 	return "config " + cfgPath
 }

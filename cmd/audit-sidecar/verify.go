@@ -15,11 +15,8 @@ import (
 	"strings"
 	"syscall"
 
-	"go.uber.org/zap"
-
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
-	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/verify"
 	"github.com/fips-agents/audit-sidecar/witness"
 )
@@ -179,7 +176,28 @@ func verifyCmd(args []string) int {
 		}
 	}
 
+	// The report's path: never a file verify reads (the report is renamed
+	// over it), and its temp file created now, so that a folder that is
+	// missing or read-only fails before the verification, not after.
+	var rf *reportFile
+	if *report != "" {
+		var sc *config.Sink
+		if cfg != nil && *file == "" {
+			sc = selectSink(cfg, *sinkName)
+		}
+		reads := verifyReads(cfg, sc, *cfgPath, *file, keyFiles, pubkeys, *witnessDir, *ckptFile)
+		if err := checkReportPath(*report, reads); err != nil {
+			return fail(exitUsage, "verify: %v", err)
+		}
+		var err error
+		if rf, err = createReport(*report); err != nil {
+			return fail(exitUsage, "verify: %v", err)
+		}
+		defer rf.abort()
+	}
+
 	var st verify.Store
+	var opened *openedSink
 	if *file != "" {
 		f, err := verify.OpenFile(*file)
 		if err != nil {
@@ -187,12 +205,16 @@ func verifyCmd(args []string) int {
 		}
 		st = f
 	} else {
-		db, code := openVerifySink(cfg, *sinkName)
-		if db == nil {
+		// Read-only: verify never writes to the evidence it checks.
+		o, code := openVerifySink(cfg, *sinkName)
+		if o == nil {
 			return code
 		}
-		defer db.Close()
-		st = db
+		defer o.store.Close()
+		st, opened = o.store, o
+		if o.notAStore != nil {
+			pre = append(pre, &chain.VerifyError{Reason: "the store holds no audit records: " + o.notAStore.Reason, Unverifiable: true})
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -201,12 +223,15 @@ func verifyCmd(args []string) int {
 	defer out.Flush()
 	var onProblem func(*chain.VerifyError)
 	if !*asJSON {
-		onProblem = func(e *chain.VerifyError) { fmt.Fprintln(out, "problem:", e.Error()) }
+		onProblem = func(e *chain.VerifyError) { fmt.Fprintln(out, "problem:", verify.Visible(problemLine(e))) }
 		for _, e := range pre {
 			onProblem(e)
 		}
 	}
 	rep, err := verify.Run(ctx, st, opts, onProblem)
+	if err == nil && opened != nil {
+		err = opened.unchanged()
+	}
 	if err != nil {
 		out.Flush()
 		return fail(exitUsage, "verify: %v", err)
@@ -230,16 +255,11 @@ func verifyCmd(args []string) int {
 		}
 		rep.Checked.Witness.Source = strings.Join(sources, ", ")
 	}
-	if *report != "" {
-		if err := writeReportFile(*report, rep); err != nil {
-			out.Flush()
-			return fail(exitUsage, "verify: %v", err)
-		}
-	}
 	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
+		// Member by member: a report of many chains is not held twice.
+		if err := verify.WriteJSON(out, rep); err != nil {
+			return fail(exitUsage, "verify: --json: %v", err)
+		}
 	} else {
 		if rep.Scope == verify.ScopeExport {
 			fmt.Fprintln(out, "scope: export (a copy that ends where it was taken: it must match the witnessed checkpoints it reaches, not reach the newest)")
@@ -250,16 +270,24 @@ func verifyCmd(args []string) int {
 			fmt.Fprintf(out, "witness: read %q, the config's chain.witness_dir file of this chain (by default; --no-witness leaves it out)\n", cfgWitness)
 		}
 		for _, c := range rep.Chains {
-			fmt.Fprintf(out, "chain %s: %d records, head seq %d, %d checkpoints, %d problems, %d unverifiable\n",
+			fmt.Fprintf(out, "chain %q: %d records, head seq %d, %d checkpoints, %d problems, %d unverifiable\n",
 				c.Chain, c.Records, c.Head, c.Checkpoints, c.Invalid, c.Unverifiable)
 			if s := verify.Standing(c); s != "" && c.Witness != chain.WitnessExportEnds { // that one is in the exposure
-				fmt.Fprintln(out, "witness:", s)
+				fmt.Fprintln(out, "witness:", verify.Visible(s))
 			}
 		}
 		for _, e := range rep.Exposure {
-			fmt.Fprintln(out, "exposure:", e)
+			fmt.Fprintln(out, "exposure:", verify.Visible(e))
 		}
 		fmt.Fprintln(out, "verdict:", rep.Verdict)
+	}
+	// The report last, once the verdict is out: if it cannot be written
+	// the verdict is printed all the same (see exitAfterReportFailure).
+	if rf != nil {
+		out.Flush()
+		if err := rf.commit(rep); err != nil {
+			return fail(exitAfterReportFailure(rep.Verdict), "verify: %v; the verdict printed stands, the report was not written", err)
+		}
 	}
 	switch rep.Verdict {
 	case verify.Valid:
@@ -268,50 +296,6 @@ func verifyCmd(args []string) int {
 		return exitUnverifiable
 	}
 	return exitFailure
-}
-
-// storeCloser is a sink that verify and export read.
-type storeCloser interface {
-	verify.Store
-	Close() error
-}
-
-// openVerifySink opens the named (or default) sqlite or postgres sink of
-// cfg for reading; nil and an exit code on failure.
-func openVerifySink(cfg *config.Config, name string) (storeCloser, int) {
-	if name == "" {
-		name = cfg.Server.QuerySink
-	}
-	var sc *config.Sink
-	for i := range cfg.Sinks {
-		s := &cfg.Sinks[i]
-		if (name == "" || s.Name == name) && (s.Type == "sqlite" || s.Type == "postgres") {
-			sc = s
-			break
-		}
-	}
-	if sc == nil {
-		return nil, fail(exitUsage, "no sqlite or postgres sink named %q in the config", name)
-	}
-	switch sc.Type {
-	case "sqlite":
-		// Reading must not create an empty database where the file is
-		// missing.
-		if _, err := os.Stat(sc.Path); err != nil {
-			return nil, fail(exitUsage, "sinks %s: %v", sc.Name, err)
-		}
-		db, err := sink.OpenSQLite(sc.Path, zap.NewNop())
-		if err != nil {
-			return nil, fail(exitUsage, "%v", err)
-		}
-		return db, exitOK
-	default:
-		pg, err := sink.OpenPostgres(context.Background(), sc.DSN, sink.PostgresOptions{RequireServer: true})
-		if err != nil {
-			return nil, fail(exitUsage, "sinks %s: %v", sc.Name, err)
-		}
-		return pg, exitOK
-	}
 }
 
 // readWitnessDir reads every chain's checkpoint file in a witness folder.
