@@ -141,9 +141,9 @@ func TestAttack2_ReadHistoryOverflow(t *testing.T) {
 			}
 			writeFile(t, path, "NEW\n")
 			h := startTailer(t, testConfig(path), &saved)
-			got := h.waitText("NEW")
-			time.Sleep(10 * testConfig(path).Poll)
-			got = h.stop()
+			h.waitText("NEW")
+			h.waitChecks(3) // none finds anything more to read
+			got := h.stop()
 			for _, l := range linesOf(got) {
 				if strings.HasPrefix(string(l.Text), "g0") {
 					t.Fatalf("a generation read before the restart was read again: %q", texts(linesOf(got)))
@@ -208,9 +208,9 @@ func TestAttack2_CopyOfTakesAGenerationWithTheSameShortHead(t *testing.T) {
 	writeFile(t, path, "HDR\nc-0\nEND\n")
 	must(t, os.Remove(path+".2")) // rotate 1: the saved generation is gone
 	h = startTailer(t, testConfig(path), &saved)
-	got := h.waitText("END")
-	time.Sleep(5 * testConfig(path).Poll)
-	got = h.stop()
+	h.waitText("END")
+	h.waitChecks(3) // none finds anything more to read
+	got := h.stop()
 	if len(gapsOf(got)) == 0 {
 		t.Errorf("a-0, a-1 of the deleted generation lost without a gap record; got %q", texts(got))
 	}
@@ -238,7 +238,7 @@ func TestAttack2_UnseenCopiesTakesAnOldGenerationPutBack(t *testing.T) {
 	writeFile(t, path+".tmp", string(raw)) // decompressed: the old bytes, the old time
 	setMtime(t, path+".tmp", 2*time.Hour)
 	rename(t, path+".tmp", path+".2") // put in place whole (cp -p, then mv)
-	time.Sleep(20 * cfg.Poll)
+	h.waitChecks(3)                   // each looks at it while the log is empty
 	appendTo(t, path, "b-0\nEND\n")
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), []string{"a-0", "a-1", "b-0", "END"})
@@ -258,9 +258,9 @@ func TestAttack2_HardLinkOfTheSavedGeneration(t *testing.T) {
 	must(t, os.Link(path+".1", path+".2"))
 	writeFile(t, path, "b-0\nEND\n")
 	h = startTailer(t, testConfig(path), &saved)
-	got := h.waitText("END")
-	time.Sleep(5 * testConfig(path).Poll)
-	got = h.stop()
+	h.waitText("END")
+	h.waitChecks(3) // none finds anything more to read
+	got := h.stop()
 	noDuplicates(t, got)
 	wantTexts(t, linesOf(got), cat(numbered("a", 2, 2), []string{"b-0", "END"}))
 }
@@ -279,9 +279,9 @@ func TestAttack2_HardLinkOfANewerGenerationAfterDelete(t *testing.T) {
 	must(t, os.Remove(path))
 	writeFile(t, path, "END\n")
 	h = startTailer(t, testConfig(path), &saved)
-	got := h.waitText("END")
-	time.Sleep(5 * testConfig(path).Poll)
-	got = h.stop()
+	h.waitText("END")
+	h.waitChecks(3) // none finds anything more to read
+	got := h.stop()
 	noDuplicates(t, got)
 	wantTexts(t, linesOf(got), []string{"b-0", "b-1", "END"})
 }
@@ -333,9 +333,9 @@ func TestAttack2_EmptySavedGenerationInodeReusedBySibling(t *testing.T) {
 	must(t, err)
 	saved := Position{Path: path, Dev: dev, Ino: ino, MTime: time.Now().Add(-time.Hour).UnixNano()}
 	h := startTailer(t, testConfig(path), &saved)
-	got := h.waitText("END")
-	time.Sleep(5 * testConfig(path).Poll)
-	got = h.stop()
+	h.waitText("END")
+	h.waitChecks(3) // none finds anything more to read
+	got := h.stop()
 	if countText(got, "f-0") == 0 && len(gapsOf(got)) == 0 {
 		t.Fatalf("generation modified after the saved one neither read nor in a gap: %q", texts(got))
 	}

@@ -49,7 +49,11 @@ func TestAttack_AllowedDirReplacedBySymlink(t *testing.T) {
 	must(t, os.Remove(path))
 	must(t, os.Symlink(secret, path))
 
-	time.Sleep(30 * cfg.Poll)
+	// The first check after the move refuses the link (or reads the
+	// secret); five more, each of which opens the path again, read
+	// nothing of it.
+	h.waitFor("a line or gap after the move", func(l []Line) bool { return len(l) > 1 })
+	h.waitChecks(5)
 	got := h.stop()
 	if anyTextContains(got, "SECRET-HASH") {
 		t.Fatalf("read a file outside the log folder through an allowed folder the agent swapped for a link to /: %q", texts(got))
@@ -74,13 +78,18 @@ func TestAttack_MultiDefaultAllowedDirSwapped(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(logs, "pods", "p1"), 0o755))
 	must(t, os.MkdirAll(outside, 0o755))
 	secret := filepath.Join(outside, "shadow")
-	writeFile(t, secret, "root:SECRET-HASH:1\n")
+	// Two lines: a tailer that read the first could not send the second
+	// before the first was handed out (see below).
+	writeFile(t, secret, "root:SECRET-HASH:1\nbin:SECRET-HASH:2\n")
 	pods := filepath.Join(logs, "pods")
 	writeFile(t, filepath.Join(pods, "p1", "agent.log"), "p1-0\n")
 
 	pattern := filepath.Join(pods, "*", "agent.log")
 	cfg := testConfig(pattern) // AllowedDirs default: logs/pods
 	cfg.Logger = zap.NewNop()
+	// The name the pattern matches through the swapped folder.
+	swapped := filepath.Join(pods, "logs", "agent.log")
+	checks := countChecks(&cfg, swapped)
 	m, err := NewMulti(pattern, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -105,26 +114,37 @@ func TestAttack_MultiDefaultAllowedDirSwapped(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		mu.Lock()
-		ok := anyTextContains(got, "p1-0")
-		mu.Unlock()
-		if ok {
-			break
+	waitGot := func(what string, cond func(Line) bool) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for {
+			mu.Lock()
+			ok := slices.ContainsFunc(got, cond)
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("gave up waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond) // polling for the condition
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("p1-0 never read")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	waitGot("p1-0", func(l Line) bool { return string(l.Text) == "p1-0" })
 
 	// The agent's move: pods -> .. of the log folder; logs/agent.log -> secret.
 	must(t, os.Rename(pods, filepath.Join(logs, "pods.old")))
 	must(t, os.Symlink(parent, pods))
 	must(t, os.Symlink(secret, filepath.Join(logs, "agent.log")))
 
-	time.Sleep(3 * MultiRescan)
+	// A rescan finds the name and starts a tailer of it, which hands out
+	// the secret's first line, or a gap saying it refused the file.
+	waitGot("a line or gap of "+swapped, func(l Line) bool { return l.Watch == swapped })
+	// Then it opens the name again at each check: three more read
+	// nothing. (Lines pass from each tailer to out one at a time, so a
+	// tailer that read the secret's first line has handed it out before
+	// it sends the second, and so before its next check.)
+	waitCount(t, checks, 3)
 	cancel()
 	<-done
 	<-collected
@@ -151,7 +171,7 @@ func TestAttack_RefusalFloodPastMaxRefused(t *testing.T) {
 	writeFile(t, path, "a-0\n")
 	h := startTailer(t, testConfig(path), nil)
 	h.waitText("a-0")
-	time.Sleep(2 * time.Second)
+	h.waitChecks(10) // each would report the refused names again
 	got := h.stop()
 	if g := len(gapsOf(got)); g > n {
 		t.Fatalf("%d refusal gap records for %d refused names that never changed (each should be reported once)", g, n)
@@ -206,7 +226,9 @@ func TestAttack_DeletedWhileStopped_GapHasNoNextWhenNothingFollows(t *testing.T)
 	total := 0
 	for range 3 { // three starts, each stopped after its gap was committed
 		h = startTailer(t, testConfig(path), &saved)
-		time.Sleep(15 * testConfig(path).Poll)
+		// What the start queued is handed out before the first check,
+		// and each check may find the loss again.
+		h.waitChecks(3)
 		got := h.stop()
 		for _, g := range gapsOf(got) {
 			total++
@@ -263,10 +285,10 @@ func TestAttack_PathLinkedToReadGeneration(t *testing.T) {
 	rename(t, path, path+".1")
 	writeFile(t, path, "b-0\n")
 	h.waitText("b-0")
-	time.Sleep(10 * testConfig(path).Poll)
+	h.waitLog("finished rotated file") // a-0's generation is read and closed
 	must(t, os.Remove(path))
 	must(t, os.Symlink(filepath.Base(path)+".1", path))
-	time.Sleep(20 * testConfig(path).Poll)
+	h.waitChecks(5) // each looks at the link at the path
 	got := h.stop()
 	n := 0
 	for _, l := range got {

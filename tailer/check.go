@@ -18,6 +18,9 @@ import (
 // whether anything changed that calls for reading again at once: the
 // generation was truncated or rewritten, or a new one appeared at the path.
 func (r *run) check(now time.Time) bool {
+	if r.cfg.checked != nil {
+		defer r.cfg.checked(r.cfg.Path)
+	}
 	r.lastCheck = now
 	r.ensureWatch()
 	changed := false

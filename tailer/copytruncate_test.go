@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -21,24 +22,33 @@ func copyTruncate(t *testing.T, path, to string) {
 // TestTailer_CopyTruncateOfAQueuedGeneration: the generation at the path
 // is copied and truncated while the one before it is still being drained,
 // before a byte of it was read: its first lines are read from the copy,
-// then what it holds after the truncation.
+// then what it holds after the truncation. Checks may have fingerprinted
+// it before the copy, or not: both must work. The first case copies it
+// at once (most often before a check looks at it, though nothing holds
+// the checks back), the second after checks have looked at it.
 func TestTailer_CopyTruncateOfAQueuedGeneration(t *testing.T) {
-	path := logPath(t)
-	writeFile(t, path, joinLines(numbered("a", 0, 3)))
-	cfg := testConfig(path)
-	cfg.RotateDrain = time.Second
-	h := startTailer(t, cfg, nil)
-	h.waitText("a-00002")
-	rename(t, path, path+".1")
-	writeFile(t, path, "")
-	h.waitLog("file rotated") // the new one is queued behind the drained one
-	appendTo(t, path, joinLines(numbered("b", 0, 3)))
-	time.Sleep(5 * cfg.Poll) // checks may fingerprint it meanwhile, or not: both must work
-	rename(t, path+".1", path+".2")
-	copyTruncate(t, path, path+".1")
-	appendTo(t, path, joinLines(numbered("c", 0, 3))+"END\n")
-	got := h.waitText("END")
-	wantTexts(t, linesOf(got), cat(numbered("a", 0, 3), numbered("b", 0, 3), numbered("c", 0, 3), []string{"END"}))
+	for _, checked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("checked=%v", checked), func(t *testing.T) {
+			path := logPath(t)
+			writeFile(t, path, joinLines(numbered("a", 0, 3)))
+			cfg := testConfig(path)
+			cfg.RotateDrain = time.Second
+			h := startTailer(t, cfg, nil)
+			h.waitText("a-00002")
+			rename(t, path, path+".1")
+			writeFile(t, path, "")
+			h.waitLog("file rotated") // the new one is queued behind the drained one
+			appendTo(t, path, joinLines(numbered("b", 0, 3)))
+			if checked {
+				h.waitChecks(2)
+			}
+			rename(t, path+".1", path+".2")
+			copyTruncate(t, path, path+".1")
+			appendTo(t, path, joinLines(numbered("c", 0, 3))+"END\n")
+			got := h.waitText("END")
+			wantTexts(t, linesOf(got), cat(numbered("a", 0, 3), numbered("b", 0, 3), numbered("c", 0, 3), []string{"END"}))
+		})
+	}
 }
 
 // TestTailer_ReadCopyNotReadAgainAfterRestart: a copytruncate copy that
@@ -131,16 +141,16 @@ func TestTailer_CopyTruncateThenRotateOfAQueuedGeneration(t *testing.T) {
 	writeFile(t, path, "")
 	h.waitLog("file rotated") // B is queued behind A, which is drained
 	appendTo(t, path, joinLines(numbered("b", 0, 3)))
-	time.Sleep(5 * cfg.Poll) // checks fingerprint B meanwhile
+	h.waitChecks(2) // checks fingerprint B meanwhile
 	rename(t, path+".1", path+".2")
 	copyTruncate(t, path, path+".1")
 	rename(t, path+".2", path+".3")
 	rename(t, path+".1", path+".2")
 	rename(t, path, path+".1")
 	writeFile(t, path, "c-0\nEND\n")
-	got := h.waitText("END")
-	time.Sleep(5 * cfg.Poll)
-	got = h.stop()
+	h.waitText("END")
+	h.waitChecks(3) // none finds anything more to read
+	got := h.stop()
 	wantTexts(t, linesOf(got), cat(numbered("a", 0, 3), numbered("b", 0, 3), []string{"c-0", "END"}))
 }
 

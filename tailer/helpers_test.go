@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type harness struct {
 	runErr    chan error
 	collected chan struct{}
 	logs      *observer.ObservedLogs
+	checks    *atomic.Int64 // checks done (Config.checked)
 
 	mu       sync.Mutex
 	lines    []Line
@@ -50,13 +52,14 @@ func startTailer(t *testing.T, cfg Config, resume *Position) *harness {
 	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg.Logger = zap.New(core)
+	checks := countChecks(&cfg, "")
 	tl, err := New(cfg, resume)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan Line)
-	h := &harness{t: t, cancel: cancel, runErr: make(chan error, 1), collected: make(chan struct{}), logs: logs}
+	h := &harness{t: t, cancel: cancel, runErr: make(chan error, 1), collected: make(chan struct{}), logs: logs, checks: checks}
 	go func() { h.runErr <- tl.Run(ctx, out) }()
 	go func() {
 		defer close(h.collected)
@@ -181,6 +184,46 @@ func (h *harness) waitText(s string) []Line {
 	return h.waitFor(fmt.Sprintf("line %q", s), func(l []Line) bool {
 		return slices.ContainsFunc(l, func(x Line) bool { return string(x.Text) == s })
 	})
+}
+
+// countChecks makes cfg count the checks its tailers do of path
+// (Config.checked; "" counts those of every path).
+func countChecks(cfg *Config, path string) *atomic.Int64 {
+	n := new(atomic.Int64)
+	prev := cfg.checked
+	cfg.checked = func(p string) {
+		if prev != nil {
+			prev(p)
+		}
+		if path == "" || p == path {
+			n.Add(1)
+		}
+	}
+	return n
+}
+
+// waitChecks waits until n checks that began after the call are done and
+// what they found has been handed out: a check may be under way at the
+// call (it counts for nothing), and what a check queues (a generation, a
+// gap) is read before the next check ends, so n+2 more checks are waited
+// for. A test that asserts something did not happen proves by this that
+// the tailer looked n times, rather than trusting a duration.
+func (h *harness) waitChecks(n int) {
+	h.t.Helper()
+	waitCount(h.t, h.checks, n)
+}
+
+// waitCount waits for n+2 more counts of c (see waitChecks).
+func waitCount(t *testing.T, c *atomic.Int64, n int) {
+	t.Helper()
+	want := c.Load() + int64(n) + 2
+	deadline := time.Now().Add(waitLimit)
+	for c.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %d checks (%d done)", n, c.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitLog waits for a log entry with the given message.

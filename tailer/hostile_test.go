@@ -246,7 +246,7 @@ func TestTailer_SymlinkPolicy(t *testing.T) {
 			h.waitFor("a refusal", func(l []Line) bool { return len(gapsOf(l)) > 0 })
 			// A few checks pass with the link in place, then a regular
 			// file is put back in its stead.
-			time.Sleep(5 * cfg.Poll)
+			h.waitChecks(3)
 			must(t, os.Remove(path))
 			writeFile(t, path, "ok-0\nEND\n")
 			got := h.waitText("END")

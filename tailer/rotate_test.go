@@ -381,8 +381,8 @@ func TestTailer_ManyRotations(t *testing.T) {
 	appendTo(t, path, "END\n")
 	got := h.waitText("END")
 	wantTexts(t, got, cat(want, []string{"END"}))
-	// Generations still draining close within a few polls.
-	deadline := time.Now().Add(5 * time.Second)
+	// Generations still draining close once their drain ends.
+	deadline := time.Now().Add(waitLimit)
 	for fds() > baseFDs+2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

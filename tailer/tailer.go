@@ -69,6 +69,10 @@ type Config struct {
 	// they are found (for metrics). It is called from the tailer's
 	// goroutine.
 	Observer Observer
+	// checked, when set, is called with Path at the end of each check of
+	// the path and its generations, from the tailer's goroutine: tests
+	// wait for checks to have been done instead of for a duration.
+	checked func(path string)
 }
 
 // Observer counts what the tailer finds. Each call matches a log line.
