@@ -56,8 +56,11 @@ type positionHeader struct {
 // does not know (written by a newer sidecar).
 var errPositionVersion = errors.New("unknown version")
 
-// encodeFile is the stored form of one file's position.
-func encodeFile(p tailer.Position) ([]byte, error) {
+// EncodeFilePosition is the stored form of one file's position
+// (spool.State.Source), as a commit stores it and Resume and ResumeAll
+// read it. Whatever seeds a spool with a position (the recovery of a lost
+// or corrupt spool) stores it in this form, so that there is one encoding.
+func EncodeFilePosition(p tailer.Position) ([]byte, error) {
 	return json.Marshal(filePosition{V: positionVersion, Kind: kindFile, Position: p})
 }
 
@@ -135,7 +138,7 @@ func (p *positions) encode() ([]byte, error) {
 	var err error
 	switch {
 	case p.single != nil:
-		b, err = encodeFile(*p.single)
+		b, err = EncodeFilePosition(*p.single)
 	case p.dirty:
 		b, err = encodeFiles(p.files)
 	}

@@ -36,7 +36,7 @@ func TestPosition_Encoding(t *testing.T) {
 		Read: []tailer.ReadGen{{Dev: 7, Ino: 8}}, Tail: tailer.Digest{1, 2}, TailLen: 64}
 	files := map[string]tailer.Position{"/log/a.jsonl": p, "/log/b.jsonl": {Path: "/log/b.jsonl", Offset: 3}}
 
-	one, err := encodeFile(p)
+	one, err := EncodeFilePosition(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
+	"github.com/fips-agents/audit-sidecar/pipeline"
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
 	"github.com/fips-agents/audit-sidecar/spool"
@@ -181,7 +181,7 @@ func continueChain(cfg *config.Config, sp *spool.Spool, best tail, gap map[strin
 	if best.Source != nil {
 		p := resumeAfter(best.Source, log)
 		var err error
-		if pos, err = json.Marshal(p); err != nil {
+		if pos, err = pipeline.EncodeFilePosition(p); err != nil {
 			return err
 		}
 		gap["resume"] = p
