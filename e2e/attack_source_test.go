@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // TestE2E_Attack_PatternAllowedDirSwapped: source.path is a pattern and
@@ -44,14 +43,21 @@ func TestE2E_Attack_PatternAllowedDirSwapped(t *testing.T) {
 	if err := os.Symlink(secret, filepath.Join(e.dir, "logs", "agent.jsonl")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * time.Second) // a few rescans and polls
-	p.stop(t)
-	var leaked int
-	if err := db.QueryRow(`SELECT count(*) FROM audit_records WHERE instr(payload, 'SHADOWHASH') > 0`).Scan(&leaked); err != nil {
-		t.Fatal(err)
+	// A rescan finds the link through the swapped folder and starts a
+	// tailer of it, which records its refusal, or reads the secret.
+	leaked := func() int {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM audit_records WHERE instr(payload, 'SHADOWHASH') > 0`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	if leaked != 0 {
-		t.Fatalf("%d records hold the content of a file outside the default allowed folder", leaked)
+	waitFor(t, "the link through the swapped folder refused (or read)", func() bool {
+		return countOf(gapReasons(t, db), "source refused: resolves outside allowed_dirs") > 0 || leaked() > 0
+	})
+	p.stop(t)
+	if n := leaked(); n != 0 {
+		t.Fatalf("%d records hold the content of a file outside the default allowed folder", n)
 	}
 }
 
@@ -75,7 +81,16 @@ func TestE2E_Attack_RefusalFlood(t *testing.T) {
 	p := e.start(t)
 	db := openDB(t, e.dbPath)
 	waitForEvents(t, db, 1, p)
-	time.Sleep(3 * time.Second)
+	// Each check would report the links again. Each line is written once
+	// the one before it is stored, long after the read that handed that
+	// one out reached the end of the file, and the tailer checks the path
+	// and its siblings after such a read and before it reads again, the
+	// gaps a check finds going before the next line: each stored line
+	// proves one more check whose gaps are stored.
+	for i := 1; i <= 5; i++ {
+		appendLines(t, e.logPath, event(map[string]any{"action": "tool_call", "tool": "real", "n": i}))
+		waitForEvents(t, db, i+1, p)
+	}
 	p.stop(t)
 	if got := len(gapReasons(t, db)); got > n {
 		t.Fatalf("%d gap records for %d refused links that never changed", got, n)

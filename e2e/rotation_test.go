@@ -38,7 +38,7 @@ func TestE2E_RotationWhileRunning(t *testing.T) {
 			if _, err := f.WriteString(b.String()); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // the writer's pace
 		}
 	}
 	// The tailer must hold the first file before it is rotated: a file
@@ -118,15 +118,27 @@ func TestE2E_RotationBurstWhilePaused(t *testing.T) {
 			if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
+			total := 30
 			if pathMissing {
-				// Many polls while the path is missing, as between the rename
-				// and the create of a rotation.
-				time.Sleep(20 * waitPoll)
-				appendLines(t, e.logPath, lines(20, 30))
+				// Several checks while the path is missing, as between the
+				// rename and the create of a rotation. A writer still
+				// holding the first file (now .2, the one the sidecar has
+				// open) appends to it line by line. Each line is written
+				// once the one before it is stored, long after the read
+				// that handed that one out reached the end of the file, and
+				// the tailer checks the path after such a read and before
+				// it reads again: each line proves one more check with the
+				// path missing.
+				for n := 20; n < 23; n++ {
+					appendLines(t, e.logPath+".2", lines(n, n+1))
+					waitFor(t, fmt.Sprintf("event %d stored", n), func() bool { return nCounts(t, db)[n] > 0 })
+				}
+				appendLines(t, e.logPath, lines(23, 33))
+				total = 33
 			}
-			waitForEvents(t, db, 30, p)
+			waitForEvents(t, db, total, p)
 			p.stop(t)
-			requireExactlyOnce(t, db, 30)
+			requireExactlyOnce(t, db, total)
 			requireGaplessSeqs(t, db, e.chainID)
 			requireValid(t, e.cfgPath)
 		})
