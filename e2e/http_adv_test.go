@@ -359,7 +359,12 @@ func TestAdvHTTP_ProbesStarvedByAnonymousFlood(t *testing.T) {
 		}()
 	}
 	defer func() { cancel(); wg.Wait() }()
-	time.Sleep(time.Second)
+	// The flood holds the listener at its cap: connections are made room
+	// for (this look at /metrics, too, is a new connection at the cap).
+	waitFor(t, "the admin listener at its cap", func() bool {
+		v, ok := advMetric(admin, `audit_http_connections_evicted_total{listener="admin"}`)
+		return ok && v > 0
+	})
 
 	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}} // the kubelet's default timeoutSeconds
 	failed := 0
@@ -370,7 +375,7 @@ func TestAdvHTTP_ProbesStarvedByAnonymousFlood(t *testing.T) {
 		} else {
 			resp.Body.Close()
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the probes' period
 	}
 	if failed >= 3 {
 		t.Errorf("%d of 6 probes of /healthz timed out (1 s) during a flood of silent connections: the kubelet would restart the sidecar", failed)
@@ -489,7 +494,7 @@ func TestAdvHTTP_ExpiredClientCertStillServed(t *testing.T) {
 	if code, _, err := kept.get(api, e.adminToken); err != nil || code != http.StatusOK {
 		t.Fatalf("before expiry: %d %v", code, err)
 	}
-	time.Sleep(time.Until(expires) + 2*time.Second)
+	time.Sleep(time.Until(expires) + 2*time.Second) // until the certificate has expired by the clock
 	if _, _, err := tlsGet(api, e.adminToken, short); err == nil {
 		t.Fatal("the expired certificate was accepted at a new handshake")
 	}

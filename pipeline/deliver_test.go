@@ -231,13 +231,18 @@ func TestDeliver_StopAbortsInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- NewDeliverer("s", p, sp, nil, nil).Run(ctx, nil) }()
+	// Stopped once it has batches in flight behind the failing one (it
+	// aborted them at least once: it is retrying).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p.mu.Lock()
 		n := len(p.aborted)
 		p.mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
+		if n > 0 {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gave up waiting for the deliverer to abort a batch behind the failing one")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -327,7 +327,21 @@ func TestPostgres_PartitionsAheadAndDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	setNow(time.Date(2027, 3, 20, 0, 0, 0, 0, time.UTC))
-	time.Sleep(50 * time.Millisecond) // several checks, all waiting for the open transaction
+	// A check is creating a partition and waits for a lock on a table of
+	// this schema that the open transaction holds.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var waiting int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation
+			WHERE NOT l.granted AND r.relnamespace = current_schema()::regnamespace`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gave up waiting for the partition check to wait for the open transaction")
+		}
+	}
 	if err := open.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
