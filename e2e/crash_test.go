@@ -48,7 +48,7 @@ func startAppender(path string, seed uint64) *appender {
 			if err != nil {
 				return
 			}
-			time.Sleep(time.Duration(2+rng.IntN(10)) * time.Millisecond)
+			time.Sleep(time.Duration(2+rng.IntN(10)) * time.Millisecond) // the agent's pace
 		}
 	}()
 	return a

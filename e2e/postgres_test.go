@@ -627,7 +627,7 @@ func TestE2E_Postgres_KillNineDuringBatches(t *testing.T) {
 			}
 			return pgCountN(c, e.chainID) > prev
 		})
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond) // a random moment to kill at, not an assertion
 		p.kill9(t)
 		stored = pgCountN(c, e.chainID)
 		t.Logf("kill -9 #%d: %d events written, %d stored", i+1, w.written(), stored)
