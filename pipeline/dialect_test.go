@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/record"
@@ -40,14 +38,7 @@ func TestIngest_DialectPerFile(t *testing.T) {
 	lines <- at("/a", 0, `{"action":"approval_denied","tool":"pay","call_id":"c1"}`)
 	lines <- at("/b", 0, otlp)
 	lines <- at("/a", 1, otlp)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, lines) }()
-	for len(lines) > 0 { // all received: Run handles a line before it selects again
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := runLines(in, lines); err != nil {
 		t.Fatal(err)
 	}
 	sealed, err := sp.Read("s", spool.Range{Max: 100})
