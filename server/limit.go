@@ -37,6 +37,10 @@ type limitListener struct {
 	woken chan struct{}
 	// grace is silentGrace of the listener's header timeout.
 	grace time.Duration
+	// waiting, when set, is called each time Accept, at the cap with no
+	// connection to close, waits for a slot: tests see it wait instead of
+	// seeing nothing handed out for a while.
+	waiting func()
 }
 
 type idleConn struct {
@@ -86,6 +90,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		var matured <-chan time.Time
 		if wait > 0 {
 			matured = time.After(wait) // collected unfired once unreferenced
+		}
+		if l.waiting != nil {
+			l.waiting()
 		}
 		select {
 		case l.sem <- struct{}{}:

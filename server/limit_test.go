@@ -64,6 +64,13 @@ func TestLimitListener_HandsOutPastTheCapOnlyAfterAClose(t *testing.T) {
 	if open.Load() != 2 {
 		t.Fatalf("%d open, want 2", open.Load())
 	}
+	waits := make(chan struct{}, 1)
+	l.waiting = func() {
+		select {
+		case waits <- struct{}{}:
+		default:
+		}
+	}
 	third := make(chan net.Conn)
 	go func() {
 		c, err := l.Accept()
@@ -75,24 +82,25 @@ func TestLimitListener_HandsOutPastTheCapOnlyAfterAClose(t *testing.T) {
 	// The third connection is taken from the inner listener (one
 	// descriptor past the cap at most), and handed out only once a slot
 	// is free: none of these connections can be closed for it (they
-	// never told http.Server's ConnState hook that they are idle).
-	deadline := time.Now().Add(waitDeadline)
-	for {
-		inner.mu.Lock()
-		n := len(inner.closedAtCalls)
-		inner.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the third connection was never accepted from the inner listener")
-		}
-		time.Sleep(time.Millisecond)
+	// never told http.Server's ConnState hook that they are idle). Once
+	// Accept waits for a slot, nothing may have been handed out.
+	select {
+	case <-waits:
+	case c := <-third:
+		t.Fatalf("a connection was handed out past the cap (%v)", c)
+	case <-time.After(waitDeadline):
+		t.Fatal("the third Accept never waited for a slot")
+	}
+	inner.mu.Lock()
+	n := len(inner.closedAtCalls)
+	inner.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("%d connections taken from the inner listener, want 3 (one past the cap)", n)
 	}
 	select {
 	case <-third:
 		t.Fatal("a connection was handed out past the cap")
-	case <-time.After(100 * time.Millisecond):
+	default:
 	}
 	if open.Load() != 2 {
 		t.Fatalf("%d open, want 2", open.Load())
