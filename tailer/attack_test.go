@@ -171,7 +171,7 @@ func TestAttack_RefusalFloodPastMaxRefused(t *testing.T) {
 	writeFile(t, path, "a-0\n")
 	h := startTailer(t, testConfig(path), nil)
 	h.waitText("a-0")
-	h.waitChecks(10) // each would report the refused names again
+	h.waitChecks(3) // each would report the refused names again
 	got := h.stop()
 	if g := len(gapsOf(got)); g > n {
 		t.Fatalf("%d refusal gap records for %d refused names that never changed (each should be reported once)", g, n)

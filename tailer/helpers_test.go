@@ -213,14 +213,19 @@ func (h *harness) waitChecks(n int) {
 	waitCount(h.t, h.checks, n)
 }
 
-// waitCount waits for n+2 more counts of c (see waitChecks).
+// waitCount waits for n+2 more counts of c (see waitChecks). It gives up
+// only when c stays still for waitLimit: a check of many files is slow on
+// a loaded machine.
 func waitCount(t *testing.T, c *atomic.Int64, n int) {
 	t.Helper()
 	want := c.Load() + int64(n) + 2
-	deadline := time.Now().Add(waitLimit)
-	for c.Load() < want {
+	last, deadline := c.Load(), time.Now().Add(waitLimit)
+	for now := c.Load(); now < want; now = c.Load() {
+		if now != last {
+			last, deadline = now, time.Now().Add(waitLimit)
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %d checks (%d done)", n, c.Load())
+			t.Fatalf("gave up waiting for %d checks (%d of %d done)", n, now, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
