@@ -18,7 +18,16 @@ import (
 // was asked and not yet decided (bounded by MaxPending), to infer the
 // decision, which fipsagents does not log.
 type fipsAgents struct {
-	asked bounded[bool] // tool -> an approval is pending
+	asked bounded[asked] // tool -> its approval is pending
+}
+
+// asked is a tool's pending approval: unechoed counts the requests
+// recorded from permission_decision action=ask whose question has not been
+// seen yet (the question repeats them), callID is the call id the question
+// gave, for the inferred decision.
+type asked struct {
+	unechoed int
+	callID   string
 }
 
 func newFipsAgents() Dialect { return &fipsAgents{} }
@@ -90,17 +99,52 @@ func (d *fipsAgents) plain(msg string, f fields) []*record.Record {
 	return []*record.Record{r}
 }
 
+// question records the approval question of tool. When a
+// permission_decision action=ask of tool has already recorded the request,
+// the question repeats it: it becomes an other record saying so (with the
+// arguments and call id it shows), and its call id is kept for the
+// inferred decision, so that the request is paired once.
 func (d *fipsAgents) question(tool string, args json.RawMessage, callID string, f fields) *record.Record {
-	d.asked.put(tool, true)
-	r := newRecord(record.ActionApprovalRequested, time.Time{})
-	r.Tool, r.Arguments, r.Outcome = tool, args, "pending"
+	a, _ := d.asked.get(tool)
+	action := record.ActionApprovalRequested
 	f = slices.Clone(f)
 	f.str("call_id", callID)
+	if a.unechoed > 0 {
+		a.unechoed--
+		action = record.ActionOther
+		f.str("event", "approval_question")
+		f.str("note", "repeats the approval_requested of permission_decision action=ask")
+	}
+	if callID != "" {
+		a.callID = callID
+	}
+	d.asked.put(tool, a)
+	r := newRecord(action, time.Time{})
+	r.Tool, r.Arguments = tool, args
+	if action == record.ActionApprovalRequested {
+		r.Outcome = "pending"
+	}
+	r.Detail = f.object()
+	return r
+}
+
+// ask records the approval_requested of a permission_decision action=ask:
+// fipsagents sends the question to the chat stream, so when only the log is
+// tailed this line is all there is of the request.
+func (d *fipsAgents) ask(tool string, f fields) *record.Record {
+	a, _ := d.asked.get(tool)
+	a.unechoed++
+	d.asked.put(tool, a)
+	r := newRecord(record.ActionApprovalRequested, time.Time{})
+	r.Tool, r.Outcome = tool, "pending"
 	r.Detail = f.object()
 	return r
 }
 
 func (d *fipsAgents) denied(tool, callID string, ts time.Time, f fields) *record.Record {
+	if a, _ := d.asked.get(tool); callID == "" {
+		callID = a.callID
+	}
 	d.asked.del(tool)
 	r := newRecord(record.ActionApprovalDenied, ts)
 	r.Tool, r.Outcome = tool, "denied"
@@ -114,13 +158,15 @@ func (d *fipsAgents) denied(tool, callID string, ts time.Time, f fields) *record
 // granted returns the inferred approval_granted record when an approval
 // of tool was pending, else nil.
 func (d *fipsAgents) granted(tool string, ts time.Time, f fields) *record.Record {
-	if _, ok := d.asked.get(tool); !ok {
+	a, ok := d.asked.get(tool)
+	if !ok {
 		return nil
 	}
 	d.asked.del(tool)
 	r := newRecord(record.ActionApprovalGranted, ts)
 	r.Tool, r.Outcome = tool, "approved"
 	f = slices.Clone(f)
+	f.str("call_id", a.callID)
 	f.str("inferred", inferredNote+"; the tool ran after its approval was asked")
 	r.Detail = f.object()
 	return r
@@ -173,7 +219,6 @@ func (d *fipsAgents) audit(event string, kv map[string]string, base fields) []*r
 			r.Outcome = "denied"
 		case "ask":
 			r.Outcome = "pending"
-			d.asked.put(r.Tool, true)
 		default:
 			r.Outcome = "unknown"
 		}
@@ -201,5 +246,8 @@ func (d *fipsAgents) audit(event string, kv map[string]string, base fields) []*r
 		f.str("repeat_count", kv["repeat_count"])
 	}
 	r.Detail = f.object()
+	if event == "permission_decision" && kv["action"] == "ask" && r.Tool != "" {
+		return []*record.Record{r, d.ask(r.Tool, f)}
+	}
 	return []*record.Record{r}
 }

@@ -285,11 +285,8 @@ func (d *fipsAgents) toolSpan(s *fipsSpan, calls []*fipsCall, at func(*float64) 
 		if a == nil {
 			a = pyArgs(q[2])
 		}
-		r := d.question(tool, a, "", fields{{"logger", quote("fipsagents.tracing")}, {"span_id", quote(s.SpanID)}})
+		r := d.question(tool, a, callID, fields{{"logger", quote("fipsagents.tracing")}, {"span_id", quote(s.SpanID)}})
 		r.TS, r.Trace, r.Session, r.Model = end, c.Trace, c.Session, c.Model
-		if callID != "" {
-			addDetail(r, "call_id", quote(callID))
-		}
 		return append(out, c, r)
 	}
 	if q := deniedRE.FindStringSubmatch(content); q != nil {
