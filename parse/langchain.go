@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +36,7 @@ type langChain struct {
 	calls   bounded[string]      // run id -> tool call id
 	pending bounded[[]lcRequest] // interrupt id -> its action requests
 	seen    bounded[bool]        // interrupt ids recorded
+	decided bounded[bool]        // interrupt ids whose decisions are recorded
 	seq     int                  // numbers interrupts that carry no id
 }
 
@@ -119,10 +119,8 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 		return nil
 	}
 
-	if len(e.ParentIDs) == 0 {
-		if rs := d.hitl(e, mk); len(rs) > 0 {
-			return rs, nil
-		}
+	if rs := d.hitl(e, mk); len(rs) > 0 {
+		return rs, nil
 	}
 	switch e.Event {
 	case "on_tool_start":
@@ -209,154 +207,4 @@ func lcToolOutput(v json.RawMessage) (id string, failed bool) {
 		m.ToolCallID, m.Status = m.Kwargs.ToolCallID, m.Kwargs.Status
 	}
 	return m.ToolCallID, m.Status == "error"
-}
-
-// hitl turns a human-in-the-loop interrupt (action_requests) into
-// approval_requested records and a resume (decisions) into approval
-// granted or denied records; it returns nil when e has neither. Only root
-// events (no parent_ids) are read, and an interrupt id is recorded once,
-// because the same interrupt surfaces in several events of a run.
-func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) []*record.Record {
-	var out []*record.Record
-	var walk func(v json.RawMessage, id string, depth int)
-	walk = func(v json.RawMessage, id string, depth int) {
-		if depth > 8 || len(v) == 0 {
-			return
-		}
-		switch v[0] {
-		case '[':
-			var items []json.RawMessage
-			if json.Unmarshal(v, &items) == nil {
-				for _, it := range items {
-					walk(it, id, depth+1)
-				}
-			}
-		case '{':
-			var m map[string]json.RawMessage
-			if json.Unmarshal(v, &m) != nil {
-				return
-			}
-			if _, ok := m["value"]; ok {
-				if s := unquoteOr(m["id"]); s != "" {
-					id = s
-				}
-			}
-			if reqs, ok := m["action_requests"]; ok {
-				out = append(out, d.requests(reqs, id, mk)...)
-				return
-			}
-			if decs, ok := m["decisions"]; ok {
-				out = append(out, d.decisions(decs, id, mk)...)
-				return
-			}
-			keys := make([]string, 0, len(m))
-			for k := range m {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				sub := id
-				if _, ok := d.pending.get(k); ok {
-					sub = k // a resume keyed by interrupt id
-				}
-				walk(m[k], sub, depth+1)
-			}
-		}
-	}
-	for _, k := range []string{"chunk", "input", "output"} {
-		walk(e.Data[k], "", 0)
-	}
-	return out
-}
-
-func (d *langChain) requests(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
-	var reqs []struct {
-		Name        string          `json:"name"`
-		Arguments   json.RawMessage `json:"arguments"`
-		Args        json.RawMessage `json:"args"`
-		Description string          `json:"description"`
-	}
-	if json.Unmarshal(v, &reqs) != nil || len(reqs) == 0 {
-		return nil
-	}
-	if id != "" {
-		if _, dup := d.seen.get(id); dup {
-			return []*record.Record{mk(record.ActionOther, member{"note", quote("interrupt " + id + " already recorded")})}
-		}
-		d.seen.put(id, true)
-	} else {
-		d.seq++
-		id = "interrupt-" + strconv.Itoa(d.seq)
-	}
-	var out []*record.Record
-	pend := make([]lcRequest, len(reqs))
-	for i, q := range reqs {
-		args := q.Arguments
-		if args == nil {
-			args = q.Args
-		}
-		pend[i] = lcRequest{q.Name, compact(args)}
-		var f fields
-		f.str("call_id", id+"/"+strconv.Itoa(i))
-		f.str("interrupt_id", id)
-		f.str("description", q.Description)
-		r := mk(record.ActionApprovalRequested, f...)
-		r.Tool, r.Arguments, r.Outcome = q.Name, compact(args), "pending"
-		out = append(out, r)
-	}
-	d.pending.put(id, pend)
-	return out
-}
-
-func (d *langChain) decisions(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
-	var decs []struct {
-		Type         string `json:"type"`
-		Message      string `json:"message"`
-		EditedAction *struct {
-			Name string          `json:"name"`
-			Args json.RawMessage `json:"args"`
-		} `json:"edited_action"`
-	}
-	if json.Unmarshal(v, &decs) != nil || len(decs) == 0 {
-		return nil
-	}
-	if id == "" && len(d.pending.order) > 0 {
-		id = d.pending.order[0] // the oldest interrupt awaiting a decision
-	}
-	reqs, _ := d.pending.get(id)
-	d.pending.del(id)
-	var out []*record.Record
-	for i, dec := range decs {
-		var q lcRequest
-		if i < len(reqs) {
-			q = reqs[i]
-		}
-		var f fields
-		if id != "" {
-			f.str("call_id", id+"/"+strconv.Itoa(i))
-			f.str("interrupt_id", id)
-		}
-		f.str("decision", dec.Type)
-		f.str("message", dec.Message)
-		action, outcome := record.ActionApprovalGranted, "approved"
-		switch dec.Type {
-		case "approve":
-		case "edit":
-			f.val("edited", true)
-		case "reject":
-			action, outcome = record.ActionApprovalDenied, "denied"
-		default:
-			action, outcome = record.ActionOther, ""
-		}
-		r := mk(action, f...)
-		r.Tool, r.Outcome = q.tool, outcome
-		if dec.EditedAction != nil {
-			if dec.EditedAction.Name != "" {
-				r.Tool = dec.EditedAction.Name
-			}
-			r.Arguments = compact(dec.EditedAction.Args)
-		}
-		out = append(out, r)
-	}
-	return out
 }

@@ -37,6 +37,9 @@ func pyToJSON(s string) (json.RawMessage, bool) {
 type pyParser struct {
 	s string
 	i int
+	// calls reads a call of keyword arguments, Name(k=v, ...), as the
+	// JSON object of its arguments (the repr of a dataclass).
+	calls bool
 }
 
 var errPy = errors.New("not a Python literal")
@@ -76,6 +79,9 @@ func (p *pyParser) value(dst []byte, depth int) ([]byte, error) {
 			p.i += len(w.py)
 			return append(dst, w.js...), nil
 		}
+	}
+	if p.calls && isIdentStart(p.s[p.i]) {
+		return p.call(dst, depth)
 	}
 	start := p.i
 	for p.i < len(p.s) && strings.IndexByte("+-0123456789.eE_", p.s[p.i]) >= 0 {
@@ -214,4 +220,54 @@ func (p *pyParser) str() (string, error) {
 		}
 	}
 	return "", errPy
+}
+
+func isIdentStart(c byte) bool { return c == '_' || c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func isIdent(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
+
+// ident reads a Python identifier.
+func (p *pyParser) ident() string {
+	start := p.i
+	for p.i < len(p.s) && isIdent(p.s[p.i]) {
+		p.i++
+	}
+	return p.s[start:p.i]
+}
+
+// call reads Name(k=v, ...) as {"k": v, ...}; a positional argument is
+// not read.
+func (p *pyParser) call(dst []byte, depth int) ([]byte, error) {
+	p.ident()
+	if p.i >= len(p.s) || p.s[p.i] != '(' {
+		return nil, errPy
+	}
+	p.i++
+	dst = append(dst, '{')
+	for n := 0; ; n++ {
+		p.ws()
+		if p.i < len(p.s) && p.s[p.i] == ')' {
+			p.i++
+			return append(dst, '}'), nil
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		k := p.ident()
+		if k == "" || p.i >= len(p.s) || p.s[p.i] != '=' {
+			return nil, errPy
+		}
+		p.i++
+		dst = append(record.AppendString(dst, k), ':')
+		var err error
+		if dst, err = p.value(dst, depth+1); err != nil {
+			return nil, err
+		}
+		p.ws()
+		if p.i < len(p.s) && p.s[p.i] == ',' {
+			p.i++
+		} else if p.i >= len(p.s) || p.s[p.i] != ')' {
+			return nil, errPy
+		}
+	}
 }

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -31,4 +32,33 @@ func FuzzPyArgs(f *testing.F) {
 			t.Fatalf("invalid JSON %q from %q", out, s)
 		}
 	})
+}
+
+func TestPyCall(t *testing.T) {
+	deep := "Interrupt(value=" + strings.Repeat("[", 200) + strings.Repeat("]", 200) + ")"
+	cases := map[string]string{
+		`Interrupt(value={'action_requests': [{'name': 't', 'args': {}}]}, id='9f')`: `{"value":{"action_requests":[{"name":"t","args":{}}]},"id":"9f"}`,
+		`Interrupt(value=[1], resumable=True, ns=['n:1'], when='during')`:            `{"value":[1],"resumable":true,"ns":["n:1"],"when":"during"}`,
+		`Command(resume={'decisions': [{'type': 'approve'}]})`:                       `{"resume":{"decisions":[{"type":"approve"}]}}`,
+		`Command(resume={'k': Interrupt(value=None, id='x')})`:                       `{"resume":{"k":{"value":null,"id":"x"}}}`,
+		`Interrupt('positional')`:                                                    ``,
+		`Interrupt(value=1`:                                                          ``,
+		`Interrupt(value=1) trailing`:                                                ``,
+		`Send(node='x')`:                                                             ``,
+		deep:                                                                         ``,
+		`Interrupt(value={'when': datetime.date(2026, 11, 26)}, id='y')`:             ``,
+		`Interrupt(value={'d': Decision(type='edit', args={'a': 1})}, id='z')`:       `{"value":{"d":{"type":"edit","args":{"a":1}}},"id":"z"}`,
+	}
+	for in, want := range cases {
+		got, ok := pyCall(in)
+		if want == "" && ok || want != "" && string(got) != want {
+			t.Errorf("pyCall(%.60s) = %s %v, want %s", in, got, ok, want)
+		}
+		if ok && !json.Valid(got) {
+			t.Errorf("pyCall(%.60s): invalid JSON %s", in, got)
+		}
+	}
+	if got := string(pyArgs(`{'x': Foo(a=1)}`)); got != `"{'x': Foo(a=1)}"` {
+		t.Errorf("pyArgs reads calls: %s", got)
+	}
 }

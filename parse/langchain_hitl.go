@@ -1,0 +1,401 @@
+package parse
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// Human-in-the-loop approvals in LangChain / LangGraph events.
+//
+// A request is an interrupt whose value is a HITLRequest
+// ({"action_requests": [{name, args, description}], "review_configs"}),
+// or the older agent inbox form (a list of {"action_request": {action,
+// args}, "config", "description"}); LangGraph streams it wrapped,
+// "__interrupt__": [{"value": ..., "id": ...}] (or, written with
+// json.dumps(default=str), as the repr "Interrupt(value=..., id='...')").
+// A resume is a Command(resume=...) whose value holds "decisions"
+// ([{"type": approve|edit|reject|respond, ...}]), the agent inbox's list
+// of responses ([{"type": accept|edit|ignore|response, "args"}]), or a map
+// of either by interrupt id.
+//
+// Where they are looked for: in a root event (no parent_ids), anywhere
+// in data.chunk, data.input and data.output, bare or wrapped; in a custom
+// event, anywhere in its data; in the other chain events of a nested run,
+// only in their wrapped form (under "__interrupt__", or under "resume", or
+// beside an "__interrupt__" or an "interrupt_id"), since a nested run's
+// state may hold anything. Tool and model events are never read for them:
+// their data is what the model wrote.
+
+// hitlScope is what a value found at some place in an event may be.
+type hitlScope struct {
+	id      string // the interrupt id in force
+	loose   bool   // a bare request or resume counts
+	wrapped bool   // inside an interrupt: a request counts
+	resume  bool   // inside a resume: decisions count
+}
+
+// hitl returns the approval records of the interrupts and resumes in e,
+// or nil when it holds none. An interrupt id is recorded once (its
+// requests, and its decisions), because the same interrupt surfaces in
+// several events of a run: repeats are other records that say so.
+func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) []*record.Record {
+	root := len(e.ParentIDs) == 0
+	var out []*record.Record
+	var walk func(v json.RawMessage, c hitlScope, depth int)
+	walk = func(v json.RawMessage, c hitlScope, depth int) {
+		if depth > 12 || len(v) == 0 || depth == 0 && !hitlHint(v) {
+			return
+		}
+		switch v[0] {
+		case '"':
+			if r, ok := pyCall(unquoteOr(v)); ok {
+				walk(r, c, depth+1)
+			}
+		case '[':
+			var items []json.RawMessage
+			if json.Unmarshal(v, &items) != nil {
+				return
+			}
+			if c.resume && inboxResponses(items) {
+				out = append(out, d.decisions(v, c.id, mk)...)
+				return
+			}
+			if (c.wrapped || c.loose) && inboxRequests(items) {
+				out = append(out, d.requests(inboxToRequests(items), c.id, mk)...)
+				return
+			}
+			for _, it := range items {
+				walk(it, c, depth+1)
+			}
+		case '{':
+			var m map[string]json.RawMessage
+			if json.Unmarshal(v, &m) != nil {
+				return
+			}
+			if _, ok := m["value"]; ok && (c.wrapped || c.loose) {
+				if s := interruptID(m); s != "" {
+					c.id = s
+				}
+			}
+			if reqs, ok := m["action_requests"]; ok && (c.wrapped || c.loose) {
+				out = append(out, d.requests(reqs, c.id, mk)...)
+				return
+			}
+			decID, beside := c.id, false
+			if s := unquoteOr(m["interrupt_id"]); s != "" {
+				decID, beside = s, true
+			}
+			if ids := wrappedIDs(m["__interrupt__"]); len(ids) > 0 {
+				beside = true
+				if len(ids) == 1 {
+					decID = ids[0]
+				}
+			}
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				if k != "decisions" {
+					keys = append(keys, k)
+				}
+			}
+			slices.Sort(keys) // "__interrupt__" first: a request before its resume
+			for _, k := range keys {
+				sub := c
+				switch k {
+				case "__interrupt__":
+					sub.wrapped = true
+				case "resume":
+					sub.resume = true
+				}
+				if _, ok := d.pending.get(k); ok && (c.resume || c.loose) {
+					sub.id, sub.resume = k, true // a resume keyed by interrupt id
+				}
+				walk(m[k], sub, depth+1)
+			}
+			if decs, ok := m["decisions"]; ok && (c.loose || c.resume || beside) {
+				out = append(out, d.decisions(decs, decID, mk)...)
+			}
+		}
+	}
+	switch {
+	case root:
+		for _, k := range []string{"chunk", "input", "output"} {
+			walk(e.Data[k], hitlScope{loose: true}, 0)
+		}
+		if e.Event == "on_custom_event" {
+			walk(marshalData(e.Data), hitlScope{loose: true}, 0)
+		}
+	case e.Event == "on_custom_event":
+		walk(marshalData(e.Data), hitlScope{loose: true}, 0)
+	case strings.HasPrefix(e.Event, "on_chain_"):
+		for _, k := range []string{"chunk", "input", "output"} {
+			walk(e.Data[k], hitlScope{}, 0)
+		}
+	}
+	return out
+}
+
+// hitlHint reports whether v may hold a request or a resume, so that the
+// events of a run that hold none are not walked.
+func hitlHint(v []byte) bool {
+	for _, w := range [][]byte{[]byte("action_request"), []byte("decisions"), []byte("resume"), []byte("__interrupt__"), []byte("Interrupt(")} {
+		if bytes.Contains(v, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func marshalData(m map[string]json.RawMessage) json.RawMessage {
+	if len(m) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// interruptID is the id of an interrupt written as a map: "id" (LangGraph
+// 0.6 and later) or "interrupt_id" (earlier ones, and the platform API).
+func interruptID(m map[string]json.RawMessage) string {
+	if s := unquoteOr(m["id"]); s != "" {
+		return s
+	}
+	return unquoteOr(m["interrupt_id"])
+}
+
+// wrappedIDs returns the ids of the interrupts of an "__interrupt__" list.
+func wrappedIDs(v json.RawMessage) []string {
+	var items []json.RawMessage
+	if len(v) == 0 || json.Unmarshal(v, &items) != nil {
+		return nil
+	}
+	var ids []string
+	for _, it := range items {
+		if len(it) > 0 && it[0] == '"' {
+			it, _ = pyCall(unquoteOr(it))
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(it, &m) == nil {
+			if s := interruptID(m); s != "" {
+				ids = append(ids, s)
+			}
+		}
+	}
+	return ids
+}
+
+// pyCall reads the repr of an Interrupt or a Command, as json.dumps(...,
+// default=str) writes them, as the JSON object of its keyword arguments.
+func pyCall(s string) (json.RawMessage, bool) {
+	if !strings.HasPrefix(s, "Interrupt(") && !strings.HasPrefix(s, "Command(") {
+		return nil, false
+	}
+	p := pyParser{s: s, calls: true}
+	out, err := p.value(nil, 0)
+	if err != nil {
+		return nil, false
+	}
+	if p.ws(); p.i != len(p.s) {
+		return nil, false
+	}
+	return out, true
+}
+
+// inboxRequests reports whether items are the agent inbox's HumanInterrupt
+// list ({"action_request": {"action", "args"}, ...}).
+func inboxRequests(items []json.RawMessage) bool {
+	if len(items) == 0 {
+		return false
+	}
+	for _, it := range items {
+		var m struct {
+			AR *struct {
+				Action string `json:"action"`
+			} `json:"action_request"`
+		}
+		if json.Unmarshal(it, &m) != nil || m.AR == nil || m.AR.Action == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// inboxToRequests turns a HumanInterrupt list into action_requests.
+func inboxToRequests(items []json.RawMessage) json.RawMessage {
+	type req struct {
+		Name        string          `json:"name"`
+		Args        json.RawMessage `json:"args,omitempty"`
+		Description string          `json:"description,omitempty"`
+	}
+	reqs := make([]req, 0, len(items))
+	for _, it := range items {
+		var m struct {
+			AR struct {
+				Action string          `json:"action"`
+				Args   json.RawMessage `json:"args"`
+			} `json:"action_request"`
+			Description string `json:"description"`
+		}
+		_ = json.Unmarshal(it, &m)
+		reqs = append(reqs, req{m.AR.Action, m.AR.Args, m.Description})
+	}
+	b, _ := json.Marshal(reqs)
+	return b
+}
+
+// inboxResponses reports whether items are the agent inbox's responses
+// ([{"type": accept|edit|ignore|response, "args"}]).
+func inboxResponses(items []json.RawMessage) bool {
+	if len(items) == 0 {
+		return false
+	}
+	for _, it := range items {
+		var m struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(it, &m) != nil || decisionOf(m.Type) == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// decisionOf maps a decision type to its action: the middleware's approve,
+// edit, reject, respond and the agent inbox's accept, edit, ignore,
+// response. A response answers the model instead of running the tool: a
+// denial of the call.
+func decisionOf(t string) string {
+	switch t {
+	case "approve", "accept", "edit":
+		return record.ActionApprovalGranted
+	case "reject", "ignore", "respond", "response":
+		return record.ActionApprovalDenied
+	}
+	return ""
+}
+
+func (d *langChain) requests(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
+	var reqs []struct {
+		Name        string          `json:"name"`
+		Arguments   json.RawMessage `json:"arguments"`
+		Args        json.RawMessage `json:"args"`
+		Description string          `json:"description"`
+	}
+	if json.Unmarshal(v, &reqs) != nil || len(reqs) == 0 {
+		return nil
+	}
+	if id != "" {
+		if _, dup := d.seen.get(id); dup {
+			return []*record.Record{mk(record.ActionOther, member{"note", quote("interrupt " + id + " already recorded")})}
+		}
+		d.seen.put(id, true)
+	} else {
+		d.seq++
+		id = "interrupt-" + strconv.Itoa(d.seq)
+	}
+	var out []*record.Record
+	pend := make([]lcRequest, len(reqs))
+	for i, q := range reqs {
+		args := q.Arguments
+		if args == nil {
+			args = q.Args
+		}
+		pend[i] = lcRequest{q.Name, compact(args)}
+		var f fields
+		f.str("call_id", id+"/"+strconv.Itoa(i))
+		f.str("interrupt_id", id)
+		f.str("description", q.Description)
+		r := mk(record.ActionApprovalRequested, f...)
+		r.Tool, r.Arguments, r.Outcome = q.Name, compact(args), "pending"
+		out = append(out, r)
+	}
+	d.pending.put(id, pend)
+	return out
+}
+
+func (d *langChain) decisions(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
+	var decs []struct {
+		Type         string          `json:"type"`
+		Message      string          `json:"message"`
+		Args         json.RawMessage `json:"args"`
+		EditedAction *struct {
+			Name string          `json:"name"`
+			Args json.RawMessage `json:"args"`
+		} `json:"edited_action"`
+	}
+	if json.Unmarshal(v, &decs) != nil || len(decs) == 0 {
+		return nil
+	}
+	if id == "" && len(d.pending.order) > 0 {
+		id = d.pending.order[0] // the oldest interrupt awaiting a decision
+	}
+	if id != "" {
+		if _, dup := d.decided.get(id); dup {
+			return []*record.Record{mk(record.ActionOther, member{"note", quote("decisions of interrupt " + id + " already recorded")})}
+		}
+		d.decided.put(id, true)
+	}
+	reqs, _ := d.pending.get(id)
+	d.pending.del(id)
+	var out []*record.Record
+	for i, dec := range decs {
+		var q lcRequest
+		if i < len(reqs) {
+			q = reqs[i]
+		}
+		var f fields
+		if id != "" {
+			f.str("call_id", id+"/"+strconv.Itoa(i))
+			f.str("interrupt_id", id)
+		}
+		f.str("decision", dec.Type)
+		f.str("message", dec.Message)
+		action, outcome := decisionOf(dec.Type), ""
+		switch action {
+		case record.ActionApprovalGranted:
+			outcome = "approved"
+		case record.ActionApprovalDenied:
+			outcome = "denied"
+		default:
+			action = record.ActionOther
+		}
+		edited := dec.EditedAction
+		switch dec.Type {
+		case "edit":
+			f.val("edited", true)
+			if edited == nil && len(dec.Args) > 0 && dec.Args[0] == '{' { // the agent inbox's edit: args {action, args}
+				var a struct {
+					Action string          `json:"action"`
+					Args   json.RawMessage `json:"args"`
+				}
+				if json.Unmarshal(dec.Args, &a) == nil && a.Args != nil {
+					edited = &struct {
+						Name string          `json:"name"`
+						Args json.RawMessage `json:"args"`
+					}{a.Action, a.Args}
+				}
+			}
+		case "response", "respond":
+			if dec.Message == "" {
+				f.str("message", unquoteOr(dec.Args))
+			}
+		}
+		r := mk(action, f...)
+		r.Tool, r.Outcome = q.tool, outcome
+		if edited != nil {
+			if edited.Name != "" {
+				r.Tool = edited.Name
+			}
+			r.Arguments = compact(edited.Args)
+		}
+		out = append(out, r)
+	}
+	return out
+}
