@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -55,6 +56,27 @@ func TestDialect_EndToEnd(t *testing.T) {
 	}
 }
 
+// One container's output mixing frameworks (an OpenAI Agents trace
+// processor and a LangChain callback handler printing JSON lines to stdout
+// in one process, astream_events records, Python logging on stderr, a stray
+// print), read with format auto: each line is stored as the dialect its own
+// keys name makes it, whichever came first, bare and inside the CRI and
+// docker envelopes a container runtime writes.
+func TestDialect_AutoMixedFrameworks(t *testing.T) {
+	for _, envelope := range []string{"", "cri", "docker"} {
+		name := envelope
+		if name == "" {
+			name = "none"
+		}
+		t.Run(name, func(t *testing.T) {
+			runDialectCase(t, dialectCase{"auto-" + name, "auto", "../parse/testdata/auto/frameworks.in", envelope, ""})
+		})
+	}
+}
+
+// pythonLogLine is a line of Python's default logging format.
+var pythonLogLine = regexp.MustCompile(`^(DEBUG|INFO|WARNING|ERROR|CRITICAL):`)
+
 func runDialectCase(t *testing.T, tc dialectCase) {
 	in, err := os.ReadFile(tc.input)
 	if err != nil {
@@ -81,17 +103,17 @@ func runDialectCase(t *testing.T, tc dialectCase) {
 	writeFile(t, e.cfgPath, []byte(strings.Replace(e.configYAML(""), "  format: native\n", src, 1)))
 	var b strings.Builder
 	for _, l := range strings.Split(strings.TrimSuffix(string(in), "\n"), "\n") {
+		stream := "stdout"
+		if tc.format == "fipsagents" || pythonLogLine.MatchString(l) {
+			stream = "stderr" // Python logging writes to stderr
+		}
 		switch tc.envelope {
 		case "cri":
-			stream := "stdout"
-			if tc.format == "fipsagents" {
-				stream = "stderr" // Python logging writes to stderr
-			}
 			for _, piece := range criWrap(stream, l, 1000) {
 				b.WriteString(piece)
 			}
 		case "docker":
-			for _, piece := range dockerWrap("stdout", l, 1000) {
+			for _, piece := range dockerWrap(stream, l, 1000) {
 				b.WriteString(piece)
 			}
 		default:

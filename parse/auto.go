@@ -12,9 +12,11 @@ import (
 // autoDialect picks the dialect of each line from its shape:
 //
 //   - a JSON object with a "resourceSpans" key: otlp;
-//   - a JSON object whose "object" is "trace" or "trace.span": openai-agents;
-//   - a JSON object with a "run_id" key and an "event" that starts with
-//     "on_": langchain;
+//   - a JSON object whose "object" is "trace" or "trace.span", or that
+//     has "span_data" and "trace_id" keys: openai-agents;
+//   - a JSON object that names a LangChain callback ("event", or a
+//     callback handler's "callback" or "method", starting with "on_") and
+//     has a "run_id", "parent_run_id" or "parent_ids" key: langchain;
 //   - any other JSON object: native;
 //   - a line "LEVEL:logger:message" (DEBUG, INFO, WARNING, ERROR or
 //     CRITICAL): fipsagents;
@@ -22,7 +24,10 @@ import (
 //     fipsagents explicitly to record a Python agent's other stderr lines,
 //     tracebacks included, as other records).
 //
-// Each dialect keeps its own state, per file, as if it were selected.
+// The decision is made for each line from its own keys, whatever the
+// lines before it: one process may print the lines of several frameworks
+// to the same stdout. Each dialect keeps its own state, per file, as if it
+// were selected.
 type autoDialect struct {
 	cfg                            Config
 	native, fips, otlp, oai, lchai Dialect
@@ -43,17 +48,23 @@ func Detect(text []byte) string {
 		return "native"
 	}
 	var object, event string
-	var resourceSpans, runID bool
+	var resourceSpans, runID, spanData, traceID bool
 	err := jsonscan.Object(t, func(k, v []byte) error {
 		switch string(k) {
 		case `"resourceSpans"`:
 			resourceSpans = true
 		case `"object"`:
 			object = unquoteOr(v)
-		case `"event"`:
-			event = unquoteOr(v)
-		case `"run_id"`:
+		case `"event"`, `"callback"`, `"method"`, `"type"`:
+			if s := unquoteOr(v); event == "" || !strings.HasPrefix(event, "on_") {
+				event = s
+			}
+		case `"run_id"`, `"parent_run_id"`, `"parent_ids"`:
 			runID = true
+		case `"span_data"`:
+			spanData = true
+		case `"trace_id"`:
+			traceID = true
 		}
 		return nil
 	})
@@ -62,7 +73,7 @@ func Detect(text []byte) string {
 		return "native"
 	case resourceSpans:
 		return "otlp"
-	case object == "trace" || object == "trace.span":
+	case object == "trace" || object == "trace.span" || spanData && traceID:
 		return "openai-agents"
 	case runID && strings.HasPrefix(event, "on_"):
 		return "langchain"

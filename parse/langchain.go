@@ -33,12 +33,15 @@ func (c LangChainConfig) withDefaults() LangChainConfig {
 // interrupt ids already recorded; each table is bounded by MaxPending.
 type langChain struct {
 	cfg     LangChainConfig
-	calls   bounded[string]      // run id -> tool call id
+	calls   bounded[lcCall]      // run id -> the running tool
+	roots   bounded[string]      // run id -> root run id, for callback handlers' lines
 	pending bounded[[]lcRequest] // interrupt id -> its action requests
 	seen    bounded[bool]        // interrupt ids recorded
 	decided bounded[bool]        // interrupt ids whose decisions are recorded
 	seq     int                  // numbers interrupts that carry no id
 }
+
+type lcCall struct{ id, tool string }
 
 type lcRequest struct {
 	tool string
@@ -62,6 +65,7 @@ type lcEvent struct {
 	// Not in astream_events, but often added by whoever writes the line.
 	TS        string `json:"ts"`
 	Timestamp string `json:"timestamp"`
+	lcCallback
 }
 
 func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
@@ -69,8 +73,13 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	if err := json.Unmarshal(text, &e); err != nil {
 		return nil, errors.New("not a LangChain event: invalid JSON or wrong types")
 	}
+	e.normalise()
 	if !strings.HasPrefix(e.Event, "on_") {
 		return nil, errors.New(`not a LangChain event: no "event" starting with on_`)
+	}
+	root := d.root(&e)
+	if c, ok := d.calls.get(e.RunID); ok && e.Name == "" {
+		e.Name = c.tool // a callback's on_tool_end has no name
 	}
 	ts, _ := parseTime(e.TS)
 	if ts.IsZero() {
@@ -80,10 +89,7 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	base := record.Record{
 		TS: ts, User: md(d.cfg.UserKey), Tenant: md(d.cfg.TenantKey),
 		Session: md("thread_id"), Model: md("ls_model_name"), Agent: md("lc_agent_name"),
-		Trace: e.RunID,
-	}
-	if len(e.ParentIDs) > 0 {
-		base.Trace = e.ParentIDs[0]
+		Trace: root,
 	}
 	if base.Session == "" {
 		base.Session = md("session_id")
@@ -125,7 +131,7 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	switch e.Event {
 	case "on_tool_start":
 		args, id := lcToolInput(e.Data["input"])
-		d.calls.put(e.RunID, id)
+		d.calls.put(e.RunID, lcCall{id, e.Name})
 		var extra []member
 		if id != "" {
 			extra = append(extra, member{"call_id", quote(id)})
@@ -134,8 +140,9 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 		r.Tool, r.Arguments = e.Name, args
 		return []*record.Record{r}, nil
 	case "on_tool_end", "on_tool_error":
-		id, _ := d.calls.get(e.RunID)
+		c, _ := d.calls.get(e.RunID)
 		d.calls.del(e.RunID)
+		id := c.id
 		outID, failed := lcToolOutput(e.Data["output"])
 		if id == "" {
 			id = outID

@@ -44,7 +44,7 @@ type hitlScope struct {
 // requests, and its decisions), because the same interrupt surfaces in
 // several events of a run: repeats are other records that say so.
 func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) []*record.Record {
-	root := len(e.ParentIDs) == 0
+	root := e.isRoot()
 	var out []*record.Record
 	var walk func(v json.RawMessage, c hitlScope, depth int)
 	walk = func(v json.RawMessage, c hitlScope, depth int) {
