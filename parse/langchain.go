@@ -11,7 +11,7 @@ import (
 )
 
 // LangChainConfig names the run metadata keys that carry the user and the
-// tenant.
+// tenant; the common spellings (userKeys, tenantKeys) are tried after them.
 type LangChainConfig struct {
 	UserKey   string // default user_id
 	TenantKey string // default tenant_id
@@ -35,6 +35,7 @@ type langChain struct {
 	cfg     LangChainConfig
 	calls   bounded[lcCall]      // run id -> the running tool
 	roots   bounded[string]      // run id -> root run id, for callback handlers' lines
+	who     carried              // root run id -> its user and tenant
 	pending bounded[[]lcRequest] // interrupt id -> its action requests
 	seen    bounded[bool]        // interrupt ids recorded
 	decided bounded[bool]        // interrupt ids whose decisions are recorded
@@ -86,8 +87,10 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 		ts, _ = parseTime(e.Timestamp)
 	}
 	md := func(k string) string { return unquoteOr(e.Metadata[k]) }
+	user, userKey := pickKey(idScalar(e.Metadata), d.cfg.UserKey, userKeys)
+	tenant, tenantKey := pickKey(idScalar(e.Metadata), d.cfg.TenantKey, tenantKeys)
 	base := record.Record{
-		TS: ts, User: md(d.cfg.UserKey), Tenant: md(d.cfg.TenantKey),
+		TS: ts, User: user, Tenant: tenant,
 		Session: md("thread_id"), Model: md("ls_model_name"), Agent: md("lc_agent_name"),
 		Trace: root,
 	}
@@ -104,7 +107,7 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	rest := map[string]json.RawMessage{}
 	for k, v := range e.Metadata {
 		switch k {
-		case d.cfg.UserKey, d.cfg.TenantKey, "thread_id", "session_id", "ls_model_name", "lc_agent_name":
+		case userKey, tenantKey, "thread_id", "session_id", "ls_model_name", "lc_agent_name":
 		default:
 			rest[k] = v
 		}
@@ -112,10 +115,12 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	if len(rest) > 0 {
 		f.val("metadata", rest)
 	}
+	d.who.note(root, user, tenant)
 	mk := func(action string, extra ...member) *record.Record {
 		r := base
 		r.Action = action
 		r.Detail = append(slices.Clone(f), extra...).object()
+		d.who.fill(&r, root, "carried from the root run "+root)
 		return &r
 	}
 	data := func(k string) []member {

@@ -80,7 +80,9 @@ func (d *openAIAgents) parse(text []byte, _ time.Time) ([]*record.Record, error)
 }
 
 func (d *openAIAgents) trace(l oaLine) []*record.Record {
-	t := oaTrace{user: unquoteOr(l.Metadata[d.cfg.UserKey]), tenant: unquoteOr(l.Metadata[d.cfg.TenantKey]), session: l.GroupID}
+	user, _ := pickKey(idScalar(l.Metadata), d.cfg.UserKey, userKeys)
+	tenant, _ := pickKey(idScalar(l.Metadata), d.cfg.TenantKey, tenantKeys)
+	t := oaTrace{user: user, tenant: tenant, session: l.GroupID}
 	if old, ok := d.traces.get(l.ID); ok {
 		t.calls = old.calls
 	}

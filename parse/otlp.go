@@ -34,8 +34,13 @@ func (c OTLPConfig) withDefaults() OTLPConfig {
 
 // otlpDialect reads one OTLP/JSON trace export per line, as the
 // OpenTelemetry Collector's file exporter writes it, and maps each span
-// by the GenAI semantic conventions. It is stateless.
-type otlpDialect struct{ cfg OTLPConfig }
+// by the GenAI semantic conventions. It remembers the user and tenant of
+// each trace (MaxPending traces), to give them to the trace's spans that
+// do not carry them: instrumentations set them on the root span only.
+type otlpDialect struct {
+	cfg OTLPConfig
+	who carried // trace id -> the user and tenant of its root span
+}
 
 func newOTLP(cfg OTLPConfig) Dialect { return &otlpDialect{cfg: cfg} }
 
@@ -172,11 +177,28 @@ func (d *otlpDialect) parse(text []byte, _ time.Time) ([]*record.Record, error) 
 	if ex.ResourceSpans == nil {
 		return nil, errors.New("not an OTLP/JSON export: no resourceSpans")
 	}
+	// The root span ends last, so it comes after its children in an
+	// export: the identities of the whole line are known first (a root
+	// span's before any other's).
+	for _, root := range []bool{true, false} {
+		for _, rs := range *ex.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					if (sp.ParentSpanID == "") == root {
+						d.noteIdentity(sp, rs.Resource.Attributes, root)
+					}
+				}
+			}
+		}
+	}
 	var out []*record.Record
 	for _, rs := range *ex.ResourceSpans {
 		for _, ss := range rs.ScopeSpans {
 			for _, sp := range ss.Spans {
-				out = append(out, d.span(sp, rs.Resource.Attributes, ss.Scope.Name)...)
+				for _, r := range d.span(sp, rs.Resource.Attributes, ss.Scope.Name) {
+					d.who.fill(r, sp.TraceID, "carried from trace "+sp.TraceID)
+					out = append(out, r)
+				}
 			}
 		}
 	}
@@ -207,9 +229,11 @@ func (d *otlpDialect) span(sp otlpSpan, resource []otlpKV, scope string) []*reco
 	}
 	start, _ := unixNano(unquoteOr(sp.StartTimeUnixNano))
 	end, _ := unixNano(unquoteOr(sp.EndTimeUnixNano))
+	user, tenant := d.identity(attrs)
+	used[user.key], used[tenant.key] = true, true
 	base := record.Record{
 		Trace: sp.TraceID, Session: get("gen_ai.conversation.id"),
-		User: get(d.cfg.UserAttribute), Tenant: get(d.cfg.TenantAttribute),
+		User: user.val, Tenant: tenant.val,
 		Agent: get("gen_ai.agent.name"), Tool: get("gen_ai.tool.name"),
 		Model: get("gen_ai.response.model"),
 	}
@@ -332,4 +356,49 @@ func otlpArgs(v otlpValue) json.RawMessage {
 func isOTLPError(code json.RawMessage) bool {
 	s := unquoteOr(code)
 	return s == "2" || s == "STATUS_CODE_ERROR"
+}
+
+// otlpUserKeys and otlpTenantKeys are the attributes tried after the
+// configured ones: the semantic conventions' user.id (enduser.id before
+// it), then the common spellings.
+var (
+	otlpUserKeys   = append([]string{"user.id", "enduser.id"}, userKeys...)
+	otlpTenantKeys = append([]string{"tenant.id"}, tenantKeys...)
+)
+
+type keyed struct{ val, key string }
+
+// identity returns the user and tenant of a span's attributes (resource
+// attributes included), and the attributes they came from.
+func (d *otlpDialect) identity(attrs map[string]otlpValue) (user, tenant keyed) {
+	get := func(k string) (string, bool) {
+		v, ok := attrs[k]
+		if !ok || v.StringValue == nil && v.IntValue == nil {
+			return "", false
+		}
+		return v.text(), true
+	}
+	user.val, user.key = pickKey(get, d.cfg.UserAttribute, otlpUserKeys)
+	tenant.val, tenant.key = pickKey(get, d.cfg.TenantAttribute, otlpTenantKeys)
+	return user, tenant
+}
+
+// noteIdentity remembers the user and tenant of sp's trace: a root
+// span's, or another span's when the trace has none yet.
+func (d *otlpDialect) noteIdentity(sp otlpSpan, resource []otlpKV, root bool) {
+	if sp.TraceID == "" {
+		return
+	}
+	if _, known := d.who.t.get(sp.TraceID); known && !root {
+		return
+	}
+	attrs := make(map[string]otlpValue, len(resource)+len(sp.Attributes))
+	for _, kv := range resource {
+		attrs[kv.Key] = kv.Value
+	}
+	for _, kv := range sp.Attributes {
+		attrs[kv.Key] = kv.Value
+	}
+	user, tenant := d.identity(attrs)
+	d.who.note(sp.TraceID, user.val, tenant.val)
 }
