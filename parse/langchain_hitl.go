@@ -320,18 +320,26 @@ func (d *langChain) requests(v json.RawMessage, id string, mk func(string, ...me
 	return out
 }
 
+// decision is one reviewer's decision on an action request.
+type decision struct {
+	Type         string          `json:"type"`
+	Message      string          `json:"message"`
+	Args         json.RawMessage `json:"args"` // the agent inbox's
+	EditedAction *lcAction       `json:"edited_action"`
+}
+
+type lcAction struct {
+	Name string          `json:"name"`
+	Args json.RawMessage `json:"args"`
+}
+
 func (d *langChain) decisions(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
-	var decs []struct {
-		Type         string          `json:"type"`
-		Message      string          `json:"message"`
-		Args         json.RawMessage `json:"args"`
-		EditedAction *struct {
-			Name string          `json:"name"`
-			Args json.RawMessage `json:"args"`
-		} `json:"edited_action"`
-	}
+	var decs []decision
 	if json.Unmarshal(v, &decs) != nil || len(decs) == 0 {
 		return nil
+	}
+	if !slices.ContainsFunc(decs, func(d decision) bool { return decisionOf(d.Type) != "" }) {
+		return nil // decisions of something else: not a resume
 	}
 	if id == "" && len(d.pending.order) > 0 {
 		id = d.pending.order[0] // the oldest interrupt awaiting a decision
@@ -376,10 +384,7 @@ func (d *langChain) decisions(v json.RawMessage, id string, mk func(string, ...m
 					Args   json.RawMessage `json:"args"`
 				}
 				if json.Unmarshal(dec.Args, &a) == nil && a.Args != nil {
-					edited = &struct {
-						Name string          `json:"name"`
-						Args json.RawMessage `json:"args"`
-					}{a.Action, a.Args}
+					edited = &lcAction{a.Action, a.Args}
 				}
 			}
 		case "response", "respond":

@@ -62,3 +62,13 @@ func TestPyCall(t *testing.T) {
 		t.Errorf("pyArgs reads calls: %s", got)
 	}
 }
+
+func FuzzPyCall(f *testing.F) {
+	f.Add(`Interrupt(value={'action_requests': [{'name': 't', 'args': {'a': (1, 2)}}]}, id='9f')`)
+	f.Add(`Command(resume={'k': Interrupt(value=None, resumable=True, ns=['a:1'], when='during')})`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if out, ok := pyCall(s); ok && !json.Valid(out) {
+			t.Fatalf("invalid JSON %q from %q", out, s)
+		}
+	})
+}
