@@ -3,6 +3,7 @@ package parse
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -136,6 +137,9 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	switch e.Event {
 	case "on_tool_start":
 		args, id := lcToolInput(e.Data["input"])
+		if id == "" {
+			id = unquoteOr(e.ToolCallID) // a callback's keyword argument
+		}
 		d.calls.put(e.RunID, lcCall{id, e.Name})
 		var extra []member
 		if id != "" {
@@ -201,6 +205,11 @@ func lcToolInput(v json.RawMessage) (json.RawMessage, string) {
 	return compact(v), ""
 }
 
+// toolMessageRE reads the status and tool call id of a ToolMessage's
+// str(): "content='...' name='t' tool_call_id='call_5'" (status='error'
+// before or after the id when the tool failed).
+var toolMessageRE = regexp.MustCompile(`(?:status='(\w+)' )?tool_call_id='([^']*)'(?: status='(\w+)')?\s*$`)
+
 // lcToolOutput reads a ToolMessage output (plain, or as dumpd writes it
 // with its fields under kwargs) for its call id and error status.
 func lcToolOutput(v json.RawMessage) (id string, failed bool) {
@@ -211,6 +220,13 @@ func lcToolOutput(v json.RawMessage) (id string, failed bool) {
 			ToolCallID string `json:"tool_call_id"`
 			Status     string `json:"status"`
 		} `json:"kwargs"`
+	}
+	if len(v) > 0 && v[0] == '"' {
+		// str() of a ToolMessage, as a callback handler's json.dumps(default=str) writes it
+		if t := toolMessageRE.FindStringSubmatch(unquoteOr(v)); t != nil {
+			return t[2], t[1] == "error" || t[3] == "error"
+		}
+		return "", false
 	}
 	if json.Unmarshal(v, &m) != nil {
 		return "", false

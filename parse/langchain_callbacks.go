@@ -29,6 +29,7 @@ type lcCallback struct {
 	Outputs     json.RawMessage `json:"outputs"`
 	Response    json.RawMessage `json:"response"`
 	Error       json.RawMessage `json:"error"`
+	ToolCallID  json.RawMessage `json:"tool_call_id"`
 }
 
 // lcCallbackName returns the callback's name: the first of event,
