@@ -19,7 +19,9 @@ import (
 //     has a "run_id", "parent_run_id" or "parent_ids" key: langchain;
 //   - any other JSON object: native;
 //   - a line "LEVEL:logger:message" (DEBUG, INFO, WARNING, ERROR or
-//     CRITICAL): fipsagents;
+//     CRITICAL): fipsagents, unless its message is a JSON object of
+//     otlp, openai-agents or langchain (a handler that writes them through
+//     Python logging), then that dialect reads the message;
 //   - anything else: native, that is a parse_error record (select
 //     fipsagents explicitly to record a Python agent's other stderr lines,
 //     tracebacks included, as other records).
@@ -42,10 +44,17 @@ func Detect(text []byte) string {
 		return "native"
 	}
 	if t[0] != '{' {
-		if logLineRE.Match(trimCR(t)) {
-			return "fipsagents"
+		if !logLineRE.Match(trimCR(t)) {
+			return "native"
 		}
-		return "native"
+		// A framework's JSON line written through Python logging
+		// ("INFO:handler:{...}") is that framework's line.
+		if msg, ok := loggedJSON(t); ok {
+			if f := Detect(msg); f == "otlp" || f == "openai-agents" || f == "langchain" {
+				return f
+			}
+		}
+		return "fipsagents"
 	}
 	var object, event string
 	var resourceSpans, runID, spanData, traceID bool
@@ -82,8 +91,16 @@ func Detect(text []byte) string {
 }
 
 func (d *autoDialect) Parse(l Line, now time.Time, emit func(*record.Record)) {
+	format := Detect(l.Text)
+	if msg, ok := loggedJSON(l.Text); ok && format != "fipsagents" {
+		if l.FullLen > int64(len(l.Text)) {
+			format = "fipsagents" // cut: what it holds is not known
+		} else {
+			l.Text = msg // the message of a logging line
+		}
+	}
 	var to Dialect
-	switch Detect(l.Text) {
+	switch format {
 	case "otlp":
 		if d.otlp == nil {
 			d.otlp = newOTLP(d.cfg.OTLP)
@@ -108,4 +125,19 @@ func (d *autoDialect) Parse(l Line, now time.Time, emit func(*record.Record)) {
 		to = d.native
 	}
 	to.Parse(l, now, emit)
+}
+
+// loggedJSON returns the message of a Python logging line when it is a
+// JSON object.
+func loggedJSON(text []byte) ([]byte, bool) {
+	t := trimCR(bytes.TrimSpace(text))
+	m := logLineRE.FindSubmatchIndex(t)
+	if m == nil {
+		return nil, false
+	}
+	msg := bytes.TrimSpace(t[m[6]:m[7]])
+	if len(msg) == 0 || msg[0] != '{' {
+		return nil, false
+	}
+	return msg, true
 }
