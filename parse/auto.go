@@ -13,7 +13,8 @@ import (
 //
 //   - a JSON object with a "resourceSpans" key: otlp;
 //   - a JSON object whose "object" is "trace" or "trace.span", or that
-//     has "span_data" and "trace_id" keys: openai-agents;
+//     has "span_data" and "trace_id" keys, or a line of the SDK's
+//     ConsoleSpanExporter ("[Exporter] Export ..."): openai-agents;
 //   - a JSON object that names a LangChain callback ("event", or a
 //     callback handler's "callback" or "method", starting with "on_") and
 //     has a "run_id", "parent_run_id" or "parent_ids" key: langchain;
@@ -44,6 +45,9 @@ func Detect(text []byte) string {
 		return "native"
 	}
 	if t[0] != '{' {
+		if isConsoleExport(t) {
+			return "openai-agents"
+		}
 		if !logLineRE.Match(trimCR(t)) {
 			return "native"
 		}

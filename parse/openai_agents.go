@@ -66,6 +66,18 @@ type oaLine struct {
 }
 
 func (d *openAIAgents) parse(text []byte, _ time.Time) ([]*record.Record, error) {
+	if isConsoleExport(text) {
+		j, err := consoleExport(text)
+		if errors.Is(err, errRedactedExport) {
+			r := newRecord(record.ActionOther, time.Time{})
+			r.Detail = fields{{"message", quote(string(text))}, {"note", quote("exported with its data redacted by the SDK")}}.object()
+			return []*record.Record{r}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		text = j
+	}
 	var l oaLine
 	if err := json.Unmarshal(text, &l); err != nil {
 		return nil, errors.New("not an OpenAI Agents trace or span: invalid JSON or wrong types")
