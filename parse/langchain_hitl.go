@@ -33,10 +33,11 @@ import (
 
 // hitlScope is what a value found at some place in an event may be.
 type hitlScope struct {
-	id      string // the interrupt id in force
-	loose   bool   // a bare request or resume counts
-	wrapped bool   // inside an interrupt: a request counts
-	resume  bool   // inside a resume: decisions count
+	id       string // the interrupt id in force
+	loose    bool   // a bare request or resume counts
+	wrapped  bool   // inside an interrupt: a request counts
+	resume   bool   // inside a resume: decisions count
+	approver string // who decided, when the resume says it
 }
 
 // hitl returns the approval records of the interrupts and resumes in e,
@@ -62,7 +63,7 @@ func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) [
 				return
 			}
 			if c.resume && inboxResponses(items) {
-				out = append(out, d.decisions(v, c.id, mk)...)
+				out = append(out, d.decisions(v, c.id, c.approver, mk)...)
 				return
 			}
 			if (c.wrapped || c.loose) && inboxRequests(items) {
@@ -109,7 +110,7 @@ func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) [
 				case "__interrupt__":
 					sub.wrapped = true
 				case "resume":
-					sub.resume = true
+					sub.resume, sub.approver = true, approverOf(m, c.approver)
 				}
 				if _, ok := d.pending.get(k); ok && (c.resume || c.loose) {
 					sub.id, sub.resume = k, true // a resume keyed by interrupt id
@@ -117,7 +118,7 @@ func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) [
 				walk(m[k], sub, depth+1)
 			}
 			if decs, ok := m["decisions"]; ok && (c.loose || c.resume || beside) {
-				out = append(out, d.decisions(decs, decID, mk)...)
+				out = append(out, d.decisions(decs, decID, approverOf(m, c.approver), mk)...)
 			}
 		}
 	}
@@ -333,11 +334,25 @@ type lcAction struct {
 	Args json.RawMessage `json:"args"`
 }
 
-func (d *langChain) decisions(v json.RawMessage, id string, mk func(string, ...member) *record.Record) []*record.Record {
+// approverKeys are the keys an application may name the reviewer under,
+// beside the decisions or in each of them.
+var approverKeys = []string{"approver", "reviewer", "reviewed_by", "decided_by"}
+
+// approverOf returns the reviewer m names, else def.
+func approverOf(m map[string]json.RawMessage, def string) string {
+	if v, _ := pickKey(idScalar(m), "", approverKeys); v != "" {
+		return v
+	}
+	return def
+}
+
+func (d *langChain) decisions(v json.RawMessage, id, approver string, mk func(string, ...member) *record.Record) []*record.Record {
 	var decs []decision
 	if json.Unmarshal(v, &decs) != nil || len(decs) == 0 {
 		return nil
 	}
+	var each []map[string]json.RawMessage
+	_ = json.Unmarshal(v, &each)
 	if !slices.ContainsFunc(decs, func(d decision) bool { return decisionOf(d.Type) != "" }) {
 		return nil // decisions of something else: not a resume
 	}
@@ -393,7 +408,10 @@ func (d *langChain) decisions(v json.RawMessage, id string, mk func(string, ...m
 			}
 		}
 		r := mk(action, f...)
-		r.Tool, r.Outcome = q.tool, outcome
+		r.Tool, r.Outcome, r.Approver = q.tool, outcome, approver
+		if i < len(each) {
+			r.Approver = approverOf(each[i], approver)
+		}
 		if edited != nil {
 			if edited.Name != "" {
 				r.Tool = edited.Name
