@@ -6,11 +6,13 @@
 // line from its shape (see Detect). New returns a constructor of the
 // configured dialect, wrapped by approval pairing (Paired); the pipeline
 // makes one per source file, because a dialect may keep state between
-// lines: pending approvals, denied calls, tool call ids, trace identities.
-// That state is in memory, per file, bounded by MaxPending per table, and
-// lost on restart; losing it loses what it would add (pairings, call
-// ids, inferred approvals), never a line. Field
-// mappings and what each framework must emit: docs/dialects.md.
+// lines: pending approvals, denied calls, tool call ids, interrupts, and
+// the user and tenant of traces and root runs (carried to their records
+// that lack them). That state is in memory, per file, bounded by
+// MaxPending per table, and lost on restart; losing it loses what it
+// would add (pairings, call ids, inferred approvals, carried identities),
+// never a line. Field mappings and what each framework must emit:
+// docs/dialects.md.
 //
 // Every line yields at least one record, all with the line's Source; a
 // parse depends only on the line, the dialect's state and the ingestion
