@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,19 +48,25 @@ type hitlScope struct {
 func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) []*record.Record {
 	root := e.isRoot()
 	var out []*record.Record
-	var walk func(v json.RawMessage, c hitlScope, depth int)
-	walk = func(v json.RawMessage, c hitlScope, depth int) {
+	// The walk reads the members in place (jsonscan): nothing is copied
+	// but what a request or a decision keeps, so a deep or wide line
+	// costs its bytes once, whatever its depth.
+	var walk func(v []byte, c hitlScope, depth int)
+	walk = func(v []byte, c hitlScope, depth int) {
+		v = bytes.TrimSpace(v)
 		if depth > 12 || len(v) == 0 || depth == 0 && !hitlHint(v) {
 			return
 		}
 		switch v[0] {
 		case '"':
-			if r, ok := pyCall(unquoteOr(v)); ok {
-				walk(r, c, depth+1)
+			if bytes.HasPrefix(v, []byte(`"Interrupt(`)) || bytes.HasPrefix(v, []byte(`"Command(`)) {
+				if r, ok := pyCall(unquoteOr(v)); ok {
+					walk(r, c, depth+1)
+				}
 			}
 		case '[':
 			var items []json.RawMessage
-			if json.Unmarshal(v, &items) != nil {
+			if jsonscan.Array(v, func(it []byte) error { items = append(items, it); return nil }) != nil {
 				return
 			}
 			if c.resume && inboxResponses(items) {
@@ -74,70 +81,115 @@ func (d *langChain) hitl(e lcEvent, mk func(string, ...member) *record.Record) [
 				walk(it, c, depth+1)
 			}
 		case '{':
-			var m map[string]json.RawMessage
-			if json.Unmarshal(v, &m) != nil {
+			var m hitlMembers
+			if jsonscan.Object(v, m.take) != nil {
 				return
 			}
-			if _, ok := m["value"]; ok && (c.wrapped || c.loose) {
-				if s := interruptID(m); s != "" {
+			if m.value && (c.wrapped || c.loose) {
+				if s := m.interruptID(); s != "" {
 					c.id = s
 				}
 			}
-			if reqs, ok := m["action_requests"]; ok && (c.wrapped || c.loose) {
-				out = append(out, d.requests(reqs, c.id, mk)...)
+			if m.requests != nil && (c.wrapped || c.loose) {
+				out = append(out, d.requests(m.requests, c.id, mk)...)
 				return
 			}
 			decID, beside := c.id, false
-			if s := unquoteOr(m["interrupt_id"]); s != "" {
+			if s := unquoteOr(m.iid); s != "" {
 				decID, beside = s, true
 			}
-			if ids := wrappedIDs(m["__interrupt__"]); len(ids) > 0 {
+			if ids := wrappedIDs(m.interrupt); len(ids) > 0 {
 				beside = true
 				if len(ids) == 1 {
 					decID = ids[0]
 				}
 			}
-			keys := make([]string, 0, len(m))
-			for k := range m {
-				if k != "decisions" {
-					keys = append(keys, k)
-				}
+			approver := c.approver
+			if m.approver != "" {
+				approver = m.approver
 			}
-			slices.Sort(keys) // "__interrupt__" first: a request before its resume
-			for _, k := range keys {
-				sub := c
-				switch k {
-				case "__interrupt__":
-					sub.wrapped = true
-				case "resume":
-					sub.resume, sub.approver = true, approverOf(m, c.approver)
-				}
-				if _, ok := d.pending.get(k); ok && (c.resume || c.loose) {
-					sub.id, sub.resume = k, true // a resume keyed by interrupt id
-				}
-				walk(m[k], sub, depth+1)
+			// "__interrupt__" is walked first: a request before its resume.
+			for pass := range 2 {
+				_ = jsonscan.Object(v, func(k, x []byte) error {
+					isInterrupt := string(k) == `"__interrupt__"`
+					if isInterrupt != (pass == 0) || string(k) == `"decisions"` {
+						return nil
+					}
+					sub := c
+					switch string(k) {
+					case `"__interrupt__"`:
+						sub.wrapped = true
+					case `"resume"`:
+						sub.resume, sub.approver = true, approver
+					}
+					if len(d.pending.m) > 0 && (c.resume || c.loose) {
+						if key := unquoteOr(k); key != "" {
+							if _, ok := d.pending.get(key); ok {
+								sub.id, sub.resume = key, true // a resume keyed by interrupt id
+							}
+						}
+					}
+					walk(x, sub, depth+1)
+					return nil
+				})
 			}
-			if decs, ok := m["decisions"]; ok && (c.loose || c.resume || beside) {
-				out = append(out, d.decisions(decs, decID, approverOf(m, c.approver), mk)...)
+			if m.decisions != nil && (c.loose || c.resume || beside) {
+				out = append(out, d.decisions(m.decisions, decID, approver, mk)...)
 			}
 		}
 	}
 	switch {
+	case e.Event == "on_custom_event": // what the application dispatched
+		walk(marshalData(e.Data), hitlScope{loose: true}, 0)
 	case root:
 		for _, k := range []string{"chunk", "input", "output"} {
 			walk(e.Data[k], hitlScope{loose: true}, 0)
 		}
-		if e.Event == "on_custom_event" {
-			walk(marshalData(e.Data), hitlScope{loose: true}, 0)
-		}
-	case e.Event == "on_custom_event":
-		walk(marshalData(e.Data), hitlScope{loose: true}, 0)
 	case strings.HasPrefix(e.Event, "on_chain_"):
 		for _, k := range []string{"chunk", "input", "output"} {
 			walk(e.Data[k], hitlScope{}, 0)
 		}
 	}
 	return out
+}
+
+// hitlMembers are the members of an object that say what it is in a
+// human-in-the-loop story (raw, in place).
+type hitlMembers struct {
+	value                                   bool
+	id, iid, requests, decisions, interrupt []byte
+	approver                                string
+}
+
+func (m *hitlMembers) take(k, v []byte) error {
+	switch string(k) {
+	case `"value"`:
+		m.value = true
+	case `"id"`:
+		m.id = v
+	case `"interrupt_id"`:
+		m.iid = v
+	case `"action_requests"`:
+		m.requests = v
+	case `"decisions"`:
+		m.decisions = v
+	case `"__interrupt__"`:
+		m.interrupt = v
+	case `"approver"`, `"reviewer"`, `"reviewed_by"`, `"decided_by"`:
+		if m.approver == "" && len(v) > 0 && v[0] == '"' {
+			m.approver = unquoteOr(v)
+		}
+	}
+	return nil
+}
+
+// interruptID is the id of an interrupt written as a map: "id" (LangGraph
+// 0.6 and later) or "interrupt_id" (earlier ones, and the platform API).
+func (m *hitlMembers) interruptID() string {
+	if s := unquoteOr(m.id); s != "" {
+		return s
+	}
+	return unquoteOr(m.iid)
 }
 
 // hitlHint reports whether v may hold a request or a resume, so that the

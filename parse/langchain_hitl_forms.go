@@ -2,6 +2,7 @@ package parse
 
 import (
 	"encoding/json"
+	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
 	"strings"
 
 	"github.com/fips-agents/audit-sidecar/record"
@@ -10,33 +11,21 @@ import (
 // The forms a human-in-the-loop request or resume takes in LangChain and
 // LangGraph output (see langchain_hitl.go).
 
-// interruptID is the id of an interrupt written as a map: "id" (LangGraph
-// 0.6 and later) or "interrupt_id" (earlier ones, and the platform API).
-func interruptID(m map[string]json.RawMessage) string {
-	if s := unquoteOr(m["id"]); s != "" {
-		return s
-	}
-	return unquoteOr(m["interrupt_id"])
-}
-
 // wrappedIDs returns the ids of the interrupts of an "__interrupt__" list.
-func wrappedIDs(v json.RawMessage) []string {
-	var items []json.RawMessage
-	if len(v) == 0 || json.Unmarshal(v, &items) != nil {
-		return nil
-	}
+func wrappedIDs(v []byte) []string {
 	var ids []string
-	for _, it := range items {
+	_ = jsonscan.Array(v, func(it []byte) error {
 		if len(it) > 0 && it[0] == '"' {
 			it, _ = pyCall(unquoteOr(it))
 		}
-		var m map[string]json.RawMessage
-		if json.Unmarshal(it, &m) == nil {
-			if s := interruptID(m); s != "" {
+		var m hitlMembers
+		if jsonscan.Object(it, m.take) == nil {
+			if s := m.interruptID(); s != "" {
 				ids = append(ids, s)
 			}
 		}
-	}
+		return nil
+	})
 	return ids
 }
 

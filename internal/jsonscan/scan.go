@@ -245,3 +245,41 @@ func Unquote(raw []byte) (string, error) {
 	err := json.Unmarshal(raw, &s)
 	return s, err
 }
+
+// ErrNotArray is returned by Array for valid JSON that is not an array.
+var ErrNotArray = errors.New("not a JSON array")
+
+// Array walks a JSON text that must be exactly one array (surrounding
+// white space allowed) and calls fn with each element's raw value,
+// validating the whole text as Object does.
+func Array(s []byte, fn func(val []byte) error) error {
+	i := skipWS(s, 0)
+	if i >= len(s) || s[i] != '[' {
+		return ErrNotArray
+	}
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == ']' {
+		return trailing(s, i+1)
+	}
+	for {
+		vEnd, err := skipValue(s, i, 0)
+		if err != nil {
+			return err
+		}
+		if err := fn(s[i:vEnd]); err != nil {
+			return err
+		}
+		i = skipWS(s, vEnd)
+		if i >= len(s) {
+			return syntaxErr(i)
+		}
+		switch s[i] {
+		case ',':
+			i = skipWS(s, i+1)
+		case ']':
+			return trailing(s, i+1)
+		default:
+			return syntaxErr(i)
+		}
+	}
+}

@@ -87,3 +87,25 @@ func FuzzObject(f *testing.F) {
 		}
 	})
 }
+
+func TestArray(t *testing.T) {
+	for in, want := range map[string]string{
+		`[]`:                          ``,
+		` [1, "a", {"b":[2]}, null] `: `1|"a"|{"b":[2]}|null`,
+		`[1,]`:                        `error`,
+		`[1 2]`:                       `error`,
+		`{"a":1}`:                     `error`,
+		`[1] x`:                       `error`,
+		`["\x"]`:                      `error`,
+	} {
+		var got []string
+		err := Array([]byte(in), func(v []byte) error { got = append(got, string(v)); return nil })
+		g := strings.Join(got, "|")
+		if err != nil {
+			g = "error"
+		}
+		if g != want {
+			t.Errorf("Array(%s) = %q, want %q", in, g, want)
+		}
+	}
+}
