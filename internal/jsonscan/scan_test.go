@@ -109,3 +109,30 @@ func TestArray(t *testing.T) {
 		}
 	}
 }
+
+func FuzzArray(f *testing.F) {
+	for _, s := range []string{`[]`, `[1,"a",{"b":[2]}]`, `[1,]`, `{}`, `[null] `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		n := 0
+		err := Array(in, func(v []byte) error {
+			if !json.Valid(v) {
+				t.Fatalf("element %q not valid JSON", v)
+			}
+			n++
+			return nil
+		})
+		var a []json.RawMessage
+		jerr := json.Unmarshal(in, &a)
+		if jerr == nil && a == nil { // null
+			jerr = ErrNotArray
+		}
+		if (err == nil) != (jerr == nil) {
+			t.Fatalf("Array(%q): %v; encoding/json: %v", in, err, jerr)
+		}
+		if err == nil && n != len(a) {
+			t.Fatalf("Array(%q): %d elements, encoding/json %d", in, n, len(a))
+		}
+	})
+}
