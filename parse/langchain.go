@@ -37,6 +37,7 @@ type langChain struct {
 	calls   bounded[lcCall]      // run id -> the running tool
 	roots   bounded[string]      // run id -> root run id, for callback handlers' lines
 	who     carried              // root run id -> its user and tenant
+	models  bounded[string]      // model run id -> its model, for callback handlers' lines
 	pending bounded[[]lcRequest] // interrupt id -> its action requests
 	seen    bounded[bool]        // interrupt ids recorded
 	decided bounded[bool]        // interrupt ids whose decisions are recorded
@@ -170,10 +171,20 @@ func (d *langChain) parse(text []byte, _ time.Time) ([]*record.Record, error) {
 	case "on_chat_model_start", "on_llm_start":
 		r := mk(record.ActionModelCall, data("input")...)
 		r.Outcome = "pending"
+		if r.Model != "" {
+			d.models.put(e.RunID, r.Model) // a callback's end names no model
+		}
 		return []*record.Record{r}, nil
 	case "on_chat_model_end", "on_llm_end":
 		r := mk(record.ActionModelCall, append(data("input"), data("output")...)...)
 		r.Outcome = "success"
+		if m, ok := d.models.get(e.RunID); ok && r.Model == "" {
+			r.Model = m
+		}
+		if r.Model == "" {
+			r.Model = lcResponseModel(e.Data["output"])
+		}
+		d.models.del(e.RunID)
 		return []*record.Record{r}, nil
 	case "on_chat_model_error", "on_llm_error", "on_chain_error", "on_retriever_error":
 		r := mk(record.ActionError, data("error")...)
@@ -203,6 +214,24 @@ func lcToolInput(v json.RawMessage) (json.RawMessage, string) {
 		return jsonString(s), ""
 	}
 	return compact(v), ""
+}
+
+// lcResponseModel is the model an LLMResult names (llm_output.model_name,
+// or model), as a callback handler's on_llm_end writes it.
+func lcResponseModel(v json.RawMessage) string {
+	var r struct {
+		LLMOutput struct {
+			ModelName json.RawMessage `json:"model_name"`
+			Model     json.RawMessage `json:"model"`
+		} `json:"llm_output"`
+	}
+	if len(v) == 0 || v[0] != '{' || json.Unmarshal(v, &r) != nil {
+		return ""
+	}
+	if m := unquoteOr(r.LLMOutput.ModelName); m != "" {
+		return m
+	}
+	return unquoteOr(r.LLMOutput.Model)
 }
 
 // toolMessageRE reads the status and tool call id of a ToolMessage's
