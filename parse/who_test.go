@@ -40,13 +40,15 @@ func TestIdentityState_Bounded(t *testing.T) {
 	for i := range n {
 		o.Parse(Line{Text: fmt.Appendf(nil, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"t%d","spanId":"s","name":"x","attributes":[{"key":"user.id","value":{"stringValue":"u%d"}}]}]}]}]}`, i, i)}, now, emit)
 		lc.Parse(Line{Text: fmt.Appendf(nil, `{"event":"on_chain_start","run_id":"c%d","parent_run_id":"root%d","metadata":{"user_id":"u%d"}}`, i, i, i)}, now, emit)
+		lc.Parse(Line{Text: fmt.Appendf(nil, `{"event":"on_chat_model_start","run_id":"m%d","parent_run_id":"c%d","metadata":{"ls_model_name":"m"}}`, i, i)}, now, emit)
 		oa.Parse(Line{Text: fmt.Appendf(nil, `{"object":"trace","id":"t%d","metadata":{"user_id":"u%d"}}`, i, i)}, now, emit)
 	}
 	for name, size := range map[string]int{
-		"otlp traces":     len(o.who.t.m),
-		"langchain roots": len(lc.who.t.m),
-		"langchain runs":  len(lc.roots.m),
-		"openai traces":   len(oa.traces.m),
+		"otlp traces":      len(o.who.t.m),
+		"langchain roots":  len(lc.who.t.m),
+		"langchain runs":   len(lc.roots.m),
+		"langchain models": len(lc.models.m),
+		"openai traces":    len(oa.traces.m),
 	} {
 		if size > MaxPending {
 			t.Errorf("%s: %d entries, want at most %d", name, size, MaxPending)
