@@ -28,9 +28,11 @@ func (c LangChainConfig) withDefaults() LangChainConfig {
 	return c
 }
 
-// langChain reads LangChain astream_events (v2) records, one JSON object
-// per line. It remembers the tool call id of each running tool (by run
-// id), the human-in-the-loop interrupts awaiting a decision and the
+// langChain reads LangChain astream_events (v2) records, or a callback
+// handler's JSON lines, one JSON object per line. It remembers the tool
+// call id and name of each running tool (by run id), the root and the
+// model of each running callback run, the user and tenant of each root
+// run, the human-in-the-loop interrupts awaiting a decision and the
 // interrupt ids already recorded; each table is bounded by MaxPending.
 type langChain struct {
 	cfg     LangChainConfig
