@@ -80,7 +80,7 @@ func (s *Sealer) Tree() Tree { return s.tree.Clone() }
 // Seal fills r's chain fields (v, chain, seq, kid, prev), encodes it and
 // MACs it, and advances the head. The returned payload is a fresh slice
 // owned by the caller, and never changed after: the spool and the sinks
-// share it. The returned Columns are the payload's (record.Index).
+// share it. The returned Indexed is the payload's (record.Index).
 func (s *Sealer) Seal(r *record.Record) record.Sealed {
 	r.V = record.Version
 	r.Chain = s.id
@@ -98,10 +98,8 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 		payload = make([]byte, len(s.buf))
 		copy(payload, s.buf)
 	}
-	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload, Columns: &record.Columns{
-		Chain: r.Chain, Seq: r.Seq, TS: record.FormatTime(r.TS), IngestedAt: record.FormatTime(r.IngestedAt),
-		Action: r.Action, User: r.User, Tenant: r.Tenant, Agent: r.Agent, Session: r.Session, Trace: r.Trace,
-		Model: r.Model, Tool: r.Tool, Outcome: r.Outcome, Approver: r.Approver, Kid: r.Kid, Prev: r.Prev,
+	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload, Indexed: &record.Indexed{
+		Chain: r.Chain, Seq: r.Seq, Columns: record.ColumnsOf(r), Prev: r.Prev,
 	}}
 	s.mac.Reset()
 	s.mac.Write(s.head.MAC[:])

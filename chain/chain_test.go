@@ -493,8 +493,8 @@ func TestSeal_ColumnsAreThePayloads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sealed.Columns == nil || *sealed.Columns != want {
-			t.Errorf("record %d: columns %+v, payload's %+v", i, sealed.Columns, want)
+		if sealed.Indexed == nil || *sealed.Indexed != want {
+			t.Errorf("record %d: columns %+v, payload's %+v", i, sealed.Indexed, want)
 		}
 	}
 }

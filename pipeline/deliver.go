@@ -255,7 +255,7 @@ func (d *Deliverer) purge(ctx context.Context, recs []record.Sealed, before func
 		return
 	}
 	for i := range recs {
-		if c := recs[i].Columns; c != nil && c.Action != record.ActionRetentionPurge || !bytes.Contains(recs[i].Payload, purgeMarker) {
+		if c := recs[i].Indexed; c != nil && c.Action != record.ActionRetentionPurge || !bytes.Contains(recs[i].Payload, purgeMarker) {
 			continue
 		}
 		r, err := record.Parse(recs[i].Payload)

@@ -50,12 +50,7 @@ func rowOf(r *record.Record) sink.Row {
 	payload := record.AppendCanonical(nil, r)
 	mac := sha256.Sum256(payload)
 	prev, _ := hex.DecodeString(r.Prev)
-	return sink.Row{
-		Chain: r.Chain, Seq: r.Seq, TS: record.FormatTime(r.TS), IngestedAt: record.FormatTime(r.IngestedAt),
-		Action: r.Action, User: r.User, Tenant: r.Tenant, Agent: r.Agent, Session: r.Session,
-		Trace: r.Trace, Model: r.Model, Tool: r.Tool, Outcome: r.Outcome, Approver: r.Approver,
-		Kid: r.Kid, Prev: prev, MAC: mac[:], Payload: payload,
-	}
+	return sink.Row{Chain: r.Chain, Seq: r.Seq, Columns: record.ColumnsOf(r), Prev: prev, MAC: mac[:], Payload: payload}
 }
 
 func (s *fakeStore) Search(ctx context.Context, f sink.Filter) ([]sink.Row, error) {

@@ -92,7 +92,7 @@ func (p *pageWriter) add(row *sink.Row) error {
 		return err
 	}
 	p.n++
-	p.last = sink.Row{TS: row.TS, Chain: row.Chain, Seq: row.Seq}
+	p.last = sink.Row{Chain: row.Chain, Seq: row.Seq, Columns: record.Columns{TS: row.TS}}
 	return nil
 }
 
@@ -178,7 +178,7 @@ func (h *handler) servePage(w http.ResponseWriter, r *http.Request, f *sink.Filt
 	}
 	if be := (*sink.SearchBoundError)(nil); errors.As(err, &be) {
 		p.more = true
-		p.resume = &sink.Row{TS: record.FormatTime(be.Resume.TS), Chain: be.Resume.Chain, Seq: be.Resume.Seq}
+		p.resume = &sink.Row{Chain: be.Resume.Chain, Seq: be.Resume.Seq, Columns: record.Columns{TS: record.FormatTime(be.Resume.TS)}}
 		err = nil
 	}
 	if err == nil {

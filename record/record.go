@@ -126,10 +126,10 @@ type Sealed struct {
 	Seq     uint64
 	Payload []byte
 	MAC     [32]byte
-	// Columns, when not nil, are Index(Payload), set by the sealer from
+	// Indexed, when not nil, is Index(Payload), set by the sealer from
 	// the record it encoded so that sinks need not decode the payload
 	// again. Records read back from storage have none.
-	Columns *Columns
+	Indexed *Indexed
 }
 
 // MaxManifestPaths bounds the paths a manifest lists per rule; MaxPathBytes

@@ -41,9 +41,9 @@ func rowOf(s *record.Sealed) (Row, error) {
 	// is canonical is verification's question (record.Parse), not the
 	// write path's: the sealer only produces canonical payloads, and
 	// verify checks every stored column against the payload.
-	var r record.Columns
-	if s.Columns != nil {
-		r = *s.Columns
+	var r record.Indexed
+	if s.Indexed != nil {
+		r = *s.Indexed
 	} else {
 		var err error
 		if r, err = record.Index(s.Payload); err != nil {
@@ -57,26 +57,61 @@ func rowOf(s *record.Sealed) (Row, error) {
 	if err != nil || len(prev) != 32 {
 		return bad("payload prev is not 32 hex-encoded bytes")
 	}
-	return Row{
-		Chain:      r.Chain,
-		Seq:        r.Seq,
-		TS:         r.TS,
-		IngestedAt: r.IngestedAt,
-		Action:     r.Action,
-		User:       r.User,
-		Tenant:     r.Tenant,
-		Agent:      r.Agent,
-		Session:    r.Session,
-		Trace:      r.Trace,
-		Model:      r.Model,
-		Tool:       r.Tool,
-		Outcome:    r.Outcome,
-		Approver:   r.Approver,
-		Kid:        r.Kid,
-		Prev:       prev,
-		MAC:        s.MAC[:],
-		Payload:    s.Payload,
-	}, nil
+	return Row{Chain: r.Chain, Seq: r.Seq, Columns: r.Columns, Prev: prev, MAC: s.MAC[:], Payload: s.Payload}, nil
+}
+
+// The columns of audit_records that Write stores and Scan and Search
+// read, in this order: chain, seq, the indexed columns
+// (record.IndexColumns), prev, mac, payload. Every statement that names
+// them all is built from this list: rowColumns, insertSQL and rowArgs,
+// rowDest, and the PostgreSQL sink's COPY, staging table and quarantine
+// scan.
+var (
+	// pgColumns are the names, unquoted (pgx quotes them for COPY).
+	pgColumns = func() []string {
+		out := []string{"chain", "seq"}
+		for _, c := range record.IndexColumns {
+			out = append(out, c.Name)
+		}
+		return append(out, "prev", "mac", "payload")
+	}()
+	// rowColumns are the names as a select list, in SQL.
+	rowColumns = func() string {
+		q := make([]string, len(pgColumns))
+		for i, c := range pgColumns {
+			q[i] = sqlIdent(c)
+		}
+		return strings.Join(q, ", ")
+	}()
+)
+
+// sqlIdent is column name c as SQL text: quoted when it is a reserved
+// word in PostgreSQL ("user"; SQLite takes the same quotes).
+func sqlIdent(c string) string {
+	if c == "user" {
+		return `"user"`
+	}
+	return c
+}
+
+// rowArgs appends r's values in the order of pgColumns.
+func rowArgs(dst []any, r *Row) []any {
+	dst = append(dst, r.Chain, int64(r.Seq))
+	for i := range record.IndexColumns {
+		dst = append(dst, *record.IndexColumns[i].In(&r.Columns))
+	}
+	return append(dst, r.Prev, r.MAC, r.Payload)
+}
+
+// rowDest is where a row selected with rowColumns is scanned to: r's
+// fields, the seq to *seq (SQL integers are signed).
+func rowDest(r *Row, seq *int64) []any {
+	dst := make([]any, 0, len(pgColumns)+1)
+	dst = append(dst, &r.Chain, seq)
+	for i := range record.IndexColumns {
+		dst = append(dst, record.IndexColumns[i].In(&r.Columns))
+	}
+	return append(dst, &r.Prev, &r.MAC, &r.Payload)
 }
 
 // parseReason describes a record.Index error. Its messages name the field

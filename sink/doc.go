@@ -19,8 +19,8 @@
 //
 // The payload (the canonical record bytes the chain MAC covers) is the
 // authority. Sinks store it verbatim and take every query column from it,
-// never from elsewhere: from the sealer's [record.Sealed] Columns, which
-// are [record.Index] of that very payload, or from record.Index of the
+// never from elsewhere: from the sealer's [record.Sealed] Indexed, which
+// is [record.Index] of that very payload, or from record.Index of the
 // payload when a record carries none (one read back from the spool's
 // file); a payload naming another chain or seq than the record fails the
 // batch with [ErrBadRecord]. Whether the payload is canonical is not

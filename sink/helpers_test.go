@@ -157,20 +157,12 @@ func checkSQLiteFile(t testing.TB, path string) {
 
 // diffRow names the first field where a and b differ, or returns "".
 func diffRow(a, b Row) string {
-	fields := []struct {
-		name string
-		x, y any
-	}{
-		{"chain", a.Chain, b.Chain}, {"seq", a.Seq, b.Seq}, {"ts", a.TS, b.TS},
-		{"ingested_at", a.IngestedAt, b.IngestedAt}, {"action", a.Action, b.Action},
-		{"user", a.User, b.User}, {"tenant", a.Tenant, b.Tenant}, {"agent", a.Agent, b.Agent},
-		{"session", a.Session, b.Session}, {"trace", a.Trace, b.Trace}, {"model", a.Model, b.Model},
-		{"tool", a.Tool, b.Tool}, {"outcome", a.Outcome, b.Outcome}, {"approver", a.Approver, b.Approver},
-		{"kid", a.Kid, b.Kid},
+	if a.Chain != b.Chain || a.Seq != b.Seq {
+		return fmt.Sprintf("position: %s/%d != %s/%d", a.Chain, a.Seq, b.Chain, b.Seq)
 	}
-	for _, f := range fields {
-		if f.x != f.y {
-			return fmt.Sprintf("%s: %v != %v", f.name, f.x, f.y)
+	for _, c := range record.IndexColumns {
+		if x, y := *c.In(&a.Columns), *c.In(&b.Columns); x != y {
+			return fmt.Sprintf("%s: %v != %v", c.Name, x, y)
 		}
 	}
 	for _, f := range []struct {

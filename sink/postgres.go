@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,15 +217,31 @@ func (p *Postgres) setup(ctx context.Context) error {
 }
 
 // pgStagingDDL creates the session's staging table, which COPY fills and
-// every transaction's end empties.
-const pgStagingDDL = `CREATE TEMP TABLE IF NOT EXISTS audit_staging (
-	chain text, seq bigint, ts text, ingested_at text, action text, "user" text,
-	tenant text, agent text, session text, trace text, model text, tool text,
-	outcome text, approver text, kid text, prev bytea, mac bytea, payload bytea
-) ON COMMIT DELETE ROWS`
+// every transaction's end empties: the columns of pgColumns, untyped
+// text but for seq (bigint) and prev, mac and payload (bytea).
+var pgStagingDDL = func() string {
+	cols := make([]string, len(pgColumns))
+	for i, c := range pgColumns {
+		typ := "text"
+		switch c {
+		case "seq":
+			typ = "bigint"
+		case "prev", "mac", "payload":
+			typ = "bytea"
+		}
+		cols[i] = sqlIdent(c) + " " + typ
+	}
+	return `CREATE TEMP TABLE IF NOT EXISTS audit_staging (` + strings.Join(cols, ", ") + `) ON COMMIT DELETE ROWS`
+}()
 
-var pgColumns = []string{"chain", "seq", "ts", "ingested_at", "action", "user", "tenant", "agent",
-	"session", "trace", "model", "tool", "outcome", "approver", "kid", "prev", "mac", "payload"}
+// pgInsertOne inserts one row, for writeEach.
+var pgInsertOne = func() string {
+	ph := make([]string, len(pgColumns))
+	for i := range ph {
+		ph[i] = "$" + strconv.Itoa(i+1)
+	}
+	return `INSERT INTO audit_records (` + rowColumns + `) VALUES (` + strings.Join(ph, ", ") + `) ON CONFLICT DO NOTHING`
+}()
 
 // checkPosture reads what the role may do to audit rows and logs it.
 func (p *Postgres) checkPosture(ctx context.Context) error {
@@ -482,10 +499,7 @@ func (p *Postgres) prepareBatch(ctx context.Context, rows []Row) (pgx.Tx, error)
 		return nil, err
 	}
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-		r := &rows[i]
-		return []any{r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
-			r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
-			r.Kid, r.Prev, r.MAC, r.Payload}, nil
+		return rowArgs(make([]any, 0, len(pgColumns)), &rows[i]), nil
 	})
 	if fresh {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_records"}, pgColumns, src); err != nil {
@@ -577,13 +591,7 @@ func (p *Postgres) writeEach(ctx context.Context, rows []Row) ([]quarantined, er
 		if err != nil {
 			return nil, fmt.Errorf("postgres write: savepoint: %w", pgSafeErr(err))
 		}
-		tag, err := sp.Exec(ctx, `INSERT INTO audit_records (chain, seq, ts, ingested_at, action, "user",
-			tenant, agent, session, trace, model, tool, outcome, approver, kid, prev, mac, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-			ON CONFLICT DO NOTHING`,
-			r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
-			r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
-			r.Kid, r.Prev, r.MAC, r.Payload)
+		tag, err := sp.Exec(ctx, pgInsertOne, rowArgs(make([]any, 0, len(pgColumns)), r)...)
 		if err != nil {
 			sp.Rollback(ctx) //nolint:errcheck // the transaction reports it next
 			if !isPoison(err) {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fips-agents/audit-sidecar/record"
 )
 
 // Search returns up to f.Limit records matching f in the order
@@ -108,18 +111,9 @@ func (p *Postgres) Chains(ctx context.Context) ([]string, error) {
 // in chunks (1000 rows, fewer past 4 MiB) and holds no connection while fn
 // runs.
 func (p *Postgres) Scan(ctx context.Context, chain string, fn func(Row) error) error {
-	const q = `SELECT * FROM (
-		SELECT ` + rowColumns + `, false AS quarantined FROM audit_records
-			WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
-	) r UNION ALL SELECT * FROM (
-		SELECT chain, seq, '', '', '', '', '', '', '', '', '', '', '', '', '', ''::bytea, mac, payload, true
-			FROM audit_quarantine WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
-	) q ORDER BY seq LIMIT $3`
-	const plain = `SELECT ` + rowColumns + `, false AS quarantined FROM audit_records
-		WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`
-	query := q
+	query := pgScanSQL
 	if p.noQuarantine { // a database of an older schema, read only
-		query = plain
+		query = pgScanPlainSQL
 	}
 	return scanChunks(fn, func(after int64) ([]Row, bool, error) {
 		rows, cut, err := p.queryRows(ctx, scanChunk, query, chain, after, scanChunk.rows)
@@ -129,6 +123,22 @@ func (p *Postgres) Scan(ctx context.Context, chain string, fn func(Row) error) e
 		return rows, cut, nil
 	})
 }
+
+// pgScanSQL selects a chunk of a chain's rows for Scan, quarantined ones
+// included: theirs have an empty string for every indexed column and an
+// empty prev.
+// pgScanPlainSQL is the same for a database without audit_quarantine.
+var (
+	pgScanSQL = `SELECT * FROM (
+		SELECT ` + rowColumns + `, false AS quarantined FROM audit_records
+			WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
+	) r UNION ALL SELECT * FROM (
+		SELECT chain, seq, ` + strings.Repeat("'', ", len(record.IndexColumns)) + `''::bytea, mac, payload, true
+			FROM audit_quarantine WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3
+	) q ORDER BY seq LIMIT $3`
+	pgScanPlainSQL = `SELECT ` + rowColumns + `, false AS quarantined FROM audit_records
+		WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+)
 
 // queryRows runs q, whose columns are rowColumns and optionally a
 // trailing quarantined flag, and which returns at most c.rows rows, and
@@ -144,9 +154,7 @@ func (p *Postgres) queryRows(ctx context.Context, c chunkSize, q string, args ..
 	withFlag := len(rows.FieldDescriptions()) == len(pgColumns)+1
 	out, cut, err := readChunk(c, rows.Next, func(r *Row) error {
 		var seq int64
-		dst := []any{&r.Chain, &seq, &r.TS, &r.IngestedAt, &r.Action, &r.User,
-			&r.Tenant, &r.Agent, &r.Session, &r.Trace, &r.Model, &r.Tool,
-			&r.Outcome, &r.Approver, &r.Kid, &r.Prev, &r.MAC, &r.Payload}
+		dst := rowDest(r, &seq)
 		if withFlag {
 			dst = append(dst, &r.Quarantined)
 		}

@@ -104,24 +104,14 @@ type Key struct {
 // (the authority) and the columns that were extracted for indexing, which
 // verification compares with the payload.
 type Row struct {
-	Chain      string
-	Seq        uint64
-	TS         string // as stored (record.TimeLayout)
-	IngestedAt string
-	Action     string
-	User       string
-	Tenant     string
-	Agent      string
-	Session    string
-	Trace      string
-	Model      string
-	Tool       string
-	Outcome    string
-	Approver   string
-	Kid        string
-	Prev       []byte // 32 bytes
-	MAC        []byte // 32 bytes
-	Payload    []byte
+	Chain string
+	Seq   uint64
+	// Columns are the indexed columns as stored (TS and IngestedAt in
+	// record.TimeLayout).
+	record.Columns
+	Prev    []byte // 32 bytes
+	MAC     []byte // 32 bytes
+	Payload []byte
 	// Quarantined marks a record the database could not store in the
 	// query table (see Postgres.Write): only Chain, Seq, MAC and Payload
 	// are set.

@@ -275,15 +275,13 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 // the driver's per-call overhead on every row.
 func insertSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_records (
-	chain, seq, ts, ingested_at, action, "user", tenant, agent, session,
-	trace, model, tool, outcome, approver, kid, prev, mac, payload
-) VALUES `)
+	b.WriteString(`INSERT INTO audit_records (` + rowColumns + `) VALUES `)
+	values := "(?" + strings.Repeat(",?", len(pgColumns)-1) + ")"
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString(values)
 	}
 	b.WriteString(" ON CONFLICT (chain, seq) DO NOTHING")
 	return b.String()
@@ -329,15 +327,12 @@ func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
 			full.Close()
 		}
 	}()
-	args := make([]any, 0, 18*insertRows)
+	args := make([]any, 0, len(pgColumns)*insertRows)
 	for start := 0; start < len(rows); start += insertRows {
 		chunk := rows[start:min(start+insertRows, len(rows))]
 		args = args[:0]
 		for i := range chunk {
-			r := &chunk[i]
-			args = append(args, r.Chain, int64(r.Seq), r.TS, r.IngestedAt, r.Action, r.User, r.Tenant,
-				r.Agent, r.Session, r.Trace, r.Model, r.Tool, r.Outcome, r.Approver,
-				r.Kid, r.Prev, r.MAC, r.Payload)
+			args = rowArgs(args, &chunk[i])
 		}
 		var res sql.Result
 		if len(chunk) == insertRows {

@@ -10,10 +10,6 @@ import (
 // maxSearchLimit is the largest page Search and SearchEach return.
 const maxSearchLimit = 1000
 
-// rowColumns are read in the order of the Row fields; see scanRow.
-const rowColumns = `chain, seq, ts, ingested_at, action, "user", tenant, agent,
-	session, trace, model, tool, outcome, approver, kid, prev, mac, payload`
-
 // Search returns up to f.Limit records matching f in the order
 // (ts, chain, seq), as SearchEach yields them. Paging is by keyset
 // (f.After), never by offset, so a page costs the same wherever it starts
@@ -146,16 +142,18 @@ func (s *SQLite) Chains(ctx context.Context) ([]string, error) {
 // being checkpointed, and fn may call other methods. Records appended
 // during the scan are included if their seq is beyond the current chunk.
 func (s *SQLite) Scan(ctx context.Context, chain string, fn func(Row) error) error {
-	const q = `SELECT ` + rowColumns + ` FROM audit_records
-		WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`
 	return scanChunks(fn, func(after int64) ([]Row, bool, error) {
-		rows, cut, err := s.queryRows(ctx, scanChunk, q, chain, after, scanChunk.rows)
+		rows, cut, err := s.queryRows(ctx, scanChunk, sqliteScanSQL, chain, after, scanChunk.rows)
 		if err != nil {
 			return nil, false, fmt.Errorf("sqlite scan chain %q after seq %d: %w", chain, after, err)
 		}
 		return rows, cut, nil
 	})
 }
+
+// sqliteScanSQL selects a chunk of a chain's rows for Scan.
+var sqliteScanSQL = `SELECT ` + rowColumns + ` FROM audit_records
+		WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`
 
 // scanChunks calls fn for each row next returns, chunk after chunk: next
 // returns up to scanChunk.rows rows after seq after, in seq order, and
@@ -211,10 +209,7 @@ func (s *SQLite) queryRows(ctx context.Context, c chunkSize, q string, args ...a
 func scanRow(rows *sql.Rows) (Row, error) {
 	var r Row
 	var seq int64
-	err := rows.Scan(&r.Chain, &seq, &r.TS, &r.IngestedAt, &r.Action, &r.User,
-		&r.Tenant, &r.Agent, &r.Session, &r.Trace, &r.Model, &r.Tool,
-		&r.Outcome, &r.Approver, &r.Kid, &r.Prev, &r.MAC, &r.Payload)
-	if err != nil {
+	if err := rows.Scan(rowDest(&r, &seq)...); err != nil {
 		return Row{}, err
 	}
 	r.Seq = uint64(seq)

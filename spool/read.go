@@ -25,9 +25,9 @@ type Range struct {
 
 // Read returns the records of r for sink, in seq order. The slice is the
 // caller's, its records are not all copies: the newest, which the spool
-// still holds in memory, carry their sealer's Columns and share their
+// still holds in memory, carry their sealer's Indexed and share their
 // payload bytes with the spool and with other readers (nobody may change
-// them); records read from the file are copies, without Columns.
+// them); records read from the file are copies, without Indexed.
 func (s *Spool) Read(sink string, r Range) ([]record.Sealed, error) {
 	max, maxBytes := r.Max, r.MaxBytes
 	s.mu.Lock()

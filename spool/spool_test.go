@@ -432,7 +432,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 		batch := sealed("c", next, n)
 		for i := range batch {
 			batch[i].Payload = append(batch[i].Payload, pad...)
-			batch[i].Columns = &record.Columns{Chain: "c", Seq: batch[i].Seq}
+			batch[i].Indexed = &record.Indexed{Chain: "c", Seq: batch[i].Seq}
 		}
 		if err := s.Append(batch, nil); err != nil {
 			t.Fatal(err)
@@ -446,8 +446,8 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 				!strings.HasPrefix(string(r.Payload), fmt.Sprintf(`{"seq":%d}`, r.Seq)) || len(r.Payload) < len(pad) {
 				t.Fatalf("record %d: seq %d chain %q", i, r.Seq, r.Chain)
 			}
-			if (r.Columns != nil) != fromMemory {
-				t.Fatalf("seq %d: columns %v, want from memory %v", r.Seq, r.Columns, fromMemory)
+			if (r.Indexed != nil) != fromMemory {
+				t.Fatalf("seq %d: columns %v, want from memory %v", r.Seq, r.Indexed, fromMemory)
 			}
 		}
 	}

@@ -359,28 +359,20 @@ func exposure(chains []chain.Summary, opts Options) []string {
 	return out
 }
 
-// mismatchedColumns lists the stored columns that differ from the payload.
+// mismatchedColumns lists the stored columns that differ from the
+// payload, by name in the store's column order: chain, each indexed
+// column (record.IndexColumns), prev.
 func mismatchedColumns(row *sink.Row, r *record.Record) []string {
 	var bad []string
-	check := func(name, stored, want string) {
-		if stored != want {
-			bad = append(bad, name)
+	if row.Chain != r.Chain {
+		bad = append(bad, "chain")
+	}
+	want := record.ColumnsOf(r)
+	for _, c := range record.IndexColumns {
+		if *c.In(&row.Columns) != *c.In(&want) {
+			bad = append(bad, c.Name)
 		}
 	}
-	check("chain", row.Chain, r.Chain)
-	check("ts", row.TS, record.FormatTime(r.TS))
-	check("ingested_at", row.IngestedAt, record.FormatTime(r.IngestedAt))
-	check("action", row.Action, r.Action)
-	check("user", row.User, r.User)
-	check("tenant", row.Tenant, r.Tenant)
-	check("agent", row.Agent, r.Agent)
-	check("session", row.Session, r.Session)
-	check("trace", row.Trace, r.Trace)
-	check("model", row.Model, r.Model)
-	check("tool", row.Tool, r.Tool)
-	check("outcome", row.Outcome, r.Outcome)
-	check("approver", row.Approver, r.Approver)
-	check("kid", row.Kid, r.Kid)
 	if prev, err := hex.DecodeString(r.Prev); err != nil || !bytes.Equal(prev, row.Prev) {
 		bad = append(bad, "prev")
 	}
