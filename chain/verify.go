@@ -22,7 +22,10 @@ type VerifyError struct {
 	Chain   string `json:"chain"`
 	Seq     uint64 `json:"seq"`
 	Through uint64 `json:"through,omitempty"`
-	Reason  string `json:"reason"`
+	// Kind says what sort of problem it is, for code that acts on it;
+	// Reason says it in words. It is not part of the JSON output.
+	Kind   Kind   `json:"-"`
+	Reason string `json:"reason"`
 	// Unverifiable marks a problem that makes the record impossible to
 	// check (an unknown key id) rather than proven tampered.
 	Unverifiable bool `json:"unverifiable,omitempty"`
@@ -184,8 +187,8 @@ func NewVerifier(chain string, keys Keyring, report func(*VerifyError)) *Verifie
 	return &Verifier{chain: chain, keys: keys, report: report, next: 1, prevOK: true, treeOK: true, epochKeys: newEpochKeys(keys)}
 }
 
-func (v *Verifier) fail(seq, through uint64, unverifiable bool, format string, args ...any) {
-	e := &VerifyError{Chain: v.chain, Seq: seq, Through: through, Reason: fmt.Sprintf(format, args...), Unverifiable: unverifiable}
+func (v *Verifier) fail(kind Kind, seq, through uint64, unverifiable bool, format string, args ...any) {
+	e := &VerifyError{Chain: v.chain, Seq: seq, Through: through, Kind: kind, Reason: fmt.Sprintf(format, args...), Unverifiable: unverifiable}
 	if unverifiable {
 		v.unverif++
 	} else {
@@ -196,10 +199,11 @@ func (v *Verifier) fail(seq, through uint64, unverifiable bool, format string, a
 	}
 }
 
-// Fail reports a problem with record seq found outside the verifier (such
-// as a stored column that contradicts the payload); it counts as invalid.
-func (v *Verifier) Fail(seq uint64, format string, args ...any) {
-	v.fail(seq, 0, false, format, args...)
+// Fail reports a problem of the given kind with record seq found outside
+// the verifier (such as a stored column that contradicts the payload); it
+// counts as invalid.
+func (v *Verifier) Fail(kind Kind, seq uint64, format string, args ...any) {
+	v.fail(kind, seq, 0, false, format, args...)
 }
 
 // StartAt says the records fed begin at seq on purpose (an export of a
@@ -212,8 +216,8 @@ func (v *Verifier) LastCheckpoint() *Checkpoint { return v.lastCkpt }
 
 // Unverifiable reports a problem found outside the verifier that leaves
 // the chain unproven rather than proven tampered (a stale checkpoint).
-func (v *Verifier) Unverifiable(seq uint64, format string, args ...any) {
-	v.fail(seq, 0, true, format, args...)
+func (v *Verifier) Unverifiable(kind Kind, seq uint64, format string, args ...any) {
+	v.fail(kind, seq, 0, true, format, args...)
 }
 
 // Prepared is what checking one record needs that depends on no other
@@ -263,7 +267,7 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 	seq, mac := p.seq, p.mac
 	v.records++
 	if seq < v.next {
-		v.fail(seq, 0, false, "seq out of order or duplicated (expected %d)", v.next)
+		v.fail(KindOrder, seq, 0, false, "seq out of order or duplicated (expected %d)", v.next)
 		return nil
 	}
 	first := v.records == 1 && seq > 1
@@ -274,7 +278,7 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 		v.prevOK = false
 		v.cut(seq)
 	} else if seq > v.next {
-		v.fail(v.next, seq-1, false, "records missing")
+		v.fail(KindMissing, v.next, seq-1, false, "records missing")
 		v.prevOK = false
 		v.cut(seq)
 	}
@@ -295,22 +299,22 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 	r, err := p.r, p.perr
 	switch {
 	case r == nil:
-		v.fail(seq, 0, false, "payload does not decode")
+		v.fail(KindPayload, seq, 0, false, "payload does not decode")
 		return nil
 	case errors.Is(err, record.ErrNotCanonical):
-		v.fail(seq, 0, false, "payload is not in canonical form")
+		v.fail(KindPayload, seq, 0, false, "payload is not in canonical form")
 	case err != nil:
-		v.fail(seq, 0, false, "payload does not decode")
+		v.fail(KindPayload, seq, 0, false, "payload does not decode")
 		return nil
 	}
 	if r.Chain != v.chain {
-		v.fail(seq, 0, false, "payload names chain %q", r.Chain)
+		v.fail(KindPayload, seq, 0, false, "payload names chain %q", r.Chain)
 	}
 	if r.Seq != seq {
-		v.fail(seq, 0, false, "payload names seq %d", r.Seq)
+		v.fail(KindPayload, seq, 0, false, "payload names seq %d", r.Seq)
 	}
 	if !p.prevOK {
-		v.fail(seq, 0, false, "payload prev is not a 32-byte hex value")
+		v.fail(KindPayload, seq, 0, false, "payload prev is not a 32-byte hex value")
 		return r
 	}
 	prev := p.prev
@@ -319,16 +323,16 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 	}
 	if seq == 1 {
 		if r.Action != record.ActionChainStart {
-			v.fail(seq, 0, false, "first record is %q, not chain_start", r.Action)
+			v.fail(KindLink, seq, 0, false, "first record is %q, not chain_start", r.Action)
 		}
 		if prev != ([32]byte{}) {
-			v.fail(seq, 0, false, "first record's prev is not zero")
+			v.fail(KindLink, seq, 0, false, "first record's prev is not zero")
 		}
 	} else if linked && prev != prevStored {
-		v.fail(seq, 0, false, "prev does not match the mac of seq %d", seq-1)
+		v.fail(KindLink, seq, 0, false, "prev does not match the mac of seq %d", seq-1)
 	}
 	if len(mac) != 32 {
-		v.fail(seq, 0, false, "stored mac is not 32 bytes")
+		v.fail(KindMAC, seq, 0, false, "stored mac is not 32 bytes")
 		return r
 	}
 	if r.Action == record.ActionCheckpoint {
@@ -341,7 +345,7 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 	// only unverifiable for the key. (Without the HMAC key the records
 	// are vouched for by the signed roots alone, and this is not checked.)
 	if !v.skipMAC && linked && v.lastKid != "" && r.Kid != v.lastKid && r.Kid != v.rotateTo {
-		v.fail(seq, 0, false, "key changed from %q to %q without a key_rotation record", v.lastKid, r.Kid)
+		v.fail(KindKey, seq, 0, false, "key changed from %q to %q without a key_rotation record", v.lastKid, r.Kid)
 	}
 	v.lastKid, v.rotateTo = r.Kid, ""
 	if r.Action == record.ActionKeyRotation {
@@ -359,11 +363,11 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 		return r
 	}
 	if !p.keyOK {
-		v.fail(seq, 0, true, "no key for kid %q", r.Kid)
+		v.fail(KindKey, seq, 0, true, "no key for kid %q", r.Kid)
 		return r
 	}
 	if !p.macOK {
-		v.fail(seq, 0, false, "mac mismatch")
+		v.fail(KindMAC, seq, 0, false, "mac mismatch")
 		return r
 	}
 	switch r.Action {
@@ -371,7 +375,7 @@ func (v *Verifier) AddPrepared(p *Prepared) *record.Record {
 		v.purge(seq, r)
 	case record.ActionKeyRotation:
 		if v.rotateTo == "" {
-			v.fail(seq, 0, false, "key_rotation record names no new_kid")
+			v.fail(KindKey, seq, 0, false, "key_rotation record names no new_kid")
 		}
 	}
 	return r
@@ -390,7 +394,7 @@ func (v *Verifier) epochRules(seq uint64, linked bool, r *record.Record) {
 				Epoch uint64 `json:"epoch"`
 			}
 			if json.Unmarshal(r.Detail, &d) != nil || d.Epoch != e || e == 0 {
-				v.fail(seq, 0, false, "seal record does not name its own epoch %d", e)
+				v.fail(KindEpoch, seq, 0, false, "seal record does not name its own epoch %d", e)
 				return
 			}
 			v.sealed = e
@@ -404,20 +408,20 @@ func (v *Verifier) epochRules(seq uint64, linked bool, r *record.Record) {
 	switch {
 	case seq == 1 || v.lastEpoch == 0:
 		if e > 1 {
-			v.fail(seq, 0, false, "epochs begin at epoch %d, not 1", e)
+			v.fail(KindEpoch, seq, 0, false, "epochs begin at epoch %d, not 1", e)
 		}
 	case e == 0:
-		v.fail(seq, 0, false, "epochs switched off after epoch %d", v.lastEpoch)
+		v.fail(KindEpoch, seq, 0, false, "epochs switched off after epoch %d", v.lastEpoch)
 	case rotated:
 		if e != 1 {
-			v.fail(seq, 0, false, "the new key of a rotation begins at epoch %d, not 1", e)
+			v.fail(KindEpoch, seq, 0, false, "the new key of a rotation begins at epoch %d, not 1", e)
 		}
 	case v.sealed != 0 && e != v.sealed+1:
-		v.fail(seq, 0, false, "epoch %d follows the seal of epoch %d", e, v.sealed)
+		v.fail(KindEpoch, seq, 0, false, "epoch %d follows the seal of epoch %d", e, v.sealed)
 	case v.sealed == 0 && e > v.lastEpoch:
-		v.fail(seq, 0, false, "epoch %d begins without a seal of epoch %d", e, v.lastEpoch)
+		v.fail(KindEpoch, seq, 0, false, "epoch %d begins without a seal of epoch %d", e, v.lastEpoch)
 	case v.sealed == 0 && e < v.lastEpoch:
-		v.fail(seq, 0, false, "epoch %d after epoch %d", e, v.lastEpoch)
+		v.fail(KindEpoch, seq, 0, false, "epoch %d after epoch %d", e, v.lastEpoch)
 	}
 }
 
@@ -475,7 +479,7 @@ func (v *Verifier) compareWitnessed() {
 		}
 		v.checkedW[i] = true
 		if w.Root != root {
-			v.fail(1, w.Size, false, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)",
+			v.fail(KindWitness, 1, w.Size, false, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)",
 				w.Size, record.FormatTime(w.Time))
 			continue
 		}
@@ -510,36 +514,36 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 		Note string `json:"note"`
 	}
 	if json.Unmarshal(r.Detail, &d) != nil || d.Note == "" {
-		v.fail(seq, 0, false, "checkpoint record carries no signed note")
+		v.fail(KindCheckpoint, seq, 0, false, "checkpoint record carries no signed note")
 		return
 	}
 	c, err := OpenCheckpoint(d.Note, v.trusted)
 	signed := err == nil
 	switch {
 	case errors.Is(err, ErrUnknownSigner) && len(v.trusted) > 0:
-		v.fail(seq, 0, true, "checkpoint is not signed by a trusted key")
+		v.fail(KindSignature, seq, 0, true, "checkpoint is not signed by a trusted key")
 		return
 	case errors.Is(err, ErrUnknownSigner):
 		// No keys given: what it states is still checked below.
 	case errors.Is(err, ErrBadSignature):
-		v.fail(seq, 0, false, "checkpoint signature does not verify")
+		v.fail(KindSignature, seq, 0, false, "checkpoint signature does not verify")
 		return
 	case err != nil:
-		v.fail(seq, 0, false, "checkpoint note is malformed")
+		v.fail(KindCheckpoint, seq, 0, false, "checkpoint note is malformed")
 		return
 	}
 	if c.Chain != v.chain || c.Size != seq-1 || d.Size != c.Size {
-		v.fail(seq, 0, false, "checkpoint states chain %q size %d, but it is record %d of chain %q", c.Chain, c.Size, seq, v.chain)
+		v.fail(KindCheckpoint, seq, 0, false, "checkpoint states chain %q size %d, but it is record %d of chain %q", c.Chain, c.Size, seq, v.chain)
 		return
 	}
 	if c.HeadMAC != prev {
 		// A chain re-MACed by a key holder: the signed head differs. The
 		// root is still compared, to say which records changed.
-		v.fail(seq, 0, false, "checkpoint's head mac is not the mac of seq %d", seq-1)
+		v.fail(KindCheckpoint, seq, 0, false, "checkpoint's head mac is not the mac of seq %d", seq-1)
 	}
 	if !c.Time.Equal(r.IngestedAt) {
 		// The note's time is the record's ingested_at (freshness reads it).
-		v.fail(seq, 0, false, "checkpoint's time is not the ingested_at of its record")
+		v.fail(KindCheckpoint, seq, 0, false, "checkpoint's time is not the ingested_at of its record")
 	}
 	t, parsed := CheckpointTree(r.Detail, seq)
 	stateOK := parsed && t.Root() == c.Root
@@ -554,7 +558,7 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 		if stateOK {
 			from, through = firstDifference(&v.tree, &t)
 		}
-		v.fail(from, through, false, "records %d..%d do not match the merkle root signed at seq %d", from, through, seq)
+		v.fail(KindMerkle, from, through, false, "records %d..%d do not match the merkle root signed at seq %d", from, through, seq)
 		v.cut(seq)
 		v.vouchFrom = size // nothing before it is vouched for
 	case v.treeOK:
@@ -566,7 +570,7 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 		from, differ := v.rng.Covered(&t)
 		for _, d := range differ {
 			lo, hi := d.Start+1, d.Start+uint64(1)<<d.Height
-			v.fail(lo, hi, false, "records %d..%d do not match the merkle root signed at seq %d", lo, hi, seq)
+			v.fail(KindMerkle, lo, hi, false, "records %d..%d do not match the merkle root signed at seq %d", lo, hi, seq)
 		}
 		hashed = true
 		v.vouchFrom = from
@@ -578,7 +582,7 @@ func (v *Verifier) checkpoint(seq uint64, prev [32]byte, r *record.Record) {
 				v.unsignedFrom, v.unsignedThrough = v.rng.Begin+1, from
 			}
 			if v.skipMAC {
-				v.fail(v.rng.Begin+1, from, true, "records %d..%d are covered by no signed tree state (they share a merkle subtree with records not given), and no HMAC key was given: nothing vouches for them", v.rng.Begin+1, from)
+				v.fail(KindUnvouched, v.rng.Begin+1, from, true, "records %d..%d are covered by no signed tree state (they share a merkle subtree with records not given), and no HMAC key was given: nothing vouches for them", v.rng.Begin+1, from)
 			}
 		}
 	}
@@ -620,7 +624,7 @@ func (v *Verifier) compareWitnessedPrefixes(t *Tree) {
 			root, _ := t.PrefixRoot(n)
 			v.checkedW[i] = true
 			if root != w.Root {
-				v.fail(1, w.Size, false, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)",
+				v.fail(KindWitness, 1, w.Size, false, "records 1..%d differ from the witnessed checkpoint of %s (rollback or rewrite)",
 					w.Size, record.FormatTime(w.Time))
 				continue
 			}
@@ -647,7 +651,7 @@ func (v *Verifier) purge(seq uint64, r *record.Record) {
 		} `json:"policy"`
 	}
 	if err := json.Unmarshal(r.Detail, &d); err != nil || d.ThroughSeq == 0 {
-		v.fail(seq, 0, false, "retention_purge record has no valid through_seq")
+		v.fail(KindRetention, seq, 0, false, "retention_purge record has no valid through_seq")
 		return
 	}
 	// The records purged were sealed before the cutoff, and the cutoff
@@ -655,42 +659,42 @@ func (v *Verifier) purge(seq uint64, r *record.Record) {
 	cutoff, cerr := time.Parse(time.RFC3339Nano, d.Cutoff)
 	maxAge, merr := time.ParseDuration(d.Policy.MaxAge)
 	if cerr != nil || merr != nil || maxAge <= 0 {
-		v.fail(seq, 0, false, "retention_purge record has no valid cutoff and policy.max_age")
+		v.fail(KindRetention, seq, 0, false, "retention_purge record has no valid cutoff and policy.max_age")
 		return
 	}
 	if cutoff.After(r.IngestedAt.Add(-maxAge)) {
-		v.fail(seq, 0, false, "retention_purge purges records younger than its policy (cutoff %s, max_age %s)",
+		v.fail(KindRetention, seq, 0, false, "retention_purge purges records younger than its policy (cutoff %s, max_age %s)",
 			record.FormatTime(cutoff), maxAge)
 		return
 	}
 	if d.ThroughSeq >= seq {
-		v.fail(seq, 0, false, "retention_purge record covers itself (through_seq %d)", d.ThroughSeq)
+		v.fail(KindRetention, seq, 0, false, "retention_purge record covers itself (through_seq %d)", d.ThroughSeq)
 		return
 	}
 	// Times from outside the record: the configured policy, the clock of
 	// this verification, the witnessed checkpoints.
 	switch {
 	case v.retentionOK && v.retention <= 0:
-		v.fail(seq, 0, false, "retention_purge record, but the config sets no retention.max_age: no record may be purged")
+		v.fail(KindRetention, seq, 0, false, "retention_purge record, but the config sets no retention.max_age: no record may be purged")
 		return
 	case v.retentionOK && maxAge < v.retention:
-		v.fail(seq, 0, false, "retention_purge keeps records for %s, less than the config's retention.max_age %s", maxAge, v.retention)
+		v.fail(KindRetention, seq, 0, false, "retention_purge keeps records for %s, less than the config's retention.max_age %s", maxAge, v.retention)
 		return
 	case !v.now.IsZero() && cutoff.Add(maxAge).After(v.now):
-		v.fail(seq, 0, false, "retention_purge's cutoff %s is less than its max_age %s before this verification", record.FormatTime(cutoff), maxAge)
+		v.fail(KindRetention, seq, 0, false, "retention_purge's cutoff %s is less than its max_age %s before this verification", record.FormatTime(cutoff), maxAge)
 		return
 	}
 	// A witnessed checkpoint whose record (seq size+1) was purged was
 	// sealed before the cutoff.
 	if i := sortSearchSize(v.witnessed, d.ThroughSeq) - 1; i >= 0 {
 		if w := v.witnessed[v.witnessMax[i]]; !w.Time.Before(cutoff) {
-			v.fail(seq, 0, false, "retention_purge through seq %d purges the checkpoint witnessed at %s (size %d), which is not older than its cutoff %s",
+			v.fail(KindRetention, seq, 0, false, "retention_purge through seq %d purges the checkpoint witnessed at %s (size %d), which is not older than its cutoff %s",
 				d.ThroughSeq, record.FormatTime(w.Time), w.Size, record.FormatTime(cutoff))
 			return
 		}
 	}
 	if d.ThroughSeq == v.missingPrefix && hex.EncodeToString(v.firstPrev[:]) != d.ThroughMAC {
-		v.fail(d.ThroughSeq+1, 0, false, "first kept record does not link to the purge boundary of seq %d", seq)
+		v.fail(KindLink, d.ThroughSeq+1, 0, false, "first kept record does not link to the purge boundary of seq %d", seq)
 		return
 	}
 	if len(v.trusted) == 0 && !v.skipMAC {
@@ -785,7 +789,7 @@ const (
 // as a problem: a chain that exists has at least its chain_start.
 func (v *Verifier) Finish() Summary {
 	if v.records == 0 {
-		v.fail(1, 0, false, "chain has no records")
+		v.fail(KindAbsent, 1, 0, false, "chain has no records")
 	}
 	if v.missingPrefix > 0 && v.purgedThrough < v.missingPrefix && v.startAt != v.missingPrefix+1 {
 		// A purge that checks out but that no signed checkpoint covers yet
@@ -794,10 +798,10 @@ func (v *Verifier) Finish() Summary {
 		// like this) leaves the prefix unproven; nothing else accounts for
 		// it.
 		if len(v.pending) > 0 && v.pending[0].through >= v.missingPrefix {
-			v.fail(1, v.missingPrefix, true, "seq 1..%d were purged by the retention_purge record at seq %d, which no checkpoint signed by a trusted key covers: the purge cannot be told from a forgery",
+			v.fail(KindRetention, 1, v.missingPrefix, true, "seq 1..%d were purged by the retention_purge record at seq %d, which no checkpoint signed by a trusted key covers: the purge cannot be told from a forgery",
 				v.missingPrefix, v.pending[0].seq)
 		} else {
-			v.fail(1, v.missingPrefix, false, "records missing (no retention_purge record covers them)")
+			v.fail(KindMissing, 1, v.missingPrefix, false, "records missing (no retention_purge record covers them)")
 		}
 	}
 	s := Summary{Chain: v.chain, Records: v.records, Head: v.lastSeen,
@@ -838,9 +842,9 @@ func (v *Verifier) finishWitnessed(s *Summary) {
 	}
 	switch n := len(uncompared); {
 	case n == 1:
-		v.fail(uncompared[0].Size, 0, true, "the witnessed checkpoint of size %d could not be compared: the records before it cannot be hashed from seq 1 or from a checkpoint (gap)", uncompared[0].Size)
+		v.fail(KindWitness, uncompared[0].Size, 0, true, "the witnessed checkpoint of size %d could not be compared: the records before it cannot be hashed from seq 1 or from a checkpoint (gap)", uncompared[0].Size)
 	case n > 1:
-		v.fail(uncompared[0].Size, 0, true, "%d witnessed checkpoints (sizes %d..%d) could not be compared: the records before them cannot be hashed from seq 1 or from a checkpoint (gap)",
+		v.fail(KindWitness, uncompared[0].Size, 0, true, "%d witnessed checkpoints (sizes %d..%d) could not be compared: the records before them cannot be hashed from seq 1 or from a checkpoint (gap)",
 			n, uncompared[0].Size, uncompared[n-1].Size)
 	}
 	switch {
@@ -848,7 +852,7 @@ func (v *Verifier) finishWitnessed(s *Summary) {
 		s.Witness = WitnessExtended
 	case !v.export:
 		s.Witness = WitnessTruncated
-		v.fail(v.lastSeen+1, newest.Size, false, "the store ends at seq %d, but a witnessed checkpoint of %s covers %d records (the newest records were removed: truncation or rollback)",
+		v.fail(KindWitness, v.lastSeen+1, newest.Size, false, "the store ends at seq %d, but a witnessed checkpoint of %s covers %d records (the newest records were removed: truncation or rollback)",
 			v.lastSeen, record.FormatTime(newest.Time), newest.Size)
 	case v.matched > 0 || slices.Contains(v.checkedW, true):
 		// An export taken before the chain grew: it ends where it was
@@ -857,7 +861,7 @@ func (v *Verifier) finishWitnessed(s *Summary) {
 		s.Witness = WitnessExportEnds
 	default:
 		s.Witness = WitnessExportUnconfirmed
-		v.fail(v.lastSeen+1, newest.Size, true, "the export ends at seq %d, before the witnessed checkpoint of %s (%d records), and reaches no witnessed checkpoint it can be compared with: that it is part of the witnessed chain cannot be shown (give a checkpoint witnessed when it was taken, such as the sidecar's stdout lines, with --checkpoint)",
+		v.fail(KindWitness, v.lastSeen+1, newest.Size, true, "the export ends at seq %d, before the witnessed checkpoint of %s (%d records), and reaches no witnessed checkpoint it can be compared with: that it is part of the witnessed chain cannot be shown (give a checkpoint witnessed when it was taken, such as the sidecar's stdout lines, with --checkpoint)",
 			v.lastSeen, record.FormatTime(newest.Time), newest.Size)
 	}
 }
@@ -876,10 +880,10 @@ func (v *Verifier) Absent(namedBy string) Summary {
 		if v.export {
 			what = "the export"
 		}
-		v.fail(1, w.Size, false, "%s holds no record of this chain, but a witnessed checkpoint of %s covers %d records (the chain was deleted, emptied or replaced)",
+		v.fail(KindWitness, 1, w.Size, false, "%s holds no record of this chain, but a witnessed checkpoint of %s covers %d records (the chain was deleted, emptied or replaced)",
 			what, record.FormatTime(w.Time), w.Size)
 	} else {
-		v.fail(1, 0, true, "%s names this chain, but the store holds no record of it, and no witnessed checkpoint says whether it had any: an emptied store cannot be told from one never written to", namedBy)
+		v.fail(KindAbsent, 1, 0, true, "%s names this chain, but the store holds no record of it, and no witnessed checkpoint says whether it had any: an emptied store cannot be told from one never written to", namedBy)
 	}
 	s.Invalid, s.Unverifiable = v.invalid, v.unverif
 	return s

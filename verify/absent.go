@@ -60,7 +60,7 @@ func absentChains(ids []string, opts Options, onProblem func(*chain.VerifyError)
 		problems = append(problems, ps)
 	}
 	if len(ids) == 0 && len(names) == 0 {
-		e := &chain.VerifyError{Reason: "the input holds no records: there is nothing to verify, and an emptied store cannot be told from one never written to", Unverifiable: true}
+		e := &chain.VerifyError{Kind: chain.KindAbsent, Reason: "the input holds no records: there is nothing to verify, and an emptied store cannot be told from one never written to", Unverifiable: true}
 		if onProblem != nil {
 			onProblem(e)
 		}

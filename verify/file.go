@@ -117,7 +117,7 @@ const maxFramingProblems = 1000
 // fail records a framing problem of the file (invalid).
 func (fs *FileStore) fail(format string, args ...any) {
 	if len(fs.problems) < maxFramingProblems {
-		fs.problems = append(fs.problems, &chain.VerifyError{Reason: fmt.Sprintf(format, args...)})
+		fs.problems = append(fs.problems, &chain.VerifyError{Kind: chain.KindFraming, Reason: fmt.Sprintf(format, args...)})
 		return
 	}
 	fs.more++
@@ -130,7 +130,7 @@ func (fs *FileStore) Problems() []*chain.VerifyError {
 	if fs.more == 0 {
 		return fs.problems
 	}
-	return append(fs.problems[:len(fs.problems):len(fs.problems)], &chain.VerifyError{
+	return append(fs.problems[:len(fs.problems):len(fs.problems)], &chain.VerifyError{Kind: chain.KindFraming,
 		Reason: fmt.Sprintf("%d more export lines, up to line %d, break the export's framing (not listed)", fs.more, fs.lastBad)})
 }
 

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +42,7 @@ type Report struct {
 	Chains   []chain.Summary      `json:"chains"`
 	Problems []*chain.VerifyError `json:"problems"`
 	// Gaps lists the problems that are missing records (a subset of
-	// Problems), each with its range.
+	// Problems: those of chain.KindMissing), each with its range.
 	Gaps []*chain.VerifyError `json:"gaps"`
 	// Exposure says what this verification cannot prove: per chain, what
 	// is signed and what is not yet covered, and what the inputs given
@@ -156,7 +155,7 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 			tallies[i].add(row, r)
 			if r != nil && !row.Quarantined && !row.PayloadOnly {
 				for _, col := range mismatchedColumns(row, r) {
-					v.Fail(row.Seq, "column %s does not match the payload", col)
+					v.Fail(chain.KindColumn, row.Seq, "column %s does not match the payload", col)
 				}
 			}
 		})
@@ -164,10 +163,10 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 			return fmt.Errorf("scan chain %q: %w", ids[i], err)
 		}
 		if len(opts.Keys) == 0 && v.LastCheckpoint() == nil {
-			v.Unverifiable(0, "no HMAC key was given and no signed checkpoint covers any record: nothing vouches for this chain")
+			v.Unverifiable(chain.KindUnvouched, 0, "no HMAC key was given and no signed checkpoint covers any record: nothing vouches for this chain")
 		}
 		if c := v.LastCheckpoint(); opts.MaxAge > 0 && (c == nil || opts.Now().Sub(c.Time) > opts.MaxAge) {
-			v.Unverifiable(0, "the newest checkpoint is older than the freshness bound %s, or there is none: the newest records may have been cut together with their checkpoints", opts.MaxAge)
+			v.Unverifiable(chain.KindFreshness, 0, "the newest checkpoint is older than the freshness bound %s, or there is none: the newest records may have been cut together with their checkpoints", opts.MaxAge)
 		}
 		rep.Chains[i] = v.Finish()
 		return nil
@@ -207,7 +206,7 @@ func Run(ctx context.Context, st Store, opts Options, onProblem func(*chain.Veri
 	for _, ps := range perChain {
 		rep.Problems = append(rep.Problems, ps...)
 		for _, p := range ps {
-			if strings.HasPrefix(p.Reason, "records missing") {
+			if p.Kind == chain.KindMissing {
 				rep.Gaps = append(rep.Gaps, p)
 			}
 		}

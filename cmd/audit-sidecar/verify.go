@@ -169,9 +169,9 @@ func verifyCmd(args []string) int {
 			case err == nil:
 				opts.Witnessed = append(opts.Witnessed, c)
 			case errors.Is(err, chain.ErrUnknownSigner):
-				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Reason: "witnessed checkpoint is not signed by a trusted key", Unverifiable: true})
+				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Kind: chain.KindWitness, Reason: "witnessed checkpoint is not signed by a trusted key", Unverifiable: true})
 			default:
-				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Reason: "witnessed checkpoint: " + err.Error()})
+				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Kind: chain.KindWitness, Reason: "witnessed checkpoint: " + err.Error()})
 			}
 		}
 	}
@@ -213,7 +213,7 @@ func verifyCmd(args []string) int {
 		defer o.store.Close()
 		st, opened = o.store, o
 		if o.notAStore != nil {
-			pre = append(pre, &chain.VerifyError{Reason: "the store holds no audit records: " + o.notAStore.Reason, Unverifiable: true})
+			pre = append(pre, &chain.VerifyError{Kind: chain.KindAbsent, Reason: "the store holds no audit records: " + o.notAStore.Reason, Unverifiable: true})
 		}
 	}
 
