@@ -208,6 +208,9 @@ func TestIngest_FirstCommitErrorIsReturned(t *testing.T) {
 		return nil
 	}}
 	lines := feed(sourceLines(3, false))
+	// Closed, so that a run that goes on past the refused commit ends too,
+	// and fails here instead of hanging.
+	close(lines)
 	err = in.Run(context.Background(), lines) // ends by itself
 	if !errors.Is(err, spool.ErrNotContiguous) || !errors.Is(err, spool.ErrChainMismatch) {
 		t.Fatalf("Run: %v; want the failed commit's error and the final commit's", err)
