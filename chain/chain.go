@@ -98,9 +98,8 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 		payload = make([]byte, len(s.buf))
 		copy(payload, s.buf)
 	}
-	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload, Indexed: &record.Indexed{
-		Chain: r.Chain, Seq: r.Seq, Columns: record.ColumnsOf(r), Prev: r.Prev,
-	}}
+	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload, Indexed: &record.Indexed{Chain: r.Chain, Seq: r.Seq, Prev: r.Prev}}
+	out.Indexed.Columns.SetFrom(r)
 	s.mac.Reset()
 	s.mac.Write(s.head.MAC[:])
 	s.mac.Write(payload)

@@ -27,8 +27,8 @@ type Column struct {
 	Time bool
 	// In returns where c holds the column's value.
 	In func(c *Columns) *string
-	// of is the column's value for r, as r's payload holds it.
-	of func(r *Record) string
+	// Of is the column's value for r, as r's payload holds it.
+	Of func(r *Record) string
 }
 
 // IndexColumns are the indexed columns in the order sinks store them,
@@ -63,13 +63,18 @@ var columnByKey = func() map[string]*Column {
 	return m
 }()
 
+// SetFrom sets c to r's indexed columns, as r's payload holds them.
+func (c *Columns) SetFrom(r *Record) {
+	for i := range IndexColumns {
+		col := &IndexColumns[i]
+		*col.In(c) = col.Of(r)
+	}
+}
+
 // ColumnsOf returns r's indexed columns, as its payload holds them.
 func ColumnsOf(r *Record) Columns {
 	var c Columns
-	for i := range IndexColumns {
-		col := &IndexColumns[i]
-		*col.In(&c) = col.of(r)
-	}
+	c.SetFrom(r)
 	return c
 }
 

@@ -366,9 +366,8 @@ func mismatchedColumns(row *sink.Row, r *record.Record) []string {
 	if row.Chain != r.Chain {
 		bad = append(bad, "chain")
 	}
-	want := record.ColumnsOf(r)
 	for _, c := range record.IndexColumns {
-		if *c.In(&row.Columns) != *c.In(&want) {
+		if *c.In(&row.Columns) != c.Of(r) {
 			bad = append(bad, c.Name)
 		}
 	}
