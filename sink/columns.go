@@ -85,8 +85,9 @@ var (
 	}()
 )
 
-// sqlIdent is column name c as SQL text: quoted when it is a reserved
-// word in PostgreSQL ("user"; SQLite takes the same quotes).
+// sqlIdent is column name c as SQL text: "user", a reserved word in
+// PostgreSQL, is quoted (SQLite takes the same quotes); the other names
+// need none.
 func sqlIdent(c string) string {
 	if c == "user" {
 		return `"user"`
