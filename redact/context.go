@@ -17,6 +17,12 @@ const (
 	ctxCNPJ                         // a CNPJ
 	ctxSSN                          // a US SSN or ITIN
 	ctxMRN                          // a medical record number
+	ctxPassword                     // a password
+	ctxPassphrase                   // a passphrase (may hold spaces)
+	ctxSecret                       // a secret, token or key
+	ctxCVV                          // a card's security code
+	ctxPhone                        // a phone number
+	ctxMsgID                        // a Message-ID (not an e-mail address)
 )
 
 // contextWindow is how far before a candidate a context word may start.
@@ -35,7 +41,14 @@ var contextWords = [...]struct {
 	{ctxCNPJ, []string{"cnpj"}},
 	{ctxSSN, []string{"ssn", "social security", "itin", "taxpayer id"}},
 	{ctxMRN, []string{"mrn", "medical record", "patient id", "chart no", "chart number"}},
+	{ctxCVV, []string{"cvv", "cvc", "cvv2", "cvc2", "csc", "cid", "security code", "card code", "card verification"}},
+	{ctxPhone, []string{"phone", "tel", "tel.", "telephone", "mobile", "cell", "cellphone", "fax", "whatsapp", "msisdn",
+		"contact number", "telefon", "telefone", "telefono", "teléfono", "téléphone", "handy", "portable"}},
 }
+
+// wholeWord marks the contexts whose words must also end at a word
+// boundary ("tel" is not "telemetry", "cell" not "cells").
+const wholeWord = ctxCVV | ctxPhone
 
 // contextFirst marks the first letters of context words, both cases.
 var contextFirst = func() (t [256]bool) {
@@ -64,7 +77,7 @@ func (n *numScan) context(i int, want keyCtx) bool {
 				continue
 			}
 			for _, w := range cw.words {
-				if hasFoldAt(s, k, w) {
+				if hasFoldAt(s, k, w) && (want&wholeWord == 0 || !isAlpha(byteAt(s, k+len(w)))) {
 					return true
 				}
 			}
@@ -113,6 +126,16 @@ func keyContext(k string) keyCtx {
 	if hasSuffix(t, "mrn") || contains(t, "medicalrecord") || contains(t, "patientid") {
 		ctx |= ctxMRN
 	}
+	switch secretKeyKind(t) {
+	case kPassword:
+		ctx |= ctxPassword
+		if hasSuffix(t, "passphrase") {
+			ctx |= ctxPassphrase
+		}
+	case kSecret:
+		ctx |= ctxSecret
+	}
+	ctx |= tailContext(t)
 	for i := 0; i < len(t); i++ {
 		for _, kw := range keyWords[t[i]] {
 			if len(t)-i >= len(kw.word) && t[i:i+len(kw.word)] == kw.word {
@@ -136,7 +159,7 @@ var keyWords = func() (t [256][]keyWord) {
 	add("birth", ctxDOB)
 	add("geburt", ctxDOB)
 	for _, cw := range contextWords[1:] {
-		if cw.ctx == ctxSSN || cw.ctx == ctxMRN {
+		if cw.ctx&(ctxSSN|ctxMRN|wholeWord) != 0 {
 			continue
 		}
 		for _, w := range cw.words {
@@ -156,3 +179,44 @@ func contains(s, w string) bool {
 }
 
 func hasSuffix(s, w string) bool { return len(s) >= len(w) && s[len(s)-len(w):] == w }
+
+// tailContext classifies a folded key by its end: a card's security code,
+// a phone number, a Message-ID.
+func tailContext(t string) keyCtx {
+	for _, tc := range keyTails {
+		if hasSuffix(t, tc.word) {
+			return tc.ctx
+		}
+	}
+	return 0
+}
+
+var keyTails = []keyWord{
+	{"cvv", ctxCVV}, {"cvc", ctxCVV}, {"cvv2", ctxCVV}, {"cvc2", ctxCVV}, {"csc", ctxCVV},
+	{"securitycode", ctxCVV}, {"cardcode", ctxCVV}, {"verificationcode", 0},
+	{"phone", ctxPhone}, {"phonenumber", ctxPhone}, {"phoneno", ctxPhone}, {"tel", ctxPhone},
+	{"telephone", ctxPhone}, {"mobile", ctxPhone}, {"mobilenumber", ctxPhone}, {"cell", ctxPhone},
+	{"cellphone", ctxPhone}, {"fax", ctxPhone}, {"msisdn", ctxPhone}, {"whatsapp", ctxPhone},
+	{"contactnumber", ctxPhone}, {"telefon", ctxPhone}, {"telefone", ctxPhone}, {"telefono", ctxPhone},
+	{"messageid", ctxMsgID}, {"msgid", ctxMsgID}, {"inreplyto", ctxMsgID}, {"references", ctxMsgID},
+}
+
+// keyMayHaveContext is a cheap test of a key's last three bytes before
+// keyContext: whether it can end like a password, secret, card code,
+// phone or Message-ID key.
+func keyMayHaveContext(k string) bool {
+	if len(k) < 3 {
+		return false
+	}
+	var t [3]byte
+	for i := range t {
+		t[i] = k[len(k)-3+i] | 0x20
+	}
+	switch string(t[:]) {
+	case "ord", "swd", "pwd", "ase", "ode", "ass", "als", "ial", "ret", "ken", "key", "sig",
+		"cvv", "cvc", "vv2", "vc2", "csc", "one", "ber", "tel", "ile", "ell", "fax", "sdn", "app",
+		"fon", "ono", "eno", "eid", "gid", "yto", "ces":
+		return true
+	}
+	return false
+}

@@ -14,7 +14,10 @@ const (
 	TypeAPIKey        = "API_KEY"
 	TypeJWT           = "JWT"
 	TypeAuth          = "AUTH"
+	TypePassword      = "PASSWORD"
+	TypeSecret        = "SECRET"
 	TypeCard          = "CARD"
+	TypeCVV           = "CVV"
 	TypeIBAN          = "IBAN"
 	TypeSSN           = "SSN"
 	TypeITIN          = "ITIN"
@@ -49,8 +52,11 @@ const (
 	kAPIKey
 	kJWT
 	kAuth
+	kPassword
+	kSecret
 	kIBAN
 	kCard
+	kCVV
 	kSSN
 	kITIN
 	kAadhaar
@@ -75,13 +81,13 @@ const (
 
 var builtinTypes = [numBuiltin]string{
 	TypePrivateKey, TypeAWSAccessKey, TypeAWSSecretKey, TypeGitHubToken, TypeAPIKey, TypeJWT, TypeAuth,
-	TypeIBAN, TypeCard, TypeSSN, TypeITIN, TypeAadhaar, TypeCPF, TypeCNPJ, TypeDETaxID, TypeFRNIR,
+	TypePassword, TypeSecret, TypeIBAN, TypeCard, TypeCVV, TypeSSN, TypeITIN, TypeAadhaar, TypeCPF, TypeCNPJ, TypeDETaxID, TypeFRNIR,
 	TypeESNIF, TypeITFiscalCode, TypeUKNINO, TypeINPAN, TypePassport, TypeDOB, TypeVIN, TypeMRN,
 	TypePhone, TypeIPv4, TypeIPv6, TypeEmail,
 }
 
 // kindSet is a set of built-in kinds, bit k for kind k.
-type kindSet uint32
+type kindSet uint64
 
 func (s kindSet) has(k int) bool { return s&(1<<k) != 0 }
 
@@ -96,9 +102,10 @@ func setOf(ks ...int) kindSet {
 // Kinds found by the digit scanner, and those that need the context of a
 // nearby word or an object key.
 var (
-	numericKinds = setOf(kCard, kIBAN, kSSN, kITIN, kAadhaar, kCPF, kCNPJ, kDETaxID, kFRNIR, kESNIF,
+	numericKinds = setOf(kCard, kCVV, kIBAN, kSSN, kITIN, kAadhaar, kCPF, kCNPJ, kDETaxID, kFRNIR, kESNIF,
 		kITFiscalCode, kUKNINO, kINPAN, kPassport, kDOB, kVIN, kMRN, kPhone, kIPv4)
-	secretKinds  = setOf(kPrivateKey, kAWSAccessKey, kAWSSecretKey, kGitHubToken, kAPIKey, kJWT, kAuth)
+	secretKinds = setOf(kPrivateKey, kAWSAccessKey, kAWSSecretKey, kGitHubToken, kAPIKey, kJWT, kAuth,
+		kPassword, kSecret)
 	contextKinds = setOf(kPassport, kDOB, kMRN, kAadhaar, kCPF, kCNPJ)
 	splitKinds   = setOf(kCard, kPhone)
 )
@@ -106,7 +113,7 @@ var (
 // packs maps each pack name to its kinds. The jurisdiction packs add
 // identifiers; the compliance packs are unions of the others.
 var packs = map[string]kindSet{
-	"core":    setOf(kCard, kSSN, kPhone, kIPv4, kIPv6, kEmail),
+	"core":    setOf(kCard, kCVV, kSSN, kPhone, kIPv4, kIPv6, kEmail),
 	"secrets": secretKinds,
 	"us":      setOf(kSSN, kITIN, kPassport, kDOB, kVIN, kMRN),
 	"eu":      setOf(kIBAN, kUKNINO, kDETaxID, kFRNIR, kESNIF, kITFiscalCode),

@@ -107,7 +107,7 @@ func New(cfg Config) (*Redactor, error) {
 		packs = DefaultPacks
 	}
 	r.on = packSet(packs, bad)
-	r.keyCtx = r.on&(contextKinds|setOf(kAuth, kAWSSecretKey)) != 0
+	r.keyCtx = r.on&(contextKinds|setOf(kAuth, kAWSSecretKey, kPassword, kSecret, kCVV, kPhone, kEmail)) != 0
 	for k, t := range builtinTypes {
 		r.kinds = append(r.kinds, kind{name: t, mask: "[REDACTED:" + t + "]", secret: secretKinds.has(k), rule: "builtin:" + t})
 	}

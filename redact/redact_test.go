@@ -160,7 +160,7 @@ func TestString_NoAllocWithoutPII(t *testing.T) {
 func TestTypes(t *testing.T) {
 	r := mustNew(t, Config{Rules: []Rule{{Name: "emp-id", Pattern: "x"}, {Name: "email", Pattern: "y"}}})
 	got := strings.Join(r.Types(), ",")
-	want := "PRIVATE_KEY,AWS_ACCESS_KEY,AWS_SECRET_KEY,GITHUB_TOKEN,API_KEY,JWT,AUTH,CARD,SSN,PHONE,IPV4,IPV6,EMAIL,EMP_ID,UNPROCESSABLE"
+	want := "PRIVATE_KEY,AWS_ACCESS_KEY,AWS_SECRET_KEY,GITHUB_TOKEN,API_KEY,JWT,AUTH,PASSWORD,SECRET,CARD,CVV,SSN,PHONE,IPV4,IPV6,EMAIL,EMP_ID,UNPROCESSABLE"
 	if got != want {
 		t.Errorf("Types() = %s\nwant %s", got, want)
 	}

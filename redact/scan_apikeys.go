@@ -17,6 +17,9 @@ func scanDashKeys(s string, ms []match) []match {
 		}
 		p := off + k // the dash
 		off = p + 1
+		if p+1 < len(s) && strings.IndexByte("pPau", s[p+1]) >= 0 {
+			ms = cliPassword(s, p, ms)
+		}
 		// Each anchor looks at a bounded number of bytes to decide, so
 		// the scan stays linear; only an accepted key is read to its end.
 		var a, need int
@@ -29,13 +32,17 @@ func scanDashKeys(s string, ms []match) []match {
 		case p >= 2 && s[p-2:p] == "sk":
 			a, need = p-2, 32
 		default:
+			if a, e := prefixedToken(s, p, 1); e > 0 {
+				ms = append(ms, match{a, e, kAPIKey})
+				off = e
+			}
 			continue
 		}
 		if a > 0 && isAlnum(s[a-1]) {
 			continue
 		}
 		head := s[p+1 : runEndMax(s, p+1, clB64URL, need)]
-		if len(head) < need || need == 32 && !mixedCase(head) {
+		if len(head) < need || need == 32 && !mixedCase(head) && !keyMaterial(head) {
 			continue
 		}
 		e := runEnd(s, p+1, clB64URL)
@@ -43,6 +50,32 @@ func scanDashKeys(s string, ms []match) []match {
 		off = e
 	}
 	return ms
+}
+
+// keyMaterial reports whether t (the first 32 bytes after "sk-") is a
+// key of one case: hex or lower-case alphanumerics with a digit and a
+// letter and at most two dashes (sk-or-v1-..., DeepSeek's sk-<hex>), as
+// hyphenated words are not.
+func keyMaterial(t string) bool {
+	var m uint8
+	dashes := 0
+	for i := 0; i < len(t); i++ {
+		m |= class[t[i]] & (clDigit | clUpper | clLower)
+		if t[i] == '-' || t[i] == '_' {
+			dashes++
+		}
+	}
+	return m&clDigit != 0 && m&(clUpper|clLower) != 0 && dashes <= 2 && digitsIn(t) >= 8
+}
+
+func digitsIn(t string) int {
+	n := 0
+	for i := 0; i < len(t); i++ {
+		if isDigit(t[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 // mixedCase reports whether t has a digit, a capital and a small letter,
@@ -81,6 +114,10 @@ func scanUnderKeys(s string, ms []match) []match {
 			}
 			e = runEnd(s, e, clDigit|clUpper|clLower)
 		default:
+			if a, e := prefixedToken(s, p, 0); e > 0 {
+				ms = append(ms, match{a, e, kAPIKey})
+				off = e
+			}
 			continue
 		}
 		if a > 0 && isAlnum(s[a-1]) || isAlnumAt(s, e) && s[e] != '_' {

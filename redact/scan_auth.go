@@ -1,12 +1,14 @@
 package redact
 
+import "strings"
+
 // Keyword-anchored secrets: HTTP Authorization credentials and AWS secret
 // keys. The keywords are matched case-insensitively; the scan stops only at
 // bytes that can anchor one (b/B for bearer and basic, z/Z for
 // authorization, w/W for aws, k/K for ...access_key), which are rare enough
 // that the loop costs about as much as a plain byte scan.
 
-var kwAnchor = [256]bool{'b': true, 'B': true, 'z': true, 'Z': true, 'w': true, 'W': true, 'k': true, 'K': true}
+var kwAnchor = [256]bool{'b': true, 'B': true, 'z': true, 'Z': true, 'w': true, 'W': true, 'k': true, 'K': true, ':': true, '=': true}
 
 func scanKeywords(s string, ms []match) []match {
 	n := len(s)
@@ -34,7 +36,10 @@ func scanKeywords(s string, ms []match) []match {
 					i = max(i, end-1) // a credential is not searched again for keywords
 				}
 			}
+		case ':', '=':
+			ms, i = assignAt(s, i, ms)
 		case 'w':
+			ms = flagPassword(s, i, ms)
 			p := i - 1
 			if hasFoldAt(s, p, "aws") && (p == 0 || !isAlpha(s[p-1])) {
 				q := p + 3
@@ -167,6 +172,9 @@ func bareCred(s string, p, minMixed int, ms []match) []match {
 	for e > q && s[e-1] == '.' {
 		e--
 	}
+	if authParam(s, q, e) {
+		return ms // Bearer realm="api", error="invalid_token": a challenge, not a credential
+	}
 	if e-q >= 20 || (e-q >= minMixed && credLike(s[q:e])) {
 		ms = append(ms, match{q, e, kAuth})
 	}
@@ -205,4 +213,20 @@ func awsSecretAfter(s string, p int, ms []match) []match {
 		j = k
 	}
 	return ms
+}
+
+// authParam reports whether the token at s[q:e] is the name of an
+// auth-param (name=value, or name="value"): a word of letters and '_'
+// then '=' followed by more than padding or by a quote.
+func authParam(s string, q, e int) bool {
+	eq := strings.IndexByte(s[q:e], '=')
+	if eq <= 0 || eq > 24 {
+		return false
+	}
+	for i := q; i < q+eq; i++ {
+		if !isAlpha(s[i]) && s[i] != '_' && s[i] != '-' {
+			return false
+		}
+	}
+	return strings.TrimRight(s[q+eq:e], "=") != "" || e < len(s) && s[e] == '"'
 }

@@ -14,7 +14,7 @@ func scanCore(s string, ctx keyCtx, on kindSet, mask uint16, ms []match) []match
 	if mask&tColon != 0 && on.has(kIPv6) {
 		ms = scanIPv6(s, ms)
 	}
-	if mask&tAt != 0 && on.has(kEmail) {
+	if mask&tAt != 0 && on.has(kEmail) && ctx&ctxMsgID == 0 {
 		ms = scanEmail(s, ms)
 	}
 	return ms
@@ -171,7 +171,7 @@ func (n *numScan) number(i, j int, ms []match) []match {
 		ms = n.add(ms, i, nationalPhone(s, i, j), kPhone)
 	}
 	if l <= 3 && next == '.' && on.has(kIPv4) && !(i >= 2 && s[i-1] == '.' && isDigit(s[i-2])) {
-		if e := ipv4End(s, i); e > 0 && ipv4Ends(s, e) && !numberedSection(s, i) {
+		if e := ipv4End(s, i); e > 0 && ipv4Ends(s, e) && !numberedSection(s, i) && !localIPv4(s[i:e]) {
 			ms = n.add(ms, i, e, kIPv4)
 		}
 	}
@@ -322,7 +322,7 @@ func scanIPv6(s string, ms []match) []match {
 		if e-a < 3 || (a > 0 && (isAlnum(s[a-1]) || s[a-1] == '_')) || (e < len(s) && isAlnum(s[e])) {
 			continue
 		}
-		if validIPv6(s[a:e]) {
+		if validIPv6(s[a:e]) && !localIPv6(s[a:e]) {
 			ms = append(ms, match{a, e, kIPv6})
 		}
 	}
@@ -376,5 +376,94 @@ func emailAt(s string, at int) (int, int) {
 	if t := dom[dot+1]; !isAlpha(t) && t < 0x80 {
 		return -1, -1
 	}
+	if notAnAddress(s, a, at, b) {
+		return -1, -1
+	}
 	return a, b
+}
+
+// notAnAddress reports whether local@domain at s[a:b] is something else
+// written with an '@': the host of a URL's userinfo
+// (postgres://app:pw@db.internal), an scp-style remote
+// (git@github.com:org/repo.git), an asset name (icon@2x.png) or a
+// Message-ID (<id@mx.example.net> after a Message-ID, In-Reply-To or
+// References header).
+func notAnAddress(s string, a, at, b int) bool {
+	if userinfoStart(s, at) >= 0 || a > 0 && s[a-1] == '@' && userinfoStart(s, a-1) >= 0 {
+		return true
+	}
+	if b+1 < len(s) && s[b] == ':' && !isDigit(s[b+1]) && s[b+1] > ' ' {
+		e := b + 1
+		for e < len(s) && s[e] > ' ' && s[e] != '"' && s[e] != '\'' {
+			e++
+		}
+		if strings.IndexByte(s[b+1:e], '/') >= 0 || strings.HasSuffix(s[b+1:e], ".git") {
+			return true // user@host:path
+		}
+	}
+	dom := s[at+1 : b]
+	if tld := dom[strings.LastIndexByte(dom, '.')+1:]; len(tld) <= 4 {
+		for _, x := range assetExts {
+			if len(tld) == len(x) && hasFoldAt(tld, 0, x) {
+				return true
+			}
+		}
+	}
+	if l := strings.IndexByte(dom, '.'); l >= 2 && dom[l-1] == 'x' && isDigit(dom[0]) {
+		scale := true
+		for _, c := range []byte(dom[:l-1]) {
+			scale = scale && (isDigit(c) || c == '.')
+		}
+		if scale {
+			return true // a scale suffix: icon@2x.png, logo@1.5x.webp
+		}
+	}
+	if a > 0 && s[a-1] == '<' && b < len(s) && s[b] == '>' {
+		return messageIDHeader(s, a-1)
+	}
+	return false
+}
+
+// assetExts are file extensions that are no top-level domain.
+var assetExts = []string{"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff", "avif", "heic",
+	"pdf", "js", "css", "json", "yaml", "yml", "txt", "ttf", "woff", "otf", "mp3", "wav", "webm"}
+
+// messageIDHeader reports whether a header naming Message-IDs starts the
+// line of the '<' at lt (or an earlier item of its list).
+func messageIDHeader(s string, lt int) bool {
+	a := lt
+	for a > 0 && lt-a < 1024 && s[a-1] != '\n' && s[a-1] != '\r' {
+		a--
+	}
+	line := s[a:lt]
+	for _, h := range messageIDWords {
+		for i := 0; i+len(h) <= len(line); i++ {
+			if hasFoldAt(line, i, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var messageIDWords = []string{"message-id", "message_id", "messageid", "in-reply-to", "references", "msg-id", "content-id"}
+
+// localIPv4 reports whether a dotted quad names no host of anyone: a
+// loopback address (127/8), the unspecified 0.0.0.0 or the broadcast
+// 255.255.255.255.
+func localIPv4(q string) bool {
+	return strings.HasPrefix(q, "127.") || q == "0.0.0.0" || q == "255.255.255.255"
+}
+
+// localIPv6 reports whether an IPv6 address is the loopback (::1) or
+// unspecified address, or a loopback IPv4 address mapped (::ffff:127.0.0.1).
+func localIPv6(t string) bool {
+	switch t {
+	case "::1", "::", "0:0:0:0:0:0:0:1", "0:0:0:0:0:0:0:0":
+		return true
+	}
+	if k := strings.LastIndexByte(t, ':'); k >= 0 && strings.IndexByte(t[k:], '.') > 0 {
+		return localIPv4(t[k+1:])
+	}
+	return false
 }

@@ -136,7 +136,8 @@ func TestString_IPv4(t *testing.T) {
 		{"plain", "client IP 10.1.2.3.", "client IP [REDACTED:IPV4].", one("IPV4")},
 		{"port", "192.168.0.1:8080", "[REDACTED:IPV4]:8080", one("IPV4")},
 		{"cidr", "10.0.0.0/8", "[REDACTED:IPV4]/8", one("IPV4")},
-		{"edges", "0.0.0.0 255.255.255.255", "[REDACTED:IPV4] [REDACTED:IPV4]", map[string]int{"IPV4": 2}},
+		{"edges", "0.0.0.1 255.255.255.254", "[REDACTED:IPV4] [REDACTED:IPV4]", map[string]int{"IPV4": 2}},
+		{"unspecified, broadcast and loopback stay", "0.0.0.0 255.255.255.255 127.0.0.1 127.0.1.1", "0.0.0.0 255.255.255.255 127.0.0.1 127.0.1.1", nil},
 		{"bracketed", "[8.8.8.8]", "[[REDACTED:IPV4]]", one("IPV4")},
 
 		{"octet too big", "256.1.1.1", "256.1.1.1", nil},
@@ -167,7 +168,7 @@ func TestString_IPv6(t *testing.T) {
 		{"full", "ip 2001:0db8:85a3:0000:0000:8a2e:0370:7334 x", "ip [REDACTED:IPV6] x", one("IPV6")},
 		{"compressed", "from 2001:db8::1.", "from [REDACTED:IPV6].", one("IPV6")},
 		{"link local", "fe80::1ff:fe23:4567:890a%eth0", "[REDACTED:IPV6]%eth0", one("IPV6")},
-		{"loopback", "::1", "[REDACTED:IPV6]", one("IPV6")},
+		{"loopback stays", "::1 :: ::ffff:127.0.0.1", "::1 :: ::ffff:127.0.0.1", nil},
 		{"bracket port", "http://[2001:db8::1]:8080/", "http://[[REDACTED:IPV6]]:8080/", one("IPV6")},
 		{"trailing colon", "addr 2001:db8::7: refused", "addr [REDACTED:IPV6]: refused", one("IPV6")},
 		// The embedded quad is an IPv4 match too; IPV4 ranks first.
@@ -194,7 +195,8 @@ func TestString_Email(t *testing.T) {
 		{"two", "a@b.co,c@d.org", "[REDACTED:EMAIL],[REDACTED:EMAIL]", map[string]int{"EMAIL": 2}},
 		{"unicode local", "josé@example.com", "[REDACTED:EMAIL]", one("EMAIL")},
 		{"idn domain", "x@bücher.de", "[REDACTED:EMAIL]", one("EMAIL")},
-		{"git remote", "git@github.com:org/repo", "[REDACTED:EMAIL]:org/repo", one("EMAIL")},
+		{"git remote stays", "git@github.com:org/repo", "git@github.com:org/repo", nil},
+		{"address before a colon", "mail dana@example.com: ok", "mail [REDACTED:EMAIL]: ok", one("EMAIL")},
 
 		{"no tld", "user@localhost", "user@localhost", nil},
 		{"mention", "ping @team", "ping @team", nil},

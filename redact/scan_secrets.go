@@ -25,13 +25,25 @@ func scanSecrets(s string, ctx keyCtx, mask uint16, ms []match) []match {
 		ms = scanJWT(s, ms)
 		ms = scanBase64PEM(s, ms) // "LS0tLS1CRUdJTi" has a J
 	}
+	if mask&tDot != 0 {
+		ms = scanDotKeys(s, ms)
+	}
+	if mask&(tUpperA|tUpperI) != 0 {
+		ms = scanNoSepTokens(s, ms)
+	}
 	if ctx&ctxAuth != 0 {
 		ms, _ = authValue(s, 0, ms)
 	}
 	if ctx&ctxAWSSecret != 0 {
 		ms = awsSecretAfter(s, 0, ms)
 	}
-	if mask&tKeyword != 0 {
+	if ctx&(ctxPassword|ctxSecret) != 0 {
+		ms = keyedValue(s, ctx, ms)
+	}
+	if mask&tAt != 0 {
+		ms = scanUserinfo(s, ms)
+	}
+	if mask&(tKeyword|tColon|tEq) != 0 {
 		ms = scanKeywords(s, ms)
 	}
 	return ms

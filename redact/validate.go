@@ -301,6 +301,9 @@ const (
 	tKeyword             // b B z Z w W k K: anchors of bearer, basic, authorization, aws, key
 	tPercent             // URL encoding: '%', '+'
 	tSpecial             // not a plain byte inside a JSON string: '"', '\\', < 0x20, >= 0x80
+	tDot                 // tokens with a prefix ending in '.' (SG., ya29., hvs.)
+	tUpperA              // tokens with a base64 header (AWS session, Fernet, Atlassian)
+	tEq                  // key=value secrets
 )
 
 var trig = func() (t [256]uint16) {
@@ -321,6 +324,12 @@ var trig = func() (t [256]uint16) {
 			m = tUpperJ
 		case c == '_':
 			m = tUnder
+		case c == '.':
+			m = tDot
+		case c == 'A':
+			m = tUpperA
+		case c == '=':
+			m = tEq
 		case kwAnchor[c]:
 			m = tKeyword
 		case c == '%' || c == '+':
