@@ -8,21 +8,21 @@ package redact
 type keyCtx uint16
 
 const (
-	ctxAuth      keyCtx = 1 << iota // value of an Authorization header
-	ctxAWSSecret                    // value of an AWS secret key field
-	ctxDOB                          // a date of birth
-	ctxPassport                     // a passport number
-	ctxAadhaar                      // an Aadhaar number
-	ctxCPF                          // a CPF
-	ctxCNPJ                         // a CNPJ
-	ctxSSN                          // a US SSN or ITIN
-	ctxMRN                          // a medical record number
-	ctxPassword                     // a password
-	ctxPassphrase                   // a passphrase (may hold spaces)
-	ctxSecret                       // a secret, token or key
-	ctxCVV                          // a card's security code
-	ctxPhone                        // a phone number
-	ctxMsgID                        // a Message-ID (not an e-mail address)
+	ctxAuth       keyCtx = 1 << iota // value of an Authorization header
+	ctxAWSSecret                     // value of an AWS secret key field
+	ctxDOB                           // a date of birth
+	ctxPassport                      // a passport number
+	ctxAadhaar                       // an Aadhaar number
+	ctxCPF                           // a CPF
+	ctxCNPJ                          // a CNPJ
+	ctxSSN                           // a US SSN or ITIN
+	ctxMRN                           // a medical record number
+	ctxPassword                      // a password
+	ctxPassphrase                    // a passphrase (may hold spaces)
+	ctxSecret                        // a secret, token or key
+	ctxCVV                           // a card's security code
+	ctxPhone                         // a phone number
+	ctxMsgID                         // a Message-ID (not an e-mail address)
 )
 
 // contextWindow is how far before a candidate a context word may start.

@@ -120,8 +120,13 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 	ms := w.r.find(text, ctx, mask, w.ms[:0])
 	w.ms = ms[:0]
 	w.out = append(w.out, '"')
+	// A value keeps the escapes its input chose (\u0026, \u003e, \/), in
+	// what is not replaced too; a key, a string holding invalid UTF-8, an
+	// unpaired surrogate or \u0000 (which stores refuse) is rewritten in
+	// minimal escapes.
+	keepRaw := verbatim || !isKey && validUTF8(raw) && storableEscapes(raw)
 	if len(ms) == 0 {
-		if verbatim {
+		if keepRaw {
 			w.out = append(w.out, raw...)
 		} else {
 			w.out = appendEscaped(w.out, text)
@@ -129,13 +134,17 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 		w.out = append(w.out, '"')
 		return true
 	}
-	prev := 0
-	for _, m := range ms {
-		w.out = appendEscaped(w.out, text[prev:m.start])
-		w.out = w.r.appendReplacement(w.out, m.kind, text[m.start:m.end])
-		prev = m.end
+	mark := len(w.out)
+	if !keepRaw || !w.appendRawAround(raw, text, ms) {
+		w.out = w.out[:mark]
+		prev := 0
+		for _, m := range ms {
+			w.out = appendEscaped(w.out, text[prev:m.start])
+			w.out = w.r.appendReplacement(w.out, m.kind, text[m.start:m.end])
+			prev = m.end
+		}
+		w.out = appendEscaped(w.out, text[prev:])
 	}
-	w.out = appendEscaped(w.out, text[prev:])
 	w.out = append(w.out, '"')
 	for _, m := range ms {
 		w.counts[m.kind]++
@@ -323,3 +332,82 @@ func hex4(b []byte, i int) (rune, bool) {
 // package's canonical string encoding, so that a whole payload follows one
 // convention.
 func appendEscaped(dst []byte, s string) []byte { return record.AppendEscaped(dst, s) }
+
+// appendRawAround writes the replacements of ms with the raw bytes of the
+// string between them, as the input escaped them. It reports false when a
+// span starts or ends inside an escape sequence.
+func (w *walker) appendRawAround(raw []byte, text string, ms []match) bool {
+	ri, ti := 0, 0
+	for _, m := range ms {
+		from := ri
+		var ok bool
+		if ri, ti, ok = rawAdvance(raw, ri, ti, m.start); !ok {
+			return false
+		}
+		w.out = append(w.out, raw[from:ri]...)
+		w.out = w.r.appendReplacement(w.out, m.kind, text[m.start:m.end])
+		if ri, ti, ok = rawAdvance(raw, ri, ti, m.end); !ok {
+			return false
+		}
+	}
+	w.out = append(w.out, raw[ri:]...)
+	return true
+}
+
+// rawAdvance walks raw from ri (decoded offset ti) to decoded offset t.
+func rawAdvance(raw []byte, ri, ti, t int) (int, int, bool) {
+	for ti < t && ri < len(raw) {
+		if raw[ri] != '\\' {
+			ri, ti = ri+1, ti+1
+			continue
+		}
+		el, dl := 2, 1
+		if raw[ri+1] == 'u' {
+			r, _ := hex4(raw, ri+2)
+			el, dl = 6, utf8.RuneLen(r)
+			if utf16.IsSurrogate(r) {
+				dl = 3 // U+FFFD
+				if ri+12 <= len(raw) && raw[ri+6] == '\\' && raw[ri+7] == 'u' {
+					if r2, ok := hex4(raw, ri+8); ok && utf16.DecodeRune(r, r2) != utf8.RuneError {
+						el, dl = 12, 4
+					}
+				}
+			}
+		}
+		if ti+dl > t {
+			return ri, ti, false
+		}
+		ri, ti = ri+el, ti+dl
+	}
+	return ri, ti, ti == t
+}
+
+// storableEscapes reports whether every \u escape of raw is a character
+// other than U+0000 or a valid surrogate pair.
+func storableEscapes(raw []byte) bool {
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++
+			continue
+		}
+		r, ok := hex4(raw, i+2)
+		if !ok || r == 0 {
+			return false
+		}
+		if utf16.IsSurrogate(r) {
+			if i+12 > len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' {
+				return false
+			}
+			r2, ok := hex4(raw, i+8)
+			if !ok || utf16.DecodeRune(r, r2) == utf8.RuneError {
+				return false
+			}
+			i += 6
+		}
+		i += 5
+	}
+	return true
+}
