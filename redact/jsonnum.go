@@ -52,7 +52,8 @@ func (w *walker) number(ctx keyCtx) bool {
 			return w.fail("invalid number")
 		}
 	}
-	if l := i - w.pos; l >= minScannedNumber && l <= 19 && w.skip == 0 && isDigit(s[w.pos]) && allDigitsB(s[w.pos:i]) {
+	if l := i - w.pos; (l >= minScannedNumber || l >= 3 && ctx&(ctxCVV|ctxPassword|ctxPhone) != 0) && l <= 19 &&
+		w.skip == 0 && isDigit(s[w.pos]) && allDigitsB(s[w.pos:i]) {
 		w.integer(view(s[w.pos:i]), ctx)
 	} else {
 		w.out = append(w.out, s[w.pos:i]...)

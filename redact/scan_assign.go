@@ -145,7 +145,7 @@ func valueAfter(s string, p int) (int, int) {
 	}
 	e := p
 	for e < n && e-p < 128 && s[e] > ' ' && s[e] != '"' && s[e] != '\'' && s[e] != ',' && s[e] != ';' &&
-		s[e] != '&' && s[e] != '<' && s[e] != '>' && s[e] != '\\' && s[e] != 0x7f {
+		s[e] != '<' && s[e] != '>' && s[e] != '\\' && s[e] != 0x7f && !(s[e] == '&' && nextParam(s, e+1)) {
 		e++
 	}
 	for e > p && (s[e-1] == '.' || s[e-1] == ')' || s[e-1] == ']' || s[e-1] == '}') {
@@ -398,4 +398,13 @@ func keyedValue(s string, ctx keyCtx, ms []match) []match {
 		ms = append(ms, match{v, e, uint16(kind)})
 	}
 	return ms
+}
+
+// nextParam reports whether a query parameter (name=) starts at i.
+func nextParam(s string, i int) bool {
+	k := i
+	for k < len(s) && k-i < 64 && (isAlnum(s[k]) || s[k] == '_' || s[k] == '-' || s[k] == '.' || s[k] == '[' || s[k] == ']') {
+		k++
+	}
+	return k > i && k < len(s) && s[k] == '='
 }

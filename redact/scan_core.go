@@ -95,15 +95,25 @@ func (n *numScan) number(i, j int, ms []match) []match {
 	if l >= 6 && l <= 12 && on.has(kMRN) {
 		ms = n.mrn(i, j, ms)
 	}
+	if l <= 9 && on.has(kPassport) && (l >= 5 || isUpper(prev) || isUpper(next)) {
+		ms = n.passportToken(i, j, ms)
+	}
+	if (l == 3 || l == 4) && on.has(kCVV) {
+		ms = n.cvv(i, j, ms)
+	}
+	if l <= 15 && on.has(kPhone) {
+		ms = n.phoneInContext(i, ms)
+	}
 	switch {
 	case l >= 11 && l <= 19:
-		if isAlpha(next) || isAlpha(prev) || decimalAround(s, i, j) {
+		if decimalAround(s, i, j) {
 			break
 		}
-		if l >= 13 && on.has(kCard) && cardValid(s[i:j]) {
-			ms = n.add(ms, i, j, kCard)
+		glued := isAlpha(next) || isAlpha(prev)
+		if l >= 13 && on.has(kCard) && cardValid(s[i:j]) && !(glued && hexToken(s, i, j)) {
+			ms = n.add(ms, i, j, kCard) // also inside a longer token (ref-..., txn...), unless a hex id
 		}
-		if isAlnum(next) || isAlnum(prev) {
+		if glued {
 			break
 		}
 		ms = n.longRun(i, j, ms)
@@ -121,13 +131,15 @@ func (n *numScan) number(i, j int, ms []match) []match {
 		if on.has(kDOB) && (next == '-' || next == '/' || next == '.') {
 			ms = n.dateYMD(i, ms)
 		}
+		if on.has(kDOB) && i > 0 && (prev == ' ' || prev == '-' || prev == ',') {
+			ms = n.dateWords(i, ms)
+		}
 	case l == 3:
+		if on&(1<<kSSN|1<<kITIN) != 0 && ssnSepWidth(s, j) > 0 && !(i > 1 && isPhoneSep(prev) && isDigit(s[i-2])) {
+			e, k := ssnAt(s, i)
+			ms = n.add(ms, i, e, k)
+		}
 		switch next {
-		case '-':
-			if on&(1<<kSSN|1<<kITIN) != 0 {
-				e, k := ssnAt(s, i)
-				ms = n.add(ms, i, e, k)
-			}
 		case '.':
 			if on.has(kCPF) {
 				ms = n.add(ms, i, cpfFormatted(s, i), kCPF)
@@ -276,14 +288,16 @@ func groupedCard(s string, i int) int {
 // '-'): an SSN, or an ITIN when the area starts with 9 and the group is
 // one the IRS issues. It returns the end and the kind, or -1.
 func ssnAt(s string, i int) (int, int) {
-	if !allDigits(s, i+4, 2) || i+6 >= len(s) || s[i+6] != '-' || !allDigits(s, i+7, 4) {
+	w := ssnSepWidth(s, i+3)
+	g := i + 3 + w // the group
+	if w == 0 || !allDigits(s, g, 2) || s[g+2:min(len(s), g+2+w)] != s[i+3:g] || !allDigits(s, g+2+w, 4) {
 		return -1, 0
 	}
-	e := i + 11
-	if e < len(s) && isDigit(s[e]) {
+	e := g + 2 + w + 4
+	if e < len(s) && (isDigit(s[e]) || w == 1 && s[i+3] != '-' && ssnSepWidth(s, e) > 0 && isDigit(byteAt(s, e+1))) {
 		return -1, 0
 	}
-	area, group, serial := atoi(s[i:i+3]), atoi(s[i+4:i+6]), atoi(s[i+7:i+11])
+	area, group, serial := atoi(s[i:i+3]), atoi(s[g:g+2]), atoi(s[e-4:e])
 	switch {
 	case ssnValid(area, group, serial):
 		return e, kSSN
@@ -466,4 +480,48 @@ func localIPv6(t string) bool {
 		return localIPv4(t[k+1:])
 	}
 	return false
+}
+
+// ssnSepWidth returns the width of a separator of SSN groups at s[i]: a
+// dash, blank, dot or slash, a no-break space, or a Unicode hyphen, dash
+// or narrow no-break space; 0 if there is none.
+func ssnSepWidth(s string, i int) int {
+	if i >= len(s) {
+		return 0
+	}
+	switch s[i] {
+	case '-', ' ', '.', '/':
+		return 1
+	case 0xc2:
+		if byteAt(s, i+1) == 0xa0 {
+			return 2
+		}
+	case 0xe2:
+		if byteAt(s, i+1) == 0x80 {
+			switch byteAt(s, i+2) {
+			case 0x90, 0x91, 0x92, 0x93, 0xaf:
+				return 3
+			}
+		}
+	}
+	return 0
+}
+
+// hexToken reports whether the alphanumeric token around s[i:j] is all
+// hex digits (a hash, a trace or object id), in which a digit run that
+// passes as a card number is a coincidence.
+func hexToken(s string, i, j int) bool {
+	a, e := i, j
+	for a > 0 && isAlnum(s[a-1]) {
+		a--
+	}
+	for e < len(s) && isAlnum(s[e]) {
+		e++
+	}
+	for k := a; k < e; k++ {
+		if !isHex(s[k]) {
+			return false
+		}
+	}
+	return true
 }

@@ -138,15 +138,17 @@ func cardBrandOK[T string | []byte](d T) bool {
 	case p4 >= 3528 && p4 <= 3589: // JCB
 		return n >= 16
 	case p3 >= 300 && p3 <= 305, p2 == 36, p2 == 38: // Diners Club
-		return n >= 14
+		return n >= 14 && n <= 16
 	case p2 == 62: // UnionPay
 		return n >= 16
 	case p4 >= 2200 && p4 <= 2204: // Mir
 		return n >= 16
 	case p2 == 60, p2 == 81, p2 == 82, p3 == 508: // RuPay
 		return n == 16
-	case p2 == 50, p2 >= 56 && p2 <= 58, p4 == 6304, p4 == 6759, p4 >= 6761 && p4 <= 6763: // Maestro
+	case p4 == 5018, p4 == 5020, p4 == 5038, p4 == 5893, p4 == 6304, p4 == 6759, p4 >= 6761 && p4 <= 6763: // Maestro
 		return n >= 13
+	case p2 == 50, p2 >= 56 && p2 <= 58: // Maestro, other ranges: issued as 16 digits
+		return n == 16
 	}
 	return false
 }
