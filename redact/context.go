@@ -50,12 +50,14 @@ var contextWords = [...]struct {
 // boundary ("tel" is not "telemetry", "cell" not "cells").
 const wholeWord = ctxCVV | ctxPhone
 
-// contextFirst marks the first letters of context words, both cases.
-var contextFirst = func() (t [256]bool) {
+// contextFirst maps a byte to the contexts with a word starting with it
+// (both cases), so that a byte starting no word of the wanted context
+// costs one lookup.
+var contextFirst = func() (t [256]keyCtx) {
 	for _, cw := range contextWords {
 		for _, w := range cw.words {
-			t[w[0]] = true
-			t[w[0]-'a'+'A'] = true
+			t[w[0]] |= cw.ctx
+			t[w[0]-'a'+'A'] |= cw.ctx
 		}
 	}
 	return t
@@ -68,8 +70,19 @@ func (n *numScan) context(i int, want keyCtx) bool {
 		return true
 	}
 	s := n.s
-	for k := max(0, i-contextWindow); k < i; k++ {
-		if !contextFirst[s[k]] || (k > 0 && isAlpha(s[k-1])) {
+	from := max(0, i-contextWindow)
+	if want == ctxDOB {
+		// A date's word does not reach past another value ended by a
+		// sentence mark ("Date of birth: 1975-01-23. Visit on 2026-03-05").
+		for k := i - 2; k > from; k-- {
+			if isDigit(s[k-1]) && (s[k] == '.' || s[k] == ';' || s[k] == '\n') && (s[k+1] == ' ' || s[k] == '\n') {
+				from = k + 1
+				break
+			}
+		}
+	}
+	for k := from; k < i; k++ {
+		if contextFirst[s[k]]&want == 0 || (k > 0 && isAlpha(s[k-1])) {
 			continue
 		}
 		for _, cw := range contextWords {
@@ -126,16 +139,18 @@ func keyContext(k string) keyCtx {
 	if hasSuffix(t, "mrn") || contains(t, "medicalrecord") || contains(t, "patientid") {
 		ctx |= ctxMRN
 	}
-	switch secretKeyKind(t) {
-	case kPassword:
-		ctx |= ctxPassword
-		if hasSuffix(t, "passphrase") {
-			ctx |= ctxPassphrase
+	if keyMayHaveContext(t) {
+		switch secretKeyKind(t) {
+		case kPassword:
+			ctx |= ctxPassword
+			if hasSuffix(t, "passphrase") {
+				ctx |= ctxPassphrase
+			}
+		case kSecret:
+			ctx |= ctxSecret
 		}
-	case kSecret:
-		ctx |= ctxSecret
+		ctx |= tailContext(t)
 	}
-	ctx |= tailContext(t)
 	for i := 0; i < len(t); i++ {
 		for _, kw := range keyWords[t[i]] {
 			if len(t)-i >= len(kw.word) && t[i:i+len(kw.word)] == kw.word {

@@ -32,6 +32,9 @@ func scanDashKeys(s string, ms []match) []match {
 		case p >= 2 && s[p-2:p] == "sk":
 			a, need = p-2, 32
 		default:
+			if !mayPrefix(s, p, 1) {
+				continue
+			}
 			if a, e := prefixedToken(s, p, 1); e > 0 {
 				ms = append(ms, match{a, e, kAPIKey})
 				off = e
@@ -114,6 +117,9 @@ func scanUnderKeys(s string, ms []match) []match {
 			}
 			e = runEnd(s, e, clDigit|clUpper|clLower)
 		default:
+			if !mayPrefix(s, p, 0) {
+				continue
+			}
 			if a, e := prefixedToken(s, p, 0); e > 0 {
 				ms = append(ms, match{a, e, kAPIKey})
 				off = e

@@ -69,6 +69,28 @@ func keyFold(dst []byte, k string) []byte {
 	return dst
 }
 
+// scanAssign tries assignAt at each sep (':' or '=') of s.
+func scanAssign(s string, sep byte, ms []match) []match {
+	for off := 0; off < len(s); {
+		k := strings.IndexByte(s[off:], sep)
+		if k < 0 {
+			break
+		}
+		i := off + k
+		off = i + 1
+		// Only a key can end before it: skip what cannot (digits of a
+		// time, a URL's scheme is handled in assignAt).
+		if i == 0 || isDigit(s[i-1]) {
+			continue
+		}
+		var e int
+		if ms, e = assignAt(s, i, ms); e > i {
+			off = e + 1
+		}
+	}
+	return ms
+}
+
 // assignAt handles the ':' or '=' at i: when the word before it is a
 // password or secret key, the value after it is redacted. It returns where
 // the scan may go on.
@@ -106,7 +128,7 @@ func assignAt(s string, i int, ms []match) ([]match, int) {
 		return ms, i
 	}
 	val := s[v:e]
-	if !secretValueOK(val, kind, t) {
+	if !secretValueOK(val, kind, t) || s[i] == ':' && prose(s, v, e) {
 		return ms, i
 	}
 	return append(ms, match{v, e, uint16(kind)}), e - 1
@@ -337,7 +359,9 @@ func userinfoStart(s string, at int) int {
 }
 
 func isUserinfoByte(c byte) bool {
-	return isAlnum(c) || strings.IndexByte("-._~%!$&'()*+,;=:", c) >= 0
+	// '#', '?' and the like belong to no userinfo, yet passwords in
+	// connection strings are often written unencoded.
+	return isAlnum(c) || strings.IndexByte("-._~%!$&'()*+,;=:#?^|[]{}", c) >= 0
 }
 
 // scanUserinfo matches the password of each URL userinfo
@@ -408,3 +432,17 @@ func nextParam(s string, i int) bool {
 	}
 	return k > i && k < len(s) && s[k] == '='
 }
+
+// prose reports whether the value s[v:e] after "key:" is a word of a
+// sentence: small letters only, followed by a blank and another small
+// word ("Forgot password: use the reset link").
+func prose(s string, v, e int) bool {
+	for k := v; k < e; k++ {
+		if !isLower(s[k]) {
+			return false
+		}
+	}
+	return e+1 < len(s) && s[e] == ' ' && isLower(s[e+1])
+}
+
+func isLower(c byte) bool { return class[c]&clLower != 0 }

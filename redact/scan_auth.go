@@ -8,7 +8,7 @@ import "strings"
 // authorization, w/W for aws, k/K for ...access_key), which are rare enough
 // that the loop costs about as much as a plain byte scan.
 
-var kwAnchor = [256]bool{'b': true, 'B': true, 'z': true, 'Z': true, 'w': true, 'W': true, 'k': true, 'K': true, ':': true, '=': true}
+var kwAnchor = [256]bool{'b': true, 'B': true, 'z': true, 'Z': true, 'w': true, 'W': true, 'k': true, 'K': true}
 
 func scanKeywords(s string, ms []match) []match {
 	n := len(s)
@@ -36,8 +36,6 @@ func scanKeywords(s string, ms []match) []match {
 					i = max(i, end-1) // a credential is not searched again for keywords
 				}
 			}
-		case ':', '=':
-			ms, i = assignAt(s, i, ms)
 		case 'w':
 			ms = flagPassword(s, i, ms)
 			p := i - 1

@@ -101,7 +101,8 @@ func (n *numScan) number(i, j int, ms []match) []match {
 	if (l == 3 || l == 4) && on.has(kCVV) {
 		ms = n.cvv(i, j, ms)
 	}
-	if l <= 15 && on.has(kPhone) {
+	if l <= 15 && (l >= 8 || isPhoneSep(next) && isDigit(byteAt(s, j+1))) && on.has(kPhone) &&
+		!isAlnum(prev) && prev != '+' && prev != '.' && prev != ':' && prev != '/' {
 		ms = n.phoneInContext(i, ms)
 	}
 	switch {
@@ -433,7 +434,52 @@ func notAnAddress(s string, a, at, b int) bool {
 		}
 	}
 	if a > 0 && s[a-1] == '<' && b < len(s) && s[b] == '>' {
-		return messageIDHeader(s, a-1)
+		return messageIDHeader(s, a-1) ||
+			(machineLocal(s[a:at]) || mailHost(dom)) && !lineHas(s, a-1, addressHeaders)
+	}
+	return false
+}
+
+// machineLocal reports whether the local part of a bracketed address was
+// made by a program (a Message-ID's left part): six digits or more, 16
+// bytes or more with three digits, or '=' or '$' in it.
+func machineLocal(l string) bool {
+	d := digitsIn(l)
+	return d >= 6 || len(l) >= 16 && d >= 3 || strings.ContainsAny(l, "=$")
+}
+
+// mailHost reports whether a domain of three labels or more starts with
+// the name of a mail server (mx, mx1, smtp, mta, mail, relay, outbound).
+func mailHost(dom string) bool {
+	l := strings.IndexByte(dom, '.')
+	if l < 0 || strings.Count(dom, ".") < 2 {
+		return false
+	}
+	h := strings.TrimRight(dom[:l], "0123456789-")
+	for _, w := range []string{"mx", "smtp", "mta", "mail", "relay", "outbound", "mailer"} {
+		if len(h) == len(w) && hasFoldAt(h, 0, w) {
+			return true
+		}
+	}
+	return false
+}
+
+var addressHeaders = []string{"from:", "to:", "cc:", "bcc:", "reply-to:", "sender:", "return-path:", "delivered-to:"}
+
+// lineHas reports whether one of words (lower case) occurs on the line of
+// s before i (at most 1 KiB back).
+func lineHas(s string, i int, words []string) bool {
+	a := i
+	for a > 0 && i-a < 1024 && s[a-1] != '\n' && s[a-1] != '\r' {
+		a--
+	}
+	line := s[a:i]
+	for _, h := range words {
+		for k := 0; k+len(h) <= len(line); k++ {
+			if hasFoldAt(line, k, h) && (k == 0 || !isAlpha(line[k-1])) {
+				return true
+			}
+		}
 	}
 	return false
 }
@@ -444,21 +490,7 @@ var assetExts = []string{"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp
 
 // messageIDHeader reports whether a header naming Message-IDs starts the
 // line of the '<' at lt (or an earlier item of its list).
-func messageIDHeader(s string, lt int) bool {
-	a := lt
-	for a > 0 && lt-a < 1024 && s[a-1] != '\n' && s[a-1] != '\r' {
-		a--
-	}
-	line := s[a:lt]
-	for _, h := range messageIDWords {
-		for i := 0; i+len(h) <= len(line); i++ {
-			if hasFoldAt(line, i, h) {
-				return true
-			}
-		}
-	}
-	return false
-}
+func messageIDHeader(s string, lt int) bool { return lineHas(s, lt, messageIDWords) }
 
 var messageIDWords = []string{"message-id", "message_id", "messageid", "in-reply-to", "references", "msg-id", "content-id"}
 

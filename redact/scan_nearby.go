@@ -11,8 +11,20 @@ package redact
 // value, or it follows a card number and an expiry date.
 func (n *numScan) cvv(i, j int, ms []match) []match {
 	s := n.s
-	if isAlnum(byteAt(s, j)) || i > 0 && isAlnum(s[i-1]) || j < len(s) && (s[j] == '/' || s[j] == '.' && isDigit(byteAt(s, j+1))) {
+	if isAlnum(byteAt(s, j)) || i > 0 && !stringsIndexByte(" :=#\"'\t,|;", s[i-1]) ||
+		j < len(s) && (s[j] == '/' || s[j] == '-' || s[j] == ':' || s[j] == '.' && isDigit(byteAt(s, j+1))) {
 		return ms
+	}
+	if n.ctx&ctxCVV == 0 {
+		// The byte before the blanks and marks: a keyword's or a filler's
+		// last letter, or the expiry's last digit.
+		k := i
+		for k > 0 && i-k < 8 && stringsIndexByte(" :=#\"'\t,|;", s[k-1]) {
+			k--
+		}
+		if k == 0 || !stringsIndexByte("vcnCVNdeDEsoSO0123456789", s[k-1]) {
+			return ms
+		}
 	}
 	if n.ctx&ctxCVV != 0 && i == 0 && j == len(s) || cvvWordBefore(s, i) || afterCardExpiry(s, i) {
 		ms = n.add(ms, i, j, kCVV)
@@ -26,6 +38,9 @@ func cvvWordBefore(s string, i int) bool {
 	for steps := 0; steps < 4; steps++ {
 		for k > 0 && i-k < 32 && stringsIndexByte(" \t:=#\"'", s[k-1]) {
 			k--
+		}
+		if k >= 4 && s[k-1] == '2' && (hasFoldAt(s, k-4, "cvv") || hasFoldAt(s, k-4, "cvc")) {
+			return true
 		}
 		a := k
 		for a > 0 && k-a < 20 && (isAlpha(s[a-1]) || s[a-1] == ' ' && a-1 > 0 && isAlpha(s[a-2]) && k-a < 18) {

@@ -43,8 +43,14 @@ func scanSecrets(s string, ctx keyCtx, mask uint16, ms []match) []match {
 	if mask&tAt != 0 {
 		ms = scanUserinfo(s, ms)
 	}
-	if mask&(tKeyword|tColon|tEq) != 0 {
+	if mask&tKeyword != 0 {
 		ms = scanKeywords(s, ms)
+	}
+	if mask&tColon != 0 {
+		ms = scanAssign(s, ':', ms)
+	}
+	if mask&tEq != 0 {
+		ms = scanAssign(s, '=', ms)
 	}
 	return ms
 }

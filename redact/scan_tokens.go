@@ -137,10 +137,14 @@ var tokenIndex = func() (t [3][256][]uint8) {
 	return t
 }()
 
+// mayPrefix reports whether a prefix of tokenFormats ends with the
+// separator at p (the index of sep: 0 '_', 1 '-', 2 '.').
+func mayPrefix(s string, p, sep int) bool { return p > 0 && tokenIndex[sep][s[p-1]] != nil }
+
 // prefixedToken tries the formats whose prefix ends with the separator at
 // p; it returns the span of a token or (-1, -1).
 func prefixedToken(s string, p, sep int) (int, int) {
-	if p == 0 {
+	if p == 0 || len(tokenIndex[sep][s[p-1]]) == 0 {
 		return -1, -1
 	}
 	for _, fi := range tokenIndex[sep][s[p-1]] {
@@ -219,6 +223,9 @@ func scanDotKeys(s string, ms []match) []match {
 		}
 		p := off + k
 		off = p + 1
+		if !mayPrefix(s, p, 2) {
+			continue
+		}
 		if a, e := prefixedToken(s, p, 2); e > 0 {
 			ms = append(ms, match{a, e, kAPIKey})
 			off = e
