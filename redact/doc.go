@@ -23,9 +23,15 @@
 //     Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir,
 //     RuPay) and a valid Luhn check digit. An order number that fails Luhn
 //     is left alone, and so are groups continuing a longer grouped number
-//     (a tracking number) and the digits of a decimal number.
-//   - SSN: ddd-dd-dddd, never-issued areas (000, 666, 900-999), group 00 and
-//     serial 0000 excluded (also in us).
+//     (a tracking number), the digits of a decimal number and a 19-digit
+//     number under an issuer that issues no 19-digit cards. A card inside
+//     a longer token is found (ref-4111111111111111-x) unless the token
+//     is all hex digits (a hash, an id).
+//   - CVV: 3-4 digits right after cvv, cvc, csc, security code..., under
+//     a cvv key, or after a card number and its expiry (see Context).
+//   - SSN: ddd-dd-dddd (also split by blanks, dots, slashes, no-break
+//     spaces or Unicode dashes, the same twice), never-issued areas (000,
+//     666, 900-999), group 00 and serial 0000 excluded (also in us).
 //   - PHONE: US numbers (415) 555-0132, 415-555-0132, 415.555.0132,
 //     415 555 0132, with optional +1 / 1- prefix; E.164: '+' (not after a
 //     letter or digit) and 8-15 digits, a country code of 1-3 digits
@@ -34,17 +40,22 @@
 //     parenthesised (+44 (0)20 ..., +55 (11) ...); national formats with a
 //     trunk 0 (UK 020 7946 0958, DE 030/1234567, FR 01 23 45 67 89,
 //     IN 022 2345 6789: 9-12 digits in groups of 2-8) or the 00 prefix;
-//     Brazil (11) 98765-4321 and 11 98765-4321; India 98765 43210.
+//     Brazil (11) 98765-4321 and 11 98765-4321; India 98765 43210; in
+//     phone context, 8-15 digits in up to six groups (81 990888729).
 //   - IPV4: dotted quads with octets 0-255, not part of a longer dotted
 //     number (versions, OIDs) or followed by a package revision or suffix
 //     (1.2.3.4-2, ~rc1, +dfsg), not right after "v" or a word numbering a
 //     document part or release (section, sec., §, version, ver., release,
 //     rfc, clause, chapter; at most three spaces or marks between).
+//     Loopback (127/8), 0.0.0.0 and 255.255.255.255 are left alone.
 //   - IPV6: eight groups, or "::"-compressed with at least one decimal
 //     digit, optionally ending in a dotted quad. Times (10:30:00) never
-//     match.
+//     match; ::1 and :: are left alone.
 //   - EMAIL: local@domain.tld, expanded from each '@'; non-ASCII bytes count
-//     as address bytes.
+//     as address bytes. Not the host of a URL's userinfo, an scp remote
+//     (git@github.com:org/repo.git), an asset name (icon@2x.png) or a
+//     Message-ID (<...@mx.example.net> on a Message-ID line, under such a
+//     key, or machine-made outside From/To/Cc lines).
 //
 // secrets:
 //   - PRIVATE_KEY: a PEM "-----BEGIN ... PRIVATE KEY-----" block (RSA, EC,
@@ -60,15 +71,28 @@
 //   - GITHUB_TOKEN: ghp_, gho_, ghu_, ghs_, ghr_ and 36 alphanumerics
 //     whose last six are the base62 CRC32 of the first 30 (or more than
 //     36); github_pat_ and 82+ of [A-Za-z0-9_].
-//   - API_KEY: Slack xoxb-/xoxp-/xoxa-/xoxe-/xoxr-/xoxs-/xapp- and 20+
-//     bytes; GitLab glpat-; OpenAI and Anthropic sk- and 32+ bytes with a
-//     digit, a capital and a small letter; Stripe sk_live_, rk_live_,
-//     sk_test_, rk_test_ and 24+ alphanumerics; npm_ with its CRC32; Google
-//     AIza and 35 bytes.
+//   - API_KEY: vendor tokens with a fixed prefix or base64 header: Slack
+//     xoxb-/xoxp-/xoxa-/xoxe-/xoxr-/xoxs-/xapp- and 20+ bytes; OpenAI,
+//     Anthropic and OpenRouter sk- and 32+ bytes of key material; Stripe
+//     sk_live_, rk_live_, sk_test_, rk_test_ and 24+ alphanumerics; npm_
+//     with its CRC32; Google AIza, ya29., GOCSPX-; SendGrid SG.x.y; AWS
+//     session tokens (IQoJb3JpZ2luX2Vj...); Fernet (gAAAAA...); and the
+//     table of scan_tokens.go (GitLab, Shopify, DigitalOcean, Hugging Face,
+//     PyPI, Vault, Doppler, LangSmith, ...; docs/redaction.md lists them).
 //   - JWT: eyJ... base64url header.payload.signature (JWE segments too).
 //   - AUTH: the credential after "Authorization:" (any scheme, any shape),
 //     in the value of an "Authorization" JSON key, and after a bare
-//     "Bearer" / "Basic" when it looks like a credential.
+//     "Bearer" / "Basic" when it looks like a credential (not an
+//     auth-param: Bearer realm="api").
+//   - PASSWORD: the value after a password key (password: X, pwd=X,
+//     "password":"X", DB_PASSWORD=X), after --password, after -p of a
+//     database client's command line, the password of a URL's userinfo
+//     (postgres://app:X@host keeps user and host), or under a password
+//     key; not a placeholder (***, <...>, ${VAR}), a path, a flag or a
+//     word of prose.
+//   - SECRET: key material (8 bytes with a digit and a letter, or 20)
+//     after or under a key naming a secret, token or key (token=,
+//     api_key:, client_secret, sig=; not a page token or a count).
 //
 // us: SSN; ITIN (9dd-dd-dddd with an IRS group: 50-65, 70-88, 90-92,
 // 94-99); both also as nine bare digits in context; VIN (17 capitals and
@@ -82,6 +106,9 @@
 // (15 digits or 1-2-2-2-3-3-2, key 97 - n mod 97); ES_NIF (DNI 8 digits
 // and the mod-23 letter, NIE X/Y/Z + 7 digits + letter); IT_FISCAL_CODE
 // (16 characters, month and day checked, check letter).
+// PASSPORT in us is a token of 6-9 capitals and digits with 5 digits or
+// more (C01X00T47); DOB also takes a month name (March 10, 1975; 10 March
+// 1975).
 //
 // in: IN_PAN (5 capitals with a holder type in the fourth, 4 digits, a
 // capital); AADHAAR (12 digits, first 2-9, Verhoeff; grouped 4-4-4
@@ -167,7 +194,8 @@
 // built-in detection that contains the others names the replacement (an
 // IBAN whose digits also pass as a card is an IBAN); otherwise the type
 // first in this order wins: PRIVATE_KEY, AWS_ACCESS_KEY,
-// AWS_SECRET_KEY, GITHUB_TOKEN, API_KEY, JWT, AUTH, IBAN, CARD, SSN, ITIN,
+// AWS_SECRET_KEY, GITHUB_TOKEN, API_KEY, JWT, AUTH, PASSWORD, SECRET, IBAN,
+// CARD, CVV, SSN, ITIN,
 // AADHAAR, CPF, CNPJ, DE_TAX_ID, FR_NIR, ES_NIF, IT_FISCAL_CODE, UK_NINO,
 // IN_PAN, PASSPORT, DOB, VIN, MRN, PHONE, IPV4, IPV6, EMAIL, then custom
 // rules in configuration order. Replacements are then
@@ -221,20 +249,20 @@
 // # Caveats
 //
 //   - Detection is heuristic. A number match never starts or ends inside a
-//     longer digit run. Letters next to a number block only contiguous card
-//     numbers, so hex ids and hashes stay intact but "card4111111111111111"
-//     is not found ("card 4111111111111111", "acct_4111111111111111" and
-//     "card4111 1111 1111 1111" are); SSNs, phone numbers and dotted quads
-//     glued to words are found ("ssn123-45-6789"); a four-part version
+//     longer digit run. A contiguous card number glued to letters is
+//     found ("card4111111111111111") unless the whole token is hex, so
+//     hex ids and hashes stay intact ("abc4111111111111111def"); SSNs,
+//     phone numbers and dotted quads glued to words are found ("ssn123-45-6789"); a four-part version
 //     without a version word before it is taken for an address ("build
 //     1.2.3.4"; "1.2.3.4.5" and "v1.2.3.4" are left alone).
 //     Contiguous national identifiers need word boundaries; national phone
 //     formats are not found glued to a word or an identifier
 //     ("ORD-0229-385114") or after another group of digits.
-//   - Not covered: phone numbers written as bare 10-digit runs, SSNs
-//     without dashes outside context, numbers split by other separators (non-breaking
-//     spaces, dots in card numbers), dates of birth in words ("14 March
-//     1985"), codice fiscale with omocodia, names and street addresses.
+//   - Not covered: phone numbers written as bare 10-digit runs outside
+//     phone context, SSNs without separators outside context, card
+//     numbers split by other separators (non-breaking spaces, dots), dates
+//     of birth with a month name in other languages, codice fiscale with
+//     omocodia, names and street addresses.
 //   - The context given by a JSON key applies only to a string or integer
 //     directly under it.
 package redact

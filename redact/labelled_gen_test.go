@@ -384,14 +384,14 @@ func (g *labelGen) sLogToken() {
 
 func (g *labelGen) sChat() {
 	card := g.want(TypeCard, 1, g.cardText())
-	in := fmt.Sprintf("User: please charge my card %s exp %02d/%d cvv %s and send the receipt to %s.\nAssistant: Done. Your order %s is confirmed.",
+	in := fmt.Sprintf("User: please charge my card %s exp %02d/%d cvv %s and send the receipt to %s.\nAgent: Done. Your order %s is confirmed.",
 		card, g.n(1, 12), g.n(27, 31), g.want(TypeCVV, 2, g.digits(3)), g.want(TypeEmail, 1, g.email()),
 		g.keep(TypeCard, g.failsLuhn()))
 	g.emit("chat", in)
 }
 
 func (g *labelGen) sChatID() {
-	in := fmt.Sprintf("User: my passport number is %s and I was born %s. My SSN is %s.\nAssistant: Thanks, ticket %s is open.",
+	in := fmt.Sprintf("User: my passport number is %s and I was born %s. My SSN is %s.\nAgent: Thanks, ticket %s is open.",
 		g.want(TypePassport, 2, g.passport()), g.want(TypeDOB, 2, g.dobWords()),
 		g.want(TypeSSN, 1, strings.ReplaceAll(g.ssn(), "-", g.pick(" ", ".", "/", "\u00a0", "-"))),
 		g.keep(TypeCard, g.snowflake()))
@@ -499,6 +499,9 @@ func genLabelled() []labelled {
 	}
 	for i := 0; i < 200; i++ {
 		g.sMixed()
+	}
+	for i := 0; i < 24; i++ {
+		g.emit("json", g.paymentRef())
 	}
 	// Look-alikes alone, one per record, in text and in JSON.
 	for i := 0; i < 480; i++ {
@@ -618,4 +621,9 @@ func (g *labelGen) lookalike2() (string, string) {
 		return TypeCard, fmt.Sprintf("%d.%d", g.n(4000000, 4999999), g.n(10000000, 99999999))
 	}
 	return TypeAuth, "WWW-Authenticate: Basic realm=\"Restricted\", charset=\"UTF-8\""
+}
+
+// paymentRef is a look-alike: the id of a payment object under a token key.
+func (g *labelGen) paymentRef() string {
+	return jsonDoc(map[string]any{"payment_method": map[string]any{"token": g.keep(TypeSecret, g.pick("pm_", "tok_", "card_", "src_")+g.from(alnum, 20))}})
 }

@@ -10,7 +10,7 @@ import (
 // EngineRevision names the detectors' behaviour. It is part of every
 // policy version and changes whenever a built-in detector finds something
 // different on the same input.
-const EngineRevision = "2026-11.1"
+const EngineRevision = "2026-12.1"
 
 // Policy returns the redaction policy version: "rp1-" and 16 hex digits of
 // SHA-256 over EngineRevision and the configuration (types switched on and

@@ -210,9 +210,26 @@ func secretValueOK(val string, kind int, key string) bool {
 		}
 	}
 	if kind == kSecret {
-		return credMaterial(val)
+		return credMaterial(val) && !objectID(val)
 	}
 	return true
+}
+
+// objectID reports whether a value under a token key is the id of an
+// object, not a secret: a short lower-case prefix, '_' and up to 32
+// alphanumerics (pm_..., cus_..., tok_... of payment APIs; vendor secrets
+// of this shape are API_KEY formats, found by their prefix).
+func objectID(val string) bool {
+	u := strings.IndexByte(val, '_')
+	if u < 2 || u > 6 || len(val)-u-1 > 32 {
+		return false
+	}
+	for i := 0; i < u; i++ {
+		if !isLower(val[i]) {
+			return false
+		}
+	}
+	return runEnd(val, u+1, clDigit|clUpper|clLower) == len(val)
 }
 
 // credMaterial: at least 8 bytes with a digit and a letter, or 20 bytes.
