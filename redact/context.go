@@ -216,22 +216,62 @@ var keyTails = []keyWord{
 	{"messageid", ctxMsgID}, {"msgid", ctxMsgID}, {"inreplyto", ctxMsgID}, {"references", ctxMsgID},
 }
 
-// keyMayHaveContext is a cheap test of a key's last three bytes before
-// keyContext: whether it can end like a password, secret, card code,
-// phone or Message-ID key.
+// keyMayHaveContext is a cheap test of a key's end before keyContext:
+// whether it can end like an Authorization header, an AWS secret, a
+// password, secret, card code, phone or Message-ID key. (The context
+// kinds of us, in and br match anywhere in a key; with one of them on,
+// every key is classified.)
 func keyMayHaveContext(k string) bool {
-	if len(k) < 3 {
+	n := len(k)
+	if n < 3 {
 		return false
 	}
 	var t [3]byte
 	for i := range t {
-		t[i] = k[len(k)-3+i] | 0x20
+		t[i] = k[n-3+i] | 0x20
 	}
+	ends := func(w string) bool { return hasFoldAt(k, n-len(w), w) }
 	switch string(t[:]) {
-	case "ord", "swd", "pwd", "ase", "ode", "ass", "als", "ial", "ret", "ken", "key", "sig",
-		"cvv", "cvc", "vv2", "vc2", "csc", "one", "ber", "tel", "ile", "ell", "fax", "sdn", "app",
-		"fon", "ono", "eno", "eid", "gid", "yto", "ces":
+	case "swd", "pwd", "ret", "ken", "key", "sig", "cvv", "cvc", "vv2", "vc2", "csc", "tel", "fax", "sdn",
+		"fon", "ono", "eno", "als":
 		return true
+	case "ion":
+		return ends("authorization")
+	case "ord":
+		return ends("sword") || ends("pword")
+	case "ase":
+		return ends("phrase")
+	case "ass":
+		return !ends("class")
+	case "ial":
+		return ends("credential")
+	case "one":
+		return ends("phone")
+	case "ber":
+		return ends("number") && (containsFold(k, "phone") || containsFold(k, "mobile") || containsFold(k, "contact"))
+	case "ile":
+		return ends("mobile")
+	case "ell":
+		return ends("cell")
+	case "app":
+		return ends("whatsapp")
+	case "ces":
+		return ends("references")
+	case "ode":
+		return ends("code") && (containsFold(k, "secur") || containsFold(k, "card") || containsFold(k, "pass"))
+	case "_id", "-id", "eid", "gid", "_to", "-to", "yto":
+		return ends("message_id") || ends("message-id") || ends("messageid") || ends("msg_id") || ends("msgid") ||
+			ends("reply_to") || ends("reply-to") || ends("replyto")
+	}
+	return false
+}
+
+// containsFold reports whether k holds w (lower case), any case.
+func containsFold(k, w string) bool {
+	for i := 0; i+len(w) <= len(k); i++ {
+		if hasFoldAt(k, i, w) {
+			return true
+		}
 	}
 	return false
 }

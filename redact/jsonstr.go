@@ -78,7 +78,7 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		return 0, true
 	}
 	var next keyCtx
-	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && (mask&tKeyword != 0 || keyMayHaveContext(text))) {
+	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && keyMayHaveContext(text)) {
 		next = keyContext(text) // every secrets context keyword has a b, k, w or z
 	}
 	outMark := len(w.out)

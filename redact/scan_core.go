@@ -98,7 +98,7 @@ func (n *numScan) number(i, j int, ms []match) []match {
 	if l <= 9 && on.has(kPassport) && (l >= 5 || isUpper(prev) || isUpper(next)) {
 		ms = n.passportToken(i, j, ms)
 	}
-	if (l == 3 || l == 4) && on.has(kCVV) {
+	if (l == 3 || l == 4) && cvvPrev[prev] && on.has(kCVV) {
 		ms = n.cvv(i, j, ms)
 	}
 	if l <= 15 && (l >= 8 || isPhoneSep(next) && isDigit(byteAt(s, j+1))) && on.has(kPhone) &&

@@ -65,6 +65,15 @@ func cvvWordBefore(s string, i int) bool {
 	return false
 }
 
+// cvvPrev marks the bytes that may come right before a security code.
+var cvvPrev = func() (t [256]bool) {
+	for _, c := range []byte(" :=#\"'\t,|;") {
+		t[c] = true
+	}
+	t[0] = true // the start of the string
+	return t
+}()
+
 var cvvWords = []string{"cvv", "cvc", "cvv2", "cvc2", "cvn", "csc", "cid", "security code", "card code", "verification code"}
 
 func stringsIndexByte(set string, c byte) bool {

@@ -28,8 +28,8 @@ func scanSecrets(s string, ctx keyCtx, mask uint16, ms []match) []match {
 	if mask&tDot != 0 {
 		ms = scanDotKeys(s, ms)
 	}
-	if mask&(tUpperA|tUpperI) != 0 {
-		ms = scanNoSepTokens(s, ms)
+	if mask&(tUpperA|tUpperI|tUpperJ) != 0 {
+		ms = scanNoSepTokens(s, mask, ms)
 	}
 	if ctx&ctxAuth != 0 {
 		ms, _ = authValue(s, 0, ms)

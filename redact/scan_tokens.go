@@ -117,7 +117,11 @@ var tokenFormats = []tokenFormat{
 }
 
 // tokenIndex maps a separator and the byte before it to the formats whose
-// prefix ends so.
+// prefix ends so; tokenPre2 holds, for the same pair, a bit per value of
+// the byte before that one (its low five bits), so that most separators
+// are passed by two lookups.
+var tokenPre2 [3][256]uint32
+
 var tokenIndex = func() (t [3][256][]uint8) {
 	for i, f := range tokenFormats {
 		p := f.prefix
@@ -133,13 +137,16 @@ var tokenIndex = func() (t [3][256][]uint8) {
 			continue
 		}
 		t[sep][p[len(p)-2]] = append(t[sep][p[len(p)-2]], uint8(i))
+		tokenPre2[sep][p[len(p)-2]] |= 1 << (p[len(p)-3] & 31)
 	}
 	return t
 }()
 
 // mayPrefix reports whether a prefix of tokenFormats ends with the
 // separator at p (the index of sep: 0 '_', 1 '-', 2 '.').
-func mayPrefix(s string, p, sep int) bool { return p > 0 && tokenIndex[sep][s[p-1]] != nil }
+func mayPrefix(s string, p, sep int) bool {
+	return p > 1 && tokenPre2[sep][s[p-1]]&(1<<(s[p-2]&31)) != 0
+}
 
 // prefixedToken tries the formats whose prefix ends with the separator at
 // p; it returns the span of a token or (-1, -1).
@@ -237,36 +244,42 @@ func scanDotKeys(s string, ms []match) []match {
 // Tokens whose prefix has no separator: base64 headers that every token
 // of a kind starts with (an AWS session token's protobuf header, a Fernet
 // token's version byte and zero high timestamp bytes, Atlassian's
-// ATATT3, the run of A's of an app-only Twitter bearer token).
+// ATATT3, the run of A's of an app-only Twitter bearer token). Each is
+// 80 bytes or more, so only strings that long are searched, with one
+// strings.Index per anchor.
 var noSepTokens = []struct {
+	anchor string // searched for
+	back   int    // bytes of the prefix before the anchor
 	prefix string
 	body   uint8
 	min    int // whole token
+	mask   uint16
 }{
-	{"IQoJb3JpZ2luX2Vj", bB64, 100},     // AWS STS session token
-	{"FwoGZXIvYXdzE", bB64, 100},        // AWS STS session token (older)
-	{"gAAAAA", bB64URL, 80},             // Fernet (padding '=' added below)
-	{"ATATT3", bB64URL, 100},            // Atlassian API token
-	{"ATCTT3", bB64URL, 100},            // Atlassian (Confluence) token
-	{"AAAAAAAAAAAAAAAAAAAAA", bB64, 80}, // Twitter app-only bearer token (URL-encoded body)
-	{"EAACEdEose0cBA", bAlnum, 40},      // Facebook access token
+	{"IQoJb3JpZ2luX2Vj", 0, "IQoJb3JpZ2luX2Vj", bB64, 100, tUpperJ}, // AWS STS session token
+	{"FwoGZXIvYXdzE", 0, "FwoGZXIvYXdzE", bB64, 100, tUpperI},       // AWS STS session token (older)
+	{"AAAA", 1, "gAAAAA", bB64URL, 80, tUpperA},                     // Fernet
+	{"AAAA", 0, "AAAAAAAAAAAAAAAAAAAAA", bB64, 80, tUpperA},         // Twitter app-only bearer token
+	{"TT3", 3, "ATATT3", bB64URL, 100, tUpperA},                     // Atlassian API token
+	{"TT3", 3, "ATCTT3", bB64URL, 100, tUpperA},                     // Atlassian (Confluence)
 }
 
-// scanNoSepTokens matches the tokens of noSepTokens, as whole words. It
-// runs only on strings long enough to hold one.
-func scanNoSepTokens(s string, ms []match) []match {
-	if len(s) < 40 {
+// scanNoSepTokens matches the tokens of noSepTokens, as whole words.
+func scanNoSepTokens(s string, mask uint16, ms []match) []match {
+	if len(s) < 80 {
 		return ms
 	}
 	for _, t := range noSepTokens {
-		for off := 0; off < len(s); {
-			k := strings.Index(s[off:], t.prefix)
+		if mask&t.mask == 0 {
+			continue
+		}
+		for off := t.back; off < len(s); {
+			k := strings.Index(s[off:], t.anchor)
 			if k < 0 {
 				break
 			}
-			p := off + k
-			off = p + len(t.prefix)
-			if p > 0 && (isB64URL(s[p-1]) || s[p-1] == '+' || s[p-1] == '/') {
+			p := off + k - t.back
+			off += k + 1
+			if !strings.HasPrefix(s[p:], t.prefix) || p > 0 && (isB64URL(s[p-1]) || s[p-1] == '+' || s[p-1] == '/') {
 				continue
 			}
 			e := bodyEnd(s, p, t.body)
