@@ -502,6 +502,11 @@ func genLabelled() []labelled {
 	}
 	for i := 0; i < 24; i++ {
 		g.emit("json", g.paymentRef())
+		g.emit("log", "ci: "+g.testSummary())
+	}
+	for i := 0; i < 12; i++ {
+		g.emit("text", fmt.Sprintf("%s %s <%s>", g.pick(firstNames...), g.pick(lastNames...),
+			g.want(TypeEmail, 1, g.digits(g.n(6, 10))+"@"+g.pick("qq.com", "example.cn"))))
 	}
 	// Look-alikes alone, one per record, in text and in JSON.
 	for i := 0; i < 480; i++ {
@@ -626,4 +631,10 @@ func (g *labelGen) lookalike2() (string, string) {
 // paymentRef is a look-alike: the id of a payment object under a token key.
 func (g *labelGen) paymentRef() string {
 	return jsonDoc(map[string]any{"payment_method": map[string]any{"token": g.keep(TypeSecret, g.pick("pm_", "tok_", "card_", "src_")+g.from(alnum, 20))}})
+}
+
+// testSummary is a look-alike: a test run's counts after words that name
+// passwords elsewhere.
+func (g *labelGen) testSummary() string {
+	return g.keep(TypePassword, fmt.Sprintf("Pass: %d, Fail: %d, Skip: %d", g.n(1, 300), g.n(0, 9), g.n(0, 9)))
 }

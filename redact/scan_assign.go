@@ -212,6 +212,9 @@ func secretValueOK(val string, kind int, key string) bool {
 	if kind == kSecret {
 		return credMaterial(val) && !objectID(val)
 	}
+	if hasSuffix(key, "pass") && runEnd(val, 0, clDigit) == len(val) {
+		return false // "Pass: 12, Fail: 0" counts tests
+	}
 	return true
 }
 

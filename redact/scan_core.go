@@ -442,10 +442,11 @@ func notAnAddress(s string, a, at, b int) bool {
 
 // machineLocal reports whether the local part of a bracketed address was
 // made by a program (a Message-ID's left part): six digits or more, 16
-// bytes or more with three digits, or '=' or '$' in it.
+// bytes or more with three digits, or '=' or '$' in it (an address of
+// digits alone, as some mail services give, is an address).
 func machineLocal(l string) bool {
 	d := digitsIn(l)
-	return d >= 6 || len(l) >= 16 && d >= 3 || strings.ContainsAny(l, "=$")
+	return d >= 6 && d < len(l) || len(l) >= 16 && d >= 3 || strings.ContainsAny(l, "=$")
 }
 
 // mailHost reports whether a domain of three labels or more starts with
