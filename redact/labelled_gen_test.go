@@ -121,7 +121,7 @@ func (g *labelGen) hexs(k int) string { return g.from(hexLow, k) }
 
 // token returns a vendor token of a fixed-prefix format and its name.
 func (g *labelGen) token() (string, string) {
-	switch g.n(0, 33) {
+	switch g.n(0, 36) {
 	case 0:
 		return "sendgrid", "SG." + g.b64u(22) + "." + g.b64u(43)
 	case 1:
@@ -191,6 +191,12 @@ func (g *labelGen) token() (string, string) {
 		return "github", crcToken(g.pick("ghp_", "gho_", "ghs_"), g.from(alnum, 30))
 	case 31:
 		return "aws key id", "AKIA" + g.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+	case 33:
+		return "slack webhook", "https://hooks.slack.com/services/T" + g.from(upper+"0123456789", 8) + "/B" + g.from(upper+"0123456789", 10) + "/" + g.from(alnum, 24)
+	case 34:
+		return "azure client secret", g.from(alnum, 3) + g.digits(1) + "Q~" + g.from(alnum+"_.-", 34)
+	case 35:
+		return "telegram", fmt.Sprint(g.n(10000000, 9999999999)) + ":AA" + g.from(alnum+"_-", 33)
 	case 32:
 		return "groq", "gsk_" + g.from(alnum, 20) + "Ab1" + g.from(alnum, 29)
 	}

@@ -386,7 +386,8 @@ func normalize(ms []match) []match {
 		switch {
 		case builtin && m.start <= ks && m.end >= ke && m.end-m.start > ke-ks:
 			last.kind, ks, ke = m.kind, m.start, m.end
-		case builtin && m.start >= ks && m.end <= ke:
+		case builtin && m.start >= ks && m.end <= ke && (m.start > ks || m.end < ke || m.kind > last.kind):
+			// inside the span that names it (the same span: the type first in order)
 		case m.kind < last.kind:
 			last.kind, ks, ke = m.kind, m.start, m.end
 		}

@@ -80,7 +80,16 @@ func scanAssign(s string, sep byte, ms []match) []match {
 		off = i + 1
 		// Only a key can end before it: skip what cannot (digits of a
 		// time, a URL's scheme is handled in assignAt).
-		if i == 0 || isDigit(s[i-1]) {
+		if i == 0 {
+			continue
+		}
+		if isDigit(s[i-1]) {
+			if sep == ':' && i+3 < len(s) && s[i+1] == 'A' {
+				if a, e := telegramToken(s, i); e > 0 {
+					ms = append(ms, match{a, e, kAPIKey})
+					off = e
+				}
+			}
 			continue
 		}
 		var e int

@@ -49,6 +49,9 @@ func scanSecrets(s string, ctx keyCtx, mask uint16, ms []match) []match {
 	if mask&tColon != 0 {
 		ms = scanAssign(s, ':', ms)
 	}
+	if mask&tTilde != 0 {
+		ms = scanAzureSecrets(s, ms)
+	}
 	if mask&tEq != 0 {
 		ms = scanAssign(s, '=', ms)
 	}

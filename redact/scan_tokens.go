@@ -230,6 +230,11 @@ func scanDotKeys(s string, ms []match) []match {
 		}
 		p := off + k
 		off = p + 1
+		if a, e := webhookPath(s, p); e > 0 {
+			ms = append(ms, match{a, e, kAPIKey})
+			off = e
+			continue
+		}
 		if !mayPrefix(s, p, 2) {
 			continue
 		}
@@ -299,4 +304,96 @@ func scanNoSepTokens(s string, mask uint16, ms []match) []match {
 		}
 	}
 	return ms
+}
+
+// Webhook URLs whose path is the secret: Slack incoming webhooks
+// (hooks.slack.com/services/T.../B.../...) and Discord webhooks
+// (discord.com/api/webhooks/<id>/<token>): the URL is the credential and
+// is replaced whole.
+var webhookHosts = []struct{ host, rest string }{
+	{"hooks", ".slack.com/services/"},
+	{"hooks", ".slack.com/workflows/"},
+	{"discord", ".com/api/webhooks/"},
+	{"discordapp", ".com/api/webhooks/"},
+}
+
+// webhookPath matches the secret path of a webhook URL whose host's first
+// dot is at p.
+func webhookPath(s string, p int) (int, int) {
+	if p < 5 || s[p-1] != 's' && s[p-1] != 'd' && s[p-1] != 'p' {
+		return -1, -1
+	}
+	for _, h := range webhookHosts {
+		if p < len(h.host) || s[p-len(h.host):p] != h.host || !strings.HasPrefix(s[p:], h.rest) {
+			continue
+		}
+		a := p + len(h.rest)
+		start := p - len(h.host)
+		if start >= 8 && s[start-8:start] == "https://" {
+			start -= 8 // the whole URL is the credential
+		}
+		e := a
+		for e < len(s) && (isB64URL(s[e]) || s[e] == '/') {
+			e++
+		}
+		for e > a && s[e-1] == '/' {
+			e--
+		}
+		if e-a >= 20 {
+			return start, e
+		}
+	}
+	return -1, -1
+}
+
+// scanAzureSecrets matches Microsoft Entra (Azure AD) client secrets:
+// three bytes, a digit, "Q~" and 31-34 more of [A-Za-z0-9_~.-].
+func scanAzureSecrets(s string, ms []match) []match {
+	for off := 0; off < len(s); {
+		k := strings.IndexByte(s[off:], '~')
+		if k < 0 {
+			break
+		}
+		p := off + k
+		off = p + 1
+		a := p - 5
+		if a < 0 || s[p-1] != 'Q' || !isDigit(s[p-2]) || a > 0 && azureByte(s[a-1]) {
+			continue
+		}
+		ok := true
+		for i := a; i < p-2; i++ {
+			ok = ok && azureByte(s[i])
+		}
+		e := p + 1
+		for e < len(s) && (azureByte(s[e]) || s[e] == '-') && e-p <= 35 {
+			e++
+		}
+		for e > p+1 && s[e-1] == '.' && (e == len(s) || !azureByte(s[e])) {
+			e-- // the end of a sentence
+		}
+		if n := e - p - 1; ok && n >= 31 && n <= 34 && (e == len(s) || !azureByte(s[e]) || s[e] == '.') {
+			ms = append(ms, match{a, e, kAPIKey})
+			off = e
+		}
+	}
+	return ms
+}
+
+func azureByte(c byte) bool { return isAlnum(c) || c == '_' || c == '~' || c == '.' }
+
+// telegramToken matches a Telegram bot token around the ':' at i: 8-10
+// digits, ':', "AA" and 33 of [A-Za-z0-9_-].
+func telegramToken(s string, i int) (int, int) {
+	a := i
+	for a > 0 && i-a < 10 && isDigit(s[a-1]) {
+		a--
+	}
+	if i-a < 8 || a > 0 && isAlnum(s[a-1]) || !strings.HasPrefix(s[i+1:], "AA") {
+		return -1, -1
+	}
+	e := runEnd(s, i+1, clB64URL)
+	if e-i-1 != 35 {
+		return -1, -1
+	}
+	return a, e
 }

@@ -306,6 +306,7 @@ const (
 	tDot                 // tokens with a prefix ending in '.' (SG., ya29., hvs.)
 	tUpperA              // tokens with a base64 header (AWS session, Fernet, Atlassian)
 	tEq                  // key=value secrets
+	tTilde               // Azure client secrets (...Q~...)
 )
 
 var trig = func() (t [256]uint16) {
@@ -332,6 +333,8 @@ var trig = func() (t [256]uint16) {
 			m = tUpperA
 		case c == '=':
 			m = tEq
+		case c == '~':
+			m = tTilde
 		case kwAnchor[c]:
 			m = tKeyword
 		case c == '%' || c == '+':
