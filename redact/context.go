@@ -226,9 +226,12 @@ func keyMayHaveContext(k string) bool {
 	if n < 3 {
 		return false
 	}
+	if h := tail3Hash(k[n-3], k[n-2], k[n-1]); keyTailBits[h>>6]&(1<<(h&63)) == 0 {
+		return false
+	}
 	var t [3]byte
 	for i := range t {
-		t[i] = k[n-3+i] | 0x20
+		t[i] = lowerASCII(k[n-3+i])
 	}
 	ends := func(w string) bool { return hasFoldAt(k, n-len(w), w) }
 	switch string(t[:]) {
@@ -264,6 +267,33 @@ func keyMayHaveContext(k string) bool {
 			ends("reply_to") || ends("reply-to") || ends("replyto")
 	}
 	return false
+}
+
+// keyTailEnds are the last three bytes keyMayHaveContext looks at;
+// keyTailBits holds their hashes, so that most keys are passed by one
+// lookup.
+var keyTailEnds = []string{"swd", "pwd", "ret", "ken", "key", "sig", "cvv", "cvc", "vv2", "vc2", "csc", "tel", "fax",
+	"sdn", "fon", "ono", "eno", "als", "ion", "ord", "ase", "ass", "ial", "one", "ber", "ile", "ell", "app", "ces",
+	"ode", "_id", "-id", "eid", "gid", "_to", "-to", "yto"}
+
+var keyTailBits = func() (b [64]uint64) {
+	for _, e := range keyTailEnds {
+		h := tail3Hash(e[0], e[1], e[2])
+		b[h>>6] |= 1 << (h & 63)
+	}
+	return b
+}()
+
+// tail3Hash hashes three bytes, ASCII letters folded, into 12 bits.
+func tail3Hash(a, b, c byte) uint32 {
+	return (uint32(lowerASCII(a))*961 + uint32(lowerASCII(b))*31 + uint32(lowerASCII(c))) & 4095
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // containsFold reports whether k holds w (lower case), any case.

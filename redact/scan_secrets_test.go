@@ -120,3 +120,20 @@ func TestKeyContext(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyMayHaveContext: the cheap test before keyContext passes every key
+// that gives a context and stops common keys that give none.
+func TestKeyMayHaveContext(t *testing.T) {
+	for _, k := range []string{"message_id", "Message-ID", "in_reply_to", "password", "DB_PASSWD", "PHONE",
+		"phoneNumber", "card_cvv", "security_code", "Authorization", "api_key", "access_token", "client_secret",
+		"credentials", "sig", "passphrase", "mobile", "fax", "References"} {
+		if !keyMayHaveContext(k) {
+			t.Errorf("keyMayHaveContext(%q) = false", k)
+		}
+	}
+	for _, k := range []string{"call_id", "trace_id", "description", "action", "mode", "class", "code", "file", "shell", "id", "to"} {
+		if keyMayHaveContext(k) {
+			t.Errorf("keyMayHaveContext(%q) = true", k)
+		}
+	}
+}
