@@ -139,6 +139,15 @@
 // "socialsecurity"; ending in "mrn" or containing "medicalrecord" or
 // "patientid").
 //
+// The core and secrets packs have contexts of their own: CVV (cvv, cvc,
+// cvv2, csc, security code... right before the code, with only blanks,
+// marks and the words is/no/code between; a key ending in cvv, cvc or
+// securitycode; a card number and its expiry right before it), PHONE
+// without '+' (phone, tel, mobile, cell, fax, whatsapp, msisdn... as whole
+// words; a key ending in phone, tel, mobile...), PASSWORD and SECRET (the
+// key before ':' or '=', or the JSON key; see the secrets pack), and the
+// Message-ID keys and headers that make an address no EMAIL.
+//
 // Custom rules are Go regular expressions; each masks as
 // "[REDACTED:NAME]" (the rule name upper-cased, '-' turned into '_') or is
 // replaced as its action says.
