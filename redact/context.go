@@ -43,7 +43,8 @@ var contextWords = [...]struct {
 	{ctxMRN, []string{"mrn", "medical record", "patient id", "chart no", "chart number"}},
 	{ctxCVV, []string{"cvv", "cvc", "cvv2", "cvc2", "csc", "cid", "security code", "card code", "card verification"}},
 	{ctxPhone, []string{"phone", "tel", "tel.", "telephone", "mobile", "cell", "cellphone", "fax", "whatsapp", "msisdn",
-		"contact number", "telefon", "telefone", "telefono", "teléfono", "téléphone", "handy", "portable"}},
+		"contact number", "telefon", "telefone", "telefono", "teléfono", "téléphone", "handy", "portable",
+		"call me", "call us", "sms", "text me"}},
 }
 
 // wholeWord marks the contexts whose words must also end at a word

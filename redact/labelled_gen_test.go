@@ -503,12 +503,13 @@ func genLabelled() []labelled {
 			s()
 		}
 	}
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 280; i++ {
 		g.sMixed()
 	}
 	for i := 0; i < 24; i++ {
 		g.emit("json", g.paymentRef())
 		g.emit("log", "ci: "+g.testSummary())
+		g.emit("json", g.agentSession())
 	}
 	for i := 0; i < 12; i++ {
 		g.emit("text", fmt.Sprintf("%s %s <%s>", g.pick(firstNames...), g.pick(lastNames...),
@@ -534,7 +535,7 @@ func genLabelled() []labelled {
 // keys spelt in other ways, context values in other words.
 func (g *labelGen) sMixed() {
 	pw := g.password()
-	switch g.n(0, 19) {
+	switch g.n(0, 27) {
 	case 0:
 		g.emit("text", fmt.Sprintf("Server=db01;Database=app;User Id=sa;Password=%s;Encrypt=true", g.want(TypePassword, 2, pw)))
 	case 1:
@@ -580,6 +581,21 @@ func (g *labelGen) sMixed() {
 		g.emit("yaml", fmt.Sprintf("smtp:\n  url: smtp://mailer:%s@%s:587\n", g.want(TypePassword, 2, pw), g.keep(TypeEmail, "smtp.example.net")))
 	case 18:
 		g.emit("text", fmt.Sprintf("export DB_PASSWORD='%s'", g.want(TypePassword, 2, pw)))
+	case 20:
+		g.emit("shell", fmt.Sprintf("echo ok && docker login -u ci -p %s registry.example.com", g.want(TypePassword, 2, pw)))
+	case 21:
+		g.emit("text", fmt.Sprintf("DOB %s", g.want(TypeDOB, 2, fmt.Sprintf("%02d/%02d/%02d", g.n(1, 12), g.n(1, 28), g.n(40, 99)))))
+	case 22:
+		g.emit("chat", fmt.Sprintf("User: call me on %s tomorrow", g.want(TypePhone, 2, g.pick("49", "33", "34")+" "+g.digits(3)+" "+g.digits(7))))
+	case 23:
+		g.emit("http", fmt.Sprintf("Cookie: theme=dark; sessionid=%s; lang=en", g.want(TypeSecret, 2, g.from(lower+"0123456789", 32))))
+	case 24:
+		g.emit("text", fmt.Sprintf(`DSN="app:%s@tcp(%s:3306)/orders"`, g.want(TypePassword, 2, pw), g.keep(TypeEmail, "mysql-0.db")))
+	case 25:
+		g.emit("http", fmt.Sprintf("Ocp-Apim-Subscription-Key: %s", g.want(TypeSecret, 2, g.hexs(32))))
+	case 26:
+		_, c := g.card()
+		g.emit("csv", fmt.Sprintf("%s,%s,%s", g.want(TypeCard, 1, c), g.want(TypeCVV, 2, g.digits(3)), g.keep(TypeCVV, "approved")))
 	default:
 		g.emit("http", fmt.Sprintf("Authorization: token %s", g.want(TypeGitHubToken, 1, crcToken("ghp_", g.from(alnum, 30)))))
 	}
@@ -643,4 +659,9 @@ func (g *labelGen) paymentRef() string {
 // passwords elsewhere.
 func (g *labelGen) testSummary() string {
 	return g.keep(TypePassword, fmt.Sprintf("Pass: %d, Fail: %d, Skip: %d", g.n(1, 300), g.n(0, 9), g.n(0, 9)))
+}
+
+// agentSession is a look-alike: an agent's session id under its key.
+func (g *labelGen) agentSession() string {
+	return jsonDoc(map[string]any{"session_id": g.keep(TypeSecret, "sess_"+g.hexs(8)+g.from(alnum, 16)), "event": "tool_call"})
 }

@@ -43,6 +43,7 @@ func secretKeyKind(t string) int {
 		if hasSuffix(t, "credential") {
 			return kSecret
 		}
+
 	case 'g':
 		if t == "sig" {
 			return kSecret // an Azure SAS signature
@@ -52,7 +53,8 @@ func secretKeyKind(t string) int {
 }
 
 var secretKeySuffixes = []string{"apikey", "secretkey", "privatekey", "accesskey", "authkey", "signingkey",
-	"encryptionkey", "masterkey", "sessionkey", "accountkey", "clientkey", "licensekey"}
+	"encryptionkey", "masterkey", "sessionkey", "accountkey", "clientkey", "licensekey", "subscriptionkey",
+	"functionskey", "consumerkey", "appkey"}
 
 // keyFold appends the key k lower-cased without separators to dst.
 func keyFold(dst []byte, k string) []byte {
@@ -129,6 +131,9 @@ func assignAt(s string, i int, ms []match) ([]match, int) {
 	var buf [64]byte
 	t := string(keyFold(buf[:0], s[a:k]))
 	kind := secretKeyKind(t)
+	if kind < 0 && sessionCookie(s[a:k]) {
+		kind = kSecret
+	}
 	if kind < 0 {
 		return ms, i
 	}
@@ -141,6 +146,18 @@ func assignAt(s string, i int, ms []match) ([]match, int) {
 		return ms, i
 	}
 	return append(ms, match{v, e, uint16(kind)}), e - 1
+}
+
+// sessionCookie reports whether k names a session cookie of a web
+// framework (sessionid=, PHPSESSID=, JSESSIONID=, connect.sid=); a
+// session_id of an agent's events is an identifier, not a credential.
+func sessionCookie(k string) bool {
+	for _, c := range []string{"sessionid", "phpsessid", "jsessionid", "connect.sid", "asp.net_sessionid"} {
+		if len(k) == len(c) && hasFoldAt(k, 0, c) {
+			return true
+		}
+	}
+	return false
 }
 
 func lastLetter(k string) byte {
@@ -295,7 +312,7 @@ var flagCommands = []struct {
 }{
 	{'p', []string{"mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow", "mysqlcheck", "mysqlsh",
 		"mariadb", "mariadb-dump", "mariadb-admin", "mongo", "mongosh", "mongodump", "mongorestore",
-		"mongoexport", "mongoimport", "sshpass"}},
+		"mongoexport", "mongoimport", "sshpass", "login"}}, // docker, podman, helm registry, oc login
 	{'P', []string{"sqlcmd", "bcp", "osql"}},
 	{'a', []string{"redis-cli"}},
 	{'u', []string{"curl"}},
@@ -394,8 +411,9 @@ func isUserinfoByte(c byte) bool {
 }
 
 // scanUserinfo matches the password of each URL userinfo
-// (scheme://user:password@host): after the first ':' of the userinfo, to
-// the last '@' of the authority (a password holding an unencoded '@').
+// (scheme://user:password@host, and Go's MySQL DSN
+// user:password@tcp(host)): after the first ':' of the userinfo, to the
+// last '@' of the authority (a password holding an unencoded '@').
 func scanUserinfo(s string, ms []match) []match {
 	for off := 0; off < len(s); {
 		k := strings.IndexByte(s[off:], '@')
@@ -405,6 +423,11 @@ func scanUserinfo(s string, ms []match) []match {
 		at := off + k
 		off = at + 1
 		a := userinfoStart(s, at)
+		if a < 0 && (strings.HasPrefix(s[at+1:], "tcp(") || strings.HasPrefix(s[at+1:], "unix(")) {
+			// Go's MySQL DSN: user:password@tcp(host:port)/db
+			for a = at; a > 0 && at-a < 256 && isUserinfoByte(s[a-1]) && s[a-1] != '='; a-- {
+			}
+		}
 		if a < 0 {
 			continue
 		}

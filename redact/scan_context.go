@@ -65,12 +65,23 @@ func (n *numScan) dateDMY(i, j int, ms []match) []match {
 	sep := s[j]
 	q := j + 1
 	k := runEnd(s, q, clDigit)
-	if k-q < 1 || k-q > 2 || k+5 > len(s) || s[k] != sep || !allDigits(s, k+1, 4) || isDigit(byteAt(s, k+5)) {
+	if k-q < 1 || k-q > 2 || k+3 > len(s) || s[k] != sep {
 		return ms
 	}
-	a, b, y := atoi(s[i:j]), atoi(s[q:k]), atoi(s[k+1:k+5])
+	ye := runEnd(s, k+1, clDigit)
+	if ye-k-1 != 4 && ye-k-1 != 2 {
+		return ms
+	}
+	a, b, y := atoi(s[i:j]), atoi(s[q:k]), atoi(s[k+1:ye])
+	if ye-k-1 == 2 {
+		// A two-digit year (03/10/75), only in context: 19yy or 20yy.
+		y += 1900
+		if y < 1925 {
+			y += 100
+		}
+	}
 	if (validDate(y, b, a) || validDate(y, a, b)) && n.context(i, ctxDOB) {
-		ms = n.add(ms, i, k+5, kDOB)
+		ms = n.add(ms, i, ye, kDOB)
 	}
 	return ms
 }

@@ -26,7 +26,7 @@ func (n *numScan) cvv(i, j int, ms []match) []match {
 			return ms
 		}
 	}
-	if n.ctx&ctxCVV != 0 && i == 0 && j == len(s) || cvvWordBefore(s, i) || afterCardExpiry(s, i) {
+	if n.ctx&ctxCVV != 0 && i == 0 && j == len(s) || cvvWordBefore(s, i) || afterCardExpiry(s, i, j-i == 3) {
 		ms = n.add(ms, i, j, kCVV)
 	}
 	return ms
@@ -87,9 +87,14 @@ func stringsIndexByte(set string, c byte) bool {
 
 // afterCardExpiry reports whether the number at i follows an expiry date
 // (MM/YY or MM/YYYY) that follows a valid card number, separated by
-// blanks, '|', ',', ';' or tabs (a card row: "4111 1111 1111 1111 12/27 123").
-func afterCardExpiry(s string, i int) bool {
+// blanks, '|', ',', ';' or tabs (a card row: "4111 1111 1111 1111 12/27
+// 123"), or, when three is set (a code of three digits), follows the card
+// number itself (a four-digit number after a card may be a year).
+func afterCardExpiry(s string, i int, three bool) bool {
 	k := skipSepsBack(s, i)
+	if three && k < i && cardEndsAt(s, k) {
+		return true // three digits right after the card number
+	}
 	// MM/YY or MM/YYYY ending at k.
 	e := k
 	for k > 0 && isDigit(s[k-1]) && e-k < 4 {
@@ -105,10 +110,18 @@ func afterCardExpiry(s string, i int) bool {
 	if mo := atoi(s[m : k-1]); mo < 1 || mo > 12 {
 		return false
 	}
-	c := skipSepsBack(s, m)
+	return cardEndsAt(s, skipSepsBack(s, m))
+}
+
+// cardEndsAt reports whether a valid card number (contiguous or grouped
+// by blanks or dashes) ends at c.
+func cardEndsAt(s string, c int) bool {
+	if c == 0 || !isDigit(s[c-1]) {
+		return false
+	}
 	var digits [19]byte
 	nd := 0
-	for c > 0 && nd < 19 && (isDigit(s[c-1]) || s[c-1] == ' ' || s[c-1] == '-') {
+	for c > 0 && nd < 19 && (isDigit(s[c-1]) || (s[c-1] == ' ' || s[c-1] == '-') && c > 1 && isDigit(s[c-2])) {
 		c--
 		if isDigit(s[c]) {
 			nd++
