@@ -227,9 +227,13 @@ func keyMayHaveContext(k string) bool {
 	if n < 3 {
 		return false
 	}
-	if h := tail3Hash(k[n-3], k[n-2], k[n-1]); keyTailBits[h>>6]&(1<<(h&63)) == 0 {
-		return false
-	}
+	h := tail3Hash(k[n-3], k[n-2], k[n-1])
+	return keyTailBits[h>>6]&(1<<(h&63)) != 0 && keyEndGivesContext(k)
+}
+
+// keyEndGivesContext is keyMayHaveContext past the bitset.
+func keyEndGivesContext(k string) bool {
+	n := len(k)
 	var t [3]byte
 	for i := range t {
 		t[i] = lowerASCII(k[n-3+i])
@@ -285,9 +289,10 @@ var keyTailBits = func() (b [64]uint64) {
 	return b
 }()
 
-// tail3Hash hashes three bytes, ASCII letters folded, into 12 bits.
+// tail3Hash hashes three bytes into 12 bits, ASCII letters folded (and
+// other bytes with bit 5 set, alike in the table and the lookup).
 func tail3Hash(a, b, c byte) uint32 {
-	return (uint32(lowerASCII(a))*961 + uint32(lowerASCII(b))*31 + uint32(lowerASCII(c))) & 4095
+	return (uint32(a|0x20)*961 + uint32(b|0x20)*31 + uint32(c|0x20)) & 4095
 }
 
 func lowerASCII(c byte) byte {

@@ -101,8 +101,8 @@ func (n *numScan) number(i, j int, ms []match) []match {
 	if (l == 3 || l == 4) && cvvPrev[prev] && on.has(kCVV) {
 		ms = n.cvv(i, j, ms)
 	}
-	if l <= 15 && (l >= 8 || isPhoneSep(next) && isDigit(byteAt(s, j+1))) && on.has(kPhone) &&
-		!isAlnum(prev) && prev != '+' && prev != '.' && prev != ':' && prev != '/' {
+	if l <= 15 && (l >= 8 || isPhoneSep(next) && isDigit(byteAt(s, j+1)) && !(l == 4 && next == '-')) && on.has(kPhone) &&
+		!isAlnum(prev) && prev != '+' && prev != '.' && prev != ':' && prev != '/' && !(isPhoneSep(prev) && i > 1 && isDigit(s[i-2])) {
 		ms = n.phoneInContext(i, ms)
 	}
 	switch {
@@ -417,12 +417,8 @@ func notAnAddress(s string, a, at, b int) bool {
 		}
 	}
 	dom := s[at+1 : b]
-	if tld := dom[strings.LastIndexByte(dom, '.')+1:]; len(tld) <= 4 {
-		for _, x := range assetExts {
-			if len(tld) == len(x) && hasFoldAt(tld, 0, x) {
-				return true
-			}
-		}
+	if tld := dom[strings.LastIndexByte(dom, '.')+1:]; len(tld) <= 4 && assetExt(tld) {
+		return true
 	}
 	if l := strings.IndexByte(dom, '.'); l >= 2 && dom[l-1] == 'x' && isDigit(dom[0]) {
 		scale := true
@@ -485,9 +481,20 @@ func lineHas(s string, i int, words []string) bool {
 	return false
 }
 
-// assetExts are file extensions that are no top-level domain.
-var assetExts = []string{"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff", "avif", "heic",
-	"pdf", "js", "css", "json", "yaml", "yml", "txt", "ttf", "woff", "otf", "mp3", "wav", "webm"}
+// assetExt reports whether tld is a file extension that is no top-level
+// domain.
+func assetExt(tld string) bool {
+	var b [4]byte
+	for i := 0; i < len(tld); i++ {
+		b[i] = lowerASCII(tld[i])
+	}
+	switch string(b[:len(tld)]) {
+	case "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff", "avif", "heic",
+		"pdf", "js", "css", "json", "yaml", "yml", "txt", "ttf", "woff", "otf", "mp3", "wav", "webm":
+		return true
+	}
+	return false
+}
 
 // messageIDHeader reports whether a header naming Message-IDs starts the
 // line of the '<' at lt (or an earlier item of its list).

@@ -260,12 +260,12 @@ var noSepTokens = []struct {
 	min    int // whole token
 	mask   uint16
 }{
-	{"IQoJb3JpZ2luX2Vj", 0, "IQoJb3JpZ2luX2Vj", bB64, 100, tUpperJ}, // AWS STS session token
-	{"FwoGZXIvYXdzE", 0, "FwoGZXIvYXdzE", bB64, 100, tUpperI},       // AWS STS session token (older)
-	{"AAAA", 1, "gAAAAA", bB64URL, 80, tUpperA},                     // Fernet
-	{"AAAA", 0, "AAAAAAAAAAAAAAAAAAAAA", bB64, 80, tUpperA},         // Twitter app-only bearer token
-	{"TT3", 3, "ATATT3", bB64URL, 100, tUpperA},                     // Atlassian API token
-	{"TT3", 3, "ATCTT3", bB64URL, 100, tUpperA},                     // Atlassian (Confluence)
+	{"IQoJb3JpZ2luX2Vj", 0, "IQoJb3JpZ2luX2Vj", bB64, 100, tUpperJ},          // AWS STS session token
+	{"FwoGZXIvYXdzE", 0, "FwoGZXIvYXdzE", bB64, 100, tUpperI},                // AWS STS session token (older)
+	{"gAAAAA", 0, "gAAAAA", bB64URL, 80, tUpperA},                            // Fernet
+	{"AAAAAAAAAAAAAAAAAAAAA", 0, "AAAAAAAAAAAAAAAAAAAAA", bB64, 80, tUpperA}, // Twitter app-only bearer token
+	{"TT3", 3, "ATATT3", bB64URL, 100, tUpperA},                              // Atlassian API token
+	{"TT3", 3, "ATCTT3", bB64URL, 100, tUpperA},                              // Atlassian (Confluence)
 }
 
 // scanNoSepTokens matches the tokens of noSepTokens, as whole words.
