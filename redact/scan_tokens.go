@@ -230,10 +230,12 @@ func scanDotKeys(s string, ms []match) []match {
 		}
 		p := off + k
 		off = p + 1
-		if a, e := webhookPath(s, p); e > 0 {
-			ms = append(ms, match{a, e, kAPIKey})
-			off = e
-			continue
+		if p >= 5 && (s[p-1] == 's' && s[p-5:p] == "hooks" || s[p-1] == 'd' || s[p-1] == 'p') {
+			if a, e := webhookPath(s, p); e > 0 {
+				ms = append(ms, match{a, e, kAPIKey})
+				off = e
+				continue
+			}
 		}
 		if !mayPrefix(s, p, 2) {
 			continue
@@ -264,8 +266,7 @@ var noSepTokens = []struct {
 	{"FwoGZXIvYXdzE", 0, "FwoGZXIvYXdzE", bB64, 100, tUpperI},                // AWS STS session token (older)
 	{"gAAAAA", 0, "gAAAAA", bB64URL, 80, tUpperA},                            // Fernet
 	{"AAAAAAAAAAAAAAAAAAAAA", 0, "AAAAAAAAAAAAAAAAAAAAA", bB64, 80, tUpperA}, // Twitter app-only bearer token
-	{"TT3", 3, "ATATT3", bB64URL, 100, tUpperA},                              // Atlassian API token
-	{"TT3", 3, "ATCTT3", bB64URL, 100, tUpperA},                              // Atlassian (Confluence)
+	{"TT3", 3, "AT?TT3", bB64URL, 100, tUpperA},                              // Atlassian API tokens: ATATT3, ATCTT3
 }
 
 // scanNoSepTokens matches the tokens of noSepTokens, as whole words.
@@ -284,7 +285,7 @@ func scanNoSepTokens(s string, mask uint16, ms []match) []match {
 			}
 			p := off + k - t.back
 			off += k + 1
-			if !strings.HasPrefix(s[p:], t.prefix) || p > 0 && (isB64URL(s[p-1]) || s[p-1] == '+' || s[p-1] == '/') {
+			if !hasPrefixWild(s[p:], t.prefix) || p > 0 && (isB64URL(s[p-1]) || s[p-1] == '+' || s[p-1] == '/') {
 				continue
 			}
 			e := bodyEnd(s, p, t.body)
@@ -396,4 +397,17 @@ func telegramToken(s string, i int) (int, int) {
 		return -1, -1
 	}
 	return a, e
+}
+
+// hasPrefixWild is strings.HasPrefix where '?' in prefix stands for A or C.
+func hasPrefixWild(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if c := prefix[i]; c != s[i] && !(c == '?' && (s[i] == 'A' || s[i] == 'C')) {
+			return false
+		}
+	}
+	return true
 }
