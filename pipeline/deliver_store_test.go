@@ -70,8 +70,13 @@ func TestDeliver_SQLiteFileDeletedWhileRunning(t *testing.T) {
 
 			appendN(10)
 			waitCursor(t, sp, "local", 10)
-			if d.LostRecords() != nil || metricValue(t, reg, "audit_sink_up") != 1 {
-				t.Fatalf("before the deletion: lost %v, audit_sink_up %v", d.LostRecords(), metricValue(t, reg, "audit_sink_up"))
+			// The cursor moves before the deliverer marks the sink up.
+			waitUntil(t, "audit_sink_up 1 after the first delivery", func() bool {
+				v, ok := metricSample(t, reg, "audit_sink_up")
+				return ok && v == 1
+			})
+			if d.LostRecords() != nil {
+				t.Fatalf("before the deletion: lost %v", d.LostRecords())
 			}
 			for _, suf := range []string{"", "-wal", "-shm"} {
 				if err := os.Remove(path + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -123,6 +128,17 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // metricValue reads the one sample of the gauge or counter name in reg.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
+	v, ok := metricSample(t, reg, name)
+	if !ok {
+		t.Fatalf("no single sample of %s", name)
+	}
+	return v
+}
+
+// metricSample is the value of the one sample of the metric name, if
+// there is exactly one.
+func metricSample(t *testing.T, reg *prometheus.Registry, name string) (float64, bool) {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -132,10 +148,9 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			continue
 		}
 		if c := mf.GetMetric()[0].GetCounter(); c != nil {
-			return c.GetValue()
+			return c.GetValue(), true
 		}
-		return mf.GetMetric()[0].GetGauge().GetValue()
+		return mf.GetMetric()[0].GetGauge().GetValue(), true
 	}
-	t.Fatalf("no single sample of %s", name)
-	return 0
+	return 0, false
 }
