@@ -45,6 +45,14 @@ func (h *handler) authenticate(header []string) (*credential, authFailure) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, authMissing
 	}
+	if cred := h.credentialOf(token); cred != nil {
+		return cred, ""
+	}
+	return nil, authUnknown
+}
+
+// credentialOf returns the credential of token, nil if none.
+func (h *handler) credentialOf(token string) *credential {
 	sum := sha256.Sum256([]byte(token))
 	found := -1
 	for i := range h.creds {
@@ -52,7 +60,7 @@ func (h *handler) authenticate(header []string) (*credential, authFailure) {
 		found = subtle.ConstantTimeSelect(eq, i, found)
 	}
 	if found < 0 {
-		return nil, authUnknown
+		return nil
 	}
-	return &h.creds[found], ""
+	return &h.creds[found]
 }

@@ -8,6 +8,12 @@
 // X-Content-Type-Options: nosniff. Only GET is allowed: any other method
 // is 405 with Allow: GET. Unknown paths are 404.
 //
+// [NewReader] gives the same reads to a reader in the process that is
+// not an HTTP client of them (the console, package console): [Reader]
+// authenticates a token once into a [Principal] (its name and tenant,
+// never the token) and serves pages through the same parsing, tenant
+// scoping, cursors and bound on concurrent queries as the routes below.
+//
 // # GET /v1/audit
 //
 // Authentication: "Authorization: Bearer <token>". The SHA-256 of the

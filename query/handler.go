@@ -90,6 +90,14 @@ type handler struct {
 // that any non-empty role is accepted (and denied at request time unless
 // it is admin).
 func NewHandler(cfg Config) (http.Handler, error) {
+	h, err := newHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func newHandler(cfg Config) (*handler, error) {
 	var errs []error
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("store: required"))
@@ -201,28 +209,15 @@ func (h *handler) serveAudit(w http.ResponseWriter, r *http.Request) {
 		h.serveExport(w, r, cred, vals, log)
 		return
 	}
-	req, perr := parseRequest(r.URL.RawQuery)
-	if perr != nil {
+	f, req, err := scopedFilter(cred, r.URL.RawQuery)
+	if perr := (*ParamError)(nil); errors.As(err, &perr) {
 		log.Info("audit query rejected", zap.String("param", perr.Param), zap.String("reason", perr.Reason))
 		writeError(w, http.StatusBadRequest, perr.Error())
 		return
-	}
-	f := req.filter
-	if cred.tenant != "" {
-		if f.Tenant != "" && f.Tenant != cred.tenant {
-			log.Warn("audit query forbidden", zap.String("reason", "tenant"))
-			writeError(w, http.StatusForbidden, "tenant: outside the token's scope")
-			return
-		}
-		f.Tenant = cred.tenant
-	}
-	if req.cursor != nil {
-		if !req.cursor.matches(&f) {
-			log.Info("audit query rejected", zap.String("param", "cursor"), zap.String("reason", "filters changed"))
-			writeError(w, http.StatusBadRequest, "cursor: issued for different filters")
-			return
-		}
-		f.After = req.cursor.key()
+	} else if err != nil {
+		log.Warn("audit query forbidden", zap.String("reason", "tenant"))
+		writeError(w, http.StatusForbidden, err.Error())
+		return
 	}
 	if req.nothing {
 		writeBody(w, http.StatusOK, []byte(`{"records":[],"next_cursor":null}`+"\n"))
@@ -235,6 +230,32 @@ func (h *handler) serveAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	h.servePage(w, r, &f, req.limit, cred.tenant, log, start)
+}
+
+// scopedFilter parses a /v1/audit query for cred: its filters, the
+// token's tenant scope applied (a token with a tenant is restricted to it,
+// and naming another is ErrOutOfScope), and the cursor's position once
+// its binding to those filters is checked. Limit is left unset. The one
+// path from a query to a store filter, for the API and for Reader alike.
+func scopedFilter(cred *credential, rawQuery string) (sink.Filter, *request, error) {
+	req, perr := parseRequest(rawQuery)
+	if perr != nil {
+		return sink.Filter{}, nil, perr
+	}
+	f := req.filter
+	if cred.tenant != "" {
+		if f.Tenant != "" && f.Tenant != cred.tenant {
+			return sink.Filter{}, nil, ErrOutOfScope
+		}
+		f.Tenant = cred.tenant
+	}
+	if req.cursor != nil {
+		if !req.cursor.matches(&f) {
+			return sink.Filter{}, nil, &ParamError{"cursor", "issued for different filters"}
+		}
+		f.After = req.cursor.key()
+	}
+	return f, req, nil
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -20,13 +20,14 @@ const (
 // maxParamNameLen bounds how much of an unknown parameter's name is echoed.
 const maxParamNameLen = 64
 
-// paramError is a 400: the parameter and what is wrong with it. It never
-// carries the parameter's value.
-type paramError struct {
+// ParamError is a bad parameter of a /v1/audit query (a 400): the
+// parameter and what is wrong with it. It never carries the parameter's
+// value, so that its text may be shown to the reader.
+type ParamError struct {
 	Param, Reason string
 }
 
-func (e *paramError) Error() string { return e.Param + ": " + e.Reason }
+func (e *ParamError) Error() string { return e.Param + ": " + e.Reason }
 
 // request is a parsed /v1/audit query before tenant scoping.
 type request struct {
@@ -54,10 +55,10 @@ var stringParams = map[string]func(*sink.Filter) *string{
 
 // parseRequest parses the raw query string. Parameters are checked in
 // name order so that the error for a bad query is deterministic.
-func parseRequest(rawQuery string) (*request, *paramError) {
+func parseRequest(rawQuery string) (*request, *ParamError) {
 	vals, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return nil, &paramError{"query", "malformed query string"}
+		return nil, &ParamError{"query", "malformed query string"}
 	}
 	req := &request{limit: DefaultLimit}
 	names := make([]string, 0, len(vals))
@@ -72,31 +73,31 @@ func parseRequest(rawQuery string) (*request, *paramError) {
 	}
 	f := &req.filter
 	if vals.Has("from") && vals.Has("to") && !f.From.Before(f.To) {
-		return nil, &paramError{"from", "must be before to"}
+		return nil, &ParamError{"from", "must be before to"}
 	}
 	return req, nil
 }
 
-func (req *request) set(name string, vs []string) *paramError {
+func (req *request) set(name string, vs []string) *ParamError {
 	if !known(name) {
 		if len(name) > maxParamNameLen {
 			name = name[:maxParamNameLen] + "..."
 		}
-		return &paramError{name, "unknown parameter"}
+		return &ParamError{name, "unknown parameter"}
 	}
 	if len(vs) != 1 {
-		return &paramError{name, "repeated parameter"}
+		return &ParamError{name, "repeated parameter"}
 	}
 	v := vs[0]
 	if v == "" {
 		// An empty value would silently drop a filter the caller meant.
-		return &paramError{name, "must not be empty"}
+		return &ParamError{name, "must not be empty"}
 	}
 	switch name {
 	case "from", "to":
 		t, err := ParseTime(v)
 		if err != nil {
-			return &paramError{name, err.Error()}
+			return &ParamError{name, err.Error()}
 		}
 		if name == "from" {
 			req.filter.From = t
@@ -107,22 +108,22 @@ func (req *request) set(name string, vs []string) *paramError {
 	case "limit":
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
-			return &paramError{name, fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)}
+			return &ParamError{name, fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)}
 		}
 		req.limit = n
 	case "cursor":
 		c, err := decodeCursor(v)
 		if err != nil {
-			return &paramError{name, "malformed"}
+			return &ParamError{name, "malformed"}
 		}
 		req.cursor = c
 	case "action":
 		if !record.IsAction(v) {
-			return &paramError{name, "must be one of " + strings.Join(record.Actions, ", ")}
+			return &ParamError{name, "must be one of " + strings.Join(record.Actions, ", ")}
 		}
 	case "outcome":
 		if !record.IsOutcome(v) {
-			return &paramError{name, "must be one of " + strings.Join(record.Outcomes, ", ")}
+			return &ParamError{name, "must be one of " + strings.Join(record.Outcomes, ", ")}
 		}
 	}
 	if field, ok := stringParams[name]; ok {

@@ -34,6 +34,11 @@ func NewAPIHandler(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	return withoutProbes(h), nil
+}
+
+// withoutProbes answers the probe routes 404, like any unknown path.
+func withoutProbes(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if probeRoutes[r.URL.Path] {
 			w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -41,5 +46,5 @@ func NewAPIHandler(cfg Config) (http.Handler, error) {
 			return
 		}
 		h.ServeHTTP(w, r)
-	}), nil
+	})
 }
