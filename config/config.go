@@ -252,6 +252,9 @@ type Server struct {
 	// exports) served at once; past it a request waits briefly, then is
 	// 429 with Retry-After.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries"`
+	// Console serves the read-only web console at /console/ on the API
+	// listener (package console), with the same tokens as /v1/audit.
+	Console bool `yaml:"console"`
 }
 
 // Log sets the log level.

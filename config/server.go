@@ -49,6 +49,9 @@ func (s Server) validateListeners() []error {
 	if s.PProf && s.AdminListen == "" {
 		bad("server.pprof", "requires server.admin_listen (profiles are never served on the API listener)")
 	}
+	if s.Console && s.ListenAddr() == "" {
+		bad("server.console", "requires server.listen (the console is served on the API listener)")
+	}
 	if s.MaxConnections < 0 {
 		bad("server.max_connections", "must be positive")
 	}

@@ -75,6 +75,8 @@ func TestLoad_ServerListenersErrors(t *testing.T) {
 		{"tls without key", "{" + api + "tls: {cert_file: c.pem}}", "server.tls.key_file: required"},
 		{"client CA without tls", "{" + api + "tls: {client_ca_file: ca.pem}}", "server.tls.cert_file: required"},
 		{"tls without API", `{listen: "", admin_listen: 0.0.0.0:9090, tls: {cert_file: c.pem, key_file: k.pem}}`, "server.tls: requires server.listen"},
+		{"console without API", `{listen: "", admin_listen: 0.0.0.0:9090, console: true}`, "server.console: requires server.listen"},
+		{"console not a bool", "{" + api + "console: sometimes}", "console"},
 		{"unknown tls key", "{" + api + "tls: {cert_file: c.pem, key_file: k.pem, ca_file: x}}", "server.tls.ca_file"},
 	}
 	for _, tc := range cases {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fips-agents/audit-sidecar/config"
+	"github.com/fips-agents/audit-sidecar/console"
 	"github.com/fips-agents/audit-sidecar/query"
 	"github.com/fips-agents/audit-sidecar/server"
 )
@@ -83,8 +84,21 @@ func adminHandler(probes http.Handler, withPProf bool) http.Handler {
 	})
 }
 
-// serve starts the API listener (server.listen: /v1/audit, and the probes
-// and metrics unless server.admin_listen is set) and the admin listener
+// withConsole serves the paths under console.Prefix with the console,
+// the rest with api.
+func withConsole(api, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, console.Prefix) {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// serve starts the API listener (server.listen: /v1/audit, the console
+// with server.console, and the probes and metrics unless
+// server.admin_listen is set) and the admin listener
 // (server.admin_listen: /healthz, /readyz, /metrics, /debug/pprof with
 // server.pprof), each when it is set; tlsFiles (from loadTLS) makes the API
 // listener TLS. On error it names the config key at fault and nothing is
@@ -118,13 +132,17 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 	if apiAddr != "" {
 		qcfg := query.Config{Store: store, Tokens: tokens, Ready: ready, Logger: log, Metrics: promHandler,
 			MaxConcurrentQueries: sc.MaxConcurrentQueries, Registerer: reg}
-		newHandler := query.NewHandler
-		if adminAddr != "" {
-			newHandler = query.NewAPIHandler
-		}
-		h, err := newHandler(qcfg)
+		reader, err := query.NewReader(qcfg)
 		if err != nil {
 			return nil, "server", err
+		}
+		h := reader.Handler(adminAddr == "")
+		if sc.Console {
+			ch, err := console.New(console.Config{Reader: reader, Logger: log})
+			if err != nil {
+				return nil, "server.console", err
+			}
+			h = withConsole(h, ch)
 		}
 		l, err := server.Listen(server.Config{Name: "api", Addr: apiAddr, Handler: h, MaxConns: conns,
 			Timeouts: timeouts, TLS: tlsFiles, Logger: log, Metrics: metrics})
@@ -134,7 +152,7 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 		out = append(out, l)
 		log.Info("http listening", zap.String("addr", l.Addr().String()), zap.Bool("tls", tlsFiles != nil),
 			zap.Bool("client_certificates", sc.TLS.ClientCAFile != ""), zap.Bool("probes", adminAddr == ""),
-			zap.Int("max_connections", conns))
+			zap.Int("max_connections", conns), zap.Bool("console", sc.Console))
 	}
 	if adminAddr != "" {
 		l, err := server.Listen(server.Config{Name: "admin", Addr: adminAddr, Handler: adminHandler(query.NewProbeHandler(ready, promHandler), sc.PProf),

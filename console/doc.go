@@ -1,0 +1,43 @@
+// Package console serves a read-only web view of the audit records, for
+// the compliance officers and auditors who read them without curl. It is
+// mounted at /console/ on the API listener when server.console is true.
+//
+// # Sign-in
+//
+// A reader pastes a bearer token of the tokens file into the sign-in
+// form; it is checked by query.Reader as a token of GET /v1/audit is (an
+// admin role; a tenant scope restricts every page to that tenant). The
+// token is then forgotten: the session keeps the token's principal (its
+// name and tenant), and the browser gets a random session id (32 bytes
+// from crypto/rand) in a cookie that is HttpOnly, SameSite=Strict,
+// Path=/console/, Secure under TLS, and expires with the session
+// (Config.SessionTTL, 8 h by default). Sessions live in memory: a restart
+// signs everyone out. At most Config.MaxSessions are open at once; past
+// that a sign-in is refused until one expires or signs out.
+//
+// The only POSTs are sign-in and sign-out. Both must come from the
+// console's own pages: SameSite=Strict cookies, a Sec-Fetch-Site or
+// Origin header naming another site refused, and a CSRF token in the
+// form (sign-in: the value of a short-lived cookie set with the form;
+// sign-out: the session's own token), compared in constant time.
+//
+// # Pages
+//
+//	GET  /console/search   the filters of /v1/audit as a GET form (works
+//	                       without JavaScript), a table of one page of
+//	                       records and a link to the next one (keyset
+//	                       paging: the cursor of /v1/audit)
+//	GET  /console/record   one record (?chain=&seq=&ts=): its fields, its
+//	                       redaction manifest as "EMAIL replaced at
+//	                       arguments.email" (never a value), and its
+//	                       stored JSON with its MAC, byte for byte what
+//	                       /v1/audit serves
+//	GET  /console/signin, POST /console/signin, POST /console/signout
+//
+// A request without a valid session is sent to the sign-in page (303).
+// Every response carries a Content-Security-Policy that allows nothing
+// but the console's own stylesheet (no script at all, no frames, forms
+// posting only to the console), X-Content-Type-Options: nosniff,
+// Referrer-Policy: no-referrer and Cache-Control: no-store. The pages
+// use no JavaScript. Nothing in the console changes a record.
+package console
