@@ -205,14 +205,17 @@ func cookie(r *http.Request, name, value string, maxAge time.Duration) *http.Coo
 	return ck
 }
 
-// sameOrigin refuses a POST that a browser says comes from another site
-// (Sec-Fetch-Site), or whose Origin is not this host. Clients that send
-// neither (not a browser) rely on the form's CSRF token alone.
+// sameOrigin refuses a POST that a browser says comes from another site.
+// Sec-Fetch-Site, which a page cannot set, decides when it is sent;
+// otherwise an Origin must name this host. With Referrer-Policy
+// no-referrer a browser sends "Origin: null" even for the console's own
+// forms, so null proves nothing either way. Clients that send neither
+// header (not a browser) rely on the form's CSRF token alone.
 func sameOrigin(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
-		return false
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" {
+		return s == "same-origin"
 	}
-	if o := r.Header.Get("Origin"); o != "" {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		u, err := url.Parse(o)
 		if err != nil || u.Host != r.Host {
 			return false
