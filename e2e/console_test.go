@@ -1,0 +1,192 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// consoleEmail is the address in every event's arguments: redaction
+// replaces it, and no page may show it.
+const consoleEmail = "jane.doe@example.com"
+
+// TestE2E_Console runs the built binary with server.console on and drives
+// the console in headless Chromium: sign-in (a wrong token refused),
+// search with filters, a record with its redactions and MAC, sign-out,
+// and a tenant token that sees its tenant alone. It keeps a screenshot of
+// the search page (docs/img/console-search.png with
+// AUDIT_UPDATE_SCREENSHOT=1).
+func TestE2E_Console(t *testing.T) {
+	const total = 24
+	e := newEnv(t)
+	e.chainID = "support-agent" // as the screenshot shows it
+	writeFile(t, e.cfgPath, []byte(e.configWithSink(fmt.Sprintf("  - name: local\n    type: sqlite\n    path: %s\n", e.dbPath), "local", "  console: true\n")))
+	base := time.Date(2026, 11, 2, 14, 0, 0, 0, time.UTC)
+	var lines strings.Builder
+	for n := range total {
+		lines.WriteString(event(map[string]any{
+			"ts": base.Add(time.Duration(n) * time.Minute).Format(time.RFC3339Nano), "n": n,
+			"action": []string{"tool_call", "tool_result", "model_call"}[n%3], "tool": "mail.send",
+			"user": fmt.Sprintf("u-%d", n%3), "tenant": []string{"acme", "globex"}[n%2],
+			"session": fmt.Sprintf("s-%d", n%4), "outcome": "success",
+			"arguments": map[string]any{"email": consoleEmail, "subject": "invoice"},
+		}))
+	}
+	appendLines(t, e.logPath, lines.String())
+	p := e.start(t)
+	addr := p.addr(t)
+	waitForEvents(t, openDB(t, e.dbPath), total, p)
+
+	ctx := newBrowser(t)
+	root := "http://" + addr + "/console/"
+	text := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	column := func(i int) []string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`[...document.querySelectorAll('tbody tr')].map(r => r.cells[%d].textContent)`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// act runs steps that load a page, then waits for a page whose
+	// location contains want and whose body holds sel.
+	act := func(want, sel string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+		if !eventually(func() bool {
+			loc, err := chromedp.Run(ctx, chromedp.Location())
+			return err == nil && strings.Contains(loc, want)
+		}) {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			t.Fatalf("location %q, want it to contain %q", loc, want)
+		}
+		if err := chromedp.Do(ctx, chromedp.WaitReady(sel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Signed out, the console sends to sign-in; a wrong token is refused.
+	act("/console/signin", "#token", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(root+"search"))
+	act("/console/signin", ".problem", chromedp.SendKeys("#token", "not-a-token"), chromedp.Click("form.signin button"))
+	if s := text(); !strings.Contains(s, "The token was not accepted.") {
+		t.Fatalf("wrong token: the page says\n%s", s)
+	}
+
+	// Sign in as the admin: every tenant.
+	act("/console/search", "form.filters", chromedp.SendKeys("#token", e.adminToken), chromedp.Click("form.signin button"))
+	if s := text(); !strings.Contains(s, "Signed in as ops (all tenants)") || strings.Contains(s, e.adminToken) {
+		t.Fatalf("signed in: the page says\n%s", s)
+	}
+	tenants := map[string]int{}
+	for _, v := range column(4) {
+		tenants[v]++
+	}
+	if tenants["acme"] != total/2 || tenants["globex"] != total/2 {
+		t.Errorf("admin sees tenants %v, want %d acme and %d globex", tenants, total/2, total/2)
+	}
+
+	// Search: tool calls of u-0 (n = 0, 3, ... 21: all tool calls, every
+	// third event is one, and u-0 is n%3 == 0 too).
+	act("action=tool_call", "table",
+		chromedp.SetValue("#action", "tool_call"), chromedp.SendKeys("#user", "u-0"),
+		chromedp.SendKeys("#from", "2026-11-02T14:00"),
+		chromedp.Click("form.filters button[type=submit]"))
+	actions, users := column(1), column(3)
+	if len(actions) != total/3 {
+		t.Errorf("tool calls of u-0: %d rows, want %d\n%s", len(actions), total/3, text())
+	}
+	for i := range actions {
+		if actions[i] != "tool_call" || users[i] != "u-0" {
+			t.Errorf("row %d: %s of %s", i, actions[i], users[i])
+		}
+	}
+	from, err := chromedp.Run(ctx, chromedp.Value("#from"))
+	if err != nil || from != "2026-11-02T14:00:00Z" {
+		t.Errorf("from field %q (%v), want the time taken, in UTC", from, err)
+	}
+	worst, err := chromedp.Run(ctx, chromedp.Evaluate[contrast](contrastJS))
+	if err != nil || worst.Ratio < 4.5 {
+		t.Errorf("text %q has contrast %.2f:1 (%v)", worst.Text, worst.Ratio, err)
+	}
+	levels, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](headingsJS))
+	if err != nil || len(levels) == 0 || levels[0] != 1 {
+		t.Errorf("headings %v (%v)", levels, err)
+	}
+	unlabeled, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('input:not([type=hidden]), select')].filter(i => !i.labels || i.labels.length === 0).length`))
+	if err != nil || unlabeled != 0 {
+		t.Errorf("%d form fields without a label (%v)", unlabeled, err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err := png.Decode(bytes.NewReader(shot)); err != nil || img.Bounds().Dx() != 1280 {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if os.Getenv("AUDIT_UPDATE_SCREENSHOT") == "1" {
+		root, err := moduleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(root, "docs", "img", "console-search.png"), shot)
+		t.Logf("wrote docs/img/console-search.png (%d bytes)", len(shot))
+	}
+
+	// A record: its fields, what was redacted and where, its JSON and MAC.
+	act("/console/record", "pre.raw", chromedp.Click("tbody tr:first-child td:last-child a"))
+	s := text()
+	for _, want := range []string{"Audit record", "tool_call", "u-0", "EMAIL replaced at arguments.email", "MAC (HMAC-SHA256)", `"mac":"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the record page does not show %q", want)
+		}
+	}
+	if strings.Contains(s, consoleEmail) {
+		t.Error("the record page shows the redacted address")
+	}
+
+	// A globex record's address, for the tenant token to try.
+	act("tenant=globex", "table", chromedp.Navigate(root+"search?tenant=globex&limit=1"))
+	globex, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('tbody a').href`))
+	if err != nil || !strings.Contains(globex, "/console/record?") {
+		t.Fatalf("globex record link %q (%v)", globex, err)
+	}
+
+	// Sign out, then in with the acme token: acme alone.
+	act("/console/signin", "#token", chromedp.Click("form.signout button"))
+	act("/console/signin", "#token", chromedp.Navigate(root+"search"))
+	act("/console/search", "table", chromedp.SendKeys("#token", e.acmeToken), chromedp.Click("form.signin button"))
+	if s := text(); !strings.Contains(s, "Signed in as acme-auditor (tenant acme)") {
+		t.Fatalf("acme signed in: the page says\n%s", s)
+	}
+	tenants = map[string]int{}
+	for _, v := range column(4) {
+		tenants[v]++
+	}
+	if len(tenants) != 1 || tenants["acme"] != total/2 {
+		t.Errorf("the acme token sees tenants %v, want %d acme alone", tenants, total/2)
+	}
+	act("tenant=globex", "main", chromedp.Navigate(root+"search?tenant=globex"))
+	if s := text(); !strings.Contains(s, "may read only the records of its own tenant") || strings.Contains(s, "globex\t") {
+		t.Errorf("acme asking for globex: the page says\n%s", s)
+	}
+	act("/console/record", "main", chromedp.Navigate(globex))
+	if s := text(); !strings.Contains(s, "Record not shown") || strings.Contains(s, `"tenant":"globex"`) {
+		t.Errorf("acme opening a globex record: the page says\n%s", s)
+	}
+}
