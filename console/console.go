@@ -277,6 +277,9 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		c.signinForm(w, r, http.StatusUnauthorized, "The token was not accepted.")
 		return
 	}
+	if old, ss := c.session(r); ss != nil {
+		c.sessions.close(old) // a sign-in always starts a new session id
+	}
 	id, _, err := c.sessions.open(p)
 	if err != nil {
 		c.log.Warn("console sign-in refused", zap.String("reason", err.Error()), zap.String("token", p.Name()))

@@ -97,6 +97,27 @@ func TestConsole_SessionCookie(t *testing.T) {
 			t.Fatalf("tls %v: search %d (or it shows the token)", tlsOn, page.code)
 		}
 
+		// A sign-in always makes a new session id, and ends the one the
+		// browser held (one planted by someone else, say).
+		u, _ := url.Parse(e.srv.URL + "/console/")
+		planted := ""
+		for _, ck := range c.Jar.Cookies(u) {
+			if ck.Name == sessionCookie {
+				planted = ck.Value
+			}
+		}
+		victim := e.client(t)
+		form := send(t, victim, http.MethodGet, e.srv.URL+"/console/signin", nil, nil)
+		victim.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: planted, Path: "/console/"}})
+		r = send(t, victim, http.MethodPost, e.srv.URL+"/console/signin", url.Values{"csrf": {formCSRF(t, form.body)}, "token": {acmeToken}}, nil)
+		if r.code != http.StatusSeeOther || strings.Contains(strings.Join(r.header.Values("Set-Cookie"), ";"), planted) {
+			t.Fatalf("tls %v: sign-in over a held session: %d, cookies %q", tlsOn, r.code, r.header.Values("Set-Cookie"))
+		}
+		if r := send(t, c, http.MethodGet, e.srv.URL+"/console/search", nil, nil); r.code != http.StatusSeeOther {
+			t.Errorf("tls %v: the session id held before a sign-in still serves: %d", tlsOn, r.code)
+		}
+		c = victim
+
 		// Expiry: the session ends with its TTL.
 		e.clock.Add(DefaultSessionTTL)
 		if r := send(t, c, http.MethodGet, e.srv.URL+"/console/search", nil, nil); r.code != http.StatusSeeOther {
