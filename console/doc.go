@@ -11,13 +11,15 @@
 // name and tenant), and the browser gets a random session id (32 bytes
 // from crypto/rand) in a cookie that is HttpOnly, SameSite=Strict,
 // Path=/console/, Secure under TLS, and expires with the session
-// (Config.SessionTTL, 8 h by default). Sessions live in memory: a restart
+// (Config.SessionTTL, 8 h by default). A sign-in always gets a new id and
+// ends the session the browser held. Sessions live in memory: a restart
 // signs everyone out. At most Config.MaxSessions are open at once; past
 // that a sign-in is refused until one expires or signs out.
 //
 // The only POSTs are sign-in and sign-out. Both must come from the
 // console's own pages: SameSite=Strict cookies, a Sec-Fetch-Site or
-// Origin header naming another site refused, and a CSRF token in the
+// Origin header naming another site refused (Origin: null, which the
+// console's own forms send under no-referrer, proves nothing), and a CSRF token in the
 // form (sign-in: the value of a short-lived cookie set with the form;
 // sign-out: the session's own token), compared in constant time.
 //

@@ -155,3 +155,41 @@ func TestConsole_Search(t *testing.T) {
 		t.Errorf("next page: %d, %d records", r.code, count(r.body))
 	}
 }
+
+// TestConsole_HostileQueries: a tenant token replaying a cursor issued
+// to another token's wider search, a forged cursor, unknown or repeated
+// parameters and impossible record coordinates are refused in words, and
+// never show a record of another tenant.
+func TestConsole_HostileQueries(t *testing.T) {
+	e := newEnv(t, 30, false)
+	admin := e.signedIn(t, adminToken)
+	acme := e.signedIn(t, acmeToken)
+	r := send(t, admin, http.MethodGet, e.srv.URL+"/console/search?limit=2", nil, nil)
+	m := nextLink.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatal("no next page for the admin")
+	}
+	next := html.UnescapeString(m[1])
+	for _, tc := range []struct {
+		path, says string
+		code       int
+	}{
+		{next, "cursor: issued for different filters", http.StatusBadRequest},
+		{"/console/search?cursor=eyJ2IjoxfQ", "cursor: malformed", http.StatusBadRequest},
+		{"/console/search?cursor=" + strings.Repeat("A", 5000), "cursor: malformed", http.StatusBadRequest},
+		{"/console/search?nope=1", "nope: unknown parameter", http.StatusBadRequest},
+		{"/console/search?user=a&user=b", "user: repeated parameter", http.StatusBadRequest},
+		{"/console/search?from=9999-12-31T23:59:59-23:59", "from: must be a time in the years 0001 to 9999 UTC", http.StatusBadRequest},
+		{"/console/search?tenant=globex", "its own tenant", http.StatusForbidden},
+		{"/console/record?chain=agent-a&seq=1&ts=10000-01-01T00:00:00Z", "no such record", http.StatusNotFound},
+		{"/console/record?chain=agent-a&seq=1", "no such record", http.StatusNotFound},
+	} {
+		r := send(t, acme, http.MethodGet, e.srv.URL+tc.path, nil, nil)
+		if r.code != tc.code || !strings.Contains(html.UnescapeString(r.body), tc.says) {
+			t.Errorf("%.80s: %d, want %d saying %q", tc.path, r.code, tc.code, tc.says)
+		}
+		if strings.Contains(r.body, "<td>globex</td>") {
+			t.Errorf("%.80s: a globex record is shown to the acme token", tc.path)
+		}
+	}
+}
