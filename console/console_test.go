@@ -233,3 +233,18 @@ func TestConsole_TenantScope(t *testing.T) {
 		}
 	}
 }
+
+// TestConsole_MaxSessions: past MaxSessions a sign-in is refused, and
+// served again once a session has expired.
+func TestConsole_MaxSessions(t *testing.T) {
+	e := newEnvWith(t, 3, false, func(c *Config) { c.MaxSessions = 2; c.SessionTTL = time.Hour })
+	e.signedIn(t, adminToken)
+	e.clock.Add(time.Minute)
+	e.signedIn(t, acmeToken)
+	r := e.signin(t, e.client(t), adminToken)
+	if r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, "Too many people are signed in") {
+		t.Fatalf("third session: %d, want 503", r.code)
+	}
+	e.clock.Add(time.Hour - time.Minute) // the first session expires
+	e.signedIn(t, adminToken)
+}

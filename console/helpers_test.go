@@ -124,13 +124,23 @@ type env struct {
 
 func newEnv(t *testing.T, n int, tlsOn bool) *env {
 	t.Helper()
+	return newEnvWith(t, n, tlsOn, nil)
+}
+
+// newEnvWith is newEnv with the console's config changed by set.
+func newEnvWith(t *testing.T, n int, tlsOn bool, set func(*Config)) *env {
+	t.Helper()
 	recs := testRecords(n)
 	reader, err := query.NewReader(query.Config{Store: openStore(t, recs), Tokens: testTokens(), Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{now: testBase}
-	ui, err := New(Config{Reader: reader, Now: clock.Now})
+	cfg := Config{Reader: reader, Now: clock.Now}
+	if set != nil {
+		set(&cfg)
+	}
+	ui, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
