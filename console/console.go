@@ -119,6 +119,7 @@ func New(cfg Config) (http.Handler, error) {
 	c.routesGET = map[string]func(http.ResponseWriter, *http.Request, string, *session){
 		Prefix + "search": c.serveSearch,
 		Prefix + "record": c.serveRecord,
+		Prefix + "story":  c.serveStory,
 	}
 	return c, nil
 }

@@ -34,6 +34,12 @@
 //	                       arguments.email" (never a value), and its
 //	                       stored JSON with its MAC, byte for byte what
 //	                       /v1/audit serves
+//	GET  /console/story    every record of one session (?session=) or call
+//	                       id (?call_id=), oldest first, in words ("Approval
+//	                       denied by maria for payments.refund"), a tool
+//	                       call or result that follows a denied approval of
+//	                       its call id flagged; one page of /v1/audit of up
+//	                       to 1000 records, with a link to the rest
 //	GET  /console/signin, POST /console/signin, POST /console/signout
 //
 // A request without a valid session is sent to the sign-in page (303).

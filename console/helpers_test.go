@@ -130,7 +130,12 @@ func newEnv(t *testing.T, n int, tlsOn bool) *env {
 // newEnvWith is newEnv with the console's config changed by set.
 func newEnvWith(t *testing.T, n int, tlsOn bool, set func(*Config)) *env {
 	t.Helper()
-	recs := testRecords(n)
+	return newEnvOf(t, testRecords(n), tlsOn, set)
+}
+
+// newEnvOf is a console over a store holding recs.
+func newEnvOf(t *testing.T, recs []*record.Record, tlsOn bool, set func(*Config)) *env {
+	t.Helper()
 	reader, err := query.NewReader(query.Config{Store: openStore(t, recs), Tokens: testTokens(), Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)

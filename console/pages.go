@@ -59,6 +59,7 @@ type rowView struct {
 	TS, Action, User, Tenant, Tool, Outcome, Session, Chain string
 	Seq                                                     uint64
 	Link                                                    string
+	Story                                                   string // the session's story, "" without a session
 }
 
 func (c *console) serveSearch(w http.ResponseWriter, r *http.Request, _ string, ss *session) {
@@ -105,9 +106,13 @@ func (c *console) serveSearch(w http.ResponseWriter, r *http.Request, _ string, 
 
 func rowOf(row *sink.Row) rowView {
 	link := url.Values{"chain": {row.Chain}, "seq": {strconv.FormatUint(row.Seq, 10)}, "ts": {row.TS}}
-	return rowView{TS: row.TS, Action: row.Action, User: row.User, Tenant: row.Tenant, Tool: row.Tool,
+	v := rowView{TS: row.TS, Action: row.Action, User: row.User, Tenant: row.Tenant, Tool: row.Tool,
 		Outcome: row.Outcome, Session: row.Session, Chain: row.Chain, Seq: row.Seq,
 		Link: Prefix + "record?" + link.Encode()}
+	if row.Session != "" {
+		v.Story = storyLink("session", row.Session)
+	}
+	return v
 }
 
 // readFailed maps an error of query.Reader to a status and words for the
@@ -143,7 +148,13 @@ type recordView struct {
 	Redactions []string
 	Raw        string // the stored payload with its MAC, as /v1/audit serves it
 	Problem    string
-	Session    string // the search of the record's session, "" when it has none
+	Session    string // the story of the record's session, "" when it has none
+	Call       string // the story of the record's call id, "" when it has none
+}
+
+// storyLink is the story of a session or call id.
+func storyLink(param, value string) string {
+	return Prefix + "story?" + url.Values{param: {value}}.Encode()
 }
 
 type fieldView struct {
@@ -177,7 +188,10 @@ func (c *console) serveRecord(w http.ResponseWriter, r *http.Request, _ string, 
 		v.Fields = fieldsOf(rec, row)
 		v.Policy, v.Redactions = redactionsOf(rec)
 		if rec.Session != "" {
-			v.Session = Prefix + "search?" + url.Values{"session": {rec.Session}}.Encode()
+			v.Session = storyLink("session", rec.Session)
+		}
+		if id := callID(rec.Detail); id != "" {
+			v.Call = storyLink("call_id", id)
 		}
 	}
 	log.Info("console record served", zap.String("chain", row.Chain), zap.Uint64("seq", row.Seq))

@@ -74,7 +74,7 @@ func TestConsole_Record(t *testing.T) {
 		t.Fatalf("record: %d\n%s", r.code, r.body)
 	}
 	text := html.UnescapeString(r.body)
-	for _, want := range []string{"EMAIL replaced at arguments.email (rule builtin:EMAIL)", "rp1-0123456789abcdef", "agent-b", "mail.send", "Other records of this session"} {
+	for _, want := range []string{"EMAIL replaced at arguments.email (rule builtin:EMAIL)", "rp1-0123456789abcdef", "agent-b", "mail.send", "The story of this session"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the record page does not show %q", want)
 		}

@@ -11,7 +11,7 @@ import (
 
 // pageNames are the templates of templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "search", "record", "error"}
+var pageNames = []string{"signin", "search", "record", "story", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))

@@ -1,0 +1,164 @@
+package console
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/query"
+	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/sink"
+)
+
+// storyLimit is how many records a story page shows: the API's largest
+// page, read in one query.
+const storyLimit = query.MaxLimit
+
+type storyView struct {
+	Of, Value string // "session" or "call id", and which
+	Problem   string
+	Steps     []stepView
+	Flagged   int
+	Next      string // the story's next page, "" when it is whole
+}
+
+type stepView struct {
+	TS, Action, Words, CallID, Outcome, Link string
+	// Flag says why a person should look at the step ("" for nothing).
+	Flag string
+}
+
+// serveStory shows every record of one session or call id, in order, as
+// a timeline in words, flagging a tool that ran after its approval was
+// denied. It reads one page of /v1/audit (session= or call_id=) through
+// query.Reader, so the token's tenant scope holds.
+func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, ss *session) {
+	in := r.URL.Query()
+	v := storyView{}
+	q := url.Values{"limit": {strconv.Itoa(storyLimit)}}
+	switch {
+	case in.Get("session") != "" && in.Get("call_id") == "":
+		v.Of, v.Value = "session", in.Get("session")
+		q.Set("session", v.Value)
+	case in.Get("call_id") != "" && in.Get("session") == "":
+		v.Of, v.Value = "call id", in.Get("call_id")
+		q.Set("call_id", v.Value)
+	default:
+		v.Problem = "Open a story from a session or a call id of the search page."
+		c.render(w, http.StatusBadRequest, "story", ss, v)
+		return
+	}
+	if cur := in.Get("cursor"); cur != "" {
+		q.Set("cursor", cur)
+	}
+	log := c.log.With(zap.String("token", ss.principal.Name()), zap.String("remote", r.RemoteAddr))
+	page, err := c.reader.Page(r.Context(), ss.principal, q.Encode())
+	if err != nil {
+		status, msg := c.readFailed(w, r, err, log)
+		v.Problem = msg
+		c.render(w, status, "story", ss, v)
+		return
+	}
+	v.Steps = storySteps(page.Rows)
+	for _, s := range v.Steps {
+		if s.Flag != "" {
+			v.Flagged++
+		}
+	}
+	if page.Next != "" {
+		q.Del("limit")
+		q.Set("cursor", page.Next)
+		v.Next = Prefix + "story?" + q.Encode()
+	}
+	log.Info("console story served", zap.Int("records", len(v.Steps)), zap.Int("flagged", v.Flagged))
+	c.render(w, http.StatusOK, "story", ss, v)
+}
+
+// storySteps puts rows (in the order of /v1/audit: by event time) in
+// words, and flags a tool call or result whose call id's approval was
+// denied before it. A denial on an earlier page of a long story is not
+// seen by a later one.
+func storySteps(rows []sink.Row) []stepView {
+	denied := map[string]bool{}
+	steps := make([]stepView, 0, len(rows))
+	for i := range rows {
+		row := &rows[i]
+		s := stepView{TS: row.TS, Action: row.Action, Outcome: row.Outcome, Link: rowOf(row).Link}
+		rec, _ := record.Parse(row.Payload)
+		if rec == nil {
+			s.Words = "A record whose payload does not decode (run verify)"
+			steps = append(steps, s)
+			continue
+		}
+		s.CallID = callID(rec.Detail)
+		s.Words = words(rec)
+		switch rec.Action {
+		case record.ActionApprovalDenied:
+			if s.CallID != "" {
+				denied[s.CallID] = true
+			}
+		case record.ActionToolCall, record.ActionToolResult:
+			if denied[s.CallID] && rec.Outcome != "denied" {
+				s.Flag = "The tool ran after its approval was denied."
+			}
+		}
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+// words says what a record is, in a few words.
+func words(rec *record.Record) string {
+	tool := rec.Tool
+	if tool == "" {
+		tool = "a tool"
+	}
+	by := ""
+	if rec.Approver != "" {
+		by = " by " + rec.Approver
+	}
+	switch rec.Action {
+	case record.ActionModelCall:
+		if rec.Model != "" {
+			return "Model call to " + rec.Model
+		}
+		return "Model call"
+	case record.ActionToolCall:
+		return "Tool call: " + tool
+	case record.ActionToolResult:
+		return "Tool result of " + tool
+	case record.ActionApprovalRequested:
+		return "Approval requested for " + tool
+	case record.ActionApprovalGranted:
+		return "Approval granted" + by + " for " + tool
+	case record.ActionApprovalDenied:
+		return "Approval denied" + by + " for " + tool
+	case record.ActionDecision:
+		return "Decision of the agent"
+	case record.ActionError:
+		return "Error"
+	}
+	return rec.Action
+}
+
+// callID is detail.call_id as text ("" if none): a string's value, other
+// JSON as written (as the stores match it).
+func callID(detail json.RawMessage) string {
+	if len(detail) == 0 {
+		return ""
+	}
+	var d struct {
+		CallID json.RawMessage `json:"call_id"`
+	}
+	if json.Unmarshal(detail, &d) != nil || len(d.CallID) == 0 || string(d.CallID) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(d.CallID, &s) == nil {
+		return s
+	}
+	return string(d.CallID)
+}

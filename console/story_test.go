@@ -1,0 +1,104 @@
+package console
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// storyRecords is one session of tenant acme: call c1 asks for approval,
+// is denied, and its tool runs anyway; call c2 is approved and runs; call
+// c3 is denied and its result says so. A session of globex follows.
+func storyRecords() []*record.Record {
+	type ev struct{ action, tool, outcome, approver, call, session, tenant string }
+	evs := []ev{
+		{record.ActionModelCall, "", "success", "", "", "s-story", "acme"},
+		{record.ActionApprovalRequested, "payments.refund", "pending", "", "c1", "s-story", "acme"},
+		{record.ActionApprovalDenied, "payments.refund", "denied", "maria", "c1", "s-story", "acme"},
+		{record.ActionToolResult, "payments.refund", "success", "", "c1", "s-story", "acme"},
+		{record.ActionApprovalRequested, "mail.send", "pending", "", "c2", "s-story", "acme"},
+		{record.ActionApprovalGranted, "mail.send", "approved", "maria", "c2", "s-story", "acme"},
+		{record.ActionToolCall, "mail.send", "success", "", "c2", "s-story", "acme"},
+		{record.ActionToolResult, "mail.send", "success", "", "c2", "s-story", "acme"},
+		{record.ActionApprovalDenied, "db.drop", "denied", "omar", "c3", "s-story", "acme"},
+		{record.ActionToolResult, "db.drop", "denied", "", "c3", "s-story", "acme"},
+		{record.ActionToolCall, "search", "success", "", "g1", "s-globex", "globex"},
+	}
+	var recs []*record.Record
+	for i, e := range evs {
+		r := &record.Record{V: record.Version, Chain: "agent-s", Seq: uint64(i + 1),
+			TS: testBase.Add(time.Duration(i) * time.Second), IngestedAt: testBase.Add(time.Hour),
+			Action: e.action, Tool: e.tool, Outcome: e.outcome, Approver: e.approver, Session: e.session,
+			Tenant: e.tenant, User: "u-1", Model: "granite-3.3-8b", Kid: "k1", Prev: fmt.Sprintf("%064x", i)}
+		if e.call != "" {
+			r.Detail = []byte(`{"call_id":"` + e.call + `"}`)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+var storyStep = regexp.MustCompile(`(?s)<li( class="flagged")?>(.*?)</li>`)
+
+func TestConsole_Story(t *testing.T) {
+	e := newEnvOf(t, storyRecords(), false, nil)
+	acme := e.signedIn(t, acmeToken)
+	r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?session=s-story", nil, nil)
+	if r.code != http.StatusOK {
+		t.Fatalf("story: %d\n%s", r.code, r.body)
+	}
+	steps := storyStep.FindAllStringSubmatch(r.body, -1)
+	if len(steps) != 10 {
+		t.Fatalf("%d steps, want 10\n%s", len(steps), r.body)
+	}
+	var flagged []int
+	for i, s := range steps {
+		if s[1] != "" {
+			flagged = append(flagged, i)
+		}
+	}
+	if fmt.Sprint(flagged) != "[3]" {
+		t.Errorf("flagged steps %v, want [3] (c1's tool result after its denial)", flagged)
+	}
+	text := html.UnescapeString(r.body)
+	for _, want := range []string{"Model call to granite-3.3-8b", "Approval requested for payments.refund",
+		"Approval denied by maria for payments.refund", "Approval granted by maria for mail.send",
+		"Tool call: mail.send", "Tool result of payments.refund", "1 step flagged", "The tool ran after its approval was denied."} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the story does not say %q", want)
+		}
+	}
+
+	// By call id: c1 alone.
+	r = send(t, acme, http.MethodGet, e.srv.URL+"/console/story?call_id=c1", nil, nil)
+	if n := len(storyStep.FindAllString(r.body, -1)); r.code != http.StatusOK || n != 3 {
+		t.Errorf("call c1: %d, %d steps, want 3", r.code, n)
+	}
+	// Another tenant's session is not part of acme's story.
+	r = send(t, acme, http.MethodGet, e.srv.URL+"/console/story?session=s-globex", nil, nil)
+	if r.code != http.StatusOK || storyStep.MatchString(r.body) || !strings.Contains(r.body, "No records.") {
+		t.Errorf("acme reading a globex session: %d\n%s", r.code, r.body)
+	}
+	for _, q := range []string{"", "session=s-story&call_id=c1", "session=", "call_id=c1&cursor=bogus"} {
+		r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?"+q, nil, nil)
+		if r.code != http.StatusBadRequest {
+			t.Errorf("story?%s: %d, want 400", q, r.code)
+		}
+	}
+	// The search and a record link to stories.
+	r = send(t, acme, http.MethodGet, e.srv.URL+"/console/search", nil, nil)
+	if !strings.Contains(r.body, `href="/console/story?session=s-story"`) {
+		t.Error("the search page does not link a session to its story")
+	}
+	m := recordLink.FindAllStringSubmatch(r.body, -1)
+	r = send(t, acme, http.MethodGet, e.srv.URL+html.UnescapeString(m[1][1]), nil, nil)
+	if !strings.Contains(r.body, `href="/console/story?call_id=c1"`) || !strings.Contains(r.body, `href="/console/story?session=s-story"`) {
+		t.Errorf("the record page does not link to its stories:\n%s", r.body)
+	}
+}
