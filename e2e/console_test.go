@@ -20,9 +20,10 @@ const consoleEmail = "jane.doe@example.com"
 // TestE2E_Console runs the built binary with server.console on and drives
 // the console in headless Chromium: sign-in (a wrong token refused),
 // search with filters, a record with its redactions and MAC, sign-out,
-// and a tenant token that sees its tenant alone. It keeps a screenshot of
+// a tenant token that sees its tenant alone, and a session's story with
+// a tool that ran after its approval was denied. It keeps a screenshot of
 // the search page (docs/img/console-search.png with
-// AUDIT_UPDATE_SCREENSHOT=1).
+// AUDIT_UPDATE_SCREENSHOT=1), and one of the story.
 func TestE2E_Console(t *testing.T) {
 	const total = 24
 	e := newEnv(t)
@@ -39,10 +40,21 @@ func TestE2E_Console(t *testing.T) {
 			"arguments": map[string]any{"email": consoleEmail, "subject": "invoice"},
 		}))
 	}
+	// A call whose approval is denied, and whose tool runs anyway.
+	for i, ev := range []map[string]any{
+		{"action": "approval_requested", "tool": "payments.refund", "outcome": "pending"},
+		{"action": "approval_denied", "tool": "payments.refund", "outcome": "denied", "approver": "maria"},
+		{"action": "tool_result", "tool": "payments.refund", "outcome": "success"},
+	} {
+		ev["ts"] = base.Add(time.Hour + time.Duration(i)*time.Minute).Format(time.RFC3339Nano)
+		ev["n"], ev["user"], ev["tenant"], ev["session"], ev["call_id"] = total+i, "u-9", "acme", "s-hitl", "call-77"
+		lines.WriteString(event(ev))
+	}
+	const hitl = 3
 	appendLines(t, e.logPath, lines.String())
 	p := e.start(t)
 	addr := p.addr(t)
-	waitForEvents(t, openDB(t, e.dbPath), total, p)
+	waitForEvents(t, openDB(t, e.dbPath), total+hitl, p)
 
 	ctx := newBrowser(t)
 	root := "http://" + addr + "/console/"
@@ -97,8 +109,8 @@ func TestE2E_Console(t *testing.T) {
 	for _, v := range column(4) {
 		tenants[v]++
 	}
-	if tenants["acme"] != total/2 || tenants["globex"] != total/2 {
-		t.Errorf("admin sees tenants %v, want %d acme and %d globex", tenants, total/2, total/2)
+	if tenants["acme"] != total/2+hitl || tenants["globex"] != total/2 {
+		t.Errorf("admin sees tenants %v, want %d acme and %d globex", tenants, total/2+hitl, total/2)
 	}
 
 	// Search: tool calls of u-0 (n = 0, 3, ... 21: all tool calls, every
@@ -139,14 +151,7 @@ func TestE2E_Console(t *testing.T) {
 	if img, err := png.Decode(bytes.NewReader(shot)); err != nil || img.Bounds().Dx() != 1280 {
 		t.Fatalf("screenshot: %v", err)
 	}
-	if os.Getenv("AUDIT_UPDATE_SCREENSHOT") == "1" {
-		root, err := moduleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(root, "docs", "img", "console-search.png"), shot)
-		t.Logf("wrote docs/img/console-search.png (%d bytes)", len(shot))
-	}
+	keepScreenshot(t, "console-search.png", shot)
 
 	// A record: its fields, what was redacted and where, its JSON and MAC.
 	act("/console/record", "pre.raw", chromedp.Click("tbody tr:first-child td:last-child a"))
@@ -162,7 +167,7 @@ func TestE2E_Console(t *testing.T) {
 
 	// A globex record's address, for the tenant token to try.
 	act("tenant=globex", "table", chromedp.Navigate(root+"search?tenant=globex&limit=1"))
-	globex, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('tbody a').href`))
+	globex, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('tbody td:last-child a').href`))
 	if err != nil || !strings.Contains(globex, "/console/record?") {
 		t.Fatalf("globex record link %q (%v)", globex, err)
 	}
@@ -178,9 +183,25 @@ func TestE2E_Console(t *testing.T) {
 	for _, v := range column(4) {
 		tenants[v]++
 	}
-	if len(tenants) != 1 || tenants["acme"] != total/2 {
-		t.Errorf("the acme token sees tenants %v, want %d acme alone", tenants, total/2)
+	if len(tenants) != 1 || tenants["acme"] != total/2+hitl {
+		t.Errorf("the acme token sees tenants %v, want %d acme alone", tenants, total/2+hitl)
 	}
+
+	// The story of the session whose denied tool ran anyway.
+	act("/console/story", "ol.story", chromedp.Click(`a[href="/console/story?session=s-hitl"]`))
+	if s := text(); !strings.Contains(s, "Approval denied by maria for payments.refund") ||
+		!strings.Contains(s, "Flagged: The tool ran after its approval was denied.") {
+		t.Errorf("the session's story says\n%s", s)
+	}
+	flagged, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('ol.story li.flagged').length`))
+	if err != nil || flagged != 1 {
+		t.Errorf("%d flagged steps (%v), want 1", flagged, err)
+	}
+	shot, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepScreenshot(t, "console-story.png", shot)
 	act("tenant=globex", "main", chromedp.Navigate(root+"search?tenant=globex"))
 	if s := text(); !strings.Contains(s, "may read only the records of its own tenant") || strings.Contains(s, "globex\t") {
 		t.Errorf("acme asking for globex: the page says\n%s", s)
@@ -189,4 +210,19 @@ func TestE2E_Console(t *testing.T) {
 	if s := text(); !strings.Contains(s, "Record not shown") || strings.Contains(s, `"tenant":"globex"`) {
 		t.Errorf("acme opening a globex record: the page says\n%s", s)
 	}
+}
+
+// keepScreenshot writes shot to docs/img/name when the environment sets
+// AUDIT_UPDATE_SCREENSHOT=1.
+func keepScreenshot(t *testing.T, name string, shot []byte) {
+	t.Helper()
+	if os.Getenv("AUDIT_UPDATE_SCREENSHOT") != "1" {
+		return
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "docs", "img", name), shot)
+	t.Logf("wrote docs/img/%s (%d bytes)", name, len(shot))
 }
