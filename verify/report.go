@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"sync"
 	"time"
 )
 
 //go:embed report.html.tmpl
 var reportHTML string
 
-var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"vis": visibleHTML}).Parse(reportHTML))
+var reportTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{"vis": visibleHTML}).Parse(reportHTML))
+})
 
 // Bounds of an HTML report, so that a store of many chains or problems
 // gives a page of bounded size: the problems, the chains and the lines of
@@ -36,7 +39,7 @@ const (
 // rendering fails.
 func WriteHTML(w io.Writer, rep *Report) error {
 	var buf bytes.Buffer
-	if err := reportTmpl.Execute(&buf, newReportView(rep)); err != nil {
+	if err := reportTmpl().Execute(&buf, newReportView(rep)); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
 	_, err := w.Write(buf.Bytes())
