@@ -248,3 +248,16 @@ func TestConsole_MaxSessions(t *testing.T) {
 	e.clock.Add(time.Hour - time.Minute) // the first session expires
 	e.signedIn(t, adminToken)
 }
+
+// TestConsole_MaxSessions_OneTokenCannotFillThem: signing in again and
+// again with one token (a tenant's auditor dropping its cookies) must
+// not use up MaxSessions and lock every other token out.
+func TestConsole_MaxSessions_OneTokenCannotFillThem(t *testing.T) {
+	e := newEnvWith(t, 3, false, func(c *Config) { c.MaxSessions = 4 })
+	for range 8 {
+		e.signin(t, e.client(t), acmeToken)
+	}
+	if r := e.signin(t, e.client(t), adminToken); r.code != http.StatusSeeOther {
+		t.Fatalf("admin sign-in after the acme token signed in 8 times: %d, want 303", r.code)
+	}
+}

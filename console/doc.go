@@ -13,8 +13,10 @@
 // Path=/console/, Secure under TLS, and expires with the session
 // (Config.SessionTTL, 8 h by default). A sign-in always gets a new id and
 // ends the session the browser held. Sessions live in memory: a restart
-// signs everyone out. At most Config.MaxSessions are open at once; past
-// that a sign-in is refused until one expires or signs out.
+// signs everyone out. At most Config.MaxSessions are open at once, and
+// one token holds at most a 64th of them (at least one), so that signing
+// in again and again with one token does not lock the others out; past
+// either bound a sign-in is refused until a session expires or signs out.
 //
 // The only POSTs are sign-in and sign-out. Both must come from the
 // console's own pages: SameSite=Strict cookies, a Sec-Fetch-Site or

@@ -43,15 +43,20 @@ func (s *sessions) open(p *query.Principal) (string, *session, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= s.max {
-		for id, ss := range s.m {
-			if !now.Before(ss.expires) {
-				delete(s.m, id)
-			}
+	// One token holds at most perToken of the sessions: whoever has a
+	// token (a tenant's auditor) cannot sign in until the others are
+	// locked out.
+	perToken, held := max(1, s.max/64), 0
+	for id, ss := range s.m {
+		switch {
+		case !now.Before(ss.expires):
+			delete(s.m, id)
+		case ss.principal.Name() == p.Name():
+			held++
 		}
-		if len(s.m) >= s.max {
-			return "", nil, errTooManySessions
-		}
+	}
+	if len(s.m) >= s.max || held >= perToken {
+		return "", nil, errTooManySessions
 	}
 	id := randomID()
 	ss := &session{principal: p, csrf: randomID(), expires: now.Add(s.ttl)}
