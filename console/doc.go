@@ -41,7 +41,8 @@
 //	                       denied by maria for payments.refund"), a tool
 //	                       call or result that follows a denied approval of
 //	                       its call id flagged; one page of /v1/audit of up
-//	                       to 1000 records, with a link to the rest
+//	                       to 1000 records (and about 4 MiB of them), with
+//	                       a link to the rest
 //	GET  /console/signin, POST /console/signin, POST /console/signout
 //
 // A request without a valid session is sent to the sign-in page (303).

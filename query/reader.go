@@ -77,6 +77,12 @@ func (r *Reader) Authenticate(token string) (*Principal, error) {
 	return &Principal{cred: cred}, nil
 }
 
+// maxPageBytes bounds the payload bytes of a Page: its rows are held
+// until the caller is done with them, outside the bound on concurrent
+// queries, and records may be megabytes each (source.max_line_bytes). A
+// page stops past it, short, with a Next.
+const maxPageBytes = 4 * sink.SearchChunkBytes
+
 // Page is one page of records, in the order of /v1/audit.
 type Page struct {
 	Rows []sink.Row // copies, owned by the caller
@@ -89,7 +95,8 @@ type Page struct {
 // ErrOutOfScope for a tenant outside p's, ErrBusy when the concurrent
 // queries are at their bound, ErrStoreSlow; any other error is the
 // store's, not for the reader's eyes. A filter no index serves may give
-// a short page, even an empty one, with a Next (see the package doc).
+// a short page, even an empty one, with a Next (see the package doc); so
+// do records larger in all than maxPageBytes (4 MiB).
 func (r *Reader) Page(ctx context.Context, p *Principal, rawQuery string) (*Page, error) {
 	f, req, err := scopedFilter(p.cred, rawQuery)
 	if err != nil {
@@ -103,7 +110,7 @@ func (r *Reader) Page(ctx context.Context, p *Principal, rawQuery string) (*Page
 		return nil, err
 	}
 	defer release()
-	c := &collector{limit: req.limit, tenant: p.cred.tenant}
+	c := &collector{limit: req.limit, tenant: p.cred.tenant, maxBytes: maxPageBytes}
 	q := f
 	q.Limit = min(req.limit+1, MaxLimit)
 	err = r.h.store.SearchEach(ctx, q, c.add)
@@ -191,10 +198,12 @@ type collector struct {
 	tenant string
 	rows   []sink.Row
 	more   bool
+	// maxBytes, when set, ends the page once its payloads reach it.
+	maxBytes, bytes int
 }
 
 func (c *collector) add(row *sink.Row) error {
-	if len(c.rows) == c.limit {
+	if len(c.rows) == c.limit || c.maxBytes > 0 && c.bytes >= c.maxBytes {
 		c.more = true
 		return errPageFull
 	}
@@ -209,5 +218,6 @@ func (c *collector) add(row *sink.Row) error {
 	cp.MAC = append([]byte(nil), row.MAC...)
 	cp.Payload = append([]byte(nil), row.Payload...)
 	c.rows = append(c.rows, cp)
+	c.bytes += len(cp.Payload)
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -101,5 +103,48 @@ func TestReader_SameScopeAndPagesAsTheAPI(t *testing.T) {
 	}
 	if _, err := r.Record(ctx, admin, "chain-a", 0, recs[0].TS); !errors.Is(err, ErrNotFound) {
 		t.Errorf("seq 0: %v", err)
+	}
+}
+
+// TestReader_PageBytesBounded: Page holds its rows, payloads and all,
+// until the caller is done with them (the console renders them after the
+// query's slot is released). A page of 1000 large records (an agent may
+// log records of source.max_line_bytes, 16 MiB by default) must not be
+// read into memory whole: a page stops at about maxPageBytes of payloads,
+// with a Next that resumes it, and following Next still gives every
+// record once.
+func TestReader_PageBytesBounded(t *testing.T) {
+	recs := genRecords(40)
+	big := `{"blob":"` + strings.Repeat("x", 512<<10) + `"}`
+	for _, rec := range recs {
+		rec.Arguments = []byte(big)
+	}
+	r, err := NewReader(Config{Store: newFakeStore(recs), Tokens: testTokens()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := r.Authenticate(adminToken)
+	q := url.Values{"limit": {"1000"}}
+	seen := map[string]bool{}
+	for pages := 0; ; pages++ {
+		page, err := r.Page(context.Background(), admin, q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := 0
+		for _, row := range page.Rows {
+			held += len(row.Payload)
+			seen[row.Chain+"/"+strconv.FormatUint(row.Seq, 10)] = true
+		}
+		if held > maxPageBytes+len(big)+4096 {
+			t.Fatalf("page %d holds %d payload bytes (%d records), want about %d at most", pages, held, len(page.Rows), maxPageBytes)
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Set("cursor", page.Next)
+	}
+	if len(seen) != len(recs) {
+		t.Fatalf("following Next gave %d of %d records", len(seen), len(recs))
 	}
 }
