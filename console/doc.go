@@ -45,6 +45,11 @@
 //	                       a link to the rest
 //	GET  /console/signin, POST /console/signin, POST /console/signout
 //
+// What an agent wrote is text on every page, never markup or a link's
+// target; a bidirectional control of Unicode in it (U+202E, which would
+// reorder the words after it) is shown as "[U+202E]", in the stored JSON
+// too.
+//
 // A request without a valid session is sent to the sign-in page (303).
 // Every response carries a Content-Security-Policy that allows nothing
 // but the console's own stylesheet (no script at all, no frames, forms

@@ -2,9 +2,12 @@ package console
 
 import (
 	"bytes"
+	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -24,6 +27,18 @@ func parsePages() (map[string]*template.Template, error) {
 	}
 	return pages, nil
 }
+
+// bidiControls shows the bidirectional controls of Unicode as text
+// ("[U+202E]") wherever a page would hold them: records carry them as the
+// agent wrote them, and obeyed they reorder what follows on the page (a
+// tool name that turns "denied" around).
+var bidiControls = func() *strings.Replacer {
+	var pairs []string
+	for _, r := range "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069" {
+		pairs = append(pairs, string(r), fmt.Sprintf("[U+%04X]", r))
+	}
+	return strings.NewReplacer(pairs...)
+}()
 
 // layoutView is what layout.html renders around a page.
 type layoutView struct {
@@ -57,9 +72,10 @@ func (c *console) render(w http.ResponseWriter, status int, name string, ss *ses
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	page := bidiControls.Replace(buf.String())
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	hd.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = io.WriteString(w, page)
 }
