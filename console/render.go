@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,13 +27,15 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// bidiControls shows the bidirectional controls of Unicode as text
-// ("[U+202E]") wherever a page would hold them: records carry them as the
-// agent wrote them, and obeyed they reorder what follows on the page (a
-// tool name that turns "denied" around).
+// bidiRunes are the bidirectional controls of Unicode. bidiControls
+// shows them as text ("[U+202E]") wherever a page would hold them:
+// records carry them as the agent wrote them, and obeyed they reorder
+// what follows on the page (a tool name that turns "denied" around).
+const bidiRunes = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
 var bidiControls = func() *strings.Replacer {
 	var pairs []string
-	for _, r := range "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069" {
+	for _, r := range bidiRunes {
 		pairs = append(pairs, string(r), fmt.Sprintf("[U+%04X]", r))
 	}
 	return strings.NewReplacer(pairs...)
@@ -72,10 +73,13 @@ func (c *console) render(w http.ResponseWriter, status int, name string, ss *ses
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	page := bidiControls.Replace(buf.String())
+	page := buf.Bytes()
+	if bytes.ContainsAny(page, bidiRunes) { // a copy only then: pages can be large
+		page = []byte(bidiControls.Replace(string(page)))
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, page)
+	_, _ = w.Write(page)
 }

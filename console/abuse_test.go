@@ -1,0 +1,119 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/query"
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// TestConsole_SignoutEndsTheSessionServerSide: the session id a browser
+// held before its sign-out is refused when sent again (a copy of the
+// cookie, the browser's back button), not only deleted from the jar.
+func TestConsole_SignoutEndsTheSessionServerSide(t *testing.T) {
+	e := newEnv(t, 3, false)
+	c := e.signedIn(t, adminToken)
+	u, _ := url.Parse(e.srv.URL + "/console/")
+	held := ""
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			held = ck.Value
+		}
+	}
+	page := send(t, c, http.MethodGet, e.srv.URL+"/console/search", nil, nil)
+	if r := send(t, c, http.MethodPost, e.srv.URL+"/console/signout", url.Values{"csrf": {formCSRF(t, page.body)}}, nil); r.code != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", r.code)
+	}
+	r := send(t, e.client(t), http.MethodGet, e.srv.URL+"/console/search", nil, map[string]string{"Cookie": sessionCookie + "=" + held})
+	if r.code != http.StatusSeeOther || strings.Contains(r.body, "agent-a") {
+		t.Fatalf("the signed-out session id, sent again: %d, want 303", r.code)
+	}
+}
+
+// TestConsole_SigninAttemptsBounded states a finding that is not fixed:
+// wrong tokens may be tried at the sign-in form as fast as the sidecar
+// answers (a non-browser sets the CSRF cookie and field to one value of
+// its choosing), as they may at GET /v1/audit. Only the entropy of the
+// configured tokens stands in the way; a bound on failed sign-ins (per
+// remote address, shared with the API's 401s) would be more than a few
+// lines. Run with AUDIT_ADV=1.
+func TestConsole_SigninAttemptsBounded(t *testing.T) {
+	if os.Getenv("AUDIT_ADV") != "1" {
+		t.Skip("finding not fixed: failed sign-ins are not bounded (AUDIT_ADV=1 runs it)")
+	}
+	e := newEnv(t, 3, false)
+	c := e.client(t)
+	last := 0
+	for i := range 200 {
+		r := send(t, c, http.MethodPost, e.srv.URL+"/console/signin",
+			url.Values{"csrf": {"x"}, "token": {fmt.Sprintf("guess-%d", i)}}, map[string]string{"Cookie": signinCookie + "=x"})
+		last = r.code
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("the 200th wrong token in a row: %d, want 429", last)
+	}
+}
+
+// TestConsole_RecordPageMemory states a finding that is not fixed: the
+// record page of one large record (an agent's line may be up to
+// source.max_line_bytes, 16 MiB by default) holds the payload, its
+// arguments again, and both HTML-escaped (a '"' grows to "&#34;"), in
+// one buffer and a copy, after the query's slot is released: many times
+// the record's size per request, with no bound on how many such pages
+// render at once. Showing at most a bounded prefix of a large record
+// (the rest through /v1/audit) would change the page's "byte for byte"
+// promise. Run with AUDIT_ADV=1.
+func TestConsole_RecordPageMemory(t *testing.T) {
+	if os.Getenv("AUDIT_ADV") != "1" {
+		t.Skip("finding not fixed: a record page allocates many times its record's size (AUDIT_ADV=1 runs it)")
+	}
+	const size = 4 << 20
+	rec := testRecords(1)[0]
+	rec.Arguments = []byte(`{"q":"` + strings.Repeat(`\"`, size/2) + `"}`)
+	reader, err := query.NewReader(query.Config{Store: openStore(t, []*record.Record{rec}), Tokens: testTokens(), Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui, err := New(Config{Reader: reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := httptest.NewRequest(http.MethodPost, "/console/signin", strings.NewReader(url.Values{"csrf": {"x"}, "token": {adminToken}}.Encode()))
+	in.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	in.Header.Set("Cookie", signinCookie+"=x")
+	signin := httptest.NewRecorder()
+	ui.ServeHTTP(signin, in)
+	cookie := ""
+	for _, ck := range signin.Result().Cookies() {
+		if ck.Name == sessionCookie {
+			cookie = ck.Name + "=" + ck.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatalf("sign-in: %d", signin.Code)
+	}
+	target := "/console/record?" + url.Values{"chain": {rec.Chain}, "seq": {"1"}, "ts": {record.FormatTime(rec.TS)}}.Encode()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.Header.Set("Cookie", cookie)
+	w := httptest.NewRecorder()
+	ui.ServeHTTP(w, req)
+	runtime.ReadMemStats(&after)
+	if w.Code != http.StatusOK {
+		t.Fatalf("record page: %d", w.Code)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8*size {
+		t.Fatalf("one record page of a %d MiB record allocated %d MiB", size>>20, got>>20)
+	}
+}
