@@ -35,7 +35,9 @@
 //	                       redaction manifest as "EMAIL replaced at
 //	                       arguments.email" (never a value), and its
 //	                       stored JSON with its MAC, byte for byte what
-//	                       /v1/audit serves
+//	                       /v1/audit serves (a record over 1 MiB: its
+//	                       JSON cut at 1 MiB and each field at 64 KiB,
+//	                       and the page says so)
 //	GET  /console/story    every record of one session (?session=) or call
 //	                       id (?call_id=), oldest first, in words ("Approval
 //	                       denied by maria for payments.refund"), a tool

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -176,13 +178,17 @@ func (c *console) serveRecord(w http.ResponseWriter, r *http.Request, _ string, 
 		c.render(w, status, "error", ss, errorView{Title: "Record not shown", Message: msg})
 		return
 	}
-	v := recordView{Raw: rawJSON(row)}
+	v := recordView{Raw: cut(rawJSON(row), maxShownRaw)}
 	rec, err := record.Parse(row.Payload)
 	switch {
 	case rec == nil:
 		v.Problem = "The stored payload does not decode as a record; its text is below as stored. Run verify on this store."
 	case err != nil:
 		v.Problem = "The stored payload is not in canonical form; verify reports it. Its fields as read:"
+	}
+	if len(row.Payload) > maxShownRaw {
+		v.Problem = strings.TrimSpace(fmt.Sprintf("%s This record is %d bytes: here its stored JSON is cut at %d bytes and each field at %d; GET /v1/audit serves it whole.",
+			v.Problem, len(row.Payload), maxShownRaw, maxShownField))
 	}
 	if rec != nil {
 		v.Fields = fieldsOf(rec, row)
@@ -240,10 +246,29 @@ func fieldsOf(rec *record.Record, row *sink.Row) []fieldView {
 	out := f[:0]
 	for _, x := range f {
 		if x.Value != "" {
-			out = append(out, x)
+			out = append(out, fieldView{x.Name, cut(x.Value, maxShownField)})
 		}
 	}
 	return out
+}
+
+// A record page shows at most maxShownRaw bytes of the stored JSON and
+// maxShownField of each field: an agent's record may be megabytes
+// (source.max_line_bytes), and its page, escaped, many times that.
+const (
+	maxShownRaw   = 1 << 20
+	maxShownField = 64 << 10
+)
+
+// cut is s cut to at most n bytes, at a rune's start, marked with "…".
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // redactionsOf says what redaction replaced and where, never a value:
