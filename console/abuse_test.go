@@ -115,3 +115,53 @@ func TestConsole_RecordPageMemory(t *testing.T) {
 		t.Fatalf("record page of %d bytes, or it does not say the record is cut", len(body))
 	}
 }
+
+// TestConsole_LongStringsInLists: an agent's session id, tool, user or
+// approver may be megabytes. The search table and a story showed each
+// in full, the session three times (text, title, and the story link,
+// percent-encoded: a link no server takes, being longer than its
+// headers may be), for every reader whose page held the record. A list
+// cuts them, and links to no story longer than a request may be.
+func TestConsole_LongStringsInLists(t *testing.T) {
+	const size = 1 << 20
+	long := strings.Repeat("é", size/2)
+	rec := testRecords(1)[0]
+	rec.Action, rec.Session, rec.Tool, rec.User, rec.Approver = record.ActionApprovalDenied, long, long, long, long
+	rec.Detail = []byte(`{"call_id":"c-1"}`)
+	reader, err := query.NewReader(query.Config{Store: openStore(t, []*record.Record{rec}), Tokens: testTokens(), Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui, err := New(Config{Reader: reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := httptest.NewRequest(http.MethodPost, "/console/signin", strings.NewReader(url.Values{"csrf": {"x"}, "token": {adminToken}}.Encode()))
+	in.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	in.Header.Set("Cookie", signinCookie+"=x")
+	signin := httptest.NewRecorder()
+	ui.ServeHTTP(signin, in)
+	cookie := ""
+	for _, ck := range signin.Result().Cookies() {
+		if ck.Name == sessionCookie {
+			cookie = ck.Name + "=" + ck.Value
+		}
+	}
+	for _, target := range []string{"/console/search", "/console/story?call_id=c-1"} {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Cookie", cookie)
+		w := httptest.NewRecorder()
+		ui.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: %d", target, w.Code)
+		}
+		if n := w.Body.Len(); n > size {
+			t.Errorf("%s: a page of %d bytes for one record whose strings are %d bytes each", target, n, size)
+		}
+		for _, m := range hrefAttr.FindAllStringSubmatch(w.Body.String(), -1) {
+			if len(m[2]) > 16<<10 {
+				t.Errorf("%s: a link of %d bytes", target, len(m[2]))
+			}
+		}
+	}
+}

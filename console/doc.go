@@ -50,7 +50,9 @@
 // What an agent wrote is text on every page, never markup or a link's
 // target; a bidirectional control of Unicode in it (U+202E, which would
 // reorder the words after it) is shown as "[U+202E]", in the stored JSON
-// too.
+// too. The search table and a story show at most 512 bytes of each of a
+// record's strings, and link to no story of a session or call id longer
+// than 2 KiB (no request could carry it).
 //
 // A request without a valid session is sent to the sign-in page (303).
 // Every response carries a Content-Security-Policy that allows nothing

@@ -108,9 +108,9 @@ func (c *console) serveSearch(w http.ResponseWriter, r *http.Request, _ string, 
 
 func rowOf(row *sink.Row) rowView {
 	link := url.Values{"chain": {row.Chain}, "seq": {strconv.FormatUint(row.Seq, 10)}, "ts": {row.TS}}
-	v := rowView{TS: row.TS, Action: row.Action, User: row.User, Tenant: row.Tenant, Tool: row.Tool,
-		Outcome: row.Outcome, Session: row.Session, Chain: row.Chain, Seq: row.Seq,
-		Link: Prefix + "record?" + link.Encode()}
+	v := rowView{TS: row.TS, Action: row.Action, User: cut(row.User, maxShownCell), Tenant: cut(row.Tenant, maxShownCell),
+		Tool: cut(row.Tool, maxShownCell), Outcome: row.Outcome, Session: cut(row.Session, maxShownCell),
+		Chain: cut(row.Chain, maxShownCell), Seq: row.Seq, Link: Prefix + "record?" + link.Encode()}
 	if row.Session != "" {
 		v.Story = storyLink("session", row.Session)
 	}
@@ -154,8 +154,12 @@ type recordView struct {
 	Call       string // the story of the record's call id, "" when it has none
 }
 
-// storyLink is the story of a session or call id.
+// storyLink is the story of a session or call id, "" for a value longer
+// than maxLinkValue.
 func storyLink(param, value string) string {
+	if len(value) > maxLinkValue {
+		return "" // a link no server would take (server.MaxHeaderBytes)
+	}
 	return Prefix + "story?" + url.Values{param: {value}}.Encode()
 }
 
@@ -255,9 +259,14 @@ func fieldsOf(rec *record.Record, row *sink.Row) []fieldView {
 // A record page shows at most maxShownRaw bytes of the stored JSON and
 // maxShownField of each field: an agent's record may be megabytes
 // (source.max_line_bytes), and its page, escaped, many times that.
+// A list (the search table, a story) shows at most maxShownCell bytes of
+// a record's string, and links to no story of a value longer than
+// maxLinkValue.
 const (
 	maxShownRaw   = 1 << 20
 	maxShownField = 64 << 10
+	maxShownCell  = 512
+	maxLinkValue  = 2 << 10
 )
 
 // cut is s cut to at most n bytes, at a rune's start, marked with "…".

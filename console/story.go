@@ -93,15 +93,16 @@ func storySteps(rows []sink.Row) []stepView {
 			steps = append(steps, s)
 			continue
 		}
-		s.CallID = callID(rec.Detail)
+		call := callID(rec.Detail)
+		s.CallID = cut(call, maxShownCell)
 		s.Words = words(rec)
 		switch rec.Action {
 		case record.ActionApprovalDenied:
-			if s.CallID != "" {
-				denied[s.CallID] = true
+			if call != "" {
+				denied[call] = true
 			}
 		case record.ActionToolCall, record.ActionToolResult:
-			if denied[s.CallID] && rec.Outcome != "denied" {
+			if denied[call] && rec.Outcome != "denied" {
 				s.Flag = "The tool ran after its approval was denied."
 			}
 		}
@@ -112,18 +113,18 @@ func storySteps(rows []sink.Row) []stepView {
 
 // words says what a record is, in a few words.
 func words(rec *record.Record) string {
-	tool := rec.Tool
+	tool := cut(rec.Tool, maxShownCell)
 	if tool == "" {
 		tool = "a tool"
 	}
 	by := ""
 	if rec.Approver != "" {
-		by = " by " + rec.Approver
+		by = " by " + cut(rec.Approver, maxShownCell)
 	}
 	switch rec.Action {
 	case record.ActionModelCall:
 		if rec.Model != "" {
-			return "Model call to " + rec.Model
+			return "Model call to " + cut(rec.Model, maxShownCell)
 		}
 		return "Model call"
 	case record.ActionToolCall:
