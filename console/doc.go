@@ -40,9 +40,12 @@
 //	                       and the page says so)
 //	GET  /console/story    every record of one session (?session=) or call
 //	                       id (?call_id=), oldest first, in words ("Approval
-//	                       denied by maria for payments.refund"), a tool
+//	                       denied by maria for payments.refund") with the
+//	                       chain that logged each (ids are what agents
+//	                       wrote: another agent may log under them), a tool
 //	                       call or result that follows a denied approval of
-//	                       its call id flagged; one page of /v1/audit of up
+//	                       its call id flagged, saying so when the denial is
+//	                       another chain's; one page of /v1/audit of up
 //	                       to 1000 records (and about 4 MiB of them), with
 //	                       a link to the rest
 //	GET  /console/signin, POST /console/signin, POST /console/signout

@@ -27,6 +27,9 @@ type storyView struct {
 
 type stepView struct {
 	TS, Action, Words, CallID, Outcome, Link string
+	// Chain is the record's chain: which agent's sidecar logged it (the
+	// session id and the call id are what the agents wrote).
+	Chain string
 	// Flag says why a person should look at the step ("" for nothing).
 	Flag string
 }
@@ -82,11 +85,14 @@ func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, s
 // denied before it. A denial on an earlier page of a long story is not
 // seen by a later one.
 func storySteps(rows []sink.Row) []stepView {
-	denied := map[string]bool{}
+	// The denials seen, by call id and chain, and by call id alone (the
+	// first chain that logged one).
+	deniedIn, denied := map[[2]string]bool{}, map[string]string{}
 	steps := make([]stepView, 0, len(rows))
 	for i := range rows {
 		row := &rows[i]
-		s := stepView{TS: row.TS, Action: row.Action, Outcome: row.Outcome, Link: rowOf(row).Link}
+		s := stepView{TS: row.TS, Action: row.Action, Outcome: row.Outcome, Link: rowOf(row).Link,
+			Chain: cut(row.Chain, maxShownCell)}
 		rec, _ := record.Parse(row.Payload)
 		if rec == nil {
 			s.Words = "A record whose payload does not decode (run verify)"
@@ -98,12 +104,20 @@ func storySteps(rows []sink.Row) []stepView {
 		s.Words = words(rec)
 		switch rec.Action {
 		case record.ActionApprovalDenied:
+			if _, seen := denied[call]; call != "" && !seen {
+				denied[call] = row.Chain
+			}
 			if call != "" {
-				denied[call] = true
+				deniedIn[[2]string{call, row.Chain}] = true
 			}
 		case record.ActionToolCall, record.ActionToolResult:
-			if denied[call] && rec.Outcome != "denied" {
+			by, seen := denied[call]
+			switch {
+			case !seen || rec.Outcome == "denied":
+			case deniedIn[[2]string{call, row.Chain}]:
 				s.Flag = "The tool ran after its approval was denied."
+			default:
+				s.Flag = "The tool ran after an approval of its call id was denied in chain " + cut(by, maxShownCell) + ", not this one: check which agent logged that denial."
 			}
 		}
 		steps = append(steps, s)

@@ -102,3 +102,39 @@ func TestConsole_Story(t *testing.T) {
 		t.Errorf("the record page does not link to its stories:\n%s", r.body)
 	}
 }
+
+// TestConsole_StoryOtherChains: a session id and a call id are what the
+// agents wrote, so another agent (its own chain) may log records under
+// the session of the story, and an approval denied for a call id of it.
+// The story names each step's chain, and a flag raised by a denial of
+// another chain says so: an agent cannot pass its records off as the
+// story's agent's, nor frame a tool call that was approved.
+func TestConsole_StoryOtherChains(t *testing.T) {
+	recs := storyRecords()
+	recs = append(recs, &record.Record{V: record.Version, Chain: "agent-x", Seq: 1,
+		TS: testBase.Add(5500 * time.Millisecond), IngestedAt: testBase.Add(time.Hour),
+		Action: record.ActionApprovalDenied, Tool: "mail.send", Outcome: "denied", Approver: "maria",
+		Session: "s-story", Tenant: "acme", User: "u-1", Kid: "k1", Prev: fmt.Sprintf("%064x", 99),
+		Detail: []byte(`{"call_id":"c2"}`)})
+	e := newEnvOf(t, recs, false, nil)
+	acme := e.signedIn(t, acmeToken)
+	r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?session=s-story", nil, nil)
+	steps := storyStep.FindAllStringSubmatch(r.body, -1)
+	if r.code != http.StatusOK || len(steps) != 11 {
+		t.Fatalf("story: %d, %d steps, want 11", r.code, len(steps))
+	}
+	tags := regexp.MustCompile(`<[^>]*>`)
+	for i, s := range steps {
+		text := html.UnescapeString(tags.ReplaceAllString(s[2], ""))
+		chain := "agent-s"
+		if strings.Contains(text, "Approval denied by maria for mail.send") {
+			chain = "agent-x"
+		}
+		if !strings.Contains(text, chain) {
+			t.Errorf("step %d does not name its chain %s: %s", i, chain, text)
+		}
+		if strings.Contains(text, "Tool call: mail.send") && (s[1] == "" || !strings.Contains(text, "agent-x")) {
+			t.Errorf("step %d: c2's tool call, after a denial logged by chain agent-x, is not flagged as such: %s", i, text)
+		}
+	}
+}
