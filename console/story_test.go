@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -136,5 +137,47 @@ func TestConsole_StoryOtherChains(t *testing.T) {
 		if strings.Contains(text, "Tool call: mail.send") && (s[1] == "" || !strings.Contains(text, "agent-x")) {
 			t.Errorf("step %d: c2's tool call, after a denial logged by chain agent-x, is not flagged as such: %s", i, text)
 		}
+	}
+}
+
+// TestConsole_StoryFlagAcrossPages states a finding that is not fixed: a
+// story page flags a tool that ran after its denial only when the denial
+// is on the same page. An agent that logs 1000 records (or 4 MiB of them)
+// between a denial and the tool call it makes anyway puts them on two
+// pages, and neither is flagged. Carrying the denials seen to the next
+// page, or looking the denial up for each tool call, is more than a few
+// lines. Run with AUDIT_ADV=1.
+func TestConsole_StoryFlagAcrossPages(t *testing.T) {
+	if os.Getenv("AUDIT_ADV") != "1" {
+		t.Skip("finding not fixed: a denial on an earlier story page is not seen (AUDIT_ADV=1 runs it)")
+	}
+	rec := func(seq int, action, outcome string, detail string) *record.Record {
+		return &record.Record{V: record.Version, Chain: "agent-s", Seq: uint64(seq),
+			TS: testBase.Add(time.Duration(seq) * time.Millisecond), IngestedAt: testBase.Add(time.Hour),
+			Action: action, Tool: "payments.refund", Outcome: outcome, Session: "s-long", Tenant: "acme",
+			Kid: "k1", Prev: fmt.Sprintf("%064x", seq), Detail: []byte(detail)}
+	}
+	recs := []*record.Record{rec(1, record.ActionApprovalDenied, "denied", `{"call_id":"c1"}`)}
+	for i := 2; i <= storyLimit+1; i++ {
+		recs = append(recs, rec(i, record.ActionModelCall, "success", `{"n":1}`))
+	}
+	recs = append(recs, rec(storyLimit+2, record.ActionToolCall, "success", `{"call_id":"c1"}`))
+	e := newEnvOf(t, recs, false, nil)
+	acme := e.signedIn(t, acmeToken)
+	flagged := 0
+	for path := "/console/story?session=s-long"; path != ""; {
+		r := send(t, acme, http.MethodGet, e.srv.URL+path, nil, nil)
+		for _, s := range storyStep.FindAllStringSubmatch(r.body, -1) {
+			if s[1] != "" {
+				flagged++
+			}
+		}
+		path = ""
+		if m := nextLink.FindStringSubmatch(r.body); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+	}
+	if flagged != 1 {
+		t.Fatalf("%d steps flagged, want 1: c1's tool call after its denial 1000 records before", flagged)
 	}
 }
