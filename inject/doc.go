@@ -1,0 +1,42 @@
+// Package inject puts the audit sidecar next to an agent in a Kubernetes
+// pod: it is the mutating admission webhook of `audit-sidecar inject`, and
+// the one place that knows what the sidecar's container, volumes and config
+// look like in a pod (the plain manifests of deploy/examples are rendered
+// from it).
+//
+// # Basics
+//
+// A pod annotated audit.fips-agents.io/inject: "true" gets:
+//
+//   - the sidecar container, as a native sidecar (an init container with
+//     restartPolicy Always, Kubernetes 1.29 and later) or, with ModeClassic,
+//     as one more container; its security context passes Pod Security
+//     "restricted" and OpenShift's restricted-v2 (non-root, any UID, read-only
+//     root filesystem, no privilege escalation, every capability dropped,
+//     seccomp RuntimeDefault); its probes ask the admin listener;
+//   - an emptyDir shared with the agent's container, mounted there at the
+//     folder AnnotationLogPath names and read-only in the sidecar;
+//   - an emptyDir for the spool and the in-pod SQLite sink;
+//   - the config from the ConfigMap AnnotationConfigMap names or, by
+//     default, from Render's config, which the pod carries in the
+//     AnnotationDefaultConfig annotation and the sidecar reads through a
+//     downward API volume (a pod may mount no ConfigMap of another
+//     namespace, so the injector's defaults travel with the pod);
+//   - the keys from a Secret, mounted read-only.
+//
+// Mutate computes the injected pod; Patch the JSON patch from the pod
+// before to the pod after; Handler serves AdmissionReview v1 requests.
+//
+// # Caveats
+//
+// A pod already injected (AnnotationStatus set, or a container of the
+// sidecar's name) is left alone, as is every pod of the injector's own
+// namespace. A pod that cannot be injected (a bad annotation, a name
+// already taken) is refused when the failure policy is Fail and admitted
+// unchanged with a warning when it is Ignore; the reason is in the
+// response either way. The default chain id is the namespace and the
+// pod's owner (a Deployment's name, through its ReplicaSet): every replica
+// of a Deployment writes the same chain id, which suits a sink in the pod
+// (each replica its own store) but not a shared central sink, where each
+// replica needs its own AnnotationChainID.
+package inject

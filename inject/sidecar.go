@@ -1,0 +1,238 @@
+package inject
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// settings are what a pod's annotations ask for, checked.
+type settings struct {
+	mode      Mode
+	container int // index of the agent's container
+	logPath   string
+	logFile   string
+	format    string
+	chainID   string
+	configMap string // "": the default config
+	keySecret string
+}
+
+// readSettings reads and checks pod's annotations; ns is the pod's
+// namespace. Every problem is named in the error.
+func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
+	a := pod.Annotations
+	get := func(key, def string) string {
+		if v, ok := a[key]; ok {
+			return v
+		}
+		return def
+	}
+	s := settings{
+		mode:      Mode(get(AnnotationMode, string(o.Mode))),
+		logPath:   get(AnnotationLogPath, DefaultLogPath),
+		logFile:   get(AnnotationLogFile, DefaultLogFile),
+		format:    get(AnnotationFormat, DefaultFormat),
+		chainID:   a[AnnotationChainID],
+		configMap: a[AnnotationConfigMap],
+		keySecret: get(AnnotationKeySecret, DefaultKeySecret),
+	}
+	var probs []string
+	bad := func(key, format string, args ...any) {
+		probs = append(probs, key+": "+fmt.Sprintf(format, args...))
+	}
+	if s.mode != ModeNative && s.mode != ModeClassic {
+		bad(AnnotationMode, "must be native or classic")
+	}
+	if !path.IsAbs(s.logPath) || path.Clean(s.logPath) != s.logPath || s.logPath == "/" {
+		bad(AnnotationLogPath, "must be a clean absolute folder other than /")
+	}
+	if s.logFile == "" || strings.Contains(s.logFile, "/") || s.logFile == "." || s.logFile == ".." {
+		bad(AnnotationLogFile, "must be a file name or glob, without /")
+	}
+	if !formats[s.format] {
+		bad(AnnotationFormat, "must be one of native, fipsagents, otlp, openai-agents, langchain, auto (mapping needs a config map)")
+	}
+	if s.configMap != "" && !dns1123.MatchString(s.configMap) {
+		bad(AnnotationConfigMap, "not a ConfigMap name")
+	}
+	if !dns1123.MatchString(s.keySecret) {
+		bad(AnnotationKeySecret, "not a Secret name")
+	}
+	if s.chainID == "" {
+		s.chainID = defaultChainID(pod, ns)
+		if s.chainID == "" {
+			bad(AnnotationChainID, "required: the pod has no owner, generateName or name to derive one from")
+		}
+	} else if !chainIDRe.MatchString(s.chainID) {
+		bad(AnnotationChainID, "must be 1-200 of [A-Za-z0-9._-]")
+	}
+	s.container = -1
+	if name, ok := a[AnnotationContainer]; ok {
+		for i, c := range pod.Spec.Containers {
+			if c.Name == name {
+				s.container = i
+			}
+		}
+		if s.container < 0 {
+			bad(AnnotationContainer, "no container of that name")
+		}
+	} else if len(pod.Spec.Containers) > 0 {
+		s.container = 0
+	} else {
+		bad("spec.containers", "the pod has none")
+	}
+	if len(probs) > 0 {
+		return settings{}, fmt.Errorf("%w: %s", errNotInjectable, strings.Join(probs, "; "))
+	}
+	return s, nil
+}
+
+// defaultChainID is namespace "." owner: the controller's name (a
+// Deployment's, when the controller is its ReplicaSet), else the
+// generateName without its trailing dash, else the pod's name. Characters
+// outside [A-Za-z0-9._-] become '-'.
+func defaultChainID(pod *corev1.Pod, ns string) string {
+	owner := ""
+	for _, r := range pod.OwnerReferences {
+		if r.Controller != nil && *r.Controller {
+			owner = r.Name
+			if h := pod.Labels["pod-template-hash"]; r.Kind == "ReplicaSet" && h != "" {
+				owner = strings.TrimSuffix(owner, "-"+h)
+			}
+		}
+	}
+	if owner == "" {
+		owner = strings.TrimRight(pod.GenerateName, "-")
+	}
+	if owner == "" {
+		owner = pod.Name
+	}
+	if owner == "" || ns == "" {
+		return ""
+	}
+	id := []byte(ns + "." + owner)
+	for i, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			id[i] = '-'
+		}
+	}
+	if len(id) > 200 {
+		id = id[:200]
+	}
+	return string(id)
+}
+
+// Render is the sidecar's default config for a pod: the paths are those
+// the injected container sees.
+func Render(chainID, format, logFile string, adminPort int32) string {
+	return fmt.Sprintf(`# audit-sidecar config rendered by the injector (see the README's config table)
+source:
+  path: %s
+  format: %s
+  start_at: beginning
+chain:
+  id: %s
+  key_file: %s
+  signing_key_file: %s
+spool:
+  path: %s
+sinks:
+  - {name: local, type: sqlite, path: %s}
+server:
+  listen: ""
+  admin_listen: 0.0.0.0:%d
+log:
+  level: info
+`, strconv.Quote(path.Join(MountLog, logFile)), format, chainID,
+		path.Join(MountKeys, HMACKeyFile), path.Join(MountKeys, SigningKeyFile),
+		path.Join(MountSpool, "spool.db"), path.Join(MountSpool, "audit.db"), adminPort)
+}
+
+// Container is the sidecar's container (its restartPolicy is set by the
+// caller for a native sidecar).
+func Container(o Options) corev1.Container {
+	o = o.withDefaults()
+	probe := func(p string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: p, Port: intstr.FromString(AdminPortName)}},
+			PeriodSeconds:    period,
+			FailureThreshold: failures,
+			TimeoutSeconds:   2,
+		}
+	}
+	return corev1.Container{
+		Name:  ContainerName,
+		Image: o.Image,
+		Args:  []string{"run", "--config", path.Join(MountConfig, ConfigFile)},
+		Ports: []corev1.ContainerPort{{Name: AdminPortName, ContainerPort: o.AdminPort, Protocol: corev1.ProtocolTCP}},
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse(o.CPURequest),
+				corev1.ResourceMemory: resource.MustParse(o.MemoryRequest),
+			},
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(o.MemoryLimit)},
+		},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: VolumeLog, MountPath: MountLog, ReadOnly: true},
+			{Name: VolumeSpool, MountPath: MountSpool},
+			{Name: VolumeConfig, MountPath: MountConfig, ReadOnly: true},
+			{Name: VolumeKeys, MountPath: MountKeys, ReadOnly: true},
+		},
+		// The spool check and the first start may take a while on a
+		// large spool: 5 minutes before liveness takes over.
+		StartupProbe:             probe("/healthz", 2, 150),
+		ReadinessProbe:           probe("/readyz", 5, 3),
+		LivenessProbe:            probe("/healthz", 10, 6),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          RestrictedSecurityContext(),
+	}
+}
+
+// RestrictedSecurityContext passes Pod Security "restricted" and
+// OpenShift's restricted-v2: no UID is fixed, so that OpenShift may assign
+// one from the namespace's range (the image's own user, 65532, elsewhere).
+func RestrictedSecurityContext() *corev1.SecurityContext {
+	t, f := true, false
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             &t,
+		ReadOnlyRootFilesystem:   &t,
+		AllowPrivilegeEscalation: &f,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// volumes are the pod volumes the sidecar needs, for s.
+func volumes(s settings) []corev1.Volume {
+	ro := int32(0o444) // read-only for any UID: the pod fixes none
+	cfg := corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+		DefaultMode: &ro,
+		Items: []corev1.DownwardAPIVolumeFile{{
+			Path:     ConfigFile,
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + AnnotationDefaultConfig + "']"},
+		}},
+	}}
+	if s.configMap != "" {
+		cfg = corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
+			DefaultMode:          &ro,
+			Items:                []corev1.KeyToPath{{Key: ConfigFile, Path: ConfigFile}},
+		}}
+	}
+	return []corev1.Volume{
+		{Name: VolumeLog, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: VolumeSpool, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: VolumeConfig, VolumeSource: cfg},
+		{Name: VolumeKeys, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  s.keySecret,
+			DefaultMode: &ro,
+			Items:       []corev1.KeyToPath{{Key: HMACKeyFile, Path: HMACKeyFile}, {Key: SigningKeyFile, Path: SigningKeyFile}},
+		}}},
+	}
+}
