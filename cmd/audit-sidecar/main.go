@@ -25,6 +25,8 @@ const usage = `usage:
   audit-sidecar export --config FILE [--sink NAME] [--from T] [--to T] > EXPORT.ndjson
   audit-sidecar migrate --config FILE [--sink NAME] [--dsn-env VAR]   (postgres schema)
   audit-sidecar redact --config FILE [--explain]   (stdin lines -> redacted stdout, or one line per hit)
+  audit-sidecar inject --cert-file CRT --key-file KEY [--listen ADDR] [--image IMG] [--namespace NS] [--mode native|classic]
+                       [--failure-policy Fail|Ignore] [--admin-port N]   (Kubernetes mutating admission webhook)
   audit-sidecar version`
 
 func main() { os.Exit(dispatch(os.Args[1:])) }
@@ -47,6 +49,8 @@ func dispatch(args []string) int {
 		return migrateCmd(args[1:])
 	case "redact":
 		return redactCmd(args[1:])
+	case "inject":
+		return injectCmd(args[1:])
 	case "version", "--version", "-v":
 		return versionCmd()
 	case "help", "-h", "--help":

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fips-agents/audit-sidecar/inject"
+	"github.com/fips-agents/audit-sidecar/server"
+)
+
+// injectCmd serves the mutating admission webhook (package inject) over
+// HTTPS until SIGTERM. The certificate and key files are re-read when they
+// change, as the API listener's are (a Secret rotated by cert-manager).
+func injectCmd(args []string) int {
+	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
+	var o inject.Options
+	var mode, policy, listen, certFile, keyFile, level string
+	var adminPort int
+	fs.StringVar(&listen, "listen", ":8443", "HTTPS address of the webhook (POST /mutate, GET /healthz)")
+	fs.StringVar(&certFile, "cert-file", "", "PEM certificate chain the API server trusts (required)")
+	fs.StringVar(&keyFile, "key-file", "", "PEM private key of the certificate (required)")
+	fs.StringVar(&o.Image, "image", inject.DefaultImage, "the sidecar's image")
+	fs.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the injector's own namespace, never injected (default $POD_NAMESPACE)")
+	fs.StringVar(&mode, "mode", string(inject.ModeNative), "native (an init container with restartPolicy Always) or classic; a pod's "+inject.AnnotationMode+" wins")
+	fs.StringVar(&policy, "failure-policy", string(inject.Fail), "Fail (refuse a pod that cannot be injected) or Ignore (admit it without the sidecar, with a warning); match the webhook configuration's")
+	fs.IntVar(&adminPort, "admin-port", inject.DefaultAdminPort, "the sidecar's admin port (probes, metrics)")
+	fs.StringVar(&o.CPURequest, "cpu-request", "50m", "the sidecar's CPU request")
+	fs.StringVar(&o.MemoryRequest, "memory-request", "64Mi", "the sidecar's memory request")
+	fs.StringVar(&o.MemoryLimit, "memory-limit", "256Mi", "the sidecar's memory limit")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return fail(exitUsage, "inject: unexpected argument %q", fs.Arg(0))
+	}
+	if certFile == "" || keyFile == "" {
+		return fail(exitUsage, "inject: --cert-file and --key-file are required (the API server calls webhooks over HTTPS only)")
+	}
+	if adminPort < 1 || adminPort > 65535 {
+		return fail(exitUsage, "inject: --admin-port: must be 1-65535")
+	}
+	o.Mode, o.FailurePolicy, o.AdminPort = inject.Mode(mode), inject.FailurePolicy(policy), int32(adminPort)
+	log := newLogger(level)
+	defer log.Sync() //nolint:errcheck // stderr
+	h, err := inject.NewHandler(o, log)
+	if err != nil {
+		return fail(exitUsage, "inject: %v", err)
+	}
+	tlsFiles, err := server.NewTLS(server.TLSFiles{CertFile: certFile, KeyFile: keyFile}, log)
+	if err != nil {
+		var fe *server.FileError
+		if errors.As(err, &fe) {
+			return fail(exitUsage, "inject: --%s: %v", map[string]string{"cert_file": "cert-file", "key_file": "key-file"}[fe.Field], fe.Err)
+		}
+		return fail(exitUsage, "inject: tls: %v", err)
+	}
+	l, err := server.Listen(server.Config{Name: "webhook", Addr: listen, Handler: h, MaxConns: 256, TLS: tlsFiles, Logger: log,
+		Timeouts: server.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 90 * time.Second}})
+	if err != nil {
+		return fail(exitUsage, "inject: --listen: %v", err)
+	}
+	log.Info("webhook listening", zap.String("addr", l.Addr().String()), zap.String("namespace", o.Namespace),
+		zap.String("mode", mode), zap.String("failure_policy", policy))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.Shutdown(sctx)
+	fmt.Fprintln(os.Stderr, "audit-sidecar: inject stopped")
+	return exitOK
+}

@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/elliptic"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/fips-agents/audit-sidecar/inject"
+)
+
+// podVolumes lays out a rendered pod's volumes as folders under root, the
+// way the kubelet would: emptyDirs empty, a downward API file with the
+// pod's annotation, a Secret's keys (key) in a projected folder with the
+// volume's mode. It returns the folder of each volume.
+func podVolumes(t *testing.T, root string, pod *corev1.Pod, secret map[string][]byte) map[string]string {
+	t.Helper()
+	dirs := map[string]string{}
+	for _, v := range pod.Spec.Volumes {
+		dir := filepath.Join(root, "volumes", v.Name)
+		dirs[v.Name] = dir
+		files := map[string][]byte{}
+		var mode os.FileMode
+		switch {
+		case v.EmptyDir != nil:
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		case v.DownwardAPI != nil:
+			for _, it := range v.DownwardAPI.Items {
+				key := strings.TrimSuffix(strings.TrimPrefix(it.FieldRef.FieldPath, "metadata.annotations['"), "']")
+				files[it.Path] = []byte(pod.Annotations[key])
+			}
+			mode = os.FileMode(*v.DownwardAPI.DefaultMode)
+		case v.Secret != nil:
+			for _, it := range v.Secret.Items {
+				files[it.Path] = secret[it.Key]
+			}
+			mode = os.FileMode(*v.Secret.DefaultMode)
+		default:
+			t.Fatalf("volume %s: no folder layout for its type", v.Name)
+		}
+		(&secretVolume{dir: dir}).update(t, files)
+		err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			switch {
+			case err != nil || fi.Mode()&os.ModeSymlink != 0:
+				return err
+			case fi.IsDir():
+				return os.Chmod(p, 0o555)
+			}
+			return os.Chmod(p, mode)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error { //nolint:errcheck // cleanup
+				if err == nil && fi.IsDir() {
+					os.Chmod(p, 0o755) //nolint:errcheck // cleanup
+				}
+				return nil
+			})
+		})
+	}
+	return dirs
+}
+
+// inPod maps the sidecar container's mount paths to the volumes' folders:
+// fn(s) is s with each mount path replaced by its folder.
+func inPod(c corev1.Container, dirs map[string]string) func(string) string {
+	mounts := slices.Clone(c.VolumeMounts)
+	slices.SortFunc(mounts, func(a, b corev1.VolumeMount) int { return len(b.MountPath) - len(a.MountPath) })
+	var pairs []string
+	for _, m := range mounts {
+		pairs = append(pairs, m.MountPath, dirs[m.Name])
+	}
+	return strings.NewReplacer(pairs...).Replace
+}
+
+func freePort(t *testing.T) int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// TestE2E_Kubernetes_InjectedPodRuns renders a pod through the injector
+// and runs the binary as its sidecar container would run: the container's
+// args and the image's environment, the config the pod's downward API
+// volume holds, the keys of its Secret mounted read-only, the log and
+// spool emptyDirs as folders. The kubelet's probes (the container's own
+// paths and port) answer, and a line the agent writes into its mount of
+// the shared volume is stored in the in-pod SQLite sink.
+func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
+	port := freePort(t)
+	yes := true
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "support-bot-7d9f8c6b5-", Namespace: "agents",
+			Labels:          map[string]string{"pod-template-hash": "7d9f8c6b5"},
+			Annotations:     map[string]string{inject.AnnotationInject: "true", inject.AnnotationLogPath: "/var/log/agent"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "support-bot-7d9f8c6b5", UID: "u", Controller: &yes}},
+		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "registry.example/support-bot:1.4"}}},
+	}
+	res, err := inject.Mutate(pod, "agents", inject.Options{Namespace: "audit-system", AdminPort: port})
+	if err != nil || res.Pod == nil {
+		t.Fatalf("Mutate: %v, %+v", err, res)
+	}
+	pod = res.Pod
+	sidecar := pod.Spec.InitContainers[0]
+	root := t.TempDir()
+	signing, _ := signingKeys(t, root, "signing")
+	signingPEM, err := os.ReadFile(signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hmacKey := []byte("KEY-" + randHex(t, 32))
+	dirs := podVolumes(t, root, pod, map[string][]byte{inject.HMACKeyFile: hmacKey, inject.SigningKeyFile: signingPEM})
+	os.Remove(signing)
+	mapped := inPod(sidecar, dirs)
+
+	// The config in the downward API file names the pod's paths; the
+	// process reads a copy that names the folders instead (and nothing
+	// else differs).
+	cfgInPod := filepath.Join(dirs[inject.VolumeConfig], inject.ConfigFile)
+	cfg, err := os.ReadFile(cfgInPod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(root, "config.yaml")
+	writeFile(t, cfgPath, []byte(mapped(string(cfg))))
+	args := slices.Clone(sidecar.Args)
+	for i, a := range args {
+		if a == filepath.Join(inject.MountConfig, inject.ConfigFile) {
+			args[i] = cfgPath
+		} else {
+			args[i] = mapped(a)
+		}
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"GODEBUG=fips140=on"} // the image's ENV; the container sets none
+	for _, e := range sidecar.Env {
+		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+	}
+	p := (&env{dir: root}).startCmd(t, cmd)
+
+	probe := func(pr *corev1.Probe) int {
+		if pr.HTTPGet.Port.StrVal != sidecar.Ports[0].Name {
+			t.Fatalf("probe port %v is not the admin port", pr.HTTPGet.Port)
+		}
+		res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", sidecar.Ports[0].ContainerPort, pr.HTTPGet.Path))
+		if err != nil {
+			return 0
+		}
+		io.Copy(io.Discard, res.Body) //nolint:errcheck // drained
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for name, pr := range map[string]*corev1.Probe{"startup": sidecar.StartupProbe, "liveness": sidecar.LivenessProbe, "readiness": sidecar.ReadinessProbe} {
+		waitFor(t, name+" probe "+pr.HTTPGet.Path+" to pass", func() bool {
+			if p.exited() {
+				t.Fatalf("the sidecar exited (%v):\n%s", p.state, p.stderr())
+			}
+			return probe(pr) == http.StatusOK
+		})
+	}
+
+	// The agent writes into its own mount of the shared volume.
+	var agentDir string
+	for _, m := range pod.Spec.Containers[0].VolumeMounts {
+		if m.MountPath == "/var/log/agent" {
+			agentDir = dirs[m.Name]
+		}
+	}
+	if agentDir == "" {
+		t.Fatal("the agent has no mount at its log path")
+	}
+	appendLines(t, filepath.Join(agentDir, "events.jsonl"), event(map[string]any{
+		"ts": "2026-11-26T10:00:00Z", "action": "tool_call", "tool": "payments.refund", "n": 0,
+		"arguments": map[string]any{"email": "dana@example.com"},
+	}))
+	db := openDB(t, filepath.Join(dirs[inject.VolumeSpool], "audit.db"))
+	waitForEvents(t, db, 1, p)
+	var chain, args0 string
+	if err := db.QueryRow(`SELECT chain, json_extract(payload, '$.arguments') FROM audit_records
+		WHERE json_extract(payload, '$.detail.n') = 0`).Scan(&chain, &args0); err != nil {
+		t.Fatal(err)
+	}
+	if chain != "agents.support-bot" || strings.Contains(args0, "dana@example.com") {
+		t.Errorf("stored chain %q arguments %s", chain, args0)
+	}
+	p.stop(t)
+	requireNoKeyMaterialIn(t, p.stderr(), hmacKey, signingPEM)
+}
+
+// TestE2E_Inject_ServesAdmissionReviews starts `audit-sidecar inject`
+// over HTTPS and sends it AdmissionReviews as the API server would.
+func TestE2E_Inject_ServesAdmissionReviews(t *testing.T) {
+	dir := t.TempDir()
+	ca := newCertAuthority(t, "webhook-ca")
+	crt, key, _ := ca.issue(t, false, elliptic.P256())
+	writeFile(t, filepath.Join(dir, "tls.crt"), crt)
+	writeFile(t, filepath.Join(dir, "tls.key"), key)
+	p := (&env{dir: dir}).startCmd(t, exec.Command(bin, "inject", "--listen", "127.0.0.1:0",
+		"--cert-file", filepath.Join(dir, "tls.crt"), "--key-file", filepath.Join(dir, "tls.key"),
+		"--image", "registry.example/audit-sidecar:1", "--namespace", "audit-system"))
+	addr := p.listenLine(t, "webhook listening").Addr
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool(), MinVersion: tls.VersionTLS12}}}
+
+	send := func(ns string, annotations map[string]string) *admissionv1.AdmissionResponse {
+		t.Helper()
+		raw, _ := json.Marshal(corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "agent-1", Annotations: annotations},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "a"}}}})
+		body, _ := json.Marshal(admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+			Request: &admissionv1.AdmissionRequest{UID: "u-1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+				Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}},
+		})
+		res, err := client.Post("https://"+addr+"/mutate", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out admissionv1.AdmissionReview
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || out.Response == nil || out.Response.UID != "u-1" {
+			t.Fatalf("status %d, review %+v, %v", res.StatusCode, out, err)
+		}
+		return out.Response
+	}
+	on := map[string]string{inject.AnnotationInject: "true"}
+	if r := send("agents", on); !r.Allowed || len(r.Patch) == 0 || !bytes.Contains(r.Patch, []byte(`"image":"registry.example/audit-sidecar:1"`)) {
+		t.Errorf("annotated pod: %+v", r)
+	}
+	if r := send("audit-system", on); !r.Allowed || r.Patch != nil {
+		t.Errorf("own namespace: %+v", r)
+	}
+	if r := send("agents", map[string]string{inject.AnnotationInject: "true", inject.AnnotationFormat: "syslog"}); r.Allowed || r.Result == nil ||
+		!strings.Contains(r.Result.Message, inject.AnnotationFormat) {
+		t.Errorf("bad annotation: %+v", r)
+	}
+	p.stop(t)
+	requireNoKeyMaterialIn(t, p.stderr(), key)
+}
