@@ -16,43 +16,64 @@ import (
 	"github.com/fips-agents/audit-sidecar/server"
 )
 
-// injectCmd serves the mutating admission webhook (package inject) over
-// HTTPS until SIGTERM. The certificate and key files are re-read when they
-// change, as the API listener's are (a Secret rotated by cert-manager).
-func injectCmd(args []string) int {
+// injectFlags are the inject command's flags, parsed and checked.
+type injectFlags struct {
+	opts                                           inject.Options
+	mode, policy, listen, certFile, keyFile, level string
+}
+
+// parseInjectFlags parses args; a nil result comes with the exit code
+// (exitOK for --help).
+func parseInjectFlags(args []string) (*injectFlags, int) {
 	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
-	var o inject.Options
-	var mode, policy, listen, certFile, keyFile, level string
+	f := &injectFlags{}
+	o := &f.opts
 	var adminPort int
-	fs.StringVar(&listen, "listen", ":8443", "HTTPS address of the webhook (POST /mutate, GET /healthz)")
-	fs.StringVar(&certFile, "cert-file", "", "PEM certificate chain the API server trusts (required)")
-	fs.StringVar(&keyFile, "key-file", "", "PEM private key of the certificate (required)")
+	fs.StringVar(&f.listen, "listen", ":8443", "HTTPS address of the webhook (POST /mutate, GET /healthz)")
+	fs.StringVar(&f.certFile, "cert-file", "", "PEM certificate chain the API server trusts (required)")
+	fs.StringVar(&f.keyFile, "key-file", "", "PEM private key of the certificate (required)")
 	fs.StringVar(&o.Image, "image", inject.DefaultImage, "the sidecar's image")
 	fs.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the injector's own namespace, never injected (default $POD_NAMESPACE)")
-	fs.StringVar(&mode, "mode", string(inject.ModeNative), "native (an init container with restartPolicy Always) or classic; a pod's "+inject.AnnotationMode+" wins")
-	fs.StringVar(&policy, "failure-policy", string(inject.Fail), "Fail (refuse a pod that cannot be injected) or Ignore (admit it without the sidecar, with a warning); match the webhook configuration's")
+	fs.StringVar(&f.mode, "mode", string(inject.ModeNative), "native (an init container with restartPolicy Always) or classic; a pod's "+inject.AnnotationMode+" wins")
+	fs.StringVar(&f.policy, "failure-policy", string(inject.Fail), "Fail (refuse a pod that cannot be injected) or Ignore (admit it without the sidecar, with a warning); match the webhook configuration's")
 	fs.IntVar(&adminPort, "admin-port", inject.DefaultAdminPort, "the sidecar's admin port (probes, metrics)")
 	fs.StringVar(&o.CPURequest, "cpu-request", "50m", "the sidecar's CPU request")
 	fs.StringVar(&o.MemoryRequest, "memory-request", "64Mi", "the sidecar's memory request")
 	fs.StringVar(&o.MemoryLimit, "memory-limit", "256Mi", "the sidecar's memory limit")
-	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return nil, exitOK
 		}
-		return exitUsage
+		return nil, exitUsage
 	}
 	if fs.NArg() > 0 {
-		return fail(exitUsage, "inject: unexpected argument %q", fs.Arg(0))
+		return nil, fail(exitUsage, "inject: unexpected argument %q", fs.Arg(0))
 	}
-	if certFile == "" || keyFile == "" {
-		return fail(exitUsage, "inject: --cert-file and --key-file are required (the API server calls webhooks over HTTPS only)")
+	if f.certFile == "" || f.keyFile == "" {
+		return nil, fail(exitUsage, "inject: --cert-file and --key-file are required (the API server calls webhooks over HTTPS only)")
 	}
 	if adminPort < 1 || adminPort > 65535 {
-		return fail(exitUsage, "inject: --admin-port: must be 1-65535")
+		return nil, fail(exitUsage, "inject: --admin-port: must be 1-65535")
 	}
-	o.Mode, o.FailurePolicy, o.AdminPort = inject.Mode(mode), inject.FailurePolicy(policy), int32(adminPort)
-	log := newLogger(level)
+	o.Mode, o.FailurePolicy, o.AdminPort = inject.Mode(f.mode), inject.FailurePolicy(f.policy), int32(adminPort)
+	if errs := o.Validate(); len(errs) > 0 {
+		return nil, fail(exitUsage, "inject: %v", errors.Join(errs...))
+	}
+	return f, exitOK
+}
+
+// injectCmd serves the mutating admission webhook (package inject) over
+// HTTPS until SIGTERM. The certificate and key files are re-read when they
+// change, as the API listener's are (a Secret rotated by cert-manager).
+func injectCmd(args []string) int {
+	f, code := parseInjectFlags(args)
+	if f == nil {
+		return code
+	}
+	o, listen, mode, policy := f.opts, f.listen, f.mode, f.policy
+	certFile, keyFile := f.certFile, f.keyFile
+	log := newLogger(f.level)
 	defer log.Sync() //nolint:errcheck // stderr
 	h, err := inject.NewHandler(o, log)
 	if err != nil {
