@@ -34,7 +34,7 @@ func Mutate(pod *corev1.Pod, ns string, o Options) (Result, error) {
 		return Result{}, err
 	}
 	out := pod.DeepCopy()
-	if err := taken(out, s); err != nil {
+	if err := taken(out, s, o.AdminPort); err != nil {
 		return Result{}, err
 	}
 	o.Mode = s.mode
@@ -71,14 +71,27 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 }
 
 // taken names the volumes, the agent's mount path and the admin port the
-// pod already uses: the injector never overwrites what a pod has.
-func taken(pod *corev1.Pod, s settings) error {
+// pod already uses, and a pod-wide root UID the sidecar could not start
+// with: the injector never overwrites what a pod has.
+func taken(pod *corev1.Pod, s settings, adminPort int32) error {
 	var probs []string
 	ours := map[string]bool{VolumeLog: true, VolumeSpool: true, VolumeConfig: true, VolumeKeys: true}
 	for _, v := range pod.Spec.Volumes {
 		if ours[v.Name] {
 			probs = append(probs, fmt.Sprintf("spec.volumes: %q already exists", v.Name))
 		}
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			for _, p := range c.Ports {
+				if p.Name == AdminPortName || p.ContainerPort == adminPort {
+					probs = append(probs, fmt.Sprintf("container %q: port %d (%s) is the sidecar's admin port (the pod's containers share one network)", c.Name, p.ContainerPort, p.Name))
+				}
+			}
+		}
+	}
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		probs = append(probs, "spec.securityContext.runAsUser: 0, and the sidecar runs as non-root only")
 	}
 	for _, m := range pod.Spec.Containers[s.container].VolumeMounts {
 		if m.MountPath == s.logPath || strings.HasPrefix(s.logPath, strings.TrimSuffix(m.MountPath, "/")+"/") {

@@ -264,6 +264,13 @@ func TestReview_CannotInject(t *testing.T) {
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: VolumeLog})
 		}},
 		{"log path already mounted", "already mounted", func(p *corev1.Pod) { p.Annotations[AnnotationLogPath] = "/cache/agent" }},
+		{"admin port taken", "the sidecar's admin port", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: DefaultAdminPort}}
+		}},
+		{"root pod", "runAsUser: 0", func(p *corev1.Pod) {
+			root := int64(0)
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &root}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := agentPod()
@@ -341,5 +348,62 @@ func TestOptions_Validate(t *testing.T) {
 		if !strings.Contains(strings.Join(all, "\n"), want) {
 			t.Errorf("no %q in %q", want, all)
 		}
+	}
+}
+
+func TestReview_SeveralContainers(t *testing.T) {
+	pod := agentPod()
+	pod.Spec.Containers = append([]corev1.Container{{Name: "proxy", Image: "p"}}, pod.Spec.Containers...)
+	pod.Annotations[AnnotationContainer] = "agent"
+	got := patched(t, pod, review(t, testOpts, "agents", pod))
+	if len(got.Spec.Containers) != 2 || len(got.Spec.Containers[0].VolumeMounts) != 0 {
+		t.Fatalf("the proxy got mounts: %+v", got.Spec.Containers)
+	}
+	m := got.Spec.Containers[1].VolumeMounts
+	if len(m) != 2 || m[1].Name != VolumeLog || m[1].MountPath != "/var/log/agent" {
+		t.Errorf("agent mounts %+v", m)
+	}
+}
+
+// A pod that is already restricted stays so: the sidecar adds nothing at
+// the pod level and is restricted itself.
+func TestReview_RestrictedPodStaysRestricted(t *testing.T) {
+	pod := agentPod()
+	t1, f := true, false
+	uid := int64(1000680000)
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: &t1, RunAsUser: &uid, FSGroup: &uid,
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: &f,
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	got := patched(t, pod, review(t, testOpts, "agents", pod))
+	if !reflect.DeepEqual(got.Spec.SecurityContext, pod.Spec.SecurityContext) || !reflect.DeepEqual(got.Spec.Containers[0].SecurityContext, pod.Spec.Containers[0].SecurityContext) {
+		t.Errorf("the pod's own security contexts changed")
+	}
+	checkRestricted(t, got.Spec.InitContainers[0].SecurityContext)
+	for _, v := range got.Spec.Volumes {
+		if v.HostPath != nil || v.Ephemeral != nil {
+			t.Errorf("volume %s is of a type restricted forbids", v.Name)
+		}
+	}
+}
+
+func TestReview_OnlyPodCreations(t *testing.T) {
+	h, err := NewHandler(testOpts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(agentPod())
+	for _, req := range []admissionv1.AdmissionRequest{
+		{UID: "1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: "agents", Operation: admissionv1.Update, Object: runtime.RawExtension{Raw: raw}},
+		{UID: "2", Kind: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, Namespace: "agents", Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}},
+	} {
+		if resp := h.Review(&req); !resp.Allowed || resp.Patch != nil || resp.UID != req.UID {
+			t.Errorf("%s %s: %+v", req.Operation, req.Kind.Kind, resp)
+		}
+	}
+	bad := admissionv1.AdmissionRequest{UID: "3", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: "agents",
+		Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: []byte(`{"spec":{"containers":"no"}}`)}}
+	if resp := h.Review(&bad); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "not a pod") {
+		t.Errorf("undecodable pod: %+v", resp)
 	}
 }
