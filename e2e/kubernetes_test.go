@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -214,17 +215,35 @@ func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
 }
 
 // TestE2E_Inject_ServesAdmissionReviews starts `audit-sidecar inject`
-// over HTTPS and sends it AdmissionReviews as the API server would.
+// over HTTPS, with its certificate in a Secret projected as the kubelet
+// does, and sends it AdmissionReviews as the API server would; the
+// certificate replaced in the Secret is served to the next connection.
 func TestE2E_Inject_ServesAdmissionReviews(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCertAuthority(t, "webhook-ca")
-	crt, key, _ := ca.issue(t, false, elliptic.P256())
-	writeFile(t, filepath.Join(dir, "tls.crt"), crt)
-	writeFile(t, filepath.Join(dir, "tls.key"), key)
+	crt, key, serial1 := ca.issue(t, false, elliptic.P256())
+	sec := &secretVolume{dir: filepath.Join(dir, "tls")}
+	sec.update(t, map[string][]byte{"tls.crt": crt, "tls.key": key})
 	p := (&env{dir: dir}).startCmd(t, exec.Command(bin, "inject", "--listen", "127.0.0.1:0",
-		"--cert-file", filepath.Join(dir, "tls.crt"), "--key-file", filepath.Join(dir, "tls.key"),
+		"--cert-file", sec.path("tls.crt"), "--key-file", sec.path("tls.key"),
 		"--image", "registry.example/audit-sidecar:1", "--namespace", "audit-system"))
 	addr := p.listenLine(t, "webhook listening").Addr
+	serving := func() *big.Int {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: ca.pool(), MinVersion: tls.VersionTLS12}}}
+		res, err := c.Get("https://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /healthz: %d", res.StatusCode)
+		}
+		return res.TLS.PeerCertificates[0].SerialNumber
+	}
+	if got := serving(); got.Cmp(serial1) != 0 {
+		t.Fatalf("serial %v, want %v", got, serial1)
+	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool(), MinVersion: tls.VersionTLS12}}}
 
 	send := func(ns string, annotations map[string]string) *admissionv1.AdmissionResponse {
@@ -258,6 +277,11 @@ func TestE2E_Inject_ServesAdmissionReviews(t *testing.T) {
 		!strings.Contains(r.Result.Message, inject.AnnotationFormat) {
 		t.Errorf("bad annotation: %+v", r)
 	}
+	crt2, key2, serial2 := ca.issue(t, false, elliptic.P256())
+	sec.update(t, map[string][]byte{"tls.crt": crt2, "tls.key": key2})
+	if got := serving(); got.Cmp(serial2) != 0 {
+		t.Errorf("after the Secret's update: serial %v, want %v", got, serial2)
+	}
 	p.stop(t)
-	requireNoKeyMaterialIn(t, p.stderr(), key)
+	requireNoKeyMaterialIn(t, p.stderr(), key, key2)
 }
