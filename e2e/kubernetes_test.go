@@ -210,8 +210,36 @@ func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
 	if chain != "agents.support-bot" || strings.Contains(args0, "dana@example.com") {
 		t.Errorf("stored chain %q arguments %s", chain, args0)
 	}
+
+	// The kubelet restarts a sidecar that died, on the same volumes: the
+	// chain goes on.
+	p.kill9(t)
+	p = (&env{dir: root, runs: 1}).startCmd(t, exec.Command(bin, args...))
+	appendLines(t, filepath.Join(agentDir, "events.jsonl"), event(map[string]any{"ts": "2026-11-26T10:00:01Z", "action": "decision", "n": 1}))
+	waitForEvents(t, db, 2, p)
 	p.stop(t)
+	requireValid(t, cfgPath)
 	requireNoKeyMaterialIn(t, p.stderr(), hmacKey, signingPEM)
+
+	// What the sidecar mounts read-only it left as it was (the test runs
+	// as root, for whom modes do not forbid writing).
+	for name, want := range map[string][]string{
+		inject.VolumeLog:    {"events.jsonl"},
+		inject.VolumeConfig: {"..2026_11_26_10_00_01.1", "..data", inject.ConfigFile},
+		inject.VolumeKeys:   {"..2026_11_26_10_00_01.1", "..data", inject.HMACKeyFile, inject.SigningKeyFile},
+	} {
+		ents, err := os.ReadDir(dirs[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range ents {
+			got = append(got, e.Name())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("volume %s holds %q, want %q", name, got, want)
+		}
+	}
 }
 
 // TestE2E_Inject_ServesAdmissionReviews starts `audit-sidecar inject`
