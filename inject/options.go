@@ -138,6 +138,10 @@ var formats = map[string]bool{"native": true, "fipsagents": true, "otlp": true, 
 // chainIDRe is what config accepts as chain.id.
 var chainIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
 
+// logFileRe is what the log-file annotation may hold: a name or glob in
+// one folder, without what the config would expand (${VAR}) or quote.
+var logFileRe = regexp.MustCompile(`^[A-Za-z0-9._*?-]{1,255}$`)
+
 // dns1123 is a Kubernetes object name (ConfigMap, Secret, container).
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 

@@ -52,8 +52,8 @@ func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
 	if !path.IsAbs(s.logPath) || path.Clean(s.logPath) != s.logPath || s.logPath == "/" {
 		bad(AnnotationLogPath, "must be a clean absolute folder other than /")
 	}
-	if s.logFile == "" || strings.Contains(s.logFile, "/") || s.logFile == "." || s.logFile == ".." {
-		bad(AnnotationLogFile, "must be a file name or glob, without /")
+	if !logFileRe.MatchString(s.logFile) || s.logFile == "." || s.logFile == ".." {
+		bad(AnnotationLogFile, "must be a file name or glob of [A-Za-z0-9._*?-], 1-255 long")
 	}
 	if !formats[s.format] {
 		bad(AnnotationFormat, "must be one of native, fipsagents, otlp, openai-agents, langchain, auto (mapping needs a config map)")

@@ -256,6 +256,8 @@ func TestReview_CannotInject(t *testing.T) {
 		{"relative log path", AnnotationLogPath, func(p *corev1.Pod) { p.Annotations[AnnotationLogPath] = "logs" }},
 		{"root log path", AnnotationLogPath, func(p *corev1.Pod) { p.Annotations[AnnotationLogPath] = "/" }},
 		{"log file with a slash", AnnotationLogFile, func(p *corev1.Pod) { p.Annotations[AnnotationLogFile] = "../x" }},
+		{"log file expanding a variable", AnnotationLogFile, func(p *corev1.Pod) { p.Annotations[AnnotationLogFile] = "${HOME}.jsonl" }},
+		{"log file breaking the YAML", AnnotationLogFile, func(p *corev1.Pod) { p.Annotations[AnnotationLogFile] = "x\"\nchain: {id: other}" }},
 		{"bad mode", AnnotationMode, func(p *corev1.Pod) { p.Annotations[AnnotationMode] = "sidecar" }},
 		{"bad chain id", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = "a b" }},
 		{"bad secret name", AnnotationKeySecret, func(p *corev1.Pod) { p.Annotations[AnnotationKeySecret] = "Keys!" }},

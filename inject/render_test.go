@@ -1,0 +1,47 @@
+package inject
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/fips-agents/audit-sidecar/config"
+)
+
+// TestRender_LoadsWithTheSidecarsConfig: the default config is one the
+// sidecar's own loader accepts (strict, validated), holding what the
+// annotations asked for.
+func TestRender_LoadsWithTheSidecarsConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		chain, format, file string
+		port                int32
+	}{
+		{"agents.support-bot", "native", DefaultLogFile, DefaultAdminPort},
+		{"a_b-c.d", "langchain", "events-?.log", 9191},
+		{"x", "auto", "agent.jsonl", 1},
+	} {
+		path := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(path, []byte(Render(tc.chain, tc.format, tc.file, tc.port)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if cfg.Source.Path != MountLog+"/"+tc.file || cfg.Source.Format != tc.format || cfg.Chain.ID != tc.chain ||
+			cfg.Chain.KeyFile != MountKeys+"/"+HMACKeyFile || cfg.Chain.SigningKeyFile != MountKeys+"/"+SigningKeyFile ||
+			cfg.Spool.Path != MountSpool+"/spool.db" || len(cfg.Sinks) != 1 || cfg.Sinks[0].Path != MountSpool+"/audit.db" ||
+			cfg.Server.AdminListen != "0.0.0.0:"+strconv.Itoa(int(tc.port)) || cfg.Server.ListenAddr() != "" {
+			t.Errorf("%+v: loaded %+v", tc, cfg)
+		}
+	}
+	for f := range formats {
+		path := filepath.Join(dir, "config.yaml")
+		os.WriteFile(path, []byte(Render("c", f, DefaultLogFile, DefaultAdminPort)), 0o600) //nolint:errcheck // Load reports it
+		if _, err := config.Load(path); err != nil {
+			t.Errorf("format %s: %v", f, err)
+		}
+	}
+}
