@@ -27,9 +27,10 @@ import (
 
 // podVolumes lays out a rendered pod's volumes as folders under root, the
 // way the kubelet would: emptyDirs empty, a downward API file with the
-// pod's annotation, a Secret's keys (key) in a projected folder with the
-// volume's mode. It returns the folder of each volume.
-func podVolumes(t *testing.T, root string, pod *corev1.Pod, secret map[string][]byte) map[string]string {
+// pod's annotation, a Secret's (secret) or a ConfigMap's (configMap) keys
+// in a projected folder with the volume's mode. It returns the folder of
+// each volume.
+func podVolumes(t *testing.T, root string, pod *corev1.Pod, secret, configMap map[string][]byte) map[string]string {
 	t.Helper()
 	dirs := map[string]string{}
 	for _, v := range pod.Spec.Volumes {
@@ -49,6 +50,11 @@ func podVolumes(t *testing.T, root string, pod *corev1.Pod, secret map[string][]
 				files[it.Path] = []byte(pod.Annotations[key])
 			}
 			mode = os.FileMode(*v.DownwardAPI.DefaultMode)
+		case v.ConfigMap != nil:
+			for _, it := range v.ConfigMap.Items {
+				files[it.Path] = configMap[it.Key]
+			}
+			mode = os.FileMode(*v.ConfigMap.DefaultMode)
 		case v.Secret != nil:
 			for _, it := range v.Secret.Items {
 				files[it.Path] = secret[it.Key]
@@ -112,6 +118,12 @@ func freePort(t *testing.T) int32 {
 // paths and port) answer, and a line the agent writes into its mount of
 // the shared volume is stored in the in-pod SQLite sink.
 func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
+	// The names become folder names in the config's YAML: no commas.
+	t.Run("native-default-config", func(t *testing.T) { runInjectedPod(t, "native", false) })
+	t.Run("classic-config-map", func(t *testing.T) { runInjectedPod(t, "classic", true) })
+}
+
+func runInjectedPod(t *testing.T, mode string, withConfigMap bool) {
 	port := freePort(t)
 	yes := true
 	pod := &corev1.Pod{
@@ -123,12 +135,24 @@ func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
 		},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "registry.example/support-bot:1.4"}}},
 	}
+	pod.Annotations[inject.AnnotationMode] = mode
+	configMap := map[string][]byte{}
+	if withConfigMap {
+		// As deploy/examples/pod-classic.yaml's ConfigMap.
+		pod.Annotations[inject.AnnotationConfigMap] = "support-bot-audit"
+		configMap[inject.ConfigFile] = []byte(inject.Render("agents.support-bot", "native", inject.DefaultLogFile, port))
+	}
 	res, err := inject.Mutate(pod, "agents", inject.Options{Namespace: "audit-system", AdminPort: port})
 	if err != nil || res.Pod == nil {
 		t.Fatalf("Mutate: %v, %+v", err, res)
 	}
 	pod = res.Pod
-	sidecar := pod.Spec.InitContainers[0]
+	var sidecar corev1.Container
+	for _, c := range append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...) {
+		if c.Name == inject.ContainerName {
+			sidecar = c
+		}
+	}
 	root := t.TempDir()
 	signing, _ := signingKeys(t, root, "signing")
 	signingPEM, err := os.ReadFile(signing)
@@ -136,11 +160,11 @@ func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	hmacKey := []byte("KEY-" + randHex(t, 32))
-	dirs := podVolumes(t, root, pod, map[string][]byte{inject.HMACKeyFile: hmacKey, inject.SigningKeyFile: signingPEM})
+	dirs := podVolumes(t, root, pod, map[string][]byte{inject.HMACKeyFile: hmacKey, inject.SigningKeyFile: signingPEM}, configMap)
 	os.Remove(signing)
 	mapped := inPod(sidecar, dirs)
 
-	// The config in the downward API file names the pod's paths; the
+	// The config in the downward API or ConfigMap file names the pod's paths; the
 	// process reads a copy that names the folders instead (and nothing
 	// else differs).
 	cfgInPod := filepath.Join(dirs[inject.VolumeConfig], inject.ConfigFile)
@@ -188,7 +212,7 @@ func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
 
 	// The agent writes into its own mount of the shared volume.
 	var agentDir string
-	for _, m := range pod.Spec.Containers[0].VolumeMounts {
+	for _, m := range pod.Spec.Containers[0].VolumeMounts { // the agent
 		if m.MountPath == "/var/log/agent" {
 			agentDir = dirs[m.Name]
 		}
