@@ -99,7 +99,7 @@ func taken(pod *corev1.Pod, s settings, adminPort int32) error {
 		}
 	}
 	if len(probs) > 0 {
-		return fmt.Errorf("%w: %s", errNotInjectable, strings.Join(probs, "; "))
+		return fmt.Errorf("%w: %s", ErrNotInjectable, strings.Join(probs, "; "))
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package inject
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -144,6 +143,3 @@ var logFileRe = regexp.MustCompile(`^[A-Za-z0-9._*?-]{1,255}$`)
 
 // dns1123 is a Kubernetes object name (ConfigMap, Secret, container).
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
-
-// errNotInjectable wraps every reason a pod cannot be injected.
-var errNotInjectable = errors.New("cannot inject the audit sidecar")

@@ -88,7 +88,7 @@ func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
 		bad("spec.containers", "the pod has none")
 	}
 	if len(probs) > 0 {
-		return settings{}, fmt.Errorf("%w: %s", errNotInjectable, strings.Join(probs, "; "))
+		return settings{}, fmt.Errorf("%w: %s", ErrNotInjectable, strings.Join(probs, "; "))
 	}
 	return s, nil
 }

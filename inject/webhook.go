@@ -89,15 +89,15 @@ func (h *Handler) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admissi
 	before, err1 := json.Marshal(&pod)
 	after, err2 := json.Marshal(res.Pod)
 	if err := errors.Join(err1, err2); err != nil {
-		return h.cannot(resp, req, fmt.Errorf("%w: encode the pod", errNotInjectable))
+		return h.cannot(resp, req, fmt.Errorf("%w: encode the pod", ErrNotInjectable))
 	}
 	ops, err := Patch(before, after)
 	if err != nil {
-		return h.cannot(resp, req, fmt.Errorf("%w: compute the patch", errNotInjectable))
+		return h.cannot(resp, req, fmt.Errorf("%w: compute the patch", ErrNotInjectable))
 	}
 	patch, err := json.Marshal(ops)
 	if err != nil {
-		return h.cannot(resp, req, fmt.Errorf("%w: encode the patch", errNotInjectable))
+		return h.cannot(resp, req, fmt.Errorf("%w: encode the patch", ErrNotInjectable))
 	}
 	pt := admissionv1.PatchTypeJSONPatch
 	resp.Patch, resp.PatchType = patch, &pt
@@ -107,8 +107,8 @@ func (h *Handler) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admissi
 
 func (h *Handler) cannot(resp *admissionv1.AdmissionResponse, req *admissionv1.AdmissionRequest, err error) *admissionv1.AdmissionResponse {
 	reason := err.Error()
-	if !errors.Is(err, errNotInjectable) {
-		reason = errNotInjectable.Error() + ": " + reason
+	if !errors.Is(err, ErrNotInjectable) {
+		reason = ErrNotInjectable.Error() + ": " + reason
 	}
 	h.log.Warn("not injected", zap.String("namespace", req.Namespace), zap.String("uid", string(req.UID)),
 		zap.String("failure_policy", string(h.opts.FailurePolicy)), zap.String("reason", reason))
