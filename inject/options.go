@@ -135,7 +135,7 @@ func (o Options) Validate() []error {
 var formats = map[string]bool{"native": true, "fipsagents": true, "otlp": true, "openai-agents": true, "langchain": true, "auto": true}
 
 // chainIDRe is what config accepts as chain.id.
-var chainIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+var chainIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // logFileRe is what the log-file annotation may hold: a name or glob in
 // one folder, without what the config would expand (${VAR}) or quote.

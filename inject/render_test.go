@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fips-agents/audit-sidecar/config"
@@ -21,6 +22,7 @@ func TestRender_LoadsWithTheSidecarsConfig(t *testing.T) {
 		{"agents.support-bot", "native", DefaultLogFile, DefaultAdminPort},
 		{"a_b-c.d", "langchain", "events-?.log", 9191},
 		{"x", "auto", "agent.jsonl", 1},
+		{strings.Repeat("c", maxChainID), "otlp", "*", 65535},
 	} {
 		path := filepath.Join(dir, "config.yaml")
 		if err := os.WriteFile(path, []byte(Render(tc.chain, tc.format, tc.file, tc.port)), 0o600); err != nil {

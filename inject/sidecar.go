@@ -70,7 +70,7 @@ func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
 			bad(AnnotationChainID, "required: the pod has no owner, generateName or name to derive one from")
 		}
 	} else if !chainIDRe.MatchString(s.chainID) {
-		bad(AnnotationChainID, "must be 1-200 of [A-Za-z0-9._-]")
+		bad(AnnotationChainID, "must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit")
 	}
 	s.container = -1
 	if name, ok := a[AnnotationContainer]; ok {
@@ -96,7 +96,7 @@ func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
 // defaultChainID is namespace "." owner: the controller's name (a
 // Deployment's, when the controller is its ReplicaSet), else the
 // generateName without its trailing dash, else the pod's name. Characters
-// outside [A-Za-z0-9._-] become '-'.
+// outside [A-Za-z0-9._-] become '-'; it is cut at maxChainID bytes.
 func defaultChainID(pod *corev1.Pod, ns string) string {
 	owner := ""
 	for _, r := range pod.OwnerReferences {
@@ -122,11 +122,14 @@ func defaultChainID(pod *corev1.Pod, ns string) string {
 			id[i] = '-'
 		}
 	}
-	if len(id) > 200 {
-		id = id[:200]
+	if len(id) > maxChainID {
+		id = id[:maxChainID] // a namespace starts with a letter or digit: so does id
 	}
 	return string(id)
 }
+
+// maxChainID is the longest chain.id config accepts.
+const maxChainID = 128
 
 // Render is the sidecar's default config for a pod: the paths are those
 // the injected container sees.

@@ -113,6 +113,8 @@ func TestReview_CannotInject(t *testing.T) {
 		{"log file breaking the YAML", AnnotationLogFile, func(p *corev1.Pod) { p.Annotations[AnnotationLogFile] = "x\"\nchain: {id: other}" }},
 		{"bad mode", AnnotationMode, func(p *corev1.Pod) { p.Annotations[AnnotationMode] = "sidecar" }},
 		{"bad chain id", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = "a b" }},
+		{"chain id starting with a dot", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = ".a" }},
+		{"chain id too long", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = strings.Repeat("a", 129) }},
 		{"bad secret name", AnnotationKeySecret, func(p *corev1.Pod) { p.Annotations[AnnotationKeySecret] = "Keys!" }},
 		{"no such container", AnnotationContainer, func(p *corev1.Pod) { p.Annotations[AnnotationContainer] = "worker" }},
 		{"volume name taken", `"audit-sidecar-log" already exists`, func(p *corev1.Pod) {
