@@ -119,11 +119,17 @@ func freePort(t *testing.T) int32 {
 // the shared volume is stored in the in-pod SQLite sink.
 func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
 	// The names become folder names in the config's YAML: no commas.
-	t.Run("native-default-config", func(t *testing.T) { runInjectedPod(t, "native", false) })
-	t.Run("classic-config-map", func(t *testing.T) { runInjectedPod(t, "classic", true) })
+	t.Run("native-default-config", func(t *testing.T) { runInjectedPod(t, "native", false, "", "agents.support-bot") })
+	t.Run("classic-config-map", func(t *testing.T) { runInjectedPod(t, "classic", true, "", "agents.support-bot") })
+	t.Run("chain-of-the-pods-name", func(t *testing.T) {
+		runInjectedPod(t, "native", false, "agents.support-bot."+inject.PodNameVar, "agents.support-bot."+podName)
+	})
 }
 
-func runInjectedPod(t *testing.T, mode string, withConfigMap bool) {
+// podName is the name the API server gives the pod after its admission.
+const podName = "support-bot-7d9f8c6b5-x2x7q"
+
+func runInjectedPod(t *testing.T, mode string, withConfigMap bool, chainAnnotation, wantChain string) {
 	port := freePort(t)
 	yes := true
 	pod := &corev1.Pod{
@@ -136,6 +142,9 @@ func runInjectedPod(t *testing.T, mode string, withConfigMap bool) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "registry.example/support-bot:1.4"}}},
 	}
 	pod.Annotations[inject.AnnotationMode] = mode
+	if chainAnnotation != "" {
+		pod.Annotations[inject.AnnotationChainID] = chainAnnotation
+	}
 	configMap := map[string][]byte{}
 	if withConfigMap {
 		// As deploy/examples/pod-classic.yaml's ConfigMap.
@@ -185,7 +194,14 @@ func runInjectedPod(t *testing.T, mode string, withConfigMap bool) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"GODEBUG=fips140=on"} // the image's ENV; the container sets none
 	for _, e := range sidecar.Env {
-		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+		v := e.Value
+		if e.ValueFrom != nil {
+			if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+				t.Fatalf("env %s: no value for %+v in this test", e.Name, e.ValueFrom)
+			}
+			v = podName
+		}
+		cmd.Env = append(cmd.Env, e.Name+"="+v)
 	}
 	p := (&env{dir: root}).startCmd(t, cmd)
 
@@ -231,17 +247,20 @@ func runInjectedPod(t *testing.T, mode string, withConfigMap bool) {
 		WHERE json_extract(payload, '$.detail.n') = 0`).Scan(&chain, &args0); err != nil {
 		t.Fatal(err)
 	}
-	if chain != "agents.support-bot" || strings.Contains(args0, "dana@example.com") {
+	if chain != wantChain || strings.Contains(args0, "dana@example.com") {
 		t.Errorf("stored chain %q arguments %s", chain, args0)
 	}
 
 	// The kubelet restarts a sidecar that died, on the same volumes: the
 	// chain goes on.
 	p.kill9(t)
-	p = (&env{dir: root, runs: 1}).startCmd(t, exec.Command(bin, args...))
+	again := exec.Command(bin, args...)
+	again.Env = cmd.Env
+	p = (&env{dir: root, runs: 1}).startCmd(t, again)
 	appendLines(t, filepath.Join(agentDir, "events.jsonl"), event(map[string]any{"ts": "2026-11-26T10:00:01Z", "action": "decision", "n": 1}))
 	waitForEvents(t, db, 2, p)
 	p.stop(t)
+	t.Setenv("POD_NAME", podName) // verify in the container has its environment
 	requireValid(t, cfgPath)
 	requireNoKeyMaterialIn(t, p.stderr(), hmacKey, signingPEM)
 

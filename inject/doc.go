@@ -34,9 +34,14 @@
 // namespace. A pod that cannot be injected (a bad annotation, a name
 // already taken) is refused when the failure policy is Fail and admitted
 // unchanged with a warning when it is Ignore; the reason is in the
-// response either way. The default chain id is the namespace and the
-// pod's owner (a Deployment's name, through its ReplicaSet): every replica
-// of a Deployment writes the same chain id, which suits a sink in the pod
-// (each replica its own store) but not a shared central sink, where each
-// replica needs its own AnnotationChainID.
+// response either way.
+//
+// The default chain id is the namespace and the pod's owner (a
+// Deployment's name, through its ReplicaSet). Every replica of a
+// Deployment writes the same chain id, and so do the old and the new pod
+// of a rolling update: that suits a sink in the pod (each pod its own
+// store) but not a central sink shared by the pods, where their records
+// would share (chain, seq). There, give the pod template a chain id that
+// holds PodNameVar (audit.fips-agents.io/chain-id:
+// "agents.support-bot.${POD_NAME}"): one chain per pod.
 package inject

@@ -29,6 +29,9 @@ func TestReview_InjectsNativeSidecar(t *testing.T) {
 	if strings.Join(c.Args, " ") != "run --config /etc/audit-sidecar/config/config.yaml" {
 		t.Errorf("args %q", c.Args)
 	}
+	if len(c.Env) != 1 || c.Env[0].Name != "POD_NAME" || c.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("env %+v, want POD_NAME from metadata.name", c.Env)
+	}
 	checkRestricted(t, c.SecurityContext)
 	checkProbes(t, c, DefaultAdminPort)
 	if c.Resources.Requests.Cpu().String() != "50m" || c.Resources.Requests.Memory().String() != "64Mi" || c.Resources.Limits.Memory().String() != "256Mi" {
@@ -207,5 +210,14 @@ func TestReview_RestrictedPodStaysRestricted(t *testing.T) {
 		if v.HostPath != nil || v.Ephemeral != nil {
 			t.Errorf("volume %s is of a type restricted forbids", v.Name)
 		}
+	}
+}
+
+func TestReview_ChainIDOfThePodsName(t *testing.T) {
+	pod := agentPod()
+	pod.Annotations[AnnotationChainID] = "agents.support-bot." + PodNameVar
+	got := patched(t, pod, review(t, testOpts, "agents", pod))
+	if cfg := got.Annotations[AnnotationDefaultConfig]; !strings.Contains(cfg, "id: agents.support-bot.${POD_NAME}\n") {
+		t.Errorf("config:\n%s", cfg)
 	}
 }

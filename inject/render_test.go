@@ -39,6 +39,13 @@ func TestRender_LoadsWithTheSidecarsConfig(t *testing.T) {
 			t.Errorf("%+v: loaded %+v", tc, cfg)
 		}
 	}
+	// A chain id of the pod's name, as the sidecar's environment gives it.
+	t.Setenv("POD_NAME", "support-bot-7d9f8c6b5-x2x7q")
+	path := filepath.Join(dir, "config.yaml")
+	os.WriteFile(path, []byte(Render("agents.support-bot."+PodNameVar, "native", DefaultLogFile, DefaultAdminPort)), 0o600) //nolint:errcheck // Load reports it
+	if cfg, err := config.Load(path); err != nil || cfg.Chain.ID != "agents.support-bot.support-bot-7d9f8c6b5-x2x7q" {
+		t.Errorf("chain id of the pod's name: %v", err)
+	}
 	for f := range formats {
 		path := filepath.Join(dir, "config.yaml")
 		os.WriteFile(path, []byte(Render("c", f, DefaultLogFile, DefaultAdminPort)), 0o600) //nolint:errcheck // Load reports it

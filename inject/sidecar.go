@@ -69,8 +69,8 @@ func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
 		if s.chainID == "" {
 			bad(AnnotationChainID, "required: the pod has no owner, generateName or name to derive one from")
 		}
-	} else if !chainIDRe.MatchString(s.chainID) {
-		bad(AnnotationChainID, "must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit")
+	} else if !chainIDRe.MatchString(strings.ReplaceAll(s.chainID, PodNameVar, longestPodName(pod))) {
+		bad(AnnotationChainID, "must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit, with "+PodNameVar+" counted as the pod's name")
 	}
 	s.container = -1
 	if name, ok := a[AnnotationContainer]; ok {
@@ -128,6 +128,20 @@ func defaultChainID(pod *corev1.Pod, ns string) string {
 	return string(id)
 }
 
+// PodNameVar in the chain-id annotation is the pod's name: the sidecar
+// has it in its environment (the downward API), and config expands it.
+// The name is not known yet when a Deployment's pod is admitted.
+const PodNameVar = "${POD_NAME}"
+
+// longestPodName stands for the pod's name in a length check: the name,
+// or the generateName with the 5 characters the API server adds.
+func longestPodName(pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
+	}
+	return pod.GenerateName + "xxxxx"
+}
+
 // maxChainID is the longest chain.id config accepts.
 const maxChainID = 128
 
@@ -173,6 +187,9 @@ func Container(o Options) corev1.Container {
 		Name:  ContainerName,
 		Image: o.Image,
 		Args:  []string{"run", "--config", path.Join(MountConfig, ConfigFile)},
+		Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
+		}}},
 		Ports: []corev1.ContainerPort{{Name: AdminPortName, ContainerPort: o.AdminPort, Protocol: corev1.ProtocolTCP}},
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{

@@ -115,6 +115,10 @@ func TestReview_CannotInject(t *testing.T) {
 		{"bad chain id", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = "a b" }},
 		{"chain id starting with a dot", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = ".a" }},
 		{"chain id too long", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = strings.Repeat("a", 129) }},
+		{"chain id too long with the pod's name", AnnotationChainID, func(p *corev1.Pod) {
+			p.Annotations[AnnotationChainID] = strings.Repeat("a", 110) + "." + PodNameVar
+		}},
+		{"chain id with another variable", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = "a.${HOME}" }},
 		{"bad secret name", AnnotationKeySecret, func(p *corev1.Pod) { p.Annotations[AnnotationKeySecret] = "Keys!" }},
 		{"no such container", AnnotationContainer, func(p *corev1.Pod) { p.Annotations[AnnotationContainer] = "worker" }},
 		{"volume name taken", `"audit-sidecar-log" already exists`, func(p *corev1.Pod) {
@@ -135,13 +139,13 @@ func TestReview_CannotInject(t *testing.T) {
 			resp := review(t, testOpts, "agents", pod)
 			if resp.Allowed || resp.Patch != nil || resp.Result == nil || resp.Result.Code != 422 ||
 				!strings.Contains(resp.Result.Message, tc.want) || !strings.HasPrefix(resp.Result.Message, "cannot inject the audit sidecar: ") {
-				t.Errorf("Fail policy: want refused naming %q, got %+v", tc.want, resp)
+				t.Errorf("Fail policy: want refused naming %q, got allowed %v, patched %v, result %+v", tc.want, resp.Allowed, resp.Patch != nil, resp.Result)
 			}
 			ign := testOpts
 			ign.FailurePolicy = Ignore
 			resp = review(t, ign, "agents", pod)
 			if !resp.Allowed || resp.Patch != nil || resp.Result != nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], tc.want) {
-				t.Errorf("Ignore policy: want admitted unchanged with a warning naming %q, got %+v", tc.want, resp)
+				t.Errorf("Ignore policy: want admitted unchanged with a warning naming %q, got allowed %v, patched %v, warnings %q", tc.want, resp.Allowed, resp.Patch != nil, resp.Warnings)
 			}
 		})
 	}
