@@ -151,11 +151,21 @@ func runInjectedPod(t *testing.T, mode string, withConfigMap bool, chainAnnotati
 		pod.Annotations[inject.AnnotationConfigMap] = "support-bot-audit"
 		configMap[inject.ConfigFile] = []byte(inject.Render("agents.support-bot", "native", inject.DefaultLogFile, port))
 	}
-	res, err := inject.Mutate(pod, "agents", inject.Options{Namespace: "audit-system", AdminPort: port})
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := inject.Mutate(raw, "agents", inject.Options{Namespace: "audit-system", AdminPort: port})
 	if err != nil || res.Pod == nil {
 		t.Fatalf("Mutate: %v, %+v", err, res)
 	}
-	pod = res.Pod
+	// The injected pod is a pod: decoded strictly into the API's type.
+	pod = &corev1.Pod{}
+	d := json.NewDecoder(bytes.NewReader(res.Pod))
+	d.DisallowUnknownFields()
+	if err := d.Decode(pod); err != nil {
+		t.Fatalf("the injected pod: %v", err)
+	}
 	var sidecar corev1.Container
 	for _, c := range append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...) {
 		if c.Name == inject.ContainerName {
@@ -332,7 +342,9 @@ func TestE2E_Inject_ServesAdmissionReviews(t *testing.T) {
 		}
 		defer res.Body.Close()
 		var out admissionv1.AdmissionReview
-		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || out.Response == nil || out.Response.UID != "u-1" {
+		d := json.NewDecoder(res.Body)
+		d.DisallowUnknownFields()
+		if err := d.Decode(&out); err != nil || out.Response == nil || out.Response.UID != "u-1" {
 			t.Fatalf("status %d, review %+v, %v", res.StatusCode, out, err)
 		}
 		return out.Response

@@ -117,7 +117,7 @@ func TestDeploy_EveryObjectDecodesStrictly(t *testing.T) {
 // alone, restricted in every container.
 func checkExamplePod(t *testing.T, file string, p *corev1.Pod) {
 	t.Helper()
-	if res, err := Mutate(p, p.Namespace, Options{Namespace: "audit-system"}); err != nil || res.Pod != nil {
+	if res, err := Mutate(podJSON(t, p), p.Namespace, Options{Namespace: "audit-system"}); err != nil || res.Pod != nil {
 		t.Errorf("%s: the injector would change the example pod again (%v)", file, err)
 	}
 	n := 0

@@ -114,10 +114,11 @@ const keysComment = `#
 func TestExamples_AreRendered(t *testing.T) {
 	opts := Options{Image: DefaultImage, Namespace: "audit-system"}
 
-	native, err := Mutate(exampleAgent(ModeNative, ""), "agents", opts)
+	native, err := Mutate(podJSON(t, exampleAgent(ModeNative, "")), "agents", opts)
 	if err != nil || native.Pod == nil {
 		t.Fatalf("native: %v %+v", err, native)
 	}
+	decodeStrict(t, native.Pod, &corev1.Pod{})
 	golden(t, filepath.Join(examplesDir, "pod-native.yaml"), toYAML(t, generated+
 		"#\n# One agent pod with the audit sidecar as a native sidecar (an init container with\n"+
 		"# restartPolicy: Always, Kubernetes >= 1.29), as the injector makes it from a pod\n"+
@@ -131,10 +132,11 @@ func TestExamples_AreRendered(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "support-bot-audit", Namespace: "agents"},
 		Data:       map[string]string{ConfigFile: Render("agents.support-bot", "native", DefaultLogFile, DefaultAdminPort)},
 	}
-	classic, err := Mutate(exampleAgent(ModeClassic, cm.Name), "agents", opts)
+	classic, err := Mutate(podJSON(t, exampleAgent(ModeClassic, cm.Name)), "agents", opts)
 	if err != nil || classic.Pod == nil {
 		t.Fatalf("classic: %v %+v", err, classic)
 	}
+	decodeStrict(t, classic.Pod, &corev1.Pod{})
 	golden(t, filepath.Join(examplesDir, "pod-classic.yaml"), toYAML(t, generated+
 		"#\n# The same agent with the sidecar as a classic container (clusters before 1.29:\n"+
 		"# the sidecar may start after the agent and is not stopped after it), its config\n"+

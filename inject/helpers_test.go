@@ -106,6 +106,26 @@ func decodeStrict(t *testing.T, b []byte, v any) {
 	}
 }
 
+// podJSON is pod as the API server sends it to the webhook.
+func podJSON(t *testing.T, pod *corev1.Pod) []byte {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// viewOf is what the injector reads of pod.
+func viewOf(t *testing.T, pod *corev1.Pod) *podView {
+	t.Helper()
+	var v podView
+	if err := json.Unmarshal(podJSON(t, pod), &v); err != nil {
+		t.Fatal(err)
+	}
+	return &v
+}
+
 // agentPod is a pod of a Deployment "support-bot" with one container,
 // annotated for injection, as the API server shows it to the webhook.
 func agentPod() *corev1.Pod {

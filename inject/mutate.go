@@ -1,66 +1,104 @@
 package inject
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
 )
 
 // Result is what Mutate decided for one pod.
 type Result struct {
-	Pod     *corev1.Pod // the injected pod; nil when the pod is left as it is
-	Skipped string      // why the pod is left alone (not asked, already injected, own namespace)
+	Pod     json.RawMessage // the injected pod (JSON); nil when the pod is left as it is
+	Skipped string          // why the pod is left alone (not asked, already injected, own namespace)
 }
 
+// errNotAPod is Mutate's error for JSON that is no pod object.
+var errNotAPod = fmt.Errorf("%w: the object is not a pod", ErrNotInjectable)
+
 // Mutate returns the pod with the sidecar added, in namespace ns (the
-// request's: a pod being created may not carry it yet). pod is never
-// changed. A pod that does not ask for the sidecar, is already injected or
-// lives in o.Namespace gives a Result without Pod; one that asks but
-// cannot be injected gives an error that names each reason.
-func Mutate(pod *corev1.Pod, ns string, o Options) (Result, error) {
+// request's: a pod being created may not carry it yet). pod is the pod's
+// JSON, as the API server sends it, and is never changed; the members the
+// injector does not know are kept as they are. A pod that does not ask
+// for the sidecar, is already injected or lives in o.Namespace gives a
+// Result without Pod; one that asks but cannot be injected gives an error
+// that names each reason.
+func Mutate(pod []byte, ns string, o Options) (Result, error) {
 	o = o.withDefaults()
-	a := pod.Annotations
+	var view podView
+	if err := json.Unmarshal(pod, &view); err != nil {
+		return Result{}, errNotAPod
+	}
+	a := view.Metadata.Annotations
 	switch {
 	case a[AnnotationInject] != "true":
 		return Result{Skipped: "not annotated " + AnnotationInject + `: "true"`}, nil
 	case ns == o.Namespace:
 		return Result{Skipped: "the injector's own namespace"}, nil
-	case a[AnnotationStatus] == StatusInjected || hasContainer(pod, ContainerName):
+	case a[AnnotationStatus] == StatusInjected || hasContainer(&view, ContainerName):
 		return Result{Skipped: "already injected"}, nil
 	}
-	s, err := readSettings(pod, ns, o)
+	s, err := readSettings(&view, ns, o)
 	if err != nil {
 		return Result{}, err
 	}
-	out := pod.DeepCopy()
-	if err := taken(out, s, o.AdminPort); err != nil {
+	if err := taken(&view, s, o.AdminPort); err != nil {
 		return Result{}, err
 	}
+	// The pod as generic JSON: numbers kept as written.
+	var doc map[string]any
+	d := json.NewDecoder(bytes.NewReader(pod))
+	d.UseNumber()
+	if err := d.Decode(&doc); err != nil {
+		return Result{}, errNotAPod
+	}
+	spec, ok1 := doc["spec"].(map[string]any)
+	meta, ok2 := doc["metadata"].(map[string]any)
+	if !ok1 || !ok2 {
+		return Result{}, errNotAPod
+	}
+	containers, _ := spec["containers"].([]any)
+	agent, ok := containers[s.container].(map[string]any)
+	if !ok {
+		return Result{}, errNotAPod
+	}
 	o.Mode = s.mode
-	c := Container(o)
+	c := sidecarContainer(o)
 	if s.mode == ModeNative {
-		always := corev1.ContainerRestartPolicyAlways
+		always := "Always"
 		c.RestartPolicy = &always
-		out.Spec.InitContainers = append(out.Spec.InitContainers, c)
+		spec["initContainers"] = appendTo(spec["initContainers"], c)
 	} else {
-		out.Spec.Containers = append(out.Spec.Containers, c)
+		spec["containers"] = appendTo(spec["containers"], c)
 	}
-	out.Spec.Volumes = append(out.Spec.Volumes, volumes(s)...)
-	agent := &out.Spec.Containers[s.container]
-	agent.VolumeMounts = append(agent.VolumeMounts, corev1.VolumeMount{Name: VolumeLog, MountPath: s.logPath})
-	if out.Annotations == nil {
-		out.Annotations = map[string]string{}
+	for _, v := range volumes(s) {
+		spec["volumes"] = appendTo(spec["volumes"], v)
 	}
-	out.Annotations[AnnotationStatus] = StatusInjected
+	agent["volumeMounts"] = appendTo(agent["volumeMounts"], volumeMount{Name: VolumeLog, MountPath: s.logPath})
+	ann, _ := meta["annotations"].(map[string]any)
+	if ann == nil {
+		ann = map[string]any{}
+		meta["annotations"] = ann
+	}
+	ann[AnnotationStatus] = StatusInjected
 	if s.configMap == "" {
-		out.Annotations[AnnotationDefaultConfig] = Render(s.chainID, s.format, s.logFile, o.AdminPort)
+		ann[AnnotationDefaultConfig] = Render(s.chainID, s.format, s.logFile, o.AdminPort)
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: encode the pod", ErrNotInjectable)
 	}
 	return Result{Pod: out}, nil
 }
 
-func hasContainer(pod *corev1.Pod, name string) bool {
-	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+// appendTo appends v to the JSON array list (absent or null: none).
+func appendTo(list any, v any) []any {
+	l, _ := list.([]any)
+	return append(l, v)
+}
+
+func hasContainer(pod *podView, name string) bool {
+	for _, cs := range [][]containerView{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			if c.Name == name {
 				return true
@@ -73,7 +111,7 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 // taken names the volumes, the agent's mount path and the admin port the
 // pod already uses, and a pod-wide root UID the sidecar could not start
 // with: the injector never overwrites what a pod has.
-func taken(pod *corev1.Pod, s settings, adminPort int32) error {
+func taken(pod *podView, s settings, adminPort int32) error {
 	var probs []string
 	ours := map[string]bool{VolumeLog: true, VolumeSpool: true, VolumeConfig: true, VolumeKeys: true}
 	for _, v := range pod.Spec.Volumes {
@@ -81,7 +119,7 @@ func taken(pod *corev1.Pod, s settings, adminPort int32) error {
 			probs = append(probs, fmt.Sprintf("spec.volumes: %q already exists", v.Name))
 		}
 	}
-	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+	for _, cs := range [][]containerView{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			for _, p := range c.Ports {
 				if p.Name == AdminPortName || p.ContainerPort == adminPort {

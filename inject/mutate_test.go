@@ -173,7 +173,7 @@ func TestDefaultChainID(t *testing.T) {
 		{"nothing", corev1.Pod{}, ""},
 		{"long owner", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("n", 253)}}, "agents." + strings.Repeat("n", 121)},
 	} {
-		if got := defaultChainID(&tc.pod, "agents"); got != tc.want {
+		if got := defaultChainID(viewOf(t, &tc.pod), "agents"); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}

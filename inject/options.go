@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Annotations read (and, for AnnotationStatus and AnnotationDefaultConfig,
@@ -124,7 +122,7 @@ func (o Options) Validate() []error {
 		bad("image", "must not hold spaces")
 	}
 	for _, q := range []struct{ key, v string }{{"cpu_request", o.CPURequest}, {"memory_request", o.MemoryRequest}, {"memory_limit", o.MemoryLimit}} {
-		if _, err := resource.ParseQuantity(q.v); err != nil {
+		if !quantityRe.MatchString(q.v) {
 			bad(q.key, "not a quantity")
 		}
 	}
@@ -143,3 +141,8 @@ var logFileRe = regexp.MustCompile(`^[A-Za-z0-9._*?-]{1,255}$`)
 
 // dns1123 is a Kubernetes object name (ConfigMap, Secret, container).
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+
+// quantityRe is a Kubernetes resource quantity: a signed decimal number
+// with a binary (Ki, Mi, ...) or decimal (n, u, m, k, M, ...) suffix or
+// a decimal exponent (e3), as the API server parses it.
+var quantityRe = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$`)

@@ -5,10 +5,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // settings are what a pod's annotations ask for, checked.
@@ -25,8 +21,8 @@ type settings struct {
 
 // readSettings reads and checks pod's annotations; ns is the pod's
 // namespace. Every problem is named in the error.
-func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
-	a := pod.Annotations
+func readSettings(pod *podView, ns string, o Options) (settings, error) {
+	a := pod.Metadata.Annotations
 	get := func(key, def string) string {
 		if v, ok := a[key]; ok {
 			return v
@@ -97,21 +93,22 @@ func readSettings(pod *corev1.Pod, ns string, o Options) (settings, error) {
 // Deployment's, when the controller is its ReplicaSet), else the
 // generateName without its trailing dash, else the pod's name. Characters
 // outside [A-Za-z0-9._-] become '-'; it is cut at maxChainID bytes.
-func defaultChainID(pod *corev1.Pod, ns string) string {
+func defaultChainID(pod *podView, ns string) string {
+	m := &pod.Metadata
 	owner := ""
-	for _, r := range pod.OwnerReferences {
+	for _, r := range m.OwnerReferences {
 		if r.Controller != nil && *r.Controller {
 			owner = r.Name
-			if h := pod.Labels["pod-template-hash"]; r.Kind == "ReplicaSet" && h != "" {
+			if h := m.Labels["pod-template-hash"]; r.Kind == "ReplicaSet" && h != "" {
 				owner = strings.TrimSuffix(owner, "-"+h)
 			}
 		}
 	}
 	if owner == "" {
-		owner = strings.TrimRight(pod.GenerateName, "-")
+		owner = strings.TrimRight(m.GenerateName, "-")
 	}
 	if owner == "" {
-		owner = pod.Name
+		owner = m.Name
 	}
 	if owner == "" || ns == "" {
 		return ""
@@ -135,11 +132,11 @@ const PodNameVar = "${POD_NAME}"
 
 // longestPodName stands for the pod's name in a length check: the name,
 // or the generateName with the 5 characters the API server adds.
-func longestPodName(pod *corev1.Pod) string {
-	if pod.Name != "" {
-		return pod.Name
+func longestPodName(pod *podView) string {
+	if pod.Metadata.Name != "" {
+		return pod.Metadata.Name
 	}
-	return pod.GenerateName + "xxxxx"
+	return pod.Metadata.GenerateName + "xxxxx"
 }
 
 // maxChainID is the longest chain.id config accepts.
@@ -171,34 +168,31 @@ log:
 		path.Join(MountSpool, "spool.db"), path.Join(MountSpool, "audit.db"), adminPort)
 }
 
-// Container is the sidecar's container (its restartPolicy is set by the
-// caller for a native sidecar).
-func Container(o Options) corev1.Container {
+// sidecarContainer is the sidecar's container (its restartPolicy is set
+// by the caller for a native sidecar).
+func sidecarContainer(o Options) container {
 	o = o.withDefaults()
-	probe := func(p string, period, failures int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: p, Port: intstr.FromString(AdminPortName)}},
+	get := func(p string, period, failures int32) *probe {
+		return &probe{
+			HTTPGet:          &httpGetAction{Path: p, Port: AdminPortName},
 			PeriodSeconds:    period,
 			FailureThreshold: failures,
 			TimeoutSeconds:   2,
 		}
 	}
-	return corev1.Container{
+	return container{
 		Name:  ContainerName,
 		Image: o.Image,
 		Args:  []string{"run", "--config", path.Join(MountConfig, ConfigFile)},
-		Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
-			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
+		Env: []envVar{{Name: "POD_NAME", ValueFrom: &envVarSource{
+			FieldRef: &fieldRef{APIVersion: "v1", FieldPath: "metadata.name"},
 		}}},
-		Ports: []corev1.ContainerPort{{Name: AdminPortName, ContainerPort: o.AdminPort, Protocol: corev1.ProtocolTCP}},
-		Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{
-				corev1.ResourceCPU:    resource.MustParse(o.CPURequest),
-				corev1.ResourceMemory: resource.MustParse(o.MemoryRequest),
-			},
-			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(o.MemoryLimit)},
+		Ports: []containerPort{{Name: AdminPortName, ContainerPort: o.AdminPort, Protocol: "TCP"}},
+		Resources: resources{
+			Requests: map[string]string{"cpu": o.CPURequest, "memory": o.MemoryRequest},
+			Limits:   map[string]string{"memory": o.MemoryLimit},
 		},
-		VolumeMounts: []corev1.VolumeMount{
+		VolumeMounts: []volumeMount{
 			{Name: VolumeLog, MountPath: MountLog, ReadOnly: true},
 			{Name: VolumeSpool, MountPath: MountSpool},
 			{Name: VolumeConfig, MountPath: MountConfig, ReadOnly: true},
@@ -206,53 +200,53 @@ func Container(o Options) corev1.Container {
 		},
 		// The spool check and the first start may take a while on a
 		// large spool: 5 minutes before liveness takes over.
-		StartupProbe:             probe("/healthz", 2, 150),
-		ReadinessProbe:           probe("/readyz", 5, 3),
-		LivenessProbe:            probe("/healthz", 10, 6),
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext:          RestrictedSecurityContext(),
+		StartupProbe:             get("/healthz", 2, 150),
+		ReadinessProbe:           get("/readyz", 5, 3),
+		LivenessProbe:            get("/healthz", 10, 6),
+		TerminationMessagePolicy: "FallbackToLogsOnError",
+		SecurityContext:          restrictedSecurityContext(),
 	}
 }
 
-// RestrictedSecurityContext passes Pod Security "restricted" and
+// restrictedSecurityContext passes Pod Security "restricted" and
 // OpenShift's restricted-v2: no UID is fixed, so that OpenShift may assign
 // one from the namespace's range (the image's own user, 65532, elsewhere).
-func RestrictedSecurityContext() *corev1.SecurityContext {
+func restrictedSecurityContext() *securityContext {
 	t, f := true, false
-	return &corev1.SecurityContext{
+	return &securityContext{
 		RunAsNonRoot:             &t,
 		ReadOnlyRootFilesystem:   &t,
 		AllowPrivilegeEscalation: &f,
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		Capabilities:             &capabilities{Drop: []string{"ALL"}},
+		SeccompProfile:           &seccompProfile{Type: "RuntimeDefault"},
 	}
 }
 
 // volumes are the pod volumes the sidecar needs, for s.
-func volumes(s settings) []corev1.Volume {
+func volumes(s settings) []volume {
 	ro := int32(0o444) // read-only for any UID: the pod fixes none
-	cfg := corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+	cfg := volume{Name: VolumeConfig, DownwardAPI: &downwardAPIVolume{
 		DefaultMode: &ro,
-		Items: []corev1.DownwardAPIVolumeFile{{
+		Items: []downwardAPIFile{{
 			Path:     ConfigFile,
-			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + AnnotationDefaultConfig + "']"},
+			FieldRef: &fieldRef{APIVersion: "v1", FieldPath: "metadata.annotations['" + AnnotationDefaultConfig + "']"},
 		}},
 	}}
 	if s.configMap != "" {
-		cfg = corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
-			DefaultMode:          &ro,
-			Items:                []corev1.KeyToPath{{Key: ConfigFile, Path: ConfigFile}},
+		cfg = volume{Name: VolumeConfig, ConfigMap: &configMapVolume{
+			Name:        s.configMap,
+			DefaultMode: &ro,
+			Items:       []keyToPath{{Key: ConfigFile, Path: ConfigFile}},
 		}}
 	}
-	return []corev1.Volume{
-		{Name: VolumeLog, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: VolumeSpool, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: VolumeConfig, VolumeSource: cfg},
-		{Name: VolumeKeys, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+	return []volume{
+		{Name: VolumeLog, EmptyDir: &emptyDir{}},
+		{Name: VolumeSpool, EmptyDir: &emptyDir{}},
+		cfg,
+		{Name: VolumeKeys, Secret: &secretVolume{
 			SecretName:  s.keySecret,
 			DefaultMode: &ro,
-			Items:       []corev1.KeyToPath{{Key: HMACKeyFile, Path: HMACKeyFile}, {Key: SigningKeyFile, Path: SigningKeyFile}},
-		}}},
+			Items:       []keyToPath{{Key: HMACKeyFile, Path: HMACKeyFile}, {Key: SigningKeyFile, Path: SigningKeyFile}},
+		}},
 	}
 }

@@ -8,9 +8,6 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
-	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // MaxReviewBytes bounds an AdmissionReview's body: the API server caps an
@@ -48,15 +45,15 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	var review admissionv1.AdmissionReview
+	var review AdmissionReview
 	if err := json.Unmarshal(body, &review); err != nil || review.Request == nil {
 		http.Error(w, "not an AdmissionReview v1 with a request", http.StatusBadRequest)
 		return
 	}
 	resp := h.Review(review.Request)
-	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
+	out := AdmissionReview{APIVersion: review.APIVersion, Kind: review.Kind, Response: resp}
 	if out.APIVersion == "" {
-		out.APIVersion, out.Kind = "admission.k8s.io/v1", "AdmissionReview"
+		out.APIVersion, out.Kind = admissionVersion, "AdmissionReview"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out) //nolint:errcheck // the client is gone
@@ -66,32 +63,29 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 // an unchanged admission for a pod to leave alone, and for a pod that
 // cannot be injected a refusal (Fail) or an admission with a warning
 // (Ignore), the reason in the status message or the warning.
-func (h *Handler) Review(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
-	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
-	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != admissionv1.Create {
+func (h *Handler) Review(req *AdmissionRequest) *AdmissionResponse {
+	resp := &AdmissionResponse{UID: req.UID, Allowed: true}
+	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != OperationCreate {
 		return resp
 	}
-	var pod corev1.Pod
-	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
-		return h.cannot(resp, req, errors.New("the object is not a pod"))
+	var meta struct {
+		Metadata struct {
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
 	}
+	json.Unmarshal(req.Object, &meta) //nolint:errcheck // Mutate reports a pod it cannot read
 	ns := req.Namespace
 	if ns == "" {
-		ns = pod.Namespace
+		ns = meta.Metadata.Namespace
 	}
-	res, err := Mutate(&pod, ns, h.opts)
+	res, err := Mutate(req.Object, ns, h.opts)
 	if err != nil {
 		return h.cannot(resp, req, err)
 	}
 	if res.Pod == nil {
 		return resp
 	}
-	before, err1 := json.Marshal(&pod)
-	after, err2 := json.Marshal(res.Pod)
-	if err := errors.Join(err1, err2); err != nil {
-		return h.cannot(resp, req, fmt.Errorf("%w: encode the pod", ErrNotInjectable))
-	}
-	ops, err := Patch(before, after)
+	ops, err := Patch(req.Object, res.Pod)
 	if err != nil {
 		return h.cannot(resp, req, fmt.Errorf("%w: compute the patch", ErrNotInjectable))
 	}
@@ -99,24 +93,24 @@ func (h *Handler) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admissi
 	if err != nil {
 		return h.cannot(resp, req, fmt.Errorf("%w: encode the patch", ErrNotInjectable))
 	}
-	pt := admissionv1.PatchTypeJSONPatch
+	pt := PatchTypeJSON
 	resp.Patch, resp.PatchType = patch, &pt
-	h.log.Info("injected", zap.String("namespace", ns), zap.String("uid", string(req.UID)), zap.Int("ops", len(ops)))
+	h.log.Info("injected", zap.String("namespace", ns), zap.String("uid", req.UID), zap.Int("ops", len(ops)))
 	return resp
 }
 
-func (h *Handler) cannot(resp *admissionv1.AdmissionResponse, req *admissionv1.AdmissionRequest, err error) *admissionv1.AdmissionResponse {
+func (h *Handler) cannot(resp *AdmissionResponse, req *AdmissionRequest, err error) *AdmissionResponse {
 	reason := err.Error()
 	if !errors.Is(err, ErrNotInjectable) {
 		reason = ErrNotInjectable.Error() + ": " + reason
 	}
-	h.log.Warn("not injected", zap.String("namespace", req.Namespace), zap.String("uid", string(req.UID)),
+	h.log.Warn("not injected", zap.String("namespace", req.Namespace), zap.String("uid", req.UID),
 		zap.String("failure_policy", string(h.opts.FailurePolicy)), zap.String("reason", reason))
 	if h.opts.FailurePolicy == Ignore {
 		resp.Warnings = []string{reason + " (admitted without it: failure policy Ignore)"}
 		return resp
 	}
 	resp.Allowed = false
-	resp.Result = &metav1.Status{Status: metav1.StatusFailure, Message: reason, Reason: metav1.StatusReasonInvalid, Code: http.StatusUnprocessableEntity}
+	resp.Result = &Status{Status: StatusFailure, Message: reason, Reason: ReasonInvalid, Code: http.StatusUnprocessableEntity}
 	return resp
 }

@@ -3,6 +3,7 @@ package inject
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,10 +48,12 @@ func review(t *testing.T, o Options, ns string, pod *corev1.Pod) *admissionv1.Ad
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d", res.StatusCode)
 	}
-	var out admissionv1.AdmissionReview
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+	body, err = io.ReadAll(res.Body)
+	if err != nil {
 		t.Fatal(err)
 	}
+	var out admissionv1.AdmissionReview
+	decodeStrict(t, body, &out)
 	if out.Response == nil || out.Response.UID != "req-1" || out.Kind != "AdmissionReview" {
 		t.Fatalf("response %+v", out)
 	}
@@ -204,13 +207,35 @@ func TestReview_OnlyPodCreations(t *testing.T) {
 		{UID: "1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: "agents", Operation: admissionv1.Update, Object: runtime.RawExtension{Raw: raw}},
 		{UID: "2", Kind: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, Namespace: "agents", Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}},
 	} {
-		if resp := h.Review(&req); !resp.Allowed || resp.Patch != nil || resp.UID != req.UID {
+		if resp := reviewDirect(t, h, &req); !resp.Allowed || resp.Patch != nil || resp.UID != req.UID {
 			t.Errorf("%s %s: %+v", req.Operation, req.Kind.Kind, resp)
 		}
 	}
 	bad := admissionv1.AdmissionRequest{UID: "3", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: "agents",
 		Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: []byte(`{"spec":{"containers":"no"}}`)}}
-	if resp := h.Review(&bad); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "not a pod") {
+	if resp := reviewDirect(t, h, &bad); resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "not a pod") {
 		t.Errorf("undecodable pod: %+v", resp)
 	}
+}
+
+// reviewDirect calls h.Review with req, given and answered as the
+// k8s.io/api types: req goes through its JSON, the response is decoded
+// strictly.
+func reviewDirect(t *testing.T, h *Handler, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	t.Helper()
+	raw, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own AdmissionRequest
+	if err := json.Unmarshal(raw, &own); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(h.Review(&own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp admissionv1.AdmissionResponse
+	decodeStrict(t, out, &resp)
+	return &resp
 }
