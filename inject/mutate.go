@@ -1,7 +1,6 @@
 package inject
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -46,12 +45,11 @@ func Mutate(pod []byte, ns string, o Options) (Result, error) {
 		return Result{}, err
 	}
 	// The pod as generic JSON: numbers kept as written.
-	var doc map[string]any
-	d := json.NewDecoder(bytes.NewReader(pod))
-	d.UseNumber()
-	if err := d.Decode(&doc); err != nil {
+	v, err := decodeJSON(pod)
+	if err != nil {
 		return Result{}, errNotAPod
 	}
+	doc, _ := v.(map[string]any)
 	spec, ok1 := doc["spec"].(map[string]any)
 	meta, ok2 := doc["metadata"].(map[string]any)
 	if !ok1 || !ok2 {

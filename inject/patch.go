@@ -1,7 +1,9 @@
 package inject
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -32,11 +34,12 @@ func (o Op) MarshalJSON() ([]byte, error) {
 // grew gets its new elements added at its end, any other changed array is
 // replaced whole (a pod's lists are short).
 func Patch(before, after []byte) ([]Op, error) {
-	var a, b any
-	if err := json.Unmarshal(before, &a); err != nil {
+	a, err := decodeJSON(before)
+	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(after, &b); err != nil {
+	b, err := decodeJSON(after)
+	if err != nil {
 		return nil, err
 	}
 	ops := []Op{}
@@ -78,6 +81,19 @@ func diff(ops *[]Op, at string, a, b any) {
 		return
 	}
 	*ops = append(*ops, Op{Op: "replace", Path: at, Value: b})
+}
+
+// decodeJSON is the one JSON value of doc, numbers kept as written (an
+// int64 beyond 2^53 stays exact).
+func decodeJSON(doc []byte) (any, error) {
+	if !json.Valid(doc) {
+		return nil, errors.New("not one JSON value")
+	}
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var v any
+	err := d.Decode(&v)
+	return v, err
 }
 
 // escape is a member name as a JSON pointer token (RFC 6901).
