@@ -27,6 +27,14 @@
 // Mutate computes the injected pod; Patch the JSON patch from the pod
 // before to the pod after; Handler serves AdmissionReview v1 requests.
 //
+// The package links no k8s.io module (the sidecar's binary is the
+// injector's too, and its size is paid in every agent pod): the review's
+// envelope and what is added to a pod are its own types, spelled as the
+// API spells them, and a pod is read through a small view and changed as
+// generic JSON, so that the members the injector does not know (a newer
+// API's among them) are kept as they are. The tests decode every pod and
+// review it makes strictly into the k8s.io/api types.
+//
 // # Caveats
 //
 // A pod already injected (AnnotationStatus set, or a container of the
