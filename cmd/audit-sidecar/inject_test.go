@@ -6,6 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -87,5 +91,24 @@ func TestInjectFlags_Errors(t *testing.T) {
 	}
 	if f, code := parseInjectFlags([]string{"--help"}); f != nil || code != exitOK {
 		t.Errorf("--help: %d", code)
+	}
+}
+
+// TestBinary_LinksNoKubernetesModule: the injector shares the sidecar's
+// binary, whose size every agent pod pays; k8s.io/api and apimachinery
+// are for the tests only.
+func TestBinary_LinksNoKubernetesModule(t *testing.T) {
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		t.Skipf("no go tool: %v", err)
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "k8s.io/") {
+			t.Errorf("the binary links %s", p)
+		}
 	}
 }
