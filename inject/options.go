@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Annotations read (and, for AnnotationStatus and AnnotationDefaultConfig,
@@ -122,7 +123,7 @@ func (o Options) Validate() []error {
 		bad("image", "must not hold spaces")
 	}
 	for _, q := range []struct{ key, v string }{{"cpu_request", o.CPURequest}, {"memory_request", o.MemoryRequest}, {"memory_limit", o.MemoryLimit}} {
-		if !quantityRe.MatchString(q.v) {
+		if !quantityRe().MatchString(q.v) {
 			bad(q.key, "not a quantity")
 		}
 	}
@@ -133,16 +134,23 @@ func (o Options) Validate() []error {
 var formats = map[string]bool{"native": true, "fipsagents": true, "otlp": true, "openai-agents": true, "langchain": true, "auto": true}
 
 // chainIDRe is what config accepts as chain.id.
-var chainIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+var chainIDRe = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // logFileRe is what the log-file annotation may hold: a name or glob in
 // one folder, without what the config would expand (${VAR}) or quote.
-var logFileRe = regexp.MustCompile(`^[A-Za-z0-9._*?-]{1,255}$`)
+var logFileRe = lazyRegexp(`^[A-Za-z0-9._*?-]{1,255}$`)
 
 // dns1123 is a Kubernetes object name (ConfigMap, Secret, container).
-var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+var dns1123 = lazyRegexp(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
 // quantityRe is a Kubernetes resource quantity: a signed decimal number
 // with a binary (Ki, Mi, ...) or decimal (n, u, m, k, M, ...) suffix or
 // a decimal exponent (e3), as the API server parses it.
-var quantityRe = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$`)
+var quantityRe = lazyRegexp(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$`)
+
+// lazyRegexp is expr compiled when first used: the injector's checks
+// cost nothing at the start of the sidecar, which shares the binary
+// (their counted repetitions compile to about half a megabyte).
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}

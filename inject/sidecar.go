@@ -48,16 +48,16 @@ func readSettings(pod *podView, ns string, o Options) (settings, error) {
 	if !path.IsAbs(s.logPath) || path.Clean(s.logPath) != s.logPath || s.logPath == "/" {
 		bad(AnnotationLogPath, "must be a clean absolute folder other than /")
 	}
-	if !logFileRe.MatchString(s.logFile) || s.logFile == "." || s.logFile == ".." {
+	if !logFileRe().MatchString(s.logFile) || s.logFile == "." || s.logFile == ".." {
 		bad(AnnotationLogFile, "must be a file name or glob of [A-Za-z0-9._*?-], 1-255 long")
 	}
 	if !formats[s.format] {
 		bad(AnnotationFormat, "must be one of native, fipsagents, otlp, openai-agents, langchain, auto (mapping needs a config map)")
 	}
-	if s.configMap != "" && !dns1123.MatchString(s.configMap) {
+	if s.configMap != "" && !dns1123().MatchString(s.configMap) {
 		bad(AnnotationConfigMap, "not a ConfigMap name")
 	}
-	if !dns1123.MatchString(s.keySecret) {
+	if !dns1123().MatchString(s.keySecret) {
 		bad(AnnotationKeySecret, "not a Secret name")
 	}
 	if s.chainID == "" {
@@ -65,7 +65,7 @@ func readSettings(pod *podView, ns string, o Options) (settings, error) {
 		if s.chainID == "" {
 			bad(AnnotationChainID, "required: the pod has no owner, generateName or name to derive one from")
 		}
-	} else if !chainIDRe.MatchString(strings.ReplaceAll(s.chainID, PodNameVar, longestPodName(pod))) {
+	} else if !chainIDRe().MatchString(strings.ReplaceAll(s.chainID, PodNameVar, longestPodName(pod))) {
 		bad(AnnotationChainID, "must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit, with "+PodNameVar+" counted as the pod's name")
 	}
 	s.container = -1
