@@ -64,7 +64,7 @@ func (r *run) check(now time.Time) bool {
 		// were never read, is read now (unseenCopies); one of what was read
 		// is copyOf's.
 		if g := r.gens[n-1]; serr == nil {
-			changed = r.unseenCopies(sibs, g, g.id) || changed
+			changed = r.unseenCopies(sibs, g, g.id, g.headBytes) || changed
 		}
 		r.learn(sibs, serr == nil)
 		return changed
@@ -80,7 +80,7 @@ func (r *run) check(now time.Time) bool {
 // g was read), truncated and written again since. They cannot be
 // recognised by their first bytes as copyOf does, so what appeared is
 // what is read, whole, before g.
-func (r *run) unseenCopies(sibs []sibling, g *gen, seen FileID) bool {
+func (r *run) unseenCopies(sibs []sibling, g *gen, seen FileID, seenHead []byte) bool {
 	cur, err := readHead(g.f)
 	if err != nil {
 		return false
@@ -101,7 +101,7 @@ func (r *run) unseenCopies(sibs []sibling, g *gen, seen FileID) bool {
 		// copyOf's: read from where g was read to, or not at all.
 		head, err := readHead(c.f)
 		if err != nil || r.seenBefore(c) || fi.Size() == 0 || len(cur) > 0 && bytes.Equal(head, cur[:min(len(cur), len(head))]) ||
-			seen.HeadLen > 0 && headMatches(head, seen) {
+			seen.HeadLen > 0 && headMatches(head, seen) || isPrefixCopy(head, seen, seenHead) {
 			_ = c.f.Close() // empty, or a plain copy of what g holds: g has it
 			continue
 		}
@@ -154,12 +154,12 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 	r.log.Warn("file truncated or rewritten, reading it again from the start",
 		zap.String("path", g.path), zap.Int64("offset", g.next), zap.Int64("size", size))
 	r.cfg.Observer.Truncated()
-	old, off, seen, tail := g.id, g.next, g.seen, g.position()
+	old, oldHead, off, seen, tail := g.id, g.headBytes, g.next, g.seen, g.position()
 	g.rewritten = true
 	gap := Gap{From: off, To: seen, Reason: GapTruncated}
 	g.restart(0)
-	g.id.Head, g.id.HeadLen = hashHead(head), len(head)
-	if c := r.copyOf(old, off, tail); c != nil {
+	g.id.Head, g.id.HeadLen, g.headBytes = hashHead(head), len(head), bytes.Clone(head)
+	if c := r.copyOf(old, oldHead, off, tail); c != nil {
 		if fi, err := c.f.Stat(); err == nil {
 			gap.From = max(off, fi.Size()) // the copy holds everything before
 		}
@@ -175,7 +175,7 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 	// with bytes never seen here. They are read after the copy of what
 	// was seen, before what it holds now.
 	if sibs, err := r.o.listSiblings(r.cfg.Path); err == nil && slices.Contains(r.gens, g) {
-		r.unseenCopies(sibs, g, old)
+		r.unseenCopies(sibs, g, old, oldHead)
 	}
 	if gap.To > gap.From {
 		r.log.Warn("bytes written before the truncation are lost: they were neither read nor copied",
@@ -186,17 +186,18 @@ func (r *run) rewritten(g *gen, head []byte, size int64) {
 }
 
 // copyOf returns the newest sibling that is a copy of generation old (of
-// another inode, starting with the bytes old was fingerprinted by) and
-// holds more than off bytes, opened at off to be read to its end; nil if
-// there is none.
-func (r *run) copyOf(old FileID, off int64, end Position) *gen {
+// another inode, starting with the bytes old was fingerprinted by, or,
+// shorter than them, holding only bytes oldHead begins with: see
+// isPrefixCopy; oldHead may be nil) and holds more than off bytes, opened
+// at off to be read to its end; nil if there is none.
+func (r *run) copyOf(old FileID, oldHead []byte, off int64, end Position) *gen {
 	if old.HeadLen == 0 {
 		return nil // nothing to recognise a copy by
 	}
 	// A rotation may rename the copy between the listing and its open:
 	// the listing is then taken again, a few times at most.
 	for attempt := 1; attempt <= listAttempts; attempt++ {
-		c, raced := r.copyOfListed(old, off, end)
+		c, raced := r.copyOfListed(old, oldHead, off, end)
 		if c != nil || !raced {
 			return c
 		}
@@ -206,7 +207,7 @@ func (r *run) copyOf(old FileID, off int64, end Position) *gen {
 
 // copyOfListed is copyOf over one listing; raced says a listed sibling
 // was no longer under its name when opened.
-func (r *run) copyOfListed(old FileID, off int64, end Position) (copied *gen, raced bool) {
+func (r *run) copyOfListed(old FileID, oldHead []byte, off int64, end Position) (copied *gen, raced bool) {
 	sibs, err := r.o.listSiblings(r.cfg.Path)
 	if err != nil {
 		return nil, false
@@ -224,7 +225,7 @@ func (r *run) copyOfListed(old FileID, off int64, end Position) (copied *gen, ra
 			raced = true
 			continue
 		}
-		ok, err := startsWith(c.f, old)
+		ok, err := copies(c.f, old, oldHead)
 		if err == nil && ok && fi.Size() >= off {
 			ok, err = endsAt(c.f, off, end)
 		}
@@ -244,6 +245,25 @@ func (r *run) copyOfListed(old FileID, off int64, end Position) (copied *gen, ra
 		return c, false
 	}
 	return nil, raced
+}
+
+// copies reports whether f is a copy of generation old: it starts with
+// the bytes old was fingerprinted by, or is a prefix copy (isPrefixCopy).
+func copies(f *os.File, old FileID, oldHead []byte) (bool, error) {
+	head, err := readHead(f)
+	if err != nil {
+		return false, err
+	}
+	return headMatches(head, old) || isPrefixCopy(head, old, oldHead), nil
+}
+
+// isPrefixCopy reports whether head, the whole of a file shorter than
+// old's fingerprint, is the start of oldHead, the bytes old's fingerprint
+// covers: a copy made (by copytruncate) while old was that short, before
+// it grew past it. Without oldHead nothing tells it.
+func isPrefixCopy(head []byte, old FileID, oldHead []byte) bool {
+	return len(head) > 0 && len(head) < old.HeadLen && len(oldHead) == old.HeadLen &&
+		hashHead(oldHead) == old.Head && bytes.Equal(head, oldHead[:len(head)])
 }
 
 // endsAt reports whether f holds, just before off, the bytes end's tail
@@ -267,6 +287,9 @@ func endsAt(f *os.File, off int64, end Position) (bool, error) {
 func (g *gen) growHead(head []byte) {
 	if len(head) > g.id.HeadLen {
 		g.id.Head, g.id.HeadLen = hashHead(head), len(head)
+	}
+	if len(head) == g.id.HeadLen && len(g.headBytes) != len(head) {
+		g.headBytes = bytes.Clone(head)
 	}
 }
 

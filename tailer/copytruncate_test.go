@@ -245,3 +245,31 @@ func TestTailer_CopyOfADeletedGenerationReadOnFromTheOffset(t *testing.T) {
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), cat(numbered("b", 0, 2), []string{"c-0", "END"}))
 }
+
+// TestTailer_CopyShorterThanTheHeadRead: copytruncate copies the file
+// while it is shorter than a head fingerprint (one line), the writer
+// appends past HeadSize before the truncation, and the tailer reads that
+// before it looks at the file's siblings again, its fingerprint growing
+// to HeadSize. The copy holds only bytes read already: it is neither the
+// rest of the truncated file nor a copy of bytes never seen, and nothing
+// of it is handed out again (the fault model stored such a first line
+// twice). The tailer is held on its first line while the copy is made and
+// the lines appended, and on the next ones (read with the head past
+// HeadSize) while the file is truncated, so no look comes in between.
+func TestTailer_CopyShorterThanTheHeadRead(t *testing.T) {
+	path := logPath(t)
+	a := padded(numbered("a", 0, 1), 140)
+	writeFile(t, path, joinLines(a))
+	recv := startManual(t, testConfig(path))
+	got := []Line{recv()}
+	raw, err := os.ReadFile(path)
+	must(t, err)
+	writeFile(t, path+".1", string(raw)) // the copy, shorter than HeadSize
+	b := padded(numbered("b", 0, 5), 60)
+	appendTo(t, path, joinLines(b))
+	got = append(got, recv()) // b read whole, past HeadSize; the rest held
+	must(t, os.Truncate(path, 0))
+	appendTo(t, path, "END\n")
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, linesOf(got), cat(a, b, []string{"END"}))
+}

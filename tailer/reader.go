@@ -23,6 +23,10 @@ type gen struct {
 	f    *os.File
 	path string // the name it was opened under
 	id   FileID
+	// headBytes are the bytes id.Head fingerprints, once a look found
+	// them there (growHead): after a truncation they tell a copy made
+	// while the file was shorter than its fingerprint (isPrefixCopy).
+	headBytes []byte
 
 	// next is the offset just past the last emitted line: where the line
 	// being assembled starts. readOff is the next byte to read; between

@@ -134,7 +134,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		var copied *gen
 		exists := cur != nil && curID.sameInode(want) || slices.ContainsFunc(sibs, func(s sibling) bool { return s.ino == want.inode() })
 		if exists || p.HeadLen == HeadSize && p.TailLen == TailSize {
-			copied = r.copyOf(want, p.Offset, p)
+			copied = r.copyOf(want, nil, p.Offset, p)
 		}
 		return r.placeAfterDeleted(p, sibs, cur, curID, copied)
 	}
