@@ -312,7 +312,7 @@ func (r *run) switchTo(now time.Time) bool {
 	}
 	appeared := len(r.gens) == 0
 	deadline := now.Add(r.cfg.RotateDrain)
-	sibs, unseen, split, serr := r.unseenSiblings(id.inode())
+	sibs, unseen, split, serr := r.unseenSiblings(id.inode(), f)
 	if serr != nil {
 		r.retry("list rotated", serr)
 	}
@@ -337,13 +337,19 @@ func (r *run) switchTo(now time.Time) bool {
 // unseenSiblings lists the siblings of the path and opens those that are
 // generations never seen (not open, not known, not retired), oldest
 // first. Generations born and rotated away unseen are older than the file
-// cur opened at the path, unless that file was itself rotated before the
-// listing (more rotations in between): then the listing holds it too, and
-// split tells how many of unseen are older than it. A sibling that is no
-// longer under its listed name when opened (a rotation under way) makes
-// the listing start again, a few times at most: skipping it would read it
+// cur (open as curFile) opened at the path, unless that file was itself
+// rotated before the listing (more rotations in between): then split
+// tells how many of unseen are older than it, by its place in the listing
+// or, when it is no longer listed (rotated away and deleted, as a
+// rotation keeping one generation does), by time: those modified at or
+// after its last modification are newer. A sibling that is no longer
+// under its listed name when opened (a rotation under way) makes the
+// listing start again, a few times at most: skipping it would read it
 // later, after newer lines.
-func (r *run) unseenSiblings(cur inode) (sibs []sibling, unseen []*gen, split int, err error) {
+func (r *run) unseenSiblings(cur inode, curFile *os.File) (sibs []sibling, unseen []*gen, split int, err error) {
+	if r.cfg.listing != nil {
+		r.cfg.listing()
+	}
 	for attempt := 1; ; attempt++ {
 		sibs, err = r.o.listSiblings(r.cfg.Path)
 		unseen, split = nil, -1
@@ -382,11 +388,28 @@ func (r *run) unseenSiblings(cur inode) (sibs []sibling, unseen []*gen, split in
 	}
 	if split < 0 {
 		split = len(unseen)
+		if fi, serr := curFile.Stat(); serr == nil && r.rotatedAway(cur) {
+			t := fi.ModTime().UnixNano()
+			if i := slices.IndexFunc(unseen, func(g *gen) bool { return g.mtime >= t }); i >= 0 {
+				split = i
+			}
+		}
 	}
 	for _, g := range unseen {
 		r.log.Info("reading file rotated away between checks", zap.String("path", g.path), zap.Uint64("ino", g.id.Ino))
 	}
 	return sibs, unseen, split, err
+}
+
+// rotatedAway reports whether the path no longer holds cur (it is
+// missing, or holds another file).
+func (r *run) rotatedAway(cur inode) bool {
+	fi, err := os.Stat(r.cfg.Path)
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	dev, ino, err := devIno(fi)
+	return err == nil && (inode{dev, ino}) != cur
 }
 
 // seenBefore reports whether the open sibling g is a known or a retired

@@ -73,6 +73,10 @@ type Config struct {
 	// the path and its generations, from the tailer's goroutine: tests
 	// wait for checks to have been done instead of for a duration.
 	checked func(path string)
+	// listing, a test hook, is called when a look that found the path
+	// rotated is about to list its siblings (after it opened the path's
+	// new file).
+	listing func()
 }
 
 // Observer counts what the tailer finds. Each call matches a log line.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // first: .3 ("old"), .2 (the file a rotation check opened at the path,
 // "cur", rotated away since) and .1 ("new"), and returns a run for path
 // and the opened file's identity.
-func unseenFixture(t *testing.T) (*run, string, FileID) {
+func unseenFixture(t *testing.T) (*run, string, FileID, *os.File) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "agent.log")
@@ -43,7 +44,7 @@ func unseenFixture(t *testing.T) (*run, string, FileID) {
 	write("agent.log", "", 3)
 	r := newRun(Config{Path: path, Logger: zap.NewNop(), Observer: nopObserver{}})
 	t.Cleanup(r.close)
-	return r, path, id
+	return r, path, id, f
 }
 
 func unseenNames(gens []*gen) []string {
@@ -59,8 +60,27 @@ func unseenNames(gens []*gen) []string {
 // the file opened at the path, even when that file was itself rotated
 // away before the listing: the newer ones go after it.
 func TestUnseenSiblings_AroundTheOpenedFile(t *testing.T) {
-	r, _, id := unseenFixture(t)
-	_, unseen, split, err := r.unseenSiblings(id.inode())
+	r, _, id, f := unseenFixture(t)
+	_, unseen, split, err := r.unseenSiblings(id.inode(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unseenNames(unseen); !slices.Equal(got, []string{"agent.log.3", "agent.log.1"}) || split != 1 {
+		t.Errorf("unseen %v split %d, want [agent.log.3 agent.log.1] split 1", got, split)
+	}
+}
+
+// The file opened at the path rotated away and deleted before the
+// listing (a rotation keeping one generation, twice in a row): it is not
+// listed, so the siblings written at or after its last write are taken as
+// newer than it, the others as older. Before, every one was queued before
+// it, and the fault model stored lines of the newer one before its own.
+func TestUnseenSiblings_OpenedFileDeletedBeforeTheListing(t *testing.T) {
+	r, path, id, f := unseenFixture(t)
+	if err := os.Remove(path + ".2"); err != nil {
+		t.Fatal(err)
+	}
+	_, unseen, split, err := r.unseenSiblings(id.inode(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +94,12 @@ func TestUnseenSiblings_AroundTheOpenedFile(t *testing.T) {
 // retired empty (no fingerprint) does not hide a later generation that
 // reuses its inode number with lines in it.
 func TestUnseenSiblings_RetiredByContent(t *testing.T) {
-	r, path, id := unseenFixture(t)
+	r, path, id, f := unseenFixture(t)
 	oldID := fileID(t, path+".3")
 	newID := fileID(t, path+".1")
 	r.rememberRetired(oldID)
 	r.rememberRetired(FileID{Dev: newID.Dev, Ino: newID.Ino}) // retired empty
-	_, unseen, split, err := r.unseenSiblings(id.inode())
+	_, unseen, split, err := r.unseenSiblings(id.inode(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,4 +139,38 @@ func fileID(t *testing.T, path string) FileID {
 	}
 	f.Close()
 	return id
+}
+
+// TestTailer_RotatedTwiceBetweenOpenAndListing: a look finds the path
+// rotated and opens its new file (b); before it lists the siblings, b is
+// rotated away and deleted by a rotation keeping one generation, and the
+// one after it (c) rotated away too. c, never seen, is read after b, and
+// then the file at the path: every line once, in write order.
+func TestTailer_RotatedTwiceBetweenOpenAndListing(t *testing.T) {
+	path := logPath(t)
+	a, b, c, d := numbered("a", 0, 3), numbered("b", 0, 3), numbered("c", 0, 3), numbered("d", 0, 3)
+	writeFile(t, path, joinLines(a))
+	var armed, fired atomic.Bool
+	cfg := testConfig(path)
+	cfg.listing = func() {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		rename(t, path, path+".1") // b rotated away; a's name taken
+		writeFile(t, path, joinLines(c))
+		rename(t, path, path+".1") // c rotated away; b deleted (held open)
+		writeFile(t, path, joinLines(d)+"END\n")
+		fired.Store(true)
+	}
+	h := startTailer(t, cfg, nil)
+	h.waitN(len(a))
+	rename(t, path, path+".1")
+	writeFile(t, path+".new", joinLines(b)) // whole before a look can open it
+	armed.Store(true)
+	rename(t, path+".new", path)
+	got := h.waitText("END")
+	if !fired.Load() {
+		t.Fatal("no look listed the siblings after opening b")
+	}
+	wantTexts(t, linesOf(got), cat(a, b, c, d, []string{"END"}))
 }
