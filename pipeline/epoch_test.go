@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,5 +85,61 @@ func TestIngest_EpochKeyStoredOnceItsSealIsCommitted(t *testing.T) {
 	}
 	if got[0].head == 0 {
 		t.Error("the key of epoch 1 was stored before the start was committed")
+	}
+}
+
+// A key that cannot be stored at start stops Run, unless the store holds
+// a key of this kid already (EpochKept: an earlier epoch's, from which the
+// current one derives): then Run goes on and the store is retried at the
+// next commit, as after a seal.
+func TestIngest_EpochKeyStoreFailsAtStart(t *testing.T) {
+	for _, kept := range []bool{false, true} {
+		t.Run(map[bool]string{false: "nothing kept", true: "an earlier key kept"}[kept], func(t *testing.T) {
+			sp := newSpool(t)
+			var fail atomic.Bool
+			fail.Store(true)
+			stored := make(chan uint64, 64)
+			in, err := NewIngester(IngestConfig{ChainID: "c", Key: testKey(t), Spool: sp, Redactor: upper{}, BatchWait: time.Hour,
+				Epoch: time.Hour, EpochKept: kept,
+				EpochStore: func(k chain.Key, e uint64) error {
+					if fail.Load() {
+						return errors.New("no space left on device")
+					}
+					stored <- e
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			lines := make(chan tailer.Line)
+			done := make(chan error, 1)
+			go func() { done <- in.Run(ctx, lines) }()
+			if !kept {
+				if err := <-done; !errors.Is(err, ErrEpochStore) {
+					t.Fatalf("Run = %v, want ErrEpochStore", err)
+				}
+				return
+			}
+			fail.Store(false)
+			select {
+			case lines <- tailer.Line{Text: []byte(`{"a":1}`)}:
+			case err := <-done:
+				t.Fatalf("Run ended at start: %v", err)
+			}
+			close(lines)
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			select {
+			case e := <-stored:
+				if e != 1 {
+					t.Errorf("stored the key of epoch %d, want 1", e)
+				}
+			default:
+				t.Error("the key was not stored at a later commit")
+			}
+		})
 	}
 }

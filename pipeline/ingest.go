@@ -265,7 +265,7 @@ func (in *Ingester) start(ctx context.Context) error {
 	if err := in.commit(ctx); err != nil {
 		return err
 	}
-	if in.storeEpoch {
+	if in.storeEpoch && !in.cfg.EpochKept {
 		return fmt.Errorf("store the epoch key: %w", ErrEpochStore)
 	}
 	return nil

@@ -56,7 +56,15 @@ type IngestConfig struct {
 	// epoch's key once the spool holds the seal (and at start), so that a
 	// restart needs no key file. With epochs, PreviousKeys[kid] for a
 	// rotation must be the old key at the spool's epoch (State.Epoch).
+	//
+	// A key that cannot be stored at start stops Run (ErrEpochStore), so
+	// that no chain runs on a key kept nowhere but in the key file, unless
+	// EpochKept says the store already holds a key of this kid from which
+	// the current one derives (an earlier epoch's): then, as after a seal,
+	// the store is retried at each commit (a restart on a full disk goes
+	// on).
 	Epoch      time.Duration
 	KeyEpoch   uint64
 	EpochStore func(chain.Key, uint64) error
+	EpochKept  bool
 }

@@ -140,8 +140,16 @@ func openSidecar(cfg *config.Config, log *zap.Logger) (_ *sidecar, code int) {
 	}
 	s.kid = key.ID
 	var epochStore func(chain.Key, uint64) error
+	epochKept := false
 	if keyEpoch > 0 {
-		epochStore = chain.NewEpochFile(epochFilePath(cfg)).Store
+		ef := chain.NewEpochFile(epochFilePath(cfg))
+		epochStore = ef.Store
+		// A key of this kid in the file derives the current one: a store
+		// that fails at start is then retried, not fatal.
+		if stored, _, ok, err := ef.Load(); err == nil && ok {
+			epochKept = stored.ID == key.ID
+			stored.Erase()
+		}
 	}
 
 	env, err := envelope.ParseKind(cfg.Source.Envelope)
@@ -176,7 +184,7 @@ func openSidecar(cfg *config.Config, log *zap.Logger) (_ *sidecar, code int) {
 		Retention: pipeline.Retention{MaxAge: cfg.Retention.MaxAge, Interval: cfg.Retention.Interval},
 		Envelope:  env, MaxMessageBytes: cfg.Source.MaxLineBytes, Dialect: dialect,
 		Gaps: gaps, Multi: multi, PreviousKeys: keyring,
-		Epoch: cfg.Chain.EpochLength(), KeyEpoch: keyEpoch, EpochStore: epochStore,
+		Epoch: cfg.Chain.EpochLength(), KeyEpoch: keyEpoch, EpochStore: epochStore, EpochKept: epochKept,
 	})
 	if err != nil {
 		return nil, fail(exitUsage, "%s: %v", ingKey, err)
