@@ -72,6 +72,9 @@ func TestDeploy_EveryObjectDecodesStrictly(t *testing.T) {
 	dec := strictDecoder(t)
 	var files []string
 	err := filepath.WalkDir("../deploy", func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == "../deploy/helm" {
+			return filepath.SkipDir // templates, not objects: package deploy renders and decodes them
+		}
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
 			files = append(files, p)
 		}
