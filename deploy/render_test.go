@@ -42,15 +42,23 @@ type rendered struct {
 }
 
 // render renders the chart as `helm install --namespace ns` does, with
-// vals over values.yaml; templates referring to a value that does not
-// exist are errors (the engine's strict mode).
+// vals over values.yaml, checked against values.schema.json; templates
+// referring to a value that does not exist are errors (the engine's strict
+// mode).
 func render(t *testing.T, ns string, vals map[string]any) (rendered, error) {
+	t.Helper()
+	return renderSchema(t, ns, vals, true)
+}
+
+// renderSchema is render, values checked against the schema or not (as
+// `helm install --skip-schema-validation`).
+func renderSchema(t *testing.T, ns string, vals map[string]any, schema bool) (rendered, error) {
 	t.Helper()
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv, err := chartutil.ToRenderValues(chrt, vals, chartutil.ReleaseOptions{Name: releaseName, Namespace: ns, Revision: 1, IsInstall: true}, nil)
+	rv, err := chartutil.ToRenderValuesWithSchemaValidation(chrt, vals, chartutil.ReleaseOptions{Name: releaseName, Namespace: ns, Revision: 1, IsInstall: true}, nil, !schema)
 	if err != nil {
 		return rendered{}, err
 	}

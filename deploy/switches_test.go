@@ -173,25 +173,37 @@ func TestChart_ValuesReachTheInjector(t *testing.T) {
 }
 
 // TestChart_RefusesBadValues: what the injector or the API server would
-// refuse is refused at render time, with the value named.
+// refuse, and a key the chart does not know, is refused at render time by
+// values.schema.json with the key named; the templates refuse the same
+// values when the schema is skipped (--skip-schema-validation).
 func TestChart_RefusesBadValues(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		ns   string
-		vals map[string]any
-		want string
+		name         string
+		ns           string
+		vals         map[string]any
+		schema, tmpl string // in the error with the schema, without it ("": renders)
 	}{
-		{"failure policy", releaseNS, map[string]any{"webhook": map[string]any{"failurePolicy": "fail"}}, "webhook.failurePolicy"},
-		{"timeout 0", releaseNS, map[string]any{"webhook": map[string]any{"timeoutSeconds": 0}}, "webhook.timeoutSeconds"},
-		{"timeout 31", releaseNS, map[string]any{"webhook": map[string]any{"timeoutSeconds": 31}}, "webhook.timeoutSeconds"},
-		{"mode", releaseNS, map[string]any{"injector": map[string]any{"mode": "sidecar"}}, "injector.mode"},
-		{"agent in the release namespace", "agents", map[string]any{"exampleAgent": map[string]any{"enabled": true}}, "exampleAgent.namespace"},
-		{"no name", releaseNS, map[string]any{"fullnameOverride": ""}, "fullnameOverride"},
+		{"failure policy", releaseNS, map[string]any{"webhook": map[string]any{"failurePolicy": "fail"}}, "/webhook/failurePolicy", "webhook.failurePolicy"},
+		{"timeout 0", releaseNS, map[string]any{"webhook": map[string]any{"timeoutSeconds": 0}}, "/webhook/timeoutSeconds", "webhook.timeoutSeconds"},
+		{"timeout 31", releaseNS, map[string]any{"webhook": map[string]any{"timeoutSeconds": 31}}, "/webhook/timeoutSeconds", "webhook.timeoutSeconds"},
+		{"mode", releaseNS, map[string]any{"injector": map[string]any{"mode": "sidecar"}}, "/injector/mode", "injector.mode"},
+		{"agent in the release namespace", "agents", map[string]any{"exampleAgent": map[string]any{"enabled": true}}, "exampleAgent.namespace", "exampleAgent.namespace"},
+		{"no name", releaseNS, map[string]any{"fullnameOverride": ""}, "/fullnameOverride", "fullnameOverride"},
+		{"misspelt switch", releaseNS, map[string]any{"certmanager": map[string]any{"enabled": true}}, "certmanager", ""},
+		{"misspelt key", releaseNS, map[string]any{"webhook": map[string]any{"failurepolicy": "Ignore"}}, "failurepolicy", ""},
+		{"admin port", releaseNS, map[string]any{"sidecar": map[string]any{"adminPort": 70000}}, "/sidecar/adminPort", ""},
+		{"issuer kind", releaseNS, map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "a", "kind": "Issuers"}}}, "/certManager/issuerRef/kind", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := render(t, tc.ns, tc.vals)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want one naming %s", err, tc.want)
+			for _, schema := range []bool{true, false} {
+				want := map[bool]string{true: tc.schema, false: tc.tmpl}[schema]
+				_, err := renderSchema(t, tc.ns, tc.vals, schema)
+				switch {
+				case want == "" && err != nil:
+					t.Errorf("schema %v: %v", schema, err)
+				case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+					t.Errorf("schema %v: error %v, want one naming %s", schema, err, want)
+				}
 			}
 		})
 	}
