@@ -99,8 +99,11 @@ func checkRestricted(t *testing.T, name string, p *corev1.PodSpec) {
 		t.Errorf("%s: the ServiceAccount token is mounted", name)
 	}
 	for _, v := range p.Volumes {
-		if v.HostPath != nil {
-			t.Errorf("%s: hostPath volume %s", name, v.Name)
+		s := v.VolumeSource
+		// The volume types "restricted" allows.
+		if s.ConfigMap == nil && s.Secret == nil && s.EmptyDir == nil && s.DownwardAPI == nil && s.Projected == nil &&
+			s.PersistentVolumeClaim == nil && s.Ephemeral == nil && s.CSI == nil {
+			t.Errorf("%s: volume %s of a type restricted refuses", name, v.Name)
 		}
 	}
 	psc := p.SecurityContext
@@ -128,6 +131,8 @@ func checkRestricted(t *testing.T, name string, p *corev1.PodSpec) {
 			t.Errorf("%s/%s: capabilities %+v, want drop [ALL] only", name, c.Name, sc.Capabilities)
 		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
 			t.Errorf("%s/%s: readOnlyRootFilesystem must be true", name, c.Name)
+		case slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.HostPort != 0 }):
+			t.Errorf("%s/%s: a host port", name, c.Name)
 		case c.Resources.Limits.Memory().IsZero():
 			t.Errorf("%s/%s: no memory limit", name, c.Name)
 		}
