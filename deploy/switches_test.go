@@ -102,6 +102,11 @@ func TestChart_ExampleAgentIsInjected(t *testing.T) {
 	}
 
 	svc := one[*corev1.Service](t, r, "example-agent-audit")
+	for _, l := range []map[string]string{dep.Labels, svc.Labels} {
+		if l["app.kubernetes.io/name"] != dep.Name || l["app.kubernetes.io/instance"] != releaseName {
+			t.Errorf("the example agent's objects are labelled %v: want its name, and the release", l)
+		}
+	}
 	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(injected.Labels)) {
 		t.Errorf("the Service selects %v, not the agent's pods %v", svc.Spec.Selector, injected.Labels)
 	}

@@ -3,9 +3,14 @@
 {{- required "fullnameOverride is required" .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* The labels every object carries. */}}
+{{/* The labels every object of the injector carries. */}}
 {{- define "audit-sidecar.labels" -}}
 app.kubernetes.io/name: {{ include "audit-sidecar.fullname" . }}
+{{ include "audit-sidecar.releaseLabels" . }}
+{{- end -}}
+
+{{/* The labels every object of the release carries, the example agent's too. */}}
+{{- define "audit-sidecar.releaseLabels" -}}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
