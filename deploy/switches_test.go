@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,7 +80,7 @@ func TestChart_ExampleAgentIsInjected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := inject.Mutate(raw, dep.Namespace, inject.Options{Namespace: releaseNS})
+	res, err := inject.Mutate(raw, dep.Namespace, chartOptions(t, r))
 	if err != nil || res.Pod == nil {
 		t.Fatalf("the injector does not inject the example agent: %v %s", err, res.Skipped)
 	}
@@ -89,6 +90,12 @@ func TestChart_ExampleAgentIsInjected(t *testing.T) {
 	}
 	injected := objs[0].(*corev1.Pod)
 	checkRestricted(t, "injected example agent", &injected.Spec)
+
+	// The plain YAML's native pod is rendered by the same injector with its
+	// defaults, which are the chart's: the same sidecar, the same volumes.
+	ex := one[*corev1.Pod](t, readExample(t, "examples/pod-native.yaml"), "support-bot")
+	sameAs(t, "the injected sidecar (pod-native.yaml)", sidecarOf(t, injected), sidecarOf(t, ex))
+	sameAs(t, "the injected volumes (pod-native.yaml)", injected.Spec.Volumes, ex.Spec.Volumes)
 	var admin *corev1.ContainerPort
 	for _, c := range append(slices.Clone(injected.Spec.InitContainers), injected.Spec.Containers...) {
 		for _, p := range c.Ports {
@@ -228,4 +235,52 @@ func TestChart_StrictDecodingOfTheOperatorsKinds(t *testing.T) {
 			t.Errorf("%s: decoded", name)
 		}
 	}
+}
+
+// sidecarOf is the pod's sidecar container.
+func sidecarOf(t *testing.T, p *corev1.Pod) corev1.Container {
+	t.Helper()
+	for _, c := range append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...) {
+		if c.Name == inject.ContainerName {
+			return c
+		}
+	}
+	t.Fatalf("pod %s has no sidecar", p.Name)
+	return corev1.Container{}
+}
+
+// chartOptions are the injector's settings as the chart's args give them
+// (cmd/audit-sidecar's TestInjectFlags_ChartParses checks the same args
+// with the command's own parser).
+func chartOptions(t *testing.T, r rendered) inject.Options {
+	t.Helper()
+	c := one[*appsv1.Deployment](t, r, injectorName).Spec.Template.Spec.Containers[0]
+	o := inject.Options{Namespace: one[*appsv1.Deployment](t, r, injectorName).Namespace}
+	for _, a := range c.Args[1:] {
+		name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		switch name {
+		case "listen", "cert-file", "key-file", "log-level":
+		case "image":
+			o.Image = value
+		case "mode":
+			o.Mode = inject.Mode(value)
+		case "failure-policy":
+			o.FailurePolicy = inject.FailurePolicy(value)
+		case "admin-port":
+			port, err := strconv.ParseInt(value, 10, 32)
+			if err != nil {
+				t.Fatalf("arg %q: %v", a, err)
+			}
+			o.AdminPort = int32(port)
+		case "cpu-request":
+			o.CPURequest = value
+		case "memory-request":
+			o.MemoryRequest = value
+		case "memory-limit":
+			o.MemoryLimit = value
+		default:
+			t.Fatalf("arg %q: not known here", a)
+		}
+	}
+	return o
 }
