@@ -5,7 +5,7 @@ package redact
 // it is.
 
 // keyCtx is what the JSON object key of a string value says about it.
-type keyCtx uint16
+type keyCtx uint32
 
 const (
 	ctxAuth       keyCtx = 1 << iota // value of an Authorization header
@@ -23,6 +23,9 @@ const (
 	ctxCVV                           // a card's security code
 	ctxPhone                         // a phone number
 	ctxMsgID                         // a Message-ID (not an e-mail address)
+	ctxName                          // a person's name (any name shape)
+	ctxNameWeak                      // a name, or the name of a thing ("name")
+	ctxAddress                       // a street address
 )
 
 // contextWindow is how far before a candidate a context word may start.

@@ -81,6 +81,9 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && keyMayHaveContext(text)) {
 		next = keyContext(text) // every secrets context keyword has a b, k, w or z
 	}
+	if isKey && w.r.on&nameKinds != 0 {
+		next |= nameKeyContext(text)
+	}
 	outMark := len(w.out)
 	w.emit(text, raw, verbatim, ctx, mask, isKey)
 	if isKey && w.track {

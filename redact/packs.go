@@ -38,6 +38,8 @@ const (
 	TypeIPv4          = "IPV4"
 	TypeIPv6          = "IPV6"
 	TypeEmail         = "EMAIL"
+	TypeAddress       = "ADDRESS"
+	TypeName          = "NAME"
 	TypeUnprocessable = "UNPROCESSABLE"
 )
 
@@ -76,6 +78,8 @@ const (
 	kIPv4
 	kIPv6
 	kEmail
+	kAddress
+	kName
 	numBuiltin
 )
 
@@ -83,7 +87,7 @@ var builtinTypes = [numBuiltin]string{
 	TypePrivateKey, TypeAWSAccessKey, TypeAWSSecretKey, TypeGitHubToken, TypeAPIKey, TypeJWT, TypeAuth,
 	TypePassword, TypeSecret, TypeIBAN, TypeCard, TypeCVV, TypeSSN, TypeITIN, TypeAadhaar, TypeCPF, TypeCNPJ, TypeDETaxID, TypeFRNIR,
 	TypeESNIF, TypeITFiscalCode, TypeUKNINO, TypeINPAN, TypePassport, TypeDOB, TypeVIN, TypeMRN,
-	TypePhone, TypeIPv4, TypeIPv6, TypeEmail,
+	TypePhone, TypeIPv4, TypeIPv6, TypeEmail, TypeAddress, TypeName,
 }
 
 // kindSet is a set of built-in kinds, bit k for kind k.
@@ -108,6 +112,7 @@ var (
 		kPassword, kSecret)
 	contextKinds = setOf(kPassport, kDOB, kMRN, kAadhaar, kCPF, kCNPJ)
 	splitKinds   = setOf(kCard, kPhone)
+	nameKinds    = setOf(kAddress, kName)
 )
 
 // packs maps each pack name to its kinds. The jurisdiction packs add
@@ -119,12 +124,13 @@ var packs = map[string]kindSet{
 	"eu":      setOf(kIBAN, kUKNINO, kDETaxID, kFRNIR, kESNIF, kITFiscalCode),
 	"in":      setOf(kINPAN, kAadhaar),
 	"br":      setOf(kCPF, kCNPJ),
+	"names":   nameKinds,
 }
 
 func init() {
-	packs["hipaa"] = packs["core"] | packs["secrets"] | packs["us"]
+	packs["hipaa"] = packs["core"] | packs["secrets"] | packs["us"] | packs["names"]
 	packs["pci"] = packs["core"] | packs["secrets"]
-	packs["gdpr"] = packs["core"] | packs["secrets"] | packs["eu"]
+	packs["gdpr"] = packs["core"] | packs["secrets"] | packs["eu"] | packs["names"]
 }
 
 // Packs lists the names New accepts in Config.Packs, sorted.

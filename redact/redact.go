@@ -333,6 +333,9 @@ func (r *Redactor) findPlain(s string, ctx keyCtx, mask uint16, ms []match) []ma
 		ms = scanSecrets(s, ctx, mask, ms)
 	}
 	ms = scanCore(s, ctx, r.on, mask, ms)
+	if r.on&nameKinds != 0 {
+		ms = scanNames(s, ctx, r.on, ms)
+	}
 	for i := range r.rules {
 		ms = r.rules[i].scan(s, ms)
 	}

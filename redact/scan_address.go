@@ -1,0 +1,379 @@
+package redact
+
+import "strings"
+
+// Street addresses of the names pack: US and UK "221B Baker Street", FR
+// "12 rue de Rivoli", ES, IT and PT "Calle Mayor 5", "via Roma 10", DE
+// "Hauptstraße 5" and "Berliner Str. 12"; each with what follows it: a
+// unit (Apt 4B, Suite 200, #12) and a postcode and city (Springfield, IL
+// 62704; London SW1A 1AA; 10115 Berlin).
+
+// houseNumber returns the end of a house number at i: 1-5 digits, maybe
+// a letter (221B) or a range (12-14), or -1.
+func houseNumber(s string, i int) int {
+	j := i
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	if j-i > 5 || j == i {
+		return -1
+	}
+	if j < len(s) && isAlpha(s[j]) && !isAlpha(byteAt(s, j+1)) {
+		j++
+	} else if byteAt(s, j) == '-' && isDigit(byteAt(s, j+1)) {
+		k := j + 1
+		for k < len(s) && isDigit(s[k]) {
+			k++
+		}
+		if k-j-1 <= 5 {
+			j = k
+		}
+	}
+	if j < len(s) && (isAlnum(s[j]) || s[j] == '.' && isDigit(byteAt(s, j+1))) {
+		return -1
+	}
+	return j
+}
+
+// addressFromNumber: a house number, then street words with a street type
+// last (US, UK) or first (FR: rue, avenue, boulevard).
+func addressFromNumber(s string, i int) int {
+	j := houseNumber(s, i)
+	if j < 0 {
+		return -1
+	}
+	k := j
+	if byteAt(s, k) == ',' {
+		k++
+	}
+	if byteAt(s, k) != ' ' {
+		return -1
+	}
+	k++
+	e := -1
+	words := 0
+	for n := 0; n < 6 && k < len(s); n++ {
+		w := wordEnd(s, k)
+		if w == k { // an ordinal street: 5th Avenue, 42nd St
+			d := k
+			for d < len(s) && isDigit(s[d]) {
+				d++
+			}
+			if d == k || d-k > 3 || !ordinal(s[d:min(len(s), d+2)]) {
+				break
+			}
+			w = d + 2
+			if isAlnum(byteAt(s, w)) {
+				break
+			}
+			words++
+		} else {
+			f := nameWords[s[k:w]]
+			switch {
+			case f&wStreetFirst != 0 && n == 0 && !isUpper(s[k]) || f&wStreetFirst != 0 && n == 0 && s[k:w] == "Rue":
+				// FR: the type first, then the name.
+				if e2, nw, _ := streetName(s, w); nw > 0 {
+					return addressTail(s, e2)
+				}
+				return -1
+			case f&wStreet != 0 && words > 0:
+				e = w
+				if byteAt(s, e) == '.' {
+					e++
+				}
+				// A direction may follow (NW, SE).
+				if byteAt(s, e) == ' ' && direction(s, e+1) > 0 {
+					e = direction(s, e+1)
+				}
+				return addressTail(s, e)
+			case isUpper(s[k]) && f&wStop == 0 || f&wParticle != 0 && words > 0:
+				words++
+			case isUpper(s[k]) && f&wStreet != 0:
+				words++
+			default:
+				return -1
+			}
+		}
+		if byteAt(s, w) != ' ' {
+			break
+		}
+		k = w + 1
+	}
+	return -1
+}
+
+func ordinal(t string) bool {
+	return t == "st" || t == "nd" || t == "rd" || t == "th"
+}
+
+// direction returns the end of a compass direction word at i, or -1.
+func direction(s string, i int) int {
+	for _, d := range []string{"NW", "NE", "SW", "SE", "N", "S", "E", "W"} {
+		if strings.HasPrefix(s[i:], d) && !isAlnum(byteAt(s, i+len(d))) {
+			return i + len(d)
+		}
+	}
+	return -1
+}
+
+// streetName reads the name after a street type: capitalised words and
+// particles, at least one capitalised; returns its end and word count.
+func streetName(s string, k int) (int, int, uint16) {
+	if byteAt(s, k) != ' ' {
+		return -1, 0, 0
+	}
+	k++
+	e, words := -1, 0
+	for n := 0; n < 5 && k < len(s); n++ {
+		w := wordEnd(s, k)
+		if w == k {
+			break
+		}
+		f := nameWords[s[k:w]]
+		switch {
+		case f&wParticle != 0:
+		case isUpper(s[k]) || s[k] >= 0xc0:
+			words++
+			e = w
+		default:
+			return e, words, 0
+		}
+		if byteAt(s, w) != ' ' {
+			break
+		}
+		k = w + 1
+	}
+	return e, words, 0
+}
+
+// addressFromType: ES, IT, PT "Calle Mayor 5", "via Roma 10", "Rua
+// Augusta, 1500": a street type, a name, a house number.
+func addressFromType(s string, i, j int) int {
+	e, words, _ := streetName(s, j)
+	if words == 0 {
+		return -1
+	}
+	k := e
+	if byteAt(s, k) == ',' {
+		k++
+	}
+	if byteAt(s, k) != ' ' || !isDigit(byteAt(s, k+1)) {
+		return -1
+	}
+	n := houseNumber(s, k+1)
+	if n < 0 {
+		return -1
+	}
+	return addressTail(s, n)
+}
+
+// germanStreet: "Hauptstraße 5", "Lindenweg 3a", "Berliner Str. 12",
+// "Am Markt 4" is not taken (no street word).
+func germanStreet(s string, i, j int) (int, int) {
+	w := s[i:j]
+	lw := strings.ToLower(w)
+	k := j
+	switch {
+	case strings.HasSuffix(lw, "straße") || strings.HasSuffix(lw, "strasse") || strings.HasSuffix(lw, "weg") && len(w) > 4 ||
+		strings.HasSuffix(lw, "allee") || strings.HasSuffix(lw, "platz") && len(w) > 6 || strings.HasSuffix(lw, "gasse") ||
+		strings.HasSuffix(lw, "damm") && len(w) > 5 || strings.HasSuffix(lw, "str") && byteAt(s, j) == '.':
+		if byteAt(s, k) == '.' {
+			k++
+		}
+	case byteAt(s, j) == ' ' && (strings.HasPrefix(s[j+1:], "Straße ") || strings.HasPrefix(s[j+1:], "Str. ") ||
+		strings.HasPrefix(s[j+1:], "Strasse ") || strings.HasPrefix(s[j+1:], "Allee ") || strings.HasPrefix(s[j+1:], "Weg ")):
+		k = strings.IndexByte(s[j+1:], ' ') + j + 1
+	default:
+		return -1, -1
+	}
+	if byteAt(s, k) != ' ' || !isDigit(byteAt(s, k+1)) {
+		return -1, -1
+	}
+	n := houseNumber(s, k+1)
+	if n < 0 {
+		return -1, -1
+	}
+	return i, addressTail(s, n)
+}
+
+// addressTail extends a street at e over a unit and a postcode and city.
+func addressTail(s string, e int) int {
+	if u := unit(s, e); u > 0 {
+		e = u
+	}
+	if p := postcodeCity(s, e); p > 0 {
+		e = p
+	}
+	return e
+}
+
+// unit: ", Apt 4B", " Suite 200", " #12", ", Flat 2".
+func unit(s string, e int) int {
+	k := e
+	if byteAt(s, k) == ',' {
+		k++
+	}
+	if byteAt(s, k) != ' ' {
+		return -1
+	}
+	k++
+	if byteAt(s, k) == '#' {
+		k++
+	} else {
+		w := wordEnd(s, k)
+		if w == k || nameWords[s[k:w]]&wUnit == 0 {
+			return -1
+		}
+		k = w
+		if byteAt(s, k) == '.' {
+			k++
+		}
+		if byteAt(s, k) != ' ' {
+			return -1
+		}
+		k++
+		if byteAt(s, k) == '#' {
+			k++
+		}
+	}
+	j := k
+	for j < len(s) && (isAlnum(s[j]) || s[j] == '-') && j-k < 8 {
+		j++
+	}
+	if j == k || !hasDigit(s[k:j]) && j-k > 1 {
+		return -1
+	}
+	return j
+}
+
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// postcodeCity: after ", " (or a newline): "Springfield, IL 62704",
+// "London SW1A 1AA", "10115 Berlin", "75001 Paris".
+func postcodeCity(s string, e int) int {
+	k := e
+	if byteAt(s, k) == ',' {
+		k++
+	}
+	if byteAt(s, k) != ' ' && byteAt(s, k) != '\n' {
+		return -1
+	}
+	k++
+	if isDigit(byteAt(s, k)) { // DE, FR, ES, IT: five digits and a city
+		j := k
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		if j-k != 5 && j-k != 4 || byteAt(s, j) != ' ' {
+			return -1
+		}
+		if c, _, _ := namePhrase(s, j+1, 3); c > 0 {
+			return c
+		}
+		if w := nameWord(s, j+1); w > 0 {
+			return w
+		}
+		return -1
+	}
+	if p := ukPostcode(s, k); p > 0 {
+		return p
+	}
+	// A city, then a state and ZIP or a UK postcode.
+	c := k
+	for n := 0; n < 3; n++ {
+		w := nameWord(s, c)
+		if w < 0 {
+			break
+		}
+		c = w
+		if byteAt(s, c) != ' ' || nameWord(s, c+1) < 0 {
+			break
+		}
+		c++
+	}
+	if c == k {
+		return -1
+	}
+	if z := stateZip(s, c); z > 0 {
+		return z
+	}
+	if byteAt(s, c) == ',' {
+		c++
+	}
+	if byteAt(s, c) == ' ' {
+		if p := ukPostcode(s, c+1); p > 0 {
+			return p
+		}
+	}
+	return c
+}
+
+// usStates are the two-letter codes of the US states, DC and territories.
+const usStates = "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND " +
+	"OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI"
+
+// stateZip: ", IL 62704" or " IL 62704-1234" at c; returns the end or -1.
+func stateZip(s string, c int) int {
+	k := c
+	if byteAt(s, k) == ',' {
+		k++
+	}
+	if byteAt(s, k) != ' ' || !isUpper(byteAt(s, k+1)) || !isUpper(byteAt(s, k+2)) || byteAt(s, k+3) != ' ' {
+		return -1
+	}
+	if !strings.Contains(usStates, s[k+1:k+3]) {
+		return -1
+	}
+	z := k + 4
+	j := z
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	if j-z != 5 {
+		return -1
+	}
+	if byteAt(s, j) == '-' && len(s) >= j+5 && isDigits(s[j+1:j+5]) {
+		j += 5
+	}
+	if isAlnum(byteAt(s, j)) {
+		return -1
+	}
+	return j
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// ukPostcode: an outward code (A9, A99, AA9, AA99, A9A, AA9A), a space and
+// an inward code (9AA); returns the end or -1.
+func ukPostcode(s string, k int) int {
+	j := k
+	for j < len(s) && isUpper(s[j]) && j-k < 2 {
+		j++
+	}
+	if j == k || !isDigit(byteAt(s, j)) {
+		return -1
+	}
+	j++
+	if isDigit(byteAt(s, j)) || isUpper(byteAt(s, j)) {
+		j++
+	}
+	if byteAt(s, j) != ' ' || !isDigit(byteAt(s, j+1)) || !isUpper(byteAt(s, j+2)) || !isUpper(byteAt(s, j+3)) ||
+		isAlnum(byteAt(s, j+4)) {
+		return -1
+	}
+	return j + 4
+}
