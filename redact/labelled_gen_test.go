@@ -22,6 +22,7 @@ type labelled struct {
 	Input  string      `json:"input"`
 	Want   []wantValue `json:"want,omitempty"`
 	Keep   []keepText  `json:"keep,omitempty"`
+	Ctx    string      `json:"ctx,omitempty"` // names fixtures: where the values stand
 }
 
 // wantValue must not survive, and its type must be counted. Tier 1: found

@@ -23,10 +23,16 @@ const (
 )
 
 func TestLabelled_UpToDate(t *testing.T) {
+	checkFixtures(t, labelledFile, genLabelled())
+	checkFixtures(t, namesFile, genNames())
+}
+
+// checkFixtures compares file with recs, rewriting it under -update.
+func checkFixtures(t *testing.T, labelledFile string, recs []labelled) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	for _, rec := range genLabelled() {
+	for _, rec := range recs {
 		if err := enc.Encode(rec); err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +51,9 @@ func TestLabelled_UpToDate(t *testing.T) {
 	}
 }
 
-func readLabelled(t *testing.T) []labelled {
+func readLabelled(t *testing.T) []labelled { return readFixtures(t, labelledFile) }
+
+func readFixtures(t *testing.T, labelledFile string) []labelled {
 	f, err := os.Open(labelledFile)
 	if err != nil {
 		t.Fatal(err)
@@ -187,4 +195,5 @@ func TestLabelled_Score(t *testing.T) {
 	if keepOK < keepN {
 		t.Errorf("%d of %d look-alikes changed", keepN-keepOK, keepN)
 	}
+	scoreNames(t)
 }

@@ -170,18 +170,17 @@ func addressFromType(s string, i, j int) int {
 // germanStreet: "Hauptstraße 5", "Lindenweg 3a", "Berliner Str. 12",
 // "Am Markt 4" is not taken (no street word).
 func germanStreet(s string, i, j int) (int, int) {
-	w := s[i:j]
-	lw := strings.ToLower(w)
 	k := j
 	switch {
-	case strings.HasSuffix(lw, "straße") || strings.HasSuffix(lw, "strasse") || strings.HasSuffix(lw, "weg") && len(w) > 4 ||
-		strings.HasSuffix(lw, "allee") || strings.HasSuffix(lw, "platz") && len(w) > 6 || strings.HasSuffix(lw, "gasse") ||
-		strings.HasSuffix(lw, "damm") && len(w) > 5 || strings.HasSuffix(lw, "str") && byteAt(s, j) == '.':
+	case j-i >= 5 && (foldSuffix(s[i:j], "straße") || foldSuffix(s[i:j], "strasse") || foldSuffix(s[i:j], "weg") ||
+		foldSuffix(s[i:j], "allee") || j-i > 6 && foldSuffix(s[i:j], "platz") || foldSuffix(s[i:j], "gasse") ||
+		j-i > 5 && foldSuffix(s[i:j], "damm") || byteAt(s, j) == '.' && foldSuffix(s[i:j], "str")):
 		if byteAt(s, k) == '.' {
 			k++
 		}
-	case byteAt(s, j) == ' ' && (strings.HasPrefix(s[j+1:], "Straße ") || strings.HasPrefix(s[j+1:], "Str. ") ||
-		strings.HasPrefix(s[j+1:], "Strasse ") || strings.HasPrefix(s[j+1:], "Allee ") || strings.HasPrefix(s[j+1:], "Weg ")):
+	case byteAt(s, j) == ' ' && (byteAt(s, j+1) == 'S' || byteAt(s, j+1) == 'A' || byteAt(s, j+1) == 'W') &&
+		(strings.HasPrefix(s[j+1:], "Straße ") || strings.HasPrefix(s[j+1:], "Str. ") ||
+			strings.HasPrefix(s[j+1:], "Strasse ") || strings.HasPrefix(s[j+1:], "Allee ") || strings.HasPrefix(s[j+1:], "Weg ")):
 		k = strings.IndexByte(s[j+1:], ' ') + j + 1
 	default:
 		return -1, -1
@@ -376,4 +375,10 @@ func ukPostcode(s string, k int) int {
 		return -1
 	}
 	return j + 4
+}
+
+// foldSuffix reports whether w ends in suf (lower case), ASCII letters of
+// w in any case.
+func foldSuffix(w, suf string) bool {
+	return len(w) >= len(suf) && hasFoldAt(w, len(w)-len(suf), suf)
 }

@@ -89,6 +89,25 @@ var nameWords = func() map[string]uint16 {
 	return m
 }()
 
+// trigBits holds trigHash of the words that start a rule in scanNames
+// (given names, titles, salutations, sign-offs, roles, street types
+// before the name), so that most words are passed by one lookup, without
+// hashing the word for the map.
+var trigBits = func() (b [128]uint64) {
+	for w, f := range nameWords {
+		if len(w) > 1 && f&(wGiven|wTitle|wSalute|wSignoff|wRole|wStreetFirst) != 0 {
+			h := trigHash(w[0], w[1], len(w))
+			b[h>>6] |= 1 << (h & 63)
+		}
+	}
+	return b
+}()
+
+// trigHash hashes a word's first two bytes and its length into 13 bits.
+func trigHash(a, b byte, n int) uint32 {
+	return (uint32(a)*131 + uint32(b)*17 + uint32(n)) & 8191
+}
+
 // nameWord returns the end of the name-shaped word starting at i (an
 // upper-case letter, then lower-case letters; an apostrophe or hyphen
 // followed by an upper-case letter: O'Brien, Jean-Luc; Mc and Mac before
@@ -113,7 +132,7 @@ func nameWord(s string, i int) int {
 			}
 			j += n
 			lower++
-		case (c == '\'' || c == '-') && j+1 < len(s) && isUpper(s[j+1]) && lower > 0:
+		case (c == '\'' || c == '-') && j+1 < len(s) && isUpper(s[j+1]) && (lower > 0 || c == '\'' && j == i+1):
 			j++
 			if k := nameWord(s, j); k > 0 {
 				return k
@@ -189,10 +208,8 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 		}
 	}
 	if ctx&ctxNameWeak != 0 && on.has(kName) {
-		if a, b, ok := wholeName(s); ok {
-			if e, n, first := namePhrase(s, a, 4); e == b && (n >= 2 || first&wGiven != 0) {
-				return append(ms, match{a, b, kName})
-			}
+		if a, b, ok := wholeName(s); ok && weakName(s[a:b]) {
+			return append(ms, match{a, b, kName})
 		}
 	}
 	if ctx&ctxAddress != 0 && on.has(kAddress) {
@@ -217,10 +234,20 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 			if on.has(kName) {
 				ms = displayName(s, i, ms)
 			}
+		case c == '-' || c == 0xe2:
+			if on.has(kName) && (i == 0 || s[i-1] == '\n') {
+				if m, ok := dashSignoff(s, i); ok {
+					ms = append(ms, m)
+					i = m.end - 1
+				}
+			}
 		case isAlpha(c) || c >= 0xc0:
 			j := wordEnd(s, i)
-			f := nameWords[s[i:j]]
-			if f == 0 {
+			var f uint16
+			if j-i > 1 && trigBits[trigHash(s[i], s[i+1], j-i)>>6]&(1<<(trigHash(s[i], s[i+1], j-i)&63)) != 0 {
+				f = nameWords[s[i:j]]
+			}
+			if f&(wGiven|wTitle|wSalute|wSignoff|wRole|wStreetFirst) == 0 {
 				if on.has(kAddress) && isUpper(c) && j < len(s) {
 					if a, e := germanStreet(s, i, j); e > 0 {
 						ms = append(ms, match{a, e, kAddress})
@@ -357,9 +384,13 @@ func signoff(s string, i, j int) (match, bool) {
 			k += len(w)
 		}
 	}
-	sep := false
-	for k < len(s) && k-j < 8 {
+	sep := s[i:j] == "Signed" && k > j || s[i:j] == "signed" && k > j
+	for k < len(s) && k-j < 12 {
 		c := s[k]
+		if c == '<' && (strings.HasPrefix(s[k:], "<br>") || strings.HasPrefix(s[k:], "<br/>") || strings.HasPrefix(s[k:], "<br />")) {
+			k = strings.IndexByte(s[k:], '>') + k + 1
+			continue
+		}
 		if c == ',' || c == ':' || c == '\n' || c == '\r' || c == '-' || c == '.' || c == '!' {
 			sep = true
 		} else if c != ' ' {
@@ -399,9 +430,12 @@ func displayName(s string, i int, ms []match) []match {
 		if q < 0 {
 			return ms
 		}
-		a := max(0, e-1-96) + q + 1
-		if quotedName(s[a : e-1]) {
-			ms = append(ms, match{a, e - 1, kName})
+		a, b := max(0, e-1-96)+q+1, e-1
+		if s[b-1] == '\\' { // \"Dana Whitfield\" inside a quoted log value
+			b--
+		}
+		if a < b && quotedName(s[a:b]) {
+			ms = append(ms, match{a, b, kName})
 		}
 		return ms
 	}
@@ -452,6 +486,25 @@ func quotedName(q string) bool {
 		words++
 	}
 	return words >= 1 && words <= 4
+}
+
+// weakName reports whether the value of a key naming things as well as
+// people ("name") is a person's name: name words only, the first a listed
+// given name (an ambiguous one before a listed surname), the last a listed
+// surname, or "Surname, Given" with a listed given name.
+func weakName(v string) bool {
+	if !quotedName(v) {
+		return false
+	}
+	ws := strings.Fields(strings.ReplaceAll(v, ",", " "))
+	first, last := nameWords[ws[0]], nameWords[ws[len(ws)-1]]
+	switch {
+	case strings.Contains(v, ","):
+		return last&wGiven != 0 || first&wSurname != 0 && len(ws) > 1
+	case len(ws) == 1:
+		return first&wGiven != 0 && first&wAmbiguous == 0
+	}
+	return first&wGiven != 0 && (first&wAmbiguous == 0 || last&wSurname != 0) || last&wSurname != 0 && first&wStop == 0
 }
 
 // wholeName reports whether a value under a name key is a name: 1-5 words
@@ -547,4 +600,25 @@ func nameKeyContext(k string) keyCtx {
 		n++
 	}
 	return nameKeys[string(buf[:n])]
+}
+
+// dashSignoff: a line "-- Dana Whitfield", "— Dana" or "- Dana" that ends
+// with the name.
+func dashSignoff(s string, i int) (match, bool) {
+	k := i
+	switch {
+	case strings.HasPrefix(s[i:], "-- "):
+		k += 3
+	case strings.HasPrefix(s[i:], "— "), strings.HasPrefix(s[i:], "– "):
+		k += 4
+	case strings.HasPrefix(s[i:], "- "):
+		k += 2
+	default:
+		return match{}, false
+	}
+	e, n, first := namePhrase(s, k, 3)
+	if n == 0 || n == 1 && first&wGiven == 0 || e < len(s) && s[e] != '\n' && s[e] != '\r' {
+		return match{}, false
+	}
+	return match{k, e, kName}, true
 }
