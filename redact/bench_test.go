@@ -121,7 +121,8 @@ func BenchmarkJSON_Events(b *testing.B) { benchJSON(b, eventLines(b)) }
 
 // BenchmarkJSON_EventsPacks: the bench workload per pack selection, to
 // read the cost of each pack against "none" (the JSON walk alone) and
-// "default" (core, secrets). "default+manifest" is what the pipeline runs:
+// "default" (core, secrets); "all" is hipaa, gdpr, in and br (names
+// included). "default+manifest" is what the pipeline runs:
 // ExplainJSON, which also returns every replacement with its path.
 func BenchmarkJSON_EventsPacks(b *testing.B) {
 	lines := eventLines(b)
@@ -138,6 +139,7 @@ func BenchmarkJSON_EventsPacks(b *testing.B) {
 		{"eu", []string{"eu"}},
 		{"in", []string{"in"}},
 		{"br", []string{"br"}},
+		{"names", []string{"names"}},
 		{"all", allPacks},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -89,6 +89,13 @@ var nameWords = func() map[string]uint16 {
 	return m
 }()
 
+// germanEnd and germanNext are the last bytes of German street words
+// (straße, weg, allee, platz, gasse, damm, str.) and the first bytes of
+// a separate one (Straße, Str., Allee, Weg): a word passes germanStreet
+// only if one of them fits.
+var germanEnd = [256]bool{'e': true, 'E': true, 'g': true, 'G': true, 'z': true, 'Z': true, 'm': true, 'M': true, 'r': true, 'R': true}
+var germanNext = [256]bool{'S': true, 'A': true, 'W': true}
+
 // trigBits holds trigHash of the words that start a rule in scanNames
 // (given names, titles, salutations, sign-offs, roles, street types
 // before the name), so that most words are passed by one lookup, without
@@ -224,12 +231,20 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 		}
 		switch {
 		case isDigit(c):
-			if on.has(kAddress) {
+			j := i + 1
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			// A house number is 1-5 digits, then a blank, a comma, a
+			// letter or a range: timestamps, ids and hashes stop here.
+			if j-i <= 5 && j < len(s) && (s[j] == ' ' || s[j] == ',' || s[j] == '-' || isAlpha(s[j])) && on.has(kAddress) {
 				if e := addressFromNumber(s, i); e > 0 {
 					ms = append(ms, match{i, e, kAddress})
 					i = e - 1
+					continue
 				}
 			}
+			i = j - 1
 		case c == '<':
 			if on.has(kName) {
 				ms = displayName(s, i, ms)
@@ -248,7 +263,7 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 				f = nameWords[s[i:j]]
 			}
 			if f&(wGiven|wTitle|wSalute|wSignoff|wRole|wStreetFirst) == 0 {
-				if on.has(kAddress) && isUpper(c) && j < len(s) {
+				if on.has(kAddress) && isUpper(c) && j < len(s) && (germanEnd[s[j-1]] || s[j] == ' ' && germanNext[byteAt(s, j+1)]) {
 					if a, e := germanStreet(s, i, j); e > 0 {
 						ms = append(ms, match{a, e, kAddress})
 						i = e - 1
