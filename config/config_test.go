@@ -73,7 +73,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"postgres with path", strings.Replace(minimal, "type: sqlite, path: ./data/audit.db", "type: postgres, dsn: 'postgres://x@h/db', path: a", 1), "sinks[0].path: only for type sqlite"},
 		{"sqlite with dsn", strings.Replace(minimal, "path: ./data/audit.db", "path: ./data/audit.db, dsn: 'postgres://x@h/db'", 1), "sinks[0].dsn: only for type postgres"},
 		{"no chain id", strings.Replace(minimal, "id: demo-agent, ", "", 1), "chain.id: required"},
-		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", `redact.packs[1]: unknown pack "nope" (known: br, core, eu, gdpr, hipaa, in, pci, secrets, us)`},
+		{"bad pack", minimal + "redact: {packs: [core, nope]}\n", `redact.packs[1]: unknown pack "nope" (known: br, core, eu, gdpr, hipaa, in, names, pci, secrets, us)`},
 		{"hash needs key", minimal + "redact: {rules: [{name: emp, pattern: 'EMP-\\d+', action: hash}]}\n", "redact.hash_key_file: required"},
 		{"bad action", minimal + "redact: {rules: [{name: emp, pattern: 'x', action: burn}]}\n", "redact.rules[0].action"},
 		{"path required", minimal + "redact: {paths: [{action: drop}]}\n", "redact.paths[0].path: required"},

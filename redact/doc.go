@@ -117,8 +117,20 @@
 // br: CPF (ddd.ddd.ddd-dd anywhere, 11 digits in context; two mod-11
 // check digits); CNPJ (dd.ddd.ddd/dddd-dd anywhere, 14 digits in context).
 //
-// hipaa = core + secrets + us; pci = core + secrets; gdpr = core +
-// secrets + eu. A candidate that fails its check digits is left alone.
+// names (off by default): NAME, a person's name, found by its context
+// only: the value of a key naming a person (full_name, customer_name,
+// first_name, patient, recipient...; under "name" only a value that reads
+// as a person's), an e-mail display name, 1-3 name words after a
+// salutation (Dear, Hi), a title (Mr, Dr, Prof), a role word (patient) or
+// in a sign-off (Regards, Thanks, "-- Dana"), and in free text a given
+// name of the embedded list before a capitalised surname. ADDRESS: a
+// house number, street words and a street type (221B Baker Street, 12 rue
+// de Rivoli, Calle Mayor 5, Hauptstraße 5) with its unit and postcode and
+// city, or the value of an address key.
+//
+// hipaa = core + secrets + us + names; pci = core + secrets; gdpr = core +
+// secrets + eu + names. A candidate that fails its check digits is left
+// alone.
 //
 // # Context
 //
