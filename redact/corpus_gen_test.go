@@ -483,7 +483,12 @@ func (g *corpusGen) genLookalikes() {
 	g.lookalike("dotted pairs", fmt.Sprintf("0%d.%s.%s.%s.%s.%s", g.n(1, 9), g.digits(2), g.digits(2), g.digits(2), g.digits(2), g.digits(2)))
 	g.lookalike("clock with a long fraction", fmt.Sprintf("%02d:%02d:0%d.%s", g.n(0, 23), g.n(0, 59), g.n(0, 9), g.digits(8)))
 	g.lookalike("hex dump", fmt.Sprintf("%07x0 %s 0%d %s 00 00 %s", g.n(0, 1<<20), group(g.from(hexLow, 14), " ", 2, 2, 2, 2, 2, 2, 2), g.n(1, 9), group(g.digits(6), " ", 2, 2, 2), g.from(hexLow, 2)))
-	g.lookalike("us address with zip+4", fmt.Sprintf("%d Main St, Boston, %s 0%04d-%04d", g.n(1, 999), g.pick("MA", "NH", "NJ", "CT"), g.n(1000, 9999), g.n(0, 9999)))
+	// A street address: a look-alike of the numeric types, found by the
+	// names pack (on in hipaa and gdpr).
+	addr := fmt.Sprintf("%d Main St, Boston, %s 0%04d-%04d", g.n(1, 999), g.pick("MA", "NH", "NJ", "CT"), g.n(1000, 9999), g.n(0, 9999))
+	doc, _ := json.Marshal(map[string]string{"detail": addr})
+	g.items = append(g.items, corpusItem{Type: TypeAddress, Class: "us address with zip+4", Form: "text", Text: addr, Value: addr},
+		corpusItem{Type: TypeAddress, Class: "us address with zip+4", Form: "json", Text: string(doc), Value: addr})
 	g.lookalike("masked card", "card **** **** **** "+g.digits(4))
 	g.lookalike("coordinates", fmt.Sprintf("at %d.%04d,-%d.%04d", g.n(10, 60), g.n(0, 9999), g.n(10, 130), g.n(0, 9999)))
 	g.lookalike("year range", fmt.Sprintf("fiscal %d-%d", g.n(1990, 2020), g.n(2021, 2030)))

@@ -158,7 +158,7 @@ func report(recall, look map[string]*score, lookAll score) string {
 			continue
 		}
 		pack := ""
-		for _, p := range []string{"core", "secrets", "us", "eu", "in", "br"} {
+		for _, p := range []string{"core", "secrets", "us", "eu", "in", "br", "names"} {
 			if packs[p].has(k) {
 				pack = p
 				break

@@ -191,7 +191,21 @@ func genNames() []labelled {
 			g.emit("html", fmt.Sprintf("<address>%s</address>", g.want(TypeAddress, 2, a)))
 		}
 	}
-	for _, v := range []string{"Version 2 Street Fighter", "3 Main branches", "Berlin", "5 Star Rating", "listening on 8080 Main loop",
+	// Postcode and city without a street.
+	for i, pc := range []string{"Springfield, IL 62704", "Mountain View, CA 94043", "Austin, TX 78701-1234", "London SW1A 1AA",
+		"Oxford, OX1 2JD", "10115 Berlin", "75001 Paris", "28013 Madrid"} {
+		g.cur.Ctx = "address"
+		switch i % 3 {
+		case 0:
+			g.emit("chat", fmt.Sprintf("She moved to %s last year.", g.want(TypeAddress, 2, pc)))
+		case 1:
+			g.emit("csv", fmt.Sprintf("id,location\n%d,%s\n", i, g.want(TypeAddress, 2, pc)))
+		case 2:
+			g.emit("email", fmt.Sprintf("Anschrift:\n%s\nDeutschland", g.want(TypeAddress, 2, pc)))
+		}
+	}
+	for _, v := range []string{"Apple M1 8GB laptop", "region CA 12345", "returned 10000 Errors", "12345 Main", "node M2 4GB",
+		"Version 2 Street Fighter", "3 Main branches", "Berlin", "5 Star Rating", "listening on 8080 Main loop",
 		"42 Lane Detection model", "build 1.2.3", "Node 20 LTS", "chapter 12 Park", "10 Best Practices", "port 443 Way too slow",
 		"Paris", "London", "2024 Road map", "Sprint 14 Review", "Take 5 Drive Thru"} {
 		setCtx("address")

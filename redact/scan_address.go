@@ -86,7 +86,7 @@ func addressFromNumber(s string, i int) int {
 					e = direction(s, e+1)
 				}
 				return addressTail(s, e)
-			case isUpper(s[k]) && f&wStop == 0 || f&wParticle != 0 && words > 0:
+			case isUpper(s[k]) || f&wParticle != 0 && words > 0: // Main St
 				words++
 			case isUpper(s[k]) && f&wStreet != 0:
 				words++
@@ -128,6 +128,9 @@ func streetName(s string, k int) (int, int, uint16) {
 		w := wordEnd(s, k)
 		if w == k {
 			break
+		}
+		for w > k && byteAt(s, w) == '-' && (isAlpha(byteAt(s, w+1)) || byteAt(s, w+1) >= 0xc0) { // Champs-Élysées
+			w = wordEnd(s, w+1)
 		}
 		f := nameWords[s[k:w]]
 		switch {
@@ -381,4 +384,82 @@ func ukPostcode(s string, k int) int {
 // w in any case.
 func foldSuffix(w, suf string) bool {
 	return len(w) >= len(suf) && hasFoldAt(w, len(w)-len(suf), suf)
+}
+
+// cityBefore returns the start of one to three name words (not stop
+// words) ending at e, or -1.
+func cityBefore(s string, e int) int {
+	a := -1
+	for n := 0; n < 3; n++ {
+		k := e
+		for k > 0 && (isAlpha(s[k-1]) || s[k-1] >= 0x80) {
+			k--
+		}
+		if k == e || nameWord(s, k) != e || nameWords[s[k:e]]&(wStop|wRole|wTitle|wSalute|wSignoff) != 0 {
+			break
+		}
+		a = k
+		if k < 2 || s[k-1] != ' ' || !isAlpha(s[k-2]) {
+			break
+		}
+		e = k - 1
+	}
+	return a
+}
+
+// postcodeAlone: a postcode and city with no street before them. US: a
+// city, a state code and the ZIP at s[i:j] ("Springfield, IL 62704");
+// DE, FR: five digits and a city as a whole line or field ("10115 Berlin"
+// after a line's start or a comma, before its end or a comma).
+func postcodeAlone(s string, i, j int) (int, int) {
+	if j-i != 5 {
+		return -1, -1
+	}
+	if i >= 4 && s[i-1] == ' ' && isUpper(s[i-2]) && isUpper(s[i-3]) && s[i-4] == ' ' {
+		if !strings.Contains(usStates, s[i-3:i-1]) {
+			return -1, -1
+		}
+		c := i - 4
+		if c > 0 && s[c-1] == ',' {
+			c--
+		}
+		a := cityBefore(s, c)
+		if a < 0 {
+			return -1, -1
+		}
+		e := stateZip(s, c)
+		if e < 0 {
+			return -1, -1
+		}
+		return a, e
+	}
+	if byteAt(s, j) != ' ' || !(i == 0 || s[i-1] == '\n' || s[i-1] == ',' || s[i-1] == ' ' && i > 1 && s[i-2] == ',') {
+		return -1, -1
+	}
+	e := nameWord(s, j+1)
+	if e < 0 || nameWords[s[j+1:e]]&wStop != 0 {
+		return -1, -1
+	}
+	if e < len(s) && s[e] != '\n' && s[e] != ',' && s[e] != ';' && s[e] != '"' && s[e] != '\r' {
+		return -1, -1
+	}
+	return i, e
+}
+
+// ukPostcodeAlone: a UK postcode after a city ("London SW1A 1AA",
+// "Oxford, OX1 2JD").
+func ukPostcodeAlone(s string, i int) (int, int) {
+	e := ukPostcode(s, i)
+	if e < 0 || i < 2 || s[i-1] != ' ' {
+		return -1, -1
+	}
+	c := i - 1
+	if s[c-1] == ',' {
+		c--
+	}
+	a := cityBefore(s, c)
+	if a < 0 {
+		return -1, -1
+	}
+	return a, e
 }

@@ -139,7 +139,7 @@ func nameWord(s string, i int) int {
 			}
 			j += n
 			lower++
-		case (c == '\'' || c == '-') && j+1 < len(s) && isUpper(s[j+1]) && (lower > 0 || c == '\'' && j == i+1):
+		case (c == '\'' || c == '-') && j+1 < len(s) && startsUpper(s[j+1:]) && (lower > 0 || c == '\'' && j == i+1):
 			j++
 			if k := nameWord(s, j); k > 0 {
 				return k
@@ -237,9 +237,14 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 			}
 			// A house number is 1-5 digits, then a blank, a comma, a
 			// letter or a range: timestamps, ids and hashes stop here.
-			if j-i <= 5 && j < len(s) && (s[j] == ' ' || s[j] == ',' || s[j] == '-' || isAlpha(s[j])) && on.has(kAddress) {
+			if j-i <= 5 && (j == len(s) || s[j] == ' ' || s[j] == ',' || s[j] == '-' || isAlpha(s[j]) || j-i == 5) && on.has(kAddress) {
 				if e := addressFromNumber(s, i); e > 0 {
 					ms = append(ms, match{i, e, kAddress})
+					i = e - 1
+					continue
+				}
+				if a, e := postcodeAlone(s, i, j); e > 0 {
+					ms = append(ms, match{a, e, kAddress})
 					i = e - 1
 					continue
 				}
@@ -261,6 +266,13 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 			var f uint16
 			if j-i > 1 && trigBits[trigHash(s[i], s[i+1], j-i)>>6]&(1<<(trigHash(s[i], s[i+1], j-i)&63)) != 0 {
 				f = nameWords[s[i:j]]
+			}
+			if j-i <= 2 && isUpper(c) && j < len(s) && isDigit(s[j]) && on.has(kAddress) {
+				if a, e := ukPostcodeAlone(s, i); e > 0 {
+					ms = append(ms, match{a, e, kAddress})
+					i = e - 1
+					continue
+				}
 			}
 			if f&(wGiven|wTitle|wSalute|wSignoff|wRole|wStreetFirst) == 0 {
 				if on.has(kAddress) && isUpper(c) && j < len(s) && (germanEnd[s[j-1]] || s[j] == ' ' && germanNext[byteAt(s, j+1)]) {
@@ -636,4 +648,13 @@ func dashSignoff(s string, i int) (match, bool) {
 		return match{}, false
 	}
 	return match{k, e, kName}, true
+}
+
+// startsUpper reports whether s starts with an upper-case letter.
+func startsUpper(s string) bool {
+	if s[0] < 0x80 {
+		return isUpper(s[0])
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsUpper(r)
 }
