@@ -608,9 +608,24 @@ var nameKeys = func() map[string]keyCtx {
 	return m
 }()
 
+// nameKeyEnds holds the last two bytes (lower case) of the keys of
+// nameKeys, so that most keys are passed by one lookup.
+var nameKeyEnds = func() (b [1024]uint64) {
+	for k := range nameKeys {
+		h := tail2(k[len(k)-2], k[len(k)-1])
+		b[h>>6] |= 1 << (h & 63)
+	}
+	return b
+}()
+
+func tail2(a, b byte) uint32 { return uint32(lowerASCII(a))<<8 | uint32(lowerASCII(b)) }
+
 // nameKeyContext classifies an object key for the names pack.
 func nameKeyContext(k string) keyCtx {
 	if len(k) < 3 || len(k) > 40 {
+		return 0
+	}
+	if h := tail2(k[len(k)-2], k[len(k)-1]); nameKeyEnds[h>>6]&(1<<(h&63)) == 0 {
 		return 0
 	}
 	var buf [40]byte
