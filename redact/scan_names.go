@@ -199,14 +199,23 @@ func namePhrase(s string, i, max int) (e, words int, first uint16) {
 	return e, words, first
 }
 
-// wordEnd returns the end of the run of letters from i.
+// wordEnd returns the end of the run of letters (and non-ASCII bytes)
+// from i.
 func wordEnd(s string, i int) int {
 	j := i
-	for j < len(s) && (isAlpha(s[j]) || s[j] >= 0x80) {
+	for j < len(s) && letterByte[s[j]] {
 		j++
 	}
 	return j
 }
+
+// letterByte: ASCII letters and the bytes of non-ASCII characters.
+var letterByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = isAlpha(byte(c)) || c >= 0x80
+	}
+	return t
+}()
 
 func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 	if ctx&ctxName != 0 && on.has(kName) {
