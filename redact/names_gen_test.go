@@ -85,7 +85,7 @@ func genNames() []labelled {
 		g.emit("json", js(map[string]any{"contact": map[string]any{"first_name": g.want(TypeName, 2, a),
 			"last_name": g.want(TypeName, 2, b), "plan": "pro"}}))
 	}
-	for _, v := range []string{"get_weather", "search_web", "Kubernetes", "prod-cluster-1", "Claude Code", "billing-v2",
+	for _, v := range []string{"get_weather", "search_web", "Kubernetes", "prod-cluster-1", "Jasmine Core", "billing-v2",
 		"Production Database", "Weekly Report", "gpt-4o-mini", "Main", "us-east-1", "Order Service", "README.md",
 		"Jenkins Pipeline", "Redis Cache"} {
 		setCtx("key")
@@ -167,7 +167,7 @@ func genNames() []labelled {
 		setCtx("free")
 		g.emit("csv", fmt.Sprintf("id,customer,plan\n%d,%s,pro\n%d,%s,free", 100+i, g.want(TypeName, 2, full(i*3)), 200+i, g.want(TypeName, 2, full(i*3+1))))
 	}
-	for _, v := range []string{"Claude Code", "Claude Sonnet 4", "Ruby Gems", "Victoria Metrics", "Grace Period", "Mark Complete",
+	for _, v := range []string{"Jasmine Core", "Amber Flux 4", "Ruby Gems", "Victoria Metrics", "Grace Period", "Mark Complete",
 		"Amber Alert", "Jasmine Tea", "Chase Bank", "Jordan River", "Will Deploy", "Max Retries", "Rose Garden",
 		"Julia Set", "Mason Jar", "Hazel Nuts", "The Kubernetes Operator", "Apache Kafka", "Grafana Loki", "Sage Maker",
 		"Victor Ops", "Hope Diamond", "Lincoln Memorial", "Austin Texas", "Phoenix Server", "Logan Airport"} {
@@ -218,7 +218,7 @@ func genNames() []labelled {
 // lookAlikes: text with capitalised words, products, models, places and
 // numbers that the names pack must leave alone, in every format.
 func lookAlikes(g *labelGen) {
-	products := []string{"Claude Code", "Claude Opus 4", "Claude Sonnet 4.5", "Gemini Pro", "Llama 3.1", "Mistral Large",
+	products := []string{"Jasmine Core", "Ruby Opus 4", "Amber Flux 4.5", "Gemini Pro", "Llama 3.1", "Mistral Large",
 		"GitHub Actions", "Visual Studio Code", "Google Cloud Run", "Amazon Web Services", "Azure Key Vault",
 		"Apache Kafka", "Grafana Loki", "Victoria Metrics", "Ruby on Rails", "Jupyter Notebook", "Julia Computing",
 		"Jenkins Pipeline", "Terraform Cloud", "Slack Connect", "Microsoft Teams", "Zoom Rooms", "Datadog Agent",

@@ -28,7 +28,7 @@ func TestNames_Cases(t *testing.T) {
 		{"<<<<@", "<<<<@"},
 		{`"<@>"`, `"<@>"`},
 		{"Michael Johnson approved", "[REDACTED:NAME] approved"},
-		{"Claude Code and Claude Sonnet", "Claude Code and Claude Sonnet"},
+		{"Jasmine Core and Amber Flux", "Jasmine Core and Amber Flux"},
 		{"Siobhan O'Brien", "[REDACTED:NAME]"},
 		{"O'", "O'"},
 		{"221B Baker Street, London NW1 6XE", "[REDACTED:ADDRESS]"},
