@@ -62,7 +62,7 @@ func openSidecar(cfg *config.Config, log *zap.Logger) (_ *sidecar, code int) {
 	// the key file may be gone once the epoch key file holds the key.
 	if _, err := os.Stat(epochFilePath(cfg)); cfg.Chain.EpochLength() <= 0 || err != nil {
 		if _, _, err := loadKeyring(cfg); err != nil {
-			return nil, fail(exitUsage, "%v", err)
+			return nil, fail(exitUsage, "%v", keyMissingHint(cfg, err))
 		}
 	}
 	red, err := newRedactor(cfg)

@@ -186,6 +186,21 @@ func chainKeys(cfg *config.Config, st spool.State) (chain.Key, uint64, chain.Key
 	}
 }
 
+// keyMissingHint adds to err, a key file that cannot be read, what the
+// operator must do when it is chain.key_file and no epoch key file could
+// stand in for it: the spool volume (an emptyDir after a reschedule) was
+// lost while the key was kept offline. The key of epoch 1 derives the
+// current epoch's key of the chain the sinks hold (adoptChain).
+func keyMissingHint(cfg *config.Config, err error) error {
+	if cfg.Chain.EpochLength() <= 0 || !strings.HasPrefix(err.Error(), "chain.key_file:") {
+		return err
+	}
+	return fmt.Errorf("%w; there is no epoch key file at %q either (the spool volume was lost, or this is the chain's first start): "+
+		"mount the key of epoch 1 as chain.key_file for one start (after a rotation, the newest key; the chain then continues from the sinks that hold it, "+
+		"its current key derived from that key, and the epoch key file is written again); after that start the key file may be removed",
+		err, epochFilePath(cfg))
+}
+
 // epochFilePath is where the current epoch's key is kept: beside the
 // spool, on the same volume.
 func epochFilePath(cfg *config.Config) string { return cfg.Spool.Path + ".epoch-key" }
