@@ -89,6 +89,12 @@ log:
 			sidecar = c
 		}
 	}
+	// The Secret may go once the chain runs: its volume is optional.
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == inject.VolumeKeys && (v.Secret == nil || v.Secret.Optional == nil || !*v.Secret.Optional) {
+			t.Fatalf("the keys volume is not an optional Secret: %+v", v)
+		}
+	}
 	key1 := []byte("KEY1-" + randHex(t, 32))
 	dirs := podVolumes(t, root, pod, map[string][]byte{inject.HMACKeyFile: key1}, map[string][]byte{inject.ConfigFile: []byte(cfgYAML)})
 	mapped := inPod(sidecar, dirs)

@@ -56,8 +56,11 @@ func podVolumes(t *testing.T, root string, pod *corev1.Pod, secret, configMap ma
 			}
 			mode = os.FileMode(*v.ConfigMap.DefaultMode)
 		case v.Secret != nil:
+			optional := v.Secret.Optional != nil && *v.Secret.Optional
 			for _, it := range v.Secret.Items {
-				files[it.Path] = secret[it.Key]
+				if b, ok := secret[it.Key]; ok || !optional { // an optional key missing is skipped
+					files[it.Path] = b
+				}
 			}
 			mode = os.FileMode(*v.Secret.DefaultMode)
 		default:
@@ -116,7 +119,9 @@ func freePort(t *testing.T) int32 {
 // volume holds, the keys of its Secret mounted read-only, the log and
 // spool emptyDirs as folders. The kubelet's probes (the container's own
 // paths and port) answer, and a line the agent writes into its mount of
-// the shared volume is stored in the in-pod SQLite sink.
+// the shared volume is stored in the in-pod SQLite sink. Restarted after
+// kill -9 with hmac.key gone from the Secret, the sidecar goes on from
+// the epoch key file, and verify with the key kept offline says valid.
 func TestE2E_Kubernetes_InjectedPodRuns(t *testing.T) {
 	// The names become folder names in the config's YAML: no commas.
 	t.Run("native-default-config", func(t *testing.T) { runInjectedPod(t, "native", false, "", "agents.support-bot") })
@@ -262,8 +267,14 @@ func runInjectedPod(t *testing.T, mode string, withConfigMap bool, chainAnnotati
 	}
 
 	// The kubelet restarts a sidecar that died, on the same volumes: the
-	// chain goes on.
+	// chain goes on, from the epoch key file now that the operator took
+	// hmac.key out of the (optional) Secret and keeps it offline.
 	p.kill9(t)
+	keys := &secretVolume{dir: dirs[inject.VolumeKeys], version: 1}
+	keys.update(t, map[string][]byte{inject.SigningKeyFile: signingPEM})
+	if err := os.Remove(keys.path(inject.HMACKeyFile)); err != nil { // as the kubelet does
+		t.Fatal(err)
+	}
 	again := exec.Command(bin, args...)
 	again.Env = cmd.Env
 	p = (&env{dir: root, runs: 1}).startCmd(t, again)
@@ -271,7 +282,11 @@ func runInjectedPod(t *testing.T, mode string, withConfigMap bool, chainAnnotati
 	waitForEvents(t, db, 2, p)
 	p.stop(t)
 	t.Setenv("POD_NAME", podName) // verify in the container has its environment
-	requireValid(t, cfgPath)
+	offline := filepath.Join(root, "offline-hmac.key")
+	writeFile(t, offline, hmacKey)
+	verifyCfg := filepath.Join(root, "verify.yaml")
+	writeFile(t, verifyCfg, []byte(strings.Replace(mapped(string(cfg)), keys.path(inject.HMACKeyFile), offline, 1)))
+	requireValid(t, verifyCfg)
 	requireNoKeyMaterialIn(t, p.stderr(), hmacKey, signingPEM)
 
 	// What the sidecar mounts read-only it left as it was (the test runs
@@ -279,7 +294,7 @@ func runInjectedPod(t *testing.T, mode string, withConfigMap bool, chainAnnotati
 	for name, want := range map[string][]string{
 		inject.VolumeLog:    {"events.jsonl"},
 		inject.VolumeConfig: {"..2026_11_26_10_00_01.1", "..data", inject.ConfigFile},
-		inject.VolumeKeys:   {"..2026_11_26_10_00_01.1", "..data", inject.HMACKeyFile, inject.SigningKeyFile},
+		inject.VolumeKeys:   {"..2026_11_26_10_00_02.2", "..data", inject.SigningKeyFile},
 	} {
 		ents, err := os.ReadDir(dirs[name])
 		if err != nil {

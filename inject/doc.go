@@ -22,7 +22,8 @@
 //     AnnotationDefaultConfig annotation and the sidecar reads through a
 //     downward API volume (a pod may mount no ConfigMap of another
 //     namespace, so the injector's defaults travel with the pod);
-//   - the keys from a Secret, mounted read-only.
+//   - the keys from a Secret, mounted read-only; the volume is optional,
+//     so that hmac.key can leave the Secret once the chain has started.
 //
 // Mutate computes the injected pod; Patch the JSON patch from the pod
 // before to the pod after; Handler serves AdmissionReview v1 requests.

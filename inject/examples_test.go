@@ -101,6 +101,9 @@ const keysComment = `#
 #   kubectl -n agents create secret generic audit-sidecar-keys \
 #     --from-file=hmac.key --from-file=signing.pem
 # (head -c 32 /dev/urandom > hmac.key; openssl genpkey -algorithm ed25519 -out signing.pem)
+# The Secret volume is optional: once the chain has started, the epoch key file
+# on the spool volume holds its key, and hmac.key is taken out of the Secret and
+# kept offline (docs/kubernetes.md, "Key lifecycle").
 #
 # The spool (and the in-pod SQLite sink, /var/lib/audit-sidecar/audit.db) is an
 # emptyDir: it lives as long as the pod. A pod rescheduled elsewhere starts a new

@@ -239,6 +239,12 @@ func volumes(s settings) []volume {
 			Items:       []keyToPath{{Key: ConfigFile, Path: ConfigFile}},
 		}}
 	}
+	// The keys' Secret, and each key in it, is optional: once the epoch
+	// key file on the spool volume holds the chain's key, the operator
+	// deletes hmac.key from the Secret (or the Secret, without a signing
+	// key) and the pod still starts; a start that needs a missing key
+	// fails in the sidecar, naming it and what to mount.
+	optional := true
 	return []volume{
 		{Name: VolumeLog, EmptyDir: &emptyDir{}},
 		{Name: VolumeSpool, EmptyDir: &emptyDir{}},
@@ -247,6 +253,7 @@ func volumes(s settings) []volume {
 			SecretName:  s.keySecret,
 			DefaultMode: &ro,
 			Items:       []keyToPath{{Key: HMACKeyFile, Path: HMACKeyFile}, {Key: SigningKeyFile, Path: SigningKeyFile}},
+			Optional:    &optional,
 		}},
 	}
 }

@@ -189,6 +189,7 @@ type secretVolume struct {
 	SecretName  string      `json:"secretName,omitempty"`
 	Items       []keyToPath `json:"items,omitempty"`
 	DefaultMode *int32      `json:"defaultMode,omitempty"`
+	Optional    *bool       `json:"optional,omitempty"`
 }
 
 type configMapVolume struct {
