@@ -62,6 +62,11 @@ func Mutate(pod []byte, ns string, o Options) (Result, error) {
 	}
 	o.Mode = s.mode
 	c := sidecarContainer(o)
+	if s.envSecret != "" {
+		// For ${VAR} in the ConfigMap's config (a sink's DSN): not
+		// optional, a config naming a variable cannot start without it.
+		c.EnvFrom = []envFromSource{{SecretRef: &secretEnvSource{Name: s.envSecret}}}
+	}
 	if s.mode == ModeNative {
 		always := "Always"
 		c.RestartPolicy = &always

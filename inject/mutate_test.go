@@ -131,6 +131,7 @@ func TestReview_ClassicModeAndConfigMap(t *testing.T) {
 	pod.Annotations[AnnotationMode] = "classic"
 	pod.Annotations[AnnotationConfigMap] = "support-bot-audit"
 	pod.Annotations[AnnotationKeySecret] = "support-bot-keys"
+	pod.Annotations[AnnotationEnvSecret] = "support-bot-audit-env"
 	pod.Annotations[AnnotationFormat] = "langchain"
 	got := patched(t, pod, review(t, testOpts, "agents", pod))
 	if len(got.Spec.InitContainers) != 0 || len(got.Spec.Containers) != 2 {
@@ -139,6 +140,10 @@ func TestReview_ClassicModeAndConfigMap(t *testing.T) {
 	c := got.Spec.Containers[1]
 	if c.Name != ContainerName || c.RestartPolicy != nil {
 		t.Errorf("classic sidecar %q restartPolicy %v", c.Name, c.RestartPolicy)
+	}
+	if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef == nil || c.EnvFrom[0].SecretRef.Name != "support-bot-audit-env" ||
+		c.EnvFrom[0].SecretRef.Optional != nil || c.EnvFrom[0].Prefix != "" || len(got.Spec.Containers[0].EnvFrom) != 0 {
+		t.Errorf("envFrom of the sidecar %+v, of the agent %+v", c.EnvFrom, got.Spec.Containers[0].EnvFrom)
 	}
 	checkRestricted(t, c.SecurityContext)
 	for _, v := range got.Spec.Volumes {

@@ -17,6 +17,7 @@ const (
 	AnnotationChainID       = "audit.fips-agents.io/chain-id"       // chain.id instead of namespace.owner
 	AnnotationConfigMap     = "audit.fips-agents.io/config-map"     // ConfigMap with config.yaml
 	AnnotationKeySecret     = "audit.fips-agents.io/key-secret"     // Secret with hmac.key and signing.pem
+	AnnotationEnvSecret     = "audit.fips-agents.io/env-secret"     // Secret whose keys are the sidecar's environment
 	AnnotationContainer     = "audit.fips-agents.io/container"      // the agent's container
 	AnnotationMode          = "audit.fips-agents.io/mode"           // native | classic
 	AnnotationStatus        = "audit.fips-agents.io/status"         // set to "injected"

@@ -17,6 +17,7 @@ type settings struct {
 	chainID   string
 	configMap string // "": the default config
 	keySecret string
+	envSecret string // "": none
 }
 
 // readSettings reads and checks pod's annotations; ns is the pod's
@@ -37,6 +38,7 @@ func readSettings(pod *podView, ns string, o Options) (settings, error) {
 		chainID:   a[AnnotationChainID],
 		configMap: a[AnnotationConfigMap],
 		keySecret: get(AnnotationKeySecret, DefaultKeySecret),
+		envSecret: a[AnnotationEnvSecret],
 	}
 	var probs []string
 	bad := func(key, format string, args ...any) {
@@ -59,6 +61,9 @@ func readSettings(pod *podView, ns string, o Options) (settings, error) {
 	}
 	if !dns1123().MatchString(s.keySecret) {
 		bad(AnnotationKeySecret, "not a Secret name")
+	}
+	if s.envSecret != "" && !dns1123().MatchString(s.envSecret) {
+		bad(AnnotationEnvSecret, "not a Secret name")
 	}
 	if s.chainID == "" {
 		s.chainID = defaultChainID(pod, ns)

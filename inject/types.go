@@ -103,6 +103,7 @@ type container struct {
 	Args                     []string         `json:"args,omitempty"`
 	Ports                    []containerPort  `json:"ports,omitempty"`
 	Env                      []envVar         `json:"env,omitempty"`
+	EnvFrom                  []envFromSource  `json:"envFrom,omitempty"`
 	Resources                resources        `json:"resources"`
 	RestartPolicy            *string          `json:"restartPolicy,omitempty"`
 	VolumeMounts             []volumeMount    `json:"volumeMounts,omitempty"`
@@ -123,6 +124,14 @@ type envVar struct {
 	Name      string        `json:"name"`
 	Value     string        `json:"value,omitempty"`
 	ValueFrom *envVarSource `json:"valueFrom,omitempty"`
+}
+
+type envFromSource struct {
+	SecretRef *secretEnvSource `json:"secretRef,omitempty"`
+}
+
+type secretEnvSource struct {
+	Name string `json:"name"`
 }
 
 type envVarSource struct {

@@ -123,6 +123,7 @@ func TestReview_CannotInject(t *testing.T) {
 		}},
 		{"chain id with another variable", AnnotationChainID, func(p *corev1.Pod) { p.Annotations[AnnotationChainID] = "a.${HOME}" }},
 		{"bad secret name", AnnotationKeySecret, func(p *corev1.Pod) { p.Annotations[AnnotationKeySecret] = "Keys!" }},
+		{"bad env secret name", AnnotationEnvSecret, func(p *corev1.Pod) { p.Annotations[AnnotationEnvSecret] = "Env!" }},
 		{"no such container", AnnotationContainer, func(p *corev1.Pod) { p.Annotations[AnnotationContainer] = "worker" }},
 		{"volume name taken", `"audit-sidecar-log" already exists`, func(p *corev1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: VolumeLog})
