@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/fips140"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,8 +12,6 @@ import (
 
 	"github.com/fips-agents/audit-sidecar/chain"
 	"github.com/fips-agents/audit-sidecar/config"
-	"github.com/fips-agents/audit-sidecar/envelope"
-	"github.com/fips-agents/audit-sidecar/parse"
 	"github.com/fips-agents/audit-sidecar/pipeline"
 	"github.com/fips-agents/audit-sidecar/query"
 	"github.com/fips-agents/audit-sidecar/sink"
@@ -42,8 +38,9 @@ type sidecar struct {
 
 // openSidecar opens every part of the sidecar in the order that fails a
 // bad start before it changes anything it need not: the config's files
-// first, then the spool (an unusable spool path fails before any sink
-// file or table is created), the sinks, the chain state, the ingester,
+// first (preflight, which check-config runs too), then the spool (an
+// unusable spool path fails before any sink file or table is created),
+// the sinks, the chain state, the ingester,
 // the source, and last the listeners. On failure it prints the reason,
 // naming the config key at fault, closes what it opened and returns nil
 // and the exit code.
@@ -54,37 +51,12 @@ func openSidecar(cfg *config.Config, log *zap.Logger) (_ *sidecar, code int) {
 			s.close()
 		}
 	}()
-	if cfg.Chain.RequireFIPS && !fips140.Enabled() {
-		return nil, fail(exitUsage, "chain.require_fips: Go's FIPS 140-3 mode is off (run with GODEBUG=fips140=on, or build with GOFIPS140=v1.0.0)")
+	pre, errs := preflight(cfg, log)
+	if errs != nil {
+		return nil, fail(exitUsage, "%v", errors.Join(errs...))
 	}
-
-	// The key files are checked before anything is created; with epochs,
-	// the key file may be gone once the epoch key file holds the key.
-	if _, err := os.Stat(epochFilePath(cfg)); cfg.Chain.EpochLength() <= 0 || err != nil {
-		if _, _, err := loadKeyring(cfg); err != nil {
-			return nil, fail(exitUsage, "%v", keyMissingHint(cfg, err))
-		}
-	}
-	red, err := newRedactor(cfg)
-	if err != nil {
-		return nil, fail(exitUsage, "%v", err)
-	}
-	var signer *chain.NoteSigner
-	if cfg.Chain.SigningKeyFile != "" {
-		if signer, err = chain.LoadSigner(cfg.Chain.SignerName, cfg.Chain.SigningKeyFile); err != nil {
-			return nil, fail(exitUsage, "chain.signing_key_file: %v", err)
-		}
-	}
-	var tokens []query.Token
-	if cfg.Server.ListenAddr() != "" {
-		if tokens, err = query.LoadTokens(cfg.Server.TokensFile); err != nil {
-			return nil, fail(exitUsage, "server.tokens_file: %v", err)
-		}
-	}
-	tlsFiles, tlsKey, err := loadTLS(cfg, log)
-	if err != nil {
-		return nil, fail(exitUsage, "%s: %v", tlsKey, err)
-	}
+	red, signer, tokens, tlsFiles := pre.redactor, pre.signer, pre.tokens, pre.tlsFiles
+	var err error
 	// The spool first, so that an unusable spool path fails the start
 	// before any sink file or table is created; a corrupt one is replaced
 	// once the sinks, which hold the chain's tail, are open.
@@ -152,18 +124,7 @@ func openSidecar(cfg *config.Config, log *zap.Logger) (_ *sidecar, code int) {
 		}
 	}
 
-	env, err := envelope.ParseKind(cfg.Source.Envelope)
-	if err != nil {
-		return nil, fail(exitUsage, "source.envelope: %v", err)
-	}
-	pcfg := parseConfig(cfg.Source)
-	if cfg.Source.IdentityPath != "" {
-		pcfg.Identities = parse.NewIdentities()
-	}
-	dialect, err := parse.New(pcfg)
-	if err != nil {
-		return nil, fail(exitUsage, "source.format: %v", err)
-	}
+	env, pcfg, dialect := pre.envelope, pre.parse, pre.dialect
 	multi := tailer.IsPattern(cfg.Source.Path)
 	start := fipsFacts()
 	start["version"], start["kid"], start["redaction_policy"] = version, key.ID, red.Policy()

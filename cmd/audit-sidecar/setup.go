@@ -46,6 +46,20 @@ func fipsFacts() map[string]any {
 
 // loadConfig parses --config (and extra flags) and loads the file.
 func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (*config.Config, int) {
+	path, code := configFlag(name, args, extra)
+	if path == "" {
+		return nil, code
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, fail(exitUsage, "%v", err)
+	}
+	return cfg, exitOK
+}
+
+// configFlag parses --config (and extra flags) and returns the path ("" and
+// the exit code if there is none).
+func configFlag(name string, args []string, extra func(*flag.FlagSet)) (string, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	path := fs.String("config", "", "config file (YAML)")
@@ -53,19 +67,15 @@ func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (*config.
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, exitUsage
+		return "", exitUsage
 	}
 	if *path == "" {
-		return nil, fail(exitUsage, "%s: --config is required", name)
+		return "", fail(exitUsage, "%s: --config is required", name)
 	}
 	if fs.NArg() > 0 {
-		return nil, fail(exitUsage, "%s: unexpected argument %q", name, fs.Arg(0))
+		return "", fail(exitUsage, "%s: unexpected argument %q", name, fs.Arg(0))
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return nil, fail(exitUsage, "%v", err)
-	}
-	return cfg, exitOK
+	return *path, exitOK
 }
 
 func newLogger(level string) *zap.Logger {
