@@ -41,11 +41,8 @@ func parseInjectFlags(args []string) (*injectFlags, int) {
 	fs.StringVar(&o.MemoryRequest, "memory-request", "64Mi", "the sidecar's memory request")
 	fs.StringVar(&o.MemoryLimit, "memory-limit", "256Mi", "the sidecar's memory limit")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK
-		}
-		return nil, exitUsage
+	if ok, code := parseFlags(fs, args); !ok {
+		return nil, code
 	}
 	if fs.NArg() > 0 {
 		return nil, fail(exitUsage, "inject: unexpected argument %q", fs.Arg(0))

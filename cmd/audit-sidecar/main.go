@@ -55,7 +55,7 @@ func dispatch(args []string) int {
 	case "inject":
 		return injectCmd(args[1:])
 	case "version", "--version", "-v":
-		return versionCmd()
+		return versionCmd(args[1:])
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return exitOK

@@ -26,6 +26,10 @@ import (
 // spoolCheckCmd is the child process of checkSpool: it reads every page
 // of the spool file and exits 0 if it is sound. Not in the usage text.
 func spoolCheckCmd(args []string) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fmt.Println("usage: audit-sidecar spool-check PATH   (the child process of run's start-up spool check)")
+		return exitOK
+	}
 	if len(args) != 1 {
 		return fail(exitUsage, "usage: audit-sidecar spool-check PATH")
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -19,7 +18,13 @@ import (
 	"github.com/fips-agents/audit-sidecar/spool"
 )
 
-func versionCmd() int {
+func versionCmd(args []string) int {
+	if ok, code := parseFlags(flag.NewFlagSet("version", flag.ContinueOnError), args); !ok {
+		return code
+	}
+	if len(args) > 0 {
+		return fail(exitUsage, "version: unexpected argument %q", args[0])
+	}
 	f := fipsFacts()
 	fmt.Printf("audit-sidecar %s (%s, %s/%s)\nfips140 mode: %v (enforced: %v)\nfips140 module: %s\nGOFIPS140 build setting: %s\n",
 		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, f["fips140"], f["fips140_enforced"], f["fips140_module"], f["gofips140"])
@@ -61,13 +66,12 @@ func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (*config.
 // the exit code if there is none).
 func configFlag(name string, args []string, extra func(*flag.FlagSet)) (string, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
 	path := fs.String("config", "", "config file (YAML)")
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return "", exitUsage
+	if ok, code := parseFlags(fs, args); !ok {
+		return "", code
 	}
 	if *path == "" {
 		return "", fail(exitUsage, "%s: --config is required", name)

@@ -42,9 +42,8 @@ func verifyCmd(args []string) int {
 	maxAge := fs.Duration("max-age", 0, "freshness bound: the newest checkpoint of each chain must be younger")
 	asJSON := fs.Bool("json", false, "print a machine-readable report")
 	report := fs.String("report", "", "also write the verdict for people, as a self-contained HTML file")
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "verify: unexpected argument %q", fs.Arg(0))
