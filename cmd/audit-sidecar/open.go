@@ -72,6 +72,7 @@ func openSidecar(cfg *config.Config, log *zap.Logger) (_ *sidecar, code int) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg)
 	metrics := pipeline.NewMetrics(reg)
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
 	sinks, queryable, err := openSinks(openCtx, cfg, metrics, log)

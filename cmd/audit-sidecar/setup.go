@@ -30,6 +30,9 @@ func versionCmd(args []string) int {
 		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, f["fips140"], f["fips140_enforced"], f["fips140_module"], f["gofips140"])
 	if t := toolFacts(); t.Revision != "" {
 		fmt.Printf("vcs revision: %s %s (modified: %v)\n", t.Revision, t.RevisionTime, t.Modified)
+	} else {
+		// Built outside a VCS checkout, or with -buildvcs=false.
+		fmt.Println("vcs revision: unknown")
 	}
 	return exitOK
 }
