@@ -9,12 +9,13 @@ import (
 	"testing"
 )
 
-// build builds the binary from the module in dir with -buildvcs as given.
-func build(t *testing.T, dir string, vcs bool) string {
+// build builds the binary from the module in dir with -buildvcs as given
+// and extra build flags.
+func build(t *testing.T, dir string, vcs bool, extra ...string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "audit-sidecar")
 	flag := "-buildvcs=" + strconv.FormatBool(vcs)
-	cmd := exec.Command("go", "build", "-trimpath", flag, "-o", out, "./cmd/audit-sidecar")
+	cmd := exec.Command("go", append(append([]string{"build", "-trimpath", flag, "-o", out}, extra...), "./cmd/audit-sidecar")...)
 	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", flag, err, b)
@@ -53,6 +54,14 @@ func TestE2E_Version_VCSRevision(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "\nvcs revision: unknown\n") || !strings.HasPrefix(string(out), "audit-sidecar ") {
 		t.Errorf("version with -buildvcs=false:\n%s", out)
+	}
+	// The image's build, whose context has no .git, passes the revision.
+	out, err = exec.Command(build(t, root, false, "-ldflags", "-X main.revision="+rev), "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "\nvcs revision: "+rev+"\n") {
+		t.Errorf("version with -X main.revision=%s:\n%s", rev, out)
 	}
 }
 

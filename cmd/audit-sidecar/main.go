@@ -10,6 +10,11 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// revision is the VCS revision, set at build time with -ldflags
+// "-X main.revision=..." where Go cannot read it (a build context
+// without .git); the build's own VCS facts win when it has them.
+var revision = ""
+
 // Exit codes.
 const (
 	exitOK           = 0

@@ -33,6 +33,9 @@ func toolFacts() verify.Tool {
 			}
 		}
 	}
+	if t.Revision == "" {
+		t.Revision = revision
+	}
 	return t
 }
 

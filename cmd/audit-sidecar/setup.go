@@ -28,9 +28,12 @@ func versionCmd(args []string) int {
 	f := fipsFacts()
 	fmt.Printf("audit-sidecar %s (%s, %s/%s)\nfips140 mode: %v (enforced: %v)\nfips140 module: %s\nGOFIPS140 build setting: %s\n",
 		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, f["fips140"], f["fips140_enforced"], f["fips140_module"], f["gofips140"])
-	if t := toolFacts(); t.Revision != "" {
+	switch t := toolFacts(); {
+	case t.RevisionTime != "": // from the build's own VCS facts
 		fmt.Printf("vcs revision: %s %s (modified: %v)\n", t.Revision, t.RevisionTime, t.Modified)
-	} else {
+	case t.Revision != "": // from -X main.revision
+		fmt.Printf("vcs revision: %s\n", t.Revision)
+	default:
 		// Built outside a VCS checkout, or with -buildvcs=false.
 		fmt.Println("vcs revision: unknown")
 	}
