@@ -65,6 +65,7 @@ func TestE2E_CheckConfig_EveryProblem(t *testing.T) {
 	blocker := filepath.Join(e.dir, "blocker")
 	writeFile(t, blocker, []byte("a file where a folder goes"))
 	e.spoolPath = filepath.Join(blocker, "spool.db")
+	e.chainExtra = "  signing_key_file: " + filepath.Join(e.dir, "no-signing.pem") + "\n  checkpoint_every: 10\n  witness_dir: " + filepath.Join(blocker, "witness") + "\n"
 	cfg := e.configYAML("")
 	cfg = strings.Replace(cfg, `listen: "127.0.0.1:0"`, `listen: "`+busy.Addr().String()+`"`, 1)
 	cfg = strings.Replace(cfg, "  tokens_file:", "  tls: {cert_file: "+filepath.Join(e.dir, "no.crt")+", key_file: "+filepath.Join(e.dir, "no.key")+"}\n  admin_listen: \"127.0.0.1:notaport\"\n  tokens_file:", 1)
@@ -75,7 +76,7 @@ func TestE2E_CheckConfig_EveryProblem(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	for _, key := range []string{"chain.key_file:", "server.tokens_file:", "server.tls.",
-		"server.listen:", "server.admin_listen:", "spool.path:"} {
+		"server.listen:", "server.admin_listen:", "spool.path:", "chain.signing_key_file:", "chain.witness_dir:"} {
 		if !strings.Contains(errOut, "audit-sidecar: "+key) {
 			t.Errorf("no line for %s in:\n%s", key, errOut)
 		}

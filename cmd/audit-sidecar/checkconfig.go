@@ -70,8 +70,8 @@ func checkListenAddrs(cfg *config.Config) []error {
 }
 
 // checkFolders checks that the spool's folder (which holds the epoch key
-// file too) and each SQLite sink's folder can be written, or created in
-// the nearest folder that exists.
+// file too), chain.witness_dir and each SQLite sink's folder can be
+// written, or created in the nearest folder that exists.
 func checkFolders(cfg *config.Config) []error {
 	var errs []error
 	check := func(key, path string) {
@@ -80,6 +80,11 @@ func checkFolders(cfg *config.Config) []error {
 		}
 	}
 	check("spool.path", cfg.Spool.Path)
+	if cfg.Chain.WitnessDir != "" {
+		if err := writableFolder(cfg.Chain.WitnessDir); err != nil {
+			errs = append(errs, fmt.Errorf("chain.witness_dir: %w", err))
+		}
+	}
 	for i, s := range cfg.Sinks {
 		if s.Type == "sqlite" {
 			check(fmt.Sprintf("sinks[%d].path", i), s.Path)
