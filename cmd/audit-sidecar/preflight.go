@@ -33,7 +33,8 @@ type checked struct {
 // chain.require_fips, the key files, the redaction policy, the signing
 // key, the tokens file, the TLS files, the envelope and the dialect. It
 // opens nothing that stays open and creates no file; `run` and
-// `check-config` both call it. Nothing it returns holds a secret's text.
+// `check-config` both call it. Its errors name files and keys, never a
+// key's or a token's text.
 func preflight(cfg *config.Config, log *zap.Logger) (*checked, []error) {
 	var c checked
 	var errs []error
