@@ -48,17 +48,9 @@ func Object(s []byte, fn func(key, val []byte) error) error {
 		if err := fn(key, s[i:vEnd]); err != nil {
 			return err
 		}
-		i = skipWS(s, vEnd)
-		if i >= len(s) {
-			return syntaxErr(i)
-		}
-		switch s[i] {
-		case ',':
-			i = skipWS(s, i+1)
-		case '}':
-			return trailing(s, i+1)
-		default:
-			return syntaxErr(i)
+		var done bool
+		if i, done, err = afterMember(s, vEnd, '}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -269,17 +261,25 @@ func Array(s []byte, fn func(val []byte) error) error {
 		if err := fn(s[i:vEnd]); err != nil {
 			return err
 		}
-		i = skipWS(s, vEnd)
-		if i >= len(s) {
-			return syntaxErr(i)
-		}
-		switch s[i] {
-		case ',':
-			i = skipWS(s, i+1)
-		case ']':
-			return trailing(s, i+1)
-		default:
-			return syntaxErr(i)
+		var done bool
+		if i, done, err = afterMember(s, vEnd, ']'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// afterMember reads what follows a member of an object or an array ending
+// at vEnd: a comma, and then next is where the next member starts; or
+// close, and then done is set and err says whether only blanks follow.
+func afterMember(s []byte, vEnd int, close byte) (next int, done bool, err error) {
+	i := skipWS(s, vEnd)
+	switch {
+	case i >= len(s):
+		return 0, false, syntaxErr(i)
+	case s[i] == ',':
+		return skipWS(s, i+1), false, nil
+	case s[i] == close:
+		return 0, true, trailing(s, i+1)
+	}
+	return 0, false, syntaxErr(i)
 }
