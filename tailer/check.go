@@ -69,7 +69,7 @@ func (r *run) check(now time.Time) bool {
 		r.learn(sibs, serr == nil)
 		return changed
 	}
-	return r.switchTo(now) || changed
+	return r.switchTo() || changed
 }
 
 // unseenCopies queues before g, the generation at the path, the siblings
@@ -296,7 +296,7 @@ func (g *gen) growHead(head []byte) {
 // switchTo opens the new generation at the path and queues it after the
 // open ones, which get their drain deadline, and in age order among any
 // generations that were born and rotated away unseen between two checks.
-func (r *run) switchTo(now time.Time) bool {
+func (r *run) switchTo() bool {
 	f, id, _, err := r.openPath()
 	if f == nil && err == nil {
 		return false // renamed away between stat and open (the next check sees its successor), or refused
@@ -311,8 +311,11 @@ func (r *run) switchTo(now time.Time) bool {
 		return false
 	}
 	appeared := len(r.gens) == 0
-	deadline := now.Add(r.cfg.RotateDrain)
 	sibs, unseen, split, serr := r.unseenSiblings(id.inode(), f)
+	// From the end of the listing, not from when the look began: a process
+	// stopped (SIGSTOP) in between would find the drain over before it
+	// began.
+	deadline := time.Now().Add(r.cfg.RotateDrain)
 	if serr != nil {
 		r.retry("list rotated", serr)
 	}

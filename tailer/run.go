@@ -192,9 +192,14 @@ func (r *run) loop(ctx context.Context, out chan<- Line, resume *Position) error
 			r.recovered("read")
 		}
 		// A read that began after the drain deadline and reached the end has
-		// everything written before the deadline: the generation is done.
+		// everything written before the deadline: the generation is done,
+		// if it still holds what was read. The last look may be older than
+		// the read (a process stopped by SIGSTOP in between): one truncated
+		// and written again since (copytruncate) is read again instead.
 		if eof && g.successor && (moved || !began.Before(g.drainUntil)) {
-			r.retire(g)
+			if !r.verify(g) {
+				r.retire(g)
+			}
 			continue
 		}
 		if err != nil || eof || time.Since(r.lastCheck) >= r.cfg.Poll {

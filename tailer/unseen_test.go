@@ -174,3 +174,35 @@ func TestTailer_RotatedTwiceBetweenOpenAndListing(t *testing.T) {
 	}
 	wantTexts(t, linesOf(got), cat(a, b, c, d, []string{"END"}))
 }
+
+// TestTailer_TruncatedBetweenItsLastLookAndItsRetirement: a look finds the
+// generation being read (a) whole and the path rotated; before a is
+// retired it is truncated and written again with fewer bytes than were
+// read (copytruncate, then more lines, while the tailer was stopped by
+// SIGSTOP between the two). The retirement must see that a no longer
+// holds what was read: its new lines are read, not passed over.
+func TestTailer_TruncatedBetweenItsLastLookAndItsRetirement(t *testing.T) {
+	path := logPath(t)
+	a, x, b := padded(numbered("a", 0, 3), 200), numbered("x", 0, 2), numbered("b", 0, 3)
+	writeFile(t, path, joinLines(a))
+	var armed, fired atomic.Bool
+	cfg := testConfig(path)
+	cfg.RotateDrain = time.Nanosecond // the drain is over when the look ends
+	cfg.listing = func() {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		writeFile(t, path+".1", joinLines(x)) // truncated and written again
+		fired.Store(true)
+	}
+	h := startTailer(t, cfg, nil)
+	h.waitN(len(a))
+	rename(t, path, path+".1")
+	armed.Store(true)
+	writeFile(t, path, joinLines(b)+"END\n")
+	got := h.waitText("END")
+	if !fired.Load() {
+		t.Fatal("no look listed the siblings after the rotation")
+	}
+	wantTexts(t, linesOf(got), cat(a, x, b, []string{"END"}))
+}
