@@ -18,7 +18,7 @@ func BenchmarkGen_Consume(b *testing.B) {
 	b.SetBytes(int64(len(chunk)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := g.consume(context.Background(), out, chunk, DefaultMaxLineBytes, read); err != nil {
+		if err := g.consume(context.Background(), out, chunk, DefaultMaxLineBytes, carry{read: read}); err != nil {
 			b.Fatal(err)
 		}
 		for range len(chunk) / len(line) {

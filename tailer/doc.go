@@ -106,7 +106,12 @@
 //     copied, truncated and written again between two looks, before a byte
 //     of it was read) is read when it is found: if that is after the
 //     file's new lines were read, its lines come after them, out of the
-//     order they were written in, but once and not lost.
+//     order they were written in, but once and not lost. Such a copy looks
+//     older than the file it was taken from, so a restart placing
+//     generations by time would pass over it: every position carries the
+//     generations queued after its own (Position.Queued), and a restart
+//     reads those first, in that order. One found and not yet carried by a
+//     committed position when the sidecar is killed is still passed over.
 //   - Siblings are looked for (after a restart, or for rotations between
 //     two checks) beside the file the path resolves to, under that file's
 //     name. A generation renamed to another directory, or to a name not

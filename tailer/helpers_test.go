@@ -38,7 +38,8 @@ type harness struct {
 
 	mu       sync.Mutex
 	lines    []Line
-	advances []Line // Line.Advance, kept apart: most tests look at lines
+	advances []Line   // Line.Advance, kept apart: most tests look at lines
+	last     Position // the last position handed out (what a caller persists)
 	stopped  bool
 }
 
@@ -67,6 +68,9 @@ func startTailer(t *testing.T, cfg Config, resume *Position) *harness {
 			select {
 			case l := <-out:
 				h.mu.Lock()
+				if !l.Next.IsZero() {
+					h.last = l.Next
+				}
 				if l.Advance {
 					h.advances = append(h.advances, l)
 				} else {

@@ -29,11 +29,11 @@ func TestGen_LongLineAllocatesTwiceItsLength(t *testing.T) {
 		var l Line
 		n := bytesAllocated(func() {
 			for off := 0; off < lineLen; off += readBufSize {
-				if err := g.consume(context.Background(), out, line[off:off+readBufSize], maxLen, nil); err != nil {
+				if err := g.consume(context.Background(), out, line[off:off+readBufSize], maxLen, carry{}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := g.consume(context.Background(), out, []byte("\n"), maxLen, nil); err != nil {
+			if err := g.consume(context.Background(), out, []byte("\n"), maxLen, carry{}); err != nil {
 				t.Fatal(err)
 			}
 			l = <-out

@@ -145,7 +145,7 @@ func appendDoubling(b, seg []byte, maxLen int) []byte {
 
 // finish turns the assembled line (whose "\n" was just read) into a Line
 // and moves next past it. text, when not nil, is the whole line, copied.
-func (g *gen) finish(text []byte, read []ReadGen) Line {
+func (g *gen) finish(text []byte, h carry) Line {
 	l := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next}
 	if text != nil {
 		l.Text, l.FullLen = text, int64(len(text))
@@ -164,14 +164,14 @@ func (g *gen) finish(text []byte, read []ReadGen) Line {
 	g.next += l.FullLen + 1
 	g.setTail(l.Text, l.Truncated)
 	l.Next = g.position()
-	l.Next.Read = read
+	l.Next.Read, l.Next.Queued = h.read, h.queued
 	g.resetLine()
 	return l
 }
 
 // consume hands out the complete lines in chunk, which was read at
 // g.readOff, and keeps the trailing partial line for the next read.
-func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen int, read []ReadGen) error {
+func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen int, h carry) error {
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {
@@ -182,10 +182,10 @@ func (g *gen) consume(ctx context.Context, out chan<- Line, chunk []byte, maxLen
 		}
 		var l Line
 		if g.lineLen == 0 && i <= maxLen {
-			l = g.finish(bytes.Clone(chunk[:i]), read)
+			l = g.finish(bytes.Clone(chunk[:i]), h)
 		} else {
 			g.add(chunk[:i], maxLen)
-			l = g.finish(nil, read)
+			l = g.finish(nil, h)
 		}
 		g.readOff += int64(i + 1)
 		g.seen = max(g.seen, g.readOff)
@@ -226,7 +226,7 @@ func (r *run) readAvailable(ctx context.Context, out chan<- Line, g *gen, budget
 			if fi, err := g.f.Stat(); err == nil {
 				g.mtime = fi.ModTime().UnixNano()
 			}
-			if err := g.consume(ctx, out, r.buf[:n], r.cfg.MaxLineBytes, r.read); err != nil {
+			if err := g.consume(ctx, out, r.buf[:n], r.cfg.MaxLineBytes, r.carry()); err != nil {
 				return false, err
 			}
 		}

@@ -43,6 +43,9 @@ type run struct {
 	// read are the last generations retired, carried in every Position
 	// (replaced, never changed in place: lines handed out share it).
 	read []ReadGen
+	// queued is the last Position.Queued made (see queue), sentQueue the
+	// one the last position handed out carried.
+	queued, sentQueue []ReadGen
 	// gaps are lost ranges found by checks, to hand out before more lines.
 	gaps []Line
 
@@ -163,10 +166,16 @@ func (r *run) loop(ctx context.Context, out chan<- Line, resume *Position) error
 		for len(r.gaps) > 0 {
 			select {
 			case out <- r.gaps[0]:
+				if !r.gaps[0].Next.IsZero() {
+					r.sentQueue = r.gaps[0].Next.Queued
+				}
 				r.gaps = r.gaps[1:]
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		if err := r.sendQueue(ctx, out); err != nil {
+			return err
 		}
 		if len(r.gens) == 0 {
 			if !r.check(time.Now()) {
@@ -234,16 +243,14 @@ func (r *run) retire(g *gen) {
 	_ = g.f.Close()
 	r.rememberRetired(g.id)
 	if g.lineLen == 0 && len(r.gens) > 1 {
-		next := r.gens[1].position()
-		next.Read = r.read
+		next := r.positionAt(1)
 		r.gaps = append(r.gaps, Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next, Advance: true, Next: next})
 	}
 	if g.lineLen > 0 {
 		gap := Line{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Offset: g.next,
 			Gap: &Gap{From: g.next, To: g.next + g.lineLen, Reason: GapUnterminated}}
 		if len(r.gens) > 1 {
-			gap.Next = r.gens[1].position() // reading goes on there
-			gap.Next.Read = r.read
+			gap.Next = r.positionAt(1) // reading goes on there
 		}
 		r.gaps = append(r.gaps, gap)
 	}

@@ -138,11 +138,25 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		}
 		return r.placeAfterDeleted(p, sibs, cur, curID, copied)
 	}
-	// sibs is sorted oldest first: what follows the saved generation is
-	// newer. An inode under two names (a hard link) is queued once.
+	// What was queued after it before the stop comes first, in that order
+	// (see Position.Queued); then sibs, sorted oldest first: what follows
+	// the saved generation is newer. An inode under two names (a hard
+	// link) is queued once.
 	queued := []inode{want.inode()}
+	if cur != nil {
+		queued = append(queued, curID.inode())
+	}
+	q, err := r.queuedOnDisk(p, sibs, queued)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	gens = append(gens, q...)
+	for _, g := range q {
+		queued = append(queued, g.id.inode())
+	}
 	for _, s := range sibs[saved+1:] {
-		if cur != nil && s.ino == curID.inode() || slices.Contains(queued, s.ino) {
+		if slices.Contains(queued, s.ino) {
 			continue
 		}
 		queued = append(queued, s.ino)
@@ -208,6 +222,18 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 	if copied != nil {
 		skip = append(skip, copied.id.inode())
 	}
+	// What was queued after it before the stop comes first, in that order.
+	q, err := r.queuedOnDisk(p, sibs, skip)
+	if err != nil {
+		for _, g := range gens {
+			_ = g.f.Close()
+		}
+		return nil, err
+	}
+	gens = append(gens, q...)
+	for _, g := range q {
+		skip = append(skip, g.id.inode())
+	}
 	// Equal times are read: a coarse clock may give a newer generation
 	// the time the saved one was last seen at.
 	newer, err := r.newerSiblings(p, sibs, p.MTime-1, skip...)
@@ -233,12 +259,11 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 		gap := Line{Path: p.Path, Dev: p.Dev, Ino: p.Ino, Offset: p.Offset,
 			Gap: &Gap{From: p.Offset, To: -1, Reason: GapDeleted}}
 		if len(gens) > 0 {
-			gap.Next = gens[0].position()
+			gap.Next = positionIn(gens, 0, r.read)
 		} else {
 			// Nothing to read yet: what is written from now on is newer.
-			gap.Next = Position{Path: r.cfg.Path, MTime: time.Now().UnixNano()}
+			gap.Next = Position{Path: r.cfg.Path, MTime: time.Now().UnixNano(), Read: r.read}
 		}
-		gap.Next.Read = r.read
 		r.gaps = append(r.gaps, gap)
 	}
 	deadline := time.Now().Add(r.cfg.RotateDrain)
@@ -297,10 +322,22 @@ func (r *run) placeUnseen(p Position, sibs []sibling, cur *os.File, curID FileID
 	if cur != nil {
 		skip = append(skip, curID.inode())
 	}
-	gens, err := r.newerSiblings(p, sibs, p.MTime, skip...)
+	// What was queued after it before the stop comes first, in that order.
+	gens, err := r.queuedOnDisk(p, sibs, skip)
 	if err != nil {
 		return nil, err
 	}
+	for _, g := range gens {
+		skip = append(skip, g.id.inode())
+	}
+	newer, err := r.newerSiblings(p, sibs, p.MTime, skip...)
+	if err != nil {
+		for _, g := range gens {
+			_ = g.f.Close()
+		}
+		return nil, err
+	}
+	gens = append(gens, newer...)
 	if len(gens) > 0 {
 		r.log.Info("no byte of the saved generation was read; reading the generations modified after it first",
 			zap.String("path", r.cfg.Path), zap.Int("newer", len(gens)))

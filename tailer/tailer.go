@@ -121,6 +121,13 @@ type Position struct {
 	// to be new, whatever their names and times say now (a copytruncate
 	// copy read before, an older generation with the same coarse time).
 	Read []ReadGen `json:"read,omitempty"`
+	// Queued are the generations queued to be read after this one, in
+	// reading order (at most MaxQueued; those with no byte yet are left
+	// out): after a restart the ones still on disk are read in that order,
+	// before any other. Times alone would pass over one of them that
+	// looks older than this one: a copytruncate copy of bytes never read,
+	// found after the lines written to the file since had been read.
+	Queued []ReadGen `json:"queued,omitempty"`
 	// Tail is the SHA-256 of the TailLen (at most TailSize) bytes just
 	// before Offset: the end of the last line read. A copytruncate copy of
 	// the generation holds them at the same place; another generation
@@ -156,6 +163,9 @@ type ReadGen struct {
 // MaxReadHistory bounds Position.Read. Generations no longer on disk
 // are dropped from it first.
 const MaxReadHistory = 32
+
+// MaxQueued bounds Position.Queued.
+const MaxQueued = 32
 
 // IsZero reports whether p is the zero Position (no position at all).
 func (p Position) IsZero() bool { return p.Path == "" && p.Dev == 0 && p.Ino == 0 && p.Offset == 0 }

@@ -206,3 +206,37 @@ func TestTailer_TruncatedBetweenItsLastLookAndItsRetirement(t *testing.T) {
 	}
 	wantTexts(t, linesOf(got), cat(a, x, b, []string{"END"}))
 }
+
+// TestTailer_RestartReadsWhatWasQueued: a generation found while another
+// is being drained is queued after it; one that looks older than it (a
+// copytruncate copy of bytes never read keeps the time of the copy, older
+// than the lines written to the file since) would be passed over by a
+// restart that places generations by time. The position handed out says
+// what is queued, and a restart from it reads it before the newer ones.
+func TestTailer_RestartReadsWhatWasQueued(t *testing.T) {
+	path := logPath(t)
+	a, c, b := numbered("a", 0, 3), numbered("c", 0, 3), numbered("b", 0, 3)
+	writeFile(t, path, joinLines(a))
+	cfg := testConfig(path)
+	cfg.RotateDrain = time.Hour // a stays first until the stop
+	h := startTailer(t, cfg, nil)
+	h.waitN(len(a))
+	writeFile(t, path+".2", joinLines(c))
+	setMtime(t, path+".2", time.Hour) // older than a
+	rename(t, path, path+".1")
+	writeFile(t, path, joinLines(b)+"END\n")
+	h.waitLog("file rotated")
+	h.waitChecks(1)
+	got := h.stop()
+	wantTexts(t, linesOf(got), a) // nothing read past a before the stop
+	h.mu.Lock()
+	pos := h.last
+	h.mu.Unlock()
+	if len(pos.Queued) != 2 {
+		t.Fatalf("the last position queues %d generations, want 2 (the copy and the file at the path): %+v", len(pos.Queued), pos)
+	}
+
+	h2 := startTailer(t, testConfig(path), &pos)
+	got = h2.waitText("END")
+	wantTexts(t, linesOf(got), cat(c, b, []string{"END"}))
+}
