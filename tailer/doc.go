@@ -110,8 +110,13 @@
 //     older than the file it was taken from, so a restart placing
 //     generations by time would pass over it: every position carries the
 //     generations queued after its own (Position.Queued), and a restart
-//     reads those first, in that order. One found and not yet carried by a
-//     committed position when the sidecar is killed is still passed over.
+//     reads those first, in that order. One found just before a kill, or
+//     not found at all, is known at the next start by its time: modified
+//     after the generation the position is in was opened (Position.Opened)
+//     and neither read before, queued, nor a copy of what that generation
+//     begins with. A copy of read bytes shorter than the fingerprint,
+//     taken of a generation that is gone at the start, cannot be told
+//     from one of bytes never read: it is read again.
 //   - Siblings are looked for (after a restart, or for rotations between
 //     two checks) beside the file the path resolves to, under that file's
 //     name. A generation renamed to another directory, or to a name not

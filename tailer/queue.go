@@ -1,8 +1,13 @@
 package tailer
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"slices"
+	"time"
+
+	"go.uber.org/zap"
 )
 
 // carry is what every position handed out carries besides the generation
@@ -124,4 +129,60 @@ func (r *run) queuedOnDisk(p Position, sibs []sibling, skip []inode) ([]*gen, er
 		gens = append(gens, g)
 	}
 	return gens, nil
+}
+
+// unreadCopies opens, oldest first, the siblings that can only be copies
+// of bytes p's generation held before a truncation and that were never
+// read (see Position.Opened): modified at or after p.Opened and before
+// upto, and neither one of skip, nor read before, nor empty, nor a copy
+// of what p's generation begins with (compared with saved, the generation
+// itself when it is still on disk, else with p's fingerprint). They are
+// read whole and at once: a copy is complete when it is found.
+func (r *run) unreadCopies(p Position, sibs []sibling, upto int64, saved *os.File, skip []inode) ([]*gen, error) {
+	if p.Opened == 0 {
+		return nil, nil // saved by a version that did not say
+	}
+	var savedHead []byte
+	if saved != nil {
+		var err error
+		if savedHead, err = readHead(saved); err != nil {
+			return nil, err
+		}
+	}
+	var gens []*gen
+	for _, s := range sibs {
+		if t := s.mtime.UnixNano(); t < p.Opened || t >= upto || slices.Contains(skip, s.ino) ||
+			slices.ContainsFunc(gens, func(g *gen) bool { return g.id.inode() == s.ino }) {
+			continue
+		}
+		g, fi, err := r.o.openSibling(s, 0)
+		if err != nil {
+			for _, g := range gens {
+				_ = g.f.Close()
+			}
+			return nil, err
+		}
+		if g == nil {
+			continue
+		}
+		head, err := readHead(g.f)
+		if err != nil || fi.Size() == 0 || r.seenBefore(g) || p.HeadLen > 0 && headMatches(head, p.FileID()) ||
+			len(savedHead) > 0 && (bytes.HasPrefix(savedHead, head) || bytes.HasPrefix(head, savedHead)) {
+			_ = g.f.Close()
+			continue
+		}
+		g.successor, g.drainUntil = true, time.Now()
+		r.log.Info("reading a copy of bytes never read, made while the saved generation was open",
+			zap.String("path", s.path), zap.Int64("size", fi.Size()))
+		r.cfg.Observer.Truncated()
+		gens = append(gens, g)
+	}
+	return gens, nil
+}
+
+// keepOpened carries p.Opened to g, p's generation opened again.
+func keepOpened(g *gen, p Position) {
+	if p.Opened != 0 && p.Opened < g.openedMTime {
+		g.openedMTime = p.Opened
+	}
 }

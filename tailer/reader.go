@@ -108,7 +108,7 @@ func (g *gen) resetLine() {
 
 func (g *gen) position() Position {
 	return Position{Path: g.path, Dev: g.id.Dev, Ino: g.id.Ino, Head: g.id.Head, HeadLen: g.id.HeadLen, Offset: g.next, MTime: g.mtime,
-		Tail: g.tail, TailLen: g.tailLen}
+		Opened: g.openedMTime, Tail: g.tail, TailLen: g.tailLen}
 }
 
 // add appends seg, a piece of the line being assembled, keeping at most

@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -87,8 +88,13 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		}
 		if ok {
 			g := newGen(cur, r.cfg.Path, curID, p.Offset)
+			keepOpened(g, p)
 			r.checkResumeSize(g, curFI.Size())
-			return []*gen{g}, nil
+			missed, err := r.unreadCopies(p, sibs, curFI.ModTime().UnixNano()+1, cur, []inode{curID.inode()})
+			if err != nil {
+				return nil, err
+			}
+			return append(missed, g), nil
 		}
 	}
 
@@ -117,6 +123,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 			}
 			continue
 		}
+		keepOpened(g, p)
 		r.checkResumeSize(g, fi.Size())
 		gens, saved = append(gens, g), i
 		break
@@ -171,6 +178,17 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 			gens = append(gens, g)
 		}
 	}
+	// Copies of bytes it held that were never read come right after it.
+	upto := int64(math.MaxInt64)
+	if fi, err := gens[0].f.Stat(); err == nil {
+		upto = fi.ModTime().UnixNano() + 1
+	}
+	missed, err := r.unreadCopies(p, sibs, upto, gens[0].f, queued)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	gens = slices.Insert(gens, 1, missed...)
 	if cur != nil {
 		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
 	}
@@ -179,7 +197,8 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		g.successor, g.drainUntil, g.rotatedWhileStopped = true, deadline, true
 	}
 	r.log.Info("resuming a generation rotated while stopped",
-		zap.String("path", gens[0].path), zap.Int64("offset", p.Offset), zap.Int("newer", len(gens)-1))
+		zap.String("path", gens[0].path), zap.Int64("offset", p.Offset), zap.Int("newer", len(gens)-1),
+		zap.Int("queued", len(q)), zap.Int("unread_copies", len(missed)))
 	return gens, nil
 }
 
@@ -243,6 +262,22 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 		}
 		return nil, err
 	}
+	for _, g := range newer {
+		skip = append(skip, g.id.inode())
+	}
+	// Before those, copies of bytes it held that were never read.
+	missed, err := r.unreadCopies(p, sibs, p.MTime, nil, skip)
+	if err != nil {
+		for _, g := range slices.Concat(gens, newer) {
+			_ = g.f.Close()
+		}
+		return nil, err
+	}
+	at := 0
+	if copied != nil {
+		at = 1 // the copy of what is past the saved offset comes first
+	}
+	gens = slices.Insert(gens, at, missed...)
 	gens = append(gens, newer...)
 	if cur != nil {
 		gens = append(gens, newGen(cur, r.cfg.Path, curID, 0))
@@ -337,7 +372,18 @@ func (r *run) placeUnseen(p Position, sibs []sibling, cur *os.File, curID FileID
 		}
 		return nil, err
 	}
-	gens = append(gens, newer...)
+	for _, g := range newer {
+		skip = append(skip, g.id.inode())
+	}
+	// Before those, copies of bytes it held that were never read.
+	missed, err := r.unreadCopies(p, sibs, p.MTime+1, nil, skip)
+	if err != nil {
+		for _, g := range slices.Concat(gens, newer) {
+			_ = g.f.Close()
+		}
+		return nil, err
+	}
+	gens = slices.Concat(missed, gens, newer)
 	if len(gens) > 0 {
 		r.log.Info("no byte of the saved generation was read; reading the generations modified after it first",
 			zap.String("path", r.cfg.Path), zap.Int("newer", len(gens)))

@@ -128,6 +128,14 @@ type Position struct {
 	// looks older than this one: a copytruncate copy of bytes never read,
 	// found after the lines written to the file since had been read.
 	Queued []ReadGen `json:"queued,omitempty"`
+	// Opened is the generation's modification time (Unix ns) when the
+	// tailer first opened it. A sibling modified since then but not after
+	// MTime, and neither read (Read), queued, nor a copy of this
+	// generation's bytes, is a copytruncate copy of bytes it held before
+	// a truncation, never read: a restart reads it, even when no
+	// committed position had it queued yet (found just before a kill, or
+	// not found at all).
+	Opened int64 `json:"opened,omitempty"`
 	// Tail is the SHA-256 of the TailLen (at most TailSize) bytes just
 	// before Offset: the end of the last line read. A copytruncate copy of
 	// the generation holds them at the same place; another generation
