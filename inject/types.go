@@ -23,6 +23,7 @@ type AdmissionRequest struct {
 	Namespace string           `json:"namespace,omitempty"`
 	Operation string           `json:"operation"`
 	Object    json.RawMessage  `json:"object,omitempty"`
+	DryRun    *bool            `json:"dryRun,omitempty"`
 }
 
 // GroupVersionKind names the type of the request's object.
@@ -63,19 +64,8 @@ const (
 // generic JSON, so that members the injector does not know stay as they
 // are.
 type podView struct {
-	Metadata struct {
-		Name            string            `json:"name"`
-		GenerateName    string            `json:"generateName"`
-		Namespace       string            `json:"namespace"`
-		Labels          map[string]string `json:"labels"`
-		Annotations     map[string]string `json:"annotations"`
-		OwnerReferences []struct {
-			Kind       string `json:"kind"`
-			Name       string `json:"name"`
-			Controller *bool  `json:"controller"`
-		} `json:"ownerReferences"`
-	} `json:"metadata"`
-	Spec struct {
+	Metadata podMeta `json:"metadata"`
+	Spec     struct {
 		InitContainers []containerView `json:"initContainers"`
 		Containers     []containerView `json:"containers"`
 		Volumes        []struct {
@@ -85,6 +75,24 @@ type podView struct {
 			RunAsUser *int64 `json:"runAsUser"`
 		} `json:"securityContext"`
 	} `json:"spec"`
+}
+
+// podMeta is what the injector reads of a pod's metadata.
+type podMeta struct {
+	Name            string            `json:"name"`
+	GenerateName    string            `json:"generateName"`
+	Namespace       string            `json:"namespace"`
+	Labels          map[string]string `json:"labels"`
+	Annotations     map[string]string `json:"annotations"`
+	OwnerReferences []ownerReference  `json:"ownerReferences"`
+}
+
+type ownerReference struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	UID        string `json:"uid"`
+	Controller *bool  `json:"controller"`
 }
 
 type containerView struct {

@@ -14,24 +14,32 @@ import (
 // object at about 1.5 MiB, and a review carries it once for a CREATE.
 const MaxReviewBytes = 4 << 20
 
+// EventRecorder takes the reason a pod being created was not injected,
+// for a Kubernetes event (Recorder is one). Warn returns at once,
+// whatever the API server does: the admission waits for it.
+type EventRecorder interface {
+	Warn(ref ObjectRef, namespace, action, note string)
+}
+
 // Handler serves AdmissionReview v1 requests on /mutate and answers
 // /healthz. Its zero value is not usable: use NewHandler.
 type Handler struct {
-	opts Options
-	log  *zap.Logger
-	mux  *http.ServeMux
+	opts   Options
+	log    *zap.Logger
+	events EventRecorder
+	mux    *http.ServeMux
 }
 
 // NewHandler checks o and returns the webhook's handler. A nil logger
-// logs nothing.
-func NewHandler(o Options, log *zap.Logger) (*Handler, error) {
+// logs nothing; nil events report no event.
+func NewHandler(o Options, log *zap.Logger, events EventRecorder) (*Handler, error) {
 	if errs := o.Validate(); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	h := &Handler{opts: o.withDefaults(), log: log, mux: http.NewServeMux()}
+	h := &Handler{opts: o.withDefaults(), log: log, events: events, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /mutate", h.mutate)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	return h, nil
@@ -62,16 +70,15 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 // Review answers one admission request: a JSON patch for a pod to inject,
 // an unchanged admission for a pod to leave alone, and for a pod that
 // cannot be injected a refusal (Fail) or an admission with a warning
-// (Ignore), the reason in the status message or the warning.
+// (Ignore), the reason in the status message or the warning, and in a
+// Kubernetes event unless the request is a dry run.
 func (h *Handler) Review(req *AdmissionRequest) *AdmissionResponse {
 	resp := &AdmissionResponse{UID: req.UID, Allowed: true}
 	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != OperationCreate {
 		return resp
 	}
 	var meta struct {
-		Metadata struct {
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
+		Metadata podMeta `json:"metadata"`
 	}
 	json.Unmarshal(req.Object, &meta) //nolint:errcheck // Mutate reports a pod it cannot read
 	ns := req.Namespace
@@ -80,18 +87,18 @@ func (h *Handler) Review(req *AdmissionRequest) *AdmissionResponse {
 	}
 	res, err := Mutate(req.Object, ns, h.opts)
 	if err != nil {
-		return h.cannot(resp, req, err)
+		return h.cannot(resp, req, &meta.Metadata, ns, err)
 	}
 	if res.Pod == nil {
 		return resp
 	}
 	ops, err := Patch(req.Object, res.Pod)
 	if err != nil {
-		return h.cannot(resp, req, fmt.Errorf("%w: compute the patch", ErrNotInjectable))
+		return h.cannot(resp, req, &meta.Metadata, ns, fmt.Errorf("%w: compute the patch", ErrNotInjectable))
 	}
 	patch, err := json.Marshal(ops)
 	if err != nil {
-		return h.cannot(resp, req, fmt.Errorf("%w: encode the patch", ErrNotInjectable))
+		return h.cannot(resp, req, &meta.Metadata, ns, fmt.Errorf("%w: encode the patch", ErrNotInjectable))
 	}
 	pt := PatchTypeJSON
 	resp.Patch, resp.PatchType = patch, &pt
@@ -99,13 +106,23 @@ func (h *Handler) Review(req *AdmissionRequest) *AdmissionResponse {
 	return resp
 }
 
-func (h *Handler) cannot(resp *AdmissionResponse, req *AdmissionRequest, err error) *AdmissionResponse {
+// cannot answers for a pod that asked for the sidecar and cannot have
+// it, and reports why in an event (not for a dry run: the webhook's
+// sideEffects are NoneOnDryRun).
+func (h *Handler) cannot(resp *AdmissionResponse, req *AdmissionRequest, pod *podMeta, ns string, err error) *AdmissionResponse {
 	reason := err.Error()
 	if !errors.Is(err, ErrNotInjectable) {
 		reason = ErrNotInjectable.Error() + ": " + reason
 	}
 	h.log.Warn("not injected", zap.String("namespace", req.Namespace), zap.String("uid", req.UID),
 		zap.String("failure_policy", string(h.opts.FailurePolicy)), zap.String("reason", reason))
+	if h.events != nil && (req.DryRun == nil || !*req.DryRun) && ns != "" {
+		action, what := ActionRefused, "refused"
+		if h.opts.FailurePolicy == Ignore {
+			action, what = ActionAdmitted, "admitted without the audit sidecar (failure policy Ignore)"
+		}
+		h.events.Warn(regarding(pod, ns), ns, action, fmt.Sprintf("pod %s %s: %s", podName(pod), what, reason))
+	}
 	if h.opts.FailurePolicy == Ignore {
 		resp.Warnings = []string{reason + " (admitted without it: failure policy Ignore)"}
 		return resp
@@ -113,4 +130,16 @@ func (h *Handler) cannot(resp *AdmissionResponse, req *AdmissionRequest, err err
 	resp.Allowed = false
 	resp.Result = &Status{Status: StatusFailure, Message: reason, Reason: ReasonInvalid, Code: http.StatusUnprocessableEntity}
 	return resp
+}
+
+// podName names a pod being created: its name, or its generateName
+// followed by "*".
+func podName(m *podMeta) string {
+	switch {
+	case m.Name != "":
+		return m.Name
+	case m.GenerateName != "":
+		return m.GenerateName + "*"
+	}
+	return "(unnamed)"
 }

@@ -21,10 +21,16 @@ var testOpts = Options{Image: "registry.example/audit-sidecar:test", Namespace: 
 // does, and returns the response.
 func review(t *testing.T, o Options, ns string, pod *corev1.Pod) *admissionv1.AdmissionResponse {
 	t.Helper()
-	h, err := NewHandler(o, nil)
+	h, err := NewHandler(o, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return reviewBy(t, h, ns, pod, nil)
+}
+
+// reviewBy is review by the handler h, dryRun set in the request.
+func reviewBy(t *testing.T, h http.Handler, ns string, pod *corev1.Pod, dryRun *bool) *admissionv1.AdmissionResponse {
+	t.Helper()
 	raw, err := json.Marshal(pod)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +40,7 @@ func review(t *testing.T, o Options, ns string, pod *corev1.Pod) *admissionv1.Ad
 		Request: &admissionv1.AdmissionRequest{
 			UID: "req-1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
 			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-			Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+			Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}, DryRun: dryRun,
 		},
 	}
 	body, _ := json.Marshal(in)
@@ -156,7 +162,7 @@ func TestReview_CannotInject(t *testing.T) {
 }
 
 func TestHandler_RejectsWhatIsNotAReview(t *testing.T) {
-	h, err := NewHandler(testOpts, nil)
+	h, err := NewHandler(testOpts, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +205,7 @@ func TestOptions_Validate(t *testing.T) {
 // A pod that is already restricted stays so: the sidecar adds nothing at
 // the pod level and is restricted itself.
 func TestReview_OnlyPodCreations(t *testing.T) {
-	h, err := NewHandler(testOpts, nil)
+	h, err := NewHandler(testOpts, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func injectCmd(args []string) int {
 	certFile, keyFile := f.certFile, f.keyFile
 	log := newLogger(f.level)
 	defer log.Sync() //nolint:errcheck // stderr
-	h, err := inject.NewHandler(o, log)
+	h, err := inject.NewHandler(o, log, nil)
 	if err != nil {
 		return fail(exitUsage, "inject: %v", err)
 	}
