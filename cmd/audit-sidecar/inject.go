@@ -5,11 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/fips-agents/audit-sidecar/inject"
@@ -20,6 +24,8 @@ import (
 type injectFlags struct {
 	opts                                           inject.Options
 	mode, policy, listen, certFile, keyFile, level string
+	events                                         bool
+	saDir                                          string
 }
 
 // parseInjectFlags parses args; a nil result comes with the exit code
@@ -41,6 +47,8 @@ func parseInjectFlags(args []string) (*injectFlags, int) {
 	fs.StringVar(&o.MemoryRequest, "memory-request", "64Mi", "the sidecar's memory request")
 	fs.StringVar(&o.MemoryLimit, "memory-limit", "256Mi", "the sidecar's memory limit")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&f.events, "events", true, "report each pod that cannot be injected as a Kubernetes event (events.k8s.io/v1, reason "+inject.ReasonInjectionFailed+"), through the API server with the pod's ServiceAccount token; needs RBAC create on events.k8s.io events in the injected namespaces")
+	fs.StringVar(&f.saDir, "service-account-dir", inject.ServiceAccountDir, "the folder of the ServiceAccount's token (re-read at each event, as the kubelet rotates it) and ca.crt, for --events")
 	if ok, code := parseFlags(fs, args); !ok {
 		return nil, code
 	}
@@ -61,7 +69,8 @@ func parseInjectFlags(args []string) (*injectFlags, int) {
 }
 
 // injectCmd serves the mutating admission webhook (package inject) over
-// HTTPS until SIGTERM. The certificate and key files are re-read when they
+// HTTPS until SIGTERM, with its metrics on GET /metrics of the same
+// listener. The certificate and key files are re-read when they
 // change, as the API listener's are (a Secret rotated by cert-manager).
 func injectCmd(args []string) int {
 	f, code := parseInjectFlags(args)
@@ -72,10 +81,31 @@ func injectCmd(args []string) int {
 	certFile, keyFile := f.certFile, f.keyFile
 	log := newLogger(f.level)
 	defer log.Sync() //nolint:errcheck // stderr
-	h, err := inject.NewHandler(o, log, nil)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	reg := prometheus.NewRegistry()
+	registerBuildInfo(reg)
+	var events inject.EventRecorder
+	if f.events {
+		rec, err := newEventRecorder(f.saDir, reg, log)
+		if err != nil {
+			// Events say why; the injector's job is the admission, which
+			// goes on without them.
+			log.Warn("kubernetes events off", zap.Error(err))
+		} else {
+			events = rec
+			done := make(chan struct{})
+			go func() { rec.Run(ctx); close(done) }() //nolint:errcheck // Run returns nil
+			defer func() { stop(); <-done }()
+		}
+	}
+	h, err := inject.NewHandler(o, log, events)
 	if err != nil {
 		return fail(exitUsage, "inject: %v", err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", h)
 	tlsFiles, err := server.NewTLS(server.TLSFiles{CertFile: certFile, KeyFile: keyFile}, log)
 	if err != nil {
 		var fe *server.FileError
@@ -84,19 +114,35 @@ func injectCmd(args []string) int {
 		}
 		return fail(exitUsage, "inject: tls: %v", err)
 	}
-	l, err := server.Listen(server.Config{Name: "webhook", Addr: listen, Handler: h, MaxConns: 256, TLS: tlsFiles, Logger: log,
+	l, err := server.Listen(server.Config{Name: "webhook", Addr: listen, Handler: mux, MaxConns: 256, TLS: tlsFiles, Logger: log, Metrics: server.NewMetrics(reg),
 		Timeouts: server.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 90 * time.Second}})
 	if err != nil {
 		return fail(exitUsage, "inject: --listen: %v", err)
 	}
 	log.Info("webhook listening", zap.String("addr", l.Addr().String()), zap.String("namespace", o.Namespace),
-		zap.String("mode", mode), zap.String("failure_policy", policy))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+		zap.String("mode", mode), zap.String("failure_policy", policy), zap.Bool("events", events != nil))
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l.Shutdown(sctx)
 	fmt.Fprintln(os.Stderr, "audit-sidecar: inject stopped")
 	return exitOK
+}
+
+// newEventRecorder is the recorder of the injector's events, posting to
+// the API server of the cluster it runs in (KUBERNETES_SERVICE_HOST and
+// _PORT, the token and CA in saDir), as the pod named by its host name.
+func newEventRecorder(saDir string, reg prometheus.Registerer, log *zap.Logger) (*inject.Recorder, error) {
+	api, err := inject.NewAPIServer(inject.APIServerConfig{
+		Host: os.Getenv("KUBERNETES_SERVICE_HOST"), Port: os.Getenv("KUBERNETES_SERVICE_PORT"),
+		TokenFile: filepath.Join(saDir, "token"), CAFile: filepath.Join(saDir, "ca.crt"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	instance, err := os.Hostname()
+	if err != nil || instance == "" {
+		return nil, fmt.Errorf("no host name for reportingInstance: %v", err)
+	}
+	return inject.NewRecorder(api, inject.RecorderConfig{Instance: instance, Registerer: reg, Logger: log})
 }
