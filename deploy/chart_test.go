@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 
@@ -15,7 +17,8 @@ import (
 // switch: every object decodes strictly, the release's objects are in its
 // namespace, and every pod template passes Pod Security "restricted".
 func TestChart_RendersStrictly(t *testing.T) {
-	base := map[string]int{"ServiceAccount": 1, "Deployment": 1, "Service": 1, "MutatingWebhookConfiguration": 1}
+	base := map[string]int{"ServiceAccount": 1, "Deployment": 1, "Service": 1, "MutatingWebhookConfiguration": 1,
+		"ClusterRole": 1, "ClusterRoleBinding": 1, "PodDisruptionBudget": 1}
 	with := func(extra map[string]int) map[string]int {
 		m := map[string]int{}
 		for k, n := range base {
@@ -41,6 +44,9 @@ func TestChart_RendersStrictly(t *testing.T) {
 		{"network-policy", map[string]any{"networkPolicy": map[string]any{"enabled": true}}, with(map[string]int{"Secret": 1, "NetworkPolicy": 1})},
 		{"network-policy-from", map[string]any{"networkPolicy": map[string]any{"enabled": true, "from": []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.0/8"}}}}}, with(map[string]int{"Secret": 1, "NetworkPolicy": 1})},
 		{"example-agent", map[string]any{"exampleAgent": map[string]any{"enabled": true}}, with(map[string]int{"Secret": 1, "Deployment": 1, "Service": 1})},
+		{"no-events", map[string]any{"events": map[string]any{"enabled": false}}, with(map[string]int{"Secret": 1, "ClusterRole": -1, "ClusterRoleBinding": -1})},
+		{"events-in-namespaces", map[string]any{"events": map[string]any{"namespaces": []any{"agents", "bots"}}}, with(map[string]int{"Secret": 1, "ClusterRoleBinding": -1, "RoleBinding": 2})},
+		{"one-replica", map[string]any{"injector": map[string]any{"replicas": 1}}, with(map[string]int{"Secret": 1, "PodDisruptionBudget": -1})},
 		{"everything", map[string]any{
 			"certManager":    map[string]any{"enabled": true},
 			"serviceMonitor": map[string]any{"enabled": true},
@@ -58,18 +64,23 @@ func TestChart_RendersStrictly(t *testing.T) {
 			for _, o := range r.objs {
 				m := objectMeta(t, o)
 				switch {
-				case m.kind == "MutatingWebhookConfiguration":
+				case clusterScoped[m.kind]:
 					if m.namespace != "" {
 						t.Errorf("%s: namespaced", m.kind)
 					}
 				case m.namespace == "":
 					t.Errorf("%s %s: no namespace", m.kind, m.name)
-				case m.namespace != releaseNS && m.namespace != "agents":
+				case m.namespace != releaseNS && m.namespace != "agents" && m.kind != "RoleBinding":
 					t.Errorf("%s %s: namespace %q", m.kind, m.name, m.namespace)
 				}
 			}
 			for _, d := range find[*appsv1.Deployment](r) {
 				checkRestricted(t, d.Name, &d.Spec.Template.Spec)
+				// The token is mounted for the injector's events alone.
+				token := d.Spec.Template.Spec.AutomountServiceAccountToken
+				if mounted := token == nil || *token; mounted != (d.Name == injectorName && r.kinds()["ClusterRole"] == 1) {
+					t.Errorf("%s: ServiceAccount token mounted: %v", d.Name, mounted)
+				}
 			}
 		})
 	}
@@ -88,15 +99,11 @@ func objectMeta(t *testing.T, o runtime.Object) meta {
 
 // checkRestricted checks a pod template against Pod Security "restricted":
 // non-root, seccomp RuntimeDefault, no privilege escalation, every
-// capability dropped, no host namespace or host path, and the token not
-// mounted (the chart's pods call no API).
+// capability dropped, no host namespace or host path.
 func checkRestricted(t *testing.T, name string, p *corev1.PodSpec) {
 	t.Helper()
 	if p.HostNetwork || p.HostPID || p.HostIPC {
 		t.Errorf("%s: a host namespace", name)
-	}
-	if p.AutomountServiceAccountToken == nil || *p.AutomountServiceAccountToken {
-		t.Errorf("%s: the ServiceAccount token is mounted", name)
 	}
 	for _, v := range p.Volumes {
 		s := v.VolumeSource
@@ -140,20 +147,43 @@ func checkRestricted(t *testing.T, name string, p *corev1.PodSpec) {
 }
 
 // TestChart_NetworkPolicyOpensTheWebhookPortOnly checks the policy: the
-// injector's pods selected, ingress to the webhook port alone, no egress.
+// injector's pods selected, ingress to the webhook port alone, egress to
+// the API server's ports alone for events, and none without them.
 func TestChart_NetworkPolicyOpensTheWebhookPortOnly(t *testing.T) {
-	r := mustRender(t, map[string]any{"networkPolicy": map[string]any{"enabled": true}})
-	np := one[*networkingv1.NetworkPolicy](t, r, injectorName)
-	dep := one[*appsv1.Deployment](t, r, injectorName)
-	for k, v := range np.Spec.PodSelector.MatchLabels {
-		if dep.Spec.Template.Labels[k] != v {
-			t.Errorf("the policy selects %s=%s, not on the injector's pods", k, v)
-		}
-	}
-	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{"Ingress", "Egress"}) || len(np.Spec.Egress) != 0 {
-		t.Errorf("policyTypes %v egress %v, want Ingress and Egress, no egress rule", np.Spec.PolicyTypes, np.Spec.Egress)
-	}
-	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != dep.Spec.Template.Spec.Containers[0].Ports[0].Name {
-		t.Errorf("ingress %+v, want the webhook port only", np.Spec.Ingress)
+	for _, tc := range []struct {
+		name   string
+		vals   map[string]any
+		egress string
+	}{
+		{"events", nil, `[{"ports":[{"protocol":"TCP","port":443},{"protocol":"TCP","port":6443}]}]`},
+		{"events to the control plane", map[string]any{"apiServer": map[string]any{"ports": []any{6443}, "to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.1/32"}}}}},
+			`[{"ports":[{"protocol":"TCP","port":6443}],"to":[{"ipBlock":{"cidr":"10.0.0.1/32"}}]}]`},
+		{"no events", nil, `[]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			np := map[string]any{"enabled": true}
+			maps.Copy(np, tc.vals)
+			vals := map[string]any{"networkPolicy": np}
+			if tc.name == "no events" {
+				vals["events"] = map[string]any{"enabled": false}
+			}
+			r := mustRender(t, vals)
+			pol := one[*networkingv1.NetworkPolicy](t, r, injectorName)
+			dep := one[*appsv1.Deployment](t, r, injectorName)
+			for k, v := range pol.Spec.PodSelector.MatchLabels {
+				if dep.Spec.Template.Labels[k] != v {
+					t.Errorf("the policy selects %s=%s, not on the injector's pods", k, v)
+				}
+			}
+			if !slices.Equal(pol.Spec.PolicyTypes, []networkingv1.PolicyType{"Ingress", "Egress"}) {
+				t.Errorf("policyTypes %v, want Ingress and Egress", pol.Spec.PolicyTypes)
+			}
+			if got, _ := json.Marshal(pol.Spec.Egress); string(got) != tc.egress {
+				t.Errorf("egress %s, want %s", got, tc.egress)
+			}
+			if len(pol.Spec.Ingress) != 1 || len(pol.Spec.Ingress[0].Ports) != 1 || pol.Spec.Ingress[0].Ports[0].Port.String() != dep.Spec.Template.Spec.Containers[0].Ports[0].Name {
+				t.Errorf("ingress %+v, want the webhook port only", pol.Spec.Ingress)
+			}
+		})
 	}
 }

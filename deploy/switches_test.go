@@ -178,7 +178,7 @@ func TestChart_ValuesReachTheInjector(t *testing.T) {
 		t.Errorf("the certificate's names %q", cert.Spec.DNSNames)
 	}
 	for _, o := range r.objs {
-		if m := objectMeta(t, o); m.namespace != "audit" && m.kind != "MutatingWebhookConfiguration" {
+		if m := objectMeta(t, o); m.namespace != "audit" && !clusterScoped[m.kind] {
 			t.Errorf("%s %s in %q", m.kind, m.name, m.namespace)
 		}
 	}
@@ -204,6 +204,12 @@ func TestChart_RefusesBadValues(t *testing.T) {
 		{"misspelt switch", releaseNS, map[string]any{"certmanager": map[string]any{"enabled": true}}, "certmanager", ""},
 		{"misspelt key", releaseNS, map[string]any{"webhook": map[string]any{"failurepolicy": "Ignore"}}, "failurepolicy", ""},
 		{"admin port", releaseNS, map[string]any{"sidecar": map[string]any{"adminPort": 70000}}, "/sidecar/adminPort", ""},
+		{"budget switch", releaseNS, map[string]any{"podDisruptionBudget": map[string]any{"enabled": "yes"}}, "/podDisruptionBudget/enabled", ""},
+		{"budget with both bounds", releaseNS, map[string]any{"podDisruptionBudget": map[string]any{"minAvailable": 1, "maxUnavailable": 1}}, "podDisruptionBudget", "podDisruptionBudget"},
+		{"budget with no bound", releaseNS, map[string]any{"podDisruptionBudget": map[string]any{"minAvailable": "", "maxUnavailable": ""}}, "podDisruptionBudget", "podDisruptionBudget"},
+		{"budget percentage", releaseNS, map[string]any{"podDisruptionBudget": map[string]any{"maxUnavailable": "half"}}, "/podDisruptionBudget/maxUnavailable", ""},
+		{"events namespace", releaseNS, map[string]any{"events": map[string]any{"namespaces": []any{"Agents"}}}, "/events/namespaces", ""},
+		{"api server port", releaseNS, map[string]any{"networkPolicy": map[string]any{"apiServer": map[string]any{"ports": []any{0}}}}, "/networkPolicy/apiServer/ports", ""},
 		{"issuer kind", releaseNS, map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "a", "kind": "Issuers"}}}, "/certManager/issuerRef/kind", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,6 +243,9 @@ func TestChart_StrictDecodingOfTheOperatorsKinds(t *testing.T) {
 	}
 }
 
+// clusterScoped are the kinds the chart renders without a namespace.
+var clusterScoped = map[string]bool{"MutatingWebhookConfiguration": true, "ClusterRole": true, "ClusterRoleBinding": true}
+
 // sidecarOf is the pod's sidecar container.
 func sidecarOf(t *testing.T, p *corev1.Pod) corev1.Container {
 	t.Helper()
@@ -259,7 +268,7 @@ func chartOptions(t *testing.T, r rendered) inject.Options {
 	for _, a := range c.Args[1:] {
 		name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
 		switch name {
-		case "listen", "cert-file", "key-file", "log-level":
+		case "listen", "cert-file", "key-file", "log-level", "events":
 		case "image":
 			o.Image = value
 		case "mode":

@@ -7,6 +7,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 )
 
@@ -27,8 +29,9 @@ func sameAs(t *testing.T, what string, got, want any) {
 
 // TestChart_InjectorIsTheExamples: with its defaults, the chart's injector
 // pod (image, args, env, ports, probes, resources, security contexts,
-// volumes), Service, ServiceAccount and webhook (rules, namespace selector,
-// failure policy, timeout, service path and port) are those of
+// volumes), Service, ServiceAccount, events RBAC, PodDisruptionBudget and
+// webhook (rules, namespace selector, failure policy, side effects,
+// timeout, service path and port) are those of
 // injector.yaml; with cert-manager, so is the annotation that fills the
 // caBundle, and the Certificate fills the Secret the pod mounts.
 func TestChart_InjectorIsTheExamples(t *testing.T) {
@@ -38,6 +41,9 @@ func TestChart_InjectorIsTheExamples(t *testing.T) {
 	exSA := one[*corev1.ServiceAccount](t, ex, injectorName)
 	exMWC := one[*admissionregistrationv1.MutatingWebhookConfiguration](t, ex, injectorName)
 	exNS := one[*corev1.Namespace](t, ex, releaseNS)
+	exRole := one[*rbacv1.ClusterRole](t, ex, injectorName+"-events")
+	exBinding := one[*rbacv1.ClusterRoleBinding](t, ex, injectorName+"-events")
+	exPDB := one[*policyv1.PodDisruptionBudget](t, ex, injectorName)
 
 	for _, certManager := range []bool{false, true} {
 		r := mustRender(t, map[string]any{"certManager": map[string]any{"enabled": certManager}})
@@ -53,6 +59,11 @@ func TestChart_InjectorIsTheExamples(t *testing.T) {
 		sameAs(t, "Service spec", svc.Spec, exSvc.Spec)
 		sa := one[*corev1.ServiceAccount](t, r, injectorName)
 		sameAs(t, "ServiceAccount token", sa.AutomountServiceAccountToken, exSA.AutomountServiceAccountToken)
+		sameAs(t, "ClusterRole rules", one[*rbacv1.ClusterRole](t, r, injectorName+"-events").Rules, exRole.Rules)
+		crb := one[*rbacv1.ClusterRoleBinding](t, r, injectorName+"-events")
+		sameAs(t, "ClusterRoleBinding roleRef", crb.RoleRef, exBinding.RoleRef)
+		sameAs(t, "ClusterRoleBinding subjects", crb.Subjects, exBinding.Subjects)
+		sameAs(t, "PodDisruptionBudget spec", one[*policyv1.PodDisruptionBudget](t, r, injectorName).Spec, exPDB.Spec)
 
 		mwc := one[*admissionregistrationv1.MutatingWebhookConfiguration](t, r, injectorName)
 		webhooks := make([]admissionregistrationv1.MutatingWebhook, len(mwc.Webhooks))

@@ -29,6 +29,7 @@ func TestInjectFlags_ChartParses(t *testing.T) {
 		"webhook":  map[string]any{"failurePolicy": "Ignore"},
 		"injector": map[string]any{"mode": "classic", "logLevel": "debug"},
 		"sidecar":  map[string]any{"image": "registry.example/audit-sidecar:1.2.4", "adminPort": 9191, "cpuRequest": "10m", "memoryRequest": "32Mi", "memoryLimit": "128Mi"},
+		"events":   map[string]any{"enabled": false},
 	}
 	rv, err := chartutil.ToRenderValues(chrt, vals, chartutil.ReleaseOptions{Name: "audit-sidecar", Namespace: "audit", IsInstall: true}, nil)
 	if err != nil {
@@ -53,7 +54,7 @@ func TestInjectFlags_ChartParses(t *testing.T) {
 	}
 	want := inject.Options{Image: "registry.example/audit-sidecar:1.2.4", Mode: inject.ModeClassic, AdminPort: 9191, Namespace: "audit",
 		FailurePolicy: inject.Ignore, CPURequest: "10m", MemoryRequest: "32Mi", MemoryLimit: "128Mi"}
-	if f.opts != want || f.level != "debug" || !strings.HasPrefix(c.Image, "registry.example/audit-sidecar:1.2.3") {
+	if f.opts != want || f.level != "debug" || f.events || !strings.HasPrefix(c.Image, "registry.example/audit-sidecar:1.2.3") {
 		t.Errorf("options %+v level %s image %s, want %+v", f.opts, f.level, c.Image, want)
 	}
 	if f.certFile == "" || f.keyFile == "" || f.listen != ":8443" {

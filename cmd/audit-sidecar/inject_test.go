@@ -66,6 +66,11 @@ func TestInjectFlags_DeployExampleParses(t *testing.T) {
 		t.Fatalf("args %q do not parse (exit %d)", c.Args, code)
 	}
 	wh := mwc.Webhooks[0]
+	// Events need the token, and are the webhook's one side effect.
+	token := dep.Spec.Template.Spec.AutomountServiceAccountToken
+	if mounted := token != nil && *token; mounted != f.events || (*wh.SideEffects == admissionregistrationv1.SideEffectClassNoneOnDryRun) != f.events {
+		t.Errorf("--events %v, token mounted %v, sideEffects %s", f.events, mounted, *wh.SideEffects)
+	}
 	if string(*wh.FailurePolicy) != f.policy {
 		t.Errorf("failurePolicy %s, --failure-policy %s", *wh.FailurePolicy, f.policy)
 	}

@@ -43,6 +43,10 @@ app.kubernetes.io/name: {{ include "audit-sidecar.fullname" . }}
 {{- if or (lt $t 1) (gt $t 30) -}}
 {{- fail "webhook.timeoutSeconds: must be 1-30" -}}
 {{- end -}}
+{{- $pdb := .Values.podDisruptionBudget -}}
+{{- if eq (ne (toString $pdb.minAvailable) "") (ne (toString $pdb.maxUnavailable) "") -}}
+{{- fail "podDisruptionBudget: set one of minAvailable and maxUnavailable, the other empty" -}}
+{{- end -}}
 {{- if and .Values.exampleAgent.enabled (eq .Values.exampleAgent.namespace .Release.Namespace) -}}
 {{- fail "exampleAgent.namespace: must not be the release's namespace, which is never injected" -}}
 {{- end -}}
