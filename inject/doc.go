@@ -26,7 +26,8 @@
 //     so that hmac.key can leave the Secret once the chain has started.
 //
 // Mutate computes the injected pod; Patch the JSON patch from the pod
-// before to the pod after; Handler serves AdmissionReview v1 requests.
+// before to the pod after; Handler serves AdmissionReview v1 requests;
+// Recorder reports the pods it could not inject as events.
 //
 // The package links no k8s.io module (the sidecar's binary is the
 // injector's too, and its size is paid in every agent pod): the review's
@@ -43,7 +44,11 @@
 // namespace. A pod that cannot be injected (a bad annotation, a name
 // already taken) is refused when the failure policy is Fail and admitted
 // unchanged with a warning when it is Ignore; the reason is in the
-// response either way.
+// response either way, and in a Kubernetes event (Recorder, posted through
+// APIServer) regarding the pod's controller, since the pod has no UID yet.
+// Events are posted off the admission path, from a bounded queue, repeats
+// aggregated; the API server being slow or down changes nothing in the
+// answer. A dry run posts none.
 //
 // The default chain id is the namespace and the pod's owner (a
 // Deployment's name, through its ReplicaSet). Every replica of a
