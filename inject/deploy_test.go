@@ -14,6 +14,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -26,7 +27,7 @@ import (
 func strictDecoder(t *testing.T) runtime.Decoder {
 	t.Helper()
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, admissionregistrationv1.AddToScheme, rbacv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, admissionregistrationv1.AddToScheme, rbacv1.AddToScheme, policyv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +110,8 @@ func TestDeploy_EveryObjectDecodesStrictly(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"Pod", "ConfigMap", "Namespace", "ServiceAccount", "Deployment", "Service", "MutatingWebhookConfiguration"} {
+	for _, k := range []string{"Pod", "ConfigMap", "Namespace", "ServiceAccount", "Deployment", "Service", "MutatingWebhookConfiguration",
+		"ClusterRole", "ClusterRoleBinding", "PodDisruptionBudget"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in deploy/", k)
 		}
