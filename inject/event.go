@@ -91,16 +91,25 @@ const (
 // controller is regarded by its name (kubectl get events
 // --field-selector involvedObject.name=NAME finds it); a pod with neither
 // (a generateName alone) by its namespace.
+//
+// The pod is not validated yet when the webhook sees it: every member is
+// cut to the longest the API allows a name, so that what the recorder
+// keeps per event stays small whatever the pod holds.
 func regarding(m *podMeta, ns string) ObjectRef {
+	ref := ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: ns}
+	if m.Name != "" {
+		ref = ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: m.Name}
+	}
 	for _, r := range m.OwnerReferences {
 		if r.Controller != nil && *r.Controller && r.Kind != "" && r.Name != "" {
-			return ObjectRef{APIVersion: r.APIVersion, Kind: r.Kind, Namespace: ns, Name: r.Name, UID: r.UID}
+			ref = ObjectRef{APIVersion: r.APIVersion, Kind: r.Kind, Namespace: ns, Name: r.Name, UID: r.UID}
+			break
 		}
 	}
-	if m.Name != "" {
-		return ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: m.Name}
+	for _, f := range []*string{&ref.APIVersion, &ref.Kind, &ref.Namespace, &ref.Name, &ref.UID} {
+		*f = truncateUTF8(*f, maxName)
 	}
-	return ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: ns}
+	return ref
 }
 
 // newEvent is a Warning about ref, first seen at first; count > 1 makes

@@ -305,6 +305,30 @@ func TestEvents_NameAndNoteFitTheAPI(t *testing.T) {
 	}
 }
 
+// TestEvents_HostilePodStaysSmall: the webhook sees a pod before the API
+// server validates it; one with a name and an owner of a megabyte each
+// costs the recorder an event of bounded size.
+func TestEvents_HostilePodStaysSmall(t *testing.T) {
+	f := newFakeAPIServer(t)
+	r := startRecorder(t, f.poster(), RecorderConfig{})
+	h := handlerWith(t, testOpts, r)
+	huge := unfit()
+	huge.OwnerReferences[0].Name = strings.Repeat("r", 1<<20)
+	huge.GenerateName = strings.Repeat("g", 1<<20)
+	reviewBy(t, h, "agents", huge, nil)
+	ev := f.next()
+	if len(ev.Regarding.Name) > 253 || len(ev.Name) > 253 || len(ev.Note) > 1024 {
+		t.Errorf("regarding %d bytes, name %d, note %d", len(ev.Regarding.Name), len(ev.Name), len(ev.Note))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.keys {
+		if len(k.ref.Name) > 253 || len(k.note) > 1024 {
+			t.Errorf("a key of %d+%d bytes", len(k.ref.Name), len(k.note))
+		}
+	}
+}
+
 // TestAPIServer_Config: outside a cluster, or without a readable CA or
 // token, there is no poster, and the error never holds the token.
 func TestAPIServer_Config(t *testing.T) {

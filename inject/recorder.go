@@ -131,7 +131,8 @@ func NewRecorder(p EventPoster, cfg RecorderConfig) (*Recorder, error) {
 // why. It never blocks and never fails: the event is queued, counted
 // into a series, or dropped.
 func (r *Recorder) Warn(ref ObjectRef, ns, action, note string) {
-	k := eventKey{ref: ref, ns: ns, action: action, note: note}
+	// Cut before keying: a key holds no more than an event can.
+	k := eventKey{ref: ref, ns: ns, action: action, note: truncateUTF8(note, maxNote)}
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
