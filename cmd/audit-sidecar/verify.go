@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -65,115 +64,15 @@ func verifyCmd(args []string) int {
 			return fail(exitUsage, "%v", err)
 		}
 	}
-
-	// HMAC keys: --key-file, else the config's; none with --pubkey only.
-	opts := verify.Options{Keys: chain.Keyring{}, MaxAge: *maxAge}
-	if cfg != nil {
-		opts.Expect = []string{cfg.Chain.ID} // an emptied store lacks it
-		// Purges must follow the config's policy (none without one).
-		retention := cfg.Retention.MaxAge
-		opts.Retention = &retention
+	in, err := loadVerifyInputs(cfg, verifyFlags{keyFiles: keyFiles, pubkeys: pubkeys, signerName: *signerName,
+		witnessDir: *witnessDir, ckptFile: *ckptFile, noWitness: *noWitness, maxAge: *maxAge})
+	for _, n := range in.notes {
+		fmt.Fprintln(os.Stderr, "audit-sidecar: "+n)
 	}
-	if *noWitness && *witnessDir != "" {
-		return fail(exitUsage, "verify: give --witness or --no-witness, not both")
+	if err != nil {
+		return fail(exitUsage, "%v", err)
 	}
-	for _, p := range keyFiles {
-		k, err := chain.LoadKeyFile(p, "")
-		if err != nil {
-			return fail(exitUsage, "--key-file: %v", err)
-		}
-		opts.Keys.Add(k)
-	}
-	if len(keyFiles) == 0 && cfg != nil {
-		_, ring, err := loadKeyring(cfg)
-		switch {
-		case err == nil:
-			opts.Keys = ring
-		case len(pubkeys) == 0 && cfg.Chain.SigningKeyFile == "":
-			return fail(exitUsage, "%v", err)
-		default:
-			// The key file left the pod (epochs): checkpoints still vouch.
-			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: %v; MACs are not checked, only signed checkpoints\n", err)
-		}
-	}
-	if len(opts.Keys) == 0 && len(pubkeys) == 0 && (cfg == nil || cfg.Chain.SigningKeyFile == "") {
-		return fail(exitUsage, "verify: give --key-file (MAC check) or --pubkey (signed checkpoints), or both")
-	}
-
-	// Trusted checkpoint keys.
-	name := *signerName
-	if name == "" && cfg != nil {
-		name = cfg.Chain.SignerName
-	}
-	if name == "" {
-		name = chain.DefaultSignerName
-	}
-	for _, p := range pubkeys {
-		v, err := chain.LoadVerifier(name, p)
-		if err != nil {
-			return fail(exitUsage, "--pubkey: %v", err)
-		}
-		opts.Trusted = append(opts.Trusted, v)
-	}
-	if len(pubkeys) == 0 && cfg != nil && cfg.Chain.SigningKeyFile != "" {
-		if s, err := chain.LoadSigner(name, cfg.Chain.SigningKeyFile); err == nil {
-			opts.Trusted = append(opts.Trusted, s.Verifier())
-		}
-	}
-
-	if len(opts.Keys) == 0 && len(opts.Trusted) == 0 {
-		return fail(exitUsage, "verify: no HMAC key and no checkpoint public key could be loaded: nothing to verify with")
-	}
-
-	// The config's witness file (chain.witness_dir/<chain.id>.checkpoint,
-	// its own chain's: the folder may be shared) is read by default, as
-	// its keys are; --witness replaces it, --no-witness leaves it out.
-	cfgWitness := ""
-	if cfg != nil && *witnessDir == "" && !*noWitness && cfg.Chain.WitnessDir != "" {
-		p := filepath.Join(cfg.Chain.WitnessDir, cfg.Chain.ID+witness.FileSuffix)
-		switch _, err := os.Stat(p); {
-		case err != nil:
-			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: the config's chain.witness_dir holds no checkpoint of this chain (%v): none compared\n", err)
-		case len(opts.Trusted) == 0:
-			fmt.Fprintf(os.Stderr, "audit-sidecar: verify: the config's chain.witness_dir is not read: no checkpoint public key\n")
-		default:
-			cfgWitness = p
-		}
-	}
-
-	// Witnessed checkpoints.
-	var pre []*chain.VerifyError
-	if *witnessDir != "" || *ckptFile != "" || cfgWitness != "" {
-		if len(opts.Trusted) == 0 {
-			return fail(exitUsage, "verify: --witness and --checkpoint need --pubkey")
-		}
-		var notes []string
-		var err error
-		if *witnessDir != "" {
-			notes, err = readWitnessDir(*witnessDir)
-		}
-		for _, f := range []string{*ckptFile, cfgWitness} {
-			if err == nil && f != "" {
-				var more []string
-				more, err = readCheckpointFile(f)
-				notes = append(notes, more...)
-			}
-		}
-		if err != nil {
-			return fail(exitUsage, "verify: %v", err)
-		}
-		for _, n := range notes {
-			c, err := chain.OpenCheckpoint(n, opts.Trusted)
-			switch {
-			case err == nil:
-				opts.Witnessed = append(opts.Witnessed, c)
-			case errors.Is(err, chain.ErrUnknownSigner):
-				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Kind: chain.KindWitness, Reason: "witnessed checkpoint is not signed by a trusted key", Unverifiable: true})
-			default:
-				pre = append(pre, &chain.VerifyError{Chain: c.Chain, Seq: c.Size, Kind: chain.KindWitness, Reason: "witnessed checkpoint: " + err.Error()})
-			}
-		}
-	}
+	opts, cfgWitness := in.opts, in.cfgWitness
 
 	// The report's path: never a file verify reads (the report is renamed
 	// over it), and its temp file created now, so that a folder that is
@@ -212,7 +111,7 @@ func verifyCmd(args []string) int {
 		defer o.store.Close()
 		st, opened = o.store, o
 		if o.notAStore != nil {
-			pre = append(pre, &chain.VerifyError{Kind: chain.KindAbsent, Reason: "the store holds no audit records: " + o.notAStore.Reason, Unverifiable: true})
+			in.pre = append(in.pre, &chain.VerifyError{Kind: chain.KindAbsent, Reason: "the store holds no audit records: " + o.notAStore.Reason, Unverifiable: true})
 		}
 	}
 
@@ -223,7 +122,7 @@ func verifyCmd(args []string) int {
 	var onProblem func(*chain.VerifyError)
 	if !*asJSON {
 		onProblem = func(e *chain.VerifyError) { fmt.Fprintln(out, "problem:", verify.Visible(problemLine(e))) }
-		for _, e := range pre {
+		for _, e := range in.pre {
 			onProblem(e)
 		}
 	}
@@ -235,24 +134,9 @@ func verifyCmd(args []string) int {
 		out.Flush()
 		return fail(exitUsage, "verify: %v", err)
 	}
-	for _, e := range pre {
-		rep.Problems = append(rep.Problems, e)
-		switch {
-		case !e.Unverifiable:
-			rep.Verdict = verify.Invalid
-		case rep.Verdict == verify.Valid:
-			rep.Verdict = verify.Unverifiable
-		}
-	}
+	in.finish(rep)
 	if rep.Checked != nil {
 		rep.Checked.Tool, rep.Checked.Input = toolFacts(), verifyInput(cfg, *cfgPath, *sinkName, *file)
-		var sources []string
-		for _, s := range []string{*witnessDir, *ckptFile, cfgWitness} {
-			if s != "" {
-				sources = append(sources, s)
-			}
-		}
-		rep.Checked.Witness.Source = strings.Join(sources, ", ")
 	}
 	if *asJSON {
 		// Member by member: a report of many chains is not held twice.
@@ -297,24 +181,24 @@ func verifyCmd(args []string) int {
 	return exitFailure
 }
 
-// readWitnessDir reads every chain's checkpoint file in a witness folder.
-func readWitnessDir(dir string) ([]string, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*"+witness.FileSuffix))
+// readWitnessDir reads every chain's checkpoint file in a witness folder:
+// their notes, and their paths.
+func readWitnessDir(dir string) (notes, paths []string, err error) {
+	paths, err = filepath.Glob(filepath.Join(dir, "*"+witness.FileSuffix))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("witness folder %q holds no *%s file", dir, witness.FileSuffix)
+		return nil, nil, fmt.Errorf("witness folder %q holds no *%s file", dir, witness.FileSuffix)
 	}
-	var out []string
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, string(b))
+		notes = append(notes, string(b))
 	}
-	return out, nil
+	return notes, paths, nil
 }
 
 // readCheckpointFile reads a signed note, or JSON lines as the sidecar
