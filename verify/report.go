@@ -134,21 +134,13 @@ func newReportView(rep *Report) *reportView {
 		v.Problems = v.Problems[:MaxHTMLProblems]
 	}
 	v.Unprotected, v.MoreUnprotected = v.Checked.Unprotected, v.Checked.MoreUnprotected
+	v.Headline, v.Summary = rep.inWords(v.Invalid, v.Unverifiable)
 	switch rep.Verdict {
-	case Valid:
-		v.Headline = "Valid: no sign of tampering was found"
-		v.Summary = "Every record checked is intact, complete and in order, as far as the keys, signatures and witness given to this check can prove. " +
-			"The section “What remains unprotected” says what this check could not cover."
 	case Invalid:
 		v.Exit = 1
-		v.Headline = "Invalid: the audit trail was altered or damaged"
-		v.Summary = fmt.Sprintf("%s that records were changed, removed, added or moved after they were written. "+
-			"Each problem is listed below with where it is and what it means.", plural(v.Invalid, "problem proves", "problems prove"))
+	case Valid:
 	default:
 		v.Exit = 3
-		v.Headline = "Unverifiable: the audit trail could not be fully checked"
-		v.Summary = fmt.Sprintf("Tampering was neither proven nor ruled out: %s could not be checked with what was given (a missing key, an unknown signer, no recent signed checkpoint, or an input that holds no records). "+
-			"Each is listed below with what it means; until they are checked, the audit trail must not be relied on.", plural(v.Unverifiable, "thing", "things"))
 	}
 	switch rep.Scope {
 	case ScopeStore:
@@ -204,6 +196,37 @@ func newReportView(rep *Report) *reportView {
 		v.Unprotected = v.Unprotected[:MaxHTMLUnprotected]
 	}
 	return v
+}
+
+// InWords says rep's verdict in plain words, as the HTML report opens:
+// a headline ("Valid: no sign of tampering was found") and a summary of
+// what it means.
+func (rep *Report) InWords() (headline, summary string) {
+	invalid, unverifiable := 0, 0
+	for _, p := range rep.Problems {
+		if p.Unverifiable {
+			unverifiable++
+		} else {
+			invalid++
+		}
+	}
+	return rep.inWords(invalid, unverifiable)
+}
+
+func (rep *Report) inWords(invalid, unverifiable int) (headline, summary string) {
+	switch rep.Verdict {
+	case Valid:
+		return "Valid: no sign of tampering was found",
+			"Every record checked is intact, complete and in order, as far as the keys, signatures and witness given to this check can prove. " +
+				"The section “What remains unprotected” says what this check could not cover."
+	case Invalid:
+		return "Invalid: the audit trail was altered or damaged",
+			fmt.Sprintf("%s that records were changed, removed, added or moved after they were written. "+
+				"Each problem is listed below with where it is and what it means.", plural(invalid, "problem proves", "problems prove"))
+	}
+	return "Unverifiable: the audit trail could not be fully checked",
+		fmt.Sprintf("Tampering was neither proven nor ruled out: %s could not be checked with what was given (a missing key, an unknown signer, no recent signed checkpoint, or an input that holds no records). "+
+			"Each is listed below with what it means; until they are checked, the audit trail must not be relied on.", plural(unverifiable, "thing", "things"))
 }
 
 // humanTime is t in UTC to the second ("" for the zero time).
