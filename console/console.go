@@ -33,9 +33,10 @@ const (
 	maxFormBytes = 8 << 10
 )
 
-// csp allows the console's own stylesheet and nothing else: no script,
-// no frames, no plugins, forms posting only to the console.
-const csp = "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; " +
+// csp allows the console's own stylesheet and scripts and nothing else:
+// no inline script, no frames, no plugins, forms posting only to the
+// console.
+const csp = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; " +
 	"form-action 'self'; frame-ancestors 'none'"
 
 // Failed sign-ins are logged at most signinLogFirst times per
@@ -63,6 +64,9 @@ type Config struct {
 	MaxSessions int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Integrity, when not nil, serves the integrity page and the evidence
+	// bundle (integrity.go, evidence.go).
+	Integrity *Integrity
 }
 
 type console struct {
@@ -73,6 +77,7 @@ type console struct {
 	pages     map[string]*template.Template
 	static    http.Handler
 	routesGET map[string]func(http.ResponseWriter, *http.Request, string, *session)
+	integrity *integrity // nil without Config.Integrity
 }
 
 // New returns the console's handler, for requests whose path starts with
@@ -109,6 +114,7 @@ func New(cfg Config) (http.Handler, error) {
 		ss.now = time.Now
 	}
 	c.sessions = ss
+	c.integrity = newIntegrity(cfg.Integrity, c.log, ss.now)
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -142,6 +148,9 @@ func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.serveSignout(w, r)
+		return
+	case integrityPaths[p]:
+		c.serveIntegrity(w, r)
 		return
 	case p == Prefix+"static/console.css":
 		if allowMethod(w, r, http.MethodGet) {

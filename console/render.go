@@ -13,7 +13,7 @@ import (
 
 // pageNames are the templates of templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "search", "record", "story", "error"}
+var pageNames = []string{"signin", "search", "record", "story", "error", "integrity"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))
@@ -47,7 +47,10 @@ type layoutView struct {
 	Name     string // the token's configured name
 	Tenant   string // "" for every tenant
 	CSRF     string // the session's, for the sign-out form
-	Page     any
+	// Integrity links the integrity page: a token without a tenant, on a
+	// console that has one.
+	Integrity bool
+	Page      any
 }
 
 type signinView struct {
@@ -66,6 +69,7 @@ func (c *console) render(w http.ResponseWriter, status int, name string, ss *ses
 	v := layoutView{Page: data}
 	if ss != nil {
 		v.SignedIn, v.Name, v.Tenant, v.CSRF = true, ss.principal.Name(), ss.principal.Tenant(), ss.csrf
+		v.Integrity = c.integrity != nil && v.Tenant == ""
 	}
 	var buf bytes.Buffer
 	if err := c.pages[name].Execute(&buf, v); err != nil {
