@@ -18,12 +18,14 @@
 // in again and again with one token does not lock the others out; past
 // either bound a sign-in is refused until a session expires or signs out.
 //
-// The only POSTs are sign-in and sign-out. Both must come from the
+// The only POSTs are sign-in, sign-out and the start of a verification
+// (which reads the store and changes nothing). Each must come from the
 // console's own pages: SameSite=Strict cookies, a Sec-Fetch-Site or
 // Origin header naming another site refused (Origin: null, which the
 // console's own forms send under no-referrer, proves nothing), and a CSRF token in the
 // form (sign-in: the value of a short-lived cookie set with the form;
-// sign-out: the session's own token), compared in constant time.
+// sign-out and verification: the session's own token), compared in
+// constant time.
 //
 // # Pages
 //
@@ -48,7 +50,27 @@
 //	                       another chain's; one page of /v1/audit of up
 //	                       to 1000 records (and about 4 MiB of them), with
 //	                       a link to the rest
+//	GET  /console/integrity     the store's verification (Config.Integrity:
+//	                       the verifier of `audit-sidecar verify`): the
+//	                       last verdict, when it ran and who asked, each
+//	                       problem and what is and is not protected in
+//	                       plain words; POST starts one in the
+//	                       background, or joins the one running (one at
+//	                       a time); GET /console/integrity/progress is
+//	                       its progress as JSON, for integrity.js
+//	GET  /console/evidence.zip  the evidence bundle (?from=&to= on
+//	                       ingested_at, as `export`), streamed: the
+//	                       export NDJSON, its verification report (HTML
+//	                       and JSON), the checkpoints' public keys and
+//	                       witnessed checkpoints, SHA256SUMS and a README
+//	                       for an offline check; one at a time. The
+//	                       export is kept in a temp file (Integrity.TempDir)
+//	                       while it is verified
 //	GET  /console/signin, POST /console/signin, POST /console/signout
+//
+// The integrity page and the bundle need a token without a tenant scope:
+// verification covers whole chains, which hold every tenant's records;
+// a tenant's token gets 403 and no link to them.
 //
 // What an agent wrote is text on every page, never markup or a link's
 // target; a bidirectional control of Unicode in it (U+202E, which would
@@ -59,8 +81,9 @@
 //
 // A request without a valid session is sent to the sign-in page (303).
 // Every response carries a Content-Security-Policy that allows nothing
-// but the console's own stylesheet (no script at all, no frames, forms
-// posting only to the console), X-Content-Type-Options: nosniff,
-// Referrer-Policy: no-referrer and Cache-Control: no-store. The pages
-// use no JavaScript. Nothing in the console changes a record.
+// but the console's own stylesheet and scripts (no inline script, no
+// frames, forms posting only to the console), X-Content-Type-Options:
+// nosniff, Referrer-Policy: no-referrer and Cache-Control: no-store. The
+// only script, integrity.js, shows a verification's progress; without
+// it the page reloads itself. Nothing in the console changes a record.
 package console

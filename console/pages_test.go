@@ -37,7 +37,7 @@ func TestConsole_Headers(t *testing.T) {
 		r := send(t, tc.c, tc.method, e.srv.URL+tc.path, nil, nil)
 		h := r.header
 		csp := h.Get("Content-Security-Policy")
-		for _, want := range []string{"default-src 'self'", "script-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"} {
+		for _, want := range []string{"default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"} {
 			if !strings.Contains(csp, want) {
 				t.Errorf("%s %s (%d): CSP %q lacks %q", tc.method, tc.path, r.code, csp, want)
 			}
