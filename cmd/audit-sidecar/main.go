@@ -26,6 +26,7 @@ const (
 const usage = `usage:
   audit-sidecar run --config FILE
   audit-sidecar check-config --config FILE   (what run checks before it starts; opens no sink or spool)
+  audit-sidecar console --config FILE   (the read-only web console alone, on server.listen, over the query sink opened read-only)
   audit-sidecar verify (--config FILE [--sink NAME] | --file EXPORT.ndjson) [--key-file K]... [--pubkey PUB.pem]...
                        [--witness DIR | --checkpoint FILE] [--max-age D] [--json] [--report FILE.html]
   audit-sidecar export --config FILE [--sink NAME] [--from T] [--to T] > EXPORT.ndjson
@@ -47,6 +48,8 @@ func dispatch(args []string) int {
 		return runCmd(args[1:])
 	case "check-config":
 		return checkConfigCmd(args[1:])
+	case "console":
+		return consoleCmd(args[1:])
 	case "verify":
 		return verifyCmd(args[1:])
 	case "spool-check": // the child process of the start-up spool check

@@ -32,7 +32,7 @@ type sidecar struct {
 	identities *identityFollower // nil without source.identity_path
 	deliverers []*pipeline.Deliverer
 	publisher  *witness.Publisher // nil without signed checkpoints
-	listeners  listeners
+	listeners  *listeners
 	kid        string // the chain key's id, for the start log line
 }
 

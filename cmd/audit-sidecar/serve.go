@@ -19,15 +19,22 @@ import (
 	"github.com/fips-agents/audit-sidecar/server"
 )
 
-// listeners are the HTTP listeners serve started.
-type listeners []*server.Listener
+// listeners are the HTTP listeners serve started, and what their
+// handlers run in the background (the console's verifications).
+type listeners struct {
+	all  []*server.Listener
+	stop context.CancelFunc // ends the background work; nil: none
+}
 
-// shutdown lets requests in progress finish for at most d in all, then
-// closes every connection left.
-func (ls listeners) shutdown(d time.Duration) {
+// shutdown ends the background work, lets requests in progress finish
+// for at most d in all, then closes every connection left.
+func (ls *listeners) shutdown(d time.Duration) {
+	if ls.stop != nil {
+		ls.stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	for _, l := range ls {
+	for _, l := range ls.all {
 		l.Shutdown(ctx)
 	}
 }
@@ -103,7 +110,7 @@ func withConsole(api, ui http.Handler) http.Handler {
 // server.pprof), each when it is set; tlsFiles (from loadTLS) makes the API
 // listener TLS. On error it names the config key at fault and nothing is
 // left listening.
-func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles *server.TLS, ready func() error, reg *prometheus.Registry, log *zap.Logger) (listeners, string, error) {
+func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles *server.TLS, ready func() error, reg *prometheus.Registry, log *zap.Logger) (*listeners, string, error) {
 	sc := cfg.Server
 	apiAddr, adminAddr := sc.ListenAddr(), sc.AdminListen
 	n := 0
@@ -113,7 +120,7 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 		}
 	}
 	if n == 0 {
-		return nil, "", nil
+		return &listeners{}, "", nil
 	}
 	perListener, fdLimit, err := server.ConnBudget(n)
 	if err != nil {
@@ -128,7 +135,7 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 	timeouts := server.Timeouts{ReadHeader: sc.Timeouts.ReadHeader, Read: sc.Timeouts.Read, Write: sc.Timeouts.Write, Idle: sc.Timeouts.Idle}
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
-	var out listeners
+	out := &listeners{}
 	if apiAddr != "" {
 		qcfg := query.Config{Store: store, Tokens: tokens, Ready: ready, Logger: log, Metrics: promHandler,
 			MaxConcurrentQueries: sc.MaxConcurrentQueries, Registerer: reg}
@@ -138,8 +145,11 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 		}
 		h := reader.Handler(adminAddr == "")
 		if sc.Console {
-			ch, err := console.New(console.Config{Reader: reader, Logger: log})
+			ctx, cancel := context.WithCancel(context.Background())
+			out.stop = cancel
+			ch, err := console.New(console.Config{Reader: reader, Logger: log, Integrity: consoleIntegrity(ctx, cfg, store, log)})
 			if err != nil {
+				cancel()
 				return nil, "server.console", err
 			}
 			h = withConsole(h, ch)
@@ -147,9 +157,10 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 		l, err := server.Listen(server.Config{Name: "api", Addr: apiAddr, Handler: h, MaxConns: conns,
 			Timeouts: timeouts, TLS: tlsFiles, Logger: log, Metrics: metrics})
 		if err != nil {
+			out.shutdown(0)
 			return nil, "server.listen", err
 		}
-		out = append(out, l)
+		out.all = append(out.all, l)
 		log.Info("http listening", zap.String("addr", l.Addr().String()), zap.Bool("tls", tlsFiles != nil),
 			zap.Bool("client_certificates", sc.TLS.ClientCAFile != ""), zap.Bool("probes", adminAddr == ""),
 			zap.Int("max_connections", conns), zap.Bool("console", sc.Console))
@@ -161,7 +172,7 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 			out.shutdown(0)
 			return nil, "server.admin_listen", err
 		}
-		out = append(out, l)
+		out.all = append(out.all, l)
 		log.Info("admin listening", zap.String("addr", l.Addr().String()), zap.Bool("pprof", sc.PProf),
 			zap.Int("max_connections", conns))
 	}

@@ -68,7 +68,7 @@ func TestServe_Console(t *testing.T) {
 		if err != nil {
 			t.Fatalf("console %v: %s: %v", on, key, err)
 		}
-		base := "http://" + ls[0].Addr().String()
+		base := "http://" + ls.all[0].Addr().String()
 		for path, want := range map[string]int{
 			"/console/signin": map[bool]int{false: 404, true: 200}[on],
 			"/v1/audit":       401,
