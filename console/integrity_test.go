@@ -34,7 +34,7 @@ func TestIntegrity_RunShowsVerdict(t *testing.T) {
 	fp := e.key.Fingerprint()
 	for _, want := range []string{`data-verdict="valid"`, "Valid: no sign of tampering was found", "What is protected",
 		"recomputed with the HMAC key " + e.key.ID + " (fingerprint " + fp, "What remains unprotected",
-		"no public key was available to the console", "No checkpoint kept off the pod (a witness) was compared", "agent-a", "agent-b", "by ops", "80 records read", "Verify the store now"} {
+		"No public key was given, so no checkpoint signature was checked", "No checkpoint kept off the pod (a witness) was compared", "agent-a", "agent-b", "by ops", "80 records read", "Verify the store now"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the result lacks %q\n%s", want, body)
 		}

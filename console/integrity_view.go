@@ -83,7 +83,7 @@ func resultOf(run *verification) *resultView {
 	r.Verdict = rep.Verdict
 	r.Headline, r.Summary = rep.InWords()
 	if rep.Scope == verify.ScopeStore {
-		r.Scope = "the store as it stood while it was read: it must still hold every record that a checkpoint kept off the pod vouches for"
+		r.Scope = "the store as it stood during the check, which must still hold every record that a checkpoint kept off the pod vouches for"
 	}
 	ex := rep.Explained()
 	if ex == nil {
@@ -121,7 +121,8 @@ func resultOf(run *verification) *resultView {
 }
 
 // protectedLines says in plain words what the verification did protect:
-// what was checked, and with which keys (by fingerprint).
+// what was checked, and with which keys (by fingerprint). What it did
+// not check is said by the report's exposure (verify.Unprotected).
 func protectedLines(ck *verify.Checked) []string {
 	var out []string
 	if ck.MACs.Checked {
@@ -131,8 +132,6 @@ func protectedLines(ck *verify.Checked) []string {
 		}
 		out = append(out, "Every record's integrity code (MAC) was recomputed with the HMAC key "+strings.Join(keys, ", ")+
 			": a record changed, removed, inserted or moved by anyone who does not hold that key is detected.")
-	} else {
-		out = append(out, "The records' integrity codes (MACs) were not checked: no HMAC key was available to the console.")
 	}
 	if ck.Signatures.Checked {
 		var keys []string
@@ -141,13 +140,9 @@ func protectedLines(ck *verify.Checked) []string {
 		}
 		out = append(out, "The signed checkpoints were checked with the public key "+strings.Join(keys, ", ")+
 			": the records they cover cannot be rewritten unnoticed, even by a holder of the HMAC key.")
-	} else {
-		out = append(out, "The signatures of checkpoints were not checked: no public key was available to the console.")
 	}
 	if ck.Witness.Checked {
 		out = append(out, "The checkpoints kept off the pod (the witness) were compared with the store: cutting the newest records they vouch for is detected.")
-	} else {
-		out = append(out, "No checkpoint kept off the pod (witness) was compared: the newest records cut together with their checkpoints would not be detected.")
 	}
 	if ck.Freshness.Checked {
 		out = append(out, "Each chain's newest checkpoint had to be younger than "+ck.Freshness.MaxAge+".")

@@ -21,7 +21,8 @@ const consoleEmail = "jane.doe@example.com"
 // the console in headless Chromium: sign-in (a wrong token refused),
 // search with filters, a record with its redactions and MAC, sign-out,
 // a tenant token that sees its tenant alone, and a session's story with
-// a tool that ran after its approval was denied. It keeps a screenshot of
+// a tool that ran after its approval was denied, and the integrity page
+// (consoleIntegrityInBrowser). It keeps a screenshot of
 // the search page (docs/img/console-search.png with
 // AUDIT_UPDATE_SCREENSHOT=1), and one of the story.
 func TestE2E_Console(t *testing.T) {
@@ -164,6 +165,9 @@ func TestE2E_Console(t *testing.T) {
 	if strings.Contains(s, consoleEmail) {
 		t.Error("the record page shows the redacted address")
 	}
+
+	// The integrity page: the verification, its verdict, the evidence.
+	consoleIntegrityInBrowser(t, ctx, e)
 
 	// A globex record's address, for the tenant token to try.
 	act("tenant=globex", "table", chromedp.Navigate(root+"search?tenant=globex&limit=1"))
