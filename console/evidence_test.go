@@ -158,6 +158,8 @@ func TestEvidence_RefusedBeforeSending(t *testing.T) {
 	}{
 		{"bad from", nil, "?from=yesterday", 400, "from:"},
 		{"bad to", nil, "?to=2026-13-01", 400, "to:"},
+		{"year past 9999", nil, "?from=10000-01-01T00:00:00Z", 400, "from:"},
+		{"year before 1", nil, "?to=0000-12-31T23:00:00Z", 400, "to:"},
 		{"empty range", nil, "?from=2026-03-04T10:00:00Z&to=2026-03-04T10:00", 400, "from: must be before to."},
 		{"no temp folder", func(ig *Integrity) { ig.TempDir = filepath.Join(t.TempDir(), "missing") }, "", 500, "temporary file"},
 		{"evidence unreadable", func(ig *Integrity) {

@@ -194,6 +194,12 @@ func (c *console) serveIntegrity(w http.ResponseWriter, r *http.Request) {
 	if !post && !allowMethod(w, r, http.MethodGet) {
 		return
 	}
+	if p == Prefix+"evidence.zip" && r.Method == http.MethodHead {
+		// A HEAD would make the whole bundle for nothing.
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	_, ss := c.session(r)
 	if ss == nil {
 		http.Redirect(w, r, Prefix+"signin", http.StatusSeeOther)

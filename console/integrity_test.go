@@ -278,6 +278,9 @@ func TestIntegrity_RefusedPOST(t *testing.T) {
 	if got := send(t, c, http.MethodPost, e.srv.URL+"/console/evidence.zip", url.Values{"csrf": {csrf}}, nil); got.code != http.StatusMethodNotAllowed {
 		t.Errorf("POST evidence.zip: %d", got.code)
 	}
+	if got := send(t, c, http.MethodHead, e.srv.URL+"/console/evidence.zip", nil, nil); got.code != http.StatusMethodNotAllowed || got.header.Get("Allow") != "GET" {
+		t.Errorf("HEAD evidence.zip: %d, Allow %q", got.code, got.header.Get("Allow"))
+	}
 }
 
 // TestIntegrity_FailedRun: a verification that fails (a store that cannot
