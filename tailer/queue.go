@@ -114,9 +114,7 @@ func (r *run) queuedOnDisk(p Position, sibs []sibling, skip []inode) ([]*gen, er
 		}
 		g, _, err := r.o.openSibling(sibs[i], 0)
 		if err != nil {
-			for _, g := range gens {
-				_ = g.f.Close()
-			}
+			closeGens(gens)
 			return nil, err
 		}
 		if g == nil {
@@ -157,9 +155,7 @@ func (r *run) unreadCopies(p Position, sibs []sibling, upto int64, saved *os.Fil
 		}
 		g, fi, err := r.o.openSibling(s, 0)
 		if err != nil {
-			for _, g := range gens {
-				_ = g.f.Close()
-			}
+			closeGens(gens)
 			return nil, err
 		}
 		if g == nil {
@@ -184,5 +180,14 @@ func (r *run) unreadCopies(p Position, sibs []sibling, upto int64, saved *os.Fil
 func keepOpened(g *gen, p Position) {
 	if p.Opened != 0 && p.Opened < g.openedMTime {
 		g.openedMTime = p.Opened
+	}
+}
+
+// closeGens closes the files of every generation of every list.
+func closeGens(lists ...[]*gen) {
+	for _, gens := range lists {
+		for _, g := range gens {
+			_ = g.f.Close()
+		}
 	}
 }

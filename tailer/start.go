@@ -99,11 +99,6 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 	}
 
 	var gens []*gen
-	closeAll := func() {
-		for _, g := range gens {
-			_ = g.f.Close()
-		}
-	}
 	saved := -1
 	for i, s := range sibs {
 		if s.ino != want.inode() {
@@ -155,7 +150,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 	}
 	q, err := r.queuedOnDisk(p, sibs, queued)
 	if err != nil {
-		closeAll()
+		closeGens(gens)
 		return nil, err
 	}
 	gens = append(gens, q...)
@@ -169,7 +164,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 		queued = append(queued, s.ino)
 		g, _, err := r.o.openSibling(s, 0)
 		if err != nil {
-			closeAll()
+			closeGens(gens)
 			return nil, err
 		}
 		if g != nil && r.seenBefore(g) {
@@ -185,7 +180,7 @@ func (r *run) placeResume(p Position, sibs []sibling, cur *os.File, curID FileID
 	}
 	missed, err := r.unreadCopies(p, sibs, upto, gens[0].f, queued)
 	if err != nil {
-		closeAll()
+		closeGens(gens)
 		return nil, err
 	}
 	gens = slices.Insert(gens, 1, missed...)
@@ -244,9 +239,7 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 	// What was queued after it before the stop comes first, in that order.
 	q, err := r.queuedOnDisk(p, sibs, skip)
 	if err != nil {
-		for _, g := range gens {
-			_ = g.f.Close()
-		}
+		closeGens(gens)
 		return nil, err
 	}
 	gens = append(gens, q...)
@@ -257,9 +250,7 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 	// the time the saved one was last seen at.
 	newer, err := r.newerSiblings(p, sibs, p.MTime-1, skip...)
 	if err != nil {
-		for _, g := range gens {
-			_ = g.f.Close()
-		}
+		closeGens(gens)
 		return nil, err
 	}
 	for _, g := range newer {
@@ -268,9 +259,7 @@ func (r *run) placeAfterDeleted(p Position, sibs []sibling, cur *os.File, curID 
 	// Before those, copies of bytes it held that were never read.
 	missed, err := r.unreadCopies(p, sibs, p.MTime, nil, skip)
 	if err != nil {
-		for _, g := range slices.Concat(gens, newer) {
-			_ = g.f.Close()
-		}
+		closeGens(gens, newer)
 		return nil, err
 	}
 	at := 0
@@ -322,9 +311,7 @@ func (r *run) newerSiblings(p Position, sibs []sibling, since int64, skip ...ino
 		skip = append(skip, s.ino) // an inode under two names is queued once
 		g, _, err := r.o.openSibling(s, 0)
 		if err != nil {
-			for _, g := range gens {
-				_ = g.f.Close()
-			}
+			closeGens(gens)
 			return nil, err
 		}
 		if g == nil {
@@ -367,9 +354,7 @@ func (r *run) placeUnseen(p Position, sibs []sibling, cur *os.File, curID FileID
 	}
 	newer, err := r.newerSiblings(p, sibs, p.MTime, skip...)
 	if err != nil {
-		for _, g := range gens {
-			_ = g.f.Close()
-		}
+		closeGens(gens)
 		return nil, err
 	}
 	for _, g := range newer {
@@ -378,9 +363,7 @@ func (r *run) placeUnseen(p Position, sibs []sibling, cur *os.File, curID FileID
 	// Before those, copies of bytes it held that were never read.
 	missed, err := r.unreadCopies(p, sibs, p.MTime+1, nil, skip)
 	if err != nil {
-		for _, g := range slices.Concat(gens, newer) {
-			_ = g.f.Close()
-		}
+		closeGens(gens, newer)
 		return nil, err
 	}
 	gens = slices.Concat(missed, gens, newer)
