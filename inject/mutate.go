@@ -55,9 +55,15 @@ func Mutate(pod []byte, ns string, o Options) (Result, error) {
 	if !ok1 || !ok2 {
 		return Result{}, errNotAPod
 	}
+	// The view matches members whatever their case, the map does not:
+	// JSON not from the API server may hold "Containers" beside
+	// "containers". The agent must be the same container in both.
 	containers, _ := spec["containers"].([]any)
+	if s.container >= len(containers) || len(containers) != len(view.Spec.Containers) {
+		return Result{}, errNotAPod
+	}
 	agent, ok := containers[s.container].(map[string]any)
-	if !ok {
+	if !ok || agent["name"] != view.Spec.Containers[s.container].Name {
 		return Result{}, errNotAPod
 	}
 	o.Mode = s.mode

@@ -84,3 +84,28 @@ func TestMutate_NotAPod(t *testing.T) {
 		}
 	}
 }
+
+// TestMutate_MembersSpelledOtherwise: the webhook's port takes requests
+// from anyone who reaches it, not only from the API server, whose JSON is
+// canonical. encoding/json matches a struct's members whatever their
+// case, a generic map does not: a pod whose containers are under
+// "Containers" (beside an empty "containers") is refused as no pod, and
+// never panics the handler.
+func TestMutate_MembersSpelledOtherwise(t *testing.T) {
+	for _, doc := range []string{
+		`{"metadata":{"name":"p","annotations":{"audit.fips-agents.io/inject":"true"}},"spec":{"containers":[],"Containers":[{"name":"agent","image":"a"}]}}`,
+		`{"metadata":{"name":"p","annotations":{"audit.fips-agents.io/inject":"true"}},"spec":{"containers":[{"name":"x"}],"CONTAINERS":[{"name":"agent","image":"a"}]}}`,
+		`{"metadata":{"name":"p","annotations":{"audit.fips-agents.io/inject":"true","audit.fips-agents.io/container":"b"}},"spec":{"containers":[{"name":"a"}],"Containers":[{"name":"a"},{"name":"b"}]}}`,
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s: panic %v", doc, r)
+				}
+			}()
+			if _, err := Mutate([]byte(doc), "agents", testOpts); err == nil || !strings.Contains(err.Error(), "not a pod") {
+				t.Errorf("%s: %v", doc, err)
+			}
+		}()
+	}
+}
