@@ -79,7 +79,7 @@ func TestReview_InjectsNativeSidecar(t *testing.T) {
 	}
 	cfg := got.Annotations[AnnotationDefaultConfig]
 	for _, want := range []string{
-		`path: "/var/run/audit-sidecar/log/*.jsonl"`, "format: native", "id: agents.support-bot\n",
+		`path: "/var/run/audit-sidecar/log/*.jsonl"`, "format: native", `id: "agents.support-bot"` + "\n",
 		"key_file: /etc/audit-sidecar/keys/hmac.key", "signing_key_file: /etc/audit-sidecar/keys/signing.pem",
 		"path: /var/lib/audit-sidecar/spool.db", "path: /var/lib/audit-sidecar/audit.db", `listen: ""`, "admin_listen: 0.0.0.0:9090",
 	} {
@@ -222,7 +222,7 @@ func TestReview_ChainIDOfThePodsName(t *testing.T) {
 	pod := agentPod()
 	pod.Annotations[AnnotationChainID] = "agents.support-bot." + PodNameVar
 	got := patched(t, pod, review(t, testOpts, "agents", pod))
-	if cfg := got.Annotations[AnnotationDefaultConfig]; !strings.Contains(cfg, "id: agents.support-bot.${POD_NAME}\n") {
+	if cfg := got.Annotations[AnnotationDefaultConfig]; !strings.Contains(cfg, `id: "agents.support-bot.${POD_NAME}"`+"\n") {
 		t.Errorf("config:\n%s", cfg)
 	}
 }

@@ -23,6 +23,13 @@ func TestRender_LoadsWithTheSidecarsConfig(t *testing.T) {
 		{"a_b-c.d", "langchain", "events-?.log", 9191},
 		{"x", "auto", "agent.jsonl", 1},
 		{strings.Repeat("c", maxChainID), "otlp", "*", 65535},
+		// Ids the annotation accepts that YAML reads as null, a number
+		// or a bool when unquoted.
+		{"null", "native", DefaultLogFile, DefaultAdminPort},
+		{"NULL", "native", DefaultLogFile, DefaultAdminPort},
+		{"1e3", "native", DefaultLogFile, DefaultAdminPort},
+		{"0x10", "native", DefaultLogFile, DefaultAdminPort},
+		{"true", "native", DefaultLogFile, DefaultAdminPort},
 	} {
 		path := filepath.Join(dir, "config.yaml")
 		if err := os.WriteFile(path, []byte(Render(tc.chain, tc.format, tc.file, tc.port)), 0o600); err != nil {

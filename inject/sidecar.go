@@ -148,7 +148,8 @@ func longestPodName(pod *podView) string {
 const maxChainID = 128
 
 // Render is the sidecar's default config for a pod: the paths are those
-// the injected container sees.
+// the injected container sees. The chain id is quoted: one the annotation
+// accepts, such as null, would be no string to YAML.
 func Render(chainID, format, logFile string, adminPort int32) string {
 	return fmt.Sprintf(`# audit-sidecar config rendered by the injector (see the README's config table)
 source:
@@ -168,7 +169,7 @@ server:
   admin_listen: 0.0.0.0:%d
 log:
   level: info
-`, strconv.Quote(path.Join(MountLog, logFile)), format, chainID,
+`, strconv.Quote(path.Join(MountLog, logFile)), format, strconv.Quote(chainID),
 		path.Join(MountKeys, HMACKeyFile), path.Join(MountKeys, SigningKeyFile),
 		path.Join(MountSpool, "spool.db"), path.Join(MountSpool, "audit.db"), adminPort)
 }
