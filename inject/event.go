@@ -119,10 +119,13 @@ func newEvent(ref ObjectRef, ns, controller, instance, action, note string, firs
 	var b [8]byte
 	rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails
 	suffix := "." + hex.EncodeToString(b[:])
-	prefix := ref.Name
+	prefix := subdomain(ref.Name)
 	if len(prefix)+len(suffix) > maxName {
 		// Cut, then end on a letter or digit, as a DNS subdomain must.
 		prefix = strings.TrimRight(prefix[:maxName-len(suffix)], "-.")
+	}
+	if prefix == "" {
+		prefix = "pod"
 	}
 	ev := &Event{
 		APIVersion: EventAPIVersion, Kind: "Event",
@@ -140,6 +143,31 @@ func newEvent(ref ObjectRef, ns, controller, instance, action, note string, firs
 		ev.Series = &EventSeries{Count: count, LastObservedTime: MicroTime(last)}
 	}
 	return ev
+}
+
+// subdomain is name as the start of a DNS subdomain, as an event's own
+// name must be: the name unchanged when it is one (a name the API server
+// has validated), else lower-cased, each character other than [a-z0-9.]
+// a '-', each dot-separated label trimmed of its dashes and the empty
+// ones left out ("" when nothing is left). The pod is not validated yet
+// when the webhook sees it, nor is an owner reference's name ever.
+func subdomain(name string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(name) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	var labels []string
+	for _, l := range strings.Split(b.String(), ".") {
+		if l = strings.Trim(l, "-"); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	return strings.Join(labels, ".")
 }
 
 // truncateUTF8 is s cut to at most n bytes, on a rune boundary.

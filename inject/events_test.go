@@ -369,3 +369,29 @@ func TestAPIServer_Config(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+// TestEvents_HostileNamesMakeValidEvents: the webhook sees a pod before
+// the API server validates its name and owners; a name or owner that is
+// no DNS subdomain (upper case, unicode, dots alone, a leading dash) still
+// makes an event whose own name the API server accepts (the fake one
+// checks it), regarding the object by the name it was given.
+func TestEvents_HostileNamesMakeValidEvents(t *testing.T) {
+	f := newFakeAPIServer(t)
+	r := startRecorder(t, f.poster(), RecorderConfig{})
+	h := handlerWith(t, testOpts, r)
+	names := []string{"Agent_Pod", "ünïcode", "....", "-a-", strings.Repeat("é", 200), "a..b", "A", "x/../y", strings.Repeat("Z.", 200)}
+	for _, n := range names {
+		owned := unfit()
+		owned.OwnerReferences[0].Name = n
+		reviewBy(t, h, "agents", owned, nil)
+		bare := unfit()
+		bare.OwnerReferences, bare.GenerateName, bare.Name = nil, "", n
+		reviewBy(t, h, "agents", bare, nil)
+	}
+	for range 2 * len(names) {
+		ev := f.next()
+		if ev.Regarding.Name == "" || len(ev.Regarding.Name) > 253 {
+			t.Errorf("regarding %q", ev.Regarding.Name)
+		}
+	}
+}
