@@ -210,6 +210,12 @@ func TestChart_RefusesBadValues(t *testing.T) {
 		{"budget percentage", releaseNS, map[string]any{"podDisruptionBudget": map[string]any{"maxUnavailable": "half"}}, "/podDisruptionBudget/maxUnavailable", ""},
 		{"events namespace", releaseNS, map[string]any{"events": map[string]any{"namespaces": []any{"Agents"}}}, "/events/namespaces", ""},
 		{"api server port", releaseNS, map[string]any{"networkPolicy": map[string]any{"apiServer": map[string]any{"ports": []any{0}}}}, "/networkPolicy/apiServer/ports", ""},
+		// The injector exits 2 on these: with failurePolicy Fail, no pod
+		// would be created in a labelled namespace.
+		{"sidecar cpu request", releaseNS, map[string]any{"sidecar": map[string]any{"cpuRequest": "half a core"}}, "/sidecar/cpuRequest", ""},
+		{"sidecar memory request", releaseNS, map[string]any{"sidecar": map[string]any{"memoryRequest": "64MB"}}, "/sidecar/memoryRequest", ""},
+		{"sidecar memory limit", releaseNS, map[string]any{"sidecar": map[string]any{"memoryLimit": "256 Mi"}}, "/sidecar/memoryLimit", ""},
+		{"sidecar image with a blank", releaseNS, map[string]any{"sidecar": map[string]any{"image": "registry.example/audit-sidecar :1.0"}}, "/sidecar/image", ""},
 		{"issuer kind", releaseNS, map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "a", "kind": "Issuers"}}}, "/certManager/issuerRef/kind", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,4 +298,30 @@ func chartOptions(t *testing.T, r rendered) inject.Options {
 		}
 	}
 	return o
+}
+
+// TestChart_SidecarQuantitiesTheInjectorTakes: the sidecar's resources
+// a user plausibly writes (a string or a bare number) render, and the
+// flags they become are ones the injector starts with.
+func TestChart_SidecarQuantitiesTheInjectorTakes(t *testing.T) {
+	for _, q := range []any{"250m", "0.5", ".5", "1", "1Gi", "512M", "1e3", 2} {
+		r, err := render(t, releaseNS, map[string]any{"sidecar": map[string]any{"cpuRequest": q, "memoryRequest": q, "memoryLimit": q}})
+		if err != nil {
+			t.Errorf("%v: %v", q, err)
+			continue
+		}
+		args := one[*appsv1.Deployment](t, r, injectorName).Spec.Template.Spec.Containers[0].Args
+		o := inject.Options{Namespace: releaseNS}
+		for _, a := range args {
+			if v, ok := strings.CutPrefix(a, "--cpu-request="); ok {
+				o.CPURequest = v
+			}
+			if v, ok := strings.CutPrefix(a, "--memory-limit="); ok {
+				o.MemoryLimit = v
+			}
+		}
+		if o.CPURequest == "" || o.MemoryLimit == "" || len(o.Validate()) > 0 {
+			t.Errorf("%v: args %q: %v", q, args, o.Validate())
+		}
+	}
 }
