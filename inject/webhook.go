@@ -54,8 +54,8 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var review AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil || review.Request == nil {
-		http.Error(w, "not an AdmissionReview v1 with a request", http.StatusBadRequest)
+	if err := json.Unmarshal(body, &review); err != nil || review.Request == nil || review.Request.UID == "" {
+		http.Error(w, "not an AdmissionReview v1 with a request and its uid", http.StatusBadRequest)
 		return
 	}
 	resp := h.Review(review.Request)

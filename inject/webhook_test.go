@@ -172,6 +172,10 @@ func TestHandler_RejectsWhatIsNotAReview(t *testing.T) {
 	}{
 		{"{", 400}, {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, 400},
 		{`"` + strings.Repeat("a", MaxReviewBytes) + `"`, 413},
+		// No uid: the answer could name no request (the API server
+		// refuses a response whose uid is not its request's), and no
+		// event is posted for it.
+		{`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"kind":"Pod","version":"v1"},"namespace":"agents","operation":"CREATE","object":{"metadata":{"name":"p","annotations":{"audit.fips-agents.io/inject":"true","audit.fips-agents.io/format":"x"}},"spec":{"containers":[{"name":"a"}]}}}}`, 400},
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", "/mutate", strings.NewReader(tc.body)))
