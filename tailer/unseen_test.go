@@ -215,14 +215,23 @@ func TestTailer_TruncatedBetweenItsLastLookAndItsRetirement(t *testing.T) {
 // what is queued, and a restart from it reads it before the newer ones.
 func TestTailer_RestartReadsWhatWasQueued(t *testing.T) {
 	path := logPath(t)
-	a, c, b := numbered("a", 0, 3), numbered("c", 0, 3), numbered("b", 0, 3)
+	a, c, b := numbered("a", 0, 3), numbered("c", 0, 3), numbered("b", 0, 2)
 	writeFile(t, path, joinLines(a))
+	var armed atomic.Bool
 	cfg := testConfig(path)
 	cfg.RotateDrain = time.Hour // a stays first until the stop
+	cfg.listing = func() {
+		// c appears in the look that finds the path rotated: a look
+		// before it would know it as a generation older than a.
+		if armed.CompareAndSwap(true, false) {
+			writeFile(t, path+".tmp", joinLines(c))
+			setMtime(t, path+".tmp", time.Hour) // older than a
+			rename(t, path+".tmp", path+".2")
+		}
+	}
 	h := startTailer(t, cfg, nil)
 	h.waitN(len(a))
-	writeFile(t, path+".2", joinLines(c))
-	setMtime(t, path+".2", time.Hour) // older than a
+	armed.Store(true)
 	rename(t, path, path+".1")
 	writeFile(t, path, joinLines(b)+"END\n")
 	h.waitLog("file rotated")
