@@ -273,3 +273,25 @@ func TestTailer_CopyShorterThanTheHeadRead(t *testing.T) {
 	got = append(got, recvUntil(recv, "END")...)
 	wantTexts(t, linesOf(got), cat(a, b, []string{"END"}))
 }
+
+// TestTailer_CopyOfAllThatWasReadOfAFileOpenedEmpty: the file at the path
+// was empty when opened (a new generation), its lines were read, and it
+// was copied and truncated while the tailer could not look (held on a
+// send, as by SIGSTOP). The copy holds only what was read: nothing of it
+// is read again.
+func TestTailer_CopyOfAllThatWasReadOfAFileOpenedEmpty(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, "")
+	recv := startManual(t, testConfig(path))
+	a := padded(numbered("a", 0, 20), 600)
+	appendTo(t, path, joinLines(a))
+	got := recvUntil(recv, a[len(a)-2]) // the last one read, held on its send
+	raw, err := os.ReadFile(path)
+	must(t, err)
+	writeFile(t, path+".1", string(raw))
+	must(t, os.Truncate(path, 0))
+	got = append(got, recv())
+	appendTo(t, path, "END\n")
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, linesOf(got), cat(a, []string{"END"}))
+}
