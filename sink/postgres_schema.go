@@ -223,6 +223,17 @@ var pgMigrations = [][]string{
 		`CREATE INDEX audit_records_tenant_rare_action ON audit_records (tenant, action, ts, chain, seq)
 			WHERE action NOT IN ('decision', 'model_call', 'tool_call', 'tool_result')`,
 	},
+	// 5 -> 6: the records of one trace (the console's story of a trace,
+	// /v1/audit?trace=). Without it a trace walks the time index: up to a
+	// full scan for a trace of old or no records. Partial, as the tool's:
+	// records without a trace cost nothing on insert. IF NOT EXISTS: on a
+	// large table an operator may build it ahead of the upgrade (as the
+	// owner, with CREATE INDEX ... ON ONLY and each partition
+	// CONCURRENTLY, see docs/postgres.md), and the step then only
+	// records its version.
+	{
+		`CREATE INDEX IF NOT EXISTS audit_records_trace ON audit_records (trace, ts, chain, seq) WHERE trace <> ''`,
+	},
 }
 
 // pgSchemaVersion is the version this program writes and reads.

@@ -21,6 +21,12 @@ type dialect struct {
 	chainEq string
 	// callIDEq is the condition on the payload's detail.call_id, as text.
 	callIDEq string
+	// traceEq is the condition on the trace column, served by the partial
+	// index audit_records_trace (rows with a trace).
+	traceEq string
+	// tenantEqUnderTrace is the condition on the tenant column when a
+	// trace is named too: the trace's index is the one to walk.
+	tenantEqUnderTrace string
 	// residual reports whether f has a filter that no index of the store
 	// serves for the query order, so that the rows are found by walking
 	// the time index (or the tenant's) and checking each: such a search is
@@ -37,7 +43,13 @@ var (
 		// walking the ts index and filtering is the fast plan.
 		chainEq:  `+chain = %s`,
 		callIDEq: `CAST(json_extract(CAST(payload AS TEXT), '$.detail.call_id') AS TEXT) = %s`,
-		// Only ts and (tenant, ts) are indexed (see the schema): every
+		// SQLite uses a partial index only when the query's WHERE holds
+		// the index's own condition as written: a bound parameter does not
+		// prove it. The unary + keeps the planner off the tenant index,
+		// which would read every row of the tenant.
+		traceEq:            `trace = %s AND trace <> ''`,
+		tenantEqUnderTrace: `+tenant = %s`,
+		// Only ts, (tenant, ts) and (trace, ts) are indexed (see the schema): every
 		// other filter is checked row by row.
 		residual: func(f *Filter) bool {
 			return f.User != "" || f.Action != "" || f.Tool != "" || f.Outcome != "" || f.Model != "" ||
@@ -48,7 +60,11 @@ var (
 		placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		chainEq:     `chain = %s`,
 		callIDEq:    `(convert_from(payload, 'UTF8')::jsonb #>> '{detail,call_id}') = %s`,
-		// user, session and tool have indexes, and so do the rare actions
+		// Every query is planned for its values (force_custom_plan), so
+		// the planner sees that the value is not '' itself.
+		traceEq:            `trace = %s`,
+		tenantEqUnderTrace: `tenant = %s`,
+		// user, session, tool and trace have indexes, and so do the rare actions
 		// and outcomes (partial indexes, see the schema); model, call_id
 		// and the bulk actions and outcomes have none.
 		residual: func(f *Filter) bool {
@@ -137,10 +153,11 @@ func searchSQL(f *Filter, d dialect, upto *Key) (string, []any, error) {
 }
 
 // searchProbe builds the query of the position of the row offset rows
-// past the first row of f's walk: the rows f's time bounds, position and
-// tenant select, in the query order, with no other filter. Every column
-// it reads is in the index it walks (ts, chain, seq; or tenant, ts,
-// chain, seq), so it reads the index only.
+// past the first row of f's walk: the rows f's time bounds, position,
+// tenant and trace select, in the query order, with no other filter.
+// Every column it reads is in the index it walks (ts, chain, seq; or
+// tenant, ts, chain, seq), so it reads the index only; with a trace it
+// walks the trace's index, and reads the table only for a tenant.
 func searchProbe(f *Filter, d dialect, offset int) (string, []any, error) {
 	w, err := searchWhere(f, d, false)
 	if err != nil {
@@ -176,8 +193,9 @@ func (w *where) writeTo(b *strings.Builder) {
 	}
 }
 
-// searchWhere is the WHERE clause of f: its time bounds, position and
-// tenant, and with residual its other filters too.
+// searchWhere is the WHERE clause of f: its time bounds, position,
+// tenant and trace (the indexes a probe walks), and with residual its
+// other filters too.
 func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 	if f.Limit < 1 || f.Limit > maxSearchLimit {
 		return nil, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidFilter, f.Limit, maxSearchLimit)
@@ -203,8 +221,14 @@ func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 	if !f.To.IsZero() {
 		w.add(`ts < %s`, record.FormatTime(f.To))
 	}
-	if f.Tenant != "" {
+	switch {
+	case f.Tenant != "" && f.Trace != "":
+		w.add(d.tenantEqUnderTrace, f.Tenant)
+	case f.Tenant != "":
 		w.add(`tenant = %s`, f.Tenant)
+	}
+	if f.Trace != "" {
+		w.add(d.traceEq, f.Trace)
 	}
 	if residual {
 		for _, c := range []struct{ col, v string }{

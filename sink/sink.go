@@ -85,6 +85,11 @@ type Filter struct {
 	// has no index: it is checked while walking, like the other unindexed
 	// filters.
 	CallID string
+	// Trace matches the trace column (the agent's trace id): every record
+	// of one request through the agent, across its sessions and chains.
+	// Both stores index it (records with a trace only), so a trace reads
+	// its own rows, whatever the table's size.
+	Trace string
 	// After, when non-nil, is the keyset position of the last record of the
 	// previous page: only records strictly after it in the order
 	// (ts, chain, seq) are returned.

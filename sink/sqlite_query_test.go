@@ -32,6 +32,10 @@ func searchFixture() []*record.Record {
 			r.Outcome = outcomes[i%len(outcomes)]
 			r.Model = []string{"granite-3.3-8b", "llama-3.1-70b"}[(i/2)%2]
 			r.Session = fmt.Sprintf("s-%d", i%7)
+			r.Trace = "" // a trace on two records of three, across chains
+			if i%3 != 2 {
+				r.Trace = fmt.Sprintf("t-%d", i%11)
+			}
 			switch i % 3 { // a call id as a string, as a number, or none
 			case 0:
 				r.Detail = json.RawMessage(fmt.Sprintf(`{"call_id":"c-%d","latency_ms":42}`, i%13))
@@ -59,7 +63,7 @@ func expectSearch(recs []*record.Record, f Filter) []string {
 		for _, c := range [][2]string{
 			{f.Tenant, r.Tenant}, {f.User, r.User}, {f.Action, r.Action}, {f.Tool, r.Tool},
 			{f.Outcome, r.Outcome}, {f.Model, r.Model}, {f.Session, r.Session}, {f.Chain, r.Chain},
-			{f.CallID, callID},
+			{f.CallID, callID}, {f.Trace, r.Trace},
 		} {
 			ok = ok && (c[0] == "" || c[0] == c[1])
 		}
@@ -115,6 +119,11 @@ func searchFilters() []struct {
 		{"call id", Filter{CallID: "c-4"}},
 		{"call id as a number", Filter{CallID: "7"}},
 		{"call id and action", Filter{CallID: "c-4", Action: record.ActionApprovalDenied, Chain: "b"}},
+		{"trace", Filter{Trace: "t-4"}},
+		{"tenant trace", Filter{Tenant: "acme", Trace: "t-3"}},
+		{"trace and time", Filter{Trace: "t-5", From: at(10), To: at(40)}},
+		{"trace and user", Filter{Trace: "t-4", User: "u-2"}},
+		{"tenant trace action", Filter{Tenant: "globex", Trace: "t-6", Action: record.ActionModelCall}},
 		{"no match", Filter{Tenant: "nobody"}},
 		{"empty range", Filter{From: at(30), To: at(30)}},
 		{"quote in value", Filter{Tenant: `acme' OR '1'='1`}},
@@ -317,6 +326,9 @@ func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
 			t.Logf("%s (after=%v): %s", tt.name, after != nil, p)
 			if strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX audit_records_") {
 				t.Errorf("%s (after=%v): plan %q sorts or uses no query index", tt.name, after != nil, p)
+			}
+			if f.Trace != "" && !strings.Contains(p, "INDEX audit_records_trace") {
+				t.Errorf("%s (after=%v): plan %q does not read the trace's index", tt.name, after != nil, p)
 			}
 			seeksAfter := strings.Contains(p, "(ts,chain,seq)>(?,?,?)")
 			if wantAfter := after != nil && !after.TS.Before(f.From); seeksAfter != wantAfter {

@@ -105,6 +105,14 @@ var migrations = [][]string{
 			SELECT RAISE(ABORT, 'audit_records is append-only');
 		END`,
 	},
+	// 2 -> 3: the records of one trace (the console's story of a trace,
+	// /v1/audit?trace=), read by their own index instead of a walk of
+	// the time index. Partial: records without a trace (most of those of
+	// agents that send none) cost the index nothing on insert. IF NOT
+	// EXISTS: an operator may have built it ahead of the upgrade.
+	{
+		`CREATE INDEX IF NOT EXISTS audit_records_trace ON audit_records (trace, ts, chain, seq) WHERE trace <> ''`,
+	},
 }
 
 // schemaVersion is the version this program writes and reads.
