@@ -162,6 +162,7 @@ func TestAudit_FiltersPassedThrough(t *testing.T) {
 		{"session", "s-4", func(f sink.Filter) bool { return f.Session == "s-4" }},
 		{"chain", "chain-b", func(f sink.Filter) bool { return f.Chain == "chain-b" }},
 		{"call_id", "c-3", func(f sink.Filter) bool { return f.CallID == "c-3" }},
+		{"trace", "t-2", func(f sink.Filter) bool { return f.Trace == "t-2" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.param, func(t *testing.T) {
@@ -249,6 +250,8 @@ func TestAudit_BadRequest(t *testing.T) {
 		{"repeated param", "user=u-1&user=u-2", "user: repeated parameter"},
 		{"repeated limit", "limit=10&limit=10", "limit: repeated parameter"},
 		{"empty value", "user=", "user: must not be empty"},
+		{"empty trace", "trace=", "trace: must not be empty"},
+		{"repeated trace", "trace=t-1&trace=t-2", "trace: repeated parameter"},
 		{"bad cursor", "cursor=not-a-cursor!", "cursor: malformed"},
 		{"cursor not json", "cursor=" + base64.RawURLEncoding.EncodeToString([]byte("hello")), "cursor: malformed"},
 		{"cursor empty json", "cursor=" + base64.RawURLEncoding.EncodeToString([]byte("{}")), "cursor: malformed"},
@@ -293,6 +296,7 @@ func TestAudit_CursorBoundToFilters(t *testing.T) {
 		{"other action", "action=model_call&limit=5&cursor=" + c, adminToken, http.StatusBadRequest},
 		{"filter dropped", "limit=5&cursor=" + c, adminToken, http.StatusBadRequest},
 		{"filter added", "action=tool_call&user=u-1&limit=5&cursor=" + c, adminToken, http.StatusBadRequest},
+		{"trace added", "action=tool_call&trace=t-1&limit=5&cursor=" + c, adminToken, http.StatusBadRequest},
 		{"time range added", "action=tool_call&from=2026-01-01T00:00:00Z&cursor=" + c, adminToken, http.StatusBadRequest},
 		{"tenant token narrows scope", "action=tool_call&limit=5&cursor=" + c, acmeToken, http.StatusBadRequest},
 	}

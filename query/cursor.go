@@ -129,6 +129,9 @@ func filterBinding(f *sink.Filter) [bindingSize]byte {
 	if f.CallID != "" { // bound only when set: older cursors stay valid
 		field("call_id", f.CallID)
 	}
+	if f.Trace != "" { // the same: added after cursors were issued
+		field("trace", f.Trace)
+	}
 	var out [bindingSize]byte
 	copy(out[:], h.Sum(nil))
 	return out

@@ -31,8 +31,9 @@
 //	from, to   RFC 3339 times (offset hours 00 to 23) in the years 0001
 //	           to 9999 once converted to UTC (see [ParseTime]); from is
 //	           inclusive, to exclusive; from < to
-//	tenant, user, tool, model, session, chain
+//	tenant, user, tool, model, session, trace, chain
 //	           exact match on the record field
+//	call_id    exact match on the record's detail.call_id (as text)
 //	action     one of record.Actions
 //	outcome    one of record.Outcomes
 //	limit      page size, 1..1000, default 100
@@ -52,7 +53,8 @@
 // final "mac" key (see package record), byte for byte what was chained, so
 // that a reader can verify it. next_cursor is null on the last page.
 //
-// A filter that no index of the store serves (call_id, user, action,
+// trace is indexed in both stores (SQLite schema 3, PostgreSQL schema
+// 6). A filter that no index of the store serves (call_id, user, action,
 // tool, outcome, model, session, chain on SQLite; model, call_id and the
 // bulk actions and outcomes on PostgreSQL) is checked row by row while
 // the store walks its time index (or the tenant's): the store examines at

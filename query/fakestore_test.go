@@ -149,7 +149,7 @@ func matchRow(r *sink.Row, f *sink.Filter) bool {
 	eq := func(filter, v string) bool { return filter == "" || filter == v }
 	if !eq(f.Tenant, r.Tenant) || !eq(f.User, r.User) || !eq(f.Action, r.Action) ||
 		!eq(f.Tool, r.Tool) || !eq(f.Outcome, r.Outcome) || !eq(f.Model, r.Model) ||
-		!eq(f.Session, r.Session) || !eq(f.Chain, r.Chain) {
+		!eq(f.Session, r.Session) || !eq(f.Chain, r.Chain) || !eq(f.Trace, r.Trace) {
 		return false
 	}
 	if f.CallID != "" {
@@ -201,6 +201,7 @@ func genRecords(n int) []*record.Record {
 			User:       fmt.Sprintf("u-%d", i%7),
 			Tenant:     tenants[i%len(tenants)],
 			Session:    fmt.Sprintf("s-%d", i%11),
+			Trace:      []string{"", "t-1", "t-2", "t-3", "t-4"}[i%5],
 			Model:      []string{"granite-3.3-8b", "llama-4"}[i%2],
 			Tool:       []string{"payments.refund", "search", "mail.send"}[i%3],
 			Outcome:    record.Outcomes[i%len(record.Outcomes)],

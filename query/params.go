@@ -51,6 +51,7 @@ var stringParams = map[string]func(*sink.Filter) *string{
 	"session": func(f *sink.Filter) *string { return &f.Session },
 	"chain":   func(f *sink.Filter) *string { return &f.Chain },
 	"call_id": func(f *sink.Filter) *string { return &f.CallID },
+	"trace":   func(f *sink.Filter) *string { return &f.Trace },
 }
 
 // parseRequest parses the raw query string. Parameters are checked in
