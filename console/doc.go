@@ -40,8 +40,8 @@
 //	                       /v1/audit serves (a record over 1 MiB: its
 //	                       JSON cut at 1 MiB and each field at 64 KiB,
 //	                       and the page says so)
-//	GET  /console/story    every record of one session (?session=) or call
-//	                       id (?call_id=), oldest first, in words ("Approval
+//	GET  /console/story    every record of one session (?session=), trace
+//	                       (?trace=) or call id (?call_id=), oldest first, in words ("Approval
 //	                       denied by maria for payments.refund") with the
 //	                       chain that logged each (ids are what agents
 //	                       wrote: another agent may log under them), a tool
@@ -76,7 +76,7 @@
 // target; a bidirectional control of Unicode in it (U+202E, which would
 // reorder the words after it) is shown as "[U+202E]", in the stored JSON
 // too. The search table and a story show at most 512 bytes of each of a
-// record's strings, and link to no story of a session or call id longer
+// record's strings, and link to no story of a session, trace or call id longer
 // than 2 KiB (no request could carry it).
 //
 // A request without a valid session is sent to the sign-in page (303).

@@ -25,7 +25,7 @@ const DefaultPageSize = 50
 // searchParams are the parameters of /v1/audit the search form sends, in
 // the form's order; an empty one is left out (the API refuses empty
 // values, a form sends every field).
-var searchParams = []string{"from", "to", "tenant", "user", "action", "tool", "outcome", "model", "session", "chain", "call_id", "limit", "cursor"}
+var searchParams = []string{"from", "to", "tenant", "user", "action", "tool", "outcome", "model", "session", "trace", "chain", "call_id", "limit", "cursor"}
 
 // localTime is a time as a person types it without a zone (or as a
 // datetime-local field sends it): taken as UTC.
@@ -151,10 +151,11 @@ type recordView struct {
 	Raw        string // the stored payload with its MAC, as /v1/audit serves it
 	Problem    string
 	Session    string // the story of the record's session, "" when it has none
+	Trace      string // the story of the record's trace, "" when it has none
 	Call       string // the story of the record's call id, "" when it has none
 }
 
-// storyLink is the story of a session or call id, "" for a value longer
+// storyLink is the story of a session, trace or call id, "" for a value longer
 // than maxLinkValue.
 func storyLink(param, value string) string {
 	if len(value) > maxLinkValue {
@@ -199,6 +200,9 @@ func (c *console) serveRecord(w http.ResponseWriter, r *http.Request, _ string, 
 		v.Policy, v.Redactions = redactionsOf(rec)
 		if rec.Session != "" {
 			v.Session = storyLink("session", rec.Session)
+		}
+		if rec.Trace != "" {
+			v.Trace = storyLink("trace", rec.Trace)
 		}
 		if id := callID(rec.Detail); id != "" {
 			v.Call = storyLink("call_id", id)

@@ -17,8 +17,13 @@ import (
 // page, read in one query.
 const storyLimit = query.MaxLimit
 
+// storyOf are the parameters a story is of, with their names in words.
+var storyOf = []struct{ param, words string }{
+	{"session", "session"}, {"trace", "trace"}, {"call_id", "call id"},
+}
+
 type storyView struct {
-	Of, Value string // "session" or "call id", and which
+	Of, Value string // "session", "trace" or "call id", and which
 	Problem   string
 	Steps     []stepView
 	Flagged   int
@@ -34,23 +39,24 @@ type stepView struct {
 	Flag string
 }
 
-// serveStory shows every record of one session or call id, in order, as
-// a timeline in words, flagging a tool that ran after its approval was
-// denied. It reads one page of /v1/audit (session= or call_id=) through
-// query.Reader, so the token's tenant scope holds.
+// serveStory shows every record of one session, trace or call id, in
+// order, as a timeline in words, flagging a tool that ran after its
+// approval was denied. It reads one page of /v1/audit (session=, trace=
+// or call_id=) through query.Reader, so the token's tenant scope holds.
 func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, ss *session) {
 	in := r.URL.Query()
 	v := storyView{}
 	q := url.Values{"limit": {strconv.Itoa(storyLimit)}}
-	switch {
-	case in.Get("session") != "" && in.Get("call_id") == "":
-		v.Of, v.Value = "session", in.Get("session")
-		q.Set("session", v.Value)
-	case in.Get("call_id") != "" && in.Get("session") == "":
-		v.Of, v.Value = "call id", in.Get("call_id")
-		q.Set("call_id", v.Value)
-	default:
-		v.Problem = "Open a story from a session or a call id of the search page."
+	named := 0
+	for _, o := range storyOf {
+		if val := in.Get(o.param); val != "" {
+			named++
+			v.Of, v.Value = o.words, val
+			q.Set(o.param, val)
+		}
+	}
+	if named != 1 {
+		v = storyView{Problem: "Open a story from a session, a trace or a call id of the search page or of a record."}
 		c.render(w, http.StatusBadRequest, "story", ss, v)
 		return
 	}
