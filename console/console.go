@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -67,6 +68,9 @@ type Config struct {
 	// Integrity, when not nil, serves the integrity page and the evidence
 	// bundle (integrity.go, evidence.go).
 	Integrity *Integrity
+	// Registerer, when set, receives the console's metrics
+	// (audit_console_signin_failures_total).
+	Registerer prometheus.Registerer
 }
 
 type console struct {
@@ -78,6 +82,10 @@ type console struct {
 	static    http.Handler
 	routesGET map[string]func(http.ResponseWriter, *http.Request, string, *session)
 	integrity *integrity // nil without Config.Integrity
+	// limiter bounds failed sign-ins (ratelimit.go), counted by
+	// signinFailures.
+	limiter        *signinLimiter
+	signinFailures *prometheus.CounterVec
 }
 
 // New returns the console's handler, for requests whose path starts with
@@ -115,6 +123,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	c.sessions = ss
 	c.integrity = newIntegrity(cfg.Integrity, c.log, ss.now)
+	c.limiter, c.signinFailures = newSigninLimiter(ss.now), newSigninFailures(cfg.Registerer)
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -276,17 +285,26 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		c.signinForm(w, r, http.StatusForbidden, "The sign-in form expired. Paste the token again.")
 		return
 	}
+	addr := clientAddr(r.RemoteAddr)
+	if ok, wait := c.limiter.allow(addr); !ok {
+		c.signinLimited(w, r, wait, log)
+		return
+	}
 	p, err := c.reader.Authenticate(r.PostForm.Get("token"))
 	switch {
 	case errors.Is(err, query.ErrForbidden):
+		c.signinFailures.WithLabelValues(failRole).Inc()
 		log.Info("console sign-in refused", zap.String("reason", "role"))
 		c.signinForm(w, r, http.StatusForbidden, "This token's role may not read audit records.")
 		return
 	case err != nil:
-		log.Info("console sign-in refused", zap.String("reason", "invalid token"))
+		c.signinFailures.WithLabelValues(failInvalidToken).Inc()
+		wait := c.limiter.fail(addr)
+		log.Info("console sign-in refused", zap.String("reason", "invalid token"), zap.Duration("next_try_in", wait))
 		c.signinForm(w, r, http.StatusUnauthorized, "The token was not accepted.")
 		return
 	}
+	c.limiter.succeed(addr)
 	if old, ss := c.session(r); ss != nil {
 		c.sessions.close(old) // a sign-in always starts a new session id
 	}

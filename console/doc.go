@@ -18,6 +18,19 @@
 // in again and again with one token does not lock the others out; past
 // either bound a sign-in is refused until a session expires or signs out.
 //
+// Failed sign-ins are bounded per client address (the connection's IP,
+// or its /64 for IPv6; no forwarding header is trusted) and overall: an
+// address may fail 5 times, then each failure makes it wait before its
+// next try (1 s, doubled per failure, at most 15 min), and a try before
+// then is 429 with Retry-After, the token not looked at. While more
+// than 100 sign-ins failed in the last minute from all addresses, an
+// address's first failure already makes it wait. An address that has
+// not failed is never refused, so a correct token from elsewhere signs
+// in; a successful sign-in forgets its address's failures. Failures are
+// counted in audit_console_signin_failures_total{reason} (invalid_token,
+// role, rate_limited) and logged (sampled) without the token. The token
+// is still compared in constant time with every configured hash.
+//
 // The only POSTs are sign-in, sign-out and the start of a verification
 // (which reads the store and changes nothing). Each must come from the
 // console's own pages: SameSite=Strict cookies, a Sec-Fetch-Site or
