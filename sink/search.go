@@ -27,6 +27,10 @@ type dialect struct {
 	// tenantEqUnderTrace is the condition on the tenant column when a
 	// trace is named too: the trace's index is the one to walk.
 	tenantEqUnderTrace string
+	// overviewPayload is the columns ts and p (the payload as JSON, NULL
+	// where it is not) of an overview's rows; redactionSums sums their
+	// redactions by type (see redactionsSQL).
+	overviewPayload, redactionSums string
 	// residual reports whether f has a filter that no index of the store
 	// serves for the query order, so that the rows are found by walking
 	// the time index (or the tenant's) and checking each: such a search is
@@ -49,6 +53,8 @@ var (
 		// which would read every row of the tenant.
 		traceEq:            `trace = %s AND trace <> ''`,
 		tenantEqUnderTrace: `+tenant = %s`,
+		overviewPayload:    `ts, CASE WHEN json_valid(CAST(payload AS TEXT)) THEN CAST(payload AS TEXT) END AS p`,
+		redactionSums:      sqliteRedactions,
 		// Only ts, (tenant, ts) and (trace, ts) are indexed (see the schema): every
 		// other filter is checked row by row.
 		residual: func(f *Filter) bool {
@@ -64,6 +70,10 @@ var (
 		// the planner sees that the value is not '' itself.
 		traceEq:            `trace = %s`,
 		tenantEqUnderTrace: `tenant = %s`,
+		// A payload that is not UTF-8 JSON fails the statement: the
+		// figure is then not shown (verify names the record).
+		overviewPayload: `ts, convert_from(payload, 'UTF8')::jsonb AS p`,
+		redactionSums:   pgRedactions,
 		// user, session, tool and trace have indexes, and so do the rare actions
 		// and outcomes (partial indexes, see the schema); model, call_id
 		// and the bulk actions and outcomes have none.
