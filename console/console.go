@@ -71,6 +71,10 @@ type Config struct {
 	// Registerer, when set, receives the console's metrics
 	// (audit_console_signin_failures_total).
 	Registerer prometheus.Registerer
+	// Metrics, when set, are the sidecar's own metrics, read by the
+	// overview for the sinks' lag; nil (the console alone) says it is
+	// not available.
+	Metrics prometheus.Gatherer
 }
 
 type console struct {
@@ -86,6 +90,7 @@ type console struct {
 	// signinFailures.
 	limiter        *signinLimiter
 	signinFailures *prometheus.CounterVec
+	metrics        prometheus.Gatherer // the overview's sink lag; nil: none
 }
 
 // New returns the console's handler, for requests whose path starts with
@@ -104,7 +109,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c := &console{reader: cfg.Reader, log: cfg.Logger}
+	c := &console{reader: cfg.Reader, log: cfg.Logger, metrics: cfg.Metrics}
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
@@ -132,9 +137,10 @@ func New(cfg Config) (http.Handler, error) {
 	sub, _ := fs.Sub(staticFS, "static")
 	c.static = http.StripPrefix(Prefix+"static/", http.FileServerFS(sub))
 	c.routesGET = map[string]func(http.ResponseWriter, *http.Request, string, *session){
-		Prefix + "search": c.serveSearch,
-		Prefix + "record": c.serveRecord,
-		Prefix + "story":  c.serveStory,
+		Prefix + "search":   c.serveSearch,
+		Prefix + "record":   c.serveRecord,
+		Prefix + "story":    c.serveStory,
+		Prefix + "overview": c.serveOverview,
 	}
 	return c, nil
 }

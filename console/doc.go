@@ -63,6 +63,21 @@
 //	                       another chain's; one page of /v1/audit of up
 //	                       to 1000 records (and about 4 MiB of them), with
 //	                       a link to the rest
+//	GET  /console/overview a window of whole hours (?hours= 1, 6, 24, 72
+//	                       or 168, ending at ?end= or the end of this
+//	                       hour) as inline SVG charts, each with a table of
+//	                       its numbers: records per hour by kind of
+//	                       action, approvals requested, granted and
+//	                       denied, parse errors and gaps, redactions by
+//	                       type, and for a token of every tenant the
+//	                       newest checkpoint record's age and the sinks'
+//	                       lag (from the sidecar's own metrics: "not
+//	                       available" for the console alone). Two
+//	                       statements of the store, each over the
+//	                       window's newest records only (250 000 for the
+//	                       counts, 50 000 for the redactions, whose
+//	                       payloads are read); the page says when the
+//	                       window held more
 //	GET  /console/integrity     the store's verification (Config.Integrity:
 //	                       the verifier of `audit-sidecar verify`): the
 //	                       last verdict, when it ran and who asked, each

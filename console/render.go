@@ -13,7 +13,7 @@ import (
 
 // pageNames are the templates of templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "search", "record", "story", "error", "integrity"}
+var pageNames = []string{"signin", "search", "record", "story", "error", "integrity", "overview"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))

@@ -147,7 +147,7 @@ func serve(cfg *config.Config, store query.Store, tokens []query.Token, tlsFiles
 		if sc.Console {
 			ctx, cancel := context.WithCancel(context.Background())
 			out.stop = cancel
-			ch, err := console.New(console.Config{Reader: reader, Logger: log, Registerer: reg, Integrity: consoleIntegrity(ctx, cfg, store, log)})
+			ch, err := console.New(console.Config{Reader: reader, Logger: log, Registerer: reg, Metrics: reg, Integrity: consoleIntegrity(ctx, cfg, store, log)})
 			if err != nil {
 				cancel()
 				return nil, "server.console", err
