@@ -16,15 +16,16 @@ var palette = []string{"#0b4fa8", "#1e6b2e", "#8a1111", "#7a4d00", "#5b3a8c", "#
 
 // Geometry of the charts, in SVG user units (the SVG scales to the page).
 const (
-	chartW      = 760
+	chartW      = 760 // a chart the page's width
+	halfW       = 460 // a chart half the page's width: its text stays as large
 	hoursH      = 220
 	hoursLeft   = 56 // the y axis' labels
 	hoursBottom = 36 // the x axis' labels
 	hoursTop    = 12
-	barsLabelW  = 230
-	barsValueW  = 90
+	barsLabelW  = 170
+	barsValueW  = 70
 	barRowH     = 28
-	maxLabel    = 40 // bytes of a label an agent wrote shown in a chart
+	maxLabel    = 24 // bytes of a label an agent wrote shown in a chart
 )
 
 // series is one series of a chart: its name and colour.
@@ -61,9 +62,9 @@ type tick struct {
 }
 
 // newHoursChart stacks counts[hour][series] (hours in order, len(names)
-// values each) into bars. starts are the hours' "2006-01-02T15".
-func newHoursChart(names []string, starts []string, counts [][]int64) hoursChart {
-	c := hoursChart{W: chartW, H: hoursH, PlotLeft: hoursLeft, PlotBottom: hoursH - hoursBottom, PlotTop: hoursTop, PlotRight: chartW - 8}
+// values each) into bars w wide. starts are the hours' "2006-01-02T15".
+func newHoursChart(w int, names []string, starts []string, counts [][]int64) hoursChart {
+	c := hoursChart{W: w, H: hoursH, PlotLeft: hoursLeft, PlotBottom: hoursH - hoursBottom, PlotTop: hoursTop, PlotRight: w - 8}
 	for i, n := range names {
 		c.Series = append(c.Series, series{n, palette[i%len(palette)]})
 	}
@@ -78,7 +79,11 @@ func newHoursChart(names []string, starts []string, counts [][]int64) hoursChart
 	c.Empty = top == 0
 	scale := niceCeil(top)
 	plotH := float64(c.PlotBottom - c.PlotTop)
-	for _, f := range []float64{0, 0.5, 1} {
+	fractions := []float64{0, 0.5, 1}
+	if scale < 2 {
+		fractions = []float64{0, 1}
+	}
+	for _, f := range fractions {
 		c.Ticks = append(c.Ticks, tick{Y: float64(c.PlotBottom) - f*plotH, Label: strconv.FormatInt(int64(f*float64(scale)), 10)})
 	}
 	n := len(counts)
@@ -86,7 +91,7 @@ func newHoursChart(names []string, starts []string, counts [][]int64) hoursChart
 		return c
 	}
 	step := float64(c.PlotRight-c.PlotLeft) / float64(n)
-	every := int(math.Ceil(float64(n) / 12))
+	every := int(math.Ceil(float64(n) / float64(w/64)))
 	for i, row := range counts {
 		x := float64(c.PlotLeft) + float64(i)*step
 		b := hourBar{LabelX: x + step/2}
@@ -131,12 +136,12 @@ type barItem struct {
 
 // newBarsChart draws items in their order.
 func newBarsChart(items []barItem) barsChart {
-	c := barsChart{W: chartW, H: len(items)*barRowH + 8, LabelW: barsLabelW}
+	c := barsChart{W: halfW, H: len(items)*barRowH + 8, LabelW: barsLabelW}
 	var top int64
 	for _, it := range items {
 		top = max(top, it.N)
 	}
-	plotW := float64(chartW - barsLabelW - barsValueW)
+	plotW := float64(halfW - barsLabelW - barsValueW)
 	for i, it := range items {
 		y := float64(4 + i*barRowH)
 		w := 0.0

@@ -197,7 +197,7 @@ func (v *overviewView) eventFigures(from, to time.Time, hours []sink.HourCount) 
 			errs[i][1] += h.N
 		}
 	}
-	v.Events = newHoursChart(names, starts, counts)
+	v.Events = newHoursChart(chartW, names, starts, counts)
 	v.Events.Title = "Records per hour, stacked by kind of action, from " + v.From + " to " + v.To + " UTC. The numbers are in the table below the chart."
 	for g, ag := range actionGroups {
 		words := ""
@@ -223,7 +223,7 @@ func (v *overviewView) eventFigures(from, to time.Time, hours []sink.HourCount) 
 	}
 	v.Approval = newBarsChart(v.ApprovalRows)
 	v.Approval.Title = "Approvals requested, granted and denied in the window. The numbers are in the table beside the chart."
-	v.Errors = newHoursChart([]string{"Parse errors", "Gaps"}, starts, errs)
+	v.Errors = newHoursChart(halfW, []string{"Parse errors", "Gaps"}, starts, errs)
 	v.Errors.Title = "Parse errors and gaps per hour. The numbers are in the table beside the chart."
 	v.ErrorRows = []barItem{{"Parse errors", byAction[record.ActionParseError], ""}, {"Gaps", byAction[record.ActionGap], ""}}
 }

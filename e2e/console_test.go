@@ -17,14 +17,18 @@ import (
 // replaces it, and no page may show it.
 const consoleEmail = "jane.doe@example.com"
 
+// consoleTrace is the trace id of the call whose approval is denied.
+const consoleTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+
 // TestE2E_Console runs the built binary with server.console on and drives
 // the console in headless Chromium: sign-in (a wrong token refused),
 // search with filters, a record with its redactions and MAC, sign-out,
 // a tenant token that sees its tenant alone, and a session's story with
-// a tool that ran after its approval was denied, and the integrity page
-// (consoleIntegrityInBrowser). It keeps a screenshot of
-// the search page (docs/img/console-search.png with
-// AUDIT_UPDATE_SCREENSHOT=1), and one of the story.
+// a tool that ran after its approval was denied, the story of its trace,
+// the overview of a window, and the integrity page
+// (consoleIntegrityInBrowser). It keeps a screenshot of the search page
+// (docs/img/console-search.png with AUDIT_UPDATE_SCREENSHOT=1), and one
+// of the story, the trace's story and the overview.
 func TestE2E_Console(t *testing.T) {
 	const total = 24
 	e := newEnv(t)
@@ -49,6 +53,7 @@ func TestE2E_Console(t *testing.T) {
 	} {
 		ev["ts"] = base.Add(time.Hour + time.Duration(i)*time.Minute).Format(time.RFC3339Nano)
 		ev["n"], ev["user"], ev["tenant"], ev["session"], ev["call_id"] = total+i, "u-9", "acme", "s-hitl", "call-77"
+		ev["trace"] = consoleTrace
 		lines.WriteString(event(ev))
 	}
 	const hitl = 3
@@ -166,6 +171,38 @@ func TestE2E_Console(t *testing.T) {
 		t.Error("the record page shows the redacted address")
 	}
 
+	// The overview of a window that holds every event: charts, and a
+	// table of each chart's numbers.
+	act("/console/overview", "svg.chart", chromedp.Click(`nav a[href="/console/overview"]`))
+	act("hours=6", "svg.chart", chromedp.SetValue("#hours", "6"), chromedp.SendKeys("#end", "2026-11-02T16:00"),
+		chromedp.Click("form.window button[type=submit]"))
+	s = text()
+	for _, want := range []string{"From 2026-11-02 10:00 to 2026-11-02 16:00 UTC", fmt.Sprintf("Counted all %d records of the window.", total+hitl),
+		"Events per hour, by action", "Approvals against denials", "Parse errors and gaps", "Redactions by type", "EMAIL", "Sink lag and the newest checkpoint", "local"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the overview does not say %q\n%s", want, s)
+		}
+	}
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('svg.chart[role=img]')].filter(c => c.getAttribute('aria-label')).length`))
+	if err != nil || charts < 4 {
+		t.Errorf("%d labelled charts (%v), want at least 4", charts, err)
+	}
+	denied, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('th')].find(h => h.textContent === 'Approvals denied').nextElementSibling.textContent`))
+	if err != nil || denied != "1" {
+		t.Errorf("approvals denied in the table: %q (%v), want 1", denied, err)
+	}
+	if worst, err := chromedp.Run(ctx, chromedp.Evaluate[contrast](contrastJS)); err != nil || worst.Ratio < 4.5 {
+		t.Errorf("overview: text %q has contrast %.2f:1 (%v)", worst.Text, worst.Ratio, err)
+	}
+	unlabeled, err = chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('input:not([type=hidden]), select')].filter(i => !i.labels || i.labels.length === 0).length`))
+	if err != nil || unlabeled != 0 {
+		t.Errorf("overview: %d form fields without a label (%v)", unlabeled, err)
+	}
+	if shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+		t.Fatal(err)
+	}
+	keepScreenshot(t, "console-overview.png", shot)
+
 	// The integrity page: the verification, its verdict, the evidence.
 	consoleIntegrityInBrowser(t, ctx, e)
 
@@ -206,6 +243,22 @@ func TestE2E_Console(t *testing.T) {
 		t.Fatal(err)
 	}
 	keepScreenshot(t, "console-story.png", shot)
+
+	// From a record of the story to the story of its trace.
+	act("/console/record", "pre.raw", chromedp.Click(`ol.story li.flagged a`))
+	act("/console/story?trace=", "ol.story", chromedp.Click(`a[href="/console/story?trace=`+consoleTrace+`"]`))
+	if s := text(); !strings.Contains(s, "The story of trace "+consoleTrace) || !strings.Contains(s, "Approval requested for payments.refund") ||
+		!strings.Contains(s, "Flagged: The tool ran after its approval was denied.") {
+		t.Errorf("the trace's story says\n%s", s)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('ol.story li').length`)); err != nil || n != hitl {
+		t.Errorf("the trace's story has %d steps (%v), want %d", n, err, hitl)
+	}
+	shot, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepScreenshot(t, "console-trace.png", shot)
 	act("tenant=globex", "main", chromedp.Navigate(root+"search?tenant=globex"))
 	if s := text(); !strings.Contains(s, "may read only the records of its own tenant") || strings.Contains(s, "globex\t") {
 		t.Errorf("acme asking for globex: the page says\n%s", s)
