@@ -74,8 +74,8 @@
 //	                       lag (from the sidecar's own metrics: "not
 //	                       available" for the console alone). Two
 //	                       statements of the store, each over the
-//	                       window's newest records only (250 000 for the
-//	                       counts, 50 000 for the redactions, whose
+//	                       window's newest records only (50 000 for the
+//	                       counts, 5 000 for the redactions, whose
 //	                       payloads are read); the page says when the
 //	                       window held more
 //	GET  /console/integrity     the store's verification (Config.Integrity:

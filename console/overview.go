@@ -25,8 +25,8 @@ import (
 // page says when a window held more.
 const (
 	overviewHours         = 24
-	overviewMaxRecords    = 250_000
-	overviewMaxRedactions = 50_000
+	overviewMaxRecords    = 50_000
+	overviewMaxRedactions = 5_000
 )
 
 var windowHours = []int{1, 6, 24, 72, 168}

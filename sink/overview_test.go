@@ -180,3 +180,37 @@ func TestSQLite_OverviewHostilePayload(t *testing.T) {
 		t.Fatalf("redactions %v (%+v), want the 3 real records' only", red, c)
 	}
 }
+
+// BenchmarkSQLite_Overview measures the overview's two statements over a
+// window of n records, at five times the console's caps (50 000 counted
+// by hour, 5 000 read for their redactions). Run with -benchtime=3x; the
+// store is filled once.
+func BenchmarkSQLite_Overview(b *testing.B) {
+	const n = 250_000
+	s, _ := openTestSQLite(b)
+	ctx := context.Background()
+	for lo := 0; lo < n; lo += 5000 {
+		var recs []*record.Record
+		for i := lo; i < lo+5000; i++ {
+			recs = append(recs, newRecord("c1", uint64(i+1), baseTS.Add(time.Duration(i)*300*time.Millisecond)))
+		}
+		writeOK(b, s, sealAll(recs))
+	}
+	f := OverviewFilter{From: baseTS, To: baseTS.Add(24 * time.Hour)}
+	b.Run("hours_250k", func(b *testing.B) {
+		f.Max = 250_000
+		for b.Loop() {
+			if _, c, err := s.CountByHour(ctx, f); err != nil || c.N != n {
+				b.Fatal(c.N, err)
+			}
+		}
+	})
+	b.Run("redactions_50k", func(b *testing.B) {
+		f.Max = 50_000
+		for b.Loop() {
+			if _, c, err := s.CountRedactions(ctx, f); err != nil || c.N != 50_000 {
+				b.Fatal(c.N, err)
+			}
+		}
+	})
+}

@@ -227,10 +227,9 @@ var pgMigrations = [][]string{
 	// /v1/audit?trace=). Without it a trace walks the time index: up to a
 	// full scan for a trace of old or no records. Partial, as the tool's:
 	// records without a trace cost nothing on insert. IF NOT EXISTS: on a
-	// large table an operator may build it ahead of the upgrade (as the
-	// owner, with CREATE INDEX ... ON ONLY and each partition
-	// CONCURRENTLY, see docs/postgres.md), and the step then only
-	// records its version.
+	// large table an operator may build it ahead of the upgrade, as the
+	// owner (docs/postgres.md), and the step then only records its
+	// version.
 	{
 		`CREATE INDEX IF NOT EXISTS audit_records_trace ON audit_records (trace, ts, chain, seq) WHERE trace <> ''`,
 	},
