@@ -250,7 +250,15 @@ func TestSQLite_Search_WindowPlans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p := plan(q, args); strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "COVERING INDEX audit_records_") {
+			p := plan(q, args)
+			switch {
+			case f.Trace != "" && f.Tenant != "":
+				// The trace's index is walked (a trace's rows are few), and
+				// the table read for the tenant of each.
+				if strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX audit_records_trace") {
+					t.Errorf("%s: probe plan %q sorts or does not walk the trace's index", tt.name, p)
+				}
+			case strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "COVERING INDEX audit_records_"):
 				t.Errorf("%s: probe plan %q sorts or reads more than an index", tt.name, p)
 			}
 			q, args, err = searchSQL(&f, sqliteDialect, upto)
