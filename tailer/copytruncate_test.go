@@ -295,3 +295,30 @@ func TestTailer_CopyOfAllThatWasReadOfAFileOpenedEmpty(t *testing.T) {
 	got = append(got, recvUntil(recv, "END")...)
 	wantTexts(t, linesOf(got), cat(a, []string{"END"}))
 }
+
+// TestTailer_CopyOfAllThatWasReadAfterARotation is the same after the
+// file at the path replaced a rotated generation (read and retired), which
+// the copytruncate shifts one name up: the copy takes its name.
+func TestTailer_CopyOfAllThatWasReadAfterARotation(t *testing.T) {
+	path := logPath(t)
+	a := numbered("a", 0, 3)
+	writeFile(t, path, joinLines(a))
+	recv := startManual(t, testConfig(path))
+	got := recvUntil(recv, a[len(a)-1])
+	rename(t, path, path+".1")
+	writeFile(t, path, "")
+	x := padded(numbered("x", 0, 20), 600)
+	first := joinLines(x[:2])
+	appendTo(t, path, first[:len(first)-300]) // a line left partial
+	appendTo(t, path, first[len(first)-300:]+joinLines(x[2:]))
+	got = append(got, recvUntil(recv, x[len(x)-2])...) // the last one held on its send
+	raw, err := os.ReadFile(path)
+	must(t, err)
+	rename(t, path+".1", path+".2")
+	writeFile(t, path+".1", string(raw))
+	must(t, os.Truncate(path, 0))
+	got = append(got, recv())
+	appendTo(t, path, "END\n")
+	got = append(got, recvUntil(recv, "END")...)
+	wantTexts(t, linesOf(got), cat(a, x, []string{"END"}))
+}
