@@ -299,6 +299,7 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 	p, err := c.reader.Authenticate(r.PostForm.Get("token"))
 	switch {
 	case errors.Is(err, query.ErrForbidden):
+		c.limiter.release(addr)
 		c.signinFailures.WithLabelValues(failRole).Inc()
 		log.Info("console sign-in refused", zap.String("reason", "role"))
 		c.signinForm(w, r, http.StatusForbidden, "This token's role may not read audit records.")

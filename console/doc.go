@@ -22,7 +22,10 @@
 // or its /64 for IPv6; no forwarding header is trusted) and overall: an
 // address may fail 5 times, then each failure makes it wait before its
 // next try (1 s, doubled per failure, at most 15 min), and a try before
-// then is 429 with Retry-After, the token not looked at. While more
+// then is 429 with Retry-After, the token not looked at. Sign-ins sent
+// together count as if sent one after another: beside tries not yet
+// answered, an address gets only those that could not all fail past its
+// free failures. While more
 // than 100 sign-ins failed in the last minute from all addresses, an
 // address's first failure already makes it wait. An address that has
 // not failed is never refused, so a correct token from elsewhere signs

@@ -53,6 +53,10 @@ type failures struct {
 	n     int
 	last  time.Time
 	until time.Time // no try before it
+	// pending are the tries admitted by allow and not yet answered (by
+	// fail, succeed or release): sign-ins sent together count as those
+	// sent one after another.
+	pending int
 }
 
 func newSigninLimiter(now func() time.Time) *signinLimiter {
@@ -81,16 +85,40 @@ func clientAddr(remoteAddr string) string {
 }
 
 // allow reports whether addr may try a sign-in now, and if not how long
-// it must wait.
+// it must wait. A try it admits is pending until fail, succeed or release
+// answers it: while tries are pending, only those that could not make
+// the address wait if they all failed are admitted beside them (the free
+// ones, and the one after them), so that sign-ins sent together are
+// bounded as those sent one after another are.
 func (l *signinLimiter) allow(addr string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.addrs[addr]
-	if f == nil || !now.Before(f.until) {
+	if f != nil && f.pending == 0 && now.Sub(f.last) >= signinForget && !now.Before(f.until) {
+		f.n = 0 // forgotten
+	}
+	switch {
+	case f == nil:
+		l.makeRoom(now)
+		l.addrs[addr] = &failures{last: now, pending: 1}
+		return true, 0
+	case now.Before(f.until):
+		return false, f.until.Sub(now)
+	case f.n+f.pending <= l.free(now) || f.pending == 0:
+		f.pending++
 		return true, 0
 	}
-	return false, f.until.Sub(now)
+	return false, signinBackoff
+}
+
+// free is how many failures an address may make before it waits.
+func (l *signinLimiter) free(now time.Time) int {
+	l.roll(now)
+	if l.overall(now) > signinOverallFailures {
+		return 0
+	}
+	return signinFreeFailures
 }
 
 // fail counts a failed sign-in of addr and returns how long it must now
@@ -102,20 +130,18 @@ func (l *signinLimiter) fail(addr string) time.Duration {
 	l.roll(now)
 	l.this++
 	f := l.addrs[addr]
-	if f != nil && now.Sub(f.last) >= signinForget {
-		f = nil
-	}
 	if f == nil {
 		l.makeRoom(now)
 		f = &failures{}
 		l.addrs[addr] = f
 	}
+	if now.Sub(f.last) >= signinForget {
+		f.n = 0 // forgotten
+	}
+	f.pending = max(0, f.pending-1)
 	f.n++
 	f.last = now
-	free := signinFreeFailures
-	if l.overall(now) > signinOverallFailures {
-		free = 0
-	}
+	free := l.free(now)
 	if f.n <= free {
 		return 0
 	}
@@ -127,11 +153,25 @@ func (l *signinLimiter) fail(addr string) time.Duration {
 	return wait
 }
 
-// succeed forgets addr's failures.
+// succeed forgets addr's failures; its other pending tries are admitted
+// again.
 func (l *signinLimiter) succeed(addr string) {
 	l.mu.Lock()
 	delete(l.addrs, addr)
 	l.mu.Unlock()
+}
+
+// release answers a try of addr that was neither a failure nor a
+// success (a token whose role may not read records).
+func (l *signinLimiter) release(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f := l.addrs[addr]; f != nil {
+		f.pending = max(0, f.pending-1)
+		if f.n == 0 && f.pending == 0 {
+			delete(l.addrs, addr)
+		}
+	}
 }
 
 // roll moves the overall window to now's minute.
@@ -161,7 +201,7 @@ func (l *signinLimiter) makeRoom(now time.Time) {
 	}
 	oldest, at := "", now
 	for a, f := range l.addrs {
-		if now.Sub(f.last) >= signinForget && !now.Before(f.until) {
+		if f.pending == 0 && now.Sub(f.last) >= signinForget && !now.Before(f.until) {
 			delete(l.addrs, a)
 			continue
 		}

@@ -232,3 +232,49 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
+
+// Sign-ins sent together from one address (none answered yet) are tries
+// as much as sign-ins sent one after another: only the free ones and the
+// one after them are looked at, and once the wait is over one try at a
+// time, not as many as the address can send at once.
+func TestSigninLimiter_TriesInFlight(t *testing.T) {
+	clock := &fakeClock{now: testBase}
+	l := newSigninLimiter(clock.Now)
+	admitted := func() int {
+		n := 0
+		for range 50 {
+			if ok, _ := l.allow("a"); ok {
+				n++
+			}
+		}
+		return n
+	}
+	n := admitted()
+	if n > signinFreeFailures+1 {
+		t.Fatalf("%d of 50 sign-ins sent together were looked at, want at most %d", n, signinFreeFailures+1)
+	}
+	for range n {
+		l.fail("a")
+	}
+	if ok, _ := l.allow("a"); ok {
+		t.Fatal("a try admitted before the wait is over")
+	}
+	clock.Add(signinMaxBackoff)
+	if n := admitted(); n != 1 {
+		t.Fatalf("after the wait %d of 50 sign-ins sent together were looked at, want 1", n)
+	}
+	l.succeed("a")
+	if ok, _ := l.allow("a"); !ok {
+		t.Fatal("an address refused after its sign-in succeeded")
+	}
+	l.release("a") // a token of another role: neither a failure nor a success
+	for range signinFreeFailures {
+		if ok, _ := l.allow("b"); !ok {
+			t.Fatal("an address that has not failed refused")
+		}
+		l.release("b")
+	}
+	if ok, _ := l.allow("b"); !ok {
+		t.Fatal("an address whose tries were all answered without a failure refused")
+	}
+}
