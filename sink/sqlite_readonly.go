@@ -40,6 +40,23 @@ import (
 // without the audit_records table or one of its columns) returns a
 // *NotAStoreError; a missing file returns the stat error.
 func OpenSQLiteReadOnly(path string) (*SQLite, error) {
+	return openSQLiteReadOnly(path, false)
+}
+
+// OpenSQLiteReader opens the store at path for reading only, as
+// OpenSQLiteReadOnly does, for a reader that stays open while a sidecar
+// may start writing the store (the console): a WAL database without a
+// -wal file is read as an immutable file only when SQLite cannot create
+// the -wal and -shm files beside it (read-only media, where nobody
+// writes it). Otherwise SQLite creates them, as a writer would, and the
+// reader sees what a writer commits later; read as an immutable file,
+// every read after a writer's first would fail as a malformed database,
+// or return what was there before.
+func OpenSQLiteReader(path string) (*SQLite, error) {
+	return openSQLiteReadOnly(path, true)
+}
+
+func openSQLiteReadOnly(path string, live bool) (*SQLite, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty path")
 	}
@@ -60,6 +77,19 @@ func OpenSQLiteReadOnly(path string) (*SQLite, error) {
 	}
 	walFile, walErr := os.Stat(abs + "-wal")
 	immutable := wal && errors.Is(walErr, os.ErrNotExist)
+	if live && immutable {
+		if db, err := openReadOnly(abs, false); err == nil {
+			if err = checkReadableSchema(context.Background(), db); err == nil {
+				return &SQLite{db: db, rdb: db, path: path, abs: abs, logger: zap.NewNop(), readOnly: true}, nil
+			}
+			db.Close()
+			if isNotAStore(err) {
+				return nil, fmt.Errorf("open sqlite %q read-only: %w", path, err)
+			}
+		}
+		// SQLite could not create the -wal and -shm (read-only media):
+		// read as a file nobody writes.
+	}
 	db, err := openReadOnly(abs, immutable)
 	if err == nil {
 		err = checkReadableSchema(context.Background(), db)

@@ -125,7 +125,10 @@ type consoleStore interface {
 }
 
 // openConsoleStore opens the config's query sink read-only; on error it
-// names the config key at fault.
+// names the config key at fault. A SQLite store is opened as a reader
+// beside a writer (sink.OpenSQLiteReader), never as a file nobody
+// writes while it can be read otherwise: a sidecar may start writing it
+// while the console runs.
 func openConsoleStore(ctx context.Context, cfg *config.Config) (consoleStore, string, error) {
 	sc := selectSink(cfg, "")
 	if sc == nil {
@@ -141,7 +144,7 @@ func openConsoleStore(ctx context.Context, cfg *config.Config) (consoleStore, st
 	var err error
 	switch sc.Type {
 	case "sqlite":
-		st, err = sink.OpenSQLiteReadOnly(sc.Path)
+		st, err = sink.OpenSQLiteReader(sc.Path)
 		key += ".path"
 	default:
 		st, err = sink.OpenPostgresReadOnly(ctx, sc.DSN)
