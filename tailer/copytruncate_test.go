@@ -3,6 +3,7 @@ package tailer
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,4 +322,33 @@ func TestTailer_CopyOfAllThatWasReadAfterARotation(t *testing.T) {
 	appendTo(t, path, "END\n")
 	got = append(got, recvUntil(recv, "END")...)
 	wantTexts(t, linesOf(got), cat(a, x, []string{"END"}))
+}
+
+// TestTailer_CopyTruncatedBetweenTheReadAndItsCheck: the first data of a
+// file opened empty is read, and the file is copied and truncated before
+// its first bytes are read to check the data (the tailer stopped by
+// SIGSTOP in between): the lines read are handed out once, and the copy
+// is known as a copy of them, so nothing of it is read again.
+func TestTailer_CopyTruncatedBetweenTheReadAndItsCheck(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, "")
+	x := padded(numbered("x", 0, 20), 600)
+	var armed atomic.Bool
+	cfg := testConfig(path)
+	cfg.afterRead = func() {
+		if armed.CompareAndSwap(true, false) {
+			raw, err := os.ReadFile(path)
+			must(t, err)
+			writeFile(t, path+".1", string(raw))
+			must(t, os.Truncate(path, 0))
+		}
+	}
+	h := startTailer(t, cfg, nil)
+	h.waitLog("tailing")
+	armed.Store(true)
+	appendTo(t, path, joinLines(x))
+	h.waitFor("the cut", func([]Line) bool { return !armed.Load() })
+	appendTo(t, path, "END\n")
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), cat(x, []string{"END"}))
 }

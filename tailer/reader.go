@@ -208,12 +208,22 @@ func (r *run) readAvailable(ctx context.Context, out chan<- Line, g *gen, budget
 	for {
 		n, rerr := g.f.ReadAt(r.buf, g.readOff)
 		if n > 0 {
+			if r.cfg.afterRead != nil {
+				r.cfg.afterRead()
+			}
 			// The head is read after the data: if it still matches, the data
 			// is this generation's, not that of a rewrite in place (truncate
-			// and write past our offset) that came before the read.
+			// and write past our offset) that came before the read. Data
+			// read from the first byte is the head itself, as it was when
+			// read: the file may have been cut since (copytruncate), and
+			// what it holds then must not fingerprint the lines handed out,
+			// or a copy of them would not be known as one.
 			head, err := readHead(g.f)
 			if err != nil {
 				return false, err
+			}
+			if g.readOff == 0 {
+				head = r.buf[:min(n, HeadSize)]
 			}
 			if !headMatches(head, g.id) {
 				r.rewritten(g, head, -1)

@@ -77,6 +77,9 @@ type Config struct {
 	// rotated is about to list its siblings (after it opened the path's
 	// new file).
 	listing func()
+	// afterRead, a test hook, is called between a read of data and the
+	// read of the file's first bytes that checks it.
+	afterRead func()
 }
 
 // Observer counts what the tailer finds. Each call matches a log line.
