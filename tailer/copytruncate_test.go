@@ -352,3 +352,31 @@ func TestTailer_CopyTruncatedBetweenTheReadAndItsCheck(t *testing.T) {
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), cat(x, []string{"END"}))
 }
+
+// TestTailer_RewrittenFoundByARead_CopyFirst: a read finds the file's
+// first bytes changed (copied, truncated and written again between the
+// read of data and the check of the head): the rest of the old content is
+// read from the copy before any line of the new content.
+func TestTailer_RewrittenFoundByARead_CopyFirst(t *testing.T) {
+	path := logPath(t)
+	a, b := padded(numbered("a", 0, 10), 300), padded(numbered("b", 0, 20), 300)
+	writeFile(t, path, joinLines(a[:5]))
+	var armed atomic.Bool
+	cfg := testConfig(path)
+	cfg.afterRead = func() {
+		if armed.CompareAndSwap(true, false) {
+			raw, err := os.ReadFile(path)
+			must(t, err)
+			writeFile(t, path+".1", string(raw)) // a whole
+			writeFile(t, path, joinLines(b))     // truncated and written again
+		}
+	}
+	h := startTailer(t, cfg, nil)
+	h.waitN(5)
+	armed.Store(true)
+	appendTo(t, path, joinLines(a[5:]))
+	h.waitFor("the cut", func([]Line) bool { return !armed.Load() })
+	appendTo(t, path, "END\n")
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), cat(a, b, []string{"END"}))
+}

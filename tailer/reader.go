@@ -227,6 +227,11 @@ func (r *run) readAvailable(ctx context.Context, out chan<- Line, g *gen, budget
 			}
 			if !headMatches(head, g.id) {
 				r.rewritten(g, head, -1)
+				if len(r.gens) > 0 && r.gens[0] != g {
+					// The copy of the old content comes first: the
+					// caller reads it before any new line of g.
+					return false, nil
+				}
 				continue
 			}
 			g.growHead(head)
