@@ -110,7 +110,7 @@ func getWalker(r *Redactor, src, dst []byte) *walker {
 	counts = counts[:nk]
 	clear(counts)
 	*w = walker{r: r, src: src, out: dst, scratch: w.scratch[:0], ms: w.ms[:0], counts: counts,
-		keys: w.keys[:0], path: w.path[:0], segs: w.segs[:0], hits: w.hits[:0]}
+		keys: w.keys[:0], path: w.path[:0], segs: w.segs[:0], hits: w.hits[:0], memo: w.memo}
 	return w
 }
 
@@ -155,6 +155,7 @@ type walker struct {
 	onHit       func(Hit) // with track: takes each hit instead of hits
 	lastPath    string    // with onHit: the path of the last hit
 	maxOut      int       // the longest out may grow (see MaxOutputBytes); 0: no bound
+	memo        *keyMemo  // plain keys in which nothing was found, kept with the pooled walker
 }
 
 func (w *walker) fail(reason string) bool {

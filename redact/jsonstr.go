@@ -77,6 +77,20 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		w.out = append(w.out, '"')
 		return 0, true
 	}
+	// A plain key seen before: its context, and nothing to replace.
+	memo := isKey && !escaped && !nonASCII && w.r.hook == nil
+	if memo && w.memo != nil {
+		if next, ok := w.memo.lookup(w.r.gen, raw); ok {
+			outMark := len(w.out)
+			w.out = append(w.out, '"')
+			w.out = append(w.out, raw...)
+			w.out = append(w.out, '"')
+			if w.track {
+				w.pushSeg(segment{outMark + 1, len(w.out) - 1})
+			}
+			return next, true
+		}
+	}
 	var next keyCtx
 	if isKey && (w.r.on&contextKinds != 0 || w.r.keyCtx && keyMayHaveContext(text)) {
 		next = keyContext(text) // every secrets context keyword has a b, k, w or z
@@ -85,7 +99,14 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		next |= nameKeyContext(text)
 	}
 	outMark := len(w.out)
+	nc := w.counts[len(w.counts)-1]
 	w.emit(text, raw, verbatim, ctx, mask, isKey)
+	if memo && w.counts[len(w.counts)-1] == nc && len(w.out)-outMark == len(raw)+2 && string(w.out[outMark+1:len(w.out)-1]) == string(raw) {
+		if w.memo == nil {
+			w.memo = new(keyMemo)
+		}
+		w.memo.store(w.r.gen, raw, next)
+	}
 	if isKey && w.track {
 		// The path names the key as written: redacted, escaped.
 		w.pushSeg(segment{outMark + 1, len(w.out) - 1})

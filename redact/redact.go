@@ -92,6 +92,7 @@ type Redactor struct {
 	macs       sync.Pool
 	hook       func(string) // tests only: called before scanning a value
 	policy     string       // see Policy
+	gen        uint64       // tells Redactors apart in the walkers' key memos
 }
 
 // New validates cfg and builds a Redactor. Every problem is reported, each
@@ -101,7 +102,7 @@ func New(cfg Config) (*Redactor, error) {
 	var errs []error
 	bad := func(item string, err error) { errs = append(errs, &ConfigError{Item: item, Err: err}) }
 
-	r := &Redactor{}
+	r := &Redactor{gen: redactorGen.Add(1)}
 	packs := cfg.Packs
 	if packs == nil {
 		packs = DefaultPacks
