@@ -57,6 +57,14 @@ func (n *numScan) run(ms []match) []match {
 			for j < len(s) && isDigit(s[j]) {
 				j++
 			}
+			if j-i < 13 && i > 0 && isLower(s[i-1]) && (j == len(s) || isLower(s[j])) {
+				// Inside a lower-case word (a hex id, a hash): only a
+				// card may be glued to letters (txn4111...), every
+				// other shape needs a boundary, a separator or an
+				// upper-case letter beside it.
+				i = j - 1
+				continue
+			}
 			ms = n.number(i, j, ms)
 			i = j - 1
 		case c == '(':
