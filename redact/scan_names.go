@@ -233,53 +233,66 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 			return append(ms, match{a, b, kAddress})
 		}
 	}
-	for i := 0; i < len(s); i++ {
+	// A rule starts only where the byte before ends no word: the scan
+	// steps from one such start to the next, a word (letters, digits,
+	// '_' and non-ASCII bytes) and the byte after it at a time.
+	for i := 0; i < len(s); {
 		c := s[i]
-		if i > 0 && (isAlnum(s[i-1]) || s[i-1] >= 0x80 || s[i-1] == '_') {
-			continue
-		}
+		k := i + 1 // the word goes on from here
 		switch {
+		case !nameWordByte[c]:
+			if c == '<' && on.has(kName) {
+				ms = displayName(s, i, ms)
+			} else if c == '-' && on.has(kName) && (i == 0 || s[i-1] == '\n') {
+				if m, ok := dashSignoff(s, i); ok {
+					ms = append(ms, m)
+					i = nextNameStart(s, m.end)
+					continue
+				}
+			}
+			i++
+			continue
 		case isDigit(c):
 			j := i + 1
 			for j < len(s) && isDigit(s[j]) {
 				j++
 			}
+			k = j
 			// A house number is 1-5 digits, then a blank, a comma, a
 			// letter or a range: timestamps, ids and hashes stop here.
 			if j-i <= 5 && (j == len(s) || s[j] == ' ' || s[j] == ',' || s[j] == '-' || isAlpha(s[j]) || j-i == 5) && on.has(kAddress) {
 				if e := addressFromNumber(s, i); e > 0 {
 					ms = append(ms, match{i, e, kAddress})
-					i = e - 1
+					i = nextNameStart(s, e)
 					continue
 				}
 				if a, e := postcodeAlone(s, i, j); e > 0 {
 					ms = append(ms, match{a, e, kAddress})
-					i = e - 1
+					i = nextNameStart(s, e)
 					continue
 				}
 			}
-			i = j - 1
-		case c == '<':
-			if on.has(kName) {
-				ms = displayName(s, i, ms)
-			}
-		case c == '-' || c == 0xe2:
+		case c == 0xe2:
 			if on.has(kName) && (i == 0 || s[i-1] == '\n') {
 				if m, ok := dashSignoff(s, i); ok {
 					ms = append(ms, m)
-					i = m.end - 1
+					i = nextNameStart(s, m.end)
+					continue
 				}
 			}
 		case isAlpha(c) || c >= 0xc0:
 			j := wordEnd(s, i)
+			k = j
 			var f uint16
-			if j-i > 1 && trigBits[trigHash(s[i], s[i+1], j-i)>>6]&(1<<(trigHash(s[i], s[i+1], j-i)&63)) != 0 {
-				f = nameWords[s[i:j]]
+			if j-i > 1 {
+				if h := trigHash(s[i], s[i+1], j-i); trigBits[h>>6]&(1<<(h&63)) != 0 {
+					f = nameWords[s[i:j]]
+				}
 			}
 			if j-i <= 2 && isUpper(c) && j < len(s) && isDigit(s[j]) && on.has(kAddress) {
 				if a, e := ukPostcodeAlone(s, i); e > 0 {
 					ms = append(ms, match{a, e, kAddress})
-					i = e - 1
+					i = nextNameStart(s, e)
 					continue
 				}
 			}
@@ -287,22 +300,42 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 				if on.has(kAddress) && isUpper(c) && j < len(s) && (germanEnd[s[j-1]] || s[j] == ' ' && germanNext[byteAt(s, j+1)]) {
 					if a, e := germanStreet(s, i, j); e > 0 {
 						ms = append(ms, match{a, e, kAddress})
-						i = e - 1
+						i = nextNameStart(s, e)
 						continue
 					}
 				}
-				i = j - 1
-				continue
-			}
-			if m, ok := nameAt(s, i, j, f, on); ok {
+			} else if m, ok := nameAt(s, i, j, f, on); ok {
 				ms = append(ms, m)
-				i = m.end - 1
+				i = nextNameStart(s, m.end)
 				continue
 			}
-			i = j - 1
 		}
+		// Nothing starts inside this word, nor at the byte after it.
+		for k < len(s) && nameWordByte[s[k]] {
+			k++
+		}
+		i = k + 1
 	}
 	return ms
+}
+
+// nameWordByte: the bytes of a word for the names scan (ASCII letters and
+// digits, '_', and the bytes of non-ASCII characters). No rule starts
+// right after one.
+var nameWordByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = isAlnum(byte(c)) || c == '_' || c >= 0x80
+	}
+	return t
+}()
+
+// nextNameStart returns the first position from k at which a rule of the
+// names scan may start: one whose byte before ends no word.
+func nextNameStart(s string, k int) int {
+	for k > 0 && k < len(s) && nameWordByte[s[k-1]] {
+		k++
+	}
+	return k
 }
 
 // nameAt tries the rules of the word s[i:j] with flags f.
