@@ -155,7 +155,7 @@ type walker struct {
 	onHit       func(Hit) // with track: takes each hit instead of hits
 	lastPath    string    // with onHit: the path of the last hit
 	maxOut      int       // the longest out may grow (see MaxOutputBytes); 0: no bound
-	memo        *keyMemo  // plain keys in which nothing was found, kept with the pooled walker
+	memo        *memo     // short plain strings in which nothing was found, kept with the pooled walker
 }
 
 func (w *walker) fail(reason string) bool {

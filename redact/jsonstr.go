@@ -77,15 +77,17 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		w.out = append(w.out, '"')
 		return 0, true
 	}
-	// A plain key seen before: its context, and nothing to replace.
-	memo := isKey && !escaped && !nonASCII && w.r.hook == nil
-	if memo && w.memo != nil {
-		if next, ok := w.memo.lookup(w.r.gen, raw); ok {
+	// A short plain string seen before: nothing to replace, and for a
+	// key its context. (Text that looks like JSON is left out: what is
+	// found in it depends on how deep it is nested.)
+	memoable := !escaped && !nonASCII && len(raw) <= memoMaxLen && w.r.hook == nil && (isKey || !looksJSON(text))
+	if memoable && w.memo != nil {
+		if next, ok := w.memo.lookup(w.r.gen, raw, isKey, ctx); ok {
 			outMark := len(w.out)
 			w.out = append(w.out, '"')
 			w.out = append(w.out, raw...)
 			w.out = append(w.out, '"')
-			if w.track {
+			if isKey && w.track {
 				w.pushSeg(segment{outMark + 1, len(w.out) - 1})
 			}
 			return next, true
@@ -101,11 +103,11 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 	outMark := len(w.out)
 	nc := w.counts[len(w.counts)-1]
 	w.emit(text, raw, verbatim, ctx, mask, isKey)
-	if memo && w.counts[len(w.counts)-1] == nc && len(w.out)-outMark == len(raw)+2 && string(w.out[outMark+1:len(w.out)-1]) == string(raw) {
+	if memoable && w.counts[len(w.counts)-1] == nc && len(w.out)-outMark == len(raw)+2 && string(w.out[outMark+1:len(w.out)-1]) == string(raw) {
 		if w.memo == nil {
-			w.memo = new(keyMemo)
+			w.memo = new(memo)
 		}
-		w.memo.store(w.r.gen, raw, next)
+		w.memo.store(w.r.gen, raw, isKey, ctx, next)
 	}
 	if isKey && w.track {
 		// The path names the key as written: redacted, escaped.
