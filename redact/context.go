@@ -131,16 +131,13 @@ func keyContext(k string) keyCtx {
 		n++
 	}
 	t := string(buf[:n])
-	if contains(t, "awssecret") || contains(t, "secretaccesskey") {
-		ctx |= ctxAWSSecret
-	}
 	if hasSuffix(t, "dob") {
 		ctx |= ctxDOB
 	}
-	if hasSuffix(t, "ssn") || hasSuffix(t, "itin") || contains(t, "socialsecurity") {
+	if hasSuffix(t, "ssn") || hasSuffix(t, "itin") {
 		ctx |= ctxSSN
 	}
-	if hasSuffix(t, "mrn") || contains(t, "medicalrecord") || contains(t, "patientid") {
+	if hasSuffix(t, "mrn") {
 		ctx |= ctxMRN
 	}
 	if keyMayHaveContext(t) {
@@ -157,7 +154,7 @@ func keyContext(k string) keyCtx {
 	}
 	for i := 0; i < len(t); i++ {
 		for _, kw := range keyWords[t[i]] {
-			if len(t)-i >= len(kw.word) && t[i:i+len(kw.word)] == kw.word {
+			if len(t)-i >= len(kw.word) && t[i+1] == kw.word[1] && t[i:i+len(kw.word)] == kw.word {
 				ctx |= kw.ctx
 			}
 		}
@@ -170,11 +167,18 @@ type keyWord struct {
 	ctx  keyCtx
 }
 
-// keyWords indexes by first byte the words that give a key its context
-// anywhere in it: birth, geburt and the context words of the kinds other
-// than DOB and SSN (whose short words must end the key).
+// keyWords indexes by first byte the words (of three bytes or more) that
+// give a key its context anywhere in it: awssecret, secretaccesskey,
+// socialsecurity, medicalrecord, patientid, birth, geburt and the context
+// words of the kinds other than DOB, SSN and MRN (whose short words must
+// end the key).
 var keyWords = func() (t [256][]keyWord) {
 	add := func(w string, c keyCtx) { t[w[0]] = append(t[w[0]], keyWord{w, c}) }
+	add("awssecret", ctxAWSSecret)
+	add("secretaccesskey", ctxAWSSecret)
+	add("socialsecurity", ctxSSN)
+	add("medicalrecord", ctxMRN)
+	add("patientid", ctxMRN)
 	add("birth", ctxDOB)
 	add("geburt", ctxDOB)
 	for _, cw := range contextWords[1:] {
