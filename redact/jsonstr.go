@@ -78,9 +78,11 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		return 0, true
 	}
 	// A short plain string seen before: nothing to replace, and for a
-	// key its context. (Text that looks like JSON is left out: what is
-	// found in it depends on how deep it is nested.)
-	memoable := !escaped && !nonASCII && len(raw) <= memoMaxLen && w.r.hook == nil && (isKey || !looksJSON(text))
+	// key its context. (A value that may be JSON, one starting with a
+	// blank, '{' or '[', is left out: what is found in it depends on how
+	// deep it is nested.)
+	memoable := !escaped && !nonASCII && len(raw) <= memoMaxLen && w.r.hook == nil &&
+		(isKey || len(raw) > 0 && raw[0] > ' ' && raw[0] != '{' && raw[0] != '[')
 	if memoable && w.memo != nil {
 		if next, ok := w.memo.lookup(w.r.gen, raw, isKey, ctx); ok {
 			outMark := len(w.out)
