@@ -110,6 +110,26 @@ var trigBits = func() (b [128]uint64) {
 	return b
 }()
 
+// lowerPairs holds the first two bytes of the lower-case words that start
+// a rule (those of trigBits), so that most lower-case words of a sentence
+// are passed before their end is looked for.
+var lowerPairs = func() (b [26 * 256 / 64]uint64) {
+	for w, f := range nameWords {
+		if len(w) > 1 && isLower(w[0]) && f&(wGiven|wTitle|wSalute|wSignoff|wRole|wStreetFirst) != 0 {
+			h := uint32(w[0]-'a')<<8 | uint32(w[1])
+			b[h>>6] |= 1 << (h & 63)
+		}
+	}
+	return b
+}()
+
+// lowerStartsRule reports whether a word starting with the lower-case
+// letter a and the byte b may start a rule.
+func lowerStartsRule(a, b byte) bool {
+	h := uint32(a-'a')<<8 | uint32(b)
+	return lowerPairs[h>>6]&(1<<(h&63)) != 0
+}
+
 // trigHash hashes a word's first two bytes and its length into 13 bits.
 func trigHash(a, b byte, n int) uint32 {
 	return (uint32(a)*131 + uint32(b)*17 + uint32(n)) & 8191
@@ -280,6 +300,8 @@ func scanNames(s string, ctx keyCtx, on kindSet, ms []match) []match {
 					continue
 				}
 			}
+		case isLower(c) && !lowerStartsRule(c, byteAt(s, i+1)):
+			// A lower-case word starting no rule's word: skipped whole.
 		case isAlpha(c) || c >= 0xc0:
 			j := wordEnd(s, i)
 			k = j
