@@ -44,20 +44,23 @@ type memoEntry struct {
 var redactorGen atomic.Uint64
 
 // memoHash hashes a string of 1-memoMaxLen bytes (its length, four of its
-// bytes) and its context.
+// bytes) and its context into an index of a table.
 func memoHash(t []byte, in keyCtx) uint32 {
-	n := len(t)
-	h := uint32(n)*0x9e3779b1 ^ uint32(t[0])<<16 ^ uint32(t[n-1])<<8 ^ uint32(t[n/2]) ^ uint32(t[min(1, n-1)])<<24
+	n := uint(len(t))
+	last := t[n-1]
+	h := uint32(n)*0x9e3779b1 ^ uint32(t[0])<<16 ^ uint32(last)<<8 ^ uint32(t[n>>1]) ^ uint32(t[(n-1)>>2])<<24
 	h ^= uint32(in) * 0x27d4eb2d
 	h *= 0x85ebca6b
 	return h >> (32 - memoLogSize)
 }
 
+// entry returns the slot of t among the keys or the values.
 func (m *memo) entry(t []byte, isKey bool, in keyCtx) *memoEntry {
+	h := memoHash(t, in)
 	if isKey {
-		return &m.keys[memoHash(t, in)]
+		return &m.keys[h]
 	}
-	return &m.values[memoHash(t, in)]
+	return &m.values[h]
 }
 
 // lookup returns the context key t gives (0 for a value) if nothing was
