@@ -240,7 +240,10 @@
 // is found is returned without allocating, and JSON does not allocate for
 // input without findings; [Redactor.ExplainJSON] keeps the path of the
 // current value as offsets of the keys it wrote and formats a path only
-// for a hit. A custom rule with a literal prefix (regexp's LiteralPrefix,
+// for a hit. Each pooled walker remembers the short plain strings (keys,
+// and values with the context of their key) in which nothing was found,
+// so that the keys and the values from short lists an agent repeats on
+// every line cost one hash and one comparison. A custom rule with a literal prefix (regexp's LiteralPrefix,
 // e.g. "EMP-" in `EMP-\d{6}`) runs only on strings containing the prefix;
 // a rule without one (`(?i)...`, alternations, classes first) runs Go's
 // regexp on every string and can cost more than all built-in detectors

@@ -89,3 +89,20 @@ func (m *memo) store(gen uint64, t []byte, isKey bool, in, out keyCtx) {
 	*e = memoEntry{n: uint8(len(t)), in: in, out: out}
 	copy(e.text[:], t)
 }
+
+// memoable reports whether the string raw (its body as read, which holds
+// escapes or non-ASCII bytes if special) may be remembered. A value that
+// may be JSON (its first byte a blank, '{' or '[') is left out: what is
+// found in it depends on how deep it is nested.
+func (w *walker) memoable(raw []byte, special, isKey bool) bool {
+	return !special && len(raw) <= memoMaxLen && w.r.hook == nil &&
+		(isKey || len(raw) > 0 && raw[0] > ' ' && raw[0] != '{' && raw[0] != '[')
+}
+
+// memoStore remembers raw, just written unchanged.
+func (w *walker) memoStore(raw []byte, isKey bool, ctx, next keyCtx) {
+	if w.memo == nil {
+		w.memo = new(memo)
+	}
+	w.memo.store(w.r.gen, raw, isKey, ctx, next)
+}
