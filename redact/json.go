@@ -156,6 +156,7 @@ type walker struct {
 	lastPath    string    // with onHit: the path of the last hit
 	maxOut      int       // the longest out may grow (see MaxOutputBytes); 0: no bound
 	memo        *memo     // short plain strings in which nothing was found, kept with the pooled walker
+	finds       int       // strings in which something was found (the memo keeps none of them)
 }
 
 func (w *walker) fail(reason string) bool {

@@ -97,9 +97,9 @@ func (w *walker) str(ctx keyCtx, isKey bool) (keyCtx, bool) {
 		next |= nameKeyContext(text)
 	}
 	outMark := len(w.out)
-	nc := w.counts[len(w.counts)-1]
+	nf := w.finds
 	w.emit(text, raw, verbatim, ctx, mask, isKey)
-	if memoable && w.counts[len(w.counts)-1] == nc && len(w.out)-outMark == len(raw)+2 &&
+	if memoable && w.finds == nf && len(w.out)-outMark == len(raw)+2 &&
 		string(w.out[outMark+1:len(w.out)-1]) == string(raw) {
 		w.memoStore(raw, isKey, ctx, next) // written unchanged
 	}
@@ -117,6 +117,7 @@ func (w *walker) emit(text string, raw []byte, verbatim bool, ctx keyCtx, mask u
 	if len(text) > MaxValueBytes || !w.redactInto(text, raw, verbatim, ctx, mask, isKey) {
 		w.out = append(w.out[:mark], `"`+Unprocessable+`"`...)
 		w.counts[len(w.counts)-1]++
+		w.finds++
 		if w.track {
 			// Hits already handed to onHit stay: the value they name
 			// is replaced all the same.
@@ -154,6 +155,7 @@ func (w *walker) redactInto(text string, raw []byte, verbatim bool, ctx keyCtx, 
 		w.out = append(w.out, '"')
 		return true
 	}
+	w.finds++ // even if a replacement reads as the text it replaces
 	mark := len(w.out)
 	if !keepRaw || !w.appendRawAround(raw, text, ms) {
 		w.out = w.out[:mark]
@@ -212,6 +214,7 @@ func (w *walker) nested(text string) bool {
 	if !found {
 		return false
 	}
+	w.finds++
 	w.hits = append(w.hits, sub.hits...)
 	w.dropped = w.dropped || sub.dropped
 	w.out = append(w.out, '"')

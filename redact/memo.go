@@ -9,8 +9,9 @@ import "sync/atomic"
 // context its key gave it and the Redactor, so each walker remembers the
 // short strings in which nothing was found: one seen before costs one
 // hash and one comparison instead of the classification of a key and
-// every scanner. Only strings written out unchanged are remembered, so
-// the memo holds nothing the output does not.
+// every scanner. Only strings in which nothing matched (not even a rule
+// whose replacement reads as the text it replaces) and written out
+// unchanged are remembered, so the memo holds nothing the output does not.
 
 // memoSize is the number of keys, and of values, a walker remembers (a
 // power of two); memoMaxLen the longest string remembered.

@@ -43,3 +43,25 @@ func TestJSON_Memo(t *testing.T) {
 		}
 	}
 }
+
+// TestJSON_MemoMaskAsText: a string in which a rule matched is not
+// remembered as one in which nothing was found, even when its replacement
+// reads as the text replaced (an agent writing a mask itself): the member
+// is dropped, counted and explained every time.
+func TestJSON_MemoMaskAsText(t *testing.T) {
+	for _, act := range []string{"mask", "drop"} {
+		r := mustNew(t, Config{Rules: []Rule{{Name: "tag", Pattern: `\[REDACTED:TAG\]`, Action: act}}})
+		want := `{"a":"x[REDACTED:TAG]","x[REDACTED:TAG]":1,"b":1}`
+		if act == "drop" {
+			want = `{"b":1}`
+		}
+		in := []byte(`{"a":"x[REDACTED:TAG]","x[REDACTED:TAG]":1,"b":1}`)
+		for round := range 3 {
+			counts := map[string]int{}
+			out, hits, err := r.ExplainJSON(nil, in, "", counts)
+			if err != nil || string(out) != want || counts["TAG"] != 2 || len(hits) != 2 {
+				t.Errorf("%s, round %d: got %s %v %d hits (%v), want %s and 2 TAG", act, round, out, counts, len(hits), err, want)
+			}
+		}
+	}
+}
