@@ -600,15 +600,12 @@ func weakName(v string) bool {
 
 // wholeName reports whether a value under a name key is a name: 1-5 words
 // of letters (any case), apostrophes, hyphens, dots and commas, at most
-// 80 bytes, a letter first. The span excludes surrounding blanks.
+// 80 bytes, a letter first. Words are separated by any white space (a
+// tab, a no-break space, a line separator), and the span excludes the
+// white space around them.
 func wholeName(s string) (int, int, bool) {
-	a, b := 0, len(s)
-	for a < b && s[a] == ' ' {
-		a++
-	}
-	for b > a && s[b-1] == ' ' {
-		b--
-	}
+	a := len(s) - len(strings.TrimLeftFunc(s, unicode.IsSpace))
+	b := max(a, len(strings.TrimRightFunc(s, unicode.IsSpace)))
 	if b-a < 2 || b-a > 80 {
 		return 0, 0, false
 	}
@@ -618,7 +615,7 @@ func wholeName(s string) (int, int, bool) {
 	words, upper := 1, false
 	for _, r := range s[a:b] {
 		switch {
-		case r == ' ':
+		case r == ' ' || unicode.IsSpace(r):
 			words++
 		case unicode.IsUpper(r):
 			upper = true

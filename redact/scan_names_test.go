@@ -78,6 +78,28 @@ func TestNames_Keys(t *testing.T) {
 	}
 }
 
+// TestNames_KeyBlanks: under a name key, a name whose words are
+// separated or surrounded by other white space than ' ' (a tab, a
+// no-break space, a line separator) is a name as well.
+func TestNames_KeyBlanks(t *testing.T) {
+	r := mustNew(t, Config{Packs: []string{"names"}})
+	for _, tc := range []struct{ in, want string }{
+		{`{"full_name":"Quorra\tVantablack"}`, `{"full_name":"[REDACTED:NAME]"}`},
+		{`{"full_name":"Quorra\u00a0Vantablack"}`, `{"full_name":"[REDACTED:NAME]"}`},
+		{`{"full_name":"Quorra\u2028Vantablack"}`, `{"full_name":"[REDACTED:NAME]"}`},
+		{`{"full_name":"\tQuorra Vantablack"}`, `{"full_name":"\t[REDACTED:NAME]"}`},
+		{`{"full_name":"\u00a0Quorra Vantablack\u3000"}`, `{"full_name":"\u00a0[REDACTED:NAME]\u3000"}`},
+		{`{"full_name":"Quorra Vantablack\n"}`, `{"full_name":"[REDACTED:NAME]\n"}`},
+		{`{"full_name":"\t\u00a0"}`, `{"full_name":"\t\u00a0"}`},
+		{`{"full_name":"Quorra\tVantablack\t2"}`, `{"full_name":"Quorra\tVantablack\t2"}`},
+	} {
+		got, err := r.JSON(nil, []byte(tc.in), nil)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: got %s (%v), want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
+
 // TestNames_OffByDefault: the default packs find no name or address;
 // hipaa and gdpr do.
 func TestNames_OffByDefault(t *testing.T) {
