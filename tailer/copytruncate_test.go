@@ -380,3 +380,27 @@ func TestTailer_RewrittenFoundByARead_CopyFirst(t *testing.T) {
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), cat(a, b, []string{"END"}))
 }
+
+// TestTailer_CopyOfAnEpochNeverSeen_ReadFirst: the file at the path was
+// written, copied and truncated, and written again, all between two looks
+// and before a byte of it was read. The copy holds the older lines: it is
+// read before the file's new ones, in the order they were written.
+func TestTailer_CopyOfAnEpochNeverSeen_ReadFirst(t *testing.T) {
+	path := logPath(t)
+	writeFile(t, path, "")
+	a, b := numbered("a", 0, 4), numbered("b", 0, 4)
+	var armed atomic.Bool
+	cfg := testConfig(path)
+	cfg.checked = func(string) {
+		if armed.CompareAndSwap(true, false) {
+			writeFile(t, path, joinLines(a))
+			writeFile(t, path+".1", joinLines(a)) // the copy
+			writeFile(t, path, joinLines(b)+"END\n")
+		}
+	}
+	h := startTailer(t, cfg, nil)
+	h.waitLog("tailing")
+	armed.Store(true)
+	got := h.waitText("END")
+	wantTexts(t, linesOf(got), cat(a, b, []string{"END"}))
+}

@@ -63,6 +63,9 @@ type gen struct {
 	// rewritten: found truncated or rewritten once; copies were looked
 	// for then (see unseenCopies).
 	rewritten bool
+	// copiesLooked: the siblings were searched, at the first data of
+	// this content, for copies of content it held before, never read.
+	copiesLooked bool
 }
 
 func newGen(f *os.File, path string, id FileID, off int64) *gen {
@@ -94,6 +97,7 @@ func (g *gen) setTail(line []byte, truncated bool) {
 func (g *gen) restart(off int64) {
 	g.tail, g.tailLen = Digest{}, 0
 	g.next, g.readOff, g.seen = off, off, off
+	g.copiesLooked = false
 	g.resetLine()
 }
 
@@ -233,6 +237,20 @@ func (r *run) readAvailable(ctx context.Context, out chan<- Line, g *gen, budget
 					return false, nil
 				}
 				continue
+			}
+			if g.readOff == 0 && !g.copiesLooked {
+				// Before its first line is handed out: content it held
+				// before, copied and truncated unseen (copytruncate
+				// between two looks), is older and is read first. The
+				// siblings are listed before the path is looked at: if
+				// it still holds this file then, a sibling new since it
+				// was opened can only be a copy of it (after a rotation
+				// it may be a newer generation).
+				g.copiesLooked = true
+				sibs, err := r.o.listSiblings(r.cfg.Path)
+				if err == nil && !r.rotatedAway(g.id.inode()) && r.unseenCopies(sibs, g, g.id, g.headBytes) {
+					return false, nil
+				}
 			}
 			g.growHead(head)
 			// The position carries the time the file had when its lines
