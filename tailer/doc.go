@@ -104,9 +104,12 @@
 //     it starts again is lost (a Gap says so): nobody can read it then.
 //   - A copytruncate copy of bytes the tailer never saw (the file was
 //     copied, truncated and written again between two looks, before a byte
-//     of it was read) is read when it is found: if that is after the
-//     file's new lines were read, its lines come after them, out of the
-//     order they were written in, but once and not lost. Such a copy looks
+//     of it was read) is read before the file's new lines when the path
+//     still holds the file at their first read. When it does not (the file
+//     was also rotated away meanwhile, and a sibling new since can then be
+//     a newer generation as well as a copy), the copy is read when it is
+//     found: after the file's new lines, out of the order they were
+//     written in, but once and not lost. Such a copy looks
 //     older than the file it was taken from, so a restart placing
 //     generations by time would pass over it: every position carries the
 //     generations queued after its own (Position.Queued), and a restart
