@@ -118,8 +118,11 @@ func hasContainer(pod *podView, name string) bool {
 }
 
 // taken names the volumes, the agent's mount path and the admin port the
-// pod already uses, and a pod-wide root UID the sidecar could not start
-// with: the injector never overwrites what a pod has.
+// pod already uses, a pod-wide root UID the sidecar could not start with,
+// the node's network (the admin port would listen on the node's address,
+// and two such pods on a node would take the same port) and an operating
+// system other than Linux (the sidecar's image and security context are
+// Linux's): the injector never overwrites what a pod has.
 func taken(pod *podView, s settings, adminPort int32) error {
 	var probs []string
 	ours := map[string]bool{VolumeLog: true, VolumeSpool: true, VolumeConfig: true, VolumeKeys: true}
@@ -139,6 +142,12 @@ func taken(pod *podView, s settings, adminPort int32) error {
 	}
 	if sc := pod.Spec.SecurityContext; sc != nil && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
 		probs = append(probs, "spec.securityContext.runAsUser: 0, and the sidecar runs as non-root only")
+	}
+	if pod.Spec.HostNetwork {
+		probs = append(probs, "spec.hostNetwork: true, and the sidecar's admin port would listen on the node's address")
+	}
+	if os := pod.Spec.OS; os != nil && os.Name != "" && os.Name != "linux" {
+		probs = append(probs, fmt.Sprintf("spec.os.name: %q, and the sidecar is a Linux container", os.Name))
 	}
 	for _, m := range pod.Spec.Containers[s.container].VolumeMounts {
 		if m.MountPath == s.logPath || strings.HasPrefix(s.logPath, strings.TrimSuffix(m.MountPath, "/")+"/") {

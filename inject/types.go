@@ -74,6 +74,10 @@ type podView struct {
 		SecurityContext *struct {
 			RunAsUser *int64 `json:"runAsUser"`
 		} `json:"securityContext"`
+		HostNetwork bool `json:"hostNetwork"`
+		OS          *struct {
+			Name string `json:"name"`
+		} `json:"os"`
 	} `json:"spec"`
 }
 

@@ -142,6 +142,8 @@ func TestReview_CannotInject(t *testing.T) {
 			root := int64(0)
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &root}
 		}},
+		{"pod on the node's network", "spec.hostNetwork", func(p *corev1.Pod) { p.Spec.HostNetwork = true }},
+		{"Windows pod", `spec.os.name: "windows"`, func(p *corev1.Pod) { p.Spec.OS = &corev1.PodOS{Name: corev1.Windows} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := agentPod()
