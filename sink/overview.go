@@ -164,8 +164,30 @@ func (s *SQLite) CountRedactions(ctx context.Context, f OverviewFilter) (map[str
 }
 
 func sqliteOverview[T any](ctx context.Context, s *SQLite, f OverviewFilter, build func(*OverviewFilter, dialect) (string, []any, error), read func(scanner) (T, Counted, error)) (T, Counted, error) {
+	v, c, err := overview(ctx, f, sqliteDialect, build, read, func(ctx context.Context, text string, args []any) (scanner, func(), error) {
+		db, release, err := s.acquireReader()
+		if err != nil {
+			return nil, nil, err
+		}
+		rows, err := db.QueryContext(ctx, text, args...)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		return rows, func() { rows.Close(); release() }, nil
+	})
+	if err != nil {
+		return v, c, fmt.Errorf("sqlite overview: %w", err)
+	}
+	return v, c, nil
+}
+
+// overview runs the statement build makes of f in dialect d through
+// query (which returns the rows and what closes them) under the search
+// deadline, and reads its result with read.
+func overview[T any](ctx context.Context, f OverviewFilter, d dialect, build func(*OverviewFilter, dialect) (string, []any, error), read func(scanner) (T, Counted, error), query func(context.Context, string, []any) (scanner, func(), error)) (T, Counted, error) {
 	var zero T
-	text, args, err := build(&f, sqliteDialect)
+	text, args, err := build(&f, d)
 	if err != nil {
 		return zero, Counted{}, err
 	}
@@ -174,21 +196,16 @@ func sqliteOverview[T any](ctx context.Context, s *SQLite, f OverviewFilter, bui
 		c Counted
 	}
 	got, err := withDeadline(ctx, func(ctx context.Context) (result, error) {
-		db, release, err := s.acquireReader()
+		rows, done, err := query(ctx, text, args)
 		if err != nil {
 			return result{}, err
 		}
-		defer release()
-		rows, err := db.QueryContext(ctx, text, args...)
-		if err != nil {
-			return result{}, err
-		}
-		defer rows.Close()
+		defer done()
 		v, c, err := read(rows)
 		return result{v, c}, err
 	})
 	if err != nil {
-		return zero, Counted{}, fmt.Errorf("sqlite overview: %w", err)
+		return zero, Counted{}, err
 	}
 	return got.v, got.c, nil
 }
@@ -204,26 +221,15 @@ func (p *Postgres) CountRedactions(ctx context.Context, f OverviewFilter) (map[s
 }
 
 func pgOverview[T any](ctx context.Context, p *Postgres, f OverviewFilter, build func(*OverviewFilter, dialect) (string, []any, error), read func(scanner) (T, Counted, error)) (T, Counted, error) {
-	var zero T
-	text, args, err := build(&f, postgresDialect)
-	if err != nil {
-		return zero, Counted{}, err
-	}
-	type result struct {
-		v T
-		c Counted
-	}
-	got, err := withDeadline(ctx, func(ctx context.Context) (result, error) {
+	v, c, err := overview(ctx, f, postgresDialect, build, read, func(ctx context.Context, text string, args []any) (scanner, func(), error) {
 		rows, err := p.rpool.Query(ctx, text, args...)
 		if err != nil {
-			return result{}, err
+			return nil, nil, err
 		}
-		defer rows.Close()
-		v, c, err := read(rows)
-		return result{v, c}, err
+		return rows, rows.Close, nil
 	})
 	if err != nil {
-		return zero, Counted{}, fmt.Errorf("postgres overview: %w", pgSafeErr(err))
+		return v, c, fmt.Errorf("postgres overview: %w", pgSafeErr(err))
 	}
-	return got.v, got.c, nil
+	return v, c, nil
 }
