@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -316,80 +315,12 @@ func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
 		return err
 	}
 	defer release()
-	tx, err := db.BeginTx(ctx, nil)
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("sqlite write: begin: %w", err)
+		return fmt.Errorf("sqlite write: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	var full *sql.Stmt  // the statement for insertRows rows, prepared once
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
-	args := make([]any, 0, len(pgColumns)*insertRows)
-	for start := 0; start < len(rows); start += insertRows {
-		chunk := rows[start:min(start+insertRows, len(rows))]
-		args = args[:0]
-		for i := range chunk {
-			args = rowArgs(args, &chunk[i])
-		}
-		var res sql.Result
-		if len(chunk) == insertRows {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, insertSQL(insertRows)); err != nil {
-					return fmt.Errorf("sqlite write: prepare: %w", err)
-				}
-			}
-			res, err = full.ExecContext(ctx, args...)
-		} else {
-			res, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite write: chain %q seqs %d-%d: %w", chunk[0].Chain, chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("sqlite write: chain %q seqs %d-%d: %w", chunk[0].Chain, chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
-		}
-		if n == int64(len(chunk)) {
-			continue
-		}
-		// Some were skipped: their positions are taken. Only replays get
-		// here, so checking each row of the chunk costs nothing on the
-		// normal path.
-		for i := range chunk {
-			if err := sameAsStored(ctx, tx, &chunk[i]); err != nil {
-				if errors.Is(err, ErrConflict) {
-					s.logger.Error("sqlite conflicting record", zap.String("chain", chunk[i].Chain), zap.Uint64("seq", chunk[i].Seq))
-				}
-				return err
-			}
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite write: commit: %w", err)
-	}
-	return nil
-}
-
-// sameAsStored checks that the stored record at r's position has r's MAC
-// and payload.
-func sameAsStored(ctx context.Context, tx *sql.Tx, r *Row) error {
-	var mac, payload []byte
-	err := tx.QueryRowContext(ctx,
-		`SELECT mac, payload FROM audit_records WHERE chain = ? AND seq = ?`,
-		r.Chain, int64(r.Seq)).Scan(&mac, &payload)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite write: chain %q seq %d: insert skipped but no row stored", r.Chain, r.Seq)
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite write: chain %q seq %d: read stored: %w", r.Chain, r.Seq, err)
-	}
-	if !bytes.Equal(mac, r.MAC) || !bytes.Equal(payload, r.Payload) {
-		return &RecordError{Chain: r.Chain, Seq: r.Seq, Err: ErrConflict}
-	}
-	return nil
+	defer conn.Close()
+	return conn.Raw(func(dc any) error { return s.insert(ctx, dc, rows) })
 }
 
 // purgeChunk is how many rows one purge transaction deletes, so a large
