@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
@@ -85,7 +86,13 @@ type member struct {
 	val []byte
 }
 
+// interners keep the strings of keys and field values that repeat from
+// line to line (see jsonscan.Interner); one is taken per line parsed.
+var interners = sync.Pool{New: func() any { return new(jsonscan.Interner) }}
+
 func native(text []byte, now time.Time) (*record.Record, error) {
+	in := interners.Get().(*jsonscan.Interner)
+	defer interners.Put(in)
 	text = bytes.TrimRight(text, "\r")
 	r := &record.Record{IngestedAt: now, TS: now}
 	var (
@@ -95,7 +102,7 @@ func native(text []byte, now time.Time) (*record.Record, error) {
 		actionField string
 	)
 	err := jsonscan.Object(text, func(rawKey, val []byte) error {
-		k, err := scalar(rawKey)
+		k, err := scalarIn(rawKey, in)
 		if err != nil {
 			return err
 		}
@@ -145,7 +152,7 @@ func native(text []byte, now time.Time) (*record.Record, error) {
 			detail = append(detail, member{k, val})
 			return nil
 		}
-		s, err := scalar(val)
+		s, err := scalarIn(val, in)
 		if err != nil {
 			return fmt.Errorf("field %q: %w", k, err)
 		}
@@ -155,7 +162,7 @@ func native(text []byte, now time.Time) (*record.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := scalar(action)
+	a, err := scalarIn(action, in)
 	if err != nil {
 		return nil, fmt.Errorf("field %q: %w", actionField, err)
 	}
@@ -202,12 +209,19 @@ func isSidecarAction(a string) bool {
 }
 
 // scalar returns a JSON string's value, or a number's or boolean's text.
-func scalar(v json.RawMessage) (string, error) {
+func scalar(v json.RawMessage) (string, error) { return scalarIn(v, nil) }
+
+// scalarIn is scalar with strings without escapes taken from in, when not
+// nil.
+func scalarIn(v json.RawMessage, in *jsonscan.Interner) (string, error) {
 	if len(v) == 0 {
 		return "", nil
 	}
 	switch v[0] {
 	case '"':
+		if in != nil {
+			return jsonscan.UnquoteIn(v, in)
+		}
 		return jsonscan.Unquote(v)
 	case '{', '[':
 		return "", errors.New("must be a string")

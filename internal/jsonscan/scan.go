@@ -283,3 +283,46 @@ func afterMember(s []byte, vEnd int, close byte) (next int, done bool, err error
 	}
 	return 0, false, syntaxErr(i)
 }
+
+// Interner turns byte strings into strings, allocating once per distinct
+// value: the keys of agent events and most of their field values (user,
+// tenant, model, tool, session) repeat from line to line. It holds at
+// most maxInterned values, each of at most maxInternLen bytes (longer
+// ones are converted as they come, as are all once it is full: it then
+// starts over). The zero value is ready; it is not safe for concurrent
+// use.
+type Interner struct {
+	m map[string]string
+}
+
+const (
+	maxInterned  = 1024
+	maxInternLen = 64
+)
+
+// String returns string(b), the same string for the same bytes.
+func (in *Interner) String(b []byte) string {
+	if len(b) > maxInternLen {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok { // no allocation: the compiler looks up b itself
+		return s
+	}
+	s := string(b)
+	if in.m == nil {
+		in.m = make(map[string]string, 64)
+	} else if len(in.m) >= maxInterned {
+		clear(in.m)
+	}
+	in.m[s] = s
+	return s
+}
+
+// UnquoteIn is Unquote with the value of a string without escapes taken
+// from in.
+func UnquoteIn(raw []byte, in *Interner) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return in.String(raw[1 : len(raw)-1]), nil
+	}
+	return Unquote(raw)
+}
