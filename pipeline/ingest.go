@@ -36,6 +36,7 @@ type Ingester struct {
 	ckpt       checkpoints
 	storeEpoch bool
 	files      map[string]*fileState // envelope and dialect state per file (Line.Watch)
+	scratch    redactScratch
 	lines      int64                 // lines read this run
 
 	full atomic.Bool
@@ -84,6 +85,7 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 	in := &Ingester{cfg: cfg, log: cfg.Logger, sealer: chain.NewSealer(cfg.ChainID, cfg.Key, head), store: cfg.Spool,
 		files: map[string]*fileState{}, ckpt: checkpoints{last: cfg.Now()}, pos: positions{multi: cfg.Multi},
 		roomPoll: time.Second}
+	in.scratch.init()
 	if st.Tree != nil {
 		var t chain.Tree
 		if err := t.UnmarshalBinary(st.Tree); err != nil {

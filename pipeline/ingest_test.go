@@ -33,7 +33,7 @@ func TestIngest_EnvelopeHoldsPositionWhileAMessageIsIncomplete(t *testing.T) {
 		return "2026-11-27T10:00:00Z " + stream + " " + tag + " " + text
 	}
 	in.handle(line(0, cri("stdout", "F", `{"action":"decision","n":0}`)))
-	if in.pos.single == nil || in.pos.single.Offset != 100 || len(in.batch) != 1 {
+	if !in.pos.hasSingle || in.pos.single.Offset != 100 || len(in.batch) != 1 {
 		t.Fatalf("after a whole line: pos %+v, %d records", in.pos.single, len(in.batch))
 	}
 	in.handle(line(1, cri("stdout", "P", `{"action":"deci`)))
@@ -81,7 +81,7 @@ func TestIngest_GapBecomesARecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.handle(tailer.Line{Path: "/log", Dev: 1, Ino: 2, Offset: 800, Gap: &tailer.Gap{From: 800, To: 1000, Reason: "copied and truncated"}})
-	if in.pos.single != nil || len(in.batch) != 1 {
+	if in.pos.hasSingle || len(in.batch) != 1 {
 		t.Fatalf("pos %v, %d records", in.pos.single, len(in.batch))
 	}
 	r, err := record.Parse(in.batch[0].Payload)

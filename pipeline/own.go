@@ -42,16 +42,17 @@ func (in *Ingester) ownRecord(action string, detail map[string]any) *record.Reco
 	if err := dec.Decode(&v); err != nil {
 		v = map[string]any{"detail_unencodable": true}
 	}
-	counts := map[string]int{}
-	var mb record.ManifestBuilder
-	v = in.redactStrings(v, "detail", counts, &mb)
+	sc := &in.scratch
+	clear(sc.counts)
+	sc.mb = record.ManifestBuilder{}
+	v = in.redactStrings(v, "detail")
 	if r.Detail, err = json.Marshal(v); err != nil {
 		in.log.Error("own record detail not encodable", zap.String("action", action), zap.Error(err))
 		r.Detail = json.RawMessage(`{"detail_unencodable":true}`)
 	}
-	if len(counts) > 0 {
-		r.Manifest = mb.Manifest(in.cfg.Redactor.Policy())
-		for k, n := range counts {
+	if len(sc.counts) > 0 {
+		r.Manifest = sc.mb.Manifest(in.cfg.Redactor.Policy())
+		for k, n := range sc.counts {
 			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
 		}
 	}
@@ -60,19 +61,22 @@ func (in *Ingester) ownRecord(action string, detail map[string]any) *record.Reco
 
 // redactStrings returns v with every string in it redacted, each alone
 // at its path; numbers, literals and keys (the sidecar's) are kept.
-func (in *Ingester) redactStrings(v any, path string, counts map[string]int, mb *record.ManifestBuilder) any {
+// Hits go to the scratch's counts and manifest builder; each string gets
+// a buffer of its own (not the scratch's: the values are kept together).
+func (in *Ingester) redactStrings(v any, path string) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			x[k] = in.redactStrings(e, path+"."+k, counts, mb)
+			x[k] = in.redactStrings(e, path+"."+k)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = in.redactStrings(e, path+"."+strconv.Itoa(i), counts, mb)
+			x[i] = in.redactStrings(e, path+"."+strconv.Itoa(i))
 		}
 	case string:
 		b, _ := json.Marshal(x)
-		return in.redact(b, path, counts, mb, false)
+		out, _ := in.redact(b, path, nil, false)
+		return out
 	}
 	return v
 }

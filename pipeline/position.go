@@ -113,10 +113,11 @@ func decodePosition(b []byte) (single *tailer.Position, files map[string]tailer.
 // multi-file source (multi), every file's position, committed and new, by
 // the name that matched (Line.Watch).
 type positions struct {
-	multi  bool
-	single *tailer.Position // nil: unchanged since the last commit
-	files  map[string]tailer.Position
-	dirty  bool // a file's position changed since the last commit
+	multi     bool
+	single    tailer.Position // valid when hasSingle
+	hasSingle bool            // false: unchanged since the last commit (a field, not a pointer: no allocation per line)
+	files     map[string]tailer.Position
+	dirty     bool // a file's position changed since the last commit
 }
 
 // advance sets the position of the file watch (single file: "") to next.
@@ -126,19 +127,19 @@ func (p *positions) advance(watch string, next tailer.Position) {
 		p.dirty = true
 		return
 	}
-	p.single = &next
+	p.single, p.hasSingle = next, true
 }
 
 // pending reports whether a position is waiting for a commit.
-func (p *positions) pending() bool { return p.single != nil || p.dirty }
+func (p *positions) pending() bool { return p.hasSingle || p.dirty }
 
 // encode is what the next commit stores (nil: the stored one stays).
 func (p *positions) encode() ([]byte, error) {
 	var b []byte
 	var err error
 	switch {
-	case p.single != nil:
-		b, err = EncodeFilePosition(*p.single)
+	case p.hasSingle:
+		b, err = EncodeFilePosition(p.single)
 	case p.dirty:
 		b, err = encodeFiles(p.files)
 	}
@@ -149,4 +150,4 @@ func (p *positions) encode() ([]byte, error) {
 }
 
 // committed says the encoded position is stored.
-func (p *positions) committed() { p.single, p.dirty = nil, false }
+func (p *positions) committed() { p.hasSingle, p.dirty = false, false }

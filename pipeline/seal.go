@@ -55,43 +55,72 @@ func (in *Ingester) batchFull() bool {
 }
 
 // redactRecord redacts r's arguments and detail in place and returns it.
+// They are written into the ingester's scratch buffers, which the next
+// record reuses: r must be sealed (its payload encoded) before another
+// record is redacted, as add does.
 func (in *Ingester) redactRecord(r *record.Record) *record.Record {
-	counts := map[string]int{}
-	var mb record.ManifestBuilder
-	r.Arguments = in.redact(r.Arguments, "arguments", counts, &mb, false)
-	r.Detail = in.redact(r.Detail, "detail", counts, &mb, true)
-	if len(counts) > 0 {
-		r.Manifest = mb.Manifest(in.cfg.Redactor.Policy())
-		for k, n := range counts {
+	sc := &in.scratch
+	clear(sc.counts)
+	sc.mb = record.ManifestBuilder{}
+	r.Arguments, sc.args = in.redact(r.Arguments, "arguments", sc.args, false)
+	r.Detail, sc.detail = in.redact(r.Detail, "detail", sc.detail, true)
+	if len(sc.counts) > 0 {
+		r.Manifest = sc.mb.Manifest(in.cfg.Redactor.Policy())
+		for k, n := range sc.counts {
 			in.cfg.Metrics.Redactions.WithLabelValues(k).Add(float64(n))
 		}
 	}
 	return r
 }
 
+// redactScratch is what redactRecord reuses from record to record.
+type redactScratch struct {
+	counts       map[string]int
+	mb           record.ManifestBuilder
+	hit          func(redact.Hit) // adds to mb; made once
+	args, detail []byte           // the redacted values' buffers
+}
+
+// maxScratch bounds a scratch buffer kept for the next record: one huge
+// value does not keep its buffer for the rest of the run.
+const maxScratch = 64 << 10
+
+func (sc *redactScratch) init() {
+	sc.counts = map[string]int{}
+	sc.hit = func(h redact.Hit) { sc.mb.Add(h.Rule, h.Type, h.Path) }
+}
+
 // redact fails closed: a value the redactor cannot process is replaced
-// whole, and the replacement is counted.
-func (in *Ingester) redact(v json.RawMessage, root string, counts map[string]int, mb *record.ManifestBuilder, object bool) json.RawMessage {
+// whole, and the replacement is counted. It writes into buf and returns
+// the value and the buffer to keep for the next record.
+func (in *Ingester) redact(v json.RawMessage, root string, buf []byte, object bool) (json.RawMessage, []byte) {
 	if v == nil {
-		return nil
+		return nil, buf
 	}
-	out, err := in.cfg.Redactor.ExplainJSONFunc(make([]byte, 0, len(v)+16), v, root, counts, func(h redact.Hit) {
-		mb.Add(h.Rule, h.Type, h.Path)
-	})
+	sc := &in.scratch
+	if cap(buf) < len(v)+16 {
+		buf = make([]byte, 0, len(v)+len(v)/4+16)
+	}
+	out, err := in.cfg.Redactor.ExplainJSONFunc(buf[:0], v, root, sc.counts, sc.hit)
+	if cap(out) <= maxScratch {
+		buf = out
+	} else {
+		buf = nil
+	}
 	switch {
 	case err == nil && object && string(out) == "null":
-		return nil // dropped whole by a rule
+		return nil, buf // dropped whole by a rule
 	case err == nil && object && (len(out) == 0 || out[0] != '{'):
 		// Replaced whole by a rule: detail stays an object.
-		return json.RawMessage(`{"redacted":` + string(out) + `}`)
+		return json.RawMessage(`{"redacted":` + string(out) + `}`), buf
 	case err == nil:
-		return out
+		return out, buf
 	}
 	in.log.Warn("value replaced: redaction failed", zap.Error(err))
-	counts["UNPROCESSABLE"]++
-	mb.Add("builtin:UNPROCESSABLE", "UNPROCESSABLE", root)
+	sc.counts["UNPROCESSABLE"]++
+	sc.mb.Add("builtin:UNPROCESSABLE", "UNPROCESSABLE", root)
 	if object {
-		return json.RawMessage(`{"redaction_failed":"[REDACTED:UNPROCESSABLE]"}`)
+		return json.RawMessage(`{"redaction_failed":"[REDACTED:UNPROCESSABLE]"}`), buf
 	}
-	return json.RawMessage(`"[REDACTED:UNPROCESSABLE]"`)
+	return json.RawMessage(`"[REDACTED:UNPROCESSABLE]"`), buf
 }
