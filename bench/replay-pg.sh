@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # replay-pg.sh [N] — replay rate after a PostgreSQL outage: the sidecar
-# ingests N events of the shared workload while its database is down (all
+# ingests N events of the benchmark's workload while its database is down (all
 # spooled), then the server starts and the drain of the spool is timed from
 # the server's start and from the sidecar's first successful write.
-# Uses the shared harness's throwaway cluster (../shared/bench/pg.sh).
+# Uses the harness's throwaway cluster (pg.sh); what the machine lacks is
+# installed from Debian's packages first (setup.sh pgsql replay).
 set -euo pipefail
 N=${1:-200000}
 here=$(cd "$(dirname "$0")" && pwd)
-shared=${SHARED_BENCH:-$here/../../shared/bench}
+"$here/setup.sh" pgsql replay
 W=$(mktemp -d); chmod 755 "$W"
-trap '"$shared/pg.sh" stop "$W/pg" >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+trap '"$here/pg.sh" stop "$W/pg" >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
 (cd "$here/.." && GOFIPS140=v1.0.0 go build -o "$W/audit-sidecar" ./cmd/audit-sidecar)
-(cd "$shared" && go run ./cmd/gen -n "$N" -seed 42 -o "$W/events.jsonl" -pii-list "$W/pii.txt") >/dev/null
-PORT=$("$shared/pg.sh" start "$W/pg" | sed -n 's/^PORT=//p')
+(cd "$here/.." && go run ./bench/cmd/gen -n "$N" -seed 42 -o "$W/events.jsonl" -pii-list "$W/pii.txt") >/dev/null
+PORT=$("$here/pg.sh" start "$W/pg" | sed -n 's/^PORT=//p')
 psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE bench"
-"$shared/pg.sh" stop "$W/pg"
+"$here/pg.sh" stop "$W/pg"
 head -c 32 /dev/urandom > "$W/hmac.key"
 METRICS=127.0.0.1:18089
 cat > "$W/config.yaml" <<YAML
@@ -30,7 +31,7 @@ GODEBUG=fips140=on "$W/audit-sidecar" run --config "$W/config.yaml" 2>"$W/sideca
 SPID=$!
 until curl -s "$METRICS/metrics" | grep -q "^audit_chain_head_seq $((N + 2))"; do sleep 0.2; done
 echo "spooled $((N + 2)) records with the database down"
-PG_PORT=$PORT "$shared/pg.sh" start "$W/pg" >/dev/null
+PG_PORT=$PORT "$here/pg.sh" start "$W/pg" >/dev/null
 t0=$(date +%s.%N)
 q="SELECT coalesce(max(seq),0) FROM audit_records WHERE chain = 'replay'" # an index descent, not a scan
 # One psql session polls (a psql and a server backend started per poll
