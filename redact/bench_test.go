@@ -94,7 +94,7 @@ func benchJSONWith(b *testing.B, r *Redactor, lines [][]byte, explain bool) {
 func BenchmarkJSON(b *testing.B) { benchJSON(b, toolArgs(1000)) }
 
 // eventLines reads the bench workload sample: whole event lines from the
-// shared bench generator (testdata/events.jsonl: cmd/gen -n 300 -seed 42),
+// bench generator (testdata/events.jsonl: bench/cmd/gen -n 300 -seed 42),
 // or the file named by REDACT_BENCH_EVENTS (a larger run of the same
 // generator).
 func eventLines(b *testing.B) [][]byte {
