@@ -86,17 +86,31 @@ type member struct {
 	val []byte
 }
 
-// interners keep the strings of keys and field values that repeat from
-// line to line (see jsonscan.Interner); one is taken per line parsed.
-var interners = sync.Pool{New: func() any { return new(jsonscan.Interner) }}
+// nativeState is what parsing one line reuses from the last: the strings
+// of keys and field values that repeat from line to line (see
+// jsonscan.Interner) and the detail's members. One is taken from
+// nativeStates per line parsed.
+type nativeState struct {
+	in     jsonscan.Interner
+	detail []member
+}
+
+var nativeStates = sync.Pool{New: func() any { return new(nativeState) }}
 
 func native(text []byte, now time.Time) (*record.Record, error) {
-	in := interners.Get().(*jsonscan.Interner)
-	defer interners.Put(in)
+	st := nativeStates.Get().(*nativeState)
+	in := &st.in
+	detail := st.detail[:0]
+	defer func() {
+		clear(detail) // the members point into the line
+		if cap(detail) <= 256 {
+			st.detail = detail[:0]
+		}
+		nativeStates.Put(st)
+	}()
 	text = bytes.TrimRight(text, "\r")
 	r := &record.Record{IngestedAt: now, TS: now}
 	var (
-		detail      []member
 		seen        keySet
 		action, ts  []byte
 		actionField string

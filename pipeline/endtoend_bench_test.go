@@ -111,7 +111,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			runtime.ReadMemStats(&after)
 			// chain_start, sidecar_start and sidecar_stop besides the events.
 			if c, _ := sp.Cursor("local"); c != uint64(b.N)+3 {
-				b.Fatalf("delivered through %d of %d", c, b.N+3)
+				b.Fatalf("delivered through %d of %d (spool head %d)", c, b.N+3, sp.State().HeadSeq)
 			}
 			n := float64(b.N)
 			b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")

@@ -37,6 +37,7 @@ type Ingester struct {
 	storeEpoch bool
 	files      map[string]*fileState // envelope and dialect state per file (Line.Watch)
 	scratch    redactScratch
+	parsed     func(*record.Record) // addParsed
 	lines      int64                 // lines read this run
 
 	full atomic.Bool
@@ -86,6 +87,7 @@ func NewIngester(cfg IngestConfig) (*Ingester, error) {
 		files: map[string]*fileState{}, ckpt: checkpoints{last: cfg.Now()}, pos: positions{multi: cfg.Multi},
 		roomPoll: time.Second}
 	in.scratch.init()
+	in.parsed = in.addParsed
 	if st.Tree != nil {
 		var t chain.Tree
 		if err := t.UnmarshalBinary(st.Tree); err != nil {
