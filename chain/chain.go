@@ -19,11 +19,12 @@ type Head struct {
 // Sealer appends records to one chain. It is not safe for concurrent use:
 // one goroutine owns a chain.
 type Sealer struct {
-	id   string
-	key  Key
-	head Head
-	mac  hash.Hash
-	buf  []byte
+	id     string
+	key    Key
+	head   Head
+	mac    hash.Hash
+	buf    []byte
+	strBuf []byte // the times and prev of the record being sealed, before they become one string
 	// tree is the Merkle tree of the records 1..tree.Size; it follows the
 	// head only when tree.Size == head.Seq (see SetTree).
 	tree Tree
@@ -87,7 +88,16 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 	r.Seq = s.head.Seq + 1
 	r.Kid = s.key.ID
 	r.Epoch = s.epoch
-	r.Prev = hex.EncodeToString(s.head.MAC[:])
+	// One string holds the record's times, as the payload writes them,
+	// and prev: the columns and the encoder slice it (one allocation
+	// instead of three).
+	s.strBuf = record.AppendTime(s.strBuf[:0], r.TS)
+	nTS := len(s.strBuf)
+	s.strBuf = record.AppendTime(s.strBuf, r.IngestedAt)
+	nIng := len(s.strBuf)
+	s.strBuf = hex.AppendEncode(s.strBuf, s.head.MAC[:])
+	strs := string(s.strBuf)
+	r.Prev = strs[nIng:]
 	var payload []byte
 	if n := sizeHint(r); n > maxSealBuf {
 		// A big record is encoded once, into a buffer of its size that
@@ -98,8 +108,9 @@ func (s *Sealer) Seal(r *record.Record) record.Sealed {
 		payload = make([]byte, len(s.buf))
 		copy(payload, s.buf)
 	}
-	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload, Indexed: &record.Indexed{Chain: r.Chain, Seq: r.Seq, Prev: r.Prev}}
-	out.Indexed.Columns.SetFrom(r)
+	out := record.Sealed{Chain: s.id, Seq: r.Seq, Payload: payload, Indexed: &record.Indexed{Chain: r.Chain, Seq: r.Seq, Prev: r.Prev,
+		PrevMAC: s.head.MAC, HasPrevMAC: true}}
+	out.Indexed.Columns.SetFromTimes(r, strs[:nTS], strs[nTS:nIng])
 	s.mac.Reset()
 	s.mac.Write(s.head.MAC[:])
 	s.mac.Write(payload)

@@ -11,10 +11,14 @@ import (
 
 // LeafHash is the RFC 6962 leaf hash of a record: SHA-256(0x00 || payload),
 // over the record's canonical payload bytes.
+// leafPrefix is RFC 6962's leaf prefix (a variable: a literal passed to
+// the hash's Write would be allocated at each call).
+var leafPrefix = []byte{0}
+
 func LeafHash(payload []byte) [32]byte {
 	h := leafHashes.Get().(hash.Hash)
 	h.Reset()
-	h.Write([]byte{0})
+	h.Write(leafPrefix)
 	h.Write(payload)
 	var out [32]byte
 	h.Sum(out[:0])

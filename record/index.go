@@ -71,6 +71,23 @@ func (c *Columns) SetFrom(r *Record) {
 	}
 }
 
+// SetFromTimes is SetFrom with r's TS and IngestedAt given as already
+// formatted (FormatTime): the sealer formats them once for the payload
+// and the columns.
+func (c *Columns) SetFromTimes(r *Record, ts, ingestedAt string) {
+	for i := range IndexColumns {
+		col := &IndexColumns[i]
+		switch {
+		case !col.Time:
+			*col.In(c) = col.Of(r)
+		case col.Name == "ts":
+			*col.In(c) = ts
+		default:
+			*col.In(c) = ingestedAt
+		}
+	}
+}
+
 // ColumnsOf returns r's indexed columns, as its payload holds them.
 func ColumnsOf(r *Record) Columns {
 	var c Columns
@@ -86,6 +103,10 @@ type Indexed struct {
 	Seq   uint64
 	Columns
 	Prev string
+	// PrevMAC is Prev decoded, when HasPrevMAC: the sealer sets it, so
+	// that sinks need not decode Prev again. Index does not.
+	PrevMAC    [32]byte
+	HasPrevMAC bool
 }
 
 // Index decodes the top-level scalar fields of a payload (chain, seq,

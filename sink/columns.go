@@ -53,8 +53,12 @@ func rowOf(s *record.Sealed) (Row, error) {
 	if r.Chain != s.Chain || r.Seq != s.Seq {
 		return bad("payload names another chain position")
 	}
-	prev, err := hex.DecodeString(r.Prev)
-	if err != nil || len(prev) != 32 {
+	var prev []byte
+	if s.Indexed != nil && s.Indexed.HasPrevMAC {
+		prev = s.Indexed.PrevMAC[:] // the sealer's; Prev is its hex
+	} else if p, err := hex.DecodeString(r.Prev); err == nil && len(p) == 32 {
+		prev = p
+	} else {
 		return bad("payload prev is not 32 hex-encoded bytes")
 	}
 	return Row{Chain: r.Chain, Seq: r.Seq, Columns: r.Columns, Prev: prev, MAC: s.MAC[:], Payload: s.Payload}, nil
