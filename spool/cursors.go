@@ -137,6 +137,7 @@ func (s *Spool) trim(tx *bolt.Tx, cursors map[string]uint64) (apply func(), err 
 		return nil, err
 	}
 	return func() {
+		s.released(s.pend - pend)
 		s.pend = pend
 		s.first = 0
 		if low < s.state.HeadSeq {

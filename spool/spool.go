@@ -88,6 +88,9 @@ type Spool struct {
 	recentBuf   []record.Sealed // recent's whole buffer (recent is a window of it)
 	recentBytes int
 	putBuf      []byte // AppendExtra's buffer of keys and values, reused
+	// sinceRelease counts the bytes trimmed since the file's mapped pages
+	// were last released (release.go).
+	sinceRelease int64
 }
 
 // Open opens or creates the spool file at path, creating its folder.

@@ -1,0 +1,33 @@
+package spool
+
+import bolt "go.etcd.io/bbolt"
+
+// releaseEvery is how many payload bytes the sinks acknowledge between
+// two releases of the file's mapped pages.
+const releaseEvery = 8 << 20
+
+// The spool file is mapped into memory (bbolt reads through the mapping),
+// and every page a read or a trim touches stays in the process's resident
+// set until the mapping is dropped: with a sink behind by a hundred MB,
+// the sidecar's RSS grew by that much, although those pages are the
+// kernel's page cache and hold nothing the process needs. releaseMapped
+// tells the kernel to drop them from the mapping (they stay in the page
+// cache; the next read maps them again, without I/O), once every
+// releaseEvery bytes acknowledged.
+
+// released counts acknowledged bytes and releases the mapping when due.
+// Called with mu held, outside any transaction.
+func (s *Spool) released(freed int64) {
+	s.sinceRelease += freed
+	if s.sinceRelease < releaseEvery {
+		return
+	}
+	s.sinceRelease = 0
+	// In a read transaction the mapping cannot move: bbolt remaps (when
+	// the file grows) only while no read transaction is open.
+	s.db.View(func(tx *bolt.Tx) error { //nolint:errcheck // dropping pages is advice; it cannot fail the spool
+		info := s.db.Info()
+		dropMapped(info.Data, uintptr(tx.Size()))
+		return nil
+	})
+}
