@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -33,6 +34,15 @@ func runCmd(args []string) int {
 	cfg, code := loadConfig("run", args, nil)
 	if cfg == nil {
 		return code
+	}
+	// The sidecar's live heap is small (about 16 MiB under full load:
+	// the open batch, recent records, redaction state) and its garbage
+	// rate is low: collecting at half the heap's growth instead of all of
+	// it keeps a sidecar's memory, paid in every pod, about 10 MiB lower
+	// for about 1 % more CPU (README, Performance). GOGC and GOMEMLIMIT in
+	// the environment take precedence.
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(50)
 	}
 	log := newLogger(cfg.Log.Level)
 	defer log.Sync()
