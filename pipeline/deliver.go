@@ -111,6 +111,16 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 	defer abortAll()
 	for {
 		changed := d.spool.Changed()
+		// Whether drain was closed is read before the spool is: it is
+		// closed after the last append, so a read that follows sees every
+		// record. Looked at after an empty read, it could have been closed
+		// (and the last records appended) between the two.
+		drained := false
+		select {
+		case <-drain:
+			drained = true
+		default:
+		}
 		var readErr error
 		for len(inFlight) < depth {
 			var after uint64 // the cursor
@@ -133,10 +143,8 @@ func (d *Deliverer) Run(ctx context.Context, drain <-chan struct{}) error {
 		}
 		d.updateLag()
 		if len(inFlight) == 0 {
-			select {
-			case <-drain:
+			if drained {
 				return nil
-			default:
 			}
 			select {
 			case <-changed:

@@ -262,3 +262,41 @@ func TestDeliver_StopAbortsInFlight(t *testing.T) {
 		t.Error(v)
 	}
 }
+
+// Drain is closed after the last append (the shutdown closes it once
+// ingestion has committed its sidecar_stop): a deliverer that was
+// between an empty read and its look at drain when both happened must
+// still deliver the last records before it returns. It returned without
+// them in about one run in twenty.
+func TestDeliver_DrainClosedRightAfterTheLastAppend(t *testing.T) {
+	for it := range 100 {
+		sp := newSpool(t)
+		k := &keep{}
+		d := NewDeliverer("s", k, sp, nil, nil)
+		sealer := chain.NewSealer("c", testKey(t), chain.Head{})
+		add := func(n int) {
+			var batch []record.Sealed
+			for range n {
+				batch = append(batch, sealer.Seal(&record.Record{TS: time.Unix(0, 0), IngestedAt: time.Unix(0, 0), Action: record.ActionDecision}))
+			}
+			if err := sp.Append(batch, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		drain := make(chan struct{})
+		done := make(chan error, 1)
+		add(2)
+		go func() { done <- d.Run(context.Background(), drain) }()
+		for sp.Delivered() < 2 { // the deliverer is idle, about to read again
+			time.Sleep(50 * time.Microsecond)
+		}
+		add(2)
+		close(drain)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := sp.Cursor("s"); c != 4 {
+			t.Fatalf("run %d: returned after delivering through %d of 4", it, c)
+		}
+	}
+}
