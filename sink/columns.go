@@ -54,7 +54,7 @@ func rowOf(s *record.Sealed) (Row, error) {
 		return bad("payload names another chain position")
 	}
 	var prev []byte
-	if s.Indexed != nil && s.Indexed.HasPrevMAC {
+	if s.Indexed != nil && s.Indexed.HasPrevMAC && prevIsHexOf(r.Prev, &s.Indexed.PrevMAC) {
 		prev = s.Indexed.PrevMAC[:] // the sealer's; Prev is its hex
 	} else if p, err := hex.DecodeString(r.Prev); err == nil && len(p) == 32 {
 		prev = p
@@ -62,6 +62,18 @@ func rowOf(s *record.Sealed) (Row, error) {
 		return bad("payload prev is not 32 hex-encoded bytes")
 	}
 	return Row{Chain: r.Chain, Seq: r.Seq, Columns: r.Columns, Prev: prev, MAC: s.MAC[:], Payload: s.Payload}, nil
+}
+
+// prevIsHexOf reports whether prev is mac in lower-case hex, as the
+// payload writes it: the prev column stored is the payload's, whatever
+// an Indexed says it decodes to. (Encoding 32 bytes costs no allocation.)
+func prevIsHexOf(prev string, mac *[32]byte) bool {
+	if len(prev) != 2*len(mac) {
+		return false
+	}
+	var h [64]byte
+	hex.Encode(h[:], mac[:])
+	return string(h[:]) == prev
 }
 
 // The columns of audit_records that Write stores and Scan and Search
