@@ -38,7 +38,7 @@ type Ingester struct {
 	files      map[string]*fileState // envelope and dialect state per file (Line.Watch)
 	scratch    redactScratch
 	parsed     func(*record.Record) // addParsed
-	lines      int64                 // lines read this run
+	lines      int64                // lines read this run
 
 	full atomic.Bool
 	// failing is set while a spool commit is being retried (a full disk,
