@@ -105,6 +105,8 @@ func native(text []byte, now time.Time) (*record.Record, error) {
 		clear(detail) // the members point into the line
 		if cap(detail) <= 256 {
 			st.detail = detail[:0]
+		} else {
+			st.detail = nil // a big one is not kept (nor what it pointed at)
 		}
 		nativeStates.Put(st)
 	}()
