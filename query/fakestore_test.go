@@ -72,7 +72,7 @@ func (s *fakeStore) Search(ctx context.Context, f sink.Filter) ([]sink.Row, erro
 		return nil, s.err
 	}
 	// What the stores refuse (a seq past int64), the fake refuses too.
-	if _, _, err := sink.PostgresSearchSQL(f); err != nil {
+	if _, _, err := sink.PostgresSearchSQL(f, nil); err != nil {
 		return nil, err
 	}
 	var out []sink.Row

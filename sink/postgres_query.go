@@ -72,9 +72,24 @@ func (p *Postgres) searchEach(ctx context.Context, f Filter, c chunkSize, fn fun
 	return searchEach(f, c, fn, read, probe)
 }
 
-// PostgresSearchSQL returns the SQL text and arguments Search runs for f
-// (for tools that show query plans).
-func PostgresSearchSQL(f Filter) (string, []any, error) { return searchQuery(&f, postgresDialect) }
+// PostgresSearchSQL returns the SQL text and arguments of Search's query
+// for f, up to the position upto when it is set (the end of a window),
+// for tools that show query plans.
+func PostgresSearchSQL(f Filter, upto *Key) (string, []any, error) {
+	return searchSQL(&f, postgresDialect, upto)
+}
+
+// PostgresSearchProbeSQL returns the SQL text and arguments of the probe
+// that finds the end of Search's first window for f (see searchEach), and
+// false when Search reads f without windows (an index serves every
+// filter of f).
+func PostgresSearchProbeSQL(f Filter) (string, []any, bool, error) {
+	if !postgresDialect.residual(&f) {
+		return "", nil, false, nil
+	}
+	q, args, err := searchProbe(&f, postgresDialect, searchWindow-1)
+	return q, args, true, err
+}
 
 // Chains returns the distinct chain ids, of stored and of quarantined
 // records, in byte order.

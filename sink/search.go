@@ -21,12 +21,17 @@ type dialect struct {
 	chainEq string
 	// callIDEq is the condition on the payload's detail.call_id, as text.
 	callIDEq string
-	// traceEq is the condition on the trace column, served by the partial
-	// index audit_records_trace (rows with a trace).
-	traceEq string
-	// tenantEqUnderTrace is the condition on the tenant column when a
-	// trace is named too: the trace's index is the one to walk.
-	tenantEqUnderTrace string
+	// leads are the columns whose own index (led by the column, ending
+	// in the query order) a search walks when the filter names one, most
+	// selective first; tenant is always the last. A search walks the
+	// index of the first column named, or the time index.
+	leads []string
+	// leadEq is the condition, with %s for the parameter, on the column
+	// whose index is walked (see leads).
+	leadEq func(col string) string
+	// alsoEq is the condition on another of leads when the filter names
+	// it too: checked on each row of the walked index.
+	alsoEq func(col string) string
 	// overviewPayload is the columns ts and p (the payload as JSON, NULL
 	// where it is not) of an overview's rows; redactionSums sums their
 	// redactions by type (see redactionsSQL).
@@ -47,29 +52,53 @@ var (
 		// walking the ts index and filtering is the fast plan.
 		chainEq:  `+chain = %s`,
 		callIDEq: `CAST(json_extract(CAST(payload AS TEXT), '$.detail.call_id') AS TEXT) = %s`,
-		// SQLite uses a partial index only when the query's WHERE holds
-		// the index's own condition as written: a bound parameter does not
-		// prove it. The unary + keeps the planner off the tenant index,
-		// which would read every row of the tenant.
-		traceEq:            `trace = %s AND trace <> ''`,
-		tenantEqUnderTrace: `+tenant = %s`,
-		overviewPayload:    `ts, CASE WHEN json_valid(CAST(payload AS TEXT)) THEN CAST(payload AS TEXT) END AS p`,
-		redactionSums:      sqliteRedactions,
-		// Only ts, (tenant, ts) and (trace, ts) are indexed (see the schema): every
-		// other filter is checked row by row.
+		// Schema 4 indexes session and user (see the schema): a trace or
+		// a session holds few records, a user more, a tenant many.
+		leads: []string{"trace", "session", "user", "tenant"},
+		// SQLite uses a partial index (trace, session, user: rows that
+		// have one) only when the query's WHERE holds the index's own
+		// condition as written: a bound parameter does not prove it.
+		leadEq: func(col string) string {
+			if col == "tenant" {
+				return `tenant = %s`
+			}
+			return column(col) + ` = %s AND ` + column(col) + ` <> ''`
+		},
+		// The unary + keeps the planner off the column's own index, which
+		// would read every row of that value (a whole tenant) or leave
+		// the choice between two indexes to chance.
+		alsoEq:          func(col string) string { return `+` + column(col) + ` = %s` },
+		overviewPayload: `ts, CASE WHEN json_valid(CAST(payload AS TEXT)) THEN CAST(payload AS TEXT) END AS p`,
+		redactionSums:   sqliteRedactions,
+		// ts and the leads are indexed (see the schema): every other
+		// filter is checked row by row.
 		residual: func(f *Filter) bool {
-			return f.User != "" || f.Action != "" || f.Tool != "" || f.Outcome != "" || f.Model != "" ||
-				f.Session != "" || f.Chain != "" || f.CallID != ""
+			return f.Action != "" || f.Tool != "" || f.Outcome != "" || f.Model != "" ||
+				f.Chain != "" || f.CallID != ""
 		},
 	}
+	// sqliteDialect3 is the SQL of a store of schema 3 or older, which a
+	// read-only open (verify, export, the console) may read: only ts,
+	// (tenant, ts) and (trace, ts) are indexed.
+	sqliteDialect3 = func() dialect {
+		d := sqliteDialect
+		d.leads = []string{"trace", "tenant"}
+		d.residual = func(f *Filter) bool {
+			return f.User != "" || f.Session != "" || sqliteDialect.residual(f)
+		}
+		return d
+	}()
 	postgresDialect = dialect{
 		placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		chainEq:     `chain = %s`,
 		callIDEq:    `(convert_from(payload, 'UTF8')::jsonb #>> '{detail,call_id}') = %s`,
-		// Every query is planned for its values (force_custom_plan), so
-		// the planner sees that the value is not '' itself.
-		traceEq:            `trace = %s`,
-		tenantEqUnderTrace: `tenant = %s`,
+		// user and session are indexed too, but checked with the
+		// residual filters: every query is planned for its values
+		// (force_custom_plan), and the planner picks the index.
+		leads: []string{"trace", "tenant"},
+		// The planner sees that the value is not '' itself.
+		leadEq: func(col string) string { return col + ` = %s` },
+		alsoEq: func(col string) string { return col + ` = %s` },
 		// A payload that is not UTF-8 JSON fails the statement: the
 		// figure is then not shown (verify names the record).
 		overviewPayload: `ts, convert_from(payload, 'UTF8')::jsonb AS p`,
@@ -163,11 +192,13 @@ func searchSQL(f *Filter, d dialect, upto *Key) (string, []any, error) {
 }
 
 // searchProbe builds the query of the position of the row offset rows
-// past the first row of f's walk: the rows f's time bounds, position,
-// tenant and trace select, in the query order, with no other filter.
-// Every column it reads is in the index it walks (ts, chain, seq; or
-// tenant, ts, chain, seq), so it reads the index only; with a trace it
-// walks the trace's index, and reads the table only for a tenant.
+// past the first row of f's walk: the rows f's time bounds, position and
+// leads (dialect.leads: tenant, trace, and in SQLite user and session)
+// select, in the query order, with no other filter. Every column it
+// reads is in the index it walks (ts, chain, seq; or the lead, ts,
+// chain, seq), so it reads the index only when f names one lead at
+// most; with more it walks the first one's index and reads the table
+// for the others.
 func searchProbe(f *Filter, d dialect, offset int) (string, []any, error) {
 	w, err := searchWhere(f, d, false)
 	if err != nil {
@@ -203,9 +234,9 @@ func (w *where) writeTo(b *strings.Builder) {
 	}
 }
 
-// searchWhere is the WHERE clause of f: its time bounds, position,
-// tenant and trace (the indexes a probe walks), and with residual its
-// other filters too.
+// searchWhere is the WHERE clause of f: its time bounds, position and
+// leads (the indexes a probe walks), and with residual its other filters
+// too.
 func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 	if f.Limit < 1 || f.Limit > maxSearchLimit {
 		return nil, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidFilter, f.Limit, maxSearchLimit)
@@ -231,23 +262,36 @@ func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 	if !f.To.IsZero() {
 		w.add(`ts < %s`, record.FormatTime(f.To))
 	}
-	switch {
-	case f.Tenant != "" && f.Trace != "":
-		w.add(d.tenantEqUnderTrace, f.Tenant)
-	case f.Tenant != "":
-		w.add(`tenant = %s`, f.Tenant)
+	// The leads' conditions, in the order tenant, trace, user, session:
+	// the first named lead's index is walked.
+	lead := ""
+	for _, col := range d.leads {
+		if filterValue(f, col) != "" {
+			lead = col
+			break
+		}
 	}
-	if f.Trace != "" {
-		w.add(d.traceEq, f.Trace)
+	isLead := map[string]bool{}
+	for _, col := range d.leads {
+		isLead[col] = true
+	}
+	for _, col := range []string{"tenant", "trace", "user", "session"} {
+		switch v := filterValue(f, col); {
+		case v == "" || !isLead[col]:
+		case col == lead:
+			w.add(d.leadEq(col), v)
+		default:
+			w.add(d.alsoEq(col), v)
+		}
 	}
 	if residual {
 		for _, c := range []struct{ col, v string }{
-			{`"user"`, f.User}, {"action", f.Action},
+			{"user", f.User}, {"action", f.Action},
 			{"tool", f.Tool}, {"outcome", f.Outcome}, {"model", f.Model},
 			{"session", f.Session},
 		} {
-			if c.v != "" {
-				w.add(c.col+` = %s`, c.v)
+			if c.v != "" && !isLead[c.col] {
+				w.add(column(c.col)+` = %s`, c.v)
 			}
 		}
 		if f.Chain != "" {
@@ -261,6 +305,29 @@ func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 		w.add(`(ts, chain, seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
 	}
 	return w, nil
+}
+
+// filterValue is f's value of a lead column (see dialect.leads).
+func filterValue(f *Filter, col string) string {
+	switch col {
+	case "tenant":
+		return f.Tenant
+	case "trace":
+		return f.Trace
+	case "user":
+		return f.User
+	case "session":
+		return f.Session
+	}
+	panic("sink: no lead column " + col)
+}
+
+// column is col as written in SQL: user is a keyword.
+func column(col string) string {
+	if col == "user" {
+		return `"user"`
+	}
+	return col
 }
 
 // chunkSize bounds what one query of a chunked read holds in memory: at

@@ -33,8 +33,12 @@ func (s *SQLite) SearchEach(ctx context.Context, f Filter, fn func(*Row) error) 
 }
 
 func (s *SQLite) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(*Row) error) error {
+	d, err := s.dialect(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite search: %w", err)
+	}
 	read := func(q *Filter, upto *Key) ([]Row, bool, error) {
-		text, args, err := searchSQL(q, sqliteDialect, upto)
+		text, args, err := searchSQL(q, d, upto)
 		if err != nil {
 			return nil, false, err
 		}
@@ -52,9 +56,9 @@ func (s *SQLite) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(
 		return got.rows, got.cut, nil
 	}
 	var probe func(*Filter, int) (*Key, error)
-	if sqliteDialect.residual(&f) {
+	if d.residual(&f) {
 		probe = func(q *Filter, offset int) (*Key, error) {
-			text, args, err := searchProbe(q, sqliteDialect, offset)
+			text, args, err := searchProbe(q, d, offset)
 			if err != nil {
 				return nil, err
 			}
@@ -66,6 +70,50 @@ func (s *SQLite) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(
 		}
 	}
 	return searchEach(f, c, fn, read, probe)
+}
+
+// dialect is the SQL of the store's schema: a store opened read-only
+// may be of schema 3 or older (not migrated), without the user and
+// session indexes, and a search of a user there must not be one
+// statement reading the whole table. A store opened to write is
+// migrated when it is opened.
+func (s *SQLite) dialect(ctx context.Context) (dialect, error) {
+	if !s.readOnly {
+		return sqliteDialect, nil
+	}
+	db, release, err := s.acquireReader()
+	if err != nil {
+		return dialect{}, err
+	}
+	defer release()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'index' AND name IN ('audit_records_user', 'audit_records_session')`).Scan(&n); err != nil {
+		return dialect{}, err
+	}
+	if n < 2 {
+		return sqliteDialect3, nil
+	}
+	return sqliteDialect, nil
+}
+
+// SQLiteSearchSQL returns the SQL text and arguments of Search's query
+// for f in a store of the current schema, up to the position upto when
+// it is set (the end of a window), so that its plan can be shown.
+func SQLiteSearchSQL(f Filter, upto *Key) (string, []any, error) {
+	return searchSQL(&f, sqliteDialect, upto)
+}
+
+// SQLiteSearchProbeSQL returns the SQL text and arguments of the probe
+// that finds the end of Search's first window for f (see searchEach), and
+// false when Search reads f without windows (an index serves every
+// filter of f).
+func SQLiteSearchProbeSQL(f Filter) (string, []any, bool, error) {
+	if !sqliteDialect.residual(&f) {
+		return "", nil, false, nil
+	}
+	q, args, err := searchProbe(&f, sqliteDialect, searchWindow-1)
+	return q, args, true, err
 }
 
 // probeKey runs a searchProbe query: the position it names, or nil when

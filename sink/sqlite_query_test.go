@@ -124,6 +124,12 @@ func searchFilters() []struct {
 		{"trace and time", Filter{Trace: "t-5", From: at(10), To: at(40)}},
 		{"trace and user", Filter{Trace: "t-4", User: "u-2"}},
 		{"tenant trace action", Filter{Tenant: "globex", Trace: "t-6", Action: record.ActionModelCall}},
+		{"tenant user", Filter{Tenant: "acme", User: "u-2"}},
+		{"user session", Filter{User: "u-1", Session: "s-3"}},
+		{"user and time", Filter{User: "u-4", From: at(10), To: at(40)}},
+		{"session and time", Filter{Session: "s-6", From: at(10), To: at(40)}},
+		{"user action", Filter{User: "u-3", Action: record.ActionToolCall}},
+		{"session tool from", Filter{Session: "s-1", Tool: "crm.lookup", From: at(20)}},
 		{"no match", Filter{Tenant: "nobody"}},
 		{"empty range", Filter{From: at(30), To: at(30)}},
 		{"quote in value", Filter{Tenant: `acme' OR '1'='1`}},
@@ -327,13 +333,79 @@ func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
 			if strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX audit_records_") {
 				t.Errorf("%s (after=%v): plan %q sorts or uses no query index", tt.name, after != nil, p)
 			}
-			if f.Trace != "" && !strings.Contains(p, "INDEX audit_records_trace") {
-				t.Errorf("%s (after=%v): plan %q does not read the trace's index", tt.name, after != nil, p)
+			if ix := sqliteLeadIndex(&f); ix != "" && !strings.Contains(p, "INDEX "+ix+" (") {
+				t.Errorf("%s (after=%v): plan %q does not read %s", tt.name, after != nil, p, ix)
+			}
+			// The lead's index is sought to the time bounds, not read
+			// from the lead's first record.
+			if ix := sqliteLeadIndex(&f); ix != "" && ix != "audit_records_tenant" && f.After == nil &&
+				(!f.From.IsZero() && !strings.Contains(p, "ts>?") || !f.To.IsZero() && !strings.Contains(p, "ts<?")) {
+				t.Errorf("%s: plan %q does not seek %s to the time bounds", tt.name, p, ix)
 			}
 			seeksAfter := strings.Contains(p, "(ts,chain,seq)>(?,?,?)")
 			if wantAfter := after != nil && !after.TS.Before(f.From); seeksAfter != wantAfter {
 				t.Errorf("%s (after=%v): plan %q: seeks to After = %v, want %v", tt.name, after != nil, p, seeksAfter, wantAfter)
 			}
+		}
+	}
+}
+
+// sqliteLeadIndex is the index a SQLite search of f must walk: that of
+// the most selective column named that has one (dialect.leads), "" for
+// the time index.
+func sqliteLeadIndex(f *Filter) string {
+	for _, col := range sqliteDialect.leads {
+		if filterValue(f, col) != "" {
+			return "audit_records_" + col
+		}
+	}
+	return ""
+}
+
+// The searches auditors run most, a user's records and a session's,
+// read those rows by the user's and the session's index, with and
+// without time bounds: a change that loses the index (a condition the
+// partial index's WHERE does not prove, another index preferred) turns
+// them into full scans of the table, so it must fail here.
+func TestSQLite_Search_UserAndSessionUseTheirIndexes(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	writeOK(t, s, sealAll(searchFixture()))
+	from, to := baseTS.Add(10*time.Millisecond), baseTS.Add(40*time.Millisecond)
+	tests := []struct {
+		f    Filter
+		want string // in the plan
+	}{
+		{Filter{User: "u-3"}, "SEARCH audit_records USING INDEX audit_records_user (user=?)"},
+		{Filter{User: "u-3", From: from}, "SEARCH audit_records USING INDEX audit_records_user (user=? AND ts>?)"},
+		{Filter{User: "u-3", From: from, To: to}, "SEARCH audit_records USING INDEX audit_records_user (user=? AND ts>? AND ts<?)"},
+		{Filter{User: "u-3", Tenant: "acme", To: to}, "SEARCH audit_records USING INDEX audit_records_user (user=? AND ts<?)"},
+		{Filter{Session: "s-5"}, "SEARCH audit_records USING INDEX audit_records_session (session=?)"},
+		{Filter{Session: "s-5", From: from, To: to}, "SEARCH audit_records USING INDEX audit_records_session (session=? AND ts>? AND ts<?)"},
+		{Filter{Session: "s-5", User: "u-3", Tenant: "acme"}, "SEARCH audit_records USING INDEX audit_records_session (session=?)"},
+	}
+	for _, tt := range tests {
+		f := tt.f
+		f.Limit = 100
+		q, args, err := SQLiteSearchSQL(f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); p != tt.want {
+			t.Errorf("%+v: plan %q, want %q", tt.f, p, tt.want)
 		}
 	}
 }

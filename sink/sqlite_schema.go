@@ -113,6 +113,29 @@ var migrations = [][]string{
 	{
 		`CREATE INDEX IF NOT EXISTS audit_records_trace ON audit_records (trace, ts, chain, seq) WHERE trace <> ''`,
 	},
+	// 3 -> 4: the records of one user and of one session ("everything
+	// user X did", a session's story), the queries auditors run most,
+	// read by their own indexes: walking the time index they took
+	// 450-630 ms a page at 1M rows (a full scan for a user or session of
+	// old records; about 5 s at 10M). Partial, as the trace's: records
+	// without a user or session cost nothing on insert.
+	//
+	// The cost on insert is the pages a batch dirties (and appends to the
+	// WAL, 16 KiB each), which grows with the distinct users and sessions
+	// a batch touches, not with its records: each lands at the right
+	// edge of its own key's range. BenchmarkSQLite_Write, 100k rows in
+	// batches of 1000, pages written per record, schema 3 -> 4: a pod's
+	// traffic (64 sessions at once, ~85 sessions and users a batch)
+	// 0.100 -> 0.226; the pessimistic spread (~630 users and ~950
+	// sessions a batch, random) 0.100 -> 0.566. Records/s on the shared
+	// two-core machine, same run: pod 22 300 -> 10 600, random 23 500
+	// -> 6 500. Adding action and tool indexes too: 0.349 (pod), 0.825
+	// (random); those filters stay on the time index (their values are
+	// few, so walking it finds a page quickly).
+	{
+		`CREATE INDEX IF NOT EXISTS audit_records_user ON audit_records (user, ts, chain, seq) WHERE user <> ''`,
+		`CREATE INDEX IF NOT EXISTS audit_records_session ON audit_records (session, ts, chain, seq) WHERE session <> ''`,
+	},
 }
 
 // schemaVersion is the version this program writes and reads.
