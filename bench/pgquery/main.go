@@ -7,7 +7,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,8 +17,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,18 +26,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/fips-agents/audit-sidecar/record"
 	"github.com/fips-agents/audit-sidecar/sink"
 )
 
-// appName tags the sink's connections, so the SQL text Search sent can be
-// read back from pg_stat_activity.
-const appName = "pgquery-bench"
-
 type config struct {
-	dsn, schema                   string
+	store, dsn, schema, path      string
 	rows, chains, queries, warmup int
 	sparse                        int
 	writers, batch, months, limit int
@@ -53,33 +46,65 @@ func main() {
 		defDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
 	var c config
+	flag.StringVar(&c.store, "store", "postgres", "postgres or sqlite")
 	flag.StringVar(&c.dsn, "dsn", defDSN, "PostgreSQL DSN (default $AUDIT_BENCH_PG_DSN)")
-	flag.StringVar(&c.schema, "schema", "bench_query", "schema holding the benchmark table")
+	flag.StringVar(&c.schema, "schema", "bench_query", "PostgreSQL schema holding the benchmark table")
+	flag.StringVar(&c.path, "db", filepath.Join(os.TempDir(), "audit-bench-query.db"), "SQLite file holding the benchmark table")
 	flag.IntVar(&c.rows, "rows", 10_000_000, "records to load")
-	flag.IntVar(&c.chains, "chains", 50, "chains (sidecars) to spread the records over")
+	flag.IntVar(&c.chains, "chains", 0, "chains (sidecars) to spread the records over (default 50; sqlite: 4, one sidecar's restarts)")
 	flag.IntVar(&c.queries, "queries", 200, "measured Search calls per filter kind")
 	flag.IntVar(&c.sparse, "sparse", 20, "measured Search calls per filter kind that matches (almost) nothing")
 	flag.IntVar(&c.warmup, "warmup", 10, "unmeasured Search calls per filter kind before measuring")
-	flag.IntVar(&c.writers, "writers", 2, "writer goroutines while loading (each owns chains i mod writers)")
-	flag.IntVar(&c.batch, "batch", 2000, "records per Write while loading")
+	flag.IntVar(&c.writers, "writers", 0, "writer goroutines while loading, each owning chains i mod writers (default 2; sqlite: 1, its one writer)")
+	flag.IntVar(&c.batch, "batch", 0, "records per Write while loading (default 2000; sqlite: 1000)")
 	flag.IntVar(&c.months, "months", 3, "months of data, ending now, the current month included; a monthly partition is created for each")
 	flag.IntVar(&c.limit, "limit", 100, "Filter.Limit of each Search (the HTTP handler asks for page size + 1)")
-	flag.BoolVar(&c.load, "load", false, "create and fill the schema (skipped when it already holds -rows records)")
-	flag.BoolVar(&c.drop, "drop", false, "with -load: drop the schema first")
+	flag.BoolVar(&c.load, "load", false, "create and fill the schema or file (skipped when it already holds -rows records)")
+	flag.BoolVar(&c.drop, "drop", false, "with -load: drop the schema or remove the file first")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the query values")
 	flag.DurationVar(&c.budget, "budget", 3*time.Minute, "stop measuring a filter kind after this long")
 	flag.Parse()
+	// A sidecar's SQLite store holds the records of one agent pod: one
+	// writer, and 4 chains of 16 live sessions each are the 64
+	// interleaved sessions of the bench workload.
+	def := func(v *int, pg, lite int) {
+		if *v == 0 {
+			*v = pg
+			if c.store == "sqlite" {
+				*v = lite
+			}
+		}
+	}
+	def(&c.chains, 50, 4)
+	def(&c.writers, 2, 1)
+	def(&c.batch, 2000, 1000)
 	if c.chains < 1 || c.writers < 1 || c.batch < 1 || c.months < 1 || c.rows < c.chains {
 		fatalf("bad flags")
 	}
 	ctx := context.Background()
+	var load func(context.Context, *config) error
+	var open func(context.Context, *config) (backend, error)
+	switch c.store {
+	case "postgres":
+		load, open = loadPostgres, openPostgres
+	case "sqlite":
+		load, open = loadSQLite, openSQLite
+	default:
+		fatalf("-store must be postgres or sqlite")
+	}
 	if c.load {
 		if err := load(ctx, &c); err != nil {
 			fatalf("load: %v", err)
 		}
 	}
 	if c.queries > 0 {
-		if err := measure(ctx, &c, os.Stdout); err != nil {
+		b, err := open(ctx, &c)
+		if err != nil {
+			fatalf("open: %v", err)
+		}
+		err = measure(ctx, &c, b, os.Stdout)
+		b.close()
+		if err != nil {
 			fatalf("measure: %v", err)
 		}
 	}
@@ -94,91 +119,15 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
-// withParams adds run-time parameters to dsn, a URL or a keyword/value
-// string.
-func withParams(dsn string, kv ...string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", errors.New("dsn does not parse")
-		}
-		q := u.Query()
-		for i := 0; i+1 < len(kv); i += 2 {
-			q.Set(kv[i], kv[i+1])
-		}
-		u.RawQuery = q.Encode()
-		return u.String(), nil
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		dsn += " " + kv[i] + "='" + strings.ReplaceAll(kv[i+1], "'", `\'`) + "'"
-	}
-	return dsn, nil
-}
-
-func schemaDSN(c *config) (string, error) {
-	return withParams(c.dsn, "search_path", c.schema, "application_name", appName)
-}
-
 // ---------------------------------------------------------------------
 // Loading
 
-func load(ctx context.Context, c *config) error {
-	admin, err := pgx.Connect(ctx, c.dsn)
-	if err != nil {
-		return err
-	}
-	defer admin.Close(ctx)
-	if c.drop {
-		logf("dropping schema %s", c.schema)
-		if _, err := admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{c.schema}.Sanitize()+` CASCADE`); err != nil {
-			return err
-		}
-	}
-	if _, err := admin.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{c.schema}.Sanitize()); err != nil {
-		return err
-	}
-	var exists bool
-	if err := admin.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, c.schema+".audit_records").Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		var n int64
-		if err := admin.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{c.schema, "audit_records"}.Sanitize()).Scan(&n); err != nil {
-			return err
-		}
-		if n >= int64(c.rows) {
-			logf("schema %s already holds %d records: not loading", c.schema, n)
-			return nil
-		}
-		if n > 0 {
-			return fmt.Errorf("schema %s holds %d records, fewer than -rows %d: rerun with -drop", c.schema, n, c.rows)
-		}
-	}
-	dsn, err := schemaDSN(c)
-	if err != nil {
-		return err
-	}
-	end := time.Now().UTC().Truncate(time.Hour)
-	start := monthOf(end).AddDate(0, -(c.months - 1), 0)
-	// The sink creates the partitions of its clock's month and the next
-	// two; open it once per month of data so every month has its own, as
-	// in a deployment that has run that long.
-	for m := start; m.Before(end); m = m.AddDate(0, 1, 0) {
-		p, err := sink.OpenPostgres(ctx, dsn, sink.PostgresOptions{RequireServer: true, Now: func() time.Time { return m }})
-		if err != nil {
-			return err
-		}
-		p.Close()
-	}
-	p, err := sink.OpenPostgres(ctx, dsn, sink.PostgresOptions{RequireServer: true})
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-
-	tl := newTimeline(start, end)
+// writeAll writes c.rows records through write, c.writers goroutines at
+// once, each delivering its chains interleaved in time order, and
+// returns how many it wrote and how long it took.
+func writeAll(ctx context.Context, c *config, tl *timeline, write func(context.Context, []record.Sealed) error) (int64, time.Duration, error) {
 	logf("loading %d records, %d chains, %d writers, batches of %d, ingested_at %s .. %s",
-		c.rows, c.chains, c.writers, c.batch, start.Format(time.DateOnly), end.Format(time.RFC3339))
+		c.rows, c.chains, c.writers, c.batch, tl.start.Format(time.DateOnly), tl.end.Format(time.RFC3339))
 	var done atomic.Int64
 	began := time.Now()
 	stop := make(chan struct{})
@@ -209,7 +158,7 @@ func load(ctx context.Context, c *config) error {
 				if len(batch) == 0 {
 					return
 				}
-				if err := p.Write(ctx, batch); err != nil {
+				if err := write(ctx, batch); err != nil {
 					errs[w] = err
 					return
 				}
@@ -220,19 +169,18 @@ func load(ctx context.Context, c *config) error {
 	wg.Wait()
 	close(stop)
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return 0, 0, err
 	}
 	el := time.Since(began)
 	logf("loaded %d records in %s: %.0f records/s", done.Load(), el.Round(time.Second), float64(done.Load())/el.Seconds())
-	fmt.Printf("Load: %d records in %s through sink.Postgres.Write (%d writers, batches of %d): **%.0f records/s**\n\n",
-		done.Load(), el.Round(time.Second), c.writers, c.batch, float64(done.Load())/el.Seconds())
-	t0 := time.Now()
-	logf("VACUUM (ANALYZE)")
-	if _, err := admin.Exec(ctx, `VACUUM (ANALYZE) `+pgx.Identifier{c.schema, "audit_records"}.Sanitize()); err != nil {
-		return err
-	}
-	logf("VACUUM (ANALYZE) took %s", time.Since(t0).Round(time.Second))
-	return nil
+	return done.Load(), el, nil
+}
+
+// dataSpan is the ingested_at span of the records: c.months months
+// ending at the last whole hour.
+func dataSpan(c *config) (start, end time.Time) {
+	end = time.Now().UTC().Truncate(time.Hour)
+	return monthOf(end).AddDate(0, -(c.months - 1), 0), end
 }
 
 func monthOf(t time.Time) time.Time {
@@ -243,8 +191,8 @@ func monthOf(t time.Time) time.Time {
 // end with a diurnal and weekly rhythm: busy working hours, quiet nights
 // and weekends. It is strictly increasing in u.
 type timeline struct {
-	start time.Time
-	cum   []float64 // cum[h] is the weight of the hours before hour h
+	start, end time.Time
+	cum        []float64 // cum[h] is the weight of the hours before hour h
 }
 
 func newTimeline(start, end time.Time) *timeline {
@@ -258,7 +206,7 @@ func newTimeline(start, end time.Time) *timeline {
 		}
 		cum[h+1] = cum[h] + w
 	}
-	return &timeline{start: start, cum: cum}
+	return &timeline{start: start, end: end, cum: cum}
 }
 
 func (tl *timeline) at(u float64) time.Time {
@@ -525,29 +473,33 @@ type kind struct {
 }
 
 type sample struct {
-	key                   sink.Key
-	tenant, user, session string
+	key                          sink.Key
+	tenant, user, session, trace string
 }
 
-func measure(ctx context.Context, c *config, out io.Writer) error {
-	dsn, err := schemaDSN(c)
-	if err != nil {
-		return err
-	}
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer admin.Close(ctx)
-	p, err := sink.OpenPostgres(ctx, dsn, sink.PostgresOptions{RequireServer: true})
-	if err != nil {
-		return err
-	}
-	defer p.Close()
+// backend is a store under measure: the sink, and a connection of its
+// own to the same database to read samples, plans and sizes.
+type backend interface {
+	searchEach(ctx context.Context, f sink.Filter, fn func(*sink.Row) error) error
+	chains(ctx context.Context) ([]string, error)
+	// extent is how many records there are and the least and greatest ts.
+	extent(ctx context.Context) (n int64, minTS, maxTS string, err error)
+	// samples returns about 20 000 rows drawn at random.
+	samples(ctx context.Context, seed uint64) ([]sample, error)
+	// header describes the store and the database.
+	header(ctx context.Context, out io.Writer) error
+	// plansIntro introduces the plans.
+	plansIntro() string
+	// explain prints the plan of Search's SQL for f, the slowest call of
+	// its kind; first are the kind's first calls, warm-up included.
+	explain(ctx context.Context, name string, f sink.Filter, first []sink.Filter, out io.Writer) error
+	sizes(ctx context.Context, out io.Writer) error
+	close()
+}
 
-	var total int64
-	var minTS, maxTS string
-	if err := admin.QueryRow(ctx, `SELECT count(*), min(ts), max(ts) FROM audit_records`).Scan(&total, &minTS, &maxTS); err != nil {
+func measure(ctx context.Context, c *config, b backend, out io.Writer) error {
+	total, minTS, maxTS, err := b.extent(ctx)
+	if err != nil {
 		return err
 	}
 	if total == 0 {
@@ -563,34 +515,14 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 	}
 	// Rows sampled at random give realistic users, sessions and keyset
 	// positions (weighted by activity, as an investigator's queries are).
-	var samples []sample
-	pct := math.Min(100, 100*20000/float64(total))
-	rows, err := admin.Query(ctx, fmt.Sprintf(`SELECT ts, chain, seq, tenant, "user", session
-		FROM audit_records TABLESAMPLE BERNOULLI (%g) REPEATABLE (%d)`, pct, c.seed))
+	samples, err := b.samples(ctx, c.seed)
 	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var s sample
-		var ts string
-		var seq int64
-		if err := rows.Scan(&ts, &s.key.Chain, &seq, &s.tenant, &s.user, &s.session); err != nil {
-			return err
-		}
-		t, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
-			return err
-		}
-		s.key.TS, s.key.Seq = t.UTC(), uint64(seq)
-		samples = append(samples, s)
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	if len(samples) == 0 {
 		return errors.New("no sampled rows")
 	}
-	chains, err := p.Chains(ctx)
+	chains, err := b.chains(ctx)
 	if err != nil {
 		return err
 	}
@@ -620,6 +552,7 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 			return sink.Filter{Outcome: record.Outcomes[r.IntN(len(record.Outcomes))]}
 		}, false},
 		{"model", func(r *rand.Rand) sink.Filter { return sink.Filter{Model: models[r.IntN(len(models))]} }, false},
+		{"trace", func(r *rand.Rand) sink.Filter { return sink.Filter{Trace: pick(r).trace} }, false},
 		{"chain", func(r *rand.Rand) sink.Filter { return sink.Filter{Chain: chains[r.IntN(len(chains))]} }, false},
 		{"time 1h", func(r *rand.Rand) sink.Filter {
 			f, t := hour(r, time.Time{})
@@ -633,6 +566,27 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 			s := pick(r) // a window holding at least one of the user's records
 			f, t := hour(r, s.key.TS)
 			return sink.Filter{User: s.user, From: f, To: t}
+		}, false},
+		{"session + time 1h", func(r *rand.Rand) sink.Filter {
+			s := pick(r)
+			f, t := hour(r, s.key.TS)
+			return sink.Filter{Session: s.session, From: f, To: t}
+		}, false},
+		{"action + time 1h", func(r *rand.Rand) sink.Filter {
+			f, t := hour(r, time.Time{})
+			return sink.Filter{Action: action(r), From: f, To: t}
+		}, false},
+		{"tool + time 1h", func(r *rand.Rand) sink.Filter {
+			f, t := hour(r, time.Time{})
+			return sink.Filter{Tool: tools[r.IntN(len(tools))], From: f, To: t}
+		}, false},
+		{"outcome + time 1h", func(r *rand.Rand) sink.Filter {
+			f, t := hour(r, time.Time{})
+			return sink.Filter{Outcome: record.Outcomes[r.IntN(len(record.Outcomes))], From: f, To: t}
+		}, false},
+		{"model + time 1h", func(r *rand.Rand) sink.Filter {
+			f, t := hour(r, time.Time{})
+			return sink.Filter{Model: models[r.IntN(len(models))], From: f, To: t}
 		}, false},
 		{"tenant + action", func(r *rand.Rand) sink.Filter { return sink.Filter{Tenant: tenant(r), Action: action(r)} }, false},
 		{"deep page (after)", func(r *rand.Rand) sink.Filter {
@@ -662,8 +616,8 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 		}, true},
 	}
 
-	fmt.Fprintf(out, "## pgquery: Search on %d records (schema %s)\n\n", total, c.schema)
-	if err := printServer(ctx, admin, out); err != nil {
+	fmt.Fprintf(out, "## pgquery: Search on %d records\n\n", total)
+	if err := b.header(ctx, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "ts %s .. %s; %d chains; Limit %d; %d measured calls per filter after %d warm-up calls (%d after 1 for the no-match filters), one client, in sequence, in the order of the table, on one pooled connection; values drawn at random (seed %d).\n\n",
@@ -676,6 +630,10 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 		worst  sink.Filter
 		worstD time.Duration
 		first  []sink.Filter // the first calls, warm-up included
+		// bounded: calls that stopped at the search budget
+		// (*sink.SearchBoundError) with a partial page and a position
+		// to resume from, as the HTTP handler's next cursor.
+		bounded int
 	}
 	var results []result
 	for ki, k := range kinds {
@@ -693,7 +651,7 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 				res.first = append(res.first, f)
 			}
 			t0 := time.Now()
-			got, err := p.Search(ctx, f)
+			got, err := searchAll(ctx, b.searchEach, f)
 			d := time.Since(t0)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k.name, err)
@@ -702,7 +660,10 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 				continue
 			}
 			res.durs = append(res.durs, d)
-			res.rows += len(got)
+			res.rows += len(got.rows)
+			if got.bounded {
+				res.bounded++
+			}
 			if d > res.worstD {
 				res.worst, res.worstD = f, d
 			}
@@ -716,35 +677,48 @@ func measure(ctx context.Context, c *config, out io.Writer) error {
 		results = append(results, res)
 	}
 
-	fmt.Fprintf(out, "| filter | calls | p50 ms | p95 ms | p99 ms | max ms | mean rows | slowest call's filter |\n")
-	fmt.Fprintf(out, "|---|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(out, "| filter | calls | p50 ms | p95 ms | p99 ms | max ms | mean rows | stopped at the budget | slowest call's filter |\n")
+	fmt.Fprintf(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, res := range results {
 		s := stats(res.durs)
 		mark := ""
 		if s.p99 >= 50 {
 			mark = " ⚠"
 		}
-		fmt.Fprintf(out, "| %s | %d | %.2f | %.2f | **%.2f**%s | %.2f | %.1f | %s |\n", res.k.name, len(res.durs),
-			s.p50, s.p95, s.p99, mark, s.max, float64(res.rows)/float64(len(res.durs)), describe(&res.worst))
+		fmt.Fprintf(out, "| %s | %d | %.2f | %.2f | **%.2f**%s | %.2f | %.1f | %d | %s |\n", res.k.name, len(res.durs),
+			s.p50, s.p95, s.p99, mark, s.max, float64(res.rows)/float64(len(res.durs)), res.bounded, describe(&res.worst))
 	}
 	fmt.Fprintln(out)
 
-	fmt.Fprintf(out, "## Plans\n\nFor each filter, the slowest measured call's filter. The SQL is rebuilt as sink/search.go builds it and checked against the text Search sent (pg_stat_activity of the sink's connection) and against Search's rows. pgx runs Search as a prepared statement, cached per connection: its first five executions get custom plans (planned for the values, as shown), later ones the generic plan if the planner finds it no costlier than the average custom plan. “Plan cache” says which the kind's first calls got when run that way; the generic plan is printed when its shape differs. Statements of equal text share one cache entry on the sink's connection (e.g. “action” and “action, no match”).\n\n")
-	// The calls the sink's connection made before, by SQL text: kinds
-	// whose SQL is equal share one prepared statement.
-	history := map[string][]sink.Filter{}
+	fmt.Fprintf(out, "## Plans\n\n%s\n\n", b.plansIntro())
 	for _, res := range results {
-		q, _, err := searchQuery(&res.first[0])
-		if err != nil {
-			return err
-		}
-		calls := append(slices.Clone(history[q]), res.first...)
-		history[q] = calls
-		if err := explain(ctx, p, admin, res.k.name, res.worst, calls, out); err != nil {
+		if err := b.explain(ctx, res.k.name, res.worst, res.first, out); err != nil {
 			return fmt.Errorf("explain %s: %w", res.k.name, err)
 		}
 	}
-	return printSizes(ctx, admin, out)
+	return b.sizes(ctx, out)
+}
+
+// page is what one Search call returned.
+type page struct {
+	rows []sink.Row
+	// bounded: the call stopped at the search budget with a partial
+	// page (*sink.SearchBoundError).
+	bounded bool
+}
+
+// searchAll runs searchEach, as the HTTP handler does (query.Reader),
+// and takes a stop at the search budget for the partial page it is.
+func searchAll(ctx context.Context, searchEach func(context.Context, sink.Filter, func(*sink.Row) error) error, f sink.Filter) (page, error) {
+	var p page
+	err := searchEach(ctx, f, func(r *sink.Row) error {
+		p.rows = append(p.rows, sink.Row{Chain: r.Chain, Seq: r.Seq})
+		return nil
+	})
+	if be := (*sink.SearchBoundError)(nil); errors.As(err, &be) {
+		p.bounded, err = true, nil
+	}
+	return p, err
 }
 
 type summary struct{ p50, p95, p99, max float64 }
@@ -779,6 +753,7 @@ func describe(f *sink.Filter) string {
 	add("outcome", f.Outcome)
 	add("model", f.Model)
 	add("chain", f.Chain)
+	add("trace", f.Trace)
 	if !f.From.IsZero() {
 		add("from", f.From.Format(time.RFC3339))
 	}
@@ -794,264 +769,6 @@ func describe(f *sink.Filter) string {
 	return strings.Join(parts, " ")
 }
 
-// explain checks that the rebuilt SQL of f is what Search runs and prints
-// its plans.
-func explain(ctx context.Context, p *sink.Postgres, admin *pgx.Conn, name string, f sink.Filter, first []sink.Filter, out io.Writer) error {
-	q, args, err := searchQuery(&f)
-	if err != nil {
-		return err
-	}
-	want, err := p.Search(ctx, f)
-	if err != nil {
-		return err
-	}
-	var sent string
-	err = admin.QueryRow(ctx, `SELECT query FROM pg_stat_activity
-		WHERE application_name = $1 AND pid <> pg_backend_pid() AND state = 'idle'
-		ORDER BY state_change DESC LIMIT 1`, appName).Scan(&sent)
-	if err != nil {
-		return fmt.Errorf("read the SQL Search sent: %w", err)
-	}
-	if sent != q {
-		return fmt.Errorf("rebuilt SQL differs from what Search sent (sink/search.go changed?):\nsent:    %s\nrebuilt: %s", sent, q)
-	}
-	rows, err := admin.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	var n int
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		if n >= len(want) || vals[0] != want[n].Chain || vals[1] != int64(want[n].Seq) {
-			rows.Close()
-			return errors.New("rebuilt query returns other rows than Search")
-		}
-		n++
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if n != len(want) {
-		return errors.New("rebuilt query returns other rows than Search")
-	}
-
-	fmt.Fprintf(out, "### %s\n\nFilter: %s; %d rows.\n\n```sql\n%s\n-- args: %s\n```\n\n", name, describe(&f), len(want), q, fmtArgs(args))
-	custom, err := explainText(ctx, admin, q, args, false)
-	if err != nil {
-		return err
-	}
-	generic, err := explainText(ctx, admin, q, args, true)
-	if err != nil {
-		return err
-	}
-	gn, cn, err := planCache(ctx, admin, q, first)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "Custom plan:\n\n```\n%s\n```\n\n", custom)
-	fmt.Fprintf(out, "Plan cache: the first %d calls of this SQL text (of earlier kinds of equal SQL too), run as one prepared statement, got %d generic and %d custom plans.\n\n",
-		len(first), gn, cn)
-	if shape(custom) != shape(generic) {
-		fmt.Fprintf(out, "Generic plan (differs in shape):\n\n```\n%s\n```\n\n", generic)
-	} else {
-		fmt.Fprintf(out, "Generic plan: same shape.\n\n")
-	}
-	return nil
-}
-
-// explainText explains q with args: as pgx runs it on its first
-// executions (a custom plan for these values), or, generic, as a prepared
-// statement whose plan the plan cache keeps for any values. A prepared
-// EXPLAIN is planned for its values, so the generic plan needs PREPARE and
-// EXPLAIN EXECUTE.
-func explainText(ctx context.Context, conn *pgx.Conn, q string, args []any, generic bool) (string, error) {
-	var rows pgx.Rows
-	var err error
-	if generic {
-		if _, err := conn.Exec(ctx, `PREPARE pgq_generic AS `+q); err != nil {
-			return "", err
-		}
-		defer conn.Exec(ctx, `DEALLOCATE pgq_generic`) //nolint:errcheck // best effort
-		if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
-			return "", err
-		}
-		defer conn.Exec(ctx, `RESET plan_cache_mode`) //nolint:errcheck // best effort
-		rows, err = conn.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) EXECUTE pgq_generic(`+literals(args)+`)`)
-	} else {
-		rows, err = conn.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+q, args...)
-	}
-	if err != nil {
-		return "", err
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", err
-	}
-	return strings.Join(lines, "\n"), nil
-}
-
-// literals renders args as SQL literals.
-func literals(args []any) string {
-	s := make([]string, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case string:
-			s[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
-		default:
-			s[i] = fmt.Sprint(v)
-		}
-	}
-	return strings.Join(s, ", ")
-}
-
-// planCache runs q as a prepared statement with the args of filters, as
-// the sink's pooled connection does, and returns how many executions got
-// the generic plan and how many a custom one.
-func planCache(ctx context.Context, conn *pgx.Conn, q string, filters []sink.Filter) (generic, custom int64, err error) {
-	if _, err := conn.Exec(ctx, `PREPARE pgq_cache AS `+q); err != nil {
-		return 0, 0, err
-	}
-	defer conn.Exec(ctx, `DEALLOCATE pgq_cache`) //nolint:errcheck // best effort
-	for i := range filters {
-		fq, args, err := searchQuery(&filters[i])
-		if err != nil || fq != q {
-			continue
-		}
-		if _, err := conn.Exec(ctx, `EXECUTE pgq_cache(`+literals(args)+`)`); err != nil {
-			return 0, 0, err
-		}
-	}
-	err = conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'pgq_cache'`).
-		Scan(&generic, &custom)
-	return generic, custom, err
-}
-
-// shape is a plan's node lines without costs, row counts and timings.
-func shape(plan string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(plan, "\n") {
-		if !strings.Contains(l, "(cost=") {
-			continue
-		}
-		if i := strings.Index(l, "  (cost="); i >= 0 {
-			l = l[:i]
-		}
-		b.WriteString(l + "\n")
-	}
-	return b.String()
-}
-
-func fmtArgs(args []any) string {
-	s := make([]string, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case string:
-			s[i] = fmt.Sprintf("$%d=%q", i+1, v)
-		default:
-			s[i] = fmt.Sprintf("$%d=%v", i+1, v)
-		}
-	}
-	return strings.Join(s, " ")
-}
-
-func printServer(ctx context.Context, conn *pgx.Conn, out io.Writer) error {
-	var ver string
-	if err := conn.QueryRow(ctx, `SHOW server_version`).Scan(&ver); err != nil {
-		return err
-	}
-	settings := []string{"shared_buffers", "work_mem", "effective_cache_size", "random_page_cost", "jit", "plan_cache_mode"}
-	parts := []string{"PostgreSQL " + ver}
-	for _, s := range settings {
-		var v string
-		if err := conn.QueryRow(ctx, `SELECT current_setting($1)`, s).Scan(&v); err != nil {
-			return err
-		}
-		parts = append(parts, s+"="+v)
-	}
-	fmt.Fprintf(out, "Server: %s.\n\n", strings.Join(parts, ", "))
-	return nil
-}
-
-func printSizes(ctx context.Context, conn *pgx.Conn, out io.Writer) error {
-	fmt.Fprintf(out, "## Sizes\n\n| partition | rows (estimate) | total (heap+toast+indexes) | heap |\n|---|---:|---:|---:|\n")
-	rows, err := conn.Query(ctx, `SELECT c.relname::text, c.reltuples::bigint, pg_total_relation_size(c.oid), pg_relation_size(c.oid)
-		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'audit_records'::regclass ORDER BY 1`)
-	if err != nil {
-		return err
-	}
-	type part struct {
-		name              string
-		tuples, tot, heap int64
-	}
-	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (part, error) {
-		var p part
-		err := r.Scan(&p.name, &p.tuples, &p.tot, &p.heap)
-		return p, err
-	})
-	if err != nil {
-		return err
-	}
-	var tot, heap int64
-	for _, p := range parts {
-		fmt.Fprintf(out, "| %s | %d | %s | %s |\n", p.name, max(p.tuples, 0), size(p.tot), size(p.heap))
-		tot += p.tot
-		heap += p.heap
-	}
-	fmt.Fprintf(out, "| **all** | | **%s** | %s |\n\n", size(tot), size(heap))
-
-	fmt.Fprintf(out, "| index | partition | size |\n|---|---|---:|\n")
-	rows, err = conn.Query(ctx, `SELECT coalesce(pi.relname, ic.relname)::text, c.relname::text, pg_relation_size(ic.oid)
-		FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid
-		JOIN pg_index x ON x.indrelid = c.oid
-		JOIN pg_class ic ON ic.oid = x.indexrelid
-		LEFT JOIN pg_inherits ii ON ii.inhrelid = ic.oid
-		LEFT JOIN pg_class pi ON pi.oid = ii.inhparent
-		WHERE i.inhparent = 'audit_records'::regclass
-		ORDER BY 1, 2`)
-	if err != nil {
-		return err
-	}
-	type idx struct {
-		parent, part string
-		size         int64
-	}
-	idxs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (idx, error) {
-		var x idx
-		err := r.Scan(&x.parent, &x.part, &x.size)
-		return x, err
-	})
-	if err != nil {
-		return err
-	}
-	sums := map[string]int64{}
-	for _, x := range idxs {
-		if x.size > 8192 {
-			fmt.Fprintf(out, "| %s | %s | %s |\n", x.parent, x.part, size(x.size))
-		}
-		sums[x.parent] += x.size
-	}
-	fmt.Fprintf(out, "\nEmpty partitions' indexes (8 kB) are left out.\n\n| index (all partitions) | size |\n|---|---:|\n")
-	names := make([]string, 0, len(sums))
-	for n := range sums {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(sums[b], sums[a]) })
-	var all int64
-	for _, n := range names {
-		fmt.Fprintf(out, "| %s | %s |\n", n, size(sums[n]))
-		all += sums[n]
-	}
-	fmt.Fprintf(out, "| **all indexes** | **%s** |\n", size(all))
-	return nil
-}
-
 func size(b int64) string {
 	switch {
 	case b >= 1<<30:
@@ -1063,8 +780,84 @@ func size(b int64) string {
 }
 
 // ---------------------------------------------------------------------
-// The SQL of sink.Postgres.Search
+// The SQL of Search
 
-// searchQuery is the SQL text and arguments Search runs for f, so that the
-// plans can be shown; explain also checks it against what Search sent.
-func searchQuery(f *sink.Filter) (string, []any, error) { return sink.PostgresSearchSQL(*f) }
+// rebuilt is the SQL of a Search call rebuilt as sink/search.go builds
+// it: for a filter no index serves (read window by window), the probe of
+// the first window and the query of that window.
+type rebuilt struct {
+	q     string
+	args  []any
+	probe string
+	// probeArgs, upto: the probe's arguments and the position it found
+	// (nil: fewer rows than a window are left).
+	probeArgs []any
+	upto      *sink.Key
+	// texts are the texts Search's last statement may have: that of the
+	// first chunk, or of a later one (after a position), with or without
+	// the end of a window.
+	texts []string
+	limit int
+}
+
+// rebuild rebuilds the SQL of Search for f with the store's functions;
+// runProbe runs a probe and returns the position it names.
+func rebuild(f sink.Filter, searchSQL func(sink.Filter, *sink.Key) (string, []any, error),
+	probeSQL func(sink.Filter) (string, []any, bool, error), runProbe func(string, []any) (*sink.Key, error)) (*rebuilt, error) {
+	w := &rebuilt{limit: f.Limit}
+	probe, pargs, windowed, err := probeSQL(f)
+	if err != nil {
+		return nil, err
+	}
+	if windowed {
+		w.probe, w.probeArgs = probe, pargs
+		if w.upto, err = runProbe(probe, pargs); err != nil {
+			return nil, err
+		}
+	}
+	if w.q, w.args, err = searchSQL(f, w.upto); err != nil {
+		return nil, err
+	}
+	// A later chunk or window starts after a position at or past From.
+	later := f
+	later.After = &sink.Key{TS: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), Chain: "x", Seq: 1}
+	ends := []*sink.Key{nil}
+	if windowed {
+		ends = append(ends, &sink.Key{TS: time.Unix(0, 0).UTC(), Chain: "x", Seq: 1})
+	}
+	for _, g := range []sink.Filter{f, later} {
+		for _, upto := range ends {
+			q, _, err := searchSQL(g, upto)
+			if err != nil {
+				return nil, err
+			}
+			w.texts = append(w.texts, q)
+		}
+	}
+	return w, nil
+}
+
+// check compares the rows of the rebuilt query (chain and seq) with
+// Search's: the same, or for a search read in windows, the first of
+// them (a window holds fewer rows than the page when few match).
+func (w *rebuilt) check(got []sink.Row, want page) error {
+	if len(got) > len(want.rows) || w.probe == "" && !want.bounded && len(got) != len(want.rows) ||
+		w.probe != "" && len(got) < len(want.rows) && len(got) == w.limit {
+		return fmt.Errorf("rebuilt query returns %d rows, Search %d", len(got), len(want.rows))
+	}
+	for i := range got {
+		if got[i].Chain != want.rows[i].Chain || got[i].Seq != want.rows[i].Seq {
+			return errors.New("rebuilt query returns other rows than Search")
+		}
+	}
+	return nil
+}
+
+// parseKey is the position of a row a probe returned.
+func parseKey(ts, chain string, seq int64) (*sink.Key, error) {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return nil, err
+	}
+	return &sink.Key{TS: t.UTC(), Chain: chain, Seq: uint64(seq)}, nil
+}
