@@ -151,13 +151,28 @@ func writeAll(ctx context.Context, c *config, tl *timeline, write func(context.C
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g := newGenerator(c, w, tl)
-			batch := make([]record.Sealed, 0, c.batch)
-			for {
-				batch = g.fill(batch[:0], c.batch)
-				if len(batch) == 0 {
-					return
+			// The next batches are made while one is written: making a
+			// record (encoding, hashing) costs about as much as storing
+			// it in SQLite.
+			batches := make(chan []record.Sealed, 2)
+			quit := make(chan struct{})
+			defer close(quit)
+			go func() {
+				defer close(batches)
+				g := newGenerator(c, w, tl)
+				for {
+					batch := g.fill(make([]record.Sealed, 0, c.batch), c.batch)
+					if len(batch) == 0 {
+						return
+					}
+					select {
+					case batches <- batch:
+					case <-quit:
+						return
+					}
 				}
+			}()
+			for batch := range batches {
 				if err := write(ctx, batch); err != nil {
 					errs[w] = err
 					return
