@@ -123,15 +123,22 @@ var migrations = [][]string{
 	// The cost on insert is the pages a batch dirties (and appends to the
 	// WAL, 16 KiB each), which grows with the distinct users and sessions
 	// a batch touches, not with its records: each lands at the right
-	// edge of its own key's range. BenchmarkSQLite_Write, 100k rows in
-	// batches of 1000, pages written per record, schema 3 -> 4: a pod's
-	// traffic (64 sessions at once, ~85 sessions and users a batch)
-	// 0.100 -> 0.226; the pessimistic spread (~630 users and ~950
-	// sessions a batch, random) 0.100 -> 0.566. Records/s on the shared
-	// two-core machine, same run: pod 22 300 -> 10 600, random 23 500
-	// -> 6 500. Adding action and tool indexes too: 0.349 (pod), 0.825
-	// (random); those filters stay on the time index (their values are
-	// few, so walking it finds a page quickly).
+	// edge of its own key's range. BenchmarkSQLite_Write, batches of
+	// 1000, pages written per record, schema 3 -> 4:
+	//
+	//	                                         100k rows      1M rows
+	//	pod (64 sessions at once, ~85 sessions
+	//	  and users a batch)                     0.100 -> 0.226  0.101 -> 0.283
+	//	random (~630 users, ~950 sessions a
+	//	  batch: the pessimistic case)           0.100 -> 0.566  0.101 -> 1.866
+	//
+	// Records/s on the shared two-core machine (noisy; each pair from
+	// one run): pod 22 300 -> 10 600 at 100k, 19 400 -> 10 400 at 1M;
+	// random 23 500 -> 6 500 at 100k, 23 300 -> 2 100 at 1M. A sidecar
+	// serves one pod, so the pod rows are its cost: about half the sink's
+	// insert rate on this machine. Adding action and tool indexes too
+	// (100k): 0.349 (pod), 0.825 (random); those filters stay on the time
+	// index, bounded per call (see searchBudget).
 	{
 		`CREATE INDEX IF NOT EXISTS audit_records_user ON audit_records (user, ts, chain, seq) WHERE user <> ''`,
 		`CREATE INDEX IF NOT EXISTS audit_records_session ON audit_records (session, ts, chain, seq) WHERE session <> ''`,
