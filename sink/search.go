@@ -262,8 +262,9 @@ func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 	if !f.To.IsZero() {
 		w.add(`ts < %s`, record.FormatTime(f.To))
 	}
-	// The leads' conditions, in the order tenant, trace, user, session:
-	// the first named lead's index is walked.
+	// The leads' conditions, written in the order tenant, trace, user,
+	// session: the index walked is that of the first of d.leads that f
+	// names.
 	lead := ""
 	for _, col := range d.leads {
 		if filterValue(f, col) != "" {
