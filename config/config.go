@@ -221,6 +221,12 @@ type Sink struct {
 	// DSN is the postgres connection string (URL or key=value form),
 	// usually from ${VAR}: it may hold a password and is never logged.
 	DSN string `yaml:"dsn"`
+	// QueryIndexes (sqlite) names the query indexes the store keeps:
+	// "user", "session" (sink.QueryIndexes). They make /v1/audit?user=
+	// and ?session= pages index reads at any size, and halve the rate
+	// at which the sink stores records; without them those pages walk
+	// the time index, within a budget, with a resume cursor.
+	QueryIndexes []string `yaml:"query_indexes"`
 }
 
 // Retention is the purge policy: records sealed more than MaxAge ago are

@@ -201,12 +201,25 @@ func (c *Config) Validate() error {
 			if k.DSN != "" {
 				bad(key+".dsn", "only for type postgres")
 			}
+			seen := map[string]bool{}
+			for j, ix := range k.QueryIndexes {
+				switch {
+				case ix != "user" && ix != "session":
+					bad(fmt.Sprintf("%s.query_indexes[%d]", key, j), "%q is not one of [user session]", ix)
+				case seen[ix]:
+					bad(fmt.Sprintf("%s.query_indexes[%d]", key, j), "%q given twice", ix)
+				}
+				seen[ix] = true
+			}
 		case "postgres":
 			if k.DSN == "" {
 				bad(key+".dsn", "required")
 			}
 			if k.Path != "" {
 				bad(key+".path", "only for type sqlite")
+			}
+			if len(k.QueryIndexes) > 0 {
+				bad(key+".query_indexes", "only for type sqlite (a PostgreSQL store has them all)")
 			}
 		case "null":
 		case "":

@@ -86,8 +86,19 @@ func chainRecords(chain string, from, to uint64) []*record.Record {
 // what its payload says.
 func openTestSQLite(t testing.TB) (*SQLite, string) {
 	t.Helper()
+	return openTestSQLiteWith(t, SQLiteOptions{})
+}
+
+// openTestSQLiteIndexed is openTestSQLite with both query indexes.
+func openTestSQLiteIndexed(t testing.TB) (*SQLite, string) {
+	t.Helper()
+	return openTestSQLiteWith(t, SQLiteOptions{QueryIndexes: []string{"user", "session"}})
+}
+
+func openTestSQLiteWith(t testing.TB, opts SQLiteOptions) (*SQLite, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "data", "audit.db")
-	s, err := OpenSQLite(path, nil)
+	s, err := OpenSQLiteWith(path, nil, opts)
 	if err != nil {
 		t.Fatalf("OpenSQLite: %v", err)
 	}

@@ -52,8 +52,9 @@ var (
 		// walking the ts index and filtering is the fast plan.
 		chainEq:  `+chain = %s`,
 		callIDEq: `CAST(json_extract(CAST(payload AS TEXT), '$.detail.call_id') AS TEXT) = %s`,
-		// Schema 4 indexes session and user (see the schema): a trace or
-		// a session holds few records, a user more, a tenant many.
+		// With the query indexes of session and user (QueryIndexes; a
+		// store without them: sqliteDialectIndexed): a trace or a session
+		// holds few records, a user more, a tenant many.
 		leads: []string{"trace", "session", "user", "tenant"},
 		// SQLite uses a partial index (trace, session, user: rows that
 		// have one) only when the query's WHERE holds the index's own
@@ -77,17 +78,6 @@ var (
 				f.Chain != "" || f.CallID != ""
 		},
 	}
-	// sqliteDialect3 is the SQL of a store of schema 3 or older, which a
-	// read-only open (verify, export, the console) may read: only ts,
-	// (tenant, ts) and (trace, ts) are indexed.
-	sqliteDialect3 = func() dialect {
-		d := sqliteDialect
-		d.leads = []string{"trace", "tenant"}
-		d.residual = func(f *Filter) bool {
-			return f.User != "" || f.Session != "" || sqliteDialect.residual(f)
-		}
-		return d
-	}()
 	postgresDialect = dialect{
 		placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		chainEq:     `chain = %s`,
@@ -449,4 +439,25 @@ func parseKey(ts, chain string, seq int64) (*Key, error) {
 		return nil, fmt.Errorf("row %s/%d: stored seq out of range", chain, seq)
 	}
 	return &Key{TS: t.UTC(), Chain: chain, Seq: uint64(seq)}, nil
+}
+
+// sqliteDialectIndexed is the SQL of a SQLite store with the query
+// indexes (QueryIndexes) of user and session that it has: a user or
+// session without its index is searched window by window on the time
+// index (searchEach), never by one statement that could read the whole
+// table. sqliteDialect is that of a store with both.
+func sqliteDialectIndexed(user, session bool) dialect {
+	d := sqliteDialect
+	d.leads = []string{"trace"}
+	if session {
+		d.leads = append(d.leads, "session")
+	}
+	if user {
+		d.leads = append(d.leads, "user")
+	}
+	d.leads = append(d.leads, "tenant")
+	d.residual = func(f *Filter) bool {
+		return (!user && f.User != "") || (!session && f.Session != "") || sqliteDialect.residual(f)
+	}
+	return d
 }

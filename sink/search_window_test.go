@@ -65,9 +65,12 @@ func TestSearchEach_Windows(t *testing.T) {
 		s := open(t)
 		recs := searchFixture()
 		writeOK(t, s, sealAll(recs))
-		d := sqliteDialect
-		if _, ok := s.(*Postgres); ok {
+		var d dialect
+		switch x := s.(type) {
+		case *Postgres:
 			d = postgresDialect
+		case *SQLite:
+			d = x.indexed
 		}
 		filters := append(searchFilters(), struct {
 			name string
@@ -222,7 +225,18 @@ func TestSearch_StatementDeadline(t *testing.T) {
 // The probe of a window reads the walked index only, and a windowed read
 // sorts nothing, whatever the filter.
 func TestSQLite_Search_WindowPlans(t *testing.T) {
+	for _, indexed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("query_indexes=%v", indexed), func(t *testing.T) { testWindowPlans(t, indexed) })
+	}
+}
+
+func testWindowPlans(t *testing.T, indexed bool) {
 	s, _ := openTestSQLite(t)
+	d := sqliteDialectIndexed(false, false)
+	if indexed {
+		s, _ = openTestSQLiteIndexed(t)
+		d = sqliteDialect
+	}
 	writeOK(t, s, sealAll(searchFixture()))
 	plan := func(q string, args []any) string {
 		rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+q, args...)
@@ -246,13 +260,13 @@ func TestSQLite_Search_WindowPlans(t *testing.T) {
 		for _, after := range []*Key{nil, {TS: baseTS.Add(25 * time.Millisecond), Chain: "b", Seq: 77}} {
 			f := tt.f
 			f.Limit, f.After = 100, after
-			q, args, err := searchProbe(&f, sqliteDialect, searchWindow-1)
+			q, args, err := searchProbe(&f, d, searchWindow-1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			p := plan(q, args)
 			leads := 0
-			for _, col := range sqliteDialect.leads {
+			for _, col := range d.leads {
 				if filterValue(&f, col) != "" {
 					leads++
 				}
@@ -262,13 +276,13 @@ func TestSQLite_Search_WindowPlans(t *testing.T) {
 				// The most selective lead's index is walked (a trace's or
 				// a session's rows are few), and the table read for the
 				// others' values.
-				if ix := sqliteLeadIndex(&f); strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX "+ix+" (") {
+				if ix := sqliteLeadIndexOf(&f, d); strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX "+ix+" (") {
 					t.Errorf("%s: probe plan %q sorts or does not walk %s", tt.name, p, ix)
 				}
 			case strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "COVERING INDEX audit_records_"):
 				t.Errorf("%s: probe plan %q sorts or reads more than an index", tt.name, p)
 			}
-			q, args, err = searchSQL(&f, sqliteDialect, upto)
+			q, args, err = searchSQL(&f, d, upto)
 			if err != nil {
 				t.Fatal(err)
 			}

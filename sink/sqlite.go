@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,14 +52,31 @@ type SQLite struct {
 	// readOnly: opened by OpenSQLiteReadOnly; writes fail, and opened is
 	// set only for an immutable open (see Unchanged).
 	readOnly bool
+	// opts are the options of OpenSQLiteWith, applied again when a
+	// replaced file is reopened; indexed is the SQL of the store they
+	// give (the query indexes it has).
+	opts    SQLiteOptions
+	indexed dialect
+}
+
+// SQLiteOptions are the options of a SQLite store opened to write.
+type SQLiteOptions struct {
+	// QueryIndexes names the query indexes the store keeps (see
+	// QueryIndexes: "user", "session"); the others are dropped.
+	QueryIndexes []string
 }
 
 var _ Sink = (*SQLite)(nil)
 
 // OpenSQLite opens the database at path, creating the file (mode 0600) and
 // its folder if missing, and creates or checks the schema. A nil logger
-// logs nothing.
+// logs nothing. The store keeps no query index (see OpenSQLiteWith).
 func OpenSQLite(path string, logger *zap.Logger) (*SQLite, error) {
+	return OpenSQLiteWith(path, logger, SQLiteOptions{})
+}
+
+// OpenSQLiteWith is OpenSQLite with options.
+func OpenSQLiteWith(path string, logger *zap.Logger, opts SQLiteOptions) (*SQLite, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -69,19 +87,24 @@ func OpenSQLite(path string, logger *zap.Logger) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	db, rdb, opened, err := openStore(abs, path, logger)
+	db, rdb, opened, err := openStore(abs, path, logger, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	return &SQLite{db: db, rdb: rdb, path: path, abs: abs, logger: logger, opened: opened}, nil
+	return &SQLite{db: db, rdb: rdb, path: path, abs: abs, logger: logger, opened: opened,
+		opts: opts, indexed: sqliteDialectIndexed(slices.Contains(opts.QueryIndexes, "user"), slices.Contains(opts.QueryIndexes, "session"))}, nil
 }
 
 // openStore opens the database at abs as OpenSQLite says, and returns it,
 // the queries' read-only pool of it (SQLite.rdb), and the identity of the
 // file it opened (see CheckStore).
-func openStore(abs, path string, logger *zap.Logger) (db, rdb *sql.DB, opened os.FileInfo, err error) {
+func openStore(abs, path string, logger *zap.Logger, opts SQLiteOptions) (db, rdb *sql.DB, opened os.FileInfo, err error) {
 	db, opened, err = openWriter(abs, path, logger)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := applyQueryIndexes(context.Background(), db, opts.QueryIndexes, logger); err != nil {
+		db.Close()
 		return nil, nil, nil, err
 	}
 	// The file exists, in WAL mode, with its schema: the readers open it

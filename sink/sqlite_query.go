@@ -72,29 +72,26 @@ func (s *SQLite) searchEach(ctx context.Context, f Filter, c chunkSize, fn func(
 	return searchEach(f, c, fn, read, probe)
 }
 
-// dialect is the SQL of the store's schema: a store opened read-only
-// may be of schema 3 or older (not migrated), without the user and
-// session indexes, and a search of a user there must not be one
-// statement reading the whole table. A store opened to write is
-// migrated when it is opened.
+// dialect is the SQL of the store: which of the query indexes of user
+// and session it has (QueryIndexes). A store opened to write has those
+// of its options; one opened read-only is looked at, since the sidecar
+// writing it may be configured otherwise.
 func (s *SQLite) dialect(ctx context.Context) (dialect, error) {
 	if !s.readOnly {
-		return sqliteDialect, nil
+		return s.indexed, nil
 	}
 	db, release, err := s.acquireReader()
 	if err != nil {
 		return dialect{}, err
 	}
 	defer release()
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
-		WHERE type = 'index' AND name IN ('audit_records_user', 'audit_records_session')`).Scan(&n); err != nil {
+	var user, session bool
+	if err := db.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_records_user'),
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_records_session')`).Scan(&user, &session); err != nil {
 		return dialect{}, err
 	}
-	if n < 2 {
-		return sqliteDialect3, nil
-	}
-	return sqliteDialect, nil
+	return sqliteDialectIndexed(user, session), nil
 }
 
 // SQLiteSearchSQL returns the SQL text and arguments of Search's query

@@ -303,7 +303,7 @@ func TestSearch_InvalidFilter(t *testing.T) {
 // Every filter must be served by an index that yields the query order, so
 // LIMIT stops early and no query sorts the matching rows.
 func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
-	s, _ := openTestSQLite(t)
+	s, _ := openTestSQLiteIndexed(t)
 	writeOK(t, s, sealAll(searchFixture()))
 	for _, tt := range searchFilters() {
 		// Whichever of From and After is later must be the index seek.
@@ -353,8 +353,11 @@ func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
 // sqliteLeadIndex is the index a SQLite search of f must walk: that of
 // the most selective column named that has one (dialect.leads), "" for
 // the time index.
-func sqliteLeadIndex(f *Filter) string {
-	for _, col := range sqliteDialect.leads {
+func sqliteLeadIndex(f *Filter) string { return sqliteLeadIndexOf(f, sqliteDialect) }
+
+// sqliteLeadIndexOf is sqliteLeadIndex for a store of dialect d.
+func sqliteLeadIndexOf(f *Filter, d dialect) string {
+	for _, col := range d.leads {
 		if filterValue(f, col) != "" {
 			return "audit_records_" + col
 		}
@@ -368,7 +371,7 @@ func sqliteLeadIndex(f *Filter) string {
 // partial index's WHERE does not prove, another index preferred) turns
 // them into full scans of the table, so it must fail here.
 func TestSQLite_Search_UserAndSessionUseTheirIndexes(t *testing.T) {
-	s, _ := openTestSQLite(t)
+	s, _ := openTestSQLiteIndexed(t)
 	writeOK(t, s, sealAll(searchFixture()))
 	from, to := baseTS.Add(10*time.Millisecond), baseTS.Add(40*time.Millisecond)
 	tests := []struct {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"go.uber.org/zap"
 )
 
 // migrations[i] takes a database from schema version i to i+1. The version
@@ -113,36 +115,72 @@ var migrations = [][]string{
 	{
 		`CREATE INDEX IF NOT EXISTS audit_records_trace ON audit_records (trace, ts, chain, seq) WHERE trace <> ''`,
 	},
-	// 3 -> 4: the records of one user and of one session ("everything
-	// user X did", a session's story), the queries auditors run most,
-	// read by their own indexes: walking the time index they took
-	// 450-630 ms a page at 1M rows (a full scan for a user or session of
-	// old records; about 5 s at 10M). Partial, as the trace's: records
-	// without a user or session cost nothing on insert.
-	//
-	// The cost on insert is the pages a batch dirties (and appends to the
-	// WAL, 16 KiB each), which grows with the distinct users and sessions
-	// a batch touches, not with its records: each lands at the right
-	// edge of its own key's range. BenchmarkSQLite_Write, batches of
-	// 1000, pages written per record, schema 3 -> 4:
-	//
-	//	                                         100k rows      1M rows
-	//	pod (64 sessions at once, ~85 sessions
-	//	  and users a batch)                     0.100 -> 0.226  0.101 -> 0.283
-	//	random (~630 users, ~950 sessions a
-	//	  batch: the pessimistic case)           0.100 -> 0.566  0.101 -> 1.866
-	//
-	// Records/s on the shared two-core machine (noisy; each pair from
-	// one run): pod 22 300 -> 10 600 at 100k, 19 400 -> 10 400 at 1M;
-	// random 23 500 -> 6 500 at 100k, 23 300 -> 2 100 at 1M. A sidecar
-	// serves one pod, so the pod rows are its cost: about half the sink's
-	// insert rate on this machine. Adding action and tool indexes too
-	// (100k): 0.349 (pod), 0.825 (random); those filters stay on the time
-	// index, bounded per call (see searchBudget).
-	{
-		`CREATE INDEX IF NOT EXISTS audit_records_user ON audit_records (user, ts, chain, seq) WHERE user <> ''`,
-		`CREATE INDEX IF NOT EXISTS audit_records_session ON audit_records (session, ts, chain, seq) WHERE session <> ''`,
-	},
+}
+
+// QueryIndexes are the indexes a SQLite store may be given on top of its
+// schema, by name (config: sinks[].query_indexes): "user" and "session"
+// serve /v1/audit?user= and ?session= (everything user X did, a session's
+// story) from their own index instead of a walk of the time index, which
+// took 450-630 ms a page at 1M rows (a full scan for a user or session of
+// old records; about 5 s at 10M), and which searches now read window by
+// window, within a budget (searchBudget) and with a resume cursor. They
+// are partial, as the trace's: records without a user or session cost
+// nothing on insert.
+//
+// They are not part of the schema because of what they cost on insert:
+// the pages a batch dirties (and appends to the WAL, 16 KiB each), which
+// grow with the distinct users and sessions a batch touches, not with its
+// records. BenchmarkSQLite_Write, batches of 1000, pages written per
+// record, without -> with both:
+//
+//	                                         100k rows      1M rows
+//	pod (64 sessions at once, ~85 sessions
+//	  and users a batch)                     0.100 -> 0.226  0.101 -> 0.283
+//	random (~630 users, ~950 sessions a
+//	  batch: the pessimistic case)           0.100 -> 0.566  0.101 -> 1.866
+//
+// Records/s on the shared two-core machine (noisy; each pair from one
+// run): pod 22 300 -> 10 600 at 100k, 19 400 -> 10 400 at 1M; random
+// 23 500 -> 6 500 at 100k, 23 300 -> 2 100 at 1M. End to end
+// (pipeline.BenchmarkEndToEnd/sqlite, 100 000 events of the bench
+// workload, alternated in one run): 4 720 and 4 520 events/s without,
+// 2 480 and 2 640 with: the sink is what bounds the sidecar's rate, and
+// the indexes halve it. Action and tool indexes too (100k): 0.349 (pod),
+// 0.825 (random) pages per record; those filters stay on the time index.
+var QueryIndexes = map[string]string{
+	"user":    `CREATE INDEX IF NOT EXISTS audit_records_user ON audit_records (user, ts, chain, seq) WHERE user <> ''`,
+	"session": `CREATE INDEX IF NOT EXISTS audit_records_session ON audit_records (session, ts, chain, seq) WHERE session <> ''`,
+}
+
+// applyQueryIndexes creates the query indexes named in want and drops
+// the others (an index no longer wanted would go on costing every
+// insert). Building one on a large store reads the whole table once.
+func applyQueryIndexes(ctx context.Context, db *sql.DB, want []string, logger *zap.Logger) error {
+	keep := map[string]bool{}
+	for _, name := range want {
+		if _, ok := QueryIndexes[name]; !ok {
+			return fmt.Errorf("query index %q unknown (known: user, session)", name)
+		}
+		keep[name] = true
+	}
+	for _, name := range []string{"user", "session"} {
+		stmt := `DROP INDEX IF EXISTS audit_records_` + name
+		if keep[name] {
+			stmt = QueryIndexes[name]
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`,
+				"audit_records_"+name).Scan(&n); err != nil {
+				return fmt.Errorf("query index %s: %w", name, err)
+			}
+			if n == 0 {
+				logger.Info("sqlite: building a query index; it reads the whole table once", zap.String("index", name))
+			}
+		}
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("query index %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // schemaVersion is the version this program writes and reads.

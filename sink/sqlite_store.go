@@ -98,7 +98,7 @@ func (s *SQLite) retireLocked() {
 
 // reopenLocked opens the store at the sink's path; s.mu is held.
 func (s *SQLite) reopenLocked() error {
-	db, rdb, opened, err := openStore(s.abs, s.path, s.logger)
+	db, rdb, opened, err := openStore(s.abs, s.path, s.logger, s.opts)
 	if err != nil {
 		return fmt.Errorf("reopen sqlite %q: %w", s.path, err)
 	}

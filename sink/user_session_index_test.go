@@ -10,96 +10,93 @@ import (
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
-// schema3Store creates an empty store of schema 3 (no user or session
-// index) at path, as a sidecar of the release before did; byHand: with
-// the user index an operator built ahead of the upgrade.
-func schema3Store(t *testing.T, path string, byHand bool) {
+// indexNames returns the query indexes the store at path has.
+func indexNames(t *testing.T, path string) []string {
 	t.Helper()
 	db := rawDB(t, path)
 	defer db.Close()
-	for _, step := range migrations[:3] {
-		for _, stmt := range step {
-			if _, err := db.Exec(stmt); err != nil {
-				t.Fatal(err)
-			}
-		}
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('audit_records_user', 'audit_records_session') ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
 	}
-	stmts := []string{`PRAGMA user_version = 3`}
-	if byHand {
-		stmts = append(stmts, `CREATE INDEX audit_records_user ON audit_records (user, ts, chain, seq) WHERE user <> ''`)
-	}
-	for _, stmt := range stmts {
-		if _, err := db.Exec(stmt); err != nil {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, n)
 	}
+	return out
 }
 
-// TestSQLite_MigratesUserSessionIndexes: a store of schema 3 gets the
-// user and session indexes on open, also when an operator built one by
-// hand first, and its records are then found by user and by session.
-func TestSQLite_MigratesUserSessionIndexes(t *testing.T) {
-	for _, byHand := range []bool{false, true} {
-		t.Run(fmt.Sprintf("built_by_hand=%v", byHand), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "audit.db")
-			schema3Store(t, path, byHand)
-			s, err := OpenSQLite(path, nil)
+// The query indexes a store keeps are those of its options, at every
+// open: added to a store with records (which they then serve), dropped
+// when no longer named (an index nobody wants costs every insert), and
+// searches find the same records with or without them, windowed on the
+// time index when the column has no index.
+func TestSQLite_QueryIndexesFollowTheOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	recs := userSessionRecords()
+	for i, tc := range []struct {
+		indexes []string
+		want    []string
+	}{
+		{nil, nil},
+		{[]string{"user", "session"}, []string{"audit_records_session", "audit_records_user"}},
+		{[]string{"session"}, []string{"audit_records_session"}},
+		{[]string{"user"}, []string{"audit_records_user"}},
+		{nil, nil},
+	} {
+		t.Run(fmt.Sprintf("%d_%v", i, tc.indexes), func(t *testing.T) {
+			s, err := OpenSQLiteWith(path, nil, SQLiteOptions{QueryIndexes: tc.indexes})
 			if err != nil {
-				t.Fatalf("open a schema 3 store: %v", err)
+				t.Fatal(err)
 			}
-			defer s.Close()
-			var version, n int
-			if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != schemaVersion {
-				t.Fatalf("user_version %d (%v), want %d", version, err, schemaVersion)
+			if i == 0 {
+				writeOK(t, s, sealAll(recs))
 			}
-			if err := s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ('audit_records_user', 'audit_records_session')`).Scan(&n); err != nil || n != 2 {
-				t.Fatalf("user and session indexes: %d (%v), want 2", n, err)
+			d, err := s.dialect(context.Background())
+			if err != nil {
+				t.Fatal(err)
 			}
-			checkUserSessionSearch(t, s)
+			if got := d.residual(&Filter{User: "u-a"}); got == slices.Contains(tc.indexes, "user") {
+				t.Errorf("a user is searched windowed: %v, with indexes %v", got, tc.indexes)
+			}
+			if got := d.residual(&Filter{Session: "s-a"}); got == slices.Contains(tc.indexes, "session") {
+				t.Errorf("a session is searched windowed: %v, with indexes %v", got, tc.indexes)
+			}
+			searchUserSession(t, s, recs)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := indexNames(t, path); !slices.Equal(got, tc.want) {
+				t.Errorf("indexes %v, want %v", got, tc.want)
+			}
+			// Read-only (verify, export, the console) sees what the file has.
+			ro, err := OpenSQLiteReadOnly(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			rd, err := ro.dialect(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rd.leads, d.leads) {
+				t.Errorf("read-only leads %v, the writer's %v", rd.leads, d.leads)
+			}
+			searchUserSession(t, ro, recs)
 		})
 	}
 }
 
-// A store of schema 3 opened read-only (verify, export, the console
-// before the sidecar is upgraded) is not migrated: a user or session is
-// then searched window by window on the time index, as before, and
-// found all the same.
-func TestSQLite_ReadOnlySchema3_SearchesUserAndSession(t *testing.T) {
-	w, path := openTestSQLite(t)
-	recs := userSessionRecords()
-	writeOK(t, w, sealAll(recs))
-	w.Close()
-	// What a sidecar of schema 3 leaves: the same table and records,
-	// without the two indexes.
-	db := rawDB(t, path)
-	for _, stmt := range []string{`DROP INDEX audit_records_user`, `DROP INDEX audit_records_session`, `PRAGMA user_version = 3`} {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
+func TestSQLite_QueryIndexes_Unknown(t *testing.T) {
+	_, err := OpenSQLiteWith(filepath.Join(t.TempDir(), "audit.db"), nil, SQLiteOptions{QueryIndexes: []string{"tool"}})
+	if err == nil {
+		t.Fatal("a store opened with query index \"tool\"")
 	}
-	db.Close()
-	s, err := OpenSQLiteReadOnly(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	d, err := s.dialect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !d.residual(&Filter{User: "u-a"}) || !d.residual(&Filter{Session: "s-a"}) {
-		t.Error("a read-only store of schema 3 searches a user or session without windows")
-	}
-	searchUserSession(t, s, recs)
-}
-
-// checkUserSessionSearch writes records of two users and three sessions
-// (and some of none) and searches them.
-func checkUserSessionSearch(t *testing.T, s store) {
-	t.Helper()
-	recs := userSessionRecords()
-	writeOK(t, s, sealAll(recs))
-	searchUserSession(t, s, recs)
 }
 
 func userSessionRecords() []*record.Record {

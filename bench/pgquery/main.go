@@ -32,6 +32,7 @@ import (
 
 type config struct {
 	store, dsn, schema, path      string
+	sqliteIndexes                 string // -sqlite-query-indexes; the explain step shows the SQL of a store with both
 	rows, chains, queries, warmup int
 	sparse                        int
 	writers, batch, months, limit int
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&c.dsn, "dsn", defDSN, "PostgreSQL DSN (default $AUDIT_BENCH_PG_DSN)")
 	flag.StringVar(&c.schema, "schema", "bench_query", "PostgreSQL schema holding the benchmark table")
 	flag.StringVar(&c.path, "db", filepath.Join(os.TempDir(), "audit-bench-query.db"), "SQLite file holding the benchmark table")
+	flag.StringVar(&c.sqliteIndexes, "sqlite-query-indexes", "user,session", "sqlite: the store's query indexes (sinks[].query_indexes), comma-separated; \"\" for none")
 	flag.IntVar(&c.rows, "rows", 10_000_000, "records to load")
 	flag.IntVar(&c.chains, "chains", 0, "chains (sidecars) to spread the records over (default 50; sqlite: 4, one sidecar's restarts)")
 	flag.IntVar(&c.queries, "queries", 200, "measured Search calls per filter kind")

@@ -41,7 +41,7 @@ func loadSQLite(ctx context.Context, c *config) error {
 			return fmt.Errorf("%s holds %d records, fewer than -rows %d: rerun with -drop", c.path, n, c.rows)
 		}
 	}
-	s, err := sink.OpenSQLite(c.path, nil)
+	s, err := sink.OpenSQLiteWith(c.path, nil, c.sqliteOptions())
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func openSQLite(ctx context.Context, c *config) (backend, error) {
 	if _, err := os.Stat(c.path); err != nil {
 		return nil, err
 	}
-	s, err := sink.OpenSQLite(c.path, nil)
+	s, err := sink.OpenSQLiteWith(c.path, nil, c.sqliteOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -249,4 +249,16 @@ func (b *sqliteBackend) sizes(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "| %s | %s |\n", name, size(n))
 	}
 	return rows.Err()
+}
+
+// sqliteOptions are the options the store is opened with: its query
+// indexes (-sqlite-query-indexes).
+func (c *config) sqliteOptions() sink.SQLiteOptions {
+	var o sink.SQLiteOptions
+	for _, ix := range strings.Split(c.sqliteIndexes, ",") {
+		if ix = strings.TrimSpace(ix); ix != "" {
+			o.QueryIndexes = append(o.QueryIndexes, ix)
+		}
+	}
+	return o
 }

@@ -242,7 +242,7 @@ func openSinks(ctx context.Context, cfg *config.Config, metrics *pipeline.Metric
 		slog := log.With(zap.String("sink", sc.Name))
 		switch sc.Type {
 		case "sqlite":
-			db, err := sink.OpenSQLite(sc.Path, slog)
+			db, err := sink.OpenSQLiteWith(sc.Path, slog, sink.SQLiteOptions{QueryIndexes: sc.QueryIndexes})
 			if err != nil {
 				closeSinks(out)
 				return nil, nil, fmt.Errorf("sinks[%d] (%s): %w", i, sc.Name, err)
