@@ -222,6 +222,9 @@ func (c *Config) Validate() error {
 				bad(key+".query_indexes", "only for type sqlite (a PostgreSQL store has them all)")
 			}
 		case "null":
+			if len(k.QueryIndexes) > 0 {
+				bad(key+".query_indexes", "only for type sqlite")
+			}
 		case "":
 			bad(key+".type", "required")
 		default:
