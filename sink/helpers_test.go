@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +204,25 @@ func writeOK(t testing.TB, s Sink, batch []record.Sealed) {
 	if err := s.Write(context.Background(), batch); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
+}
+
+// queryPlan is SQLite's EXPLAIN QUERY PLAN of q, its steps joined by
+// "; ".
+func queryPlan(t testing.TB, db *sql.DB, q string, args []any) string {
+	t.Helper()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, detail)
+	}
+	return strings.Join(out, "; ")
 }

@@ -238,23 +238,7 @@ func testWindowPlans(t *testing.T, indexed bool) {
 		d = sqliteDialect
 	}
 	writeOK(t, s, sealAll(searchFixture()))
-	plan := func(q string, args []any) string {
-		rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, detail)
-		}
-		return strings.Join(out, "; ")
-	}
+	plan := func(q string, args []any) string { return queryPlan(t, s.db, q, args) }
 	upto := &Key{TS: baseTS.Add(40 * time.Millisecond), Chain: "b", Seq: 120}
 	for _, tt := range searchFilters() {
 		for _, after := range []*Key{nil, {TS: baseTS.Add(25 * time.Millisecond), Chain: "b", Seq: 77}} {

@@ -314,21 +314,7 @@ func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			rows.Close()
-			p := strings.Join(plan, "; ")
+			p := queryPlan(t, s.db, q, args)
 			t.Logf("%s (after=%v): %s", tt.name, after != nil, p)
 			if strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX audit_records_") {
 				t.Errorf("%s (after=%v): plan %q sorts or uses no query index", tt.name, after != nil, p)
@@ -393,21 +379,7 @@ func TestSQLite_Search_UserAndSessionUseTheirIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if p := strings.Join(plan, "; "); p != tt.want {
+		if p := queryPlan(t, s.db, q, args); p != tt.want {
 			t.Errorf("%+v: plan %q, want %q", tt.f, p, tt.want)
 		}
 	}
