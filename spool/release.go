@@ -10,8 +10,8 @@ const releaseEvery = 8 << 20
 // and every page a read or a trim touches stays in the process's resident
 // set until the mapping is dropped: with a sink behind by a hundred MB,
 // the sidecar's RSS grew by that much, although those pages are the
-// kernel's page cache and hold nothing the process needs. releaseMapped
-// tells the kernel to drop them from the mapping (they stay in the page
+// kernel's page cache and hold nothing the process needs. released
+// has the kernel drop them from the mapping (they stay in the page
 // cache; the next read maps them again, without I/O), once every
 // releaseEvery bytes acknowledged.
 
