@@ -178,13 +178,7 @@ func TestSQLite_QueryIndexes_SearchMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, ix := range [][]string{nil, {"user"}, {"session"}, {"user", "session"}} {
 		t.Run(fmt.Sprint(ix), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "audit.db")
-			w, err := OpenSQLiteWith(path, nil, SQLiteOptions{QueryIndexes: ix})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			writeOK(t, w, sealAll(recs))
+			w, path := storeOf(t, recs, ix)
 			ro, err := OpenSQLiteReader(path)
 			if err != nil {
 				t.Fatal(err)
@@ -246,13 +240,7 @@ func indexWriter(t *testing.T, path string) func(ix ...string) {
 func TestSQLite_QueryIndexes_ChangeUnderAReader(t *testing.T) {
 	setSearchBounds(t, 5, 20)
 	recs := qiFixture()
-	path := filepath.Join(t.TempDir(), "audit.db")
-	w, err := OpenSQLiteWith(path, nil, SQLiteOptions{QueryIndexes: []string{"user", "session"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	writeOK(t, w, sealAll(recs))
+	_, path := storeOf(t, recs, []string{"user", "session"})
 	set := indexWriter(t, path)
 	combos := [][]string{nil, {"user"}, {"session"}, {"user", "session"}}
 	for _, open := range []func(string) (*SQLite, error){OpenSQLiteReader, OpenSQLiteReadOnly} {
@@ -318,13 +306,7 @@ func TestSQLite_QueryIndexes_ChangeUnderAReader(t *testing.T) {
 // reads on, from its snapshot, to its end.
 func TestSQLite_QueryIndexes_DroppedUnderARunningQuery(t *testing.T) {
 	recs := qiFixture()
-	path := filepath.Join(t.TempDir(), "audit.db")
-	w, err := OpenSQLiteWith(path, nil, SQLiteOptions{QueryIndexes: []string{"user", "session"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	writeOK(t, w, sealAll(recs))
+	w, path := storeOf(t, recs, []string{"user", "session"})
 	ro, err := OpenSQLiteReader(path)
 	if err != nil {
 		t.Fatal(err)
@@ -474,4 +456,18 @@ func TestSQLite_QueryIndexes_KeptOnReopen(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeOf is a new SQLite store holding recs, opened to write with the
+// query indexes ix; it is closed when the test ends.
+func storeOf(t *testing.T, recs []*record.Record, ix []string) (*SQLite, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	w, err := OpenSQLiteWith(path, nil, SQLiteOptions{QueryIndexes: ix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	writeOK(t, w, sealAll(recs))
+	return w, path
 }
