@@ -205,7 +205,7 @@ func (c *console) serveRecord(w http.ResponseWriter, r *http.Request, _ string, 
 			v.Trace = storyLink("trace", rec.Trace)
 		}
 		if id := callID(rec.Detail); id != "" {
-			v.Call = storyLink("call_id", id)
+			v.Call = callStoryLink(id, rec)
 		}
 	}
 	log.Info("console record served", zap.String("chain", row.Chain), zap.Uint64("seq", row.Seq))

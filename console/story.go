@@ -22,12 +22,21 @@ var storyOf = []struct{ param, words string }{
 	{"session", "session"}, {"trace", "trace"}, {"call_id", "call id"},
 }
 
+// callOf is the call id's place in storyOf: last, the one parameter that
+// may come with another (its scope).
+const callOf = 2
+
 type storyView struct {
 	Of, Value string // "session", "trace" or "call id", and which
-	Problem   string
-	Steps     []stepView
-	Flagged   int
-	Next      string // the story's next page, "" when it is whole
+	// In and InValue scope a call id's story to one trace or session
+	// ("trace" or "session", and which); Everywhere is then the call id's
+	// story in every trace and session.
+	In, InValue string
+	Everywhere  string
+	Problem     string
+	Steps       []stepView
+	Flagged     int
+	Next        string // the story's next page, "" when it is whole
 }
 
 type stepView struct {
@@ -39,23 +48,56 @@ type stepView struct {
 	Flag string
 }
 
-// serveStory shows every record of one session, trace or call id, in
-// order, as a timeline in words, flagging a tool that ran after its
-// approval was denied. It reads one page of /v1/audit (session=, trace=
-// or call_id=) through query.Reader, so the token's tenant scope holds.
+// callStoryLink is the story of a record's call id, within the record's
+// trace, or its session when it has no trace, or everywhere when it has
+// neither; "" for a link too long to follow. The call id has no index of
+// its own (it lives in the payload's detail, and an index of it would
+// cost every insert a JSON parse): scoped, the story is one query of the
+// trace's or the session's index with the call id checked row by row;
+// everywhere, it reads the time index window by window (the search
+// budget) with a link to the rest.
+func callStoryLink(call string, rec *record.Record) string {
+	q := url.Values{"call_id": {call}}
+	switch {
+	case rec.Trace != "":
+		q.Set("trace", rec.Trace)
+	case rec.Session != "":
+		q.Set("session", rec.Session)
+	}
+	if len(call)+len(rec.Trace)+len(rec.Session) > maxLinkValue {
+		return storyLink("call_id", call)
+	}
+	return Prefix + "story?" + q.Encode()
+}
+
+// serveStory shows every record of one session, trace or call id (a call
+// id within one trace or session too), in order, as a timeline in words,
+// flagging a tool that ran after its approval was denied. It reads one
+// page of /v1/audit (session=, trace= or call_id=, and call_id= with
+// trace= or session=) through query.Reader, so the token's tenant scope
+// holds.
 func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, ss *session) {
 	in := r.URL.Query()
 	v := storyView{}
 	q := url.Values{"limit": {strconv.Itoa(storyLimit)}}
-	named := 0
-	for _, o := range storyOf {
+	var named []int
+	for i, o := range storyOf {
 		if val := in.Get(o.param); val != "" {
-			named++
-			v.Of, v.Value = o.words, val
+			named = append(named, i)
 			q.Set(o.param, val)
 		}
 	}
-	if named != 1 {
+	switch {
+	case len(named) == 1:
+		o := storyOf[named[0]]
+		v.Of, v.Value = o.words, in.Get(o.param)
+	case len(named) == 2 && named[1] == callOf:
+		// A call id within a session or a trace.
+		o := storyOf[named[0]]
+		v.Of, v.Value = "call id", in.Get("call_id")
+		v.In, v.InValue = o.words, in.Get(o.param)
+		v.Everywhere = storyLink("call_id", v.Value)
+	default:
 		v = storyView{Problem: "Open a story from a session, a trace or a call id of the search page or of a record."}
 		c.render(w, http.StatusBadRequest, "story", ss, v)
 		return

@@ -86,7 +86,15 @@ func TestConsole_Story(t *testing.T) {
 	if r.code != http.StatusOK || storyStep.MatchString(r.body) || !strings.Contains(r.body, "No records.") {
 		t.Errorf("acme reading a globex session: %d\n%s", r.code, r.body)
 	}
-	for _, q := range []string{"", "session=s-story&call_id=c1", "session=", "call_id=c1&cursor=bogus"} {
+	// By call id within its session: one query of the session's records.
+	r = send(t, acme, http.MethodGet, e.srv.URL+"/console/story?session=s-story&call_id=c1", nil, nil)
+	if n := len(storyStep.FindAllString(r.body, -1)); r.code != http.StatusOK || n != 3 ||
+		!strings.Contains(r.body, `in session <span class="mono">s-story</span>`) ||
+		!strings.Contains(r.body, `href="/console/story?call_id=c1"`) {
+		t.Errorf("call c1 in session s-story: %d, %d steps, want 3 and a link to the call id everywhere\n%s", r.code, n, r.body)
+	}
+	for _, q := range []string{"", "session=s-story&trace=t", "session=s-story&trace=t&call_id=c1", "session=",
+		"call_id=c1&cursor=bogus", "session=s-story&call_id=c1&cursor=bogus"} {
 		r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?"+q, nil, nil)
 		if r.code != http.StatusBadRequest {
 			t.Errorf("story?%s: %d, want 400", q, r.code)
@@ -99,7 +107,7 @@ func TestConsole_Story(t *testing.T) {
 	}
 	m := recordLink.FindAllStringSubmatch(r.body, -1)
 	r = send(t, acme, http.MethodGet, e.srv.URL+html.UnescapeString(m[1][1]), nil, nil)
-	if !strings.Contains(r.body, `href="/console/story?call_id=c1"`) || !strings.Contains(r.body, `href="/console/story?session=s-story"`) {
+	if !strings.Contains(r.body, `href="/console/story?call_id=c1&amp;session=s-story"`) || !strings.Contains(r.body, `href="/console/story?session=s-story"`) {
 		t.Errorf("the record page does not link to its stories:\n%s", r.body)
 	}
 }

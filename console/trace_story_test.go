@@ -90,7 +90,7 @@ func TestConsole_TraceStory(t *testing.T) {
 	if n := len(storyStep.FindAllString(r.body, -1)); n != 8 {
 		t.Errorf("admin: %d steps, want 8", n)
 	}
-	for _, q := range []string{"trace=", "trace=a&session=s-plan", "trace=a&call_id=k1", "trace=a&trace=b&cursor=bogus"} {
+	for _, q := range []string{"trace=", "trace=a&session=s-plan", "trace=a&session=s-plan&call_id=k1", "trace=a&trace=b&cursor=bogus"} {
 		if r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?"+q, nil, nil); r.code != http.StatusBadRequest {
 			t.Errorf("story?%s: %d, want 400", q, r.code)
 		}
@@ -104,6 +104,23 @@ func TestConsole_TraceStory(t *testing.T) {
 	r = send(t, acme, http.MethodGet, e.srv.URL+link, nil, nil)
 	if !strings.Contains(r.body, `href="/console/story?trace=4bf92f3577b34da6a3ce929d0e0e4736"`) {
 		t.Errorf("the record page does not link to its trace's story:\n%s", r.body)
+	}
+	// A record's call id story is scoped to its trace, which spans the
+	// sessions and chains of the call: the denial logged by agent-a in
+	// s-plan flags the tool agent-b ran in s-exec.
+	for _, m := range recordLink.FindAllStringSubmatch(send(t, acme, http.MethodGet,
+		e.srv.URL+"/console/search?trace=4bf92f3577b34da6a3ce929d0e0e4736&action=tool_call", nil, nil).body, -1) {
+		link = html.UnescapeString(m[1])
+	}
+	r = send(t, acme, http.MethodGet, e.srv.URL+link, nil, nil)
+	call := `href="/console/story?call_id=k1&amp;trace=4bf92f3577b34da6a3ce929d0e0e4736"`
+	if !strings.Contains(r.body, call) {
+		t.Fatalf("the record page of k1's tool call does not link to k1's story in its trace:\n%s", r.body)
+	}
+	r = send(t, acme, http.MethodGet, e.srv.URL+html.UnescapeString(call[len(`href="`):len(call)-1]), nil, nil)
+	steps = storyStep.FindAllStringSubmatch(r.body, -1)
+	if r.code != http.StatusOK || len(steps) != 3 || steps[2][1] == "" {
+		t.Errorf("k1 in its trace: %d, %d steps, want 3 with the tool call flagged\n%s", r.code, len(steps), r.body)
 	}
 }
 

@@ -2,9 +2,9 @@
 // them: it signs in to a running console (audit-sidecar run with
 // server.console, or audit-sidecar console) with a token, takes filter
 // values from the newest records (GET /v1/audit), then fetches each kind
-// of search page and a session's story -n times, whole (the query, the
-// rendering and the transfer), and prints p50/p95/p99 per kind as a
-// markdown table. See bench/README.md.
+// of search page and a session's, a trace's and a call id's story -n
+// times, whole (the query, the rendering and the transfer), and prints
+// p50/p95/p99 per kind as a markdown table. See bench/README.md.
 package main
 
 import (
@@ -48,6 +48,18 @@ func main() {
 	}
 	if v := values["session"]; v != "" {
 		kinds = append(kinds, [2]string{"story of a session", "/console/story?" + url.Values{"session": {v}}.Encode()})
+	}
+	if v := values["trace"]; v != "" {
+		kinds = append(kinds, [2]string{"story of a trace", "/console/story?" + url.Values{"trace": {v}}.Encode()})
+		// A record's link to its call id's story names its trace. The
+		// call id is a sampled record's, or one no record has (the same
+		// reads: the trace's records, each checked for the call id).
+		call, tr := values["call_id"], values["call_trace"]
+		if call == "" {
+			call, tr = "consolequery-no-such-call", v
+		}
+		kinds = append(kinds, [2]string{"story of a call id in its trace",
+			"/console/story?" + url.Values{"call_id": {call}, "trace": {tr}}.Encode()})
 	}
 	fmt.Println("| page | p50 ms | p95 ms | p99 ms | bytes |")
 	fmt.Println("|---|---:|---:|---:|---:|")
@@ -110,9 +122,16 @@ func sample(c *http.Client, base, token string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for _, r := range page.Records {
-		for _, k := range []string{"user", "session", "tool", "action", "model", "tenant"} {
+		for _, k := range []string{"user", "session", "tool", "action", "model", "tenant", "trace"} {
 			if s, ok := r[k].(string); ok && s != "" && out[k] == "" {
 				out[k] = s
+			}
+		}
+		// A call id and its trace from one record.
+		d, _ := r["detail"].(map[string]any)
+		if s, ok := d["call_id"].(string); ok && s != "" && out["call_id"] == "" {
+			if tr, ok := r["trace"].(string); ok && tr != "" {
+				out["call_id"], out["call_trace"] = s, tr
 			}
 		}
 	}
