@@ -57,7 +57,11 @@
 //	                       JSON cut at 1 MiB and each field at 64 KiB,
 //	                       and the page says so)
 //	GET  /console/story    every record of one session (?session=), trace
-//	                       (?trace=) or call id (?call_id=), oldest first, in words ("Approval
+//	                       (?trace=) or call id (?call_id=), or of a call id
+//	                       within one trace or session (?call_id=&trace=,
+//	                       what a record links to: the trace's or the
+//	                       session's index, where the call id alone has
+//	                       none and is read window by window), oldest first, in words ("Approval
 //	                       denied by maria for payments.refund") with the
 //	                       chain that logged each (ids are what agents
 //	                       wrote: another agent may log under them), a tool

@@ -2,9 +2,10 @@
 // them: it signs in to a running console (audit-sidecar run with
 // server.console, or audit-sidecar console) with a token, takes filter
 // values from the newest records (GET /v1/audit), then fetches each kind
-// of search page and a session's, a trace's and a call id's story -n
-// times, whole (the query, the rendering and the transfer), and prints
-// p50/p95/p99 per kind as a markdown table. See bench/README.md.
+// of search page, a session's, a trace's and a call id's story and the
+// overview of a day and of a week -n times, whole (the query, the
+// rendering and the transfer), and prints p50/p95/p99 per kind as a
+// markdown table. See bench/README.md.
 package main
 
 import (
@@ -60,6 +61,9 @@ func main() {
 		}
 		kinds = append(kinds, [2]string{"story of a call id in its trace",
 			"/console/story?" + url.Values{"call_id": {call}, "trace": {tr}}.Encode()})
+	}
+	for _, h := range []string{"24", "168"} {
+		kinds = append(kinds, [2]string{"overview, " + h + " h", "/console/overview?hours=" + h})
 	}
 	fmt.Println("| page | p50 ms | p95 ms | p99 ms | bytes |")
 	fmt.Println("|---|---:|---:|---:|---:|")
