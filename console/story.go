@@ -58,13 +58,16 @@ type stepView struct {
 // budget) with a link to the rest.
 func callStoryLink(call string, rec *record.Record) string {
 	q := url.Values{"call_id": {call}}
+	scope := ""
 	switch {
 	case rec.Trace != "":
-		q.Set("trace", rec.Trace)
+		scope = rec.Trace
+		q.Set("trace", scope)
 	case rec.Session != "":
-		q.Set("session", rec.Session)
+		scope = rec.Session
+		q.Set("session", scope)
 	}
-	if len(call)+len(rec.Trace)+len(rec.Session) > maxLinkValue {
+	if len(call)+len(scope) > maxLinkValue {
 		return storyLink("call_id", call)
 	}
 	return Prefix + "story?" + q.Encode()

@@ -1,0 +1,74 @@
+package console
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fips-agents/audit-sidecar/record"
+)
+
+// callEv is one record of the call id story fixtures.
+type callEv struct {
+	chain, action, tool, outcome, call, session, trace, tenant string
+}
+
+// callEvRecords are evs as records, a second apart, in order.
+func callEvRecords(evs []callEv) []*record.Record {
+	seqs := map[string]uint64{}
+	var recs []*record.Record
+	for i, e := range evs {
+		seqs[e.chain]++
+		r := &record.Record{V: record.Version, Chain: e.chain, Seq: seqs[e.chain],
+			TS: testBase.Add(time.Duration(i) * time.Second), IngestedAt: testBase.Add(time.Hour),
+			Action: e.action, Tool: e.tool, Outcome: e.outcome, Session: e.session, Trace: e.trace,
+			Tenant: e.tenant, User: "u-1", Kid: "k1", Prev: fmt.Sprintf("%064x", i)}
+		if e.action == record.ActionApprovalDenied {
+			r.Approver = "maria"
+		}
+		if e.call != "" {
+			d, _ := json.Marshal(map[string]string{"call_id": e.call})
+			r.Detail = d
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestConsole_CallStoryLinkBounds: the record's call id story link names
+// its trace (or session) while the values fit in a link, falls back to the
+// call id everywhere past that, and is no link for a call id too long.
+func TestConsole_CallStoryLinkBounds(t *testing.T) {
+	long := strings.Repeat("x", maxLinkValue)
+	for _, c := range []struct {
+		name, call string
+		rec        record.Record
+		want       string
+	}{
+		{"trace", "c1", record.Record{Trace: "t1", Session: "s1"}, "/console/story?call_id=c1&trace=t1"},
+		{"session", "c1", record.Record{Session: "s1"}, "/console/story?call_id=c1&session=s1"},
+		{"neither", "c1", record.Record{}, "/console/story?call_id=c1"},
+		{"at the bound", long[:maxLinkValue-2], record.Record{Trace: "t1"},
+			"/console/story?call_id=" + long[:maxLinkValue-2] + "&trace=t1"},
+		{"past the bound", long[:maxLinkValue-1], record.Record{Trace: "t1"},
+			"/console/story?call_id=" + long[:maxLinkValue-1]},
+		{"call id too long", long + "x", record.Record{Trace: "t1"}, ""},
+		{"trace too long", "c1", record.Record{Trace: long}, "/console/story?call_id=c1"},
+	} {
+		if got := callStoryLink(c.call, &c.rec); got != c.want {
+			t.Errorf("%s: %.80q, want %.80q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestConsole_CallStoryLinkLongSession: a record with a trace links its
+// call id's story within the trace, whatever the length of its session
+// (which the link does not name).
+func TestConsole_CallStoryLinkLongSession(t *testing.T) {
+	rec := record.Record{Trace: "t1", Session: strings.Repeat("s", maxLinkValue)}
+	if got, want := callStoryLink("c1", &rec), "/console/story?call_id=c1&trace=t1"; got != want {
+		t.Errorf("%.80q, want %q", got, want)
+	}
+}
