@@ -3,6 +3,8 @@ package console
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +72,23 @@ func TestConsole_CallStoryLinkLongSession(t *testing.T) {
 	rec := record.Record{Trace: "t1", Session: strings.Repeat("s", maxLinkValue)}
 	if got, want := callStoryLink("c1", &rec), "/console/story?call_id=c1&trace=t1"; got != want {
 		t.Errorf("%.80q, want %q", got, want)
+	}
+}
+
+// TestConsole_ScopedStoryLongCallID: a scoped story of a call id too long
+// for a link to it everywhere still says what the scope leaves out.
+func TestConsole_ScopedStoryLongCallID(t *testing.T) {
+	call := strings.Repeat("c", maxLinkValue+1)
+	e := newEnvOf(t, callEvRecords([]callEv{
+		{"agent-a", record.ActionApprovalDenied, "db.drop", "denied", call, "s1", "t2", "acme"},
+		{"agent-a", record.ActionToolCall, "db.drop", "success", call, "s1", "t1", "acme"},
+	}), false, nil)
+	acme := e.signedIn(t, acmeToken)
+	r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?"+url.Values{"call_id": {call}, "trace": {"t1"}}.Encode(), nil, nil)
+	if r.code != http.StatusOK || len(storyStep.FindAllString(r.body, -1)) != 1 {
+		t.Fatalf("%d\n%.2000s", r.code, r.body)
+	}
+	if !strings.Contains(r.body, "nor a denial logged there") {
+		t.Errorf("the scoped story does not say that a denial outside its trace is not shown:\n%s", r.body)
 	}
 }
