@@ -3,8 +3,10 @@ package console
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,38 @@ func callEvRecords(evs []callEv) []*record.Record {
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+var callLink = regexp.MustCompile(`href="([^"]*)">The story of this call id<`)
+
+// recordCallLink opens the record page of the n-th step of the story at
+// storyURL and returns its call id story link (unescaped), "" if none.
+func recordCallLink(t *testing.T, e *env, c *http.Client, storyURL string, n int) string {
+	t.Helper()
+	r := send(t, c, http.MethodGet, e.srv.URL+storyURL, nil, nil)
+	m := recordLink.FindAllStringSubmatch(r.body, -1)
+	if len(m) <= n {
+		t.Fatalf("%s: %d record links, want more than %d\n%s", storyURL, len(m), n, r.body)
+	}
+	rec := send(t, c, http.MethodGet, e.srv.URL+html.UnescapeString(m[n][1]), nil, nil)
+	if rec.code != http.StatusOK {
+		t.Fatalf("record page: %d\n%s", rec.code, rec.body)
+	}
+	l := callLink.FindStringSubmatch(rec.body)
+	if l == nil {
+		return ""
+	}
+	return html.UnescapeString(l[1])
+}
+
+func flaggedSteps(body string) []int {
+	var out []int
+	for i, s := range storyStep.FindAllStringSubmatch(body, -1) {
+		if s[1] != "" {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // TestConsole_CallStoryLinkBounds: the record's call id story link names
@@ -90,5 +124,43 @@ func TestConsole_ScopedStoryLongCallID(t *testing.T) {
 	}
 	if !strings.Contains(r.body, "nor a denial logged there") {
 		t.Errorf("the scoped story does not say that a denial outside its trace is not shown:\n%s", r.body)
+	}
+}
+
+// TestConsole_ScopedStoryDenialElsewhere: a tool that ran in one trace (or
+// session) after its call id was denied in another, or with no trace, is
+// not flagged by the record's scoped story, which says so and links the
+// call id everywhere, where it is flagged.
+func TestConsole_ScopedStoryDenialElsewhere(t *testing.T) {
+	e := newEnvOf(t, callEvRecords([]callEv{
+		{"agent-a", record.ActionApprovalDenied, "db.drop", "denied", "k1", "s1", "t2", "acme"},
+		{"agent-a", record.ActionApprovalDenied, "db.wipe", "denied", "k2", "s1", "", "acme"},
+		{"agent-a", record.ActionApprovalDenied, "db.trunc", "denied", "k3", "s2", "", "acme"},
+		{"agent-b", record.ActionToolCall, "db.drop", "success", "k1", "s1", "t1", "acme"},
+		{"agent-b", record.ActionToolCall, "db.wipe", "success", "k2", "s1", "t1", "acme"},
+		{"agent-b", record.ActionToolCall, "db.trunc", "success", "k3", "s1", "", "acme"},
+	}), false, nil)
+	acme := e.signedIn(t, acmeToken)
+	for n, c := range []struct{ call, link, warn string }{
+		{"k1", "/console/story?call_id=k1&trace=t1", "outside this trace (in another, or in none) are not shown"},
+		{"k2", "/console/story?call_id=k2&trace=t1", "outside this trace (in another, or in none) are not shown"},
+		{"k3", "/console/story?call_id=k3&session=s1", "outside this session (in another, or in none) are not shown"},
+	} {
+		link := recordCallLink(t, e, acme, "/console/story?session=s1", n+2)
+		if link != c.link {
+			t.Fatalf("%s: the record links %q, want %q", c.call, link, c.link)
+		}
+		r := send(t, acme, http.MethodGet, e.srv.URL+link, nil, nil)
+		if steps := storyStep.FindAllString(r.body, -1); r.code != http.StatusOK || len(steps) != 1 || len(flaggedSteps(r.body)) != 0 {
+			t.Errorf("%s scoped: %d, %d steps, flagged %v, want 1 step unflagged\n%s", c.call, r.code, len(steps), flaggedSteps(r.body), r.body)
+		}
+		every := `href="/console/story?call_id=` + c.call + `"`
+		if !strings.Contains(r.body, c.warn) || !strings.Contains(r.body, "nor a denial logged there") || !strings.Contains(r.body, every) {
+			t.Errorf("%s scoped: the page does not say a denial elsewhere is not shown, or does not link the call id everywhere\n%s", c.call, r.body)
+		}
+		r = send(t, acme, http.MethodGet, e.srv.URL+"/console/story?call_id="+c.call, nil, nil)
+		if f := flaggedSteps(r.body); fmt.Sprint(f) != "[1]" {
+			t.Errorf("%s everywhere: flagged %v, want [1]\n%s", c.call, f, r.body)
+		}
 	}
 }
