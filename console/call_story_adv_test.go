@@ -164,3 +164,178 @@ func TestConsole_ScopedStoryDenialElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestConsole_ScopedStoryTenant: a trace id and a call id that two tenants
+// both wrote: a tenant's token sees only its own records of the call id
+// in the trace, and in every trace (the Everywhere link), never the other
+// tenant's denial as a flag; a token without a tenant sees both.
+func TestConsole_ScopedStoryTenant(t *testing.T) {
+	e := newEnvOf(t, callEvRecords([]callEv{
+		{"agent-g", record.ActionApprovalDenied, "db.drop", "denied", "k1", "s-g", "t1", "globex"},
+		{"agent-g", record.ActionToolCall, "db.drop", "success", "k1", "s-g", "t1", "globex"},
+		{"agent-a", record.ActionToolCall, "db.drop", "success", "k1", "s-a", "t1", "acme"},
+	}), false, nil)
+	acme := e.signedIn(t, acmeToken)
+	link := recordCallLink(t, e, acme, "/console/story?trace=t1", 0)
+	if link != "/console/story?call_id=k1&trace=t1" {
+		t.Fatalf("acme's record links %q", link)
+	}
+	for _, u := range []string{link, "/console/story?call_id=k1", "/console/story?call_id=k1&session=s-g",
+		"/console/story?call_id=k1&trace=t1&cursor=", "/console/story?trace=t1&call_id=k1"} {
+		r := send(t, acme, http.MethodGet, e.srv.URL+u, nil, nil)
+		want := 1
+		if strings.Contains(u, "s-g") {
+			want = 0
+		}
+		if n := len(storyStep.FindAllString(r.body, -1)); r.code != http.StatusOK || n != want ||
+			len(flaggedSteps(r.body)) != 0 || strings.Contains(r.body, "agent-g") || strings.Contains(r.body, "s-g\"") {
+			t.Errorf("acme %s: %d, %d steps (want %d), flagged %v\n%s", u, r.code, n, want, flaggedSteps(r.body), r.body)
+		}
+	}
+	admin := e.signedIn(t, adminToken)
+	r := send(t, admin, http.MethodGet, e.srv.URL+link, nil, nil)
+	if n := len(storyStep.FindAllString(r.body, -1)); n != 3 || fmt.Sprint(flaggedSteps(r.body)) != "[1 2]" {
+		t.Errorf("admin: %d steps, flagged %v, want 3 and [1 2]\n%s", n, flaggedSteps(r.body), r.body)
+	}
+}
+
+// TestConsole_ScopedStoryParams: which story a query names, with its
+// parameters repeated, empty or too many; a scoped story is titled by its
+// scope and its links are escaped.
+func TestConsole_ScopedStoryParams(t *testing.T) {
+	e := newEnvOf(t, storyRecords(), false, nil)
+	acme := e.signedIn(t, acmeToken)
+	scoped := `The story of call id <span class="mono">c1</span> in session <span class="mono">s-story</span>`
+	plain := `The story of call id <span class="mono">c1</span></h1>`
+	for _, c := range []struct {
+		q     string
+		code  int
+		title string
+		steps int
+	}{
+		{"call_id=c1&session=s-story", 200, scoped, 3},
+		{"session=s-story&call_id=c1", 200, scoped, 3},
+		{"call_id=c1&call_id=c2&session=s-story", 200, scoped, 3},
+		{"session=&call_id=c1", 200, plain, 3},
+		{"trace=&session=s-story&call_id=c1", 200, scoped, 3},
+		{"call_id=c1&session=s-globex", 200, "in session", 0},
+		{"call_id=c1&trace=s-story", 200, "in trace", 0},
+		{"call_id=c1&session=s-story&trace=t", 400, "Open a story", 0},
+		{"call_id=c1&trace=t&trace=u&session=s-story", 400, "Open a story", 0},
+		{"call_id=&session=s-story&trace=t", 400, "Open a story", 0},
+		{"trace=t&session=s-story", 400, "Open a story", 0},
+	} {
+		r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?"+c.q, nil, nil)
+		if n := len(storyStep.FindAllString(r.body, -1)); r.code != c.code || n != c.steps || !strings.Contains(r.body, c.title) {
+			t.Errorf("story?%s: %d, %d steps, want %d, %d and %q\n%s", c.q, r.code, n, c.code, c.steps, c.title, r.body)
+		}
+	}
+}
+
+// TestConsole_ScopedStoryPaging: a call id's story within a trace longer
+// than a page goes on, scoped, on the next page (the link escaped); its
+// cursor is bound to the scope: replayed on the call id alone, or in
+// another trace, it is refused.
+func TestConsole_ScopedStoryPaging(t *testing.T) {
+	var evs []callEv
+	for i := range storyLimit*5/4 + 5 {
+		call, trace := "k1", "t1"
+		switch i % 10 {
+		case 1:
+			call = "k2"
+		case 2:
+			trace = "t2"
+		}
+		evs = append(evs, callEv{"agent-a", record.ActionToolCall, "db.drop", "success", call, "s1", trace, "acme"})
+	}
+	e := newEnvOf(t, callEvRecords(evs), false, nil)
+	acme := e.signedIn(t, acmeToken)
+	in := 0
+	for i := range evs {
+		if evs[i].call == "k1" && evs[i].trace == "t1" {
+			in++
+		}
+	}
+	u := "/console/story?call_id=k1&trace=t1"
+	seen, pages := 0, 0
+	var cursor string
+	for u != "" {
+		pages++
+		r := send(t, acme, http.MethodGet, e.srv.URL+u, nil, nil)
+		if r.code != http.StatusOK || !strings.Contains(r.body, `in trace <span class="mono">t1</span>`) ||
+			!strings.Contains(r.body, `href="/console/story?call_id=k1"`) {
+			t.Fatalf("page %d (%s): %d, not scoped\n%.3000s", pages, u, r.code, r.body)
+		}
+		seen += len(storyStep.FindAllString(r.body, -1))
+		m := nextLink.FindStringSubmatch(r.body)
+		u = ""
+		if m != nil {
+			if strings.Contains(m[1], "&c") || strings.Contains(m[1], "&t") {
+				t.Errorf("the next link is not escaped: %q", m[1])
+			}
+			u = html.UnescapeString(m[1])
+			q, _ := url.ParseQuery(u[strings.Index(u, "?")+1:])
+			if q.Get("call_id") != "k1" || q.Get("trace") != "t1" || q.Has("session") || q.Get("cursor") == "" {
+				t.Fatalf("the next link %q does not keep the scope", u)
+			}
+			cursor = q.Get("cursor")
+		}
+		if pages > 5 {
+			t.Fatal("no end")
+		}
+	}
+	if seen != in || pages < 2 {
+		t.Errorf("%d records in %d pages, want %d in more than one", seen, pages, in)
+	}
+	for _, q := range []url.Values{
+		{"call_id": {"k1"}, "cursor": {cursor}},
+		{"call_id": {"k1"}, "trace": {"t2"}, "cursor": {cursor}},
+		{"call_id": {"k1"}, "session": {"s1"}, "cursor": {cursor}},
+		{"trace": {"t1"}, "cursor": {cursor}},
+		{"call_id": {"k2"}, "trace": {"t1"}, "cursor": {cursor}},
+	} {
+		if r := send(t, acme, http.MethodGet, e.srv.URL+"/console/story?"+q.Encode(), nil, nil); r.code != http.StatusBadRequest {
+			t.Errorf("story?%s: %d, want 400", q.Encode(), r.code)
+		}
+	}
+}
+
+// TestConsole_ScopedStoryHostile: a call id, a trace and a session that
+// are markup, a bidirectional control, or a query of their own: the
+// record's link names them as values (escaped in the page), its story is
+// of that call id in that trace or session, and the page shows them as
+// text.
+func TestConsole_ScopedStoryHostile(t *testing.T) {
+	call := `c1&trace=other"><script>alert(1)</script>` + "\u202e%26"
+	trace := `t1&session=s9#<b>` + "\u2066"
+	sess := `s1&call_id=x'><img src=x>` + "\u202e"
+	e := newEnvOf(t, callEvRecords([]callEv{
+		{"agent-a", record.ActionApprovalDenied, "db.drop", "denied", call, sess, trace, "acme"},
+		{"agent-a", record.ActionToolCall, "db.drop", "success", call, sess, trace, "acme"},
+		{"agent-a", record.ActionToolCall, "db.drop", "success", call, sess, "", "acme"},
+		{"agent-a", record.ActionToolCall, "db.drop", "success", "c1", "s9", "other", "acme"},
+	}), false, nil)
+	acme := e.signedIn(t, acmeToken)
+	for n, scope := range []string{"trace", "session"} {
+		link := recordCallLink(t, e, acme, "/console/story?"+url.Values{"session": {sess}}.Encode(), n+1)
+		q, err := url.ParseQuery(strings.TrimPrefix(link, "/console/story?"))
+		want := map[string]string{"trace": trace, "session": sess}[scope]
+		if err != nil || len(q) != 2 || q.Get("call_id") != call || q.Get(scope) != want {
+			t.Fatalf("%s: the record links %q", scope, link)
+		}
+		r := send(t, acme, http.MethodGet, e.srv.URL+link, nil, nil)
+		steps := storyStep.FindAllString(r.body, -1)
+		wantSteps := map[string]int{"trace": 2, "session": 3}[scope]
+		if r.code != http.StatusOK || len(steps) != wantSteps || len(flaggedSteps(r.body)) != wantSteps-1 {
+			t.Errorf("%s: %d, %d steps, flagged %v\n%s", scope, r.code, len(steps), flaggedSteps(r.body), r.body)
+		}
+		for _, bad := range []string{"<script>", "<b>", "<img", "\u202e", "\u2066", `"><`} {
+			if strings.Contains(r.body, bad) {
+				t.Errorf("%s: %q is in the page as is", scope, bad)
+			}
+		}
+		if !strings.Contains(r.body, " in "+scope+" ") {
+			t.Errorf("%s: the page does not name its scope", scope)
+		}
+	}
+}
