@@ -41,7 +41,7 @@ func callEvRecords(evs []callEv) []*record.Record {
 	return recs
 }
 
-var callLink = regexp.MustCompile(`href="([^"]*)">The story of this call id<`)
+var callLink = regexp.MustCompile(`href="([^"]*)">The story of this call id( in this (trace|session))?<`)
 
 // recordCallLink opens the record page of the n-th step of the story at
 // storyURL and returns its call id story link (unescaped), "" if none.
@@ -60,7 +60,12 @@ func recordCallLink(t *testing.T, e *env, c *http.Client, storyURL string, n int
 	if l == nil {
 		return ""
 	}
-	return html.UnescapeString(l[1])
+	link := html.UnescapeString(l[1])
+	// The label names the scope the link has.
+	if q, _ := url.ParseQuery(strings.TrimPrefix(link, "/console/story?")); (l[3] == "") != (q.Get("trace") == "" && q.Get("session") == "") || l[3] != "" && q.Get(l[3]) == "" {
+		t.Errorf("the link %.80q is labelled %q", link, l[0])
+	}
+	return link
 }
 
 func flaggedSteps(body string) []int {
@@ -92,9 +97,14 @@ func TestConsole_CallStoryLinkBounds(t *testing.T) {
 			"/console/story?call_id=" + long[:maxLinkValue-1]},
 		{"call id too long", long + "x", record.Record{Trace: "t1"}, ""},
 		{"trace too long", "c1", record.Record{Trace: long}, "/console/story?call_id=c1"},
+		{"trace too long, a session", "c1", record.Record{Trace: long, Session: "s1"}, "/console/story?call_id=c1&session=s1"},
 	} {
-		if got := callStoryLink(c.call, &c.rec); got != c.want {
+		got, in := callStoryLink(c.call, &c.rec)
+		if got != c.want {
 			t.Errorf("%s: %.80q, want %.80q", c.name, got, c.want)
+		}
+		if want := regexp.MustCompile(`&(trace|session)=`).FindStringSubmatch(c.want); (want == nil) != (in == "") || want != nil && want[1] != in {
+			t.Errorf("%s: scope %q for %.80q", c.name, in, got)
 		}
 	}
 }
@@ -104,7 +114,7 @@ func TestConsole_CallStoryLinkBounds(t *testing.T) {
 // (which the link does not name).
 func TestConsole_CallStoryLinkLongSession(t *testing.T) {
 	rec := record.Record{Trace: "t1", Session: strings.Repeat("s", maxLinkValue)}
-	if got, want := callStoryLink("c1", &rec), "/console/story?call_id=c1&trace=t1"; got != want {
+	if got, want := first(callStoryLink("c1", &rec)), "/console/story?call_id=c1&trace=t1"; got != want {
 		t.Errorf("%.80q, want %q", got, want)
 	}
 }
@@ -339,3 +349,5 @@ func TestConsole_ScopedStoryHostile(t *testing.T) {
 		}
 	}
 }
+
+func first(link, _ string) string { return link }

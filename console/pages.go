@@ -153,6 +153,7 @@ type recordView struct {
 	Session    string // the story of the record's session, "" when it has none
 	Trace      string // the story of the record's trace, "" when it has none
 	Call       string // the story of the record's call id, "" when it has none
+	CallIn     string // the scope of Call: "trace", "session" or "" (everywhere)
 }
 
 // storyLink is the story of a session, trace or call id, "" for a value longer
@@ -205,7 +206,7 @@ func (c *console) serveRecord(w http.ResponseWriter, r *http.Request, _ string, 
 			v.Trace = storyLink("trace", rec.Trace)
 		}
 		if id := callID(rec.Detail); id != "" {
-			v.Call = callStoryLink(id, rec)
+			v.Call, v.CallIn = callStoryLink(id, rec)
 		}
 	}
 	log.Info("console record served", zap.String("chain", row.Chain), zap.Uint64("seq", row.Seq))

@@ -49,28 +49,21 @@ type stepView struct {
 }
 
 // callStoryLink is the story of a record's call id, within the record's
-// trace, or its session when it has no trace, or everywhere when it has
-// neither; "" for a link too long to follow. The call id has no index of
-// its own (it lives in the payload's detail, and an index of it would
+// trace, or its session when it has no trace (or one too long for a
+// link), or everywhere when it has neither; link is "" for a call id too
+// long for any link, and in names the scope ("trace", "session" or "").
+// The call id has no index of its own (it lives in the payload's detail, and an index of it would
 // cost every insert a JSON parse): scoped, the story is one query of the
 // trace's or the session's index with the call id checked row by row;
 // everywhere, it reads the time index window by window (the search
 // budget) with a link to the rest.
-func callStoryLink(call string, rec *record.Record) string {
-	q := url.Values{"call_id": {call}}
-	scope := ""
-	switch {
-	case rec.Trace != "":
-		scope = rec.Trace
-		q.Set("trace", scope)
-	case rec.Session != "":
-		scope = rec.Session
-		q.Set("session", scope)
+func callStoryLink(call string, rec *record.Record) (link, in string) {
+	for _, sc := range []struct{ param, value string }{{"trace", rec.Trace}, {"session", rec.Session}} {
+		if sc.value != "" && len(call)+len(sc.value) <= maxLinkValue {
+			return Prefix + "story?" + url.Values{"call_id": {call}, sc.param: {sc.value}}.Encode(), sc.param
+		}
 	}
-	if len(call)+len(scope) > maxLinkValue {
-		return storyLink("call_id", call)
-	}
-	return Prefix + "story?" + q.Encode()
+	return storyLink("call_id", call), ""
 }
 
 // serveStory shows every record of one session, trace or call id (a call
