@@ -28,6 +28,14 @@ const (
 	// as SQLite allows, plus the reads of the write path) and the queries'
 	// (see SQLite.rdb).
 	sqliteMaxConns = 4
+	// sqliteConnIdle closes a pool's connection unused this long: each
+	// holds its own page cache (cache_size: 2 000 KiB, about 4 MiB of
+	// the process's memory with the allocator's overhead), which a sidecar
+	// whose agent went quiet has no use for. Measured on the bench workload
+	// (200 000 events, then quiet): 62 MiB resident a minute and a half
+	// later without it, 46 with it; the next write or query opens a
+	// connection again (its pragmas, well under a millisecond).
+	sqliteConnIdle = 30 * time.Second
 )
 
 // SQLite is a Sink that stores records in one SQLite database file. It
@@ -137,6 +145,7 @@ func openWriter(abs, path string, logger *zap.Logger) (*sql.DB, os.FileInfo, err
 	}
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
+	db.SetConnMaxIdleTime(sqliteConnIdle)
 	ctx := context.Background()
 	if err := setPageSize(ctx, db, logger); err != nil {
 		db.Close()

@@ -165,6 +165,7 @@ func openReadOnly(abs string, immutable bool) (*sql.DB, error) {
 	}
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
+	db.SetConnMaxIdleTime(sqliteConnIdle)
 	return db, nil
 }
 

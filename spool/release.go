@@ -22,6 +22,21 @@ func (s *Spool) released(freed int64) {
 	if s.sinceRelease < releaseEvery {
 		return
 	}
+	s.release()
+}
+
+// ReleaseMemory releases the file's mapped pages now, whatever was
+// acknowledged since the last release: for an idle sidecar, after a burst
+// (they would otherwise stay resident until the next releaseEvery bytes).
+func (s *Spool) ReleaseMemory() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.release()
+}
+
+// release drops the mapped pages. Called with mu held, outside any
+// transaction.
+func (s *Spool) release() {
 	s.sinceRelease = 0
 	// In a read transaction the mapping cannot move: bbolt remaps (when
 	// the file grows) only while no read transaction is open.

@@ -101,6 +101,7 @@ func (s *sidecar) start(ctx context.Context) *running {
 		zap.String("source", s.cfg.Source.Path), zap.Bool("fips140", fips140.Enabled()), zap.String("version", version))
 
 	go s.watchdog(ctx)
+	go s.trimWhenIdle(ctx)
 
 	// Delivery runs until drained after ingestion stops, within the deadline.
 	deliverCtx, cancelDeliver := context.WithCancel(context.Background())

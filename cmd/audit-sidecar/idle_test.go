@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fips-agents/audit-sidecar/record"
+	"github.com/fips-agents/audit-sidecar/spool"
+)
+
+// TestTrimWhenIdle: the memory a burst left is returned once per quiet
+// spell: not while records are sealed, not while a sink is behind, once
+// when both have stopped, and again only after the next records.
+func TestTrimWhenIdle(t *testing.T) {
+	defer func(d time.Duration) { idleTrimEvery = d }(idleTrimEvery)
+	idleTrimEvery = 20 * time.Millisecond
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if err := sp.Register([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	s := &sidecar{spool: sp, log: zap.New(core)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.trimWhenIdle(ctx) }()
+	defer func() { cancel(); <-done }()
+	trims := func() int { return logs.FilterMessage("idle: memory returned").Len() }
+	seq := uint64(0)
+	appendOne := func() {
+		seq++
+		if err := sp.Append([]record.Sealed{{Chain: "c", Seq: seq, Payload: []byte(`{}`)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quiet := func() { time.Sleep(15 * idleTrimEvery) }
+
+	// Records keep coming: no trim.
+	for range 20 {
+		appendOne()
+		time.Sleep(idleTrimEvery / 2)
+	}
+	if n := trims(); n != 0 {
+		t.Fatalf("%d trims while records were sealed", n)
+	}
+	// Quiet, but the sink is behind: no trim.
+	quiet()
+	if n := trims(); n != 0 {
+		t.Fatalf("%d trims while a sink was behind", n)
+	}
+	// Delivered: one trim, however long the quiet lasts.
+	if err := sp.Ack("a", seq); err != nil {
+		t.Fatal(err)
+	}
+	quiet()
+	quiet()
+	if n := trims(); n != 1 {
+		t.Fatalf("%d trims in one quiet spell, want 1", n)
+	}
+	// The next burst, delivered, then quiet: one more.
+	appendOne()
+	if err := sp.Ack("a", seq); err != nil {
+		t.Fatal(err)
+	}
+	quiet()
+	if n := trims(); n != 2 {
+		t.Fatalf("%d trims after a second spell, want 2", n)
+	}
+}
