@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -37,6 +38,58 @@ type storyView struct {
 	Steps       []stepView
 	Flagged     int
 	Next        string // the story's next page, "" when it is whole
+	// Continued: a page after the story's first, whose flags count the
+	// denials of the earlier pages too (priorDenials); PriorCut: there were
+	// more of them than one look reads, and the oldest were not counted.
+	Continued, PriorCut bool
+}
+
+// priorMaxPages bounds the pages of denials priorDenials reads.
+const priorMaxPages = 10
+
+// priorDenials returns the story's approval_denied records before first,
+// the first row of a page after the story's first (q: that page's query),
+// so that a tool that ran after a denial is flagged whatever the records
+// logged between them: otherwise an agent could log a page's worth of
+// records between the two to have neither page flag it. One query of the
+// story's scope (its index) and action; cut says it read priorMaxPages
+// pages of them and stopped, the oldest uncounted.
+func (c *console) priorDenials(r *http.Request, ss *session, q url.Values, first *sink.Row) (rows []sink.Row, cut bool, err error) {
+	ts, err := query.ParseTime(first.TS)
+	if err != nil {
+		return nil, false, err
+	}
+	dq := url.Values{"action": {record.ActionApprovalDenied}, "limit": {strconv.Itoa(storyLimit)},
+		"to": {record.FormatTime(ts.Add(time.Nanosecond))}}
+	for _, o := range storyOf {
+		if val := q.Get(o.param); val != "" {
+			dq.Set(o.param, val)
+		}
+	}
+	before := func(row *sink.Row) bool {
+		if row.TS != first.TS {
+			t, err := query.ParseTime(row.TS)
+			return err == nil && t.Before(ts)
+		}
+		return row.Chain < first.Chain || row.Chain == first.Chain && row.Seq < first.Seq
+	}
+	for range priorMaxPages {
+		page, err := c.reader.Page(r.Context(), ss.principal, dq.Encode())
+		if err != nil {
+			return nil, false, err
+		}
+		for i := range page.Rows {
+			if before(&page.Rows[i]) {
+				rows = append(rows, page.Rows[i])
+			}
+		}
+		if page.Next == "" {
+			return rows, false, nil
+		}
+		dq.Del("limit")
+		dq.Set("cursor", page.Next)
+	}
+	return rows, true, nil
 }
 
 type stepView struct {
@@ -100,6 +153,7 @@ func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, s
 	}
 	if cur := in.Get("cursor"); cur != "" {
 		q.Set("cursor", cur)
+		v.Continued = true
 	}
 	log := c.log.With(zap.String("token", ss.principal.Name()), zap.String("remote", r.RemoteAddr))
 	page, err := c.reader.Page(r.Context(), ss.principal, q.Encode())
@@ -109,7 +163,16 @@ func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, s
 		c.render(w, status, "story", ss, v)
 		return
 	}
-	v.Steps = storySteps(page.Rows)
+	var prior []sink.Row
+	if v.Continued && len(page.Rows) > 0 {
+		if prior, v.PriorCut, err = c.priorDenials(r, ss, q, &page.Rows[0]); err != nil {
+			status, msg := c.readFailed(w, r, err, log)
+			v.Problem = msg
+			c.render(w, status, "story", ss, v)
+			return
+		}
+	}
+	v.Steps = storySteps(prior, page.Rows)
 	for _, s := range v.Steps {
 		if s.Flag != "" {
 			v.Flagged++
@@ -126,21 +189,24 @@ func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, s
 
 // storySteps puts rows (in the order of /v1/audit: by event time) in
 // words, and flags a tool call or result whose call id's approval was
-// denied before it. A denial on an earlier page of a long story is not
-// seen by a later one.
-func storySteps(rows []sink.Row) []stepView {
+// denied before it, on this page or in prior (the denials of the story's
+// earlier pages, not shown).
+func storySteps(prior, rows []sink.Row) []stepView {
 	// The denials seen, by call id and chain, and by call id alone (the
 	// first chain that logged one).
 	deniedIn, denied := map[[2]string]bool{}, map[string]string{}
 	steps := make([]stepView, 0, len(rows))
-	for i := range rows {
-		row := &rows[i]
+	all := append(prior[:len(prior):len(prior)], rows...)
+	for i := range all {
+		row := &all[i]
 		s := stepView{TS: row.TS, Action: row.Action, Outcome: row.Outcome, Link: rowOf(row).Link,
 			Chain: cut(row.Chain, maxShownCell)}
 		rec, _ := record.Parse(row.Payload)
 		if rec == nil {
 			s.Words = "A record whose payload does not decode (run verify)"
-			steps = append(steps, s)
+			if i >= len(prior) {
+				steps = append(steps, s)
+			}
 			continue
 		}
 		call := callID(rec.Detail)
@@ -164,7 +230,9 @@ func storySteps(rows []sink.Row) []stepView {
 				s.Flag = "The tool ran after an approval of its call id was denied in chain " + cut(by, maxShownCell) + ", not this one: check which agent logged that denial."
 			}
 		}
-		steps = append(steps, s)
+		if i >= len(prior) { // prior: denials only, not shown
+			steps = append(steps, s)
+		}
 	}
 	return steps
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -148,17 +147,11 @@ func TestConsole_StoryOtherChains(t *testing.T) {
 	}
 }
 
-// TestConsole_StoryFlagAcrossPages states a finding that is not fixed: a
-// story page flags a tool that ran after its denial only when the denial
-// is on the same page. An agent that logs 1000 records (or 4 MiB of them)
-// between a denial and the tool call it makes anyway puts them on two
-// pages, and neither is flagged. Carrying the denials seen to the next
-// page, or looking the denial up for each tool call, is more than a few
-// lines. Run with AUDIT_ADV=1.
+// TestConsole_StoryFlagAcrossPages: a story page flags a tool that ran
+// after its denial when the denial is on an earlier page: an agent that
+// logs 1000 records (or 4 MiB of them) between a denial and the tool call
+// it makes anyway puts them on two pages, and the second still flags it.
 func TestConsole_StoryFlagAcrossPages(t *testing.T) {
-	if os.Getenv("AUDIT_ADV") != "1" {
-		t.Skip("finding not fixed: a denial on an earlier story page is not seen (AUDIT_ADV=1 runs it)")
-	}
 	rec := func(seq int, action, outcome string, detail string) *record.Record {
 		return &record.Record{V: record.Version, Chain: "agent-s", Seq: uint64(seq),
 			TS: testBase.Add(time.Duration(seq) * time.Millisecond), IngestedAt: testBase.Add(time.Hour),
@@ -187,5 +180,70 @@ func TestConsole_StoryFlagAcrossPages(t *testing.T) {
 	}
 	if flagged != 1 {
 		t.Fatalf("%d steps flagged, want 1: c1's tool call after its denial 1000 records before", flagged)
+	}
+}
+
+// TestConsole_StoryFlagAcrossPagesScoped: the denials carried from the
+// earlier pages are the reader's, of the story's scope, and before the
+// page: another tenant's denial of the same call id, a denial in another
+// session, and a denial after the tool call at the same instant flag
+// nothing; a denial by another chain flags with its words.
+func TestConsole_StoryFlagAcrossPagesScoped(t *testing.T) {
+	seq := map[string]uint64{}
+	rec := func(ms int, chain, action, outcome, session, tenant, call string) *record.Record {
+		seq[chain]++
+		return &record.Record{V: record.Version, Chain: chain, Seq: seq[chain],
+			TS: testBase.Add(time.Duration(ms) * time.Millisecond), IngestedAt: testBase.Add(time.Hour),
+			Action: action, Tool: "payments.refund", Outcome: outcome, Session: session, Tenant: tenant,
+			Kid: "k1", Prev: fmt.Sprintf("%064x", seq[chain]), Detail: []byte(`{"call_id":"` + call + `"}`)}
+	}
+	recs := []*record.Record{
+		rec(1, "agent-g", record.ActionApprovalDenied, "denied", "s-long", "globex", "g1"),
+		rec(2, "agent-s", record.ActionApprovalDenied, "denied", "s-other", "acme", "o1"),
+		rec(3, "agent-x", record.ActionApprovalDenied, "denied", "s-long", "acme", "x1"),
+	}
+	for i := 0; i < storyLimit; i++ {
+		recs = append(recs, rec(10+i, "agent-s", record.ActionModelCall, "success", "s-long", "acme", "m"))
+	}
+	// On the second page: z1's denial shares the instant of z1's tool call
+	// but comes after it in the story's order (chain agent-t after
+	// agent-s), so it flags nothing.
+	last := 10 + storyLimit
+	recs = append(recs,
+		rec(last, "agent-s", record.ActionToolCall, "success", "s-long", "acme", "z1"),
+		rec(last, "agent-t", record.ActionApprovalDenied, "denied", "s-long", "acme", "z1"),
+		rec(last+1, "agent-s", record.ActionToolCall, "success", "s-long", "acme", "g1"),
+		rec(last+2, "agent-s", record.ActionToolCall, "success", "s-long", "acme", "o1"),
+		rec(last+3, "agent-s", record.ActionToolCall, "success", "s-long", "acme", "x1"),
+	)
+	e := newEnvOf(t, recs, false, nil)
+	acme := e.signedIn(t, acmeToken)
+	var pages []string
+	for path := "/console/story?session=s-long"; path != ""; {
+		r := send(t, acme, http.MethodGet, e.srv.URL+path, nil, nil)
+		if r.code != http.StatusOK {
+			t.Fatalf("%s: %d", path, r.code)
+		}
+		pages = append(pages, r.body)
+		path = ""
+		if m := nextLink.FindStringSubmatch(r.body); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+	}
+	if len(pages) != 2 {
+		t.Fatalf("%d pages, want 2", len(pages))
+	}
+	steps := storyStep.FindAllStringSubmatch(pages[1], -1)
+	var flagged []string
+	for _, s := range steps {
+		if s[1] != "" {
+			flagged = append(flagged, html.UnescapeString(s[2]))
+		}
+	}
+	if len(flagged) != 1 || !strings.Contains(flagged[0], "x1") || !strings.Contains(flagged[0], "denied in chain agent-x, not this one") {
+		t.Errorf("second page: flagged %q, want only x1's tool call, denied by agent-x\n%s", flagged, pages[1])
+	}
+	if !strings.Contains(pages[1], "count the denials of the earlier pages too") {
+		t.Error("the second page does not say its flags count the earlier pages")
 	}
 }
