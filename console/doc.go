@@ -69,7 +69,10 @@
 //	                       its call id flagged, saying so when the denial is
 //	                       another chain's; one page of /v1/audit of up
 //	                       to 1000 records (and about 4 MiB of them), with
-//	                       a link to the rest
+//	                       a link to the rest; a page after the first
+//	                       also reads the story's denials before it (up to
+//	                       10 pages of them), so a denial flags the tool
+//	                       however many records an agent logs between them
 //	GET  /console/overview a window of whole hours (?hours= 1, 6, 24, 72
 //	                       or 168, ending at ?end= or the end of this
 //	                       hour) as inline SVG charts, each with a table of
