@@ -28,6 +28,9 @@ const (
 	// as SQLite allows, plus the reads of the write path) and the queries'
 	// (see SQLite.rdb).
 	sqliteMaxConns = 4
+)
+
+var (
 	// sqliteConnIdle closes a pool's connection unused this long: each
 	// holds its own page cache (cache_size: 2 000 KiB, about 4 MiB of
 	// the process's memory with the allocator's overhead), which a sidecar
@@ -50,6 +53,16 @@ type SQLite struct {
 
 	mu sync.RWMutex
 	db *sql.DB // nil while a replaced file could not be reopened
+	// hold is a connection of db kept open as long as db is (nil for a
+	// store opened read-only): the pool closes its other connections
+	// once idle (sqliteConnIdle), and this one keeps the file it opened
+	// open, so that a file deleted or moved while the sink is quiet is
+	// still the one CheckStore checkpoints and closes. SQLite neither
+	// checkpoints nor deletes the -wal when the last connection of a
+	// moved or deleted file closes: the records still in the -wal would
+	// be missing from the moved file, and the -wal left at the path taken
+	// by the next store opened there.
+	hold *sql.Conn
 	// rdb is the pool of the queries (Search, SearchEach, Chains, Scan):
 	// read-only connections of their own (see openReadOnly), so that no
 	// number of queries, however slow, takes a connection the writer
@@ -95,81 +108,93 @@ func OpenSQLiteWith(path string, logger *zap.Logger, opts SQLiteOptions) (*SQLit
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	db, rdb, opened, err := openStore(abs, path, logger, opts)
+	db, hold, rdb, opened, err := openStore(abs, path, logger, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	return &SQLite{db: db, rdb: rdb, path: path, abs: abs, logger: logger, opened: opened,
+	return &SQLite{db: db, hold: hold, rdb: rdb, path: path, abs: abs, logger: logger, opened: opened,
 		opts: opts, indexed: sqliteDialectIndexed(slices.Contains(opts.QueryIndexes, "user"), slices.Contains(opts.QueryIndexes, "session"))}, nil
 }
 
 // openStore opens the database at abs as OpenSQLite says, and returns it,
-// the queries' read-only pool of it (SQLite.rdb), and the identity of the
-// file it opened (see CheckStore).
-func openStore(abs, path string, logger *zap.Logger, opts SQLiteOptions) (db, rdb *sql.DB, opened os.FileInfo, err error) {
-	db, opened, err = openWriter(abs, path, logger)
+// the connection of it kept open (SQLite.hold), the queries' read-only
+// pool of it (SQLite.rdb), and the identity of the file it opened (see
+// CheckStore).
+func openStore(abs, path string, logger *zap.Logger, opts SQLiteOptions) (db *sql.DB, hold *sql.Conn, rdb *sql.DB, opened os.FileInfo, err error) {
+	db, hold, opened, err = openWriter(abs, path, logger)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
+	}
+	closeWriter := func() {
+		hold.Close()
+		db.Close()
 	}
 	if err := applyQueryIndexes(context.Background(), db, opts.QueryIndexes, logger); err != nil {
-		db.Close()
-		return nil, nil, nil, err
+		closeWriter()
+		return nil, nil, nil, nil, err
 	}
 	// The file exists, in WAL mode, with its schema: the readers open it
 	// read-only (mode=ro, query_only), so that one opened after the file
 	// was removed fails rather than creating an empty database.
 	if rdb, err = openReadOnly(abs, false); err != nil {
-		db.Close()
-		return nil, nil, nil, err
+		closeWriter()
+		return nil, nil, nil, nil, err
 	}
-	return db, rdb, opened, nil
+	return db, hold, rdb, opened, nil
 }
 
 // openWriter opens the database at abs for writing, as OpenSQLite says.
-func openWriter(abs, path string, logger *zap.Logger) (*sql.DB, os.FileInfo, error) {
+func openWriter(abs, path string, logger *zap.Logger) (*sql.DB, *sql.Conn, os.FileInfo, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// SQLite would create the file world-readable under the usual umask;
 	// its -wal and -shm files take this file's mode.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := f.Close(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	db, err := sql.Open("sqlite", sqliteDSN(abs))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	db.SetMaxOpenConns(sqliteMaxConns)
+	// One connection more than sqliteMaxConns: hold, below.
+	db.SetMaxOpenConns(sqliteMaxConns + 1)
 	db.SetMaxIdleConns(sqliteMaxConns)
 	db.SetConnMaxIdleTime(sqliteConnIdle)
 	ctx := context.Background()
 	if err := setPageSize(ctx, db, logger); err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := checkPragmas(ctx, db); err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	found, err := migrate(ctx, db)
 	if err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	// The pool holds the file open from here on (idle connections are
-	// kept), so the file at the path now is the one open.
-	opened, err := os.Stat(abs)
+	// hold keeps the file open from here on (see SQLite.hold), so the
+	// file at the path now is the one open.
+	hold, err := db.Conn(ctx)
 	if err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	opened, err := os.Stat(abs)
+	if err != nil {
+		hold.Close()
+		db.Close()
+		return nil, nil, nil, err
 	}
 	logger.Info("sqlite sink open", zap.String("path", path),
 		zap.Int("schema_version", schemaVersion), zap.Int("found_version", found))
-	return db, opened, nil
+	return db, hold, opened, nil
 }
 
 // sqliteDSN builds the driver's URI for an absolute path. The pragmas run
@@ -421,6 +446,10 @@ func (s *SQLite) Close() error {
 	defer s.mu.Unlock()
 	if s.db == nil {
 		return nil
+	}
+	if s.hold != nil {
+		s.hold.Close()
+		s.hold = nil
 	}
 	if s.rdb != nil && s.rdb != s.db {
 		if err := s.rdb.Close(); err != nil {

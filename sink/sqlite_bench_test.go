@@ -152,7 +152,7 @@ func BenchmarkSQLite_Write(b *testing.B) {
 				s, _ := openTestSQLite(b)
 				// One connection, so that its page-write counter sees every
 				// insert (Write uses one connection per batch anyway).
-				s.db.SetMaxOpenConns(1)
+				s.db.SetMaxOpenConns(2) // hold, and one
 				for _, stmt := range v.setup {
 					if _, err := s.db.Exec(stmt); err != nil {
 						b.Fatal(err)

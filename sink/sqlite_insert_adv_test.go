@@ -54,7 +54,7 @@ func TestSQLiteWrite_CancelledAnywhereAllOrNothing(t *testing.T) {
 	sawError, sawOK := false, false
 	for n := int64(1); n <= 30; n++ {
 		s, path := openTestSQLite(t)
-		s.db.SetMaxOpenConns(1)
+		s.db.SetMaxOpenConns(2) // hold, and one
 		err := s.Write(newDoneAfter(n), batch)
 		stored := countRows(t, rawDB(t, path))
 		switch {
@@ -158,7 +158,7 @@ func TestSQLiteWrite_ConcurrentWritersKeepTheirValues(t *testing.T) {
 // connection takes the next Write and a purge.
 func TestSQLiteWrite_ConflictThenWriteThenPurge(t *testing.T) {
 	s, path := openTestSQLite(t)
-	s.db.SetMaxOpenConns(1)
+	s.db.SetMaxOpenConns(2) // hold, and one
 	writeOK(t, s, sealAll(chainRecords("c", 1, 10)))
 	recs := chainRecords("c", 1, 2*insertRows+3)
 	recs[5].Outcome = "failure" // seq 6 is stored otherwise

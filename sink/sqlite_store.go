@@ -81,8 +81,17 @@ func (s *SQLite) retireLocked() {
 		}
 	}
 	s.rdb = nil
+	// On hold, the connection that has the old file open whatever the
+	// pool closed meanwhile: a new one would open the path.
 	var busy, frames, done int
-	err := s.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	var err error
+	if s.hold != nil {
+		err = s.hold.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+		s.hold.Close()
+		s.hold = nil
+	} else {
+		err = s.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	}
 	if err == nil && busy != 0 {
 		err = errors.New("busy")
 	}
@@ -98,11 +107,11 @@ func (s *SQLite) retireLocked() {
 
 // reopenLocked opens the store at the sink's path; s.mu is held.
 func (s *SQLite) reopenLocked() error {
-	db, rdb, opened, err := openStore(s.abs, s.path, s.logger, s.opts)
+	db, hold, rdb, opened, err := openStore(s.abs, s.path, s.logger, s.opts)
 	if err != nil {
 		return fmt.Errorf("reopen sqlite %q: %w", s.path, err)
 	}
-	s.db, s.rdb, s.opened = db, rdb, opened
+	s.db, s.hold, s.rdb, s.opened = db, hold, rdb, opened
 	return nil
 }
 
