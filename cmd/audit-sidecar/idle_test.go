@@ -76,3 +76,48 @@ func TestTrimWhenIdle(t *testing.T) {
 		t.Fatalf("%d trims after a second spell, want 2", n)
 	}
 }
+
+// At shutdown the spool is closed while trimWhenIdle may still be
+// running (its context ends just before, and nothing waits for it): its
+// calls into the closed spool do nothing, and it stops with its context.
+func TestTrimWhenIdle_SpoolClosedUnderIt(t *testing.T) {
+	defer func(d time.Duration) { idleTrimEvery = d }(idleTrimEvery)
+	idleTrimEvery = time.Millisecond
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Register([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Append([]record.Sealed{{Chain: "c", Seq: 1, Payload: []byte(`{}`)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Ack("a", 1); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	s := &sidecar{spool: sp, log: zap.New(core)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.trimWhenIdle(ctx) }()
+	for deadline := time.Now().Add(5 * time.Second); logs.FilterMessage("idle: memory returned").Len() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no trim")
+		}
+	}
+	// The next spell's trim races the close.
+	if err := sp.Append([]record.Sealed{{Chain: "c", Seq: 2, Payload: []byte(`{}`)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Ack("a", 2); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	<-done
+}
