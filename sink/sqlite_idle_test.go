@@ -133,3 +133,39 @@ func TestSQLite_WorksAfterIdleClose(t *testing.T) {
 		t.Errorf("CheckStore of an untouched store after idle closes: %v", err)
 	}
 }
+
+// A reader of a stopped sidecar's store (a WAL database without its
+// -wal), for the console or for verify, reads on after its connections
+// closed idle and opened again, and the immutable one still finds the
+// file unchanged.
+func TestSQLite_ReaderAfterIdleClose(t *testing.T) {
+	idleConns(t)
+	path := filepath.Join(t.TempDir(), "audit.db")
+	w, err := OpenSQLite(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeOK(t, w, sealAll(chainRecords("c1", 1, 10)))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, open := range []func(string) (*SQLite, error){OpenSQLiteReader, OpenSQLiteReadOnly} {
+		r, err := open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 2 {
+			if rows, err := r.Search(ctx, Filter{Limit: 100}); err != nil || len(rows) != 10 {
+				t.Fatalf("round %d: %d rows, %v", round, len(rows), err)
+			}
+			waitIdleClosed(t, r)
+		}
+		if err := r.Unchanged(); err != nil {
+			t.Error(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
