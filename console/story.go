@@ -40,8 +40,11 @@ type storyView struct {
 	Next        string // the story's next page, "" when it is whole
 	// Continued: a page after the story's first, whose flags count the
 	// denials of the earlier pages too (priorDenials); PriorCut: there were
-	// more of them than one look reads, and the oldest were not counted.
+	// more of them than one look reads, which reads them oldest first: the
+	// newest, logged after PriorFrom (all of them when it is ""), were not
+	// counted.
 	Continued, PriorCut bool
+	PriorFrom           string
 }
 
 // priorMaxPages bounds the pages of denials priorDenials reads.
@@ -53,14 +56,21 @@ const priorMaxPages = 10
 // logged between them: otherwise an agent could log a page's worth of
 // records between the two to have neither page flag it. One query of the
 // story's scope (its index) and action; cut says it read priorMaxPages
-// pages of them and stopped, the oldest uncounted.
-func (c *console) priorDenials(r *http.Request, ss *session, q url.Values, first *sink.Row) (rows []sink.Row, cut bool, err error) {
+// pages of them and stopped: the pages are in the story's order, so the
+// denials left uncounted are the newest, those after upto (the last one
+// read; "" when none was).
+func (c *console) priorDenials(r *http.Request, ss *session, q url.Values, first *sink.Row) (rows []sink.Row, cut bool, upto string, err error) {
 	ts, err := query.ParseTime(first.TS)
 	if err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
-	dq := url.Values{"action": {record.ActionApprovalDenied}, "limit": {strconv.Itoa(storyLimit)},
-		"to": {record.FormatTime(ts.Add(time.Nanosecond))}}
+	dq := url.Values{"action": {record.ActionApprovalDenied}, "limit": {strconv.Itoa(storyLimit)}}
+	// to is exclusive: the instant after first's, unless first's is the
+	// last instant a query can name (an agent writes its records' times),
+	// when no bound is needed.
+	if to := ts.Add(time.Nanosecond); to.Year() <= 9999 {
+		dq.Set("to", record.FormatTime(to))
+	}
 	for _, o := range storyOf {
 		if val := q.Get(o.param); val != "" {
 			dq.Set(o.param, val)
@@ -76,20 +86,20 @@ func (c *console) priorDenials(r *http.Request, ss *session, q url.Values, first
 	for range priorMaxPages {
 		page, err := c.reader.Page(r.Context(), ss.principal, dq.Encode())
 		if err != nil {
-			return nil, false, err
+			return nil, false, "", err
 		}
 		for i := range page.Rows {
 			if before(&page.Rows[i]) {
 				rows = append(rows, page.Rows[i])
+				upto = page.Rows[i].TS
 			}
 		}
 		if page.Next == "" {
-			return rows, false, nil
+			return rows, false, upto, nil
 		}
-		dq.Del("limit")
-		dq.Set("cursor", page.Next)
+		dq.Set("cursor", page.Next) // with limit: the next page is as large
 	}
-	return rows, true, nil
+	return rows, true, upto, nil
 }
 
 type stepView struct {
@@ -165,7 +175,7 @@ func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, s
 	}
 	var prior []sink.Row
 	if v.Continued && len(page.Rows) > 0 {
-		if prior, v.PriorCut, err = c.priorDenials(r, ss, q, &page.Rows[0]); err != nil {
+		if prior, v.PriorCut, v.PriorFrom, err = c.priorDenials(r, ss, q, &page.Rows[0]); err != nil {
 			status, msg := c.readFailed(w, r, err, log)
 			v.Problem = msg
 			c.render(w, status, "story", ss, v)
