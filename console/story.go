@@ -50,6 +50,9 @@ type storyView struct {
 // priorMaxPages bounds the pages of denials priorDenials reads.
 const priorMaxPages = 10
 
+// denial is a call id's approval denied in a chain.
+type denial struct{ call, chain string }
+
 // priorDenials returns the story's approval_denied records before first,
 // the first row of a page after the story's first (q: that page's query),
 // so that a tool that ran after a denial is flagged whatever the records
@@ -58,8 +61,10 @@ const priorMaxPages = 10
 // story's scope (its index) and action; cut says it read priorMaxPages
 // pages of them and stopped: the pages are in the story's order, so the
 // denials left uncounted are the newest, those after upto (the last one
-// read; "" when none was).
-func (c *console) priorDenials(r *http.Request, ss *session, q url.Values, first *sink.Row) (rows []sink.Row, cut bool, upto string, err error) {
+// read; "" when none was). Of each it keeps the call id and the chain,
+// once a pair, in their order: not the records (megabytes each, maybe,
+// and ten pages of them).
+func (c *console) priorDenials(r *http.Request, ss *session, q url.Values, first *sink.Row) (prior []denial, cut bool, upto string, err error) {
 	ts, err := query.ParseTime(first.TS)
 	if err != nil {
 		return nil, false, "", err
@@ -83,23 +88,33 @@ func (c *console) priorDenials(r *http.Request, ss *session, q url.Values, first
 		}
 		return row.Chain < first.Chain || row.Chain == first.Chain && row.Seq < first.Seq
 	}
+	seen := map[denial]bool{}
 	for range priorMaxPages {
 		page, err := c.reader.Page(r.Context(), ss.principal, dq.Encode())
 		if err != nil {
 			return nil, false, "", err
 		}
 		for i := range page.Rows {
-			if before(&page.Rows[i]) {
-				rows = append(rows, page.Rows[i])
-				upto = page.Rows[i].TS
+			row := &page.Rows[i]
+			if !before(row) {
+				continue
+			}
+			upto = row.TS
+			rec, _ := record.Parse(row.Payload)
+			if rec == nil || rec.Action != record.ActionApprovalDenied {
+				continue
+			}
+			if d := (denial{callID(rec.Detail), row.Chain}); d.call != "" && !seen[d] {
+				seen[d] = true
+				prior = append(prior, d)
 			}
 		}
 		if page.Next == "" {
-			return rows, false, upto, nil
+			return prior, false, upto, nil
 		}
 		dq.Set("cursor", page.Next) // with limit: the next page is as large
 	}
-	return rows, true, upto, nil
+	return prior, true, upto, nil
 }
 
 type stepView struct {
@@ -173,7 +188,7 @@ func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, s
 		c.render(w, status, "story", ss, v)
 		return
 	}
-	var prior []sink.Row
+	var prior []denial
 	if v.Continued && len(page.Rows) > 0 {
 		if prior, v.PriorCut, v.PriorFrom, err = c.priorDenials(r, ss, q, &page.Rows[0]); err != nil {
 			status, msg := c.readFailed(w, r, err, log)
@@ -200,23 +215,26 @@ func (c *console) serveStory(w http.ResponseWriter, r *http.Request, _ string, s
 // storySteps puts rows (in the order of /v1/audit: by event time) in
 // words, and flags a tool call or result whose call id's approval was
 // denied before it, on this page or in prior (the denials of the story's
-// earlier pages, not shown).
-func storySteps(prior, rows []sink.Row) []stepView {
+// earlier pages, in their order, not shown).
+func storySteps(prior []denial, rows []sink.Row) []stepView {
 	// The denials seen, by call id and chain, and by call id alone (the
 	// first chain that logged one).
 	deniedIn, denied := map[[2]string]bool{}, map[string]string{}
+	for _, d := range prior {
+		if _, seen := denied[d.call]; !seen {
+			denied[d.call] = d.chain
+		}
+		deniedIn[[2]string{d.call, d.chain}] = true
+	}
 	steps := make([]stepView, 0, len(rows))
-	all := append(prior[:len(prior):len(prior)], rows...)
-	for i := range all {
-		row := &all[i]
+	for i := range rows {
+		row := &rows[i]
 		s := stepView{TS: row.TS, Action: row.Action, Outcome: row.Outcome, Link: rowOf(row).Link,
 			Chain: cut(row.Chain, maxShownCell)}
 		rec, _ := record.Parse(row.Payload)
 		if rec == nil {
 			s.Words = "A record whose payload does not decode (run verify)"
-			if i >= len(prior) {
-				steps = append(steps, s)
-			}
+			steps = append(steps, s)
 			continue
 		}
 		call := callID(rec.Detail)
@@ -240,9 +258,7 @@ func storySteps(prior, rows []sink.Row) []stepView {
 				s.Flag = "The tool ran after an approval of its call id was denied in chain " + cut(by, maxShownCell) + ", not this one: check which agent logged that denial."
 			}
 		}
-		if i >= len(prior) { // prior: denials only, not shown
-			steps = append(steps, s)
-		}
+		steps = append(steps, s)
 	}
 	return steps
 }
