@@ -33,7 +33,8 @@
 //	           inclusive, to exclusive; from < to
 //	tenant, user, tool, model, session, trace, chain
 //	           exact match on the record field
-//	call_id    exact match on the record's detail.call_id (as text)
+//	call_id    exact match on the record's detail.call_id as text (a string's
+//	           value; a number, true or an object as written: 1e3, not 1000)
 //	action     one of record.Actions
 //	outcome    one of record.Outcomes
 //	limit      page size, 1..1000, default 100

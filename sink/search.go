@@ -50,8 +50,10 @@ var (
 		// which would return a chain in seq order and make SQLite sort the
 		// whole chain by ts. A chain is a large share of the table, so
 		// walking the ts index and filtering is the fast plan.
-		chainEq:  `+chain = %s`,
-		callIDEq: `CAST(json_extract(CAST(payload AS TEXT), '$.detail.call_id') AS TEXT) = %s`,
+		chainEq: `+chain = %s`,
+		// A string's value; any other JSON (1e3, 1.50, true) as its text
+		// in the payload (->), not as SQLite's number (1000.0, 1.5, 1).
+		callIDEq: `(CASE json_type(CAST(payload AS TEXT), '$.detail.call_id') WHEN 'text' THEN json_extract(CAST(payload AS TEXT), '$.detail.call_id') ELSE CAST(payload AS TEXT) -> '$.detail.call_id' END) = %s`,
 		// With the query indexes of session and user (QueryIndexes; a
 		// store without them: sqliteDialectIndexed): a trace or a session
 		// holds few records, a user more, a tenant many.
@@ -81,7 +83,9 @@ var (
 	postgresDialect = dialect{
 		placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 		chainEq:     `chain = %s`,
-		callIDEq:    `(convert_from(payload, 'UTF8')::jsonb #>> '{detail,call_id}') = %s`,
+		// json, not jsonb: #>> gives a number as written in the payload
+		// (jsonb would give 1e3 as 1000).
+		callIDEq: `(convert_from(payload, 'UTF8')::json #>> '{detail,call_id}') = %s`,
 		// user and session are indexed too, but checked with the
 		// residual filters: every query is planned for its values
 		// (force_custom_plan), and the planner picks the index.

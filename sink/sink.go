@@ -80,7 +80,8 @@ type Prepared interface {
 type Filter struct {
 	From, To                                                   time.Time
 	Tenant, User, Action, Tool, Outcome, Model, Session, Chain string
-	// CallID matches the payload's detail.call_id (as text): the call or
+	// CallID matches the payload's detail.call_id as text: a string's value,
+	// any other JSON as written in the payload (1e3, not 1000): the call or
 	// question id that ties a tool call, its approval and its result. It
 	// has no index: it is checked while walking, like the other unindexed
 	// filters.

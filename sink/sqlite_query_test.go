@@ -41,6 +41,11 @@ func searchFixture() []*record.Record {
 				r.Detail = json.RawMessage(fmt.Sprintf(`{"call_id":"c-%d","latency_ms":42}`, i%13))
 			case 1:
 				r.Detail = json.RawMessage(fmt.Sprintf(`{"call_id":%d}`, i%13))
+				// Call ids that are JSON other than a string or an
+				// integer: matched as their JSON text, as written.
+				if odd := []string{`1e3`, `1.50`, `true`, `"q\"e"`, `-0.0`}; i%13 < len(odd) {
+					r.Detail = json.RawMessage(`{"call_id":` + odd[i%13] + `}`)
+				}
 			}
 			out = append(out, r)
 		}
@@ -59,7 +64,11 @@ func expectSearch(recs []*record.Record, f Filter) []string {
 			CallID json.RawMessage `json:"call_id"`
 		}
 		json.Unmarshal(r.Detail, &d)
-		callID := strings.Trim(string(d.CallID), `"`)
+		// A string's value; any other JSON, its text.
+		callID := string(d.CallID)
+		if json.Unmarshal(d.CallID, &callID) != nil {
+			callID = string(d.CallID)
+		}
 		for _, c := range [][2]string{
 			{f.Tenant, r.Tenant}, {f.User, r.User}, {f.Action, r.Action}, {f.Tool, r.Tool},
 			{f.Outcome, r.Outcome}, {f.Model, r.Model}, {f.Session, r.Session}, {f.Chain, r.Chain},
@@ -118,6 +127,11 @@ func searchFilters() []struct {
 		{"tool and chain", Filter{Tool: "payments.refund", Chain: "a", To: at(40)}},
 		{"call id", Filter{CallID: "c-4"}},
 		{"call id as a number", Filter{CallID: "7"}},
+		{"call id as a number with an exponent", Filter{CallID: "1e3"}},
+		{"call id as a number with a trailing zero", Filter{CallID: "1.50"}},
+		{"call id true", Filter{CallID: "true"}},
+		{"call id with a quote", Filter{CallID: `q"e`}},
+		{"call id minus zero", Filter{CallID: "-0.0"}},
 		{"call id and action", Filter{CallID: "c-4", Action: record.ActionApprovalDenied, Chain: "b"}},
 		{"trace", Filter{Trace: "t-4"}},
 		{"tenant trace", Filter{Tenant: "acme", Trace: "t-3"}},
