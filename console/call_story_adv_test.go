@@ -351,3 +351,28 @@ func TestConsole_ScopedStoryHostile(t *testing.T) {
 }
 
 func first(link, _ string) string { return link }
+
+// TestConsole_CallStoryOfACallIDNotAString: a call id that is JSON other
+// than a string (an agent's number, written 1e3 or 1.50, or true) links
+// to a story that holds its records: the store matches it as the payload
+// writes it, as the link names it.
+func TestConsole_CallStoryOfACallIDNotAString(t *testing.T) {
+	for _, id := range []string{`1e3`, `1.50`, `true`, `-0.0`} {
+		recs := callEvRecords([]callEv{
+			{"agent-a", record.ActionApprovalDenied, "db.drop", "denied", "", "s1", "t1", "acme"},
+			{"agent-a", record.ActionToolCall, "db.drop", "success", "", "s1", "t1", "acme"},
+			{"agent-a", record.ActionToolCall, "db.drop", "success", "", "s1", "t1", "acme"},
+		})
+		recs[0].Detail = json.RawMessage(`{"call_id":` + id + `}`)
+		recs[1].Detail = json.RawMessage(`{"call_id":` + id + `}`)
+		recs[2].Detail = json.RawMessage(`{"call_id":1000}`) // 1e3 as another agent wrote it: another id
+		e := newEnvOf(t, recs, false, nil)
+		acme := e.signedIn(t, acmeToken)
+		link := recordCallLink(t, e, acme, "/console/story?session=s1", 0)
+		r := send(t, acme, http.MethodGet, e.srv.URL+link, nil, nil)
+		steps := storyStep.FindAllStringSubmatch(r.body, -1)
+		if r.code != http.StatusOK || len(steps) != 2 || steps[1][1] == "" {
+			t.Errorf("call id %s: %s: %d, %d steps, want 2 with the tool call flagged", id, link, r.code, len(steps))
+		}
+	}
+}
