@@ -38,25 +38,7 @@ func TestSQLite_FileReplacedWhileOpen(t *testing.T) {
 		}},
 		// The database put at the path keeps its records: the old
 		// store's -wal is not replayed over it.
-		{"replaced by another database", func(t *testing.T, path string) {
-			other := filepath.Join(filepath.Dir(path), "other.db")
-			o, err := OpenSQLite(other, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeOK(t, o, sealAll(chainRecords("c2", 1, 3)))
-			if err := o.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(other, path); err != nil {
-				t.Fatal(err)
-			}
-		}, false, func(t *testing.T, path string) {
-			var n int
-			if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM audit_records WHERE chain = 'c2'`).Scan(&n); err != nil || n != 3 {
-				t.Errorf("the database put at the path holds %d of its 3 records (%v)", n, err)
-			}
-		}},
+		{"replaced by another database", replaceStore, false, replacementKept},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, path := openTestSQLite(t)
@@ -161,5 +143,31 @@ func removeStore(t *testing.T, path string, suffixes ...string) {
 		if err := os.Remove(path + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
 		}
+	}
+}
+
+// replaceStore puts another database, of 3 records of chain c2, at path
+// (a restore renamed over the store).
+func replaceStore(t *testing.T, path string) {
+	other := filepath.Join(filepath.Dir(path), "other.db")
+	o, err := OpenSQLite(other, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeOK(t, o, sealAll(chainRecords("c2", 1, 3)))
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replacementKept checks that the database replaceStore put at path
+// still holds its records (the old store's -wal was not replayed over it).
+func replacementKept(t *testing.T, path string) {
+	var n int
+	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM audit_records WHERE chain = 'c2'`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("the database put at the path holds %d of its 3 records (%v)", n, err)
 	}
 }
