@@ -130,11 +130,11 @@ type stepView struct {
 // trace, or its session when it has no trace (or one too long for a
 // link), or everywhere when it has neither; link is "" for a call id too
 // long for any link, and in names the scope ("trace", "session" or "").
-// The call id has no index of its own (it lives in the payload's detail, and an index of it would
-// cost every insert a JSON parse): scoped, the story is one query of the
-// trace's or the session's index with the call id checked row by row;
-// everywhere, it reads the time index window by window (the search
-// budget) with a link to the rest.
+// The call id has no index of its own (it lives in the payload's detail,
+// and an index of it would cost every insert a JSON parse): scoped, the
+// story is one query of the trace's or the session's index with the call
+// id checked row by row; everywhere, it reads the time index window by
+// window (the search budget) with a link to the rest.
 func callStoryLink(call string, rec *record.Record) (link, in string) {
 	for _, sc := range []struct{ param, value string }{{"trace", rec.Trace}, {"session", rec.Session}} {
 		if sc.value != "" && len(call)+len(sc.value) <= maxLinkValue {
