@@ -41,6 +41,24 @@ func (p *priorRecs) add(ts time.Time, chain, action, session, tenant, call strin
 		Kid: "k1", Prev: fmt.Sprintf("%064x", p.seq[chain]), Detail: []byte(`{"call_id":"` + call + `"}`)})
 }
 
+// fillerThenCall is a session of agent-h: fillers denials of other call
+// ids, the denial of c1, a page of model calls, then c1's tool call (the
+// last page's last step).
+func fillerThenCall(session string, fillers int) *priorRecs {
+	var p priorRecs
+	at := testBase
+	tick := func() time.Time { at = at.Add(time.Millisecond); return at }
+	for i := range fillers {
+		p.add(tick(), "agent-h", record.ActionApprovalDenied, session, "acme", fmt.Sprintf("f%d", i))
+	}
+	p.add(tick(), "agent-h", record.ActionApprovalDenied, session, "acme", "c1")
+	for range storyLimit {
+		p.add(tick(), "agent-h", record.ActionModelCall, session, "acme", "m")
+	}
+	p.add(tick(), "agent-h", record.ActionToolCall, session, "acme", "c1")
+	return &p
+}
+
 // storyPages walks a story from path by its next links and returns each
 // page's body; every page must be a 200.
 func storyPages(t *testing.T, e *env, c *http.Client, path string) []string {
@@ -78,18 +96,8 @@ func flagsOf(body string) []string {
 // the ones nearest the page: the page must not say that the oldest were
 // left out, and must say from when they were.
 func TestConsole_StoryPriorCutNamesTheUncounted(t *testing.T) {
-	var p priorRecs
-	at := testBase
-	tick := func() time.Time { at = at.Add(time.Millisecond); return at }
-	for i := range priorMaxPages*storyLimit + 1 {
-		p.add(tick(), "agent-h", record.ActionApprovalDenied, "s-cut", "acme", fmt.Sprintf("f%d", i))
-	}
+	p := fillerThenCall("s-cut", priorMaxPages*storyLimit+1)
 	lastRead := p.recs[priorMaxPages*storyLimit-1].TS
-	p.add(tick(), "agent-h", record.ActionApprovalDenied, "s-cut", "acme", "c1")
-	for range storyLimit {
-		p.add(tick(), "agent-h", record.ActionModelCall, "s-cut", "acme", "m")
-	}
-	p.add(tick(), "agent-h", record.ActionToolCall, "s-cut", "acme", "c1")
 	e := newEnvOf(t, p.recs, false, nil)
 	acme := e.signedIn(t, acmeToken)
 	pages := storyPages(t, e, acme, "/console/story?session=s-cut")
@@ -116,17 +124,7 @@ func TestConsole_StoryPriorCutNamesTheUncounted(t *testing.T) {
 // denials as it may read before the denial of the call (of other call
 // ids) hide nothing.
 func TestConsole_StoryPriorFullPages(t *testing.T) {
-	var p priorRecs
-	at := testBase
-	tick := func() time.Time { at = at.Add(time.Millisecond); return at }
-	for i := range priorMaxPages * storyLimit / 2 {
-		p.add(tick(), "agent-h", record.ActionApprovalDenied, "s-half", "acme", fmt.Sprintf("f%d", i))
-	}
-	p.add(tick(), "agent-h", record.ActionApprovalDenied, "s-half", "acme", "c1")
-	for range storyLimit {
-		p.add(tick(), "agent-h", record.ActionModelCall, "s-half", "acme", "m")
-	}
-	p.add(tick(), "agent-h", record.ActionToolCall, "s-half", "acme", "c1")
+	p := fillerThenCall("s-half", priorMaxPages*storyLimit/2)
 	e := newEnvOf(t, p.recs, false, nil)
 	acme := e.signedIn(t, acmeToken)
 	pages := storyPages(t, e, acme, "/console/story?session=s-half")
