@@ -79,8 +79,7 @@ func (st *insertState) add(r *Row) {
 func (s *SQLite) insert(ctx context.Context, dc any, rows []Row) (err error) {
 	begin, ok1 := dc.(driver.ConnBeginTx)
 	prep, ok2 := dc.(driver.ConnPrepareContext)
-	execer, ok3 := dc.(driver.ExecerContext)
-	if !ok1 || !ok2 || !ok3 {
+	if !ok1 || !ok2 {
 		return fmt.Errorf("sqlite write: the driver's connection (%T) lacks transactions or contexts", dc)
 	}
 	tx, err := begin.BeginTx(ctx, driver.TxOptions{})
@@ -98,54 +97,46 @@ func (s *SQLite) insert(ctx context.Context, dc any, rows []Row) (err error) {
 		st.args = st.args[:0]
 		insertStates.Put(st)
 	}()
-	var full driver.StmtExecContext // the statement for insertRows rows, prepared once
-	defer func() {
-		if full != nil {
-			full.(driver.Stmt).Close()
-		}
-	}()
-	for start := 0; start < len(rows); start += insertRows {
-		chunk := rows[start:min(start+insertRows, len(rows))]
-		st.args = st.args[:0]
-		for i := range chunk {
-			st.add(&chunk[i])
-		}
-		var res driver.Result
-		if len(chunk) == insertRows {
-			if full == nil {
-				stmt, err := prep.PrepareContext(ctx, insertSQL(insertRows))
-				if err != nil {
-					return fmt.Errorf("sqlite write: prepare: %w", err)
-				}
-				if full, ok1 = stmt.(driver.StmtExecContext); !ok1 {
-					stmt.Close()
-					return fmt.Errorf("sqlite write: the driver's statement (%T) lacks contexts", stmt)
-				}
+	stmt, err := prep.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite write: prepare: %w", err)
+	}
+	defer stmt.Close()
+	exec, ok := stmt.(driver.StmtExecContext)
+	if !ok {
+		return fmt.Errorf("sqlite write: the driver's statement (%T) lacks contexts", stmt)
+	}
+	// The rows run under a context that is never done: given one that
+	// can be, the driver starts a goroutine per call to watch it, which
+	// cost more than the row. The transaction is short; ctx is looked at
+	// every cancelCheck rows, and an error rolls it all back.
+	bg := context.WithoutCancel(ctx)
+	for i := range rows {
+		if i%cancelCheck == cancelCheck-1 {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			res, err = full.ExecContext(ctx, st.args)
-		} else {
-			res, err = execer.ExecContext(ctx, insertSQL(len(chunk)), st.args)
 		}
+		r := &rows[i]
+		st.args = st.args[:0]
+		st.add(r)
+		res, err := exec.ExecContext(bg, st.args)
 		if err != nil {
-			return fmt.Errorf("sqlite write: chain %q seqs %d-%d: %w", chunk[0].Chain, chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
+			return fmt.Errorf("sqlite write: chain %q seq %d: %w", r.Chain, r.Seq, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return fmt.Errorf("sqlite write: chain %q seqs %d-%d: %w", chunk[0].Chain, chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
+			return fmt.Errorf("sqlite write: chain %q seq %d: %w", r.Chain, r.Seq, err)
 		}
-		if n == int64(len(chunk)) {
+		if n == 1 {
 			continue
 		}
-		// Some were skipped: their positions are taken. Only replays get
-		// here, so checking each row of the chunk costs nothing on the
-		// normal path.
-		for i := range chunk {
-			if err := sameAsStored(ctx, dc, &chunk[i]); err != nil {
-				if errors.Is(err, ErrConflict) {
-					s.logger.Error("sqlite conflicting record", zap.String("chain", chunk[i].Chain), zap.Uint64("seq", chunk[i].Seq))
-				}
-				return err
+		// Skipped: its position is taken. Only replays get here.
+		if err := sameAsStored(ctx, dc, r); err != nil {
+			if errors.Is(err, ErrConflict) {
+				s.logger.Error("sqlite conflicting record", zap.String("chain", r.Chain), zap.Uint64("seq", r.Seq))
 			}
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -50,7 +50,7 @@ func (c *doneAfter) Err() error {
 // leaves the connection usable: the next Write, on the same (only)
 // connection, stores the batch.
 func TestSQLiteWrite_CancelledAnywhereAllOrNothing(t *testing.T) {
-	batch := sealAll(chainRecords("c", 1, 3*insertRows+7))
+	batch := sealAll(chainRecords("c", 1, 3*cancelCheck+7))
 	sawError, sawOK := false, false
 	for n := int64(1); n <= 30; n++ {
 		s, path := openTestSQLite(t)
@@ -87,7 +87,7 @@ func TestSQLiteWrite_CancelledAnywhereAllOrNothing(t *testing.T) {
 // payload when the test ends), replays are skipped, conflicts refused.
 func TestSQLiteWrite_ConcurrentWritersKeepTheirValues(t *testing.T) {
 	s, path := openTestSQLite(t)
-	const per = 2*insertRows + 9
+	const per = 2*cancelCheck + 9
 	mk := func(ch string, from, to uint64) []record.Sealed {
 		recs := chainRecords(ch, from, to)
 		for _, r := range recs {
@@ -160,7 +160,7 @@ func TestSQLiteWrite_ConflictThenWriteThenPurge(t *testing.T) {
 	s, path := openTestSQLite(t)
 	s.db.SetMaxOpenConns(2) // hold, and one
 	writeOK(t, s, sealAll(chainRecords("c", 1, 10)))
-	recs := chainRecords("c", 1, 2*insertRows+3)
+	recs := chainRecords("c", 1, 2*cancelCheck+3)
 	recs[5].Outcome = "failure" // seq 6 is stored otherwise
 	if err := s.Write(context.Background(), sealAll(recs)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("err = %v, want ErrConflict", err)
@@ -169,19 +169,19 @@ func TestSQLiteWrite_ConflictThenWriteThenPurge(t *testing.T) {
 	if n := countRows(t, db); n != 10 {
 		t.Fatalf("%d rows after a refused batch, want 10", n)
 	}
-	all := append(chainRecords("c", 1, 2*insertRows+3), purgeRecord("c", 2*insertRows+4, 99, baseTS.Add(time.Hour)))
+	all := append(chainRecords("c", 1, 2*cancelCheck+3), purgeRecord("c", 2*cancelCheck+4, 99, baseTS.Add(time.Hour)))
 	writeOK(t, s, sealAll(all))
 	if n := countRows(t, db); n != len(all) {
 		t.Fatalf("%d rows, want %d", n, len(all))
 	}
-	if err := s.Purge(context.Background(), Purge{Chain: "c", Seq: 2*insertRows + 4, Through: 99, Cutoff: baseTS.Add(time.Hour)}); err != nil {
+	if err := s.Purge(context.Background(), Purge{Chain: "c", Seq: 2*cancelCheck + 4, Through: 99, Cutoff: baseTS.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, db); n != len(all)-99 {
 		t.Fatalf("%d rows after the purge, want %d", n, len(all)-99)
 	}
 	// And a Write after the purge still works.
-	writeOK(t, s, sealAll(chainRecords("d", 1, insertRows+1)))
+	writeOK(t, s, sealAll(chainRecords("d", 1, cancelCheck+1)))
 }
 
 // A sealed record whose decoded prev (Indexed.PrevMAC) disagrees with the
