@@ -9,7 +9,11 @@
 # burst). The workload is EVENTS (default: generated once into
 # $TMPDIR/audit-bench-rss-200000.jsonl by cmd/gen, seed 42). ENV=VALUE
 # pairs are set for the run (GOGC=25, GOMEMLIMIT=48MiB, ...).
-# Needs python3 (the SQLite poll and the smaps sampler).
+# TARGET=pgsql delivers into PostgreSQL instead (config-pg.yaml), in a
+# schema of its own created in BENCH_PG_DSN's database and dropped after
+# the run (default DSN: the local server's database test).
+# Needs python3 (the SQLite poll and the smaps sampler), and psql for
+# TARGET=pgsql.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:?usage: rss.sh BIN [ENV=VALUE...]}; shift
@@ -19,7 +23,18 @@ events=${EVENTS:-${TMPDIR:-/tmp}/audit-bench-rss-$n.jsonl}
 run=$(mktemp -d); trap 'rm -rf "$run"' EXIT
 export BENCH_IN=$events BENCH_RUN=$run BENCH_DB=$run/events.db
 head -c 32 /dev/urandom > "$run/hmac.key"
-cp "$here/config.yaml" "$run/config.yaml"
+case ${TARGET:-sqlite} in
+  sqlite) cp "$here/config.yaml" "$run/config.yaml" ;;
+  pgsql)
+    pgdsn=${BENCH_PG_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+    schema=rss_$$
+    psql "$pgdsn" -qc "CREATE SCHEMA $schema" >/dev/null
+    trap 'psql "$pgdsn" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; rm -rf "$run"' EXIT
+    case $pgdsn in *\?*) sep='&' ;; *) sep='?' ;; esac
+    export BENCH_PG_DSN="$pgdsn${sep}search_path=$schema"
+    cp "$here/config-pg.yaml" "$run/config.yaml" ;;
+  *) echo "TARGET must be sqlite or pgsql" >&2; exit 2 ;;
+esac
 lines=$(wc -l < "$events"); want=$((lines + 2))   # + chain_start, sidecar_start
 start=$(date +%s.%N)
 env GODEBUG=fips140=on "$@" "$bin" run --config "$run/config.yaml" 2>"$run/stderr" &
@@ -44,6 +59,10 @@ print(f'peak by mapping (sampled): {best[0]/1024:.1f} MiB:', ', '.join(
 PY
 sampler=$!
 count() {
+  if [ "${TARGET:-sqlite}" = pgsql ]; then
+    psql "$pgdsn" -Atc "SELECT coalesce(max(seq), 0) FROM $schema.audit_records WHERE chain = 'bench'" 2>/dev/null || echo 0
+    return
+  fi
   python3 -c "
 import sqlite3
 try:

@@ -4,12 +4,16 @@ import (
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
-// recentMax bounds the payload bytes kept in Spool.recent: several
-// delivery batches (a sink that keeps up is a batch or two behind), and
-// not a sink's whole backlog, which would be memory held for records the
-// sink reads from the file anyway once it is further behind. It was
-// 16 MiB; 4 took a fifth off the peak heap of the side-by-side benchmark.
-const recentMax = 4 << 20
+// recentMax bounds the payload bytes kept in Spool.recent: about one
+// ingest batch of the bench workload (1 000 records of about 1 KB), which
+// a sink that keeps up reads next, and not a sink's backlog, which would
+// be memory held for records a sink further behind reads from the file
+// anyway. It was 16 MiB, then 4; 1 took the sidecar's peak RSS on the
+// bench workload from 70 to 61 MiB at the same rate (bench/rss.sh, two
+// runs of each alternated): under load the sinks are behind and read the
+// file, and a record in recent costs the heap about twice its payload
+// (its indexed fields, and GOGC's headroom).
+const recentMax = 1 << 20
 
 // remember adds a committed batch to recent. Called with mu held.
 func (s *Spool) remember(batch []record.Sealed) {

@@ -426,7 +426,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if err := s.Register([]string{"fast", "slow"}); err != nil {
 		t.Fatal(err)
 	}
-	pad := strings.Repeat("x", 4000)
+	pad := strings.Repeat("x", recentMax/1000-64) // 1 000 records fit in recent
 	next := 1
 	appendN := func(n int) {
 		batch := sealed("c", next, n)
@@ -451,7 +451,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 			}
 		}
 	}
-	appendN(1000) // 4 MB: all kept
+	appendN(1000) // all kept
 	got, err := s.Read("fast", Range{Max: 300})
 	if err != nil || len(got) != 300 {
 		t.Fatal(len(got), err)
@@ -465,7 +465,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if len(got) != 700 {
 		t.Fatalf("read %d", len(got))
 	}
-	appendN(5000) // 20 MB more: the oldest are no longer kept
+	appendN(5000) // five times recent's bound more: the oldest are no longer kept
 	got, _ = s.Read("slow", Range{Max: 2000})
 	check(got, 1, false)
 	if err := s.Ack("fast", 6000); err != nil {
@@ -474,7 +474,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if err := s.Ack("slow", 1000); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Read("slow", Range{Max: 10000, MaxBytes: 40000})
+	got, _ = s.Read("slow", Range{Max: 10000, MaxBytes: 10 * len(pad)})
 	check(got, 1001, false)
 	if len(got) != 10 {
 		t.Fatalf("bounded read %d", len(got))
@@ -482,7 +482,7 @@ func TestSpool_RecentReadsMatchTheFile(t *testing.T) {
 	if err := s.Ack("slow", 5000); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Read("slow", Range{Max: 10000, MaxBytes: 40000})
+	got, _ = s.Read("slow", Range{Max: 10000, MaxBytes: 10 * len(pad)})
 	check(got, 5001, true)
 	if len(got) != 10 {
 		t.Fatalf("bounded read %d", len(got))
