@@ -78,6 +78,9 @@ type SQLite struct {
 	// give (the query indexes it has).
 	opts    SQLiteOptions
 	indexed dialect
+	// ckpt checkpoints the WAL of a store opened to write (see
+	// sqlite_checkpoint.go); nil for one opened read-only.
+	ckpt *checkpointer
 }
 
 // SQLiteOptions are the options of a SQLite store opened to write.
@@ -112,8 +115,10 @@ func OpenSQLiteWith(path string, logger *zap.Logger, opts SQLiteOptions) (*SQLit
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	return &SQLite{db: db, hold: hold, rdb: rdb, path: path, abs: abs, logger: logger, opened: opened,
-		opts: opts, indexed: sqliteDialectIndexed(slices.Contains(opts.QueryIndexes, "user"), slices.Contains(opts.QueryIndexes, "session"))}, nil
+	s := &SQLite{db: db, hold: hold, rdb: rdb, path: path, abs: abs, logger: logger, opened: opened,
+		opts: opts, indexed: sqliteDialectIndexed(slices.Contains(opts.QueryIndexes, "user"), slices.Contains(opts.QueryIndexes, "session"))}
+	s.startCheckpointer()
+	return s, nil
 }
 
 // openStore opens the database at abs as OpenSQLite says, and returns it,
@@ -212,7 +217,8 @@ func sqliteDSN(abs string) string {
 		fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()),
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
-		"_pragma=temp_store(MEMORY)", // statement journals (triggers, ON CONFLICT) stay off disk
+		"_pragma=wal_autocheckpoint(0)", // the checkpointer's (sqlite_checkpoint.go)
+		"_pragma=temp_store(MEMORY)",    // statement journals (triggers, ON CONFLICT) stay off disk
 		"_txlock=immediate",
 	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: strings.Join(q, "&")}
@@ -372,7 +378,16 @@ func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
 		return fmt.Errorf("sqlite write: %w", err)
 	}
 	defer conn.Close()
-	return conn.Raw(func(dc any) error { return s.insert(ctx, dc, rows) })
+	s.restartWAL(ctx, conn)
+	if err := conn.Raw(func(dc any) error { return s.insert(ctx, dc, rows) }); err != nil {
+		return err
+	}
+	n := 0
+	for i := range rows {
+		n += len(rows[i].Payload)
+	}
+	s.committed(n)
+	return nil
 }
 
 // purgeChunk is how many rows one purge transaction deletes, so a large
@@ -431,12 +446,17 @@ func (s *SQLite) purgeChunk(ctx context.Context, p Purge) (int64, error) {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM audit_purge_guard`); err != nil {
 		return 0, err
 	}
-	return n, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	s.committed(checkpointEvery) // a chunk's deletes: a checkpoint's worth
+	return n, nil
 }
 
 // Close closes the database. The last connection to close checkpoints the
 // WAL into the main file: the queries' pool closes first.
 func (s *SQLite) Close() error {
+	s.stopCheckpointer()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
