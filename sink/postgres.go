@@ -464,8 +464,14 @@ func (p *Postgres) writeQuarantining(ctx context.Context, rows []Row) error {
 // waiting (a backlog, a replay after an outage). Each transaction costs a
 // commit flush and the per-chain lock and head reads: BenchmarkPostgres_Write
 // with every index measured 43 000 records/s in batches of 1000, 47 000 in
-// 2000, 50 000 in 5000 and 51 000 in 10 000.
-const pgMaxBatch = 5000
+// 2000, 50 000 in 5000 and 51 000 in 10 000. But a deliverer holds
+// pgInFlight batches and the one it reads, each record twice (as read
+// from the spool, and as the rows of its COPY): with 5000 the sidecar
+// peaked at 98-101 MiB RSS on the bench workload, with 2000 at 67-70,
+// with 1000 at 64-66, at the same end-to-end rate (bench/rss.sh with
+// TARGET=pgsql, runs alternated). The sidecar's memory is paid in every
+// pod; the sink's rate, only while a backlog drains.
+const pgMaxBatch = 1000
 
 // MaxBatch implements Batcher.
 func (p *Postgres) MaxBatch() int { return pgMaxBatch }
