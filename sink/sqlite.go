@@ -382,7 +382,12 @@ func (s *SQLite) Write(ctx context.Context, batch []record.Sealed) error {
 	if err := conn.Raw(func(dc any) error { return s.insert(ctx, dc, rows) }); err != nil {
 		return err
 	}
-	n := 0
+	// A commit writes pages besides its payload's (the table's last, each
+	// index's, the header's), several even for one small record: it
+	// counts a page more than its payload, so that a run of small
+	// batches kicks the checkpointer too, before the WAL holds thousands
+	// of frames for a few megabytes of records.
+	n := sqlitePageSize
 	for i := range rows {
 		n += len(rows[i].Payload)
 	}

@@ -33,9 +33,9 @@ import (
 
 const (
 	// checkpointEvery is how many payload bytes the writer commits
-	// between kicks of the checkpointer: about two delivery batches, so
-	// that a checkpoint copies little and is done before much more is
-	// written.
+	// between kicks of the checkpointer (each commit counting a page
+	// more, see Write): about two delivery batches, so that a checkpoint
+	// copies little and is done before much more is written.
 	checkpointEvery = 2 << 20
 	// walMaxFrames is how many frames the WAL may hold before the writer
 	// checkpoints what is left itself (32 MiB of 16 KiB pages; SQLite's
