@@ -81,6 +81,10 @@ type SQLite struct {
 	// ckpt checkpoints the WAL of a store opened to write (see
 	// sqlite_checkpoint.go); nil for one opened read-only.
 	ckpt *checkpointer
+	// closed is set by Close (under mu): the store is used no more, and
+	// CheckStore opens none at the path, which nothing would close and
+	// no checkpointer would checkpoint.
+	closed bool
 }
 
 // SQLiteOptions are the options of a SQLite store opened to write.
@@ -464,6 +468,10 @@ func (s *SQLite) Close() error {
 	s.stopCheckpointer()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	if s.db == nil {
 		return nil
 	}

@@ -52,6 +52,57 @@ func TestSQLite_SmallBatchesKeepTheWALBounded(t *testing.T) {
 	}
 }
 
+// Close may be called twice, and at once from two goroutines, with a
+// checkpoint kicked and under way; a Write after Close fails and stores
+// nothing, even when the file was replaced meanwhile: a closed store is
+// not opened again.
+func TestSQLite_CloseTwiceWithACheckpointKicked(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), "audit.db")
+		s, err := OpenSQLite(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeOK(t, s, bigRecords("c", 1, 2500)) // more than a checkpoint's worth: kicks
+		s.committed(checkpointEvery)            // and another, pending
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = s.Close() }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: Close: %v", round, err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("round %d: a third Close: %v", round, err)
+		}
+		if err := s.Write(context.Background(), bigRecords("c", 2501, 2510)); err == nil {
+			t.Fatalf("round %d: a Write after Close succeeded", round)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+		if err := s.Write(context.Background(), bigRecords("c", 2501, 2510)); err == nil || errors.Is(err, ErrReplaced) {
+			t.Fatalf("round %d: a Write after Close, the file deleted: err = %v, want a failure", round, err)
+		}
+		if err := s.CheckStore(); err != nil {
+			t.Fatalf("round %d: CheckStore after Close: %v", round, err)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Fatalf("round %d: a store closed was opened again at its path", round)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // The file is moved away, again and again, while a writer writes and the
 // checkpointer checkpoints: every batch a Write acknowledged is in the
 // file of the store it went to (a moved file keeps what its WAL held),

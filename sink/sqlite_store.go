@@ -40,6 +40,9 @@ func (s *SQLite) CheckStore() error {
 	}
 	s.mu.Lock() // waits for the queries under way
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil // Write and the queries fail (acquire)
+	}
 	if s.db == nil {
 		return s.reopenLocked()
 	}
@@ -120,6 +123,10 @@ func (s *SQLite) reopenLocked() error {
 // in chunks), and none acquires twice.
 func (s *SQLite) acquire() (db *sql.DB, release func(), err error) {
 	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, nil, s.errClosed()
+	}
 	if s.db == nil {
 		s.mu.RUnlock()
 		return nil, nil, fmt.Errorf("sqlite %q: the file was replaced while open and no store could be opened at the path yet", s.path)
@@ -131,9 +138,18 @@ func (s *SQLite) acquire() (db *sql.DB, release func(), err error) {
 // pool (SQLite.rdb), never the writer's.
 func (s *SQLite) acquireReader() (db *sql.DB, release func(), err error) {
 	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, nil, s.errClosed()
+	}
 	if s.rdb == nil {
 		s.mu.RUnlock()
 		return nil, nil, fmt.Errorf("sqlite %q: the file was replaced while open and no store could be opened at the path yet", s.path)
 	}
 	return s.rdb, s.mu.RUnlock, nil
+}
+
+// errClosed is the error of a store used after Close.
+func (s *SQLite) errClosed() error {
+	return fmt.Errorf("sqlite %q: the store is closed", s.path)
 }
