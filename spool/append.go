@@ -159,7 +159,7 @@ func (s *Spool) AppendExtra(batch []record.Sealed, source []byte, x Extra) error
 		}
 		return putMarks(tx, x)
 	})
-	if cap(s.putBuf) > recentMax { // a huge batch once: do not keep its buffer
+	if cap(s.putBuf) > putBufMax { // a huge batch once: do not keep its buffer
 		s.putBuf = nil
 	}
 	if err != nil {

@@ -15,6 +15,11 @@ import (
 // (its indexed fields, and GOGC's headroom).
 const recentMax = 1 << 20
 
+// putBufMax bounds the append buffer Spool keeps from batch to batch: a
+// few ingest batches of the bench workload (about 1 MB each), so that it
+// is reused, and not the buffer of a huge batch once.
+const putBufMax = 4 << 20
+
 // remember adds a committed batch to recent. Called with mu held.
 func (s *Spool) remember(batch []record.Sealed) {
 	if need := len(s.recent) + len(batch); need > cap(s.recent) {
