@@ -15,8 +15,10 @@ import (
 	"github.com/fips-agents/audit-sidecar/record"
 )
 
-// doneAfter is a context that is cancelled at the n-th call of Done: a
-// cancellation at every point of a Write, one after the other.
+// doneAfter is a context that is cancelled at the n-th look at it,
+// whether the look is a call of Done or of Err (insert looks at Err alone
+// between its rows): a cancellation at every point of a Write, one after
+// the other.
 type doneAfter struct {
 	context.Context
 	n, calls atomic.Int64
@@ -30,14 +32,19 @@ func newDoneAfter(n int64) *doneAfter {
 	return c
 }
 
-func (c *doneAfter) Done() <-chan struct{} {
+func (c *doneAfter) look() {
 	if c.calls.Add(1) >= c.n.Load() {
 		c.once.Do(func() { close(c.ch) })
 	}
+}
+
+func (c *doneAfter) Done() <-chan struct{} {
+	c.look()
 	return c.ch
 }
 
 func (c *doneAfter) Err() error {
+	c.look()
 	select {
 	case <-c.ch:
 		return context.Canceled

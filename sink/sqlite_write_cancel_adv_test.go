@@ -4,49 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// cancelAt is a context that is cancelled at the n-th look at it, whether
-// the look is a call of Done or of Err: insert looks at Err alone between
-// its rows, so a context cancelled only at Done calls never ends a Write
-// there.
-type cancelAt struct {
-	context.Context
-	n, calls atomic.Int64
-	once     sync.Once
-	ch       chan struct{}
-}
-
-func newCancelAt(n int64) *cancelAt {
-	c := &cancelAt{Context: context.Background(), ch: make(chan struct{})}
-	c.n.Store(n)
-	return c
-}
-
-func (c *cancelAt) look() {
-	if c.calls.Add(1) >= c.n.Load() {
-		c.once.Do(func() { close(c.ch) })
-	}
-}
-
-func (c *cancelAt) Done() <-chan struct{} {
-	c.look()
-	return c.ch
-}
-
-func (c *cancelAt) Err() error {
-	c.look()
-	select {
-	case <-c.ch:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
 
 // A Write of a batch that overlaps stored records (its first rows are
 // replays, checked against the stored ones under the Write's context)
@@ -71,7 +31,7 @@ func TestSQLiteWrite_CancelledAtEveryLookAllOrNothing(t *testing.T) {
 		ch := fmt.Sprintf("c%d", n)
 		writeOK(t, s, sealAll(chainRecords(ch, 1, storedTo)))
 		batch := sealAll(chainRecords(ch, from, to))
-		ctx := newCancelAt(n)
+		ctx := newDoneAfter(n)
 		err := s.Write(ctx, batch)
 		got := chainRows(ch)
 		switch {
