@@ -2,7 +2,8 @@
 # replay-pg.sh [N] — replay rate after a PostgreSQL outage: the sidecar
 # ingests N events of the benchmark's workload while its database is down (all
 # spooled), then the server starts and the drain of the spool is timed from
-# the server's start and from the sidecar's first successful write.
+# the server's start and from the sidecar's first successful write; the
+# sidecar's peak RSS over both (VmHWM) is printed too.
 # Uses the harness's throwaway cluster (pg.sh); what the machine lacks is
 # installed from Debian's packages first (setup.sh pgsql replay).
 set -euo pipefail
@@ -46,9 +47,11 @@ until [ "$stored" = "$((N + 2))" ]; do
 done
 exec {PQ[1]}>&-
 t1=$(date +%s.%N)
+hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$SPID/status")
 kill -TERM $SPID; wait $SPID || true
 first=$(grep -m1 '"sink recovered"' "$W/sidecar.log" | sed 's/.*"ts":"\([^"]*\)".*/\1/')
 t_first=$(date -d "$first" +%s.%N)
 echo "server start -> first write: $(echo "$t_first - $t0" | bc) s"
 echo "first write -> all $((N + 2)) stored: $(echo "$t1 - $t_first" | bc) s = $(echo "($N + 2) / ($t1 - $t_first)" | bc) records/s"
+echo "peak RSS of the sidecar (the spooling, then the drain): $(echo "scale=1; $hwm / 1024" | bc) MiB"
 psql -X -tA -h 127.0.0.1 -p "$PORT" -U postgres -d bench -c "SELECT 'rows=' || count(*) || ' distinct_seq=' || count(DISTINCT seq) FROM audit_records"
