@@ -333,21 +333,16 @@ func TestTailer_CopyTruncatedBetweenTheReadAndItsCheck(t *testing.T) {
 	path := logPath(t)
 	writeFile(t, path, "")
 	x := padded(numbered("x", 0, 20), 600)
-	var armed atomic.Bool
 	cfg := testConfig(path)
-	cfg.afterRead = func() {
-		if armed.CompareAndSwap(true, false) {
-			raw, err := os.ReadFile(path)
-			must(t, err)
-			writeFile(t, path+".1", string(raw))
-			must(t, os.Truncate(path, 0))
-		}
-	}
+	cutDuring := cutAfterRead(t, &cfg, func() {
+		raw, err := os.ReadFile(path)
+		must(t, err)
+		writeFile(t, path+".1", string(raw))
+		must(t, os.Truncate(path, 0))
+	})
 	h := startTailer(t, cfg, nil)
 	h.waitLog("tailing")
-	armed.Store(true)
-	appendTo(t, path, joinLines(x))
-	h.waitFor("the cut", func([]Line) bool { return !armed.Load() })
+	cutDuring(func() { appendTo(t, path, joinLines(x)) })
 	appendTo(t, path, "END\n")
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), cat(x, []string{"END"}))
@@ -361,21 +356,16 @@ func TestTailer_RewrittenFoundByARead_CopyFirst(t *testing.T) {
 	path := logPath(t)
 	a, b := padded(numbered("a", 0, 10), 300), padded(numbered("b", 0, 20), 300)
 	writeFile(t, path, joinLines(a[:5]))
-	var armed atomic.Bool
 	cfg := testConfig(path)
-	cfg.afterRead = func() {
-		if armed.CompareAndSwap(true, false) {
-			raw, err := os.ReadFile(path)
-			must(t, err)
-			writeFile(t, path+".1", string(raw)) // a whole
-			writeFile(t, path, joinLines(b))     // truncated and written again
-		}
-	}
+	cutDuring := cutAfterRead(t, &cfg, func() {
+		raw, err := os.ReadFile(path)
+		must(t, err)
+		writeFile(t, path+".1", string(raw)) // a whole
+		writeFile(t, path, joinLines(b))     // truncated and written again
+	})
 	h := startTailer(t, cfg, nil)
 	h.waitN(5)
-	armed.Store(true)
-	appendTo(t, path, joinLines(a[5:]))
-	h.waitFor("the cut", func([]Line) bool { return !armed.Load() })
+	cutDuring(func() { appendTo(t, path, joinLines(a[5:])) })
 	appendTo(t, path, "END\n")
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), cat(a, b, []string{"END"}))
@@ -403,4 +393,44 @@ func TestTailer_CopyOfAnEpochNeverSeen_ReadFirst(t *testing.T) {
 	armed.Store(true)
 	got := h.waitText("END")
 	wantTexts(t, linesOf(got), cat(a, b, []string{"END"}))
+}
+
+// cutAfterRead makes cfg's afterRead hook run cut (a copytruncate or a
+// rewrite) once, between the first read of data after it is armed and the
+// check of that data, and returns cutDuring: cutDuring(write) arms the
+// hook, runs write (the append whose read fires it) and returns once cut
+// is over. The hook waits for write to return before it cuts: an append
+// is not atomic for a reader, which may see only part of it, and a cut
+// then would copy that part and truncate the rest away, in neither file.
+// cutDuring returns when the cut is over, not when it begins: a line the
+// test appends before that would land between the copy and the
+// truncation, in neither file either. No reader can deliver such lines:
+// the test would lose them itself.
+func cutAfterRead(t *testing.T, cfg *Config, cut func()) (cutDuring func(write func())) {
+	var armed atomic.Bool
+	written, done := make(chan struct{}), make(chan struct{})
+	cfg.afterRead = func() {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		select {
+		case <-written:
+		case <-time.After(waitLimit): // the test failed in write
+		}
+		cut()
+		close(done)
+	}
+	return func(write func()) {
+		t.Helper()
+		armed.Store(true)
+		func() {
+			defer close(written)
+			write()
+		}()
+		select {
+		case <-done:
+		case <-time.After(waitLimit):
+			t.Fatal("gave up waiting for the cut")
+		}
+	}
 }
