@@ -348,6 +348,37 @@ func TestTailer_CopyTruncatedBetweenTheReadAndItsCheck(t *testing.T) {
 	wantTexts(t, linesOf(got), cat(x, []string{"END"}))
 }
 
+// TestTailer_CopyTruncatedAfterAReadOfPartOfAnAppend is
+// TestTailer_CopyTruncatedBetweenTheReadAndItsCheck when the read saw only
+// the first bytes of the append (an append is not atomic for a reader):
+// the rest was written after the read, and the copy holds all of it.
+// Every line is handed out once, in order, and then the line written to
+// the file after the truncation.
+func TestTailer_CopyTruncatedAfterAReadOfPartOfAnAppend(t *testing.T) {
+	x := padded(numbered("x", 0, 20), 600)
+	all := joinLines(x)
+	for _, seen := range []int{1, HeadSize - 1, HeadSize, HeadSize + 1, len(x[0]), len(x[0]) + 1, 4000} {
+		t.Run(fmt.Sprint(seen), func(t *testing.T) {
+			path := logPath(t)
+			writeFile(t, path, "")
+			cfg := testConfig(path)
+			cutDuring := cutAfterRead(t, &cfg, func() {
+				appendTo(t, path, all[seen:]) // the rest of the append, after the read
+				raw, err := os.ReadFile(path)
+				must(t, err)
+				writeFile(t, path+".1", string(raw))
+				must(t, os.Truncate(path, 0))
+			})
+			h := startTailer(t, cfg, nil)
+			h.waitLog("tailing")
+			cutDuring(func() { appendTo(t, path, all[:seen]) })
+			appendTo(t, path, "END\n")
+			got := h.waitText("END")
+			wantTexts(t, linesOf(got), cat(x, []string{"END"}))
+		})
+	}
+}
+
 // TestTailer_RewrittenFoundByARead_CopyFirst: a read finds the file's
 // first bytes changed (copied, truncated and written again between the
 // read of data and the check of the head): the rest of the old content is
