@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/fips-agents/audit-sidecar/internal/jsonscan"
 )
@@ -109,6 +110,12 @@ type Indexed struct {
 	HasPrevMAC bool
 }
 
+// indexInterners hold the values Index decoded before: the chain, the
+// action, user, tenant, session, model, tool... repeat from record to
+// record, and a sink decodes thousands a second (one string allocated per
+// field before).
+var indexInterners = sync.Pool{New: func() any { return new(jsonscan.Interner) }}
+
 // Index decodes the top-level scalar fields of a payload (chain, seq,
 // the indexed columns, prev) in one pass, for sinks that extract index
 // columns on the write path. Times must be in TimeLayout, the only form
@@ -116,6 +123,8 @@ type Indexed struct {
 // the rest of the payload is canonical: verification uses Parse.
 func Index(payload []byte) (Indexed, error) {
 	var c Indexed
+	in := indexInterners.Get().(*jsonscan.Interner)
+	defer indexInterners.Put(in)
 	err := jsonscan.Object(payload, func(rawKey, val []byte) error {
 		var dst *string
 		isTime := false
@@ -138,7 +147,13 @@ func Index(payload []byte) (Indexed, error) {
 			}
 			dst, isTime = col.In(&c.Columns), col.Time
 		}
-		s, err := jsonscan.Unquote(val)
+		var s string
+		var err error
+		if isTime || dst == &c.Prev {
+			s, err = jsonscan.Unquote(val) // one of a kind: not worth keeping
+		} else {
+			s, err = jsonscan.UnquoteIn(val, in)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", rawKey, err)
 		}

@@ -1,7 +1,10 @@
 package record
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -50,5 +53,48 @@ func TestColumnsOf_AreIndexOfThePayload(t *testing.T) {
 			t.Errorf("columns %q and %q hold the same value %q in the sample", other, col.Name, v)
 		}
 		seen[v] = col.Name
+	}
+}
+
+// TestIndex_ValuesKeptFromCallToCall: Index keeps the values it decoded
+// for the next calls (an interner per goroutine, through a pool): records
+// that share some values and differ in others, decoded over and over from
+// several goroutines at once, each read back exactly as ColumnsOf says,
+// escaped values and values longer than what is kept included.
+func TestIndex_ValuesKeptFromCallToCall(t *testing.T) {
+	var recs []*Record
+	for i := range 64 {
+		r := sample()
+		r.Seq = uint64(i + 1)
+		r.User = fmt.Sprintf("u-%d", i%5)                      // repeats
+		r.Session = fmt.Sprintf("s-%d-\"quoted\"\\%d", i%3, i) // escaped: never kept
+		r.Tool = strings.Repeat("t", 60+i)                     // longer than what is kept past 64
+		r.Tenant = "acme"
+		recs = append(recs, r)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 200 {
+				r := recs[(round*7+g)%len(recs)]
+				got, err := Index(AppendCanonical(nil, r))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got.Columns != ColumnsOf(r) || got.Chain != r.Chain || got.Seq != r.Seq || got.Prev != r.Prev {
+					errs <- fmt.Errorf("seq %d: Index %+v, ColumnsOf %+v", r.Seq, got.Columns, ColumnsOf(r))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
