@@ -41,6 +41,10 @@ type dialect struct {
 	// the time index (or the tenant's) and checking each: such a search is
 	// read window by window (see searchEach).
 	residual func(f *Filter) bool
+	// traceTable: the store keeps the positions of the records of each
+	// trace in a table of its own, filled in sorted batches, instead of
+	// an index of audit_records (SQLite, schema 4: see traceSQL).
+	traceTable bool
 }
 
 var (
@@ -79,6 +83,7 @@ var (
 			return f.Action != "" || f.Tool != "" || f.Outcome != "" || f.Model != "" ||
 				f.Chain != "" || f.CallID != ""
 		},
+		traceTable: true,
 	}
 	postgresDialect = dialect{
 		placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
@@ -177,6 +182,9 @@ func searchSQL(f *Filter, d dialect, upto *Key) (string, []any, error) {
 	if upto != nil {
 		w.add(`(ts, chain, seq) <= (%s, %s, %s)`, record.FormatTime(upto.TS), upto.Chain, int64(upto.Seq))
 	}
+	if d.traceTable && f.Trace != "" {
+		return traceSQL(f, w, upto, rowColumns, 0)
+	}
 	var b strings.Builder
 	b.WriteString(`SELECT ` + rowColumns + ` FROM audit_records`)
 	w.writeTo(&b)
@@ -197,6 +205,9 @@ func searchProbe(f *Filter, d dialect, offset int) (string, []any, error) {
 	w, err := searchWhere(f, d, false)
 	if err != nil {
 		return "", nil, err
+	}
+	if d.traceTable && f.Trace != "" {
+		return traceSQL(f, w, nil, `ts, chain, seq`, offset)
 	}
 	var b strings.Builder
 	b.WriteString(`SELECT ts, chain, seq FROM audit_records`)
@@ -464,4 +475,77 @@ func sqliteDialectIndexed(user, session bool) dialect {
 		return (!user && f.User != "") || (!session && f.Session != "") || sqliteDialect.residual(f)
 	}
 	return d
+}
+
+// traceSQL is the query of f, whose trace is set, in a store that keeps
+// the positions of each trace's records in audit_trace_index (SQLite,
+// schema 4) instead of an index of audit_records, whose inserts land all
+// over it: trace ids are random, and each batch dirtied a page of that
+// index per trace it held, most of them not in SQLite's cache (a third of
+// the end-to-end rate). The table is filled in sorted batches of the rows
+// past audit_trace_indexed.through (see SQLite.indexTraces), so a trace's
+// records are those it lists and those past the watermark:
+//
+//   - the first, walked in the query order from the position f asks
+//     (its ts, chain and seq are audit_records', so the bounds seek it),
+//     joined to their rows, which w's conditions check, and cut at the
+//     page's size (offset+1 for a probe);
+//   - the others, found by rowid (at most a batch of the table's newest
+//     rows), which w's conditions check.
+//
+// The rows of both, at most a page and a batch, are sorted and cut to
+// the page: no query reads more of a trace than its page. w is f's
+// search condition; cols are the columns returned; offset, for a probe,
+// the position of the row returned (its LIMIT 1).
+func traceSQL(f *Filter, w *where, upto *Key, cols string, offset int) (string, []any, error) {
+	x := &where{d: w.d}
+	x.add(`t_trace = %s`, f.Trace)
+	from, after := "", ""
+	if !f.From.IsZero() {
+		from = record.FormatTime(f.From)
+	}
+	if f.After != nil {
+		after = record.FormatTime(f.After.TS)
+	}
+	if from != "" && (f.After == nil || from > after) {
+		x.add(`t_ts >= %s`, from)
+	}
+	if !f.To.IsZero() {
+		x.add(`t_ts < %s`, record.FormatTime(f.To))
+	}
+	if f.After != nil && (from == "" || after >= from) {
+		x.add(`(t_ts, t_chain, t_seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
+	}
+	if upto != nil {
+		x.add(`(t_ts, t_chain, t_seq) <= (%s, %s, %s)`, record.FormatTime(upto.TS), upto.Chain, int64(upto.Seq))
+	}
+	cut := f.Limit
+	if cols != rowColumns {
+		cut = offset + 1
+	}
+	var b strings.Builder
+	var args []any
+	b.WriteString(`SELECT ` + cols + ` FROM audit_records WHERE rowid IN (SELECT rid FROM (` +
+		`SELECT audit_records.rowid AS rid FROM audit_trace_index CROSS JOIN audit_records ` +
+		`ON chain = t_chain AND seq = t_seq WHERE ` + strings.Join(x.conds, ` AND `))
+	args = append(args, x.args...)
+	for _, c := range w.conds {
+		b.WriteString(` AND ` + c)
+	}
+	args = append(args, w.args...)
+	b.WriteString(` ORDER BY t_ts, t_chain, t_seq LIMIT ?) UNION ALL ` +
+		`SELECT rowid FROM audit_records NOT INDEXED WHERE rowid > (SELECT through FROM audit_trace_indexed)`)
+	args = append(args, cut)
+	for _, c := range w.conds {
+		b.WriteString(` AND ` + c)
+	}
+	args = append(args, w.args...)
+	b.WriteString(`) ORDER BY ts, chain, seq LIMIT ?`)
+	if cols != rowColumns {
+		b.WriteString(` OFFSET ?`)
+		args = append(args, 1, offset)
+	} else {
+		args = append(args, f.Limit)
+	}
+	return b.String(), args, nil
 }

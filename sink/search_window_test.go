@@ -249,6 +249,22 @@ func testWindowPlans(t *testing.T, indexed bool) {
 				t.Fatal(err)
 			}
 			p := plan(q, args)
+			if d.traceTable && f.Trace != "" {
+				// The trace's table is walked from the position on and
+				// its rows fetched by (chain, seq); the rows past its
+				// watermark by rowid; the two, at most a page and a
+				// batch, sorted.
+				q2, args2, err := searchSQL(&f, d, upto)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for what, p := range map[string]string{"probe": p, "windowed": plan(q2, args2)} {
+					if !traceTablePlan(p) {
+						t.Errorf("%s: %s plan %q does not walk the trace's table and the rows past its watermark", tt.name, what, p)
+					}
+				}
+				continue
+			}
 			leads := 0
 			for _, col := range d.leads {
 				if filterValue(&f, col) != "" {
@@ -275,4 +291,14 @@ func testWindowPlans(t *testing.T, indexed bool) {
 			}
 		}
 	}
+}
+
+// traceTablePlan reports whether p is the plan of traceSQL: the trace's
+// table searched by its key, its rows by (chain, seq), the rows past the
+// watermark by rowid, and one sort, of what those found.
+func traceTablePlan(p string) bool {
+	return strings.Contains(p, "SEARCH audit_trace_index USING PRIMARY KEY (t_trace=?") &&
+		strings.Contains(p, "SEARCH audit_records USING INDEX sqlite_autoindex_audit_records_1 (chain=? AND seq=?)") &&
+		strings.Contains(p, "UNION ALL; SEARCH audit_records USING INTEGER PRIMARY KEY (rowid>?)") &&
+		strings.Count(p, "TEMP B-TREE") == 1 && strings.HasSuffix(p, "USE TEMP B-TREE FOR ORDER BY")
 }

@@ -443,6 +443,13 @@ func (s *SQLite) purgeChunk(ctx context.Context, p Purge) (int64, error) {
 		p.Chain, int64(p.Through), int64(p.Seq)); err != nil {
 		return 0, err
 	}
+	// The positions of the chunk's rows in audit_trace_index go with them.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM audit_trace_index WHERE (t_trace, t_ts, t_chain, t_seq) IN (
+		SELECT trace, ts, chain, seq FROM audit_records WHERE rowid IN (
+			SELECT rowid FROM audit_records WHERE chain = ? AND seq <= ? ORDER BY seq LIMIT ?))`,
+		p.Chain, int64(p.Through), purgeChunk); err != nil {
+		return 0, err
+	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM audit_records WHERE rowid IN (
 		SELECT rowid FROM audit_records WHERE chain = ? AND seq <= ? ORDER BY seq LIMIT ?)`,
 		p.Chain, int64(p.Through), purgeChunk)

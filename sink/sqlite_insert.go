@@ -139,8 +139,57 @@ func (s *SQLite) insert(ctx context.Context, dc any, rows []Row) (err error) {
 			return err
 		}
 	}
+	if err := indexTraces(ctx, dc); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite write: commit: %w", err)
+	}
+	return nil
+}
+
+// traceIndexEvery is how many rows a store takes between two batches of
+// audit_trace_index (see traceSQL): each batch inserts its rows' positions
+// sorted by trace, so that a page of the table is written once per batch
+// and not once per row, and a trace query reads at most this many rows
+// past the watermark by rowid. A variable for tests.
+var traceIndexEvery int64 = 16384
+
+// indexTraces adds the positions of the rows with a trace past
+// audit_trace_indexed.through to audit_trace_index, in the write
+// transaction on dc, once traceIndexEvery rows are past it. Rows are
+// appended with growing rowids (a rowid table gives a new row the largest
+// rowid plus one; only a purge deletes, and never the newest row: the
+// chain's retention_purge record, newer than what it purges, stays).
+func indexTraces(ctx context.Context, dc any) error {
+	q, ok1 := dc.(driver.QueryerContext)
+	e, ok2 := dc.(driver.ExecerContext)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("sqlite write: the driver's connection (%T) lacks queries", dc)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT (SELECT through FROM audit_trace_indexed), (SELECT coalesce(max(rowid), 0) FROM audit_records)`, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite write: trace index: %w", err)
+	}
+	got := make([]driver.Value, 2)
+	err = rows.Next(got)
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("sqlite write: trace index: %w", err)
+	}
+	through, _ := got[0].(int64)
+	top, _ := got[1].(int64)
+	if top-through < traceIndexEvery {
+		return nil
+	}
+	if _, err := e.ExecContext(ctx, `INSERT OR IGNORE INTO audit_trace_index SELECT trace, ts, chain, seq FROM audit_records
+		WHERE rowid > ? AND rowid <= ? AND trace <> '' ORDER BY trace, ts, chain, seq`,
+		[]driver.NamedValue{{Ordinal: 1, Value: through}, {Ordinal: 2, Value: top}}); err != nil {
+		return fmt.Errorf("sqlite write: trace index: %w", err)
+	}
+	if _, err := e.ExecContext(ctx, `UPDATE audit_trace_indexed SET through = ?`,
+		[]driver.NamedValue{{Ordinal: 1, Value: top}}); err != nil {
+		return fmt.Errorf("sqlite write: trace index: %w", err)
 	}
 	return nil
 }

@@ -85,13 +85,16 @@ func (s *SQLite) dialect(ctx context.Context) (dialect, error) {
 		return dialect{}, err
 	}
 	defer release()
-	var user, session bool
+	var user, session, traces bool
 	if err := db.QueryRowContext(ctx, `SELECT
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_records_user'),
-		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_records_session')`).Scan(&user, &session); err != nil {
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_records_session'),
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_trace_indexed')`).Scan(&user, &session, &traces); err != nil {
 		return dialect{}, err
 	}
-	return sqliteDialectIndexed(user, session), nil
+	d := sqliteDialectIndexed(user, session)
+	d.traceTable = traces // a store of schema 3 or older: its trace index, or none
+	return d, nil
 }
 
 // SQLiteSearchSQL returns the SQL text and arguments of Search's query

@@ -330,6 +330,21 @@ func TestSQLite_Search_PlansDoNotSort(t *testing.T) {
 			}
 			p := queryPlan(t, s.db, q, args)
 			t.Logf("%s (after=%v): %s", tt.name, after != nil, p)
+			if f.Trace != "" {
+				// The trace's table (traceSQL), sought to the later of
+				// From and After, and to To.
+				if !traceTablePlan(p) {
+					t.Errorf("%s (after=%v): plan %q does not walk the trace's table and the rows past its watermark", tt.name, after != nil, p)
+				}
+				seeksAfter := strings.Contains(p, "(t_ts,t_chain,t_seq)>(?,?,?)")
+				if wantAfter := after != nil && !after.TS.Before(f.From); seeksAfter != wantAfter {
+					t.Errorf("%s (after=%v): plan %q: seeks to After = %v, want %v", tt.name, after != nil, p, seeksAfter, wantAfter)
+				}
+				if f.After == nil && (!f.From.IsZero() && !strings.Contains(p, "t_ts>?") || !f.To.IsZero() && !strings.Contains(p, "t_ts<?")) {
+					t.Errorf("%s: plan %q does not seek the trace's table to the time bounds", tt.name, p)
+				}
+				continue
+			}
 			if strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX audit_records_") {
 				t.Errorf("%s (after=%v): plan %q sorts or uses no query index", tt.name, after != nil, p)
 			}
