@@ -460,6 +460,16 @@ func (s *SQLite) purgeChunk(ctx context.Context, p Purge) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A chain's records may be stored after its retention_purge record
+	// (a gap filled later), so the chunk may hold the table's newest rows:
+	// SQLite would then give the next rows rowids at or below the trace
+	// table's watermark, listed nowhere. The watermark comes down to the
+	// newest row kept (every row up to it is listed).
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_trace_indexed
+		SET through = (SELECT coalesce(max(rowid), 0) FROM audit_records)
+		WHERE through > (SELECT coalesce(max(rowid), 0) FROM audit_records)`); err != nil {
+		return 0, err
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM audit_purge_guard`); err != nil {
 		return 0, err
 	}

@@ -159,8 +159,9 @@ var traceIndexEvery int64 = 16384
 // audit_trace_indexed.through to audit_trace_index, in the write
 // transaction on dc, once traceIndexEvery rows are past it. Rows are
 // appended with growing rowids (a rowid table gives a new row the largest
-// rowid plus one; only a purge deletes, and never the newest row: the
-// chain's retention_purge record, newer than what it purges, stays).
+// rowid plus one; only a purge deletes, and when it deletes the newest
+// rows, a chain's records stored after its retention_purge record, it
+// brings the watermark down to the newest row kept: see purgeChunk).
 func indexTraces(ctx context.Context, dc any) error {
 	q, ok1 := dc.(driver.QueryerContext)
 	e, ok2 := dc.(driver.ExecerContext)
