@@ -250,23 +250,7 @@ func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 		return nil, fmt.Errorf("%w: after seq out of range", ErrInvalidFilter)
 	}
 	w := &where{d: d}
-	// From and After are both lower bounds, and the planner seeks the index
-	// with one of them and filters by the other: with From as the seek,
-	// every page would re-read all rows from From up to After, as OFFSET
-	// does. So only the later of the two is written; it implies the other.
-	from, after := "", ""
-	if !f.From.IsZero() {
-		from = record.FormatTime(f.From)
-	}
-	if f.After != nil {
-		after = record.FormatTime(f.After.TS)
-	}
-	if from != "" && (f.After == nil || from > after) {
-		w.add(`ts >= %s`, from)
-	}
-	if !f.To.IsZero() {
-		w.add(`ts < %s`, record.FormatTime(f.To))
-	}
+	w.addBounds(f, nil, "ts", "(ts, chain, seq)")
 	// The leads' conditions, written in the order tenant, trace, user,
 	// session: the index walked is that of the first of d.leads that f
 	// names.
@@ -307,10 +291,36 @@ func searchWhere(f *Filter, d dialect, residual bool) (*where, error) {
 			w.add(d.callIDEq, f.CallID)
 		}
 	}
-	if f.After != nil && (from == "" || after >= from) {
-		w.add(`(ts, chain, seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
-	}
 	return w, nil
+}
+
+// addBounds adds f's time bounds and position (and upto, when set) as
+// conditions on the time column ts and the position pos (its ts, chain
+// and seq as a row value): those of audit_records, or of the trace table.
+// From and After are both lower bounds, and the planner seeks the index
+// with one of them and filters by the other: with From as the seek, every
+// page would re-read all rows from From up to After, as OFFSET does. So
+// only the later of the two is written; it implies the other.
+func (w *where) addBounds(f *Filter, upto *Key, ts, pos string) {
+	from, after := "", ""
+	if !f.From.IsZero() {
+		from = record.FormatTime(f.From)
+	}
+	if f.After != nil {
+		after = record.FormatTime(f.After.TS)
+	}
+	if from != "" && (f.After == nil || from > after) {
+		w.add(ts+` >= %s`, from)
+	}
+	if !f.To.IsZero() {
+		w.add(ts+` < %s`, record.FormatTime(f.To))
+	}
+	if f.After != nil && (from == "" || after >= from) {
+		w.add(pos+` > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
+	}
+	if upto != nil {
+		w.add(pos+` <= (%s, %s, %s)`, record.FormatTime(upto.TS), upto.Chain, int64(upto.Seq))
+	}
 }
 
 // filterValue is f's value of a lead column (see dialect.leads).
@@ -500,25 +510,7 @@ func sqliteDialectIndexed(user, session bool) dialect {
 func traceSQL(f *Filter, w *where, upto *Key, cols string, offset int) (string, []any, error) {
 	x := &where{d: w.d}
 	x.add(`t_trace = %s`, f.Trace)
-	from, after := "", ""
-	if !f.From.IsZero() {
-		from = record.FormatTime(f.From)
-	}
-	if f.After != nil {
-		after = record.FormatTime(f.After.TS)
-	}
-	if from != "" && (f.After == nil || from > after) {
-		x.add(`t_ts >= %s`, from)
-	}
-	if !f.To.IsZero() {
-		x.add(`t_ts < %s`, record.FormatTime(f.To))
-	}
-	if f.After != nil && (from == "" || after >= from) {
-		x.add(`(t_ts, t_chain, t_seq) > (%s, %s, %s)`, after, f.After.Chain, int64(f.After.Seq))
-	}
-	if upto != nil {
-		x.add(`(t_ts, t_chain, t_seq) <= (%s, %s, %s)`, record.FormatTime(upto.TS), upto.Chain, int64(upto.Seq))
-	}
+	x.addBounds(f, upto, "t_ts", "(t_ts, t_chain, t_seq)")
 	cut := f.Limit
 	if cols != rowColumns {
 		cut = offset + 1
